@@ -1,0 +1,344 @@
+/* CheapConv CUDA shim: the one header every kernel source (native/kernels/*.cu) includes first.
+ *
+ * One kernel source is compiled three ways, and this header makes the same spelling work in each:
+ *
+ *   1. clang device compile (PTX):  clang-14 -x cuda --cuda-device-only -nocudainc -nocudalib ...
+ *      __CUDA__ and __CUDA_ARCH__ are defined but *nothing* else is (no CUDA headers, no libdevice),
+ *      so everything below is built from clang attributes and NVVM builtins. Every function here
+ *      lowers to PTX instructions; none becomes an `.extern .func` call.
+ *   2. nvcc (fatbin, where a CUDA toolkit exists): the real CUDA headers are already included, so only
+ *      our own macros (CC_DYNAMIC_SHARED, CC_REGISTER_KERNEL) are defined.
+ *   3. host emulator build: plain C++20 (g++ -x c++ -std=c++20). Kernels become ordinary functions run
+ *      by the emulator in native/emu, one fiber per CUDA thread; the intrinsics call into it.
+ *
+ * API available in all three modes (see native/emu/cc_emu.h for the emulator's C API):
+ *   __global__ __device__ __host__ __shared__ __constant__ __forceinline__ __restrict__ __align__(n)
+ *   __launch_bounds__(...)                      (ignored on host)
+ *   threadIdx blockIdx blockDim gridDim (.x .y .z, unsigned), warpSize (= 32), uint3, dim3
+ *   __syncthreads()  __syncwarp(mask = 0xffffffff)  __threadfence()
+ *   __shfl_sync / __shfl_up_sync / __shfl_down_sync / __shfl_xor_sync (mask, v, lane|delta, width = 32)
+ *       for float, int, unsigned
+ *   __ballot_sync(mask, pred)  __any_sync(mask, pred)  __all_sync(mask, pred)
+ *   atomicAdd (float, int, unsigned, unsigned long long)  atomicSub (int, unsigned)
+ *   atomicMax / atomicMin (int, unsigned)  atomicCAS (int, unsigned)  atomicExch (int, unsigned, float)
+ *   fmaxf fminf fmaf fabsf sqrtf rsqrtf expf logf, min / max (int, unsigned, float), __ldg (float, int)
+ *   CC_DYNAMIC_SHARED(type, name)   dynamic shared memory (the launch's dynamic_shared_bytes)
+ *   CC_REGISTER_KERNEL(name);       after each kernel, at file scope
+ *
+ * Device math accuracy (mode 1 only; nvcc uses CUDA's own, the host uses <cmath>):
+ *   fmaxf/fminf/fmaf/fabsf/sqrtf are exact (IEEE, round to nearest), as in CUDA.
+ *   rsqrtf = rsqrt.approx.f32, as in CUDA (max 2 ulp).
+ *   expf   = ex2.approx.f32(x * log2(e)): the fast-math __expf of CUDA, *not* CUDA's precise expf.
+ *            Relative error about 2^-21 plus |x| * 2^-24 from rounding x * log2(e).
+ *   logf   = lg2.approx.f32(x) * ln(2): CUDA's __logf; absolute error about 2^-21.4 for x in [0.5, 2],
+ *            relative error about 2^-22 elsewhere.
+ *   Compare emulator and GPU results with tolerances anyway: summation order differs too.
+ *
+ * Static __shared__ variables inside kernels become `static thread_local` on the host. That is correct
+ * because the emulator runs each block to completion on one OS thread, and every CUDA thread of the
+ * block is a fiber on that OS thread, so they all see the same variable, while blocks running in
+ * parallel on other OS threads see their own. (Reviewers: this is deliberate, not a data race.)
+ */
+#ifndef CHEAPCONV_CUDA_SHIM_H
+#define CHEAPCONV_CUDA_SHIM_H
+
+#include "cheapconv/problem.h"
+
+/* ================================================================================================ */
+#if defined(__NVCC__)
+/* ---- mode 2: nvcc. CUDA's headers provide everything except our own two macros. ---------------- */
+
+#define CC_DEVICE_BUILD 1
+#define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
+
+/* ================================================================================================ */
+#elif defined(__CUDA__) && defined(__CUDA_ARCH__)
+/* ---- mode 1: clang device compile without CUDA headers. ---------------------------------------- */
+
+#define CC_DEVICE_BUILD 1
+
+#define __global__ __attribute__((global))
+#define __device__ __attribute__((device))
+#define __host__ __attribute__((host))
+#define __shared__ __attribute__((shared))
+#define __constant__ __attribute__((constant))
+#define __forceinline__ __inline__ __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
+#define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
+
+#define CC_SHIM_DEV static __device__ __forceinline__
+
+struct uint3 { unsigned x, y, z; };
+struct dim3 {
+    unsigned x, y, z;
+    __host__ __device__ constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+
+namespace cc_shim {
+/* The special registers are read-only intrinsics: reading all three and using one lets the optimizer
+ * drop the other two, so `threadIdx.x` costs exactly one mov from %tid.x. */
+CC_SHIM_DEV uint3 thread_idx() { return uint3{(unsigned)__nvvm_read_ptx_sreg_tid_x(), (unsigned)__nvvm_read_ptx_sreg_tid_y(), (unsigned)__nvvm_read_ptx_sreg_tid_z()}; }
+CC_SHIM_DEV uint3 block_idx() { return uint3{(unsigned)__nvvm_read_ptx_sreg_ctaid_x(), (unsigned)__nvvm_read_ptx_sreg_ctaid_y(), (unsigned)__nvvm_read_ptx_sreg_ctaid_z()}; }
+CC_SHIM_DEV uint3 block_dim() { return uint3{(unsigned)__nvvm_read_ptx_sreg_ntid_x(), (unsigned)__nvvm_read_ptx_sreg_ntid_y(), (unsigned)__nvvm_read_ptx_sreg_ntid_z()}; }
+CC_SHIM_DEV uint3 grid_dim() { return uint3{(unsigned)__nvvm_read_ptx_sreg_nctaid_x(), (unsigned)__nvvm_read_ptx_sreg_nctaid_y(), (unsigned)__nvvm_read_ptx_sreg_nctaid_z()}; }
+/* shfl's "c" operand: bits 12:8 hold the segment mask (32 - width), bits 4:0 the clamp lane. */
+CC_SHIM_DEV int shfl_c(int width, bool up) { return ((32 - width) << 8) | (up ? 0 : 0x1f); }
+} // namespace cc_shim
+
+#define threadIdx (::cc_shim::thread_idx())
+#define blockIdx (::cc_shim::block_idx())
+#define blockDim (::cc_shim::block_dim())
+#define gridDim (::cc_shim::grid_dim())
+#define warpSize 32
+
+/* __syncthreads() is a clang NVPTX builtin (bar.sync 0) and needs no definition here. */
+CC_SHIM_DEV void __syncwarp(unsigned mask = 0xffffffffu) { __nvvm_bar_warp_sync(mask); }
+CC_SHIM_DEV void __threadfence() { __nvvm_membar_gl(); }
+
+CC_SHIM_DEV float __shfl_sync(unsigned m, float v, int lane, int width = 32) { return __nvvm_shfl_sync_idx_f32(m, v, lane, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV int __shfl_sync(unsigned m, int v, int lane, int width = 32) { return __nvvm_shfl_sync_idx_i32(m, v, lane, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV unsigned __shfl_sync(unsigned m, unsigned v, int lane, int width = 32) { return (unsigned)__nvvm_shfl_sync_idx_i32(m, (int)v, lane, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV float __shfl_up_sync(unsigned m, float v, unsigned d, int width = 32) { return __nvvm_shfl_sync_up_f32(m, v, (int)d, cc_shim::shfl_c(width, true)); }
+CC_SHIM_DEV int __shfl_up_sync(unsigned m, int v, unsigned d, int width = 32) { return __nvvm_shfl_sync_up_i32(m, v, (int)d, cc_shim::shfl_c(width, true)); }
+CC_SHIM_DEV unsigned __shfl_up_sync(unsigned m, unsigned v, unsigned d, int width = 32) { return (unsigned)__nvvm_shfl_sync_up_i32(m, (int)v, (int)d, cc_shim::shfl_c(width, true)); }
+CC_SHIM_DEV float __shfl_down_sync(unsigned m, float v, unsigned d, int width = 32) { return __nvvm_shfl_sync_down_f32(m, v, (int)d, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV int __shfl_down_sync(unsigned m, int v, unsigned d, int width = 32) { return __nvvm_shfl_sync_down_i32(m, v, (int)d, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV unsigned __shfl_down_sync(unsigned m, unsigned v, unsigned d, int width = 32) { return (unsigned)__nvvm_shfl_sync_down_i32(m, (int)v, (int)d, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV float __shfl_xor_sync(unsigned m, float v, int lm, int width = 32) { return __nvvm_shfl_sync_bfly_f32(m, v, lm, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV int __shfl_xor_sync(unsigned m, int v, int lm, int width = 32) { return __nvvm_shfl_sync_bfly_i32(m, v, lm, cc_shim::shfl_c(width, false)); }
+CC_SHIM_DEV unsigned __shfl_xor_sync(unsigned m, unsigned v, int lm, int width = 32) { return (unsigned)__nvvm_shfl_sync_bfly_i32(m, (int)v, lm, cc_shim::shfl_c(width, false)); }
+
+CC_SHIM_DEV unsigned __ballot_sync(unsigned m, int pred) { return __nvvm_vote_ballot_sync(m, pred != 0); }
+CC_SHIM_DEV int __any_sync(unsigned m, int pred) { return __nvvm_vote_any_sync(m, pred != 0); }
+CC_SHIM_DEV int __all_sync(unsigned m, int pred) { return __nvvm_vote_all_sync(m, pred != 0); }
+
+CC_SHIM_DEV float atomicAdd(float* a, float v) { return __nvvm_atom_add_gen_f(a, v); }
+CC_SHIM_DEV int atomicAdd(int* a, int v) { return __nvvm_atom_add_gen_i(a, v); }
+CC_SHIM_DEV unsigned atomicAdd(unsigned* a, unsigned v) { return (unsigned)__nvvm_atom_add_gen_i((int*)a, (int)v); }
+CC_SHIM_DEV unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) { return (unsigned long long)__nvvm_atom_add_gen_ll((long long*)a, (long long)v); }
+CC_SHIM_DEV int atomicSub(int* a, int v) { return __nvvm_atom_add_gen_i(a, -v); }
+CC_SHIM_DEV unsigned atomicSub(unsigned* a, unsigned v) { return (unsigned)__nvvm_atom_add_gen_i((int*)a, -(int)v); }
+CC_SHIM_DEV int atomicMax(int* a, int v) { return __nvvm_atom_max_gen_i(a, v); }
+CC_SHIM_DEV unsigned atomicMax(unsigned* a, unsigned v) { return __nvvm_atom_max_gen_ui(a, v); }
+CC_SHIM_DEV int atomicMin(int* a, int v) { return __nvvm_atom_min_gen_i(a, v); }
+CC_SHIM_DEV unsigned atomicMin(unsigned* a, unsigned v) { return __nvvm_atom_min_gen_ui(a, v); }
+CC_SHIM_DEV int atomicCAS(int* a, int cmp, int v) { return __nvvm_atom_cas_gen_i(a, cmp, v); }
+CC_SHIM_DEV unsigned atomicCAS(unsigned* a, unsigned cmp, unsigned v) { return (unsigned)__nvvm_atom_cas_gen_i((int*)a, (int)cmp, (int)v); }
+CC_SHIM_DEV int atomicExch(int* a, int v) { return __nvvm_atom_xchg_gen_i(a, v); }
+CC_SHIM_DEV unsigned atomicExch(unsigned* a, unsigned v) { return (unsigned)__nvvm_atom_xchg_gen_i((int*)a, (int)v); }
+CC_SHIM_DEV float atomicExch(float* a, float v) { return __builtin_bit_cast(float, __nvvm_atom_xchg_gen_i((int*)a, __builtin_bit_cast(int, v))); }
+
+/* Math: builtins that the NVPTX backend lowers to single instructions (max.f32, fma.rn.f32, ...). */
+CC_SHIM_DEV float fmaxf(float a, float b) { return __builtin_fmaxf(a, b); }
+CC_SHIM_DEV float fminf(float a, float b) { return __builtin_fminf(a, b); }
+CC_SHIM_DEV float fmaf(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+CC_SHIM_DEV float fabsf(float a) { return __builtin_fabsf(a); }
+CC_SHIM_DEV float sqrtf(float a) { return __nvvm_sqrt_rn_f(a); }
+CC_SHIM_DEV float rsqrtf(float a) { return __nvvm_rsqrt_approx_f(a); }
+CC_SHIM_DEV float expf(float a) { return __nvvm_ex2_approx_f(a * 1.4426950408889634f); }
+CC_SHIM_DEV float logf(float a) { return __nvvm_lg2_approx_f(a) * 0.6931471805599453f; }
+CC_SHIM_DEV int min(int a, int b) { return a < b ? a : b; }
+CC_SHIM_DEV int max(int a, int b) { return a > b ? a : b; }
+CC_SHIM_DEV unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+CC_SHIM_DEV unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+CC_SHIM_DEV float min(float a, float b) { return __builtin_fminf(a, b); }
+CC_SHIM_DEV float max(float a, float b) { return __builtin_fmaxf(a, b); }
+CC_SHIM_DEV float __ldg(const float* p) { return __nvvm_ldg_f(p); }
+CC_SHIM_DEV int __ldg(const int* p) { return __nvvm_ldg_i(p); }
+
+#define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
+
+/* ================================================================================================ */
+#elif defined(__CUDA__)
+#error "cuda_shim.h: clang's host-side CUDA pass is not supported; compile with --cuda-device-only for PTX, or as C++ (-x c++ -std=c++20) for the emulator"
+
+/* ================================================================================================ */
+#else
+/* ---- mode 3: host C++ for the emulator. -------------------------------------------------------- */
+
+#if __cplusplus < 202002L
+#error "cuda_shim.h: the emulator build needs C++20 (-std=c++20)"
+#endif
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <source_location>
+#include <utility>
+
+#define CC_HOST_EMULATOR_BUILD 1
+
+#define __global__
+#define __device__
+#define __host__
+#define __constant__
+/* See the header comment: one block runs on one OS thread, so thread_local is per-block storage. */
+#define __shared__ static thread_local
+#define __forceinline__ inline __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
+#define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...)
+/* __restrict__ is a g++ keyword already. */
+
+struct uint3 { unsigned x, y, z; };
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+
+/* Interface between kernel code and the emulator runtime (native/emu). Internal: hidden visibility,
+ * resolved inside the emulator library. Kernel code never touches runtime memory directly (only
+ * through these calls), which keeps TSan reports about kernel data only. */
+namespace cc_emu_detail {
+
+struct ThreadContext {
+    uint3 thread_idx, block_idx, block_dim, grid_dim;
+};
+
+enum WarpOp : int { kShflIdx, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll, kSyncWarp };
+
+/* The running CUDA thread. Only valid inside a kernel launched by the emulator. */
+const ThreadContext* current();
+/* This block's dynamic shared buffer (16-byte aligned, exactly dynamic_shared_bytes long). */
+void* dynamic_shared();
+void syncthreads(const char* file, unsigned line);
+/* Rendezvous with the lanes in `mask`; returns the lane's 32-bit result (shuffled bits, ballot...). */
+unsigned warp_op(WarpOp op, unsigned mask, unsigned value, int lane_or_delta, int width, const char* file, unsigned line);
+
+using Invoker = void (*)(void** args);
+bool register_kernel(const char* name, Invoker invoke);
+
+/* Unpacks cuLaunchKernel-style arguments: args[i] points at the i-th parameter's value. Top-level
+ * cv/__restrict__ qualifiers are not part of a function type, so A... are the plain value types. */
+template <class... A, std::size_t... I>
+inline void call_unpacked(void (*fn)(A...), void** args, std::index_sequence<I...>) {
+    (void)args;
+    fn(*static_cast<A*>(args[I])...);
+}
+template <class... A>
+inline void call_with_args(void (*fn)(A...), void** args) {
+    call_unpacked(fn, args, std::index_sequence_for<A...>{});
+}
+template <auto Fn>
+void invoke_kernel(void** args) { call_with_args(Fn, args); }
+
+template <class T>
+inline unsigned to_bits(T v) { return __builtin_bit_cast(unsigned, v); }
+template <class T>
+inline T from_bits(unsigned b) { return __builtin_bit_cast(T, b); }
+
+template <class T>
+inline T shfl(WarpOp op, unsigned mask, T v, int b, int width, const std::source_location& loc) {
+    static_assert(sizeof(T) == 4, "shuffles are implemented for 32-bit types (float, int, unsigned)");
+    return from_bits<T>(warp_op(op, mask, to_bits(v), b, width, loc.file_name(), loc.line()));
+}
+
+} // namespace cc_emu_detail
+
+#define threadIdx (::cc_emu_detail::current()->thread_idx)
+#define blockIdx (::cc_emu_detail::current()->block_idx)
+#define blockDim (::cc_emu_detail::current()->block_dim)
+#define gridDim (::cc_emu_detail::current()->grid_dim)
+#define warpSize 32
+
+/* The call site (file:line) rides along in a defaulted std::source_location so the emulator can say
+ * where each thread waits when it reports a divergent barrier, a deadlock or a warp mismatch. */
+#define CC_SHIM_LOC std::source_location loc = std::source_location::current()
+
+inline void __syncthreads(CC_SHIM_LOC) { ::cc_emu_detail::syncthreads(loc.file_name(), loc.line()); }
+inline void __syncwarp(unsigned mask = 0xffffffffu, CC_SHIM_LOC) {
+    ::cc_emu_detail::warp_op(::cc_emu_detail::kSyncWarp, mask, 0, 0, 32, loc.file_name(), loc.line());
+}
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+
+#define CC_SHIM_SHFL(NAME, OP, T, BT)                                                               \
+    inline T NAME(unsigned mask, T v, BT b, int width = 32, CC_SHIM_LOC) {                          \
+        return ::cc_emu_detail::shfl<T>(::cc_emu_detail::OP, mask, v, (int)b, width, loc);          \
+    }
+CC_SHIM_SHFL(__shfl_sync, kShflIdx, float, int)
+CC_SHIM_SHFL(__shfl_sync, kShflIdx, int, int)
+CC_SHIM_SHFL(__shfl_sync, kShflIdx, unsigned, int)
+CC_SHIM_SHFL(__shfl_up_sync, kShflUp, float, unsigned)
+CC_SHIM_SHFL(__shfl_up_sync, kShflUp, int, unsigned)
+CC_SHIM_SHFL(__shfl_up_sync, kShflUp, unsigned, unsigned)
+CC_SHIM_SHFL(__shfl_down_sync, kShflDown, float, unsigned)
+CC_SHIM_SHFL(__shfl_down_sync, kShflDown, int, unsigned)
+CC_SHIM_SHFL(__shfl_down_sync, kShflDown, unsigned, unsigned)
+CC_SHIM_SHFL(__shfl_xor_sync, kShflXor, float, int)
+CC_SHIM_SHFL(__shfl_xor_sync, kShflXor, int, int)
+CC_SHIM_SHFL(__shfl_xor_sync, kShflXor, unsigned, int)
+#undef CC_SHIM_SHFL
+
+inline unsigned __ballot_sync(unsigned mask, int pred, CC_SHIM_LOC) {
+    return ::cc_emu_detail::warp_op(::cc_emu_detail::kBallot, mask, pred != 0, 0, 32, loc.file_name(), loc.line());
+}
+inline int __any_sync(unsigned mask, int pred, CC_SHIM_LOC) {
+    return (int)::cc_emu_detail::warp_op(::cc_emu_detail::kAny, mask, pred != 0, 0, 32, loc.file_name(), loc.line());
+}
+inline int __all_sync(unsigned mask, int pred, CC_SHIM_LOC) {
+    return (int)::cc_emu_detail::warp_op(::cc_emu_detail::kAll, mask, pred != 0, 0, 32, loc.file_name(), loc.line());
+}
+#undef CC_SHIM_LOC
+
+/* Atomics are real atomics: blocks run in parallel on several OS threads. Relaxed ordering, as on the
+ * GPU (atomics there order nothing but themselves), which also keeps TSan from inventing
+ * happens-before edges that would hide missing barriers. */
+namespace cc_emu_detail {
+template <class T>
+inline std::atomic_ref<T> aref(T* p) { return std::atomic_ref<T>(*p); }
+template <class T, class F>
+inline T atomic_update(T* a, F f) {
+    auto r = aref(a);
+    T old = r.load(std::memory_order_relaxed);
+    while (!r.compare_exchange_weak(old, f(old), std::memory_order_relaxed)) {}
+    return old;
+}
+} // namespace cc_emu_detail
+
+inline float atomicAdd(float* a, float v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+inline int atomicAdd(int* a, int v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+inline unsigned atomicAdd(unsigned* a, unsigned v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+inline int atomicSub(int* a, int v) { return ::cc_emu_detail::aref(a).fetch_sub(v, std::memory_order_relaxed); }
+inline unsigned atomicSub(unsigned* a, unsigned v) { return ::cc_emu_detail::aref(a).fetch_sub(v, std::memory_order_relaxed); }
+inline int atomicMax(int* a, int v) { return ::cc_emu_detail::atomic_update(a, [v](int o) { return o > v ? o : v; }); }
+inline unsigned atomicMax(unsigned* a, unsigned v) { return ::cc_emu_detail::atomic_update(a, [v](unsigned o) { return o > v ? o : v; }); }
+inline int atomicMin(int* a, int v) { return ::cc_emu_detail::atomic_update(a, [v](int o) { return o < v ? o : v; }); }
+inline unsigned atomicMin(unsigned* a, unsigned v) { return ::cc_emu_detail::atomic_update(a, [v](unsigned o) { return o < v ? o : v; }); }
+inline int atomicCAS(int* a, int cmp, int v) {
+    ::cc_emu_detail::aref(a).compare_exchange_strong(cmp, v, std::memory_order_relaxed);
+    return cmp; /* holds the old value whether or not the exchange happened */
+}
+inline unsigned atomicCAS(unsigned* a, unsigned cmp, unsigned v) {
+    ::cc_emu_detail::aref(a).compare_exchange_strong(cmp, v, std::memory_order_relaxed);
+    return cmp;
+}
+inline int atomicExch(int* a, int v) { return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+inline unsigned atomicExch(unsigned* a, unsigned v) { return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+inline float atomicExch(float* a, float v) { return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+
+/* Math: the C library's versions (fmaxf, fminf, fmaf, fabsf, sqrtf, expf, logf come from <cmath>). */
+inline float rsqrtf(float a) { return 1.0f / std::sqrt(a); }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline float max(float a, float b) { return std::fmax(a, b); }
+inline float __ldg(const float* p) { return *p; }
+inline int __ldg(const int* p) { return *p; }
+
+#define CC_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::cc_emu_detail::dynamic_shared())
+
+/* Registers the kernel by name with an unpacker generated from its parameter types. The registrar runs
+ * when the emulator library is loaded. */
+#define CC_REGISTER_KERNEL(fn)                                                                       \
+    [[maybe_unused]] static const bool cc_emu_registered_##fn =                                      \
+        ::cc_emu_detail::register_kernel(#fn, &::cc_emu_detail::invoke_kernel<&fn>)
+
+#endif /* modes */
+
+#endif /* CHEAPCONV_CUDA_SHIM_H */

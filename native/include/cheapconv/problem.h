@@ -1,0 +1,37 @@
+/* CheapConv problem descriptors: plain structs shared by kernels, launchers, tests, benchmarks and the
+ * C ABI. The C# twin (src/CheapConv/Problems/ConvProblem.cs) must keep the same fields in the same
+ * order; a test checks the size. Every field is a 32-bit int so the layout is the same for nvcc, clang
+ * (PTX), the host compiler and .NET's sequential struct layout. */
+#ifndef CHEAPCONV_PROBLEM_H
+#define CHEAPCONV_PROBLEM_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tensor layouts and element types. Only NCHW fp32 is implemented; the fields exist so that NHWC and
+ * bf16/tf32 variants are added as variants, not rewrites. */
+enum { CC_LAYOUT_NCHW = 0 };
+enum { CC_DTYPE_F32 = 0 };
+
+/* 2D convolution, cross-correlation as in PyTorch.
+ *   x: N x C x H x W, w: K x (C/groups) x R x S, y: N x K x P x Q
+ *   P = (H + 2*pad_h - R) / stride_h + 1, Q = (W + 2*pad_w - S) / stride_w + 1
+ * Output channel k belongs to group k / (K/groups) and reads input channels
+ * [g*(C/groups), (g+1)*(C/groups)). */
+typedef struct cc_conv_problem {
+    int n, c, h, w;             /* input */
+    int k, r, s;                /* filters */
+    int pad_h, pad_w;           /* zero padding on each side */
+    int stride_h, stride_w;
+    int groups;
+    int p, q;                   /* output size, derived from the above */
+    int layout;                 /* CC_LAYOUT_* */
+    int dtype;                  /* CC_DTYPE_* */
+} cc_conv_problem;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

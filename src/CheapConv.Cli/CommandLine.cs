@@ -1,0 +1,60 @@
+using CheapConv.Cli.Commands;
+using CheapConv.Devices;
+using CheapConv.Problems;
+
+namespace CheapConv.Cli;
+
+/// <summary>
+/// Dispatches <c>cheapconv &lt;command&gt;</c> and turns failures into exit codes: 0 success, 1 a check
+/// failed or a kernel faulted, 2 a usage error or an impossible problem, 3 a device that is not available.
+/// User mistakes print one line, never a stack trace.
+/// </summary>
+public static class CommandLine
+{
+    public const string Help =
+        "cheapconv — cheap-convolution CUDA kernels, checked on the CPU emulator and on GPUs\n\n" +
+        "usage:\n" +
+        "  info                                   devices, embedded PTX, emulator status\n" +
+        "  " + CheckConvCommand.Usage + "\n" +
+        "                                         compare the three conv passes with the float64 reference\n";
+
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            return Dispatch(args, output);
+        }
+        catch (Exception e) when (e is UsageException or InvalidProblemException)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        catch (DeviceUnavailableException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return 3;
+        }
+        catch (DeviceException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Dispatch(string[] args, TextWriter output)
+    {
+        if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
+        {
+            output.Write(Help);
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        return args[0] switch
+        {
+            "info" => InfoCommand.Run(new Options(args.Skip(1)), output),
+            "check" when args.Length > 1 && args[1] == "conv" => CheckConvCommand.Run(new Options(args.Skip(2)), output),
+            "check" => throw new UsageException("check needs an op: check conv ..."),
+            _ => throw new UsageException($"unknown command '{args[0]}'; run 'cheapconv help' for the list"),
+        };
+    }
+}

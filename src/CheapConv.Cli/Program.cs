@@ -1,0 +1,3 @@
+using CheapConv.Cli;
+
+return CommandLine.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,80 @@
+using System.Text;
+
+namespace CheapConv.IO;
+
+/// <summary>
+/// Writes float32 arrays in NumPy's .npy format (version 1.0, little-endian, C order), so any framework can
+/// load what a check computed. Files are written to a temporary name and renamed, so a crash never leaves
+/// a half-written array behind.
+/// </summary>
+public static class NpyWriter
+{
+    public static void Write(string path, ReadOnlySpan<float> data, IReadOnlyList<int> shape)
+    {
+        long count = 1;
+        foreach (var dimension in shape)
+        {
+            count *= dimension;
+        }
+
+        if (count != data.Length)
+        {
+            throw new ArgumentException($"shape ({string.Join(", ", shape)}) holds {count} elements but {data.Length} were given");
+        }
+
+        var shapeText = shape.Count == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
+        var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shapeText}, }}";
+        // Magic (6) + version (2) + header length (2) + header + '\n' must be a multiple of 64 bytes.
+        var padded = header.PadRight(((10 + header.Length + 1 + 63) / 64 * 64) - 10 - 1) + "\n";
+
+        var temporary = path + ".tmp";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+        using (var writer = new BinaryWriter(stream))
+        {
+            writer.Write((byte)0x93);
+            writer.Write("NUMPY"u8);
+            writer.Write((byte)1);
+            writer.Write((byte)0);
+            writer.Write((ushort)padded.Length);
+            writer.Write(Encoding.ASCII.GetBytes(padded));
+            foreach (var value in data)
+            {
+                writer.Write(value); // BinaryWriter is little-endian on every platform.
+            }
+        }
+
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>Reads a float32 .npy file written by <see cref="Write"/> (or NumPy); for tests and tools.</summary>
+    public static (float[] Data, int[] Shape) Read(string path)
+    {
+        using var reader = new BinaryReader(File.OpenRead(path));
+        var magic = reader.ReadBytes(6);
+        if (magic.Length != 6 || magic[0] != 0x93 || Encoding.ASCII.GetString(magic, 1, 5) != "NUMPY")
+        {
+            throw new InvalidDataException($"{path} is not a .npy file");
+        }
+
+        var major = reader.ReadByte();
+        reader.ReadByte();
+        int headerLength = major == 1 ? reader.ReadUInt16() : (int)reader.ReadUInt32();
+        var header = Encoding.ASCII.GetString(reader.ReadBytes(headerLength));
+        if (!header.Contains("'descr': '<f4'") || header.Contains("'fortran_order': True"))
+        {
+            throw new InvalidDataException($"{path}: only little-endian float32 C-order arrays are supported, header {header.Trim()}");
+        }
+
+        var shapeStart = header.IndexOf("'shape': (", StringComparison.Ordinal) + "'shape': (".Length;
+        var shapeText = header[shapeStart..header.IndexOf(')', shapeStart)];
+        var shape = shapeText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+        var count = shape.Aggregate(1L, (a, b) => a * b);
+        var data = new float[count];
+        for (var i = 0; i < count; i++)
+        {
+            data[i] = reader.ReadSingle();
+        }
+
+        return (data, shape);
+    }
+}

@@ -1,0 +1,170 @@
+using CheapConv.Backends;
+using CheapConv.Devices;
+using CheapConv.Problems;
+
+namespace CheapConv.Verification;
+
+/// <summary>The inputs of one convolution check: x, w and the incoming gradient dy, in fp32.</summary>
+public sealed record ConvInputs(float[] X, float[] W, float[] Dy)
+{
+    /// <summary>Uniform values in [-1, 1) from a seeded generator, so a failure can be reproduced exactly.</summary>
+    public static ConvInputs Random(ConvProblem problem, int seed)
+    {
+        var random = new Random(seed);
+        float[] Fill(long length)
+        {
+            var data = new float[length];
+            for (var i = 0; i < data.Length; i++)
+            {
+                data[i] = (float)(random.NextDouble() * 2 - 1);
+            }
+
+            return data;
+        }
+
+        return new ConvInputs(Fill(problem.InputElements), Fill(problem.WeightElements), Fill(problem.OutputElements));
+    }
+}
+
+/// <summary>The results of the three passes: y (forward), dx (backward-data), dw (backward-weight).</summary>
+public sealed record ConvOutputs(float[] Y, float[] Dx, float[] Dw);
+
+/// <summary>How one pass compared with the float64 reference.</summary>
+/// <param name="Pass">"forward", "backward-data" or "backward-weight".</param>
+/// <param name="MaxAbsError">Largest |actual − reference|.</param>
+/// <param name="MaxRelError">Largest |actual − reference| / scale, where scale is the sum of the absolute values of the terms the element adds up (so cancellation does not inflate it).</param>
+/// <param name="Tolerance">The relative bound every element must meet (see <see cref="ConvCheck.RelativeTolerance"/>).</param>
+/// <param name="Failures">Elements outside the bound, unwritten (NaN) ones included.</param>
+/// <param name="FirstFailures">Up to five failing elements as "index: actual vs reference" lines.</param>
+public sealed record PassComparison(
+    string Pass, long Elements, double MaxAbsError, double MaxRelError, double Tolerance, long Failures, IReadOnlyList<string> FirstFailures)
+{
+    public bool Passed => Failures == 0;
+}
+
+/// <summary>One problem checked on one device: the three passes.</summary>
+public sealed record ConvCheckResult(ConvProblem Problem, string Device, IReadOnlyList<PassComparison> Passes)
+{
+    public bool Passed => Passes.All(p => p.Passed);
+}
+
+/// <summary>
+/// Runs the forward, backward-data and backward-weight passes of a convolution on a device and compares each
+/// with <see cref="CpuBackend"/> evaluated in float64. Outputs on the device are poisoned with NaN before
+/// the run, so an element a kernel forgot to write fails.
+/// </summary>
+public static class ConvCheck
+{
+    /// <summary>Absolute slack for elements whose terms are all zero (there the result must be ~exactly 0).</summary>
+    public const double AbsoluteTolerance = 1e-6;
+
+    /// <summary>
+    /// The relative bound for a sum of <paramref name="terms"/> fp32 products: rounding errors of a sum grow
+    /// like √n·ε for any order of additions a kernel may choose (sequential, tree, shuffles), so the bound is
+    /// ε·(4 + 2√n) of the sum of absolute terms, with ε = 2^-23. Not tuned to pass: it follows from the
+    /// arithmetic, and a kernel that drops or doubles a single term exceeds it by orders of magnitude.
+    /// </summary>
+    public static double RelativeTolerance(long terms) => Math.Pow(2, -23) * (4 + 2 * Math.Sqrt(terms));
+
+    /// <summary>Runs the three passes on <paramref name="device"/> through the <see cref="GpuBackend"/> launcher.</summary>
+    public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs)
+    {
+        var backend = new GpuBackend(device);
+        using var x = device.Upload<float>(inputs.X);
+        using var w = device.Upload<float>(inputs.W);
+        using var dy = device.Upload<float>(inputs.Dy);
+        using var y = device.Allocate<float>(problem.OutputElements);
+        using var dx = device.Allocate<float>(problem.InputElements);
+        using var dw = device.Allocate<float>(problem.WeightElements);
+        const byte nanPoison = 0xFF;
+        y.FillBytes(nanPoison);
+        dx.FillBytes(nanPoison);
+        dw.FillBytes(nanPoison);
+
+        backend.Conv2dForward(problem, x, w, y);
+        backend.Conv2dBackwardData(problem, dy, w, dx);
+        backend.Conv2dBackwardWeight(problem, x, dy, dw);
+        device.Synchronize();
+        return new ConvOutputs(y.ToArray(), dx.ToArray(), dw.ToArray());
+    }
+
+    /// <summary>Runs the three passes with the fp32 C# backend (the "cpu" device).</summary>
+    public static ConvOutputs RunOnCpu(ConvProblem problem, ConvInputs inputs)
+    {
+        var outputs = new ConvOutputs(new float[problem.OutputElements], new float[problem.InputElements], new float[problem.WeightElements]);
+        Array.Fill(outputs.Y, float.NaN);
+        Array.Fill(outputs.Dx, float.NaN);
+        Array.Fill(outputs.Dw, float.NaN);
+        CpuBackend.Conv2dForward(problem, inputs.X, inputs.W, outputs.Y);
+        CpuBackend.Conv2dBackwardData(problem, inputs.Dy, inputs.W, outputs.Dx);
+        CpuBackend.Conv2dBackwardWeight(problem, inputs.X, inputs.Dy, outputs.Dw);
+        return outputs;
+    }
+
+    /// <summary>Compares fp32 outputs with the float64 reference of the same inputs.</summary>
+    public static ConvCheckResult Compare(ConvProblem problem, ConvInputs inputs, ConvOutputs actual, string device)
+    {
+        double[] x = ToDouble(inputs.X), w = ToDouble(inputs.W), dy = ToDouble(inputs.Dy);
+        double[] absX = Abs(x), absW = Abs(w), absDy = Abs(dy);
+
+        var y = new double[problem.OutputElements];
+        var yScale = new double[problem.OutputElements];
+        CpuBackend.Conv2dForward(problem, x, w, y);
+        CpuBackend.Conv2dForward(problem, absX, absW, yScale);
+
+        var dx = new double[problem.InputElements];
+        var dxScale = new double[problem.InputElements];
+        CpuBackend.Conv2dBackwardData(problem, dy, w, dx);
+        CpuBackend.Conv2dBackwardData(problem, absDy, absW, dxScale);
+
+        var dw = new double[problem.WeightElements];
+        var dwScale = new double[problem.WeightElements];
+        CpuBackend.Conv2dBackwardWeight(problem, x, dy, dw);
+        CpuBackend.Conv2dBackwardWeight(problem, absX, absDy, dwScale);
+
+        long taps = (long)problem.R * problem.S;
+        return new ConvCheckResult(problem, device,
+        [
+            ComparePass("forward", actual.Y, y, yScale, RelativeTolerance(problem.ChannelsPerGroup * taps)),
+            ComparePass("backward-data", actual.Dx, dx, dxScale, RelativeTolerance(problem.FiltersPerGroup * taps)),
+            ComparePass("backward-weight", actual.Dw, dw, dwScale, RelativeTolerance((long)problem.N * problem.P * problem.Q)),
+        ]);
+    }
+
+    /// <summary>Element-wise comparison: |actual − reference| ≤ atol + rtol·scale, NaN always failing.</summary>
+    public static PassComparison ComparePass(string pass, float[] actual, double[] reference, double[] scale, double tolerance)
+    {
+        if (actual.Length != reference.Length)
+        {
+            throw new ArgumentException($"{pass}: {actual.Length} results for {reference.Length} reference elements");
+        }
+
+        double maxAbs = 0, maxRel = 0;
+        long failures = 0;
+        var first = new List<string>();
+        for (var i = 0; i < actual.Length; i++)
+        {
+            var error = Math.Abs(actual[i] - reference[i]);
+            var relative = error / Math.Max(scale[i], double.Epsilon);
+            var ok = error <= AbsoluteTolerance + tolerance * scale[i];
+            if (!ok)
+            {
+                failures++;
+                if (first.Count < 5)
+                {
+                    first.Add($"[{i}] {actual[i]:R} vs {reference[i]:R} (error {error:E2}, scale {scale[i]:E2})");
+                }
+            }
+
+            // NaN compares false everywhere: record it as an infinite error.
+            maxAbs = double.IsNaN(error) ? double.PositiveInfinity : Math.Max(maxAbs, error);
+            maxRel = double.IsNaN(relative) ? double.PositiveInfinity : Math.Max(maxRel, scale[i] > 0 ? relative : 0);
+        }
+
+        return new PassComparison(pass, actual.Length, maxAbs, maxRel, tolerance, failures, first);
+    }
+
+    private static double[] ToDouble(float[] values) => Array.ConvertAll(values, v => (double)v);
+
+    private static double[] Abs(double[] values) => Array.ConvertAll(values, Math.Abs);
+}

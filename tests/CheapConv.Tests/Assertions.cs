@@ -1,0 +1,21 @@
+using CheapConv.Verification;
+using Xunit;
+
+namespace CheapConv.Tests;
+
+public static class ConvAssert
+{
+    /// <summary>Fails with the errors of every pass and the first mismatching elements.</summary>
+    public static void Passed(ConvCheckResult result)
+    {
+        if (result.Passed)
+        {
+            return;
+        }
+
+        var lines = result.Passes.Select(p =>
+            $"{p.Pass}: max abs {p.MaxAbsError:E2}, max rel {p.MaxRelError:E2}, tolerance {p.Tolerance:E2}, {p.Failures}/{p.Elements} failing" +
+            string.Concat(p.FirstFailures.Select(f => "\n    " + f)));
+        Assert.Fail($"{result.Problem} on {result.Device}:\n{string.Join("\n", lines)}");
+    }
+}

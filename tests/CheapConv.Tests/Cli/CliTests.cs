@@ -1,0 +1,106 @@
+using CheapConv.Cli;
+using CheapConv.IO;
+using Xunit;
+
+namespace CheapConv.Tests.Cli;
+
+/// <summary>The CLI as a user meets it: exit codes, one-line errors, files it writes.</summary>
+public class CliTests
+{
+    private static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = CommandLine.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("emu")]
+    [InlineData("cpu")]
+    public void CheckConv_PassesOnLocalDevices(string device)
+    {
+        var (code, output, error) = Run("check", "conv", "--n", "2", "--c", "6", "--h", "7", "--w", "5", "--k", "9",
+            "--r", "3", "--s", "3", "--stride", "2", "--pad", "1", "--groups", "3", "--device", device);
+        Assert.True(code == 0, output + error);
+        Assert.Contains("forward", output);
+        Assert.Contains("backward-data", output);
+        Assert.Contains("backward-weight", output);
+        Assert.EndsWith("PASS", output.TrimEnd());
+    }
+
+    [Fact]
+    public void CheckConv_DumpWritesNpyFilesWithTheProblemShapes()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), $"cheapconv-dump-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, output, error) = Run("check", "conv", "--n", "1", "--c", "4", "--h", "5", "--w", "6", "--k", "8",
+                "--r", "3", "--s", "3", "--pad", "1", "--groups", "4", "--device", "emu", "--dump", directory);
+            Assert.True(code == 0, output + error);
+            Assert.Equal([1, 4, 5, 6], NpyWriter.Read(Path.Combine(directory, "x.npy")).Shape);
+            Assert.Equal([8, 1, 3, 3], NpyWriter.Read(Path.Combine(directory, "w.npy")).Shape);
+            Assert.Equal([1, 8, 5, 6], NpyWriter.Read(Path.Combine(directory, "y.npy")).Shape);
+            Assert.Equal([1, 8, 5, 6], NpyWriter.Read(Path.Combine(directory, "dy.npy")).Shape);
+            Assert.Equal([1, 4, 5, 6], NpyWriter.Read(Path.Combine(directory, "dx.npy")).Shape);
+            var (dw, dwShape) = NpyWriter.Read(Path.Combine(directory, "dw.npy"));
+            Assert.Equal([8, 1, 3, 3], dwShape);
+            Assert.All(dw, v => Assert.True(float.IsFinite(v)));
+            Assert.Empty(Directory.GetFiles(directory, "*.tmp"));
+        }
+        finally
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("must divide the input channels", "--n", "1", "--c", "6", "--h", "8", "--w", "8", "--k", "8", "--groups", "4")]
+    [InlineData("larger than the padded", "--n", "1", "--c", "2", "--h", "2", "--w", "2", "--k", "2", "--r", "5")]
+    [InlineData("N must be positive", "--n", "0", "--c", "2", "--h", "8", "--w", "8", "--k", "2")]
+    [InlineData("option --k is required", "--n", "1", "--c", "2", "--h", "8", "--w", "8")]
+    [InlineData("needs an integer", "--n", "one", "--c", "2", "--h", "8", "--w", "8", "--k", "2")]
+    [InlineData("unknown option --bogus", "--n", "1", "--c", "2", "--h", "8", "--w", "8", "--k", "2", "--bogus", "3")]
+    [InlineData("must be one of cpu, emu, cuda", "--n", "1", "--c", "2", "--h", "8", "--w", "8", "--k", "2", "--device", "tpu")]
+    public void CheckConv_RejectsBadInputWithOneLineAndExitCode2(string message, params string[] options)
+    {
+        var (code, output, error) = Run(["check", "conv", .. options]);
+        Assert.Equal(2, code);
+        Assert.Contains(message, error);
+        Assert.StartsWith("error: ", error);
+        Assert.Single(error.TrimEnd().Split('\n'));
+        Assert.Equal("", output);
+    }
+
+    [SkippableFact]
+    public void CheckConv_OnCudaWithoutGpu_SaysWhyWithExitCode3()
+    {
+        Skip.If(CheapConv.Devices.CudaDevice.Probe().IsAvailable, "a CUDA device is present");
+        var (code, _, error) = Run("check", "conv", "--n", "1", "--c", "2", "--h", "8", "--w", "8", "--k", "2", "--device", "cuda");
+        Assert.Equal(3, code);
+        Assert.StartsWith("error: ", error);
+        Assert.Single(error.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void UnknownCommand_IsAUsageError()
+    {
+        var (code, _, error) = Run("frobnicate");
+        Assert.Equal(2, code);
+        Assert.Contains("unknown command 'frobnicate'", error);
+    }
+
+    [Fact]
+    public void Info_ReportsEmulatorAndPtx()
+    {
+        var (code, output, error) = Run("info");
+        Assert.True(code == 0, output + error);
+        Assert.Contains("sm_80", output);
+        Assert.Contains("cc_conv2d_backward_weight", output);
+        Assert.Contains("emulator", output);
+        Assert.Contains("cuda", output, StringComparison.OrdinalIgnoreCase);
+    }
+}
