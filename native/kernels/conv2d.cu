@@ -8,6 +8,7 @@
 //   cc_conv2d_forward          one thread per y element,  1-D grid, any block size
 //   cc_conv2d_backward_data    one thread per dx element, 1-D grid, any block size
 //   cc_conv2d_backward_weight  one warp per dw element,   1-D grid, block size a multiple of 32
+// Indices are 32-bit: ConvProblem.Validate refuses tensors of more than 2^31-1 elements.
 // No atomics anywhere: every output element is written by exactly one thread, so results are
 // deterministic run to run.
 #include "cheapconv/cuda_shim.h"
@@ -31,13 +32,13 @@ extern "C" __global__ void cc_conv2d_forward(cc_conv_problem pr, const float* __
     const int h0 = p * pr.stride_h - pr.pad_h;
     const int w0 = q * pr.stride_w - pr.pad_w;
 
-    const float* filter = w + (size_t)k * channels_per_group * pr.r * pr.s;
-    const float* image = x + ((size_t)n * pr.c + (size_t)group * channels_per_group) * pr.h * pr.w;
+    const float* filter = w + k * channels_per_group * pr.r * pr.s;
+    const float* image = x + (n * pr.c + group * channels_per_group) * pr.h * pr.w;
 
     float acc = 0.0f;
     for (int c = 0; c < channels_per_group; ++c) {
-        const float* plane = image + (size_t)c * pr.h * pr.w;
-        const float* taps = filter + (size_t)c * pr.r * pr.s;
+        const float* plane = image + c * pr.h * pr.w;
+        const float* taps = filter + c * pr.r * pr.s;
         for (int r = 0; r < pr.r; ++r) {
             const int h = h0 + r;
             if (h < 0 || h >= pr.h) continue;
@@ -73,8 +74,8 @@ extern "C" __global__ void cc_conv2d_backward_data(cc_conv_problem pr, const flo
     float acc = 0.0f;
     for (int kk = 0; kk < filters_per_group; ++kk) {
         const int k = group * filters_per_group + kk;
-        const float* grad_plane = dy + ((size_t)n * pr.k + k) * pr.p * pr.q;
-        const float* taps = w + ((size_t)k * channels_per_group + c_in_group) * pr.r * pr.s;
+        const float* grad_plane = dy + (n * pr.k + k) * pr.p * pr.q;
+        const float* taps = w + (k * channels_per_group + c_in_group) * pr.r * pr.s;
         for (int r = 0; r < pr.r; ++r) {
             const int hp = h + pr.pad_h - r;
             if (hp < 0 || hp % pr.stride_h != 0) continue;
@@ -122,8 +123,8 @@ extern "C" __global__ void cc_conv2d_backward_weight(cc_conv_problem pr, const f
         const int h = p * pr.stride_h - pr.pad_h + r;
         const int wi = q * pr.stride_w - pr.pad_w + s;
         if (h < 0 || h >= pr.h || wi < 0 || wi >= pr.w) continue;
-        const float g = dy[(((size_t)n * pr.k + k) * pr.p + p) * pr.q + q];
-        const float v = x[(((size_t)n * pr.c + c) * pr.h + h) * pr.w + wi];
+        const float g = dy[((n * pr.k + k) * pr.p + p) * pr.q + q];
+        const float v = x[((n * pr.c + c) * pr.h + h) * pr.w + wi];
         acc = fmaf(g, v, acc);
     }
     for (int offset = warpSize / 2; offset > 0; offset /= 2) {

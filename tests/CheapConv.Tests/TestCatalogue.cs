@@ -1,4 +1,5 @@
 using CheapConv.Problems;
+using Xunit;
 
 namespace CheapConv.Tests;
 
