@@ -1,4 +1,4 @@
-/* CheapConv CUDA shim: the one header every kernel source (native/kernels/*.cu) includes first.
+/* CheapConv CUDA shim: the one header every kernel source (native/kernels/<name>.cu) includes first.
  *
  * One kernel source is compiled three ways, and this header makes the same spelling work in each:
  *
@@ -64,7 +64,6 @@
 #define __shared__ __attribute__((shared))
 #define __constant__ __attribute__((constant))
 #define __forceinline__ __inline__ __attribute__((always_inline))
-#define __noinline__ __attribute__((noinline))
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
 
@@ -178,7 +177,6 @@ CC_SHIM_DEV int __ldg(const int* p) { return __nvvm_ldg_i(p); }
 /* See the header comment: one block runs on one OS thread, so thread_local is per-block storage. */
 #define __shared__ static thread_local
 #define __forceinline__ inline __attribute__((always_inline))
-#define __noinline__ __attribute__((noinline))
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
 /* __restrict__ is a g++ keyword already. */
@@ -209,7 +207,7 @@ void syncthreads(const char* file, unsigned line);
 unsigned warp_op(WarpOp op, unsigned mask, unsigned value, int lane_or_delta, int width, const char* file, unsigned line);
 
 using Invoker = void (*)(void** args);
-bool register_kernel(const char* name, Invoker invoke);
+bool register_kernel(const char* name, Invoker invoke, int param_count);
 
 /* Unpacks cuLaunchKernel-style arguments: args[i] points at the i-th parameter's value. Top-level
  * cv/__restrict__ qualifiers are not part of a function type, so A... are the plain value types. */
@@ -224,6 +222,8 @@ inline void call_with_args(void (*fn)(A...), void** args) {
 }
 template <auto Fn>
 void invoke_kernel(void** args) { call_with_args(Fn, args); }
+template <class... A>
+constexpr int param_count(void (*)(A...)) { return static_cast<int>(sizeof...(A)); }
 
 template <class T>
 inline unsigned to_bits(T v) { return __builtin_bit_cast(unsigned, v); }
@@ -252,7 +252,13 @@ inline void __syncthreads(CC_SHIM_LOC) { ::cc_emu_detail::syncthreads(loc.file_n
 inline void __syncwarp(unsigned mask = 0xffffffffu, CC_SHIM_LOC) {
     ::cc_emu_detail::warp_op(::cc_emu_detail::kSyncWarp, mask, 0, 0, 32, loc.file_name(), loc.line());
 }
+#if defined(__SANITIZE_THREAD__)
+/* TSan cannot model standalone fences (g++ warns); a compiler barrier keeps the ordering it can see.
+ * Races a fence would "fix" are still races without an atomic flag, which TSan then reports. */
+inline void __threadfence() { std::atomic_signal_fence(std::memory_order_seq_cst); }
+#else
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+#endif
 
 #define CC_SHIM_SHFL(NAME, OP, T, BT)                                                               \
     inline T NAME(unsigned mask, T v, BT b, int width = 32, CC_SHIM_LOC) {                          \
@@ -337,7 +343,7 @@ inline int __ldg(const int* p) { return *p; }
  * when the emulator library is loaded. */
 #define CC_REGISTER_KERNEL(fn)                                                                       \
     [[maybe_unused]] static const bool cc_emu_registered_##fn =                                      \
-        ::cc_emu_detail::register_kernel(#fn, &::cc_emu_detail::invoke_kernel<&fn>)
+        ::cc_emu_detail::register_kernel(#fn, &::cc_emu_detail::invoke_kernel<&fn>, ::cc_emu_detail::param_count(&fn))
 
 #endif /* modes */
 

@@ -42,7 +42,7 @@ public static class CpuBackend
                                     continue;
                                 }
 
-                                acc += x[InputIndex(pr, n, group * cg + c, h, wi)] * w[WeightIndex(pr, k, c, r, s)];
+                                acc += x[InputIndex(pr, n, group * cg + c, h, wi)] * w[WeightIndex(pr, cg, k, c, r, s)];
                             }
                         }
                     }
@@ -84,7 +84,7 @@ public static class CpuBackend
                                     continue;
                                 }
 
-                                acc += dy[OutputIndex(pr, n, k, hp / pr.StrideH, wq / pr.StrideW)] * w[WeightIndex(pr, k, cInGroup, r, s)];
+                                acc += dy[OutputIndex(pr, n, k, hp / pr.StrideH, wq / pr.StrideW)] * w[WeightIndex(pr, cg, k, cInGroup, r, s)];
                             }
                         }
                     }
@@ -133,7 +133,7 @@ public static class CpuBackend
                             }
                         }
 
-                        dw[WeightIndex(pr, k, c, r, s)] = acc;
+                        dw[WeightIndex(pr, cg, k, c, r, s)] = acc;
                     }
                 }
             }
@@ -144,7 +144,8 @@ public static class CpuBackend
 
     private static int OutputIndex(in ConvProblem pr, int n, int k, int p, int q) => ((n * pr.K + k) * pr.P + p) * pr.Q + q;
 
-    private static int WeightIndex(in ConvProblem pr, int k, int c, int r, int s) => ((k * pr.ChannelsPerGroup + c) * pr.R + r) * pr.S + s;
+    // cg = C / groups is passed in: a division per multiply-add would dominate the loops.
+    private static int WeightIndex(in ConvProblem pr, int cg, int k, int c, int r, int s) => ((k * cg + c) * pr.R + r) * pr.S + s;
 
     private static void CheckLengths(ConvProblem pr, params ReadOnlySpan<(string Name, int Actual, long Expected)> tensors)
     {

@@ -17,6 +17,9 @@ namespace CheapConv.Devices;
 /// (<see cref="CudaDevice.SetMaxDynamicSharedBytes"/>), e.g. 232448 on an H100.</param>
 /// <param name="L2CacheBytes">L2 cache size.</param>
 /// <param name="PciBusId">PCI bus number, to match the device with nvidia-smi's list.</param>
+/// <param name="ClockRateKHz">Peak SM clock (0 where the driver no longer reports it).</param>
+/// <param name="MemoryClockRateKHz">Peak memory clock (0 where the driver no longer reports it).</param>
+/// <param name="MemoryBusWidthBits">Global memory bus width.</param>
 public sealed record CudaDeviceInfo(
     int Ordinal,
     string Name,
@@ -26,8 +29,29 @@ public sealed record CudaDeviceInfo(
     int MultiprocessorCount,
     int MaxSharedMemoryPerBlockOptIn,
     int L2CacheBytes,
-    int PciBusId)
+    int PciBusId,
+    int ClockRateKHz,
+    int MemoryClockRateKHz,
+    int MemoryBusWidthBits)
 {
+    /// <summary>
+    /// Peak fp32 rate in FLOP/s (an FMA counts 2): SMs × fp32 lanes per SM × 2 × clock. Lanes per SM by
+    /// architecture: 64 on sm_60/sm_70/sm_80 (A100), 128 on sm_61, sm_86, sm_89 and sm_90 (H100).
+    /// Null when the clock is unknown. The roofline of the benchmarks.
+    /// </summary>
+    public double? PeakFp32Flops => ClockRateKHz <= 0 ? null
+        : MultiprocessorCount * (double)Fp32LanesPerSm * 2 * ClockRateKHz * 1e3;
+
+    /// <summary>Peak DRAM bandwidth in bytes/s: 2 transfers per memory clock × bus width. Null when unknown.</summary>
+    public double? PeakMemoryBytesPerSecond => MemoryClockRateKHz <= 0 || MemoryBusWidthBits <= 0 ? null
+        : 2.0 * MemoryClockRateKHz * 1e3 * MemoryBusWidthBits / 8;
+
+    private int Fp32LanesPerSm => (ComputeCapabilityMajor, ComputeCapabilityMinor) switch
+    {
+        (6, 0) or (7, _) or (8, 0) => 64,
+        _ => 128,
+    };
+
     /// <summary>"9.0".</summary>
     public string ComputeCapability => $"{ComputeCapabilityMajor}.{ComputeCapabilityMinor}";
 
@@ -617,8 +641,15 @@ public sealed unsafe class CudaDevice : Device
             Attribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
             Attribute(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, device),
             Attribute(CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, device),
-            Attribute(CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, device));
+            Attribute(CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, device),
+            OptionalAttribute(CU_DEVICE_ATTRIBUTE_CLOCK_RATE, device),
+            OptionalAttribute(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, device),
+            OptionalAttribute(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, device));
     }
+
+    // Clock attributes are deprecated in recent CUDA versions: 0 (unknown) rather than a failed probe.
+    private static int OptionalAttribute(int attribute, int device) =>
+        cuDeviceGetAttribute(out var value, attribute, device) == CUDA_SUCCESS ? value : 0;
 
     private void CreateContextAndStream()
     {

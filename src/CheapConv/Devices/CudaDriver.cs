@@ -52,7 +52,10 @@ internal static unsafe partial class CudaDriver
     public const int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z = 7;
     public const int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8;
     public const int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
+    public const int CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13;
     public const int CU_DEVICE_ATTRIBUTE_PCI_BUS_ID = 33;
+    public const int CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE = 36;
+    public const int CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH = 37;
     public const int CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE = 38;
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;

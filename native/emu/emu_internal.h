@@ -1,0 +1,157 @@
+// Internal structures of the CheapConv CUDA emulator. Nothing here is exported from the library.
+//
+// Layering:
+//   fiber.cpp      stacks, starting fibers and switching between a fiber and its worker's scheduler,
+//                  including the ASan/TSan fiber annotations (the only place that knows about them)
+//   scheduler.cpp  runs one block: fibers round-robin, __syncthreads and warp-op rendezvous, diagnostics;
+//                  also the cc_emu_detail entry points that kernel code calls through cuda_shim.h
+//   launch.cpp     C API: validation, kernel registry, worker pool, error/warning collection
+#ifndef CHEAPCONV_EMU_INTERNAL_H
+#define CHEAPCONV_EMU_INTERNAL_H
+
+#include "cheapconv/cuda_shim.h"
+#include "cc_emu.h"
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+// Sanitizer builds. ASan is detected from the compiler; the TSan build compiles this runtime *without*
+// -fsanitize=thread (so TSan only sees kernel memory accesses, never the scheduler's bookkeeping) and
+// defines CC_EMU_TSAN=1 so that the fiber and synchronization annotations are compiled in.
+#if defined(__SANITIZE_ADDRESS__)
+#define CC_EMU_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(CC_EMU_TSAN)
+#define CC_EMU_TSAN 1
+#endif
+
+namespace cc_emu {
+
+using cc_emu_detail::ThreadContext;
+using cc_emu_detail::WarpOp;
+
+struct Worker;
+
+enum class FiberState : unsigned char { kReady, kAtBarrier, kAtWarpOp, kExited };
+
+// One CUDA thread. Fibers are owned by a Worker and reused for every block that worker runs; each block
+// restarts them from a fresh initial frame.
+struct Fiber {
+    void* sp = nullptr;              // saved stack pointer while switched out
+    char* stack_lo = nullptr;        // usable stack [stack_lo, stack_lo + stack_size), guard page below
+    std::size_t stack_size = 0;
+    char* map_base = nullptr;        // the whole mapping, guard page included
+    std::size_t map_size = 0;
+    Worker* worker = nullptr;
+    bool abandoned = false;          // left suspended mid-kernel by an aborted block: reset sanitizer state
+    void* asan_fake_stack = nullptr;
+    void* tsan_fiber = nullptr;
+
+    ThreadContext ctx{};             // what threadIdx/blockIdx/... read
+    unsigned linear = 0;             // x + y*bx + z*bx*by
+    unsigned lane = 0, warp = 0;
+    FiberState state = FiberState::kReady;
+
+    // Where the thread waits (valid in kAtBarrier / kAtWarpOp).
+    const char* file = nullptr;
+    unsigned line = 0;
+    WarpOp op = WarpOp::kSyncWarp;
+    unsigned mask = 0, value = 0;
+    int operand = 0, width = 32;     // shuffle source lane / delta / xor mask, and width
+    unsigned result = 0;             // warp op result, written by the scheduler
+
+    // TSan: happens-before objects. Heap addresses; TSan keys synchronization objects by address.
+    char barrier_sync_parity = 0;    // which Block::barrier_sync slot this thread released into
+    unsigned char warp_parity = 0;   // which of warp_sync this thread releases into next
+    char warp_sync[2] = {0, 0};
+    unsigned group = 0;              // lanes of the resolved warp op (for TSan acquires)
+    unsigned group_parity = 0;       // bit L = parity lane L released into
+};
+
+// Per-block state that outlives a single fiber switch.
+struct Block {
+    unsigned nthreads = 0;
+    uint3 idx{};
+    void* dynamic_shared = nullptr;
+    unsigned barrier_generation = 0;
+    char barrier_sync[2] = {0, 0};   // TSan: __syncthreads release/acquire, alternating by generation
+    char start_sync = 0, end_sync = 0; // TSan: scheduler -> fibers at block start, fibers -> scheduler at end
+};
+
+struct KernelEntry {
+    const char* name;
+    cc_emu_detail::Invoker invoke;
+    int param_count;
+};
+
+// One launch, shared by all workers running its blocks.
+struct Launch {
+    const KernelEntry* kernel = nullptr;
+    void** args = nullptr;
+    cc_dim3 grid{}, block{};
+    unsigned dynamic_shared_bytes = 0;
+    unsigned threads_per_block = 0;
+    unsigned long long total_blocks = 0;
+    bool strict = false;
+    unsigned mxcsr = 0x1f80;          // FP control state each fiber starts with (the launcher's)
+    unsigned short fpu_cw = 0x037f;
+
+    std::atomic<unsigned long long> next_block{0};
+    std::atomic<bool> failed{false};
+
+    std::mutex mu;                    // guards the fields below
+    int status = 0;
+    std::string error;
+    std::string warning;
+
+    // First error wins; later ones (from other blocks running in parallel) are dropped.
+    void fail(int code, std::string text);
+    void warn_once(std::string text);
+};
+
+// An OS thread's execution state while it runs blocks of a launch. Persistent across launches so the
+// fiber stacks are reused.
+struct Worker {
+    std::vector<std::unique_ptr<Fiber>> fibers;
+    void* sched_sp = nullptr;          // the scheduler's saved stack pointer while a fiber runs
+    const void* sched_stack_lo = nullptr; // ASan: the scheduler's stack, learnt on the first switch
+    std::size_t sched_stack_size = 0;
+    void* tsan_sched = nullptr;        // TSan: the OS thread's own context
+    Fiber* current = nullptr;
+    Launch* launch = nullptr;
+    Block block;
+
+    ~Worker();
+    // Makes sure at least n fibers (with stacks) exist. False if memory ran out.
+    bool ensure_fibers(unsigned n);
+};
+
+// ---- fiber.cpp ----
+void fiber_prepare(Fiber& f, void (*entry)(Fiber*), unsigned mxcsr, unsigned short fpu_cw);
+void fiber_switch_in(Worker& w, Fiber& f);                 // scheduler -> fiber
+void fiber_switch_out(Worker& w, Fiber& f, bool exiting);  // fiber -> scheduler
+void fiber_first_entry(Worker& w, Fiber& f);               // first thing a new fiber does
+void worker_bind_thread(Worker& w);                        // before running blocks on an OS thread
+void fiber_abandon(Worker& w, Fiber& f, void* release_addr); // aborted block: fiber will never finish
+void fiber_set_name(Fiber& f, const ThreadContext& c);     // TSan: name the fiber after its CUDA thread
+bool fiber_allocate(Fiber& f);
+void fiber_release(Fiber& f);
+// TSan happens-before annotations; no-ops in other builds.
+void hb_release(void* addr);
+void hb_acquire(void* addr);
+
+// ---- scheduler.cpp ----
+// Runs blocks of `launch` until none are left or the launch failed.
+void run_blocks(Worker& w, Launch& launch);
+
+extern thread_local Worker* t_worker;
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+} // namespace cc_emu
+
+#endif

@@ -1,0 +1,29 @@
+#!/bin/sh
+# check_ptx.sh SOURCE.cu OUTPUT.ptx
+# Checks the PTX clang produced for SOURCE: an `.entry` for every kernel the source registers with
+# CC_REGISTER_KERNEL (so no kernel silently lost its __global__), and no `.extern .func` (a call to a
+# function that does not exist without libdevice, e.g. a math function the shim does not lower to an
+# instruction: the driver's JIT would reject the module).
+set -eu
+src=$1
+ptx=$2
+status=0
+names=$(sed -n 's/^[[:space:]]*CC_REGISTER_KERNEL(\([A-Za-z_][A-Za-z0-9_]*\)).*/\1/p' "$src")
+if [ -z "$names" ]; then
+    echo "check_ptx: $src registers no kernels (CC_REGISTER_KERNEL)" >&2
+    status=1
+fi
+for k in $names; do
+    if ! grep -q "\.entry[[:space:]]\{1,\}$k(" "$ptx"; then
+        echo "check_ptx: $ptx has no .entry for $k (registered in $src)" >&2
+        status=1
+    fi
+done
+if grep -n '\.extern[[:space:]]\{1,\}\.func' "$ptx" >&2; then
+    echo "check_ptx: $ptx calls unresolved external functions (listed above)" >&2
+    status=1
+fi
+if [ $status -eq 0 ]; then
+    echo "check_ptx: $ptx ok ($(echo $names | wc -w) entries)"
+fi
+exit $status
