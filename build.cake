@@ -44,8 +44,11 @@ Task("Bundle")
         Runtime = "linux-x64",
         SelfContained = true,
         OutputDirectory = bundleDir,
-        // Trimming breaks ILGPU's reflection; the bundle stays whole.
+        // One compressed executable (about 35 MB instead of 83 MB of loose files) so the bundle fits what a
+        // GPU machine's transfer takes. Trimming would break ILGPU's reflection, so nothing is trimmed.
+        PublishSingleFile = true,
         PublishTrimmed = false,
+        MSBuildSettings = new DotNetMSBuildSettings().WithProperty("EnableCompressionInSingleFile", "true"),
     });
     var commit = StartProcess("git", new ProcessSettings { Arguments = "rev-parse HEAD", RedirectStandardOutput = true }, out var lines) == 0
         ? string.Join("", lines) : "unknown";

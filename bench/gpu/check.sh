@@ -3,8 +3,7 @@
 # writes a Markdown summary to bench/results/gpu-check-<date>-<gpu>.md.
 #
 # Build the bundle on a development machine, then copy it (with this repository) to the GPU machine:
-#   dotnet publish src/CheapConv.Cli -r linux-x64 --self-contained -c Release -o artifacts/bundle
-#   git rev-parse HEAD > artifacts/bundle/COMMIT     # lets the summary name the commit without git
+#   dotnet tool restore && dotnet cake --target=Bundle   # artifacts/bundle: CheapConv.Cli, the emulator, COMMIT
 #
 # usage: bench/gpu/check.sh [BUNDLE_DIR] [SHAPE_FILE...]
 #   BUNDLE_DIR   folder holding the cheapconv executable (default: <repo>/artifacts/bundle)
@@ -25,7 +24,7 @@ bundle=${1:-$repo_root/artifacts/bundle}
 [[ -d $bundle ]] || die "bundle folder $bundle does not exist. Build it on a development machine with
   dotnet publish src/CheapConv.Cli -r linux-x64 --self-contained -c Release -o artifacts/bundle
 and copy artifacts/bundle here, or pass its path as the first argument."
-# The CLI's executable is "cheapconv"; the other names cover a renamed assembly (see the CLI project).
+# The published executable is CheapConv.Cli ("cheapconv" would clash with the CheapConv library's name).
 exe=""
 for candidate in cheapconv CheapConv.Cli cheapconv-cli; do
     if [[ -x $bundle/$candidate ]]; then exe=$bundle/$candidate; break; fi

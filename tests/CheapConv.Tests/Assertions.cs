@@ -14,7 +14,7 @@ public static class ConvAssert
         }
 
         var lines = result.Passes.Select(p =>
-            $"{p.Pass}: max abs {p.MaxAbsError:E2}, max rel {p.MaxRelError:E2}, tolerance {p.Tolerance:E2}, {p.Failures}/{p.Elements} failing" +
+            $"{p.Pass}: max abs {p.MaxAbsError:0.00e+00}, max rel {p.MaxRelError:0.00e+00}, tolerance {p.Tolerance:0.00e+00}, {p.Failures}/{p.Elements} failing" +
             string.Concat(p.FirstFailures.Select(f => "\n    " + f)));
         Assert.Fail($"{result.Problem} on {result.Device}:\n{string.Join("\n", lines)}");
     }

@@ -58,7 +58,7 @@ public static class CheckConvCommand
         foreach (var pass in result.Passes)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{pass.Pass,-16} {pass.Elements,10} {pass.MaxAbsError,12:E2} {pass.MaxRelError,12:E2} {pass.Tolerance,10:E2}  {(pass.Passed ? "ok" : $"FAILED ({pass.Failures} elements)")}"));
+                $"{pass.Pass,-16} {pass.Elements,10} {pass.MaxAbsError,12:0.00e+00} {pass.MaxRelError,12:0.00e+00} {pass.Tolerance,10:0.00e+00}  {(pass.Passed ? "ok" : $"FAILED ({pass.Failures} elements)")}"));
             foreach (var failure in pass.FirstFailures)
             {
                 output.WriteLine($"    {failure}");

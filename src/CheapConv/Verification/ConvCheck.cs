@@ -152,7 +152,7 @@ public static class ConvCheck
                 failures++;
                 if (first.Count < 5)
                 {
-                    first.Add($"[{i}] {actual[i]:R} vs {reference[i]:R} (error {error:E2}, scale {scale[i]:E2})");
+                    first.Add($"[{i}] {actual[i]:R} vs {reference[i]:R} (error {error:0.00e+00}, scale {scale[i]:0.00e+00})");
                 }
             }
 

@@ -39,23 +39,34 @@ public class SanitizerTests
         Assert.Contains(report, output);
     }
 
-    private static (int Code, string Output) RunDriver(string build, string testCase)
+    private static (int Code, string Output) RunDriver(string build, string testCase) =>
+        NativeProcess.Run(TestPaths.Native("build", build, "cc_emu_sancheck"), testCase);
+}
+
+/// <summary>Runs a native test program of the native build and collects everything it printed.</summary>
+public static class NativeProcess
+{
+    public static (int Code, string Output) Run(string program, params string[] arguments)
     {
-        var driver = TestPaths.Native("build", build, "cc_emu_sancheck");
-        Assert.True(File.Exists(driver), $"{driver} is missing: the native build (make -C native all) builds it");
-        var start = new ProcessStartInfo(driver, testCase)
+        Assert.True(File.Exists(program), $"{program} is missing: the native build (make -C native, run by dotnet build) makes it");
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"{build} {testCase} did not finish within 3 minutes");
+            Assert.Fail($"{program} {string.Join(' ', arguments)} did not finish within 3 minutes");
         }
 
         return (process.ExitCode, stdout.Result + stderr.Result);
