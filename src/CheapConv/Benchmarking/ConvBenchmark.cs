@@ -28,23 +28,11 @@ public static class ConvBenchmark
 
     public static IReadOnlyList<ConvBenchResult> RunCuda(CudaDevice device, ConvProblem problem, int repeats)
     {
-        var inputs = ConvInputs.Random(problem, seed: 1);
-        var backend = new GpuBackend(device);
-        using var x = device.Upload<float>(inputs.X);
-        using var w = device.Upload<float>(inputs.W);
-        using var dy = device.Upload<float>(inputs.Dy);
-        using var y = device.Allocate<float>(problem.OutputElements);
-        using var dx = device.Allocate<float>(problem.InputElements);
-        using var dw = device.Allocate<float>(problem.WeightElements);
+        using var tensors = new ConvTensors(device, problem, ConvInputs.Random(problem, seed: 1));
         using var flush = device.Allocate<byte>(Math.Max(2L * device.Info.L2CacheBytes, 64L << 20));
         using var timer = device.CreateTimer();
 
-        Action[] runs =
-        [
-            () => backend.Conv2dForward(problem, x, w, y),
-            () => backend.Conv2dBackwardData(problem, dy, w, dx),
-            () => backend.Conv2dBackwardWeight(problem, x, dy, dw),
-        ];
+        Action[] runs = [tensors.Forward, tensors.BackwardData, tensors.BackwardWeight];
 
         var results = new List<ConvBenchResult>();
         for (var pass = 0; pass < runs.Length; pass++)

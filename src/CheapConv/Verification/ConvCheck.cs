@@ -69,23 +69,16 @@ public static class ConvCheck
     /// <summary>Runs the three passes on <paramref name="device"/> through the <see cref="GpuBackend"/> launcher.</summary>
     public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs)
     {
-        var backend = new GpuBackend(device);
-        using var x = device.Upload<float>(inputs.X);
-        using var w = device.Upload<float>(inputs.W);
-        using var dy = device.Upload<float>(inputs.Dy);
-        using var y = device.Allocate<float>(problem.OutputElements);
-        using var dx = device.Allocate<float>(problem.InputElements);
-        using var dw = device.Allocate<float>(problem.WeightElements);
+        using var tensors = new ConvTensors(device, problem, inputs);
         const byte nanPoison = 0xFF;
-        y.FillBytes(nanPoison);
-        dx.FillBytes(nanPoison);
-        dw.FillBytes(nanPoison);
-
-        backend.Conv2dForward(problem, x, w, y);
-        backend.Conv2dBackwardData(problem, dy, w, dx);
-        backend.Conv2dBackwardWeight(problem, x, dy, dw);
+        tensors.Y.FillBytes(nanPoison);
+        tensors.Dx.FillBytes(nanPoison);
+        tensors.Dw.FillBytes(nanPoison);
+        tensors.Forward();
+        tensors.BackwardData();
+        tensors.BackwardWeight();
         device.Synchronize();
-        return new ConvOutputs(y.ToArray(), dx.ToArray(), dw.ToArray());
+        return new ConvOutputs(tensors.Y.ToArray(), tensors.Dx.ToArray(), tensors.Dw.ToArray());
     }
 
     /// <summary>Runs the three passes with the fp32 C# backend (the "cpu" device).</summary>

@@ -45,27 +45,23 @@ public class CpuBackendTests
         CpuBackend.Conv2dBackwardData(problem, g, w, dx);
         CpuBackend.Conv2dBackwardWeight(problem, x, g, dw);
 
-        const double step = 1e-3;
-        foreach (var i in SampleIndices(random, x.Length, 40))
-        {
-            var saved = x[i];
-            x[i] = saved + step;
-            var plus = Loss(x, w);
-            x[i] = saved - step;
-            var minus = Loss(x, w);
-            x[i] = saved;
-            AssertClose((plus - minus) / (2 * step), dx[i], $"dx[{i}]");
-        }
+        CheckAgainstFiniteDifferences(x, dx, () => Loss(x, w), random, "dx");
+        CheckAgainstFiniteDifferences(w, dw, () => Loss(x, w), random, "dw");
+    }
 
-        foreach (var i in SampleIndices(random, w.Length, 40))
+    /// <summary>Central differences of <paramref name="loss"/> in a sample of the entries of <paramref name="variable"/>.</summary>
+    private static void CheckAgainstFiniteDifferences(double[] variable, double[] gradient, Func<double> loss, Random random, string name)
+    {
+        const double step = 1e-3;
+        foreach (var i in SampleIndices(random, variable.Length, 40))
         {
-            var saved = w[i];
-            w[i] = saved + step;
-            var plus = Loss(x, w);
-            w[i] = saved - step;
-            var minus = Loss(x, w);
-            w[i] = saved;
-            AssertClose((plus - minus) / (2 * step), dw[i], $"dw[{i}]");
+            var saved = variable[i];
+            variable[i] = saved + step;
+            var plus = loss();
+            variable[i] = saved - step;
+            var minus = loss();
+            variable[i] = saved;
+            AssertClose((plus - minus) / (2 * step), gradient[i], $"{name}[{i}]");
         }
     }
 
