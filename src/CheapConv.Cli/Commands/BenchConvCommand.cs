@@ -97,9 +97,7 @@ public static class BenchConvCommand
             throw new UsageException("give --catalogue FILE or a problem (--n --c --h --w --k ...)");
         }
 
-        int r = options.Int("r", 3);
-        return ConvProblem.Create(options.Int("n"), options.Int("c"), options.Int("h"), options.Int("w"), options.Int("k"),
-            r, options.Int("s", r), options.Int("stride", 1), options.Int("pad", 0), options.Int("groups", 1));
+        return CheckConvCommand.ReadProblem(options);
     }
 
     private static List<ConvProblem> LoadCatalogue(string path)

@@ -18,15 +18,12 @@ public static class CheckConvCommand
 
     public static int Run(Options options, TextWriter output)
     {
-        int n = options.Int("n"), c = options.Int("c"), h = options.Int("h"), w = options.Int("w");
-        int k = options.Int("k"), r = options.Int("r", 3), s = options.Int("s", r);
-        int stride = options.Int("stride", 1), pad = options.Int("pad", 0), groups = options.Int("groups", 1);
+        var problem = ReadProblem(options);
         var deviceName = options.Choice("device", "emu", "cpu", "emu", "cuda");
         var seed = options.Int("seed", 1);
         var dump = options.String("dump");
         options.EnsureAllUsed();
 
-        var problem = ConvProblem.Create(n, c, h, w, k, r, s, stride, pad, groups);
         var inputs = ConvInputs.Random(problem, seed);
 
         string deviceLabel;
@@ -73,6 +70,18 @@ public static class CheckConvCommand
 
         output.WriteLine(result.Passed ? "PASS" : "FAIL");
         return result.Passed ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Reads a problem from --n --c --h --w --k (required), --r (3), --s (= r), --stride (1), --pad (0),
+    /// --groups (1); an impossible one is an <see cref="InvalidProblemException"/> that says why.
+    /// </summary>
+    public static ConvProblem ReadProblem(Options options)
+    {
+        int n = options.Int("n"), c = options.Int("c"), h = options.Int("h"), w = options.Int("w");
+        int k = options.Int("k"), r = options.Int("r", 3), s = options.Int("s", r);
+        int stride = options.Int("stride", 1), pad = options.Int("pad", 0), groups = options.Int("groups", 1);
+        return ConvProblem.Create(n, c, h, w, k, r, s, stride, pad, groups);
     }
 
     private static void Dump(string directory, ConvProblem problem, ConvInputs inputs, ConvOutputs outputs)

@@ -86,6 +86,39 @@ public class CliTests
     }
 
     [Fact]
+    public void BenchConv_OnCpu_WritesATableRowPerPass()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cheapconv-bench-{Guid.NewGuid():N}.md");
+        try
+        {
+            var (code, output, error) = Run("bench", "conv", "--n", "1", "--c", "4", "--h", "6", "--w", "6", "--k", "4",
+                "--pad", "1", "--groups", "2", "--device", "cpu", "--repeats", "1", "--out", path);
+            Assert.True(code == 0, output + error);
+            var table = File.ReadAllText(path);
+            foreach (var pass in new[] { "forward", "backward-data", "backward-weight" })
+            {
+                Assert.Contains($"| 1 4 6 6 4 3 3 1 1 2 | {pass} |", table);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData("the emulator is for correctness only", "--n", "1", "--c", "2", "--h", "8", "--w", "8", "--k", "2", "--device", "emu")]
+    [InlineData("does not exist", "--catalogue", "/nonexistent/shapes.txt", "--device", "cpu")]
+    [InlineData("give --catalogue FILE or a problem", "--device", "cpu")]
+    [InlineData("--batch must be positive", "--catalogue", "shapes/rigorous.txt", "--batch", "0", "--device", "cpu")]
+    public void BenchConv_RejectsBadInput(string message, params string[] options)
+    {
+        var (code, _, error) = Run(["bench", "conv", .. options.Select(o => o.StartsWith("shapes/", StringComparison.Ordinal) ? Path.Combine(TestPaths.RepositoryRoot, o) : o)]);
+        Assert.Equal(2, code);
+        Assert.Contains(message, error);
+    }
+
+    [Fact]
     public void UnknownCommand_IsAUsageError()
     {
         var (code, _, error) = Run("frobnicate");
