@@ -19,8 +19,10 @@ extern "C" __global__ void cc_conv2d_forward(cc_conv_problem pr, const float* __
                                              const float* __restrict__ w, float* __restrict__ y)
 {
     const int total = pr.n * pr.k * pr.p * pr.q;
-    const int index = blockIdx.x * blockDim.x + threadIdx.x;
-    if (index >= total) return;
+    // Unsigned: blockIdx.x * blockDim.x can exceed INT_MAX in the last block of a tensor near 2^31 elements.
+    const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
+    if (thread >= (unsigned)total) return;
+    const int index = (int)thread;
 
     const int q = index % pr.q;
     const int p = (index / pr.q) % pr.p;
@@ -58,8 +60,9 @@ extern "C" __global__ void cc_conv2d_backward_data(cc_conv_problem pr, const flo
                                                    const float* __restrict__ w, float* __restrict__ dx)
 {
     const int total = pr.n * pr.c * pr.h * pr.w;
-    const int index = blockIdx.x * blockDim.x + threadIdx.x;
-    if (index >= total) return;
+    const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
+    if (thread >= (unsigned)total) return;
+    const int index = (int)thread;
 
     const int wi = index % pr.w;
     const int h = (index / pr.w) % pr.h;
@@ -104,9 +107,10 @@ extern "C" __global__ void cc_conv2d_backward_weight(cc_conv_problem pr, const f
     const int total = pr.k * channels_per_group * pr.r * pr.s;
     const int warps_per_block = blockDim.x / warpSize;
     const int lane = threadIdx.x % warpSize;
-    const int index = blockIdx.x * warps_per_block + threadIdx.x / warpSize;
+    const unsigned warp = blockIdx.x * warps_per_block + threadIdx.x / warpSize;
     // The whole warp leaves together, so the shuffles below always see all 32 lanes.
-    if (index >= total) return;
+    if (warp >= (unsigned)total) return;
+    const int index = (int)warp;
 
     const int s = index % pr.s;
     const int r = (index / pr.s) % pr.r;

@@ -18,7 +18,9 @@ public static class CommandLine
         "  " + CheckConvCommand.Usage + "\n" +
         "                                         compare the three conv passes with the float64 reference\n" +
         "  " + BenchConvCommand.Usage + "\n" +
-        "                                         time the three conv passes (GPU, or the C# CPU baseline)\n";
+        "                                         time the three conv passes (GPU, or the C# CPU baseline)\n" +
+        "  " + SummaryCommand.Usage + "\n" +
+        "                                         parameters, state-dict values, MACs and layers of a WRN teacher or student\n";
 
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
@@ -56,6 +58,7 @@ public static class CommandLine
             "info" => InfoCommand.Run(new Options(args.Skip(1)), output),
             "check" when args.Length > 1 && args[1] == "conv" => CheckConvCommand.Run(new Options(args.Skip(2)), output),
             "bench" when args.Length > 1 && args[1] == "conv" => BenchConvCommand.Run(new Options(args.Skip(2)), output),
+            "summary" => SummaryCommand.Run(new Options(args.Skip(1)), output),
             "bench" => throw new UsageException("bench needs an op: bench conv ..."),
             "check" => throw new UsageException("check needs an op: check conv ..."),
             _ => throw new UsageException($"unknown command '{args[0]}'; run 'cheapconv help' for the list"),

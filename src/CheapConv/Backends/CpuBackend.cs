@@ -1,160 +1,50 @@
-using System.Numerics;
 using CheapConv.Problems;
 
 namespace CheapConv.Backends;
 
 /// <summary>
-/// The plain C# reference every kernel is checked against, and the device of last resort. Generic over the
-/// element type so the same loops run in float (what the kernels compute) and in double (for the
-/// finite-difference checks that keep this reference honest). Written as the textbook definition, one
-/// output element at a time; parallel only across independent output slices.
+/// The plain C# backend: the reference every kernel is checked against, and the device of last resort.
+/// Its static methods are the maths, generic over the element type so the same loops run in float (what the
+/// kernels compute) and in double (for the finite-difference checks that keep this reference honest),
+/// written as the textbook definition, one output element at a time and parallel only across independent
+/// output slices. The <see cref="IBackend"/> implementation runs them in float on <see cref="HostStorage"/>.
+/// One file per op family: CpuBackend.Conv.cs, .Gemm.cs, .Norm.cs, .Loss.cs.
 /// </summary>
-public static class CpuBackend
+public sealed partial class CpuBackend : IBackend
 {
-    /// <summary>y[n,k,p,q] = Σ_{c in group(k), r, s} x[n, c, p·stride−pad+r, q·stride−pad+s] · w[k, c, r, s].</summary>
-    public static void Conv2dForward<T>(ConvProblem pr, T[] x, T[] w, T[] y) where T : IFloatingPointIeee754<T>
+    public string Name => "cpu";
+
+    public Storage Allocate(long length) => new HostStorage(new float[length]);
+
+    public Storage Upload(ReadOnlySpan<float> data) => new HostStorage(data.ToArray());
+
+    public void Download(Storage source, Span<float> destination) => Host(source).AsSpan().CopyTo(destination);
+
+    public void Copy(Storage source, Storage destination)
     {
-        CheckLengths(pr, ("x", x.Length, pr.InputElements), ("w", w.Length, pr.WeightElements), ("y", y.Length, pr.OutputElements));
-        int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
-        Parallel.For(0, pr.N * pr.K, nk =>
-        {
-            int n = nk / pr.K, k = nk % pr.K, group = k / kg;
-            for (int p = 0; p < pr.P; p++)
-            {
-                for (int q = 0; q < pr.Q; q++)
-                {
-                    var acc = T.Zero;
-                    for (int c = 0; c < cg; c++)
-                    {
-                        for (int r = 0; r < pr.R; r++)
-                        {
-                            int h = p * pr.StrideH - pr.PadH + r;
-                            if (h < 0 || h >= pr.H)
-                            {
-                                continue;
-                            }
-
-                            for (int s = 0; s < pr.S; s++)
-                            {
-                                int wi = q * pr.StrideW - pr.PadW + s;
-                                if (wi < 0 || wi >= pr.W)
-                                {
-                                    continue;
-                                }
-
-                                acc += x[InputIndex(pr, n, group * cg + c, h, wi)] * w[WeightIndex(pr, cg, k, c, r, s)];
-                            }
-                        }
-                    }
-
-                    y[OutputIndex(pr, n, k, p, q)] = acc;
-                }
-            }
-        });
+        CheckSameLength(source, destination);
+        Host(source).AsSpan().CopyTo(Host(destination));
     }
 
-    /// <summary>dx = ∂(Σ y·dy)/∂x: every output position scatters dy·w back over its window, written as a gather.</summary>
-    public static void Conv2dBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx) where T : IFloatingPointIeee754<T>
+    void IBackend.Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
+        Conv2dForward(problem, Host(x), Host(w), Host(y));
+
+    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx) =>
+        Conv2dBackwardData(problem, Host(dy), Host(w), Host(dx));
+
+    void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) =>
+        Conv2dBackwardWeight(problem, Host(x), Host(dy), Host(dw));
+
+    /// <summary>The array behind a storage of this backend.</summary>
+    internal static float[] Host(Storage storage) => storage is HostStorage host
+        ? host.Data
+        : throw new ArgumentException($"a {storage.GetType().Name} was given to the cpu backend, which works on host storages only");
+
+    internal static void CheckSameLength(Storage a, Storage b)
     {
-        CheckLengths(pr, ("dy", dy.Length, pr.OutputElements), ("w", w.Length, pr.WeightElements), ("dx", dx.Length, pr.InputElements));
-        int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
-        Parallel.For(0, pr.N * pr.C, nc =>
+        if (a.Length != b.Length)
         {
-            int n = nc / pr.C, c = nc % pr.C, group = c / cg, cInGroup = c % cg;
-            for (int h = 0; h < pr.H; h++)
-            {
-                for (int wi = 0; wi < pr.W; wi++)
-                {
-                    var acc = T.Zero;
-                    for (int k = group * kg; k < (group + 1) * kg; k++)
-                    {
-                        for (int r = 0; r < pr.R; r++)
-                        {
-                            int hp = h + pr.PadH - r;
-                            if (hp < 0 || hp % pr.StrideH != 0 || hp / pr.StrideH >= pr.P)
-                            {
-                                continue;
-                            }
-
-                            for (int s = 0; s < pr.S; s++)
-                            {
-                                int wq = wi + pr.PadW - s;
-                                if (wq < 0 || wq % pr.StrideW != 0 || wq / pr.StrideW >= pr.Q)
-                                {
-                                    continue;
-                                }
-
-                                acc += dy[OutputIndex(pr, n, k, hp / pr.StrideH, wq / pr.StrideW)] * w[WeightIndex(pr, cg, k, cInGroup, r, s)];
-                            }
-                        }
-                    }
-
-                    dx[InputIndex(pr, n, c, h, wi)] = acc;
-                }
-            }
-        });
-    }
-
-    /// <summary>dw[k,c,r,s] = Σ_{n,p,q} dy[n,k,p,q] · x[n, group(k)·C/groups + c, p·stride−pad+r, q·stride−pad+s].</summary>
-    public static void Conv2dBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw) where T : IFloatingPointIeee754<T>
-    {
-        CheckLengths(pr, ("x", x.Length, pr.InputElements), ("dy", dy.Length, pr.OutputElements), ("dw", dw.Length, pr.WeightElements));
-        int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
-        Parallel.For(0, pr.K, k =>
-        {
-            int group = k / kg;
-            for (int c = 0; c < cg; c++)
-            {
-                for (int r = 0; r < pr.R; r++)
-                {
-                    for (int s = 0; s < pr.S; s++)
-                    {
-                        var acc = T.Zero;
-                        for (int n = 0; n < pr.N; n++)
-                        {
-                            for (int p = 0; p < pr.P; p++)
-                            {
-                                int h = p * pr.StrideH - pr.PadH + r;
-                                if (h < 0 || h >= pr.H)
-                                {
-                                    continue;
-                                }
-
-                                for (int q = 0; q < pr.Q; q++)
-                                {
-                                    int wi = q * pr.StrideW - pr.PadW + s;
-                                    if (wi < 0 || wi >= pr.W)
-                                    {
-                                        continue;
-                                    }
-
-                                    acc += dy[OutputIndex(pr, n, k, p, q)] * x[InputIndex(pr, n, group * cg + c, h, wi)];
-                                }
-                            }
-                        }
-
-                        dw[WeightIndex(pr, cg, k, c, r, s)] = acc;
-                    }
-                }
-            }
-        });
-    }
-
-    private static int InputIndex(in ConvProblem pr, int n, int c, int h, int w) => ((n * pr.C + c) * pr.H + h) * pr.W + w;
-
-    private static int OutputIndex(in ConvProblem pr, int n, int k, int p, int q) => ((n * pr.K + k) * pr.P + p) * pr.Q + q;
-
-    // cg = C / groups is passed in: a division per multiply-add would dominate the loops.
-    private static int WeightIndex(in ConvProblem pr, int cg, int k, int c, int r, int s) => ((k * cg + c) * pr.R + r) * pr.S + s;
-
-    private static void CheckLengths(ConvProblem pr, params ReadOnlySpan<(string Name, int Actual, long Expected)> tensors)
-    {
-        foreach (var (name, actual, expected) in tensors)
-        {
-            if (actual != expected)
-            {
-                throw new ArgumentException($"{name} has {actual} elements but the problem ({pr}) needs {expected}");
-            }
+            throw new ArgumentException($"storages of {a.Length} and {b.Length} elements where equal lengths are needed");
         }
     }
 }

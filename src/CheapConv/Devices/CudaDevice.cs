@@ -517,6 +517,23 @@ public sealed unsafe class CudaDevice : Device
         SynchronizeStream($"copying {bytes} bytes to the device");
     }
 
+    protected internal override void CopyDeviceToDevice(nint destination, nint source, long bytes)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        Bind();
+        // Stays on the stream: ordered with the launches around it, nothing to wait for.
+        var status = cuMemcpyDtoDAsync_v2(destination, source, (nuint)bytes, _stream);
+        if (status != CUDA_SUCCESS)
+        {
+            throw CopyFailure(status, "cuMemcpyDtoDAsync_v2", $"copying {bytes} bytes from 0x{source:x} to 0x{destination:x}");
+        }
+    }
+
     protected internal override void CopyDeviceToHost(void* destination, nint source, long bytes)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);

@@ -321,6 +321,9 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library)]
     public static partial int cuMemcpyDtoHAsync_v2(void* destination, nint source, nuint bytes, nint stream);
 
+    [LibraryImport(Library)]
+    public static partial int cuMemcpyDtoDAsync_v2(nint destination, nint source, nuint bytes, nint stream);
+
     // cuMemsetD8Async has no _v2: its signature has taken size_t since it was introduced.
     [LibraryImport(Library)]
     public static partial int cuMemsetD8Async(nint destination, byte value, nuint count, nint stream);

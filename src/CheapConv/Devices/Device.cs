@@ -60,6 +60,9 @@ public abstract unsafe class Device : IDisposable
 
     protected internal abstract void CopyDeviceToHost(void* destination, nint source, long bytes);
 
+    /// <summary>Copies between two buffers of this device, ordered with the launches.</summary>
+    protected internal abstract void CopyDeviceToDevice(nint destination, nint source, long bytes);
+
     protected internal abstract void FillBytes(nint destination, byte value, long bytes);
 
     public void Dispose()

@@ -157,6 +157,9 @@ public sealed unsafe class EmulatedDevice : Device
     protected internal override void CopyDeviceToHost(void* destination, nint source, long bytes) =>
         Buffer.MemoryCopy((void*)source, destination, bytes, bytes);
 
+    protected internal override void CopyDeviceToDevice(nint destination, nint source, long bytes) =>
+        Buffer.MemoryCopy((void*)source, (void*)destination, bytes, bytes);
+
     protected internal override void FillBytes(nint destination, byte value, long bytes) =>
         NativeMemory.Fill((void*)destination, (nuint)bytes, value);
 

@@ -47,34 +47,12 @@ public static class NpyWriter
     }
 
     /// <summary>Reads a float32 .npy file written by <see cref="Write"/> (or NumPy); for tests and tools.</summary>
+    /// <exception cref="InvalidDataException">The file is not a float32 .npy array (the header is parsed by <see cref="NpzReader.ReadNpy(string)"/>).</exception>
     public static (float[] Data, int[] Shape) Read(string path)
     {
-        using var reader = new BinaryReader(File.OpenRead(path));
-        var magic = reader.ReadBytes(6);
-        if (magic.Length != 6 || magic[0] != 0x93 || Encoding.ASCII.GetString(magic, 1, 5) != "NUMPY")
-        {
-            throw new InvalidDataException($"{path} is not a .npy file");
-        }
-
-        var major = reader.ReadByte();
-        reader.ReadByte();
-        int headerLength = major == 1 ? reader.ReadUInt16() : (int)reader.ReadUInt32();
-        var header = Encoding.ASCII.GetString(reader.ReadBytes(headerLength));
-        if (!header.Contains("'descr': '<f4'") || header.Contains("'fortran_order': True"))
-        {
-            throw new InvalidDataException($"{path}: only little-endian float32 C-order arrays are supported, header {header.Trim()}");
-        }
-
-        var shapeStart = header.IndexOf("'shape': (", StringComparison.Ordinal) + "'shape': (".Length;
-        var shapeText = header[shapeStart..header.IndexOf(')', shapeStart)];
-        var shape = shapeText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-        var count = shape.Aggregate(1L, (a, b) => a * b);
-        var data = new float[count];
-        for (var i = 0; i < count; i++)
-        {
-            data[i] = reader.ReadSingle();
-        }
-
-        return (data, shape);
+        var array = NpzReader.ReadNpy(path);
+        return array.Data is float[] data
+            ? (data, [.. array.Shape])
+            : throw new InvalidDataException($"{path}: only float32 ('<f4') arrays are read here, this one is {array.DataType}");
     }
 }

@@ -17,7 +17,7 @@ public sealed class FaultyKernelFixture : IDisposable
 /// the sanitizer builds' job: see <see cref="SanitizerTests"/>.) One class, so the tests that switch the
 /// library's strict mode never run beside the others.
 /// </summary>
-public sealed unsafe class EmulatorDiagnosticsTests(FaultyKernelFixture fixture) : IClassFixture<FaultyKernelFixture>
+public sealed class EmulatorDiagnosticsTests(FaultyKernelFixture fixture) : IClassFixture<FaultyKernelFixture>
 {
     private readonly EmulatedDevice _device = fixture.Device;
 
@@ -115,31 +115,23 @@ public sealed unsafe class EmulatorDiagnosticsTests(FaultyKernelFixture fixture)
 
     private void Launch(string kernel, Dim3 grid, Dim3 block, uint shared, params object[] arguments)
     {
-        // Pack like the backends do: args[i] points at the i-th argument's value.
-        var pointers = new nint[arguments.Length];
-        var ints = new int[arguments.Length];
-        fixed (nint* pointerValues = pointers)
-        fixed (int* intValues = ints)
+        // Packed exactly as the backends pack them.
+        var args = new KernelArguments();
+        foreach (var argument in arguments)
         {
-            var args = stackalloc void*[Math.Max(1, arguments.Length)];
-            for (var i = 0; i < arguments.Length; i++)
+            switch (argument)
             {
-                switch (arguments[i])
-                {
-                    case nint pointer:
-                        pointerValues[i] = pointer;
-                        args[i] = pointerValues + i;
-                        break;
-                    case int value:
-                        intValues[i] = value;
-                        args[i] = intValues + i;
-                        break;
-                    default:
-                        throw new ArgumentException($"unsupported argument type {arguments[i].GetType()}");
-                }
+                case nint pointer:
+                    args.Add(pointer);
+                    break;
+                case int value:
+                    args.Add(value);
+                    break;
+                default:
+                    throw new ArgumentException($"unsupported argument type {argument.GetType()}");
             }
-
-            _device.Launch(kernel, new LaunchConfig(grid, block, shared), args, "diagnostics test");
         }
+
+        args.Launch(_device, kernel, new LaunchConfig(grid, block, shared), "diagnostics test");
     }
 }

@@ -1,0 +1,38 @@
+using CheapConv.Devices;
+
+namespace CheapConv.Backends;
+
+/// <summary>
+/// A flat fp32 array owned by one backend: host memory for <see cref="CpuBackend"/>, device memory for
+/// <see cref="GpuBackend"/>. Tensors (shape, gradient) are built on top of it; backends only see storages,
+/// so every op takes its sizes explicitly.
+/// </summary>
+public abstract class Storage : IDisposable
+{
+    /// <summary>Number of fp32 elements.</summary>
+    public abstract long Length { get; }
+
+    public abstract void Dispose();
+}
+
+/// <summary>Host memory for the CPU backend: a managed array, read and written directly by the C# ops.</summary>
+public sealed class HostStorage(float[] data) : Storage
+{
+    public float[] Data { get; } = data;
+
+    public override long Length => Data.Length;
+
+    public override void Dispose()
+    {
+    }
+}
+
+/// <summary>Device memory for the GPU backend (a CUDA device or the emulator).</summary>
+public sealed class DeviceStorage(DeviceBuffer<float> buffer) : Storage
+{
+    public DeviceBuffer<float> Buffer { get; } = buffer;
+
+    public override long Length => Buffer.Length;
+
+    public override void Dispose() => Buffer.Dispose();
+}

@@ -1,0 +1,104 @@
+using CheapConv.Autograd;
+using CheapConv.Backends;
+using CheapConv.Nn;
+
+namespace CheapConv.Models;
+
+/// <summary>
+/// Pre-activation basic block: o = relu(bn1(x)); y = conv2(relu(bn2(conv1(o)))); out = y + (x, or shortcut(o)
+/// when in ≠ out). conv1/conv2 are units; the stride sits in conv1; the 1×1 shortcut is never replaced.
+/// </summary>
+public sealed class BasicBlock : Module
+{
+    /// <summary>A block in→out with <paramref name="stride"/>.</summary>
+    public BasicBlock(IBackend backend, int inChannels, int outChannels, int stride, UnitSpec unit, Random random)
+    {
+        Bn1 = RegisterModule("bn1", new BatchNorm2d(backend, inChannels));
+        Conv1 = RegisterModule("conv1", unit.Create(backend, inChannels, outChannels, stride, random));
+        Bn2 = RegisterModule("bn2", new BatchNorm2d(backend, outChannels));
+        Conv2 = RegisterModule("conv2", unit.Create(backend, outChannels, outChannels, 1, random));
+        if (inChannels != outChannels)
+        {
+            Shortcut = RegisterModule("shortcut", new Conv2d(backend, inChannels, outChannels, 1, random, stride));
+        }
+    }
+
+    /// <summary>BN over in channels.</summary>
+    public BatchNorm2d Bn1 { get; }
+
+    /// <summary>The first unit (in→out, strided).</summary>
+    public Module Conv1 { get; }
+
+    /// <summary>BN over out channels.</summary>
+    public BatchNorm2d Bn2 { get; }
+
+    /// <summary>The second unit (out→out).</summary>
+    public Module Conv2 { get; }
+
+    /// <summary>The 1×1 projection when in ≠ out.</summary>
+    public Conv2d? Shortcut { get; }
+
+    /// <inheritdoc/>
+    protected override Tensor ForwardCore(Tensor x)
+    {
+        var o = Bn1.ForwardRelu(x);
+        var y = Conv2.Forward(Bn2.ForwardRelu(Conv1.Forward(o)));
+        return Ops.Add(y, Shortcut is null ? x : Shortcut.Forward(o));
+    }
+}
+
+/// <summary>Pre-activation bottle block: o = relu(bn1(x)); out = conv1(o) + (x, or shortcut(o) when in ≠ out).</summary>
+public sealed class BottleBlock : Module
+{
+    /// <summary>A block in→out with <paramref name="stride"/>.</summary>
+    public BottleBlock(IBackend backend, int inChannels, int outChannels, int stride, UnitSpec unit, Random random)
+    {
+        Bn1 = RegisterModule("bn1", new BatchNorm2d(backend, inChannels));
+        Conv1 = RegisterModule("conv1", unit.Create(backend, inChannels, outChannels, stride, random));
+        if (inChannels != outChannels)
+        {
+            Shortcut = RegisterModule("shortcut", new Conv2d(backend, inChannels, outChannels, 1, random, stride));
+        }
+    }
+
+    /// <summary>BN over in channels.</summary>
+    public BatchNorm2d Bn1 { get; }
+
+    /// <summary>The unit (in→out, strided).</summary>
+    public Module Conv1 { get; }
+
+    /// <summary>The 1×1 projection when in ≠ out.</summary>
+    public Conv2d? Shortcut { get; }
+
+    /// <inheritdoc/>
+    protected override Tensor ForwardCore(Tensor x)
+    {
+        var o = Bn1.ForwardRelu(x);
+        return Ops.Add(Conv1.Forward(o), Shortcut is null ? x : Shortcut.Forward(o));
+    }
+}
+
+/// <summary>One of the three groups of a WRN: its blocks under "layer" (so names read block1.layer.0.…).</summary>
+public sealed class WrnGroup : Module
+{
+    /// <summary>n blocks; the first goes in→out with the group's stride.</summary>
+    public WrnGroup(IBackend backend, int blocks, int inChannels, int outChannels, int stride, UnitSpec unit, BlockType blockType, Random random)
+    {
+        var layers = new List<Module>();
+        for (var i = 0; i < blocks; i++)
+        {
+            int blockIn = i == 0 ? inChannels : outChannels, blockStride = i == 0 ? stride : 1;
+            layers.Add(blockType == BlockType.Basic
+                ? new BasicBlock(backend, blockIn, outChannels, blockStride, unit, random)
+                : new BottleBlock(backend, blockIn, outChannels, blockStride, unit, random));
+        }
+
+        Layer = RegisterModule("layer", new Sequential(layers));
+    }
+
+    /// <summary>The blocks.</summary>
+    public Sequential Layer { get; }
+
+    /// <inheritdoc/>
+    protected override Tensor ForwardCore(Tensor x) => Layer.Forward(x);
+}

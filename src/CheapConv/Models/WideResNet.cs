@@ -1,0 +1,86 @@
+using CheapConv.Autograd;
+using CheapConv.Backends;
+using CheapConv.Nn;
+
+namespace CheapConv.Models;
+
+/// <summary>The logits and the three group outputs (the attention-transfer points) of one forward pass.</summary>
+public sealed record WrnOutput(Tensor Logits, IReadOnlyList<Tensor> Groups);
+
+/// <summary>
+/// The pre-activation WRN-d-k of REFERENCE.md and its Moonshine students (models.md's module tree and names):
+/// [pad] → conv1 → block1 → block2 → block3 → relu(bn1) → global average pool → fc. The stem conv and the
+/// shortcuts are never replaced.
+/// </summary>
+public sealed class WideResNet : Module
+{
+    /// <summary>Builds and initialises the model on <paramref name="backend"/> (weights from <paramref name="seed"/>).</summary>
+    public WideResNet(WrnConfig config, IBackend backend, int seed = 0)
+    {
+        config.Validate();
+        Config = config;
+        var random = new Random(seed);
+        var channels = config.Channels;
+        var n = config.BlocksPerGroup;
+        if (config.ImageSize == WrnConfig.FashionMnistSize)
+        {
+            var pad = (WrnConfig.PaddedImageSize - WrnConfig.FashionMnistSize) / 2;
+            Pad = RegisterModule("pad", new ZeroPad2d(pad));
+        }
+
+        Conv1 = RegisterModule("conv1", new Conv2d(backend, config.InChannels, channels[0], 3, random, padding: 1));
+        Block1 = RegisterModule("block1", new WrnGroup(backend, n, channels[0], channels[1], 1, config.Unit, config.BlockType, random));
+        Block2 = RegisterModule("block2", new WrnGroup(backend, n, channels[1], channels[2], 2, config.Unit, config.BlockType, random));
+        Block3 = RegisterModule("block3", new WrnGroup(backend, n, channels[2], channels[3], 2, config.Unit, config.BlockType, random));
+        Bn1 = RegisterModule("bn1", new BatchNorm2d(backend, channels[3]));
+        Fc = RegisterModule("fc", new Linear(backend, channels[3], config.Classes, random));
+    }
+
+    /// <summary>The configuration it was built from.</summary>
+    public WrnConfig Config { get; }
+
+    /// <summary>28→32 zero padding, only for 28×28 images.</summary>
+    public ZeroPad2d? Pad { get; }
+
+    /// <summary>The stem 3×3 conv.</summary>
+    public Conv2d Conv1 { get; }
+
+    /// <summary>Group 1 (stride 1).</summary>
+    public WrnGroup Block1 { get; }
+
+    /// <summary>Group 2 (stride 2).</summary>
+    public WrnGroup Block2 { get; }
+
+    /// <summary>Group 3 (stride 2).</summary>
+    public WrnGroup Block3 { get; }
+
+    /// <summary>The final BN.</summary>
+    public BatchNorm2d Bn1 { get; }
+
+    /// <summary>The classifier.</summary>
+    public Linear Fc { get; }
+
+    /// <summary>Logits and the three group outputs for attention transfer.</summary>
+    public WrnOutput ForwardWithGroups(Tensor x)
+    {
+        var c = Config;
+        if (x.Shape.Count != 4 || x.Dim(1) != c.InChannels || x.Dim(2) != c.ImageSize || x.Dim(3) != c.ImageSize)
+        {
+            throw new ArgumentException($"{c.Name} takes N×{c.InChannels}×{c.ImageSize}×{c.ImageSize} images, got [{string.Join("x", x.Shape)}]");
+        }
+
+        if (Pad is not null)
+        {
+            x = Pad.Forward(x);
+        }
+
+        var g1 = Block1.Forward(Conv1.Forward(x));
+        var g2 = Block2.Forward(g1);
+        var g3 = Block3.Forward(g2);
+        var logits = Fc.Forward(Ops.GlobalAvgPool(Bn1.ForwardRelu(g3)));
+        return new WrnOutput(logits, [g1, g2, g3]);
+    }
+
+    /// <inheritdoc/>
+    protected override Tensor ForwardCore(Tensor x) => ForwardWithGroups(x).Logits;
+}

@@ -1,0 +1,63 @@
+using CheapConv.Autograd;
+using CheapConv.Backends;
+
+namespace CheapConv.Nn;
+
+/// <summary>
+/// A square-kernel convolution without bias (every conv of a WRN and its students), any groups. Weight
+/// K×(C/groups)×k×k initialised N(0, 2/(k·k·K)) as in REFERENCE.md.
+/// </summary>
+public sealed class Conv2d : Module
+{
+    /// <summary>A convolution in→out with a k×k kernel.</summary>
+    public Conv2d(IBackend backend, int inChannels, int outChannels, int kernelSize, Random random, int stride = 1, int padding = 0, int groups = 1)
+    {
+        if (inChannels <= 0 || outChannels <= 0 || kernelSize <= 0 || stride <= 0 || padding < 0 || groups <= 0)
+        {
+            throw new ArgumentException($"Conv2d {inChannels}→{outChannels} k{kernelSize} stride {stride} pad {padding} groups {groups}: sizes must be positive (padding non-negative)");
+        }
+
+        if (inChannels % groups != 0 || outChannels % groups != 0)
+        {
+            throw new ArgumentException($"Conv2d {inChannels}→{outChannels}: groups ({groups}) must divide both channel counts");
+        }
+
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        KernelSize = kernelSize;
+        Stride = stride;
+        Padding = padding;
+        Groups = groups;
+        var shape = new[] { outChannels, inChannels / groups, kernelSize, kernelSize };
+        var std = Math.Sqrt(2.0 / (kernelSize * kernelSize * outChannels));
+        Weight = RegisterParameter("weight", Tensor.Parameter(backend, shape, Init.Normal(random, shape.Aggregate(1L, (a, b) => a * b), std)));
+    }
+
+    /// <summary>Input channels C.</summary>
+    public int InChannels { get; }
+
+    /// <summary>Output channels K.</summary>
+    public int OutChannels { get; }
+
+    /// <summary>Kernel height and width.</summary>
+    public int KernelSize { get; }
+
+    /// <summary>Stride in both directions.</summary>
+    public int Stride { get; }
+
+    /// <summary>Zero padding on every side.</summary>
+    public int Padding { get; }
+
+    /// <summary>Number of groups.</summary>
+    public int Groups { get; }
+
+    /// <summary>K×(C/groups)×k×k.</summary>
+    public Tensor Weight { get; }
+
+    /// <inheritdoc/>
+    protected override Tensor ForwardCore(Tensor x) => Ops.Conv2d(x, Weight, Stride, Padding, Groups);
+
+    /// <inheritdoc/>
+    public override long MacsPerSample(IReadOnlyList<int> inputShape, IReadOnlyList<int> outputShape) =>
+        (long)outputShape[1] * outputShape[2] * outputShape[3] * (InChannels / Groups) * KernelSize * KernelSize;
+}
