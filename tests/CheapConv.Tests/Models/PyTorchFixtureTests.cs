@@ -13,7 +13,8 @@ namespace CheapConv.Tests.Models;
 /// Our models against PyTorch: tests/fixtures/make_fixtures.py builds the same WRN-10-1 teacher and the
 /// G(2) / B(2) students in PyTorch 1.13, and records inputs, weights, outputs, losses, every gradient, the
 /// updated BN statistics and the parameters after one SGD step. Here the same weights are loaded into our
-/// models and the same step runs on the CPU backend and on the emulator (the CUDA kernels).
+/// models and the same step runs on the CPU backend, on the emulator (the CUDA kernels) and, where there is
+/// one, on a real GPU.
 /// </summary>
 /// <remarks>
 /// Tolerance: two float32 implementations with different summation orders, so the bound derived for
@@ -24,7 +25,22 @@ public class PyTorchFixtureTests(EmulatorFixture emulator) : IClassFixture<Emula
 {
     private const double Tolerance = 60 * 2 * 52 * 5.9604644775390625e-8;
 
-    private IBackend Backend(string name) => name == "cpu" ? new CpuBackend() : new GpuBackend(emulator.Device);
+    private static readonly Lazy<CheapConv.Devices.CudaDevice?> Cuda = new(() =>
+        CheapConv.Devices.CudaDevice.Probe().IsAvailable ? CheapConv.Devices.CudaDevice.Open() : null);
+
+    private IBackend Backend(string name)
+    {
+        switch (name)
+        {
+            case "cpu":
+                return new CpuBackend();
+            case "emu":
+                return new GpuBackend(emulator.Device);
+            default:
+                Skip.If(Cuda.Value is null, $"no CUDA device: {CheapConv.Devices.CudaDevice.Probe().Reason}");
+                return new GpuBackend(Cuda.Value!);
+        }
+    }
 
     private static WrnConfig Config(string unit) =>
         WrnConfig.Student(10, 1, UnitSpec.Parse(unit), inChannels: 1, classes: FixtureLayout.Classes, imageSize: 16);
@@ -35,9 +51,10 @@ public class PyTorchFixtureTests(EmulatorFixture emulator) : IClassFixture<Emula
     private static void Close(NpzFile file, string key, float[] actual, string what) =>
         TensorAssert.Close(file[key].AsFloat32(), actual, Tolerance, $"{what}: {key}");
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("cpu")]
     [InlineData("emu")]
+    [InlineData("cuda")]
     public void Teacher_TrainingStep_MatchesPyTorch(string device)
     {
         var file = NpzReader.Read(FixtureLayout.PathOf(FixtureLayout.Teacher));
@@ -71,11 +88,13 @@ public class PyTorchFixtureTests(EmulatorFixture emulator) : IClassFixture<Emula
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(FixtureLayout.GroupedStudent, "G(2)", "cpu")]
     [InlineData(FixtureLayout.GroupedStudent, "G(2)", "emu")]
+    [InlineData(FixtureLayout.GroupedStudent, "G(2)", "cuda")]
     [InlineData(FixtureLayout.BottleneckStudent, "B(2)", "cpu")]
     [InlineData(FixtureLayout.BottleneckStudent, "B(2)", "emu")]
+    [InlineData(FixtureLayout.BottleneckStudent, "B(2)", "cuda")]
     public void DistillationStep_MatchesPyTorch(string fixture, string unit, string device)
     {
         var file = NpzReader.Read(FixtureLayout.PathOf(fixture));
