@@ -14,11 +14,11 @@ public static class Ops
 
     /// <summary>Training-mode batch norm; updates the running statistics.</summary>
     public static Tensor BatchNormTrain(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float momentum, float eps) =>
-        BatchNormTrainFunction.Apply(x, gamma, beta, runningMean, runningVar, momentum, eps);
+        BatchNormTrainFunction.Apply(x, gamma, beta, runningMean, runningVar, momentum, eps, relu: false);
 
     /// <summary>Fused relu(training-mode batch norm); updates the running statistics.</summary>
     public static Tensor BatchNormReluTrain(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float momentum, float eps) =>
-        BatchNormReluTrainFunction.Apply(x, gamma, beta, runningMean, runningVar, momentum, eps);
+        BatchNormTrainFunction.Apply(x, gamma, beta, runningMean, runningVar, momentum, eps, relu: true);
 
     /// <summary>Eval-mode batch norm (running statistics), optionally fused with a ReLU.</summary>
     public static Tensor BatchNormEval(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps, bool relu = false) =>
