@@ -20,7 +20,10 @@ public static class CommandLine
         "  " + BenchConvCommand.Usage + "\n" +
         "                                         time the three conv passes (GPU, or the C# CPU baseline)\n" +
         "  " + SummaryCommand.Usage + "\n" +
-        "                                         parameters, state-dict values, MACs and layers of a WRN teacher or student\n";
+        "                                         parameters, state-dict values, MACs and layers of a WRN teacher or student\n" +
+        "  " + ReportCommand.Usage + "\n" +
+        "                                         the table over runs (params, sd, MACs, latency b1/b128, best/last error)\n" +
+        "                                         as Markdown, report.csv and pareto.png\n";
 
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
@@ -59,6 +62,7 @@ public static class CommandLine
             "check" when args.Length > 1 && args[1] == "conv" => CheckConvCommand.Run(new Options(args.Skip(2)), output),
             "bench" when args.Length > 1 && args[1] == "conv" => BenchConvCommand.Run(new Options(args.Skip(2)), output),
             "summary" => SummaryCommand.Run(new Options(args.Skip(1)), output),
+            "report" => ReportCommand.Run(args.Skip(1).ToList(), output),
             "bench" => throw new UsageException("bench needs an op: bench conv ..."),
             "check" => throw new UsageException("check needs an op: check conv ..."),
             _ => throw new UsageException($"unknown command '{args[0]}'; run 'cheapconv help' for the list"),
