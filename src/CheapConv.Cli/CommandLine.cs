@@ -19,8 +19,16 @@ public static class CommandLine
         "                                         compare the three conv passes with the float64 reference\n" +
         "  " + BenchConvCommand.Usage + "\n" +
         "                                         time the three conv passes (GPU, or the C# CPU baseline)\n" +
+        "  " + BenchStepCommand.Usage + "\n" +
+        "                                         images/s of one training or distillation step\n" +
         "  " + SummaryCommand.Usage + "\n" +
         "                                         parameters, state-dict values, MACs and layers of a WRN teacher or student\n" +
+        "  " + TrainCommand.Usage + "\n" +
+        "  " + TrainCommand.DistillUsage + "\n" +
+        "  " + TrainCommand.RecipeUsage + "\n" +
+        "                                         train a WRN teacher or student; distill a student with KD + AT\n" +
+        "  " + EvalCommand.Usage + "\n" +
+        "                                         test loss and accuracy of a checkpoint\n" +
         "  " + ReportCommand.Usage + "\n" +
         "                                         the table over runs (params, sd, MACs, latency b1/b128, best/last error)\n" +
         "                                         as Markdown, report.csv and pareto.png\n";
@@ -60,9 +68,13 @@ public static class CommandLine
         {
             "info" => InfoCommand.Run(new Options(args.Skip(1)), output),
             "check" when args.Length > 1 && args[1] == "conv" => CheckConvCommand.Run(new Options(args.Skip(2)), output),
+            "bench" when args.Length > 1 && args[1] == "step" => BenchStepCommand.Run(new Options(args.Skip(2)), output),
             "bench" when args.Length > 1 && args[1] == "conv" => BenchConvCommand.Run(new Options(args.Skip(2)), output),
             "summary" => SummaryCommand.Run(new Options(args.Skip(1)), output),
             "report" => ReportCommand.Run(args.Skip(1).ToList(), output),
+            "train" => TrainCommand.Run(new Options(args.Skip(1)), output),
+            "distill" => TrainCommand.RunDistill(new Options(args.Skip(1)), output),
+            "eval" => EvalCommand.Run(new Options(args.Skip(1)), output),
             "bench" => throw new UsageException("bench needs an op: bench conv ..."),
             "check" => throw new UsageException("check needs an op: check conv ..."),
             _ => throw new UsageException($"unknown command '{args[0]}'; run 'cheapconv help' for the list"),

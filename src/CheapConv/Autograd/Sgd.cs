@@ -72,6 +72,43 @@ public sealed class Sgd : IDisposable
         }
     }
 
+    /// <summary>
+    /// The momentum buffer of <paramref name="parameter"/> as a host copy, or null when it has none yet (it has
+    /// not been stepped). For checkpoints.
+    /// </summary>
+    public float[]? ExportMomentum(Tensor parameter)
+    {
+        if (!_momentum.TryGetValue(parameter, out var buffer))
+        {
+            return null;
+        }
+
+        var values = new float[buffer.Length];
+        parameter.Backend.Download(buffer, values);
+        return values;
+    }
+
+    /// <summary>Restores the momentum buffer of <paramref name="parameter"/> (from a checkpoint); replaces any it had.</summary>
+    public void ImportMomentum(Tensor parameter, ReadOnlySpan<float> values)
+    {
+        if (!_parameters.Contains(parameter))
+        {
+            throw new ArgumentException("the tensor is not one of this optimiser's parameters", nameof(parameter));
+        }
+
+        if (values.Length != parameter.Length)
+        {
+            throw new ArgumentException($"momentum of {values.Length} values for a parameter of {parameter.Length}", nameof(values));
+        }
+
+        if (_momentum.Remove(parameter, out var old))
+        {
+            old.Dispose();
+        }
+
+        _momentum.Add(parameter, parameter.Backend.Upload(values));
+    }
+
     /// <summary>Forgets every parameter's gradient before the next backward pass.</summary>
     public void ZeroGrad()
     {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using CheapConv.Backends.Cpu;
 using CheapConv.Problems;
 
 namespace CheapConv.Backends;
@@ -164,23 +165,55 @@ public sealed partial class CpuBackend
         }
     }
 
-    public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
-        PointwiseForward(problem, Host(x), Host(w), Host(y));
+    // The IBackend members: the pointwise passes are convolutions without im2col (stride 1) or with a
+    // subsampling one (stride 2), the linear layer three GEMMs; all on the packed SGEMM of Backends/Cpu.
+    public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
+    {
+        CheckPointwise(problem);
+        ((IBackend)this).Conv2dForward(problem, x, w, y);
+    }
 
-    public void PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx) =>
-        PointwiseBackwardData(problem, Host(dy), Host(w), Host(dx));
+    public void PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    {
+        CheckPointwise(problem);
+        ((IBackend)this).Conv2dBackwardData(problem, dy, w, dx);
+    }
 
-    public void PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) =>
-        PointwiseBackwardWeight(problem, Host(x), Host(dy), Host(dw));
+    public void PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
+    {
+        CheckPointwise(problem);
+        ((IBackend)this).Conv2dBackwardWeight(problem, x, dy, dw);
+    }
 
-    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y) =>
-        LinearForward(n, inFeatures, outFeatures, Host(x), Host(w), Host(b), Host(y));
+    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
+    {
+        float[] hx = Host(x), hw = Host(w), hb = Host(b), hy = Host(y);
+        CheckLinear(n, inFeatures, outFeatures);
+        CheckLinearLengths(("x", hx.Length, (long)n * inFeatures), ("w", hw.Length, (long)outFeatures * inFeatures), ("b", hb.Length, outFeatures), ("y", hy.Length, (long)n * outFeatures));
+        // y = x (n × in) · wᵀ, w stored out × in; then the bias, added last as in the reference.
+        CpuGemm.Multiply(false, true, n, outFeatures, inFeatures, hx, 0, inFeatures, hw, 0, inFeatures, hy, 0, outFeatures, accumulate: false, parallel: true);
+        for (var i = 0; i < n; i++)
+        {
+            CpuVector.AddInPlace(hy.AsSpan(i * outFeatures, outFeatures), hb);
+        }
+    }
 
-    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx) =>
-        LinearBackwardData(n, inFeatures, outFeatures, Host(dy), Host(w), Host(dx));
+    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
+    {
+        float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);
+        CheckLinear(n, inFeatures, outFeatures);
+        CheckLinearLengths(("dy", hdy.Length, (long)n * outFeatures), ("w", hw.Length, (long)outFeatures * inFeatures), ("dx", hdx.Length, (long)n * inFeatures));
+        CpuGemm.Multiply(false, false, n, inFeatures, outFeatures, hdy, 0, outFeatures, hw, 0, inFeatures, hdx, 0, inFeatures, accumulate: false, parallel: true);
+    }
 
-    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw) =>
-        LinearBackwardWeight(n, inFeatures, outFeatures, Host(x), Host(dy), Host(dw));
+    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
+    {
+        float[] hx = Host(x), hdy = Host(dy), hdw = Host(dw);
+        CheckLinear(n, inFeatures, outFeatures);
+        CheckLinearLengths(("x", hx.Length, (long)n * inFeatures), ("dy", hdy.Length, (long)n * outFeatures), ("dw", hdw.Length, (long)outFeatures * inFeatures));
+        // dw (out × in) = dyᵀ · x, dy stored n × out.
+        CpuGemm.Multiply(true, false, outFeatures, inFeatures, n, hdy, 0, outFeatures, hx, 0, inFeatures, hdw, 0, inFeatures, accumulate: false, parallel: true);
+    }
 
     public void LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db) =>
         LinearBackwardBias(n, outFeatures, Host(dy), Host(db));

@@ -1,4 +1,5 @@
 using System.Numerics;
+using CheapConv.Backends.Cpu;
 
 namespace CheapConv.Backends;
 
@@ -271,16 +272,44 @@ public sealed partial class CpuBackend
     void IBackend.KdBackward(int n, int classes, float temperature, Storage studentSoft, Storage teacherSoft, Storage dloss, Storage dstudent) =>
         KdBackward(n, classes, temperature, Host(studentSoft), Host(teacherSoft), Host(dloss), Host(dstudent));
 
-    void IBackend.AtForward(int n, int c, int h, int w, Storage student, Storage teacher, Storage loss, Storage studentMap, Storage teacherMap, Storage studentNorm) =>
-        AtForward(n, c, h, w, Host(student), Host(teacher), Host(loss), Host(studentMap), Host(teacherMap), Host(studentNorm));
+    // Attention transfer and SGD run the vectorised loops of Backends/Cpu/CpuLoss.cs after the reference's checks;
+    // the per-row losses above are a few thousand elements and stay on the reference.
+    void IBackend.AtForward(int n, int c, int h, int w, Storage student, Storage teacher, Storage loss, Storage studentMap, Storage teacherMap, Storage studentNorm)
+    {
+        float[] hs = Host(student), ht = Host(teacher), hl = Host(loss), hsm = Host(studentMap), htm = Host(teacherMap), hn = Host(studentNorm);
+        CheckActivations(n, c, h, w);
+        long hw = (long)h * w;
+        CheckElements(nameof(student), hs.Length, n * c * hw);
+        CheckElements(nameof(teacher), ht.Length, n * c * hw);
+        CheckElements(nameof(studentMap), hsm.Length, n * hw);
+        CheckElements(nameof(teacherMap), htm.Length, n * hw);
+        CheckElements(nameof(studentNorm), hn.Length, n);
+        CheckElements(nameof(loss), hl.Length, 1);
+        CpuLoss.AtForward(n, c, h, w, hs, ht, hl, hsm, htm, hn);
+    }
 
-    void IBackend.AtBackward(int n, int c, int h, int w, Storage student, Storage studentMap, Storage teacherMap, Storage studentNorm, Storage dloss, Storage dstudent) =>
-        AtBackward(n, c, h, w, Host(student), Host(studentMap), Host(teacherMap), Host(studentNorm), Host(dloss), Host(dstudent));
+    void IBackend.AtBackward(int n, int c, int h, int w, Storage student, Storage studentMap, Storage teacherMap, Storage studentNorm, Storage dloss, Storage dstudent)
+    {
+        float[] hs = Host(student), hsm = Host(studentMap), htm = Host(teacherMap), hn = Host(studentNorm), hdl = Host(dloss), hds = Host(dstudent);
+        CheckActivations(n, c, h, w);
+        long hw = (long)h * w;
+        CheckElements(nameof(student), hs.Length, n * c * hw);
+        CheckElements(nameof(dstudent), hds.Length, n * c * hw);
+        CheckElements(nameof(studentMap), hsm.Length, n * hw);
+        CheckElements(nameof(teacherMap), htm.Length, n * hw);
+        CheckElements(nameof(studentNorm), hn.Length, n);
+        CheckElements(nameof(dloss), hdl.Length, 1);
+        CpuLoss.AtBackward(n, c, h, w, hs, hsm, htm, hn, hdl, hds);
+    }
 
     void IBackend.SgdStep(long length, Storage parameter, Storage gradient, Storage momentumBuffer, float learningRate, float momentum, float weightDecay, bool nesterov)
     {
         CheckElements(nameof(parameter), parameter.Length, length);
-        SgdStep(Host(parameter), Host(gradient), Host(momentumBuffer), learningRate, momentum, weightDecay, nesterov);
+        float[] hp = Host(parameter), hg = Host(gradient), hb = Host(momentumBuffer);
+        CheckSgdOptions(learningRate, momentum, weightDecay, nesterov);
+        CheckElements(nameof(gradient), hg.Length, hp.Length);
+        CheckElements(nameof(momentumBuffer), hb.Length, hp.Length);
+        CpuLoss.SgdStep(hp, hg, hb, learningRate, momentum, weightDecay, nesterov);
     }
 
     int IBackend.CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels) =>

@@ -1,4 +1,5 @@
 using System.Numerics;
+using CheapConv.Backends.Cpu;
 
 namespace CheapConv.Backends;
 
@@ -180,39 +181,49 @@ public sealed partial class CpuBackend
         result[0] = sum;
     }
 
+    // The IBackend members: the same argument checks as the reference, then the vectorised float loops of
+    // Backends/Cpu (CpuNorm, CpuVector), which compute each element with the reference's arithmetic.
     void IBackend.BatchNormTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd) =>
-        BatchNormTrainForward(n, c, h, w, Host(x), Host(gamma), Host(beta), Host(runningMean), Host(runningVar), momentum, eps,
-            Host(y), Host(saveMean), Host(saveInvStd));
+        FastBatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: false);
 
     void IBackend.BatchNormEvalForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float eps, Storage y) =>
-        BatchNormEvalForward(n, c, h, w, Host(x), Host(gamma), Host(beta), Host(runningMean), Host(runningVar), eps, Host(y));
+        FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: false);
 
     void IBackend.BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage saveMean,
         Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        BatchNormBackward(n, c, h, w, Host(x), Host(dy), Host(gamma), Host(saveMean), Host(saveInvStd), Host(dx), Host(dgamma),
-            Host(dbeta));
+        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta);
 
     void IBackend.BatchNormReluTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd) =>
-        BatchNormReluTrainForward(n, c, h, w, Host(x), Host(gamma), Host(beta), Host(runningMean), Host(runningVar), momentum, eps,
-            Host(y), Host(saveMean), Host(saveInvStd));
+        FastBatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: true);
 
     void IBackend.BatchNormReluEvalForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float eps, Storage y) =>
-        BatchNormReluEvalForward(n, c, h, w, Host(x), Host(gamma), Host(beta), Host(runningMean), Host(runningVar), eps, Host(y));
+        FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true);
 
     void IBackend.BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta,
         Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        BatchNormReluBackward(n, c, h, w, Host(x), Host(dy), Host(gamma), Host(beta), Host(saveMean), Host(saveInvStd), Host(dx),
-            Host(dgamma), Host(dbeta));
+        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
 
-    void IBackend.ReluForward(long length, Storage x, Storage y) => ReluForward(length, Host(x), Host(y));
+    void IBackend.ReluForward(long length, Storage x, Storage y)
+    {
+        float[] hx = Host(x), hy = Host(y);
+        CpuVector.Relu(CheckNormElementCount(length, ("x", hx.LongLength), ("y", hy.LongLength)), hx, hy);
+    }
 
-    void IBackend.ReluBackward(long length, Storage y, Storage dy, Storage dx) => ReluBackward(length, Host(y), Host(dy), Host(dx));
+    void IBackend.ReluBackward(long length, Storage y, Storage dy, Storage dx)
+    {
+        float[] hy = Host(y), hdy = Host(dy), hdx = Host(dx);
+        CpuVector.ReluBackward(CheckNormElementCount(length, ("y", hy.LongLength), ("dy", hdy.LongLength), ("dx", hdx.LongLength)), hy, hdy, hdx);
+    }
 
-    void IBackend.Add(long length, Storage a, Storage b, Storage y) => Add(length, Host(a), Host(b), Host(y));
+    void IBackend.Add(long length, Storage a, Storage b, Storage y)
+    {
+        float[] ha = Host(a), hb = Host(b), hy = Host(y);
+        CpuVector.Add(CheckNormElementCount(length, ("a", ha.LongLength), ("b", hb.LongLength), ("y", hy.LongLength)), ha, hb, hy);
+    }
 
     void IBackend.GlobalAvgPoolForward(int n, int c, int h, int w, Storage x, Storage y) =>
         GlobalAvgPoolForward(n, c, h, w, Host(x), Host(y));
@@ -228,11 +239,49 @@ public sealed partial class CpuBackend
 
     void IBackend.Fill(Storage x, float value) => Fill(Host(x), value);
 
-    void IBackend.Scale(Storage x, float alpha) => Scale(Host(x), alpha);
+    void IBackend.Scale(Storage x, float alpha) => CpuVector.Scale(Host(x), alpha);
 
-    void IBackend.Axpy(float alpha, Storage x, Storage y) => Axpy(alpha, Host(x), Host(y));
+    void IBackend.Axpy(float alpha, Storage x, Storage y)
+    {
+        float[] hx = Host(x), hy = Host(y);
+        CheckNormLengths(("y", hy.LongLength, hx.LongLength));
+        CpuVector.Axpy(alpha, hx, hy);
+    }
 
     void IBackend.Sum(Storage x, Storage result) => Sum(Host(x), Host(result));
+
+    private static void FastBatchNormTrain(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
+        Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd, bool relu)
+    {
+        float[] hx = Host(x), hg = Host(gamma), hb = Host(beta), hrm = Host(runningMean), hrv = Host(runningVar), hy = Host(y),
+            hsm = Host(saveMean), hsi = Host(saveInvStd);
+        CheckBatchNormTraining(n, c, h, w, hx.LongLength, hy.LongLength, hg.LongLength, hb.LongLength, hrm.LongLength, hrv.LongLength,
+            hsm.LongLength, hsi.LongLength);
+        CpuNorm.TrainForward(n, c, h, w, hx, hg, hb, hrm, hrv, momentum, eps, hy, hsm, hsi, relu);
+    }
+
+    private static void FastBatchNormEval(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
+        Storage runningVar, float eps, Storage y, bool relu)
+    {
+        float[] hx = Host(x), hg = Host(gamma), hb = Host(beta), hrm = Host(runningMean), hrv = Host(runningVar), hy = Host(y);
+        var elements = CheckNormShape(n, c, h, w);
+        CheckNormLengths(("x", hx.LongLength, elements), ("y", hy.LongLength, elements), ("gamma", hg.LongLength, c),
+            ("beta", hb.LongLength, c), ("runningMean", hrm.LongLength, c), ("runningVar", hrv.LongLength, c));
+        CpuNorm.EvalForward(n, c, h, w, hx, hg, hb, hrm, hrv, eps, hy, relu);
+    }
+
+    private static void FastBatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage? beta,
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta)
+    {
+        float[] hx = Host(x), hdy = Host(dy), hg = Host(gamma), hsm = Host(saveMean), hsi = Host(saveInvStd), hdx = Host(dx),
+            hdg = Host(dgamma), hdb = Host(dbeta);
+        var hb = beta is null ? null : Host(beta);
+        var elements = CheckNormShape(n, c, h, w);
+        CheckNormLengths(("x", hx.LongLength, elements), ("dy", hdy.LongLength, elements), ("dx", hdx.LongLength, elements),
+            ("gamma", hg.LongLength, c), ("beta", hb?.LongLength ?? c, c), ("saveMean", hsm.LongLength, c),
+            ("saveInvStd", hsi.LongLength, c), ("dgamma", hdg.LongLength, c), ("dbeta", hdb.LongLength, c));
+        CpuNorm.Backward(n, c, h, w, hx, hdy, hg, hb, hsm, hsi, hdx, hdg, hdb);
+    }
 
     private static void BatchNormTrain<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean, T[] runningVar,
         T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd, bool relu) where T : IFloatingPointIeee754<T>

@@ -1,3 +1,4 @@
+using CheapConv.Backends.Cpu;
 using CheapConv.Problems;
 
 namespace CheapConv.Backends;
@@ -26,14 +27,28 @@ public sealed partial class CpuBackend : IBackend
         Host(source).AsSpan().CopyTo(Host(destination));
     }
 
-    void IBackend.Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
-        Conv2dForward(problem, Host(x), Host(w), Host(y));
+    // The IBackend members run the fast float paths of Backends/Cpu (im2col + packed SGEMM, direct depthwise);
+    // the static generic methods stay the textbook reference they are tested against.
+    void IBackend.Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y)
+    {
+        float[] hx = Host(x), hw = Host(w), hy = Host(y);
+        CheckLengths(problem, ("x", hx.Length, problem.InputElements), ("w", hw.Length, problem.WeightElements), ("y", hy.Length, problem.OutputElements));
+        CpuConv.Forward(problem, hx, hw, hy);
+    }
 
-    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx) =>
-        Conv2dBackwardData(problem, Host(dy), Host(w), Host(dx));
+    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    {
+        float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);
+        CheckLengths(problem, ("dy", hdy.Length, problem.OutputElements), ("w", hw.Length, problem.WeightElements), ("dx", hdx.Length, problem.InputElements));
+        CpuConv.BackwardData(problem, hdy, hw, hdx);
+    }
 
-    void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) =>
-        Conv2dBackwardWeight(problem, Host(x), Host(dy), Host(dw));
+    void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
+    {
+        float[] hx = Host(x), hdy = Host(dy), hdw = Host(dw);
+        CheckLengths(problem, ("x", hx.Length, problem.InputElements), ("dy", hdy.Length, problem.OutputElements), ("dw", hdw.Length, problem.WeightElements));
+        CpuConv.BackwardWeight(problem, hx, hdy, hdw);
+    }
 
     /// <summary>The array behind a storage of this backend.</summary>
     internal static float[] Host(Storage storage) => storage is HostStorage host

@@ -34,13 +34,54 @@ public static class RunFiles
         WriteIndented = false,
     };
 
-    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> through a temporary file and a rename.</summary>
-    public static void WriteAtomically(string path, string text)
+    /// <summary>Writes <paramref name="text"/> (UTF-8) to <paramref name="path"/> through a temporary file and a rename.</summary>
+    public static void WriteAtomically(string path, string text) =>
+        WriteAtomically(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    /// <summary>
+    /// Lets <paramref name="write"/> fill a temporary file beside <paramref name="path"/> (<c>path.tmp</c>), flushes
+    /// it to the disk, then renames it over <paramref name="path"/>: readers see the old file or the new one, never
+    /// a part. When <paramref name="write"/> or the flush throws, the temporary file is deleted and the exception
+    /// propagates; an existing file at <paramref name="path"/> is untouched.
+    /// </summary>
+    public static void WriteAtomically(string path, Action<Stream> write)
     {
+        ArgumentNullException.ThrowIfNull(write);
         var temporary = path + ".tmp";
-        File.WriteAllText(temporary, text);
-        File.Move(temporary, path, overwrite: true);
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                write(stream);
+                // Flush to the disk before the rename: a rename that survives a power cut must not point at data that did not.
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
     }
+
+    /// <summary>Appends one record to metrics.jsonl (a line is small and written in one call, then flushed to disk).</summary>
+    public static void AppendMetrics(string runDirectory, EpochMetrics metrics)
+    {
+        var line = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(metrics, Json) + "\n");
+        using var stream = new FileStream(Path.Combine(runDirectory, MetricsFile), FileMode.Append, FileAccess.Write, FileShare.Read);
+        stream.Write(line);
+        stream.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Rewrites metrics.jsonl with exactly <paramref name="metrics"/> (used when a resumed run drops epochs its checkpoint does not hold).</summary>
+    public static void WriteMetrics(string runDirectory, IEnumerable<EpochMetrics> metrics) =>
+        WriteAtomically(Path.Combine(runDirectory, MetricsFile), string.Concat(metrics.Select(m => JsonSerializer.Serialize(m, Json) + "\n")));
+
+    /// <summary>Rewrites summary.json.</summary>
+    public static void WriteSummary(string runDirectory, RunSummary summary) =>
+        WriteAtomically(Path.Combine(runDirectory, SummaryFile), JsonSerializer.Serialize(summary, Json) + "\n");
 
     public static RunSummary ReadSummary(string runDirectory)
     {
@@ -93,7 +134,10 @@ public static class RunFiles
     }
 }
 
-/// <summary>One epoch of a run (a line of metrics.jsonl). Losses are means over the epoch's training batches.</summary>
+/// <summary>
+/// One epoch of a run (a line of metrics.jsonl). Losses are means over the epoch's training images (each batch's
+/// mean weighted by its size, which is the mean over batches when all are full). <c>Epoch</c> counts from 1.
+/// </summary>
 /// <param name="Loss">The total training loss that was minimised.</param>
 /// <param name="Ce">Cross-entropy part (unweighted).</param>
 /// <param name="Kd">KD part (unweighted; null when KD is off).</param>
@@ -114,7 +158,11 @@ public sealed record EpochMetrics(
 /// <param name="Epochs">Epochs completed.</param>
 /// <param name="ImagesPerSecond">Training throughput over the whole run.</param>
 /// <param name="Device">The device it ran on, as --device names it (cpu, emu, cuda) plus its name.</param>
+/// <param name="Teacher">The teacher checkpoint of a distillation run; null otherwise.</param>
+/// <param name="TrainSubset">The --train-subset size, null when the whole training set was used.</param>
+/// <param name="TeacherModel">The teacher's network ("WRN-40-2 S basic for 1×28×28 images, 10 classes"); null without a teacher.</param>
 public sealed record RunSummary(
     string Arch, string Block, string BlockType, string Mode, long Params, long State, long Macs,
     double BestAccuracy, int BestEpoch, double LastAccuracy, int Epochs, int PlannedEpochs, double ImagesPerSecond,
-    string Device, string Dataset, int InChannels, int Image, int Classes, int Seed, string? Teacher);
+    string Device, string Dataset, int InChannels, int Image, int Classes, int Seed, string? Teacher,
+    int? TrainSubset = null, string? TeacherModel = null);

@@ -1,0 +1,293 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace CheapConv.Training;
+
+/// <summary>A checkpoint file that cannot be used: corrupt, truncated, of another architecture, or not ours.</summary>
+public sealed class CheckpointException(string message) : Exception(message);
+
+/// <summary>One float32 tensor to write: its data is fetched when its turn comes (a device download), so a large model is never on the host twice.</summary>
+/// <param name="Name">The tensor's name (PyTorch state-dict style).</param>
+/// <param name="Shape">Its sizes, outermost first.</param>
+/// <param name="Data">Produces the values, row-major; called once, while the file is written.</param>
+public sealed record SafetensorsTensor(string Name, IReadOnlyList<int> Shape, Func<float[]> Data);
+
+/// <summary>What a safetensors file holds: its string metadata and its tensors by name, in file order.</summary>
+public sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, (int[] Shape, float[] Data)> Tensors);
+
+/// <summary>
+/// The safetensors format (what PyTorch, JAX and friends load without code execution): an 8-byte little-endian
+/// header length N, N bytes of UTF-8 JSON mapping each tensor name to {"dtype", "shape", "data_offsets": [begin,
+/// end]} (offsets into the data that follows the header) plus an optional "__metadata__" object of strings, then
+/// the raw little-endian data. Only F32 is written and read here. The header is padded with spaces to a multiple
+/// of 8 bytes, as the reference implementation does, so the data is aligned.
+/// </summary>
+public static class SafetensorsFile
+{
+    /// <summary>The key of the metadata object in the header.</summary>
+    public const string MetadataKey = "__metadata__";
+
+    // A header is a few kilobytes per hundred tensors; anything near this is not a header (the reference
+    // implementation's limit is the same 100 MB).
+    private const long MaxHeaderBytes = 100_000_000;
+
+    /// <summary>
+    /// Writes the tensors and metadata to <paramref name="path"/> atomically: into a temporary file beside it,
+    /// flushed to disk, then renamed over the target. If anything fails (a download, a full disk) the temporary
+    /// file is removed and an existing file at <paramref name="path"/> is left as it was.
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<SafetensorsTensor> tensors, IReadOnlyDictionary<string, string> metadata)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(metadata);
+        var header = new JsonObject();
+        if (metadata.Count > 0)
+        {
+            var meta = new JsonObject();
+            foreach (var (key, value) in metadata)
+            {
+                meta[key] = value;
+            }
+
+            header[MetadataKey] = meta;
+        }
+
+        long offset = 0;
+        var lengths = new long[tensors.Count];
+        for (var i = 0; i < tensors.Count; i++)
+        {
+            var tensor = tensors[i];
+            if (string.IsNullOrEmpty(tensor.Name) || tensor.Name == MetadataKey || header.ContainsKey(tensor.Name))
+            {
+                throw new ArgumentException($"tensor name '{tensor.Name}' is empty, reserved or used twice");
+            }
+
+            if (tensor.Shape.Any(size => size < 0))
+            {
+                throw new ArgumentException($"tensor {tensor.Name} has a negative size in [{string.Join(", ", tensor.Shape)}]");
+            }
+
+            lengths[i] = tensor.Shape.Aggregate(1L, (product, size) => checked(product * size));
+            var end = offset + (lengths[i] * sizeof(float));
+            header[tensor.Name] = new JsonObject
+            {
+                ["dtype"] = "F32",
+                ["shape"] = new JsonArray([.. tensor.Shape.Select(size => (JsonNode)size)]),
+                ["data_offsets"] = new JsonArray(offset, end),
+            };
+            offset = end;
+        }
+
+        var json = Encoding.UTF8.GetBytes(header.ToJsonString());
+        var padded = (json.Length + 7) / 8 * 8;
+        var headerBytes = new byte[padded];
+        json.CopyTo(headerBytes, 0);
+        headerBytes.AsSpan(json.Length).Fill((byte)' ');
+
+        RunFiles.WriteAtomically(path, stream =>
+        {
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
+            stream.Write(length);
+            stream.Write(headerBytes);
+            for (var i = 0; i < tensors.Count; i++)
+            {
+                var data = tensors[i].Data() ?? throw new InvalidOperationException($"tensor {tensors[i].Name} produced no data");
+                if (data.LongLength != lengths[i])
+                {
+                    throw new ArgumentException($"tensor {tensors[i].Name} of shape [{string.Join(", ", tensors[i].Shape)}] needs {lengths[i]} values, got {data.LongLength}");
+                }
+
+                WriteLittleEndian(stream, data);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Reads a whole file. Every way a file can be unusable is a <see cref="CheckpointException"/> naming the file
+    /// and the defect: shorter than its header, a header length beyond the file, a header that is not JSON or not
+    /// an object of tensors, a dtype other than F32, a shape that does not match its byte range, offsets outside
+    /// the data, overlapping tensors, or bytes left over (a file cut short or padded with garbage).
+    /// </summary>
+    public static SafetensorsContent Read(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CheckpointException($"{path}: cannot be read: {e.Message}");
+        }
+
+        if (bytes.Length < 8)
+        {
+            throw new CheckpointException($"{path}: {bytes.Length} bytes, too short for a safetensors file (an 8-byte header length comes first); the file is truncated or not a checkpoint");
+        }
+
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        if (headerLength > (ulong)(bytes.Length - 8) || headerLength > MaxHeaderBytes)
+        {
+            throw new CheckpointException($"{path}: the header length {headerLength} runs past the end of the file ({bytes.Length} bytes); the file is truncated or not a safetensors checkpoint");
+        }
+
+        var dataStart = 8 + (int)headerLength;
+        JsonObject header;
+        try
+        {
+            header = JsonNode.Parse(bytes.AsSpan(8, (int)headerLength)) as JsonObject
+                ?? throw new CheckpointException($"{path}: the header is not a JSON object");
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            throw new CheckpointException($"{path}: the header is not valid JSON ({e.Message}); the file is corrupt or not a safetensors checkpoint");
+        }
+
+        var dataLength = bytes.LongLength - dataStart;
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<(string Name, int[] Shape, long Begin, long End)>();
+        foreach (var (name, node) in header)
+        {
+            if (name == MetadataKey)
+            {
+                if (node is not JsonObject meta)
+                {
+                    throw new CheckpointException($"{path}: {MetadataKey} is not an object of strings");
+                }
+
+                foreach (var (key, value) in meta)
+                {
+                    metadata[key] = value is JsonValue v && v.TryGetValue<string>(out var text)
+                        ? text
+                        : throw new CheckpointException($"{path}: metadata entry '{key}' is not a string");
+                }
+
+                continue;
+            }
+
+            entries.Add(ParseEntry(path, name, node, dataLength));
+        }
+
+        // Tensors must not share bytes; sorted by start, each must begin at or after the previous end.
+        var ordered = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
+        for (var i = 1; i < ordered.Count; i++)
+        {
+            if (ordered[i].Begin < ordered[i - 1].End)
+            {
+                throw new CheckpointException($"{path}: tensors {ordered[i - 1].Name} and {ordered[i].Name} overlap in the data section; the file is corrupt");
+            }
+        }
+
+        var used = ordered.Count == 0 ? 0 : ordered[^1].End;
+        if (used != dataLength)
+        {
+            throw new CheckpointException($"{path}: the tensors cover {used} bytes of data but the file holds {dataLength} after the header; the file is corrupt");
+        }
+
+        var tensors = new Dictionary<string, (int[] Shape, float[] Data)>(StringComparer.Ordinal);
+        foreach (var (name, shape, begin, end) in entries)
+        {
+            var values = new float[(end - begin) / sizeof(float)];
+            var source = bytes.AsSpan(dataStart + (int)begin, (int)(end - begin));
+            if (BitConverter.IsLittleEndian)
+            {
+                source.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+            }
+            else
+            {
+                for (var j = 0; j < values.Length; j++)
+                {
+                    values[j] = BinaryPrimitives.ReadSingleLittleEndian(source[(j * 4)..]);
+                }
+            }
+
+            tensors[name] = (shape, values);
+        }
+
+        return new SafetensorsContent(metadata, tensors);
+    }
+
+    private static (string Name, int[] Shape, long Begin, long End) ParseEntry(string path, string name, JsonNode? node, long dataLength)
+    {
+        if (node is not JsonObject entry)
+        {
+            throw new CheckpointException($"{path}: header entry '{name}' is not a tensor description");
+        }
+
+        var dtype = entry["dtype"] is JsonValue d && d.TryGetValue<string>(out var text) ? text : null;
+        if (dtype != "F32")
+        {
+            throw new CheckpointException($"{path}: tensor {name} has dtype {dtype ?? "(none)"}; only F32 checkpoints are supported");
+        }
+
+        var shape = ReadIntegers(entry["shape"]);
+        var offsets = ReadIntegers(entry["data_offsets"]);
+        if (shape is null || shape.Any(s => s is < 0 or > int.MaxValue))
+        {
+            throw new CheckpointException($"{path}: tensor {name} has no valid shape");
+        }
+
+        if (offsets is not { Length: 2 } || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
+        {
+            throw new CheckpointException(
+                $"{path}: tensor {name} has data_offsets {(offsets is null ? "(none)" : "[" + string.Join(", ", offsets) + "]")} outside the {dataLength} bytes of data; the file is truncated or corrupt");
+        }
+
+        long elements;
+        try
+        {
+            elements = shape.Aggregate(1L, (product, size) => checked(product * size));
+        }
+        catch (OverflowException)
+        {
+            throw new CheckpointException($"{path}: tensor {name} has an impossible shape [{string.Join(", ", shape)}]");
+        }
+
+        if (elements * sizeof(float) != offsets[1] - offsets[0])
+        {
+            throw new CheckpointException($"{path}: tensor {name} of shape [{string.Join(", ", shape)}] needs {elements * sizeof(float)} bytes, its offsets span {offsets[1] - offsets[0]}");
+        }
+
+        return (name, [.. shape.Select(s => (int)s)], offsets[0], offsets[1]);
+    }
+
+    private static long[]? ReadIntegers(JsonNode? node)
+    {
+        if (node is not JsonArray array)
+        {
+            return null;
+        }
+
+        var values = new long[array.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (array[i] is not JsonValue value || !value.TryGetValue<long>(out values[i]))
+            {
+                return null;
+            }
+        }
+
+        return values;
+    }
+
+    private static void WriteLittleEndian(Stream stream, float[] data)
+    {
+        if (BitConverter.IsLittleEndian)
+        {
+            stream.Write(MemoryMarshal.AsBytes(data.AsSpan()));
+            return;
+        }
+
+        var buffer = new byte[data.Length * sizeof(float)];
+        for (var i = 0; i < data.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * 4), data[i]);
+        }
+
+        stream.Write(buffer);
+    }
+}

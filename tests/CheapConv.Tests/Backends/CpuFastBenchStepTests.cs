@@ -1,0 +1,49 @@
+using System.Globalization;
+using CheapConv.Cli;
+using CheapConv.Cli.Commands;
+using Xunit;
+
+namespace CheapConv.Tests.Backends;
+
+/// <summary>
+/// <c>bench step</c> (the CPU backend's step benchmark), called through <see cref="BenchStepCommand.Run"/>: a tiny
+/// train and distill step on the CPU backend print one line per step and a median in images/s; impossible options are
+/// one-line usage errors. Times are not asserted on, only that they are reported with their unit.
+/// </summary>
+public class CpuFastBenchStepTests
+{
+    private static string Run(params string[] args)
+    {
+        using var output = new StringWriter(CultureInfo.InvariantCulture);
+        Assert.Equal(0, BenchStepCommand.Run(new Options(args), output));
+        return output.ToString();
+    }
+
+    [Theory]
+    [InlineData("train")]
+    [InlineData("distill")]
+    public void BenchStep_TinyModelOnCpu_ReportsEveryStepAndImagesPerSecond(string mode)
+    {
+        var text = Run("--arch", "wrn-10-1", "--block", "G(2)", "--teacher-arch", "wrn-10-1", "--mode", mode, "--batch", "4",
+            "--image", "8", "--steps", "2");
+        Assert.StartsWith(mode + " step:", text, StringComparison.Ordinal);
+        Assert.Contains("warm-up:", text, StringComparison.Ordinal);
+        Assert.Contains("step 2:", text, StringComparison.Ordinal);
+        Assert.Matches(@"median [0-9.]+ ms per step .* = [0-9.]+ images/s", text);
+    }
+
+    [Theory]
+    [InlineData("--arch", "resnet-50")]
+    [InlineData("--arch", "wrn-40-2", "--batch", "1")]
+    [InlineData("--arch", "wrn-40-2", "--steps", "0")]
+    [InlineData("--arch", "wrn-40-2", "--mode", "fast")]
+    [InlineData("--arch", "wrn-40-2", "--block", "G(3)")]
+    [InlineData("--arch", "wrn-40-2", "--unknown", "1")]
+    [InlineData("--block", "G4")]
+    public void BenchStep_ImpossibleOptions_AreUsageErrors(params string[] args)
+    {
+        using var output = new StringWriter(CultureInfo.InvariantCulture);
+        var error = Assert.Throws<UsageException>(() => BenchStepCommand.Run(new Options(args), output));
+        Assert.DoesNotContain("\n", error.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,125 @@
+using CheapConv.Backends;
+using CheapConv.Problems;
+using CheapConv.Tests.Kernels;
+using CheapConv.Verification;
+using Xunit;
+
+namespace CheapConv.Tests.Backends;
+
+/// <summary>
+/// The fast float convolution paths behind <see cref="CpuBackend"/>'s <see cref="IBackend"/> members (im2col +
+/// packed SGEMM, direct depthwise loops) against the static reference evaluated in float64, over the whole shape
+/// catalogue (the 45 WRN-40-2 problems at batch 2 and the rigorous odd shapes) and the pointwise GEMM cases, with
+/// ConvCheck's bound: ε·(4 + 2√n) of the sum of |terms| for a sum of n products, ε = 2⁻²³ (any order of additions
+/// stays inside it; dropping or doubling one term does not). Outputs are poisoned with NaN, so an unwritten
+/// element fails. Then determinism: bit-identical results across runs and with one or two threads.
+/// </summary>
+public class CpuFastConvTests
+{
+    [Theory]
+    [MemberData(nameof(TestCatalogue.ScaledForEmulator), MemberType = typeof(TestCatalogue))]
+    public void Conv_AllPasses_MatchFloat64Reference(string source)
+    {
+        var problem = TestCatalogue.Scaled(source);
+        var inputs = ConvInputs.Random(problem, seed: 5);
+        var outputs = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
+        AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast"));
+    }
+
+    [Theory]
+    [MemberData(nameof(GemmCases.Pointwise), MemberType = typeof(GemmCases))]
+    public void Pointwise_AllPasses_MatchFloat64Reference(string shape)
+    {
+        var problem = GemmCases.Problem(shape);
+        var inputs = ConvInputs.Random(problem, seed: 6);
+        var outputs = RunFast(new CpuBackend(), problem, inputs, pointwise: true);
+        AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast pointwise"));
+    }
+
+    /// <summary>Dense (two weight-gradient chunks), grouped, depthwise with a multiplier, strided pointwise, one image.</summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> DeterminismProblems() => new()
+    {
+        { 16, 32, 16, 16, 64, 3, 2, 1, 1 },
+        { 10, 32, 8, 8, 32, 3, 1, 1, 4 },
+        { 9, 6, 9, 9, 12, 3, 2, 1, 6 },
+        { 12, 24, 9, 9, 40, 1, 2, 0, 1 },
+        { 1, 64, 16, 16, 64, 3, 1, 1, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(DeterminismProblems))]
+    public void Conv_RepeatedAndThreadLimited_BitIdentical(int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
+    {
+        var problem = ConvProblem.Create(n, c, h, w, k, r, r, stride, pad, groups);
+        var inputs = ConvInputs.Random(problem, seed: 9);
+        var first = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
+        var again = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
+        var oneThread = RunWithConcurrency(1, () => RunFast(new CpuBackend(), problem, inputs, pointwise: false));
+        var twoThreads = RunWithConcurrency(2, () => RunFast(new CpuBackend(), problem, inputs, pointwise: false));
+        foreach (var other in new[] { again, oneThread, twoThreads })
+        {
+            Assert.Equal(first.Y, other.Y);
+            Assert.Equal(first.Dx, other.Dx);
+            Assert.Equal(first.Dw, other.Dw);
+        }
+    }
+
+    [Fact]
+    public void Conv_WrongStorageLength_ThrowsNamingTheTensor()
+    {
+        var problem = ConvProblem.Create(2, 4, 5, 5, 6, 3, 3, 1, 1, 1);
+        IBackend cpu = new CpuBackend();
+        using var x = cpu.Allocate(problem.InputElements - 1);
+        using var w = cpu.Allocate(problem.WeightElements);
+        using var y = cpu.Allocate(problem.OutputElements);
+        var error = Assert.Throws<ArgumentException>(() => cpu.Conv2dForward(problem, x, w, y));
+        Assert.StartsWith("x has", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs <paramref name="action"/> on a scheduler that runs at most <paramref name="threads"/> tasks at once; Parallel.For inside uses it.</summary>
+    internal static T RunWithConcurrency<T>(int threads, Func<T> action)
+    {
+        var scheduler = new ConcurrentExclusiveSchedulerPair(TaskScheduler.Default, threads).ConcurrentScheduler;
+        return Task.Factory.StartNew(action, CancellationToken.None, TaskCreationOptions.None, scheduler).GetAwaiter().GetResult();
+    }
+
+    internal static ConvOutputs RunFast(IBackend cpu, ConvProblem problem, ConvInputs inputs, bool pointwise)
+    {
+        using var x = cpu.Upload(inputs.X);
+        using var w = cpu.Upload(inputs.W);
+        using var dy = cpu.Upload(inputs.Dy);
+        using var y = cpu.Upload(Poison(problem.OutputElements));
+        using var dx = cpu.Upload(Poison(problem.InputElements));
+        using var dw = cpu.Upload(Poison(problem.WeightElements));
+        if (pointwise)
+        {
+            cpu.PointwiseForward(problem, x, w, y);
+            cpu.PointwiseBackwardData(problem, dy, w, dx);
+            cpu.PointwiseBackwardWeight(problem, x, dy, dw);
+        }
+        else
+        {
+            cpu.Conv2dForward(problem, x, w, y);
+            cpu.Conv2dBackwardData(problem, dy, w, dx);
+            cpu.Conv2dBackwardWeight(problem, x, dy, dw);
+        }
+
+        var outputs = new ConvOutputs(new float[problem.OutputElements], new float[problem.InputElements], new float[problem.WeightElements]);
+        cpu.Download(y, outputs.Y);
+        cpu.Download(dx, outputs.Dx);
+        cpu.Download(dw, outputs.Dw);
+        return outputs;
+    }
+
+    private static float[] Poison(long length) => Enumerable.Repeat(float.NaN, checked((int)length)).ToArray();
+
+    private static void AssertPassed(ConvCheckResult result)
+    {
+        foreach (var pass in result.Passes)
+        {
+            Assert.True(pass.Passed,
+                $"{result.Problem} {pass.Pass}: {pass.Failures} of {pass.Elements} elements outside ε-bound {pass.Tolerance:0.00e+00} (max rel {pass.MaxRelError:0.00e+00})\n" +
+                string.Join("\n", pass.FirstFailures));
+        }
+    }
+}

@@ -1,0 +1,124 @@
+using CheapConv.Cli;
+using CheapConv.Cli.Commands;
+using CheapConv.Models;
+using CheapConv.Training;
+using Xunit;
+
+namespace CheapConv.Tests.Training;
+
+/// <summary>
+/// train, distill and eval as a user meets them: a bad option or file is a <see cref="UsageException"/> — one
+/// line, exit code 2 through CommandLine, no stack trace — raised before anything is trained; a good run writes its
+/// files and its summary table.
+/// </summary>
+public sealed class TrainCommandTests(TrainingFixture fixture) : IClassFixture<TrainingFixture>
+{
+    private static (int Code, string Output) Train(params string[] args) => Invoke(TrainCommand.Run, args);
+
+    private static (int Code, string Output) Distill(params string[] args) => Invoke(TrainCommand.RunDistill, args);
+
+    private static (int Code, string Output) Eval(params string[] args) => Invoke(EvalCommand.Run, args);
+
+    private static (int Code, string Output) Invoke(Func<Options, TextWriter, int> command, string[] args)
+    {
+        using var output = new StringWriter();
+        var code = command(new Options(args), output);
+        return (code, output.ToString());
+    }
+
+    private static void AssertUsageError(string expected, Func<(int, string)> run)
+    {
+        var error = Assert.Throws<UsageException>(() => run());
+        Assert.Contains(expected, error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void Train_UnknownDataset_IsAUsageError() =>
+        AssertUsageError("unknown dataset 'imagenet'", () => Train("--arch", "wrn-10-1", "--dataset", "imagenet", "--data", fixture.Data.Directory));
+
+    [Fact]
+    public void Train_MissingDataDirectory_IsAUsageError() =>
+        AssertUsageError("does not exist", () => Train("--arch", "wrn-10-1", "--data", Path.Combine(fixture.Data.Directory, "nowhere")));
+
+    [Fact]
+    public void Train_UnknownOption_IsAUsageError() =>
+        AssertUsageError("unknown option --teacher", () => Train("--arch", "wrn-10-1", "--teacher", "x"));
+
+    [Fact]
+    public void Train_BadArchitecture_IsAUsageError() =>
+        AssertUsageError("depth must be 6n+4", () => Train("--arch", "wrn-11-1", "--data", fixture.Data.Directory));
+
+    [Theory]
+    [InlineData("1.5")]
+    [InlineData("-0.1")]
+    public void Distill_AlphaOutsideZeroOne_IsAUsageError(string alpha) =>
+        AssertUsageError("--alpha must be in [0, 1]", () => Distill("--teacher", fixture.TeacherDirectory, "--arch", "wrn-10-1", "--block", "G2",
+            "--alpha", alpha, "--data", fixture.Data.Directory, "--out", Path.Combine(fixture.Data.Directory, "never")));
+
+    [Fact]
+    public void Distill_TeacherOfAnotherInputSize_IsAUsageError()
+    {
+        var path = Path.Combine(fixture.Data.NewFolder("cifar-teacher"), "teacher.safetensors");
+        var config = TrainingTests.Config("S", 1) with { Model = new ModelConfig("wrn-10-1", "S", "basic", 3, 10, 32), Dataset = "cifar10" };
+        Checkpoint.Save(path, config, new TrainingState(1, 0.5, 1, null), new WideResNet(config.Model.ToWrnConfig(), new CheapConv.Backends.CpuBackend()), null);
+        AssertUsageError("takes 3×32×32 images with 10 classes, but fashion-mnist has 1×12×12", () => Distill("--teacher", path, "--arch", "wrn-10-1",
+            "--block", "G2", "--dataset", "fashion-mnist", "--data", fixture.Data.Directory));
+    }
+
+    [Fact]
+    public void Distill_CorruptTeacher_IsAUsageError()
+    {
+        var path = Path.Combine(fixture.Data.NewFolder("corrupt"), "teacher.safetensors");
+        var bytes = File.ReadAllBytes(Path.Combine(fixture.TeacherDirectory, RunFiles.BestCheckpointFile));
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        AssertUsageError("truncated", () => Distill("--teacher", path, "--arch", "wrn-10-1", "--block", "G2", "--data", fixture.Data.Directory));
+    }
+
+    [Fact]
+    public void Eval_CorruptCheckpoint_IsAUsageError()
+    {
+        var path = Path.Combine(fixture.Data.NewFolder("garbage"), "c.safetensors");
+        File.WriteAllBytes(path, [.. BitConverter.GetBytes(20L), .. "{not json at all!!!}"u8.ToArray()]);
+        AssertUsageError("not valid JSON", () => Eval("--ckpt", path, "--data", fixture.Data.Directory));
+    }
+
+    [Fact]
+    public void Resume_NotARunDirectory_IsAUsageError() =>
+        AssertUsageError("not a run directory", () => Train("--resume", fixture.Data.NewFolder("empty"), "--data", fixture.Data.Directory));
+
+    [Fact]
+    public void Resume_WithAnotherLearningRate_IsAUsageError() =>
+        AssertUsageError("learning_rate: 0.05 → 0.5", () => Train("--resume", fixture.TeacherDirectory, "--lr", "0.5", "--data", fixture.Data.Directory));
+
+    [Fact]
+    public void Resume_ADistillationRunWithTrain_IsAUsageError()
+    {
+        var stored = TrainingConfig.Read(fixture.TeacherDirectory);
+        Assert.Null(stored.Distillation);
+        AssertUsageError("resume it with train", () => Distill("--resume", fixture.TeacherDirectory, "--data", fixture.Data.Directory));
+    }
+
+    [Fact]
+    public void Eval_OfATrainedRun_PrintsItsBestAccuracy()
+    {
+        var (code, output) = Eval("--ckpt", fixture.TeacherDirectory, "--data", fixture.Data.Directory, "--device", "cpu");
+        Assert.Equal(0, code);
+        var best = RunFiles.ReadSummary(fixture.TeacherDirectory).BestAccuracy;
+        Assert.Contains(FormattableString.Invariant($"accuracy {best * 100:0.00}%"), output);
+    }
+
+    [Fact]
+    public void Train_OneEpochOnASubset_WritesTheRunAndItsSummaryTable()
+    {
+        var directory = Path.Combine(fixture.Data.Directory, "cli-run");
+        var (code, output) = Train("--arch", "wrn-10-1", "--block", "DW", "--data", fixture.Data.Directory, "--epochs", "1", "--batch-size", "50",
+            "--train-subset", "100", "--deterministic", "--device", "cpu", "--out", directory);
+        Assert.Equal(0, code);
+        Assert.Contains("epoch 1/1:", output);
+        Assert.Contains("best test accuracy", output);
+        var config = TrainingConfig.Read(directory);
+        Assert.Equal((0, 100, "G(N)", "cpu", true), (config.Seed, config.TrainSubset, config.Model.Block, config.Device, config.Deterministic));
+        Assert.Equal(100, RunFiles.ReadSummary(directory).TrainSubset);
+    }
+}
