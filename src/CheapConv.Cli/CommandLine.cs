@@ -14,6 +14,8 @@ public static class CommandLine
     public const string Help =
         "cheapconv — cheap-convolution CUDA kernels, checked on the CPU emulator and on GPUs\n\n" +
         "usage:\n" +
+        "  " + DemoCommand.Usage + "\n" +
+        "                                         the main job: teacher, AT-distilled and undistilled students, report\n" +
         "  info                                   devices, embedded PTX, emulator status\n" +
         "  " + CheckConvCommand.Usage + "\n" +
         "                                         compare the three conv passes with the float64 reference\n" +
@@ -72,6 +74,7 @@ public static class CommandLine
             "bench" when args.Length > 1 && args[1] == "conv" => BenchConvCommand.Run(new Options(args.Skip(2)), output),
             "summary" => SummaryCommand.Run(new Options(args.Skip(1)), output),
             "report" => ReportCommand.Run(args.Skip(1).ToList(), output),
+            "demo" => DemoCommand.Run(new Options(args.Skip(1)), output),
             "train" => TrainCommand.Run(new Options(args.Skip(1)), output),
             "distill" => TrainCommand.RunDistill(new Options(args.Skip(1)), output),
             "eval" => EvalCommand.Run(new Options(args.Skip(1)), output),
