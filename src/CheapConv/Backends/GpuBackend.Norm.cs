@@ -111,7 +111,12 @@ public sealed unsafe partial class GpuBackend
         LaunchPadding(KernelNames.ZeroPadBackward, input, n, c, h, w, top, bottom, left, right, Buffer(dy).Pointer, Buffer(dx).Pointer);
     }
 
-    void IBackend.Fill(Storage x, float value)
+    void IBackend.Fill(Storage x, float value) => LaunchInPlace(KernelNames.Fill, value, x);
+
+    void IBackend.Scale(Storage x, float alpha) => LaunchInPlace(KernelNames.Scale, alpha, x);
+
+    // Fill and Scale: (count, scalar, x) over every element of x, in place.
+    private void LaunchInPlace(string kernel, float scalar, Storage x)
     {
         var count = CpuBackend.CheckNormElementCount(x.Length);
         if (count == 0)
@@ -121,24 +126,9 @@ public sealed unsafe partial class GpuBackend
 
         var args = new KernelArguments();
         args.Add(count);
-        args.Add(value);
+        args.Add(scalar);
         args.Add(Buffer(x).Pointer);
-        args.Launch(Device, KernelNames.Fill, Elementwise(count), $"{count} elements");
-    }
-
-    void IBackend.Scale(Storage x, float alpha)
-    {
-        var count = CpuBackend.CheckNormElementCount(x.Length);
-        if (count == 0)
-        {
-            return;
-        }
-
-        var args = new KernelArguments();
-        args.Add(count);
-        args.Add(alpha);
-        args.Add(Buffer(x).Pointer);
-        args.Launch(Device, KernelNames.Scale, Elementwise(count), $"{count} elements");
+        args.Launch(Device, kernel, Elementwise(count), $"{count} elements");
     }
 
     void IBackend.Axpy(float alpha, Storage x, Storage y)
