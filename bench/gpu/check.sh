@@ -143,6 +143,19 @@ for file in "${shape_files[@]}"; do
     done <"$file"
 done
 
+# The whole stack (kernels, autograd, models, losses, SGD) against the PyTorch fixtures on the GPU.
+model_out=""
+model_status=skipped
+if [[ -z $unavailable ]]; then
+    if model_out=$("$exe" check model --device cuda --fixtures "$repo_root/tests/fixtures" 2>&1); then
+        model_status=PASS
+    else
+        model_status=FAIL
+        failed=$((failed + 1))
+    fi
+    echo "check model on cuda: $model_status"
+fi
+
 {
     echo "# GPU check — $gpu_name — $date_utc"
     echo
@@ -164,6 +177,12 @@ done
     echo
     echo '```'
     echo "$info_out"
+    echo '```'
+    echo
+    echo "## Models against the PyTorch fixtures (check model): $model_status"
+    echo
+    echo '```'
+    echo "$model_out"
     echo '```'
     echo
     echo "## Problems"

@@ -19,6 +19,8 @@ public static class CommandLine
         "  info                                   devices, embedded PTX, emulator status\n" +
         "  " + CheckConvCommand.Usage + "\n" +
         "                                         compare the three conv passes with the float64 reference\n" +
+        "  " + CheckModelCommand.Usage + "\n" +
+        "                                         kernels + autograd + models against the PyTorch fixtures\n" +
         "  " + BenchConvCommand.Usage + "\n" +
         "                                         time the three conv passes (GPU, or the C# CPU baseline)\n" +
         "  " + BenchStepCommand.Usage + "\n" +
@@ -69,6 +71,7 @@ public static class CommandLine
         return args[0] switch
         {
             "info" => InfoCommand.Run(new Options(args.Skip(1)), output),
+            "check" when args.Length > 1 && args[1] == "model" => CheckModelCommand.Run(new Options(args.Skip(2)), output),
             "check" when args.Length > 1 && args[1] == "conv" => CheckConvCommand.Run(new Options(args.Skip(2)), output),
             "bench" when args.Length > 1 && args[1] == "step" => BenchStepCommand.Run(new Options(args.Skip(2)), output),
             "bench" when args.Length > 1 && args[1] == "conv" => BenchConvCommand.Run(new Options(args.Skip(2)), output),
@@ -79,7 +82,7 @@ public static class CommandLine
             "distill" => TrainCommand.RunDistill(new Options(args.Skip(1)), output),
             "eval" => EvalCommand.Run(new Options(args.Skip(1)), output),
             "bench" => throw new UsageException("bench needs an op: bench conv ..."),
-            "check" => throw new UsageException("check needs an op: check conv ..."),
+            "check" => throw new UsageException("check needs what to check: check conv ... or check model ..."),
             _ => throw new UsageException($"unknown command '{args[0]}'; run 'cheapconv help' for the list"),
         };
     }
