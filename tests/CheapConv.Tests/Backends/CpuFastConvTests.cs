@@ -36,6 +36,32 @@ public class CpuFastConvTests
         AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast pointwise"));
     }
 
+    /// <summary>
+    /// Weight gradients merged over several images per GEMM, across chunk boundaries and a short last chunk: dense
+    /// 16 × 16 (two images per GEMM, register-transposed packs, 19 images = chunks of 8, 8, 3), grouped with a partial
+    /// filter panel and a partial 8-row block (kg = 10, crs = 54), strided (scalar pack), and a 1 × 1 whose columns are the image.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> MergedWeightGradientProblems() => new()
+    {
+        { 19, 16, 16, 16, 32, 3, 1, 1, 1 },
+        { 11, 12, 8, 8, 20, 3, 1, 1, 2 },
+        { 9, 16, 16, 16, 32, 3, 2, 1, 1 },
+        { 10, 64, 8, 8, 16, 1, 1, 0, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(MergedWeightGradientProblems))]
+    public void Conv_MergedWeightGradient_MatchesFloat64ReferenceAndIsBitIdenticalAcrossThreads(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
+    {
+        var problem = ConvProblem.Create(n, c, h, w, k, r, r, stride, pad, groups);
+        var inputs = ConvInputs.Random(problem, seed: 11);
+        var outputs = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
+        AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast merged dw"));
+        var oneThread = RunWithConcurrency(1, () => RunFast(new CpuBackend(), problem, inputs, pointwise: false));
+        Assert.Equal(outputs.Dw, oneThread.Dw);
+    }
+
     /// <summary>Dense (two weight-gradient chunks), grouped, depthwise with a multiplier, strided pointwise, one image.</summary>
     public static TheoryData<int, int, int, int, int, int, int, int, int> DeterminismProblems() => new()
     {

@@ -34,6 +34,9 @@ internal static unsafe class CpuGemm
     /// </summary>
     public static int PanelWidth => Tile.Columns;
 
+    /// <summary>MR, the row count of a packed panel of A (see <see cref="PackWholeA"/> for the layout).</summary>
+    public static int PanelRows => Tile.Rows;
+
     /// <summary>Floats of a packed B of <paramref name="k"/> × <paramref name="n"/> (whole panels).</summary>
     public static long PackedLength(int k, int n) => (long)(n + Tile.Columns - 1) / Tile.Columns * Tile.Columns * k;
 
@@ -332,14 +335,17 @@ internal static unsafe class CpuGemm
                 {
                     PackB(o, column0, nc, depth0, kc, nr, pb);
                 }
-                for (var ip = 0; ip < rowPanels; ip++)
+                // Column panels outside, row panels inside: one kc × NR panel of B (32 KiB at kc = 256) stays in L1 while the
+                // A block streams from L2 at MR floats per step, instead of NR floats of B per step streaming from L2.
+                // Each tile's sums are the same either way (the order only decides which tile is computed first).
+                for (var jp = 0; jp < columnPanels; jp++)
                 {
-                    var rows = Math.Min(mr, mc - ip * mr);
-                    var panelA = o.PackedA == null ? pa + (long)ip * mr * kc : o.PackedA + ((long)(row0 / mr + ip) * o.K + depth0) * mr;
-                    for (var jp = 0; jp < columnPanels; jp++)
+                    var columns = Math.Min(nr, nc - jp * nr);
+                    var panelB = o.PackedB == null ? pb + (long)jp * nr * kc : o.PackedB + ((long)(column0 / nr + jp) * o.K + depth0) * nr;
+                    for (var ip = 0; ip < rowPanels; ip++)
                     {
-                        var columns = Math.Min(nr, nc - jp * nr);
-                        var panelB = o.PackedB == null ? pb + (long)jp * nr * kc : o.PackedB + ((long)(column0 / nr + jp) * o.K + depth0) * nr;
+                        var rows = Math.Min(mr, mc - ip * mr);
+                        var panelA = o.PackedA == null ? pa + (long)ip * mr * kc : o.PackedA + ((long)(row0 / mr + ip) * o.K + depth0) * mr;
                         var target = o.C + (long)(row0 + ip * mr) * o.Ldc + column0 + jp * nr;
                         if (rows == mr && columns == nr)
                         {
