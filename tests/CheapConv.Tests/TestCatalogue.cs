@@ -38,8 +38,11 @@ public static class TestCatalogue
 
     public static IReadOnlyList<CatalogueEntry> Rigorous { get; } = Load("rigorous.txt");
 
-    /// <summary>Every catalogue problem, the real ones at <see cref="EmulatorBatch"/>; xunit shows the source line.</summary>
-    public static TheoryData<string> ScaledForEmulator()
+    /// <summary>
+    /// Every catalogue problem by its source line ("file:line", which xunit shows); <see cref="Scaled"/> and
+    /// <see cref="Full"/> turn it into the problem at the emulator's batch or at its own.
+    /// </summary>
+    public static TheoryData<string> Sources()
     {
         var data = new TheoryData<string>();
         foreach (var entry in Real.Concat(Rigorous))
@@ -49,9 +52,6 @@ public static class TestCatalogue
 
         return data;
     }
-
-    /// <summary>Every catalogue problem at its own batch (for a real GPU).</summary>
-    public static TheoryData<string> FullSize() => ScaledForEmulator();
 
     public static ConvProblem Scaled(string source)
     {

@@ -247,10 +247,10 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>
-    /// Frees the labels and scratch buffers of the Loss family (they are allocated again when next needed). Call it
-    /// before disposing the device, or from the backend's own disposal.
+    /// Frees the labels and scratch buffers of the Loss family (they are allocated again when next needed); part of
+    /// <see cref="Dispose"/>.
     /// </summary>
-    public void ReleaseLossBuffers()
+    private void ReleaseLossBuffers()
     {
         _labels?.Dispose();
         _lossPartials?.Dispose();

@@ -71,20 +71,6 @@ public sealed unsafe class EmulatedDevice : Device
         }
     }
 
-    /// <summary>Why the emulator cannot be opened, or null when it can.</summary>
-    public static string? ProbeUnavailableReason(string? libraryPath = null)
-    {
-        try
-        {
-            using var device = Open(libraryPath);
-            return null;
-        }
-        catch (DeviceUnavailableException e)
-        {
-            return e.Message;
-        }
-    }
-
     public string LibraryPath { get; }
 
     /// <summary>The emulator library's version number (cc_emu_version).</summary>

@@ -17,7 +17,7 @@ namespace CheapConv.Tests.Backends;
 public class CpuFastConvTests
 {
     [Theory]
-    [MemberData(nameof(TestCatalogue.ScaledForEmulator), MemberType = typeof(TestCatalogue))]
+    [MemberData(nameof(TestCatalogue.Sources), MemberType = typeof(TestCatalogue))]
     public void Conv_AllPasses_MatchFloat64Reference(string source)
     {
         var problem = TestCatalogue.Scaled(source);

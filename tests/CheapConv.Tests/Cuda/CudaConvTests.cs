@@ -17,7 +17,7 @@ public class CudaConvTests
     });
 
     [SkippableTheory]
-    [MemberData(nameof(TestCatalogue.FullSize), MemberType = typeof(TestCatalogue))]
+    [MemberData(nameof(TestCatalogue.Sources), MemberType = typeof(TestCatalogue))]
     public void AllPasses_MatchReference(string source)
     {
         Skip.If(UnavailableReason.Value is not null, $"no CUDA device: {UnavailableReason.Value}");

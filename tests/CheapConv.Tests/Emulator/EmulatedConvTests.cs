@@ -11,7 +11,7 @@ namespace CheapConv.Tests.Emulator;
 public class EmulatedConvTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>
 {
     [Theory]
-    [MemberData(nameof(TestCatalogue.ScaledForEmulator), MemberType = typeof(TestCatalogue))]
+    [MemberData(nameof(TestCatalogue.Sources), MemberType = typeof(TestCatalogue))]
     public void AllPasses_MatchReference(string source)
     {
         var problem = TestCatalogue.Scaled(source);

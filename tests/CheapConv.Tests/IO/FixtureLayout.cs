@@ -9,13 +9,13 @@ namespace CheapConv.Tests.IO;
 public static class FixtureLayout
 {
     /// <summary>The teacher alone: train-mode forward, CE, gradients, running statistics after.</summary>
-    public const string Teacher = "wrn10-1_S.npz";
+    public const string Teacher = Verification.FixtureCheck.TeacherFile;
 
     /// <summary>Teacher (eval) distilled into a G(2) student with basic blocks.</summary>
-    public const string GroupedStudent = "wrn10-1_G2_distill.npz";
+    public const string GroupedStudent = Verification.FixtureCheck.GroupedStudentFile;
 
     /// <summary>Teacher (eval) distilled into a B(2) student with bottle blocks.</summary>
-    public const string BottleneckStudent = "wrn10-1_B2_distill.npz";
+    public const string BottleneckStudent = Verification.FixtureCheck.BottleneckStudentFile;
 
     /// <summary>Batch size of every fixture.</summary>
     public const int Batch = 2;
