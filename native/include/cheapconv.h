@@ -1,0 +1,321 @@
+/* cheapconv.h — the C ABI of the CheapConv kernel library.
+ *
+ * Two shared libraries export exactly this ABI:
+ *   libcheapconv.so      runs the kernels on an NVIDIA GPU through the CUDA driver API. The driver
+ *                        (libcuda.so.1) is loaded at run time with dlopen: building and linking need no
+ *                        CUDA toolkit, and a machine without a GPU gets CC_ERROR_NO_DEVICE, not a
+ *                        loader error. Pointers are CUDA device pointers, streams are CUstream.
+ *   libcheapconv_emu.so  runs the same kernels (the same native/kernels/ sources, compiled as host C++)
+ *                        on the CPU in the CUDA emulator. Pointers are host pointers; streams are
+ *                        ignored (pass NULL) and every call has finished when it returns.
+ * The same launcher code decides the kernel variant, grid, block and shared memory in both.
+ *
+ * Conventions, for every call below:
+ *   - Includable from C99 and C++; needs no CUDA header. Contexts and streams are `void*`
+ *     (a CUcontext / CUstream); NULL stream = the context's default (legacy) stream.
+ *   - Tensors are fp32, densely packed, NCHW (cc_conv_problem.layout/dtype say so explicitly).
+ *   - A call never allocates device memory and never waits for the host: work that needs scratch takes a
+ *     caller-provided workspace of at least the size its *_workspace_size query returned (NULL with 0
+ *     bytes when that is 0). Launches are asynchronous on the given stream (emulator: synchronous).
+ *   - Every call returns a cc_status. On failure, cc_last_error() returns a readable message for the
+ *     calling thread (what was wrong and what to do); nothing aborts the process.
+ *   - Calls on one handle from several threads are safe; launches are ordered by their streams.
+ *   - Outputs are overwritten, never accumulated into, unless a call says otherwise.
+ *   - Every reduction is deterministic: no floating-point atomics; the same inputs give the same bits.
+ */
+#ifndef CHEAPCONV_H
+#define CHEAPCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cheapconv/problem.h" /* cc_conv_problem: shared with the kernels themselves */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define CC_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#define CC_API __attribute__((visibility("default")))
+#else
+#define CC_API
+#endif
+
+/* ---- version -------------------------------------------------------------------------------------- */
+
+/* The ABI version this header describes: MAJOR changes break callers, MINOR adds calls or fields. */
+#define CC_VERSION_MAJOR 1
+#define CC_VERSION_MINOR 0
+#define CC_VERSION_PATCH 0
+#define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
+
+/* CC_VERSION of the loaded library. A caller built against MAJOR.x should refuse a library whose
+ * cc_version() / 10000 differs. */
+CC_API int cc_version(void);
+
+/* ---- status --------------------------------------------------------------------------------------- */
+
+typedef enum cc_status {
+    CC_SUCCESS = 0,
+    CC_ERROR_INVALID_VALUE = 1,     /* a descriptor, pointer, size or option is wrong (message says which) */
+    CC_ERROR_NOT_SUPPORTED = 2,     /* a valid problem no kernel of this library implements (layout, dtype) */
+    CC_ERROR_WORKSPACE = 3,         /* the workspace is NULL or smaller than the *_workspace_size query said */
+    CC_ERROR_NO_DEVICE = 4,         /* no CUDA driver, no GPU, or no current context where one was asked for */
+    CC_ERROR_DRIVER = 5,            /* a CUDA driver call failed (message names the call and the CUresult) */
+    CC_ERROR_LAUNCH = 6,            /* a kernel launch failed (message names kernel, grid, block, problem) */
+    CC_ERROR_EMULATOR = 7,          /* the emulator found a kernel fault (divergent barrier, deadlock, ...) */
+    CC_ERROR_INTERNAL = 8           /* a bug in CheapConv: please report the message */
+} cc_status;
+
+/* "CC_SUCCESS", "CC_ERROR_INVALID_VALUE", ...; "CC_ERROR_UNKNOWN" for a value outside the enum. */
+CC_API const char* cc_status_string(cc_status status);
+
+/* The message of the last failed call made on the calling thread ("" if none). Valid until the thread's
+ * next call into the library. */
+CC_API const char* cc_last_error(void);
+
+/* ---- handle --------------------------------------------------------------------------------------- */
+
+/* A handle binds the library to one CUDA context and holds the kernels loaded into it: SASS for the
+ * device's exact architecture where the embedded fatbin has it, else the embedded PTX (JIT-compiled by
+ * the driver). Create it once and reuse it; it is cheap to call with and expensive to create. */
+typedef struct cc_handle_s* cc_handle;
+
+/* Pass as `device` to bind to the context current on the calling thread (the caller's own, e.g.
+ * PyTorch's); CC_ERROR_NO_DEVICE if there is none. */
+#define CC_CURRENT_CONTEXT (-1)
+
+/* device >= 0: the primary context of that device ordinal (retained by the handle, released by
+ * cc_destroy); CC_CURRENT_CONTEXT: the calling thread's current context (not retained: the caller keeps
+ * it alive). The emulator ignores `device` (it has one CPU "device") except that a negative value other
+ * than CC_CURRENT_CONTEXT is invalid. Calls made with the handle make its context current for their
+ * duration when another one is current on the thread, and restore it. */
+CC_API cc_status cc_create(cc_handle* handle, int device);
+CC_API cc_status cc_destroy(cc_handle handle);
+
+/* What the handle runs on, NUL-terminated into `text` (truncated to `capacity`), e.g.
+ *   "cuda: NVIDIA H100 80GB HBM3 (device 0, sm_90), kernels: SASS sm_90 from the fatbin"
+ *   "cuda: NVIDIA A40 (device 0, sm_86), kernels: PTX sm_80 (JIT)"
+ *   "emulator: 2 worker threads" */
+CC_API cc_status cc_describe(cc_handle handle, char* text, size_t capacity);
+
+/* CC_BACKEND_CUDA for libcheapconv.so, CC_BACKEND_EMULATOR for libcheapconv_emu.so. */
+typedef enum cc_backend { CC_BACKEND_CUDA = 0, CC_BACKEND_EMULATOR = 1 } cc_backend;
+CC_API cc_backend cc_backend_kind(void);
+
+/* ---- options shared by the GEMM-based families --------------------------------------------------- */
+
+typedef enum cc_algo {
+    CC_ALGO_AUTO = 0,     /* the launcher's choice (the fastest correct variant for the problem) */
+    CC_ALGO_DIRECT = 1,   /* the direct, correct-first kernels: the reference algorithm on the device */
+    CC_ALGO_GEMM = 2      /* the tiled GEMM kernels (1x1, groups 1, no padding, any stride) */
+} cc_algo;
+
+/* Zero-initialised options mean "all defaults". */
+typedef struct cc_options {
+    int algo;             /* cc_algo */
+    int split_chunk;      /* weight gradients: reduction indices per deterministic split; 0 = the
+                             launcher's choice; >= the reduction length = one pass straight into dw */
+} cc_options;
+
+/* ---- convolution (cc_conv_problem in cheapconv/problem.h) ----------------------------------------- */
+
+/* Fills a descriptor (layout NCHW, dtype fp32) and derives p and q. Returns CC_ERROR_INVALID_VALUE
+ * (with the reason) for an impossible problem, as cc_conv_validate does. */
+CC_API cc_status cc_conv_init(cc_conv_problem* problem, int n, int c, int h, int w, int k, int r, int s,
+                              int pad_h, int pad_w, int stride_h, int stride_w, int groups);
+
+/* Checks a descriptor: positive sizes, groups dividing c and k, p and q consistent with the rest, every
+ * tensor under 2^31 elements, a layout and dtype this library implements. */
+CC_API cc_status cc_conv_validate(const cc_conv_problem* problem);
+
+typedef enum cc_conv_pass { CC_CONV_FORWARD = 0, CC_CONV_BACKWARD_DATA = 1, CC_CONV_BACKWARD_WEIGHT = 2 } cc_conv_pass;
+
+/* Workspace bytes the pass needs with these options (options may be NULL). */
+CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_pass pass,
+                                        const cc_options* options, size_t* bytes);
+
+/* The kernel(s) a pass would run, for messages and profiles: "cc_conv2d_forward_kernel" or, for a split
+ * weight gradient, "cc_pointwise_backward_weight_kernel+cc_gemm_column_sums_kernel". */
+CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pass pass,
+                                      const cc_options* options, char* text, size_t capacity);
+
+/* y = conv(x, w). x: n*c*h*w, w: k*(c/groups)*r*s, y: n*k*p*q. */
+CC_API cc_status cc_conv_forward(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                 const float* x, const float* w, float* y,
+                                 void* workspace, size_t workspace_bytes, void* stream);
+
+/* dx = dL/dx given dy = dL/dy. */
+CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                       const float* dy, const float* w, float* dx,
+                                       void* workspace, size_t workspace_bytes, void* stream);
+
+/* dw = dL/dw given x and dy. */
+CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                         const float* x, const float* dy, float* dw,
+                                         void* workspace, size_t workspace_bytes, void* stream);
+
+/* ---- linear layer / GEMM -------------------------------------------------------------------------- */
+
+/* y[n, out] = x[n, in] · w[out, in]ᵀ + b[out] (PyTorch's nn.Linear). */
+typedef struct cc_linear_problem {
+    int n, in_features, out_features;
+} cc_linear_problem;
+
+CC_API cc_status cc_linear_validate(const cc_linear_problem* problem);
+/* Only the weight gradient needs a workspace (split reductions); other passes report 0. */
+CC_API cc_status cc_linear_workspace_size(const cc_linear_problem* problem, const cc_options* options, size_t* bytes);
+
+CC_API cc_status cc_linear_forward(cc_handle handle, const cc_linear_problem* problem,
+                                   const float* x, const float* w, const float* b, float* y, void* stream);
+/* dx = dy · w */
+CC_API cc_status cc_linear_backward_data(cc_handle handle, const cc_linear_problem* problem,
+                                         const float* dy, const float* w, float* dx, void* stream);
+/* dw = dyᵀ · x */
+CC_API cc_status cc_linear_backward_weight(cc_handle handle, const cc_linear_problem* problem, const cc_options* options,
+                                           const float* x, const float* dy, float* dw,
+                                           void* workspace, size_t workspace_bytes, void* stream);
+/* db = column sums of dy */
+CC_API cc_status cc_linear_backward_bias(cc_handle handle, const cc_linear_problem* problem,
+                                         const float* dy, float* db, void* stream);
+
+/* ---- batch normalisation (per channel of an NCHW tensor), optionally fused with ReLU ------------- */
+
+typedef struct cc_batchnorm_problem {
+    int n, c, h, w;
+    float eps;            /* added to the variance, e.g. 1e-5 */
+    float momentum;       /* running-statistics update, PyTorch's convention (0.1) */
+    int relu;             /* nonzero: y = relu(bn(x)) and the backward includes the ReLU */
+} cc_batchnorm_problem;
+
+CC_API cc_status cc_batchnorm_validate(const cc_batchnorm_problem* problem);
+
+/* Training mode: batch statistics into save_mean / save_invstd (c each), running statistics updated
+ * in place (unbiased variance, as PyTorch), y normalised. */
+CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm_problem* problem,
+                                            const float* x, const float* gamma, const float* beta,
+                                            float* running_mean, float* running_var,
+                                            float* y, float* save_mean, float* save_invstd, void* stream);
+/* Evaluation mode: the running statistics normalise. */
+CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_problem* problem,
+                                           const float* x, const float* gamma, const float* beta,
+                                           const float* running_mean, const float* running_var,
+                                           float* y, void* stream);
+/* Backward of the training-mode forward. beta is read only when relu is set (to recompute the mask). */
+CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_problem* problem,
+                                       const float* x, const float* dy, const float* gamma, const float* beta,
+                                       const float* save_mean, const float* save_invstd,
+                                       float* dx, float* dgamma, float* dbeta, void* stream);
+
+/* ---- element-wise ----------------------------------------------------------------------------------- */
+
+typedef struct cc_elementwise_problem {
+    int64_t length;       /* elements; at most 2^31 - 1 */
+} cc_elementwise_problem;
+
+CC_API cc_status cc_elementwise_validate(const cc_elementwise_problem* problem);
+/* Only cc_sum needs a workspace; the others need none. */
+CC_API cc_status cc_sum_workspace_size(const cc_elementwise_problem* problem, size_t* bytes);
+
+CC_API cc_status cc_relu_forward(cc_handle handle, const cc_elementwise_problem* problem, const float* x, float* y, void* stream);
+/* dx = dy where y > 0, else 0 */
+CC_API cc_status cc_relu_backward(cc_handle handle, const cc_elementwise_problem* problem, const float* y, const float* dy,
+                                  float* dx, void* stream);
+/* y = a + b (y may alias a or b) */
+CC_API cc_status cc_add(cc_handle handle, const cc_elementwise_problem* problem, const float* a, const float* b, float* y,
+                        void* stream);
+CC_API cc_status cc_fill(cc_handle handle, const cc_elementwise_problem* problem, float value, float* x, void* stream);
+/* x *= alpha */
+CC_API cc_status cc_scale(cc_handle handle, const cc_elementwise_problem* problem, float alpha, float* x, void* stream);
+/* y += alpha * x */
+CC_API cc_status cc_axpy(cc_handle handle, const cc_elementwise_problem* problem, float alpha, const float* x, float* y,
+                         void* stream);
+/* result[0] = sum of x, in a fixed order */
+CC_API cc_status cc_sum(cc_handle handle, const cc_elementwise_problem* problem, const float* x, float* result,
+                        void* workspace, size_t workspace_bytes, void* stream);
+
+/* ---- pooling and padding ---------------------------------------------------------------------------- */
+
+typedef struct cc_pool_problem {
+    int n, c, h, w;                              /* the input */
+    int pad_top, pad_bottom, pad_left, pad_right; /* zero padding only; 0 for global average pooling */
+} cc_pool_problem;
+
+CC_API cc_status cc_pool_validate(const cc_pool_problem* problem);
+/* y[n, c] = mean of x[n, c, :, :] */
+CC_API cc_status cc_global_avg_pool_forward(cc_handle handle, const cc_pool_problem* problem, const float* x, float* y,
+                                            void* stream);
+CC_API cc_status cc_global_avg_pool_backward(cc_handle handle, const cc_pool_problem* problem, const float* dy, float* dx,
+                                             void* stream);
+/* y: n × c × (h + top + bottom) × (w + left + right), zeros around x */
+CC_API cc_status cc_zero_pad_forward(cc_handle handle, const cc_pool_problem* problem, const float* x, float* y,
+                                     void* stream);
+CC_API cc_status cc_zero_pad_backward(cc_handle handle, const cc_pool_problem* problem, const float* dy, float* dx,
+                                      void* stream);
+
+/* ---- losses --------------------------------------------------------------------------------------- */
+
+/* Losses over logits (n × classes) and attention transfer over feature maps (n × c × h × w).
+ * Every loss is a mean written to one float on the device; the backward takes that float's gradient
+ * (dloss, one float on the device) so a loss can sit anywhere in a graph. Labels are int32 on the device. */
+typedef struct cc_loss_problem {
+    int n;
+    int classes;          /* cross-entropy, KD, count-correct */
+    float temperature;    /* KD: softmax temperature T (the loss is scaled by T², Hinton et al.) */
+    int c, h, w;          /* attention transfer: the feature maps */
+} cc_loss_problem;
+
+CC_API cc_status cc_loss_validate(const cc_loss_problem* problem);
+/* Workspace of every forward loss (per-block partial sums, added in a fixed order). */
+CC_API cc_status cc_loss_workspace_size(const cc_loss_problem* problem, size_t* bytes);
+
+/* loss = mean over samples of -log softmax(logits)[label]; probabilities (n × classes) kept for backward. */
+CC_API cc_status cc_cross_entropy_forward(cc_handle handle, const cc_loss_problem* problem, const float* logits,
+                                          const int32_t* labels, float* loss, float* probabilities,
+                                          void* workspace, size_t workspace_bytes, void* stream);
+CC_API cc_status cc_cross_entropy_backward(cc_handle handle, const cc_loss_problem* problem, const float* probabilities,
+                                           const int32_t* labels, const float* dloss, float* dlogits, void* stream);
+/* loss = T²/n · Σ KL(softmax(teacher/T) ‖ softmax(student/T)); both softmaxes kept for backward. */
+CC_API cc_status cc_kd_forward(cc_handle handle, const cc_loss_problem* problem, const float* student,
+                               const float* teacher, float* loss, float* student_soft, float* teacher_soft,
+                               void* workspace, size_t workspace_bytes, void* stream);
+CC_API cc_status cc_kd_backward(cc_handle handle, const cc_loss_problem* problem, const float* student_soft,
+                                const float* teacher_soft, const float* dloss, float* dstudent, void* stream);
+/* Attention transfer (Zagoruyko & Komodakis) for one activation pair: maps q = mean over channels of x²,
+ * each sample's map divided by max(‖q‖₂, 1e-12) (F.normalize); loss = Σ (q_s − q_t)² / (n·h·w), the mean
+ * over all map elements. student_map, teacher_map (n × h × w, unnormalised) and student_norm (n) are
+ * kept for backward. */
+CC_API cc_status cc_at_forward(cc_handle handle, const cc_loss_problem* problem, const float* student,
+                               const float* teacher, float* loss, float* student_map, float* teacher_map,
+                               float* student_norm, void* workspace, size_t workspace_bytes, void* stream);
+CC_API cc_status cc_at_backward(cc_handle handle, const cc_loss_problem* problem, const float* student,
+                                const float* student_map, const float* teacher_map, const float* student_norm,
+                                const float* dloss, float* dstudent, void* stream);
+/* correct[0] = number of samples whose arg-max logit equals the label (the first maximum wins; NaN counts
+ * as the largest). Overwrites correct[0]. */
+CC_API cc_status cc_count_correct(cc_handle handle, const cc_loss_problem* problem, const float* logits,
+                                  const int32_t* labels, int32_t* correct, void* stream);
+
+/* ---- SGD ------------------------------------------------------------------------------------------ */
+
+/* PyTorch's torch.optim.SGD step for one parameter tensor:
+ *   g = grad + weight_decay·p;  buf = momentum·buf + g;  p -= lr · (nesterov ? g + momentum·buf : buf) */
+typedef struct cc_sgd_problem {
+    int64_t length;       /* elements; at most 2^31 - 1 */
+    float learning_rate;
+    float momentum;
+    float weight_decay;
+    int nesterov;
+} cc_sgd_problem;
+
+CC_API cc_status cc_sgd_validate(const cc_sgd_problem* problem);
+CC_API cc_status cc_sgd_step(cc_handle handle, const cc_sgd_problem* problem, float* parameter, const float* gradient,
+                             float* momentum_buffer, void* stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
