@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using CheapConv.Data;
+using CheapConv.Devices;
 using CheapConv.Models;
 using CheapConv.Reporting;
 using CheapConv.Training;
@@ -31,7 +32,7 @@ public static class TrainCommand
 
     public const string RecipeUsage =
         "RECIPE: [--epochs 200] [--batch-size 128] [--lr 0.1] [--momentum 0.9] [--weight-decay 5e-4] [--schedule step|cosine] [--nesterov] [--no-augment] " +
-        "[--train-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda] [--out RUN_DIR]";
+        "[--train-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--out RUN_DIR]";
 
     /// <summary>The exit code of a run stopped by Ctrl+C (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
@@ -68,7 +69,7 @@ public static class TrainCommand
     private sealed record Given(
         string? Resume, string? Arch, string? Block, string? BlockType, string? Dataset, string? Data, int? Epochs, int? BatchSize, double? Lr,
         double? Momentum, double? WeightDecay, string? Schedule, bool Nesterov, bool NoAugment, int? TrainSubset, int? Seed,
-        bool Deterministic, string? Device, string? Out, string? Teacher, double? Alpha, double? Temperature, double? Beta);
+        bool Deterministic, DeviceRequest? Device, string? Out, string? Teacher, double? Alpha, double? Temperature, double? Beta);
 
     private sealed record Plan(TrainingConfig Config, string RunDirectory, bool Resume, ImageDataset Train, ImageDataset Test);
 
@@ -80,12 +81,7 @@ public static class TrainCommand
             throw new UsageException($"option --schedule must be one of step, cosine, got '{schedule}'");
         }
 
-        var device = o.String("device");
-        if (device is not null && !ComputeDevice.Choices.Contains(device))
-        {
-            throw new UsageException($"option --device must be one of {string.Join(", ", ComputeDevice.Choices)}, got '{device}'");
-        }
-
+        var device = o.OptionalDevice([.. DeviceRequest.Kinds]);
         var blockType = o.String("block-type")?.ToLowerInvariant();
         if (blockType is not null and not ("basic" or "bottle"))
         {
@@ -166,7 +162,7 @@ public static class TrainCommand
             g.Lr ?? TrainingConfig.DefaultLearningRate, g.Momentum ?? TrainingConfig.DefaultMomentum, g.WeightDecay ?? TrainingConfig.DefaultWeightDecay,
             g.Schedule ?? "step", TrainingConfig.DefaultLrDecay, g.Nesterov, !g.NoAugment,
             g.Seed ?? (g.Deterministic ? 0 : RandomNumberGenerator.GetInt32(int.MaxValue)), g.Deterministic,
-            ComputeDevice.Resolve(g.Device ?? "auto"), distillation);
+            (g.Device ?? DeviceRequest.Auto).Resolve().ToString(), distillation);
         Validate(config, train);
 
         var directory = g.Out ?? Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
@@ -225,7 +221,7 @@ public static class TrainCommand
             Augment = !g.NoAugment && stored.Augment,
             Seed = g.Seed ?? stored.Seed,
             Deterministic = g.Deterministic || stored.Deterministic,
-            Device = g.Device is null ? stored.Device : ComputeDevice.Resolve(g.Device),
+            Device = g.Device is null ? stored.Device : g.Device.Resolve().ToString(),
             Distillation = stored.Distillation is { } d
                 ? d with
                 {
@@ -249,7 +245,7 @@ public static class TrainCommand
 
     private static int Train(Plan plan, TextWriter output, CancellationToken cancellation)
     {
-        using var device = ComputeDevice.Open(plan.Config.Device);
+        using var device = ComputeDevice.Open(DeviceRequest.Parse(plan.Config.Device));
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {

@@ -68,6 +68,9 @@ public sealed class LayerTests
                 : Types.InAssembly(Cli).ShouldNot().Inherit(extension);
             AssertSuccessful(rule.GetResult(), $"CLI types that are a {extension.Name}");
         }
+
+        // Commands name a device; the library's ComputeDevice opens it and builds its backend.
+        AssertNoDependencies(Types.InAssembly(Cli).ShouldNot(), ["CheapConv.Backends.CpuBackend", "CheapConv.Backends.GpuBackend", "CheapConv.Devices.CudaDriver"]);
     }
 
     private static void AssertNoReferences(Assembly assembly, params string[] forbidden)
