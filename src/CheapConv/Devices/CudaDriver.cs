@@ -37,20 +37,10 @@ internal static unsafe partial class CudaDriver
     public const int CUDA_ERROR_NOT_FOUND = 500;
     public const int CUDA_ERROR_NOT_READY = 600;
 
-    // CUstream_flags / CUevent_flags / CUctx_flags.
-    public const uint CU_STREAM_NON_BLOCKING = 1;
+    // CUevent_flags.
     public const uint CU_EVENT_DEFAULT = 0;
-    public const uint CU_CTX_SCHED_AUTO = 0;
 
-    // CUdevice_attribute (values cross-checked against ILGPU's DeviceAttributeKind).
-    public const int CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X = 2;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y = 3;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z = 4;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X = 5;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y = 6;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z = 7;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8;
+    // CUdevice_attribute (cuda.h).
     public const int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
     public const int CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13;
     public const int CU_DEVICE_ATTRIBUTE_PCI_BUS_ID = 33;
@@ -60,19 +50,6 @@ internal static unsafe partial class CudaDriver
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     public const int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
-
-    // CUfunction_attribute.
-    public const int CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 0;
-    public const int CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES = 1;
-    public const int CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3;
-    public const int CU_FUNC_ATTRIBUTE_NUM_REGS = 4;
-    public const int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
-
-    // CUjit_option (the same numbers ILGPU's LoadModule passes for the error log).
-    public const int CU_JIT_INFO_LOG_BUFFER = 3;
-    public const int CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
-    public const int CU_JIT_ERROR_LOG_BUFFER = 5;
-    public const int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 
     /// <summary>The file names tried for the driver, in order. The versioned name comes first: it is what
     /// the driver package installs, while a bare <c>libcuda.so</c> may be the CUDA toolkit's link-time stub
@@ -176,11 +153,45 @@ internal static unsafe partial class CudaDriver
 
         return Fallback();
 
-        // ILGPU's enum knows the names of the older codes; it is only a fallback for drivers that do not.
-        string Fallback() => Enum.IsDefined(typeof(ILGPU.Runtime.Cuda.CudaError), status)
-            ? ((ILGPU.Runtime.Cuda.CudaError)status).ToString()
-            : $"CUresult {status}";
+        // Without a driver (or for a code it does not know) the names from cuda.h that our messages meet most.
+        string Fallback() => KnownErrors.TryGetValue(status, out var name) ? name : $"CUresult {status}";
     }
+
+    /// <summary>CUresult names from cuda.h: what <see cref="ErrorName"/> says when the driver cannot.</summary>
+    private static readonly Dictionary<int, string> KnownErrors = new()
+    {
+        [0] = "CUDA_SUCCESS",
+        [1] = "CUDA_ERROR_INVALID_VALUE",
+        [2] = "CUDA_ERROR_OUT_OF_MEMORY",
+        [3] = "CUDA_ERROR_NOT_INITIALIZED",
+        [4] = "CUDA_ERROR_DEINITIALIZED",
+        [34] = "CUDA_ERROR_STUB_LIBRARY",
+        [100] = "CUDA_ERROR_NO_DEVICE",
+        [101] = "CUDA_ERROR_INVALID_DEVICE",
+        [200] = "CUDA_ERROR_INVALID_IMAGE",
+        [201] = "CUDA_ERROR_INVALID_CONTEXT",
+        [209] = "CUDA_ERROR_NO_BINARY_FOR_GPU",
+        [214] = "CUDA_ERROR_ECC_UNCORRECTABLE",
+        [218] = "CUDA_ERROR_INVALID_PTX",
+        [222] = "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+        [400] = "CUDA_ERROR_INVALID_HANDLE",
+        [500] = "CUDA_ERROR_NOT_FOUND",
+        [600] = "CUDA_ERROR_NOT_READY",
+        [700] = "CUDA_ERROR_ILLEGAL_ADDRESS",
+        [701] = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+        [702] = "CUDA_ERROR_LAUNCH_TIMEOUT",
+        [709] = "CUDA_ERROR_CONTEXT_IS_DESTROYED",
+        [710] = "CUDA_ERROR_ASSERT",
+        [714] = "CUDA_ERROR_HARDWARE_STACK_ERROR",
+        [715] = "CUDA_ERROR_ILLEGAL_INSTRUCTION",
+        [716] = "CUDA_ERROR_MISALIGNED_ADDRESS",
+        [717] = "CUDA_ERROR_INVALID_ADDRESS_SPACE",
+        [718] = "CUDA_ERROR_INVALID_PC",
+        [719] = "CUDA_ERROR_LAUNCH_FAILED",
+        [803] = "CUDA_ERROR_SYSTEM_NOT_READY",
+        [804] = "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
+        [999] = "CUDA_ERROR_UNKNOWN",
+    };
 
     /// <summary>The driver's description of <paramref name="status"/> ("an illegal memory access was
     /// encountered"); never throws, empty when unknown.</summary>
@@ -280,12 +291,6 @@ internal static unsafe partial class CudaDriver
     public static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
 
     [LibraryImport(Library)]
-    public static partial int cuCtxCreate_v2(out nint context, uint flags, int device);
-
-    [LibraryImport(Library)]
-    public static partial int cuCtxDestroy_v2(nint context);
-
-    [LibraryImport(Library)]
     public static partial int cuDevicePrimaryCtxRetain(out nint context, int device);
 
     [LibraryImport(Library)]
@@ -298,13 +303,10 @@ internal static unsafe partial class CudaDriver
     public static partial int cuCtxGetCurrent(out nint context);
 
     [LibraryImport(Library)]
+    public static partial int cuCtxGetDevice(out int device);
+
+    [LibraryImport(Library)]
     public static partial int cuMemGetInfo_v2(out nuint free, out nuint total);
-
-    [LibraryImport(Library)]
-    public static partial int cuStreamCreate(out nint stream, uint flags);
-
-    [LibraryImport(Library)]
-    public static partial int cuStreamDestroy_v2(nint stream);
 
     [LibraryImport(Library)]
     public static partial int cuStreamSynchronize(nint stream);
@@ -327,26 +329,6 @@ internal static unsafe partial class CudaDriver
     // cuMemsetD8Async has no _v2: its signature has taken size_t since it was introduced.
     [LibraryImport(Library)]
     public static partial int cuMemsetD8Async(nint destination, byte value, nuint count, nint stream);
-
-    [LibraryImport(Library)]
-    public static partial int cuModuleLoadDataEx(out nint module, void* image, uint optionCount, int* options, void** optionValues);
-
-    [LibraryImport(Library)]
-    public static partial int cuModuleUnload(nint module);
-
-    [LibraryImport(Library)]
-    public static partial int cuModuleGetFunction(out nint function, nint module, byte* name);
-
-    [LibraryImport(Library)]
-    public static partial int cuFuncGetAttribute(out int value, int attribute, nint function);
-
-    [LibraryImport(Library)]
-    public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
-
-    [LibraryImport(Library)]
-    public static partial int cuLaunchKernel(
-        nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
-        uint sharedBytes, nint stream, void** parameters, void** extra);
 
     [LibraryImport(Library)]
     public static partial int cuEventCreate(out nint @event, uint flags);
