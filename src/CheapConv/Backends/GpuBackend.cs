@@ -92,30 +92,12 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     private void Conv(ConvPass pass, ConvProblem problem, KernelOptions options, DeviceBuffer<float> first, DeviceBuffer<float> second,
         DeviceBuffer<float> output)
     {
-        var (firstName, firstLength, secondName, secondLength, outputName, outputLength) = pass switch
-        {
-            ConvPass.Forward => ("x", problem.InputElements, "w", problem.WeightElements, "y", problem.OutputElements),
-            ConvPass.BackwardData => ("dy", problem.OutputElements, "w", problem.WeightElements, "dx", problem.InputElements),
-            _ => ("x", problem.InputElements, "dy", problem.OutputElements, "dw", problem.WeightElements),
-        };
+        var (firstName, secondName, outputName) = pass.Names();
+        var (firstLength, secondLength, outputLength) = pass.Elements(problem);
         Check(problem, (firstName, first, firstLength), (secondName, second, secondLength), (outputName, output, outputLength));
         var (workspace, bytes) = Workspace(Device.Native.ConvWorkspaceSize(problem, pass, options));
-        var native = Device.Native;
-        switch (pass)
-        {
-            case ConvPass.Forward:
-                native.ConvForward(Device.Handle, problem, options, first.Pointer, second.Pointer, output.Pointer, workspace, bytes, Device.Stream);
-                Device.Queued("cc_conv_forward", problem);
-                break;
-            case ConvPass.BackwardData:
-                native.ConvBackwardData(Device.Handle, problem, options, first.Pointer, second.Pointer, output.Pointer, workspace, bytes, Device.Stream);
-                Device.Queued("cc_conv_backward_data", problem);
-                break;
-            default:
-                native.ConvBackwardWeight(Device.Handle, problem, options, first.Pointer, second.Pointer, output.Pointer, workspace, bytes, Device.Stream);
-                Device.Queued("cc_conv_backward_weight", problem);
-                break;
-        }
+        Device.Native.Conv(pass, Device.Handle, problem, options, first.Pointer, second.Pointer, output.Pointer, workspace, bytes, Device.Stream);
+        Device.Queued(CheapConvNative.ConvCall(pass), problem);
     }
 
     /// <summary>

@@ -307,6 +307,20 @@ public sealed unsafe class CheapConvNative
         nint workspace, nuint workspaceBytes, nint stream) =>
         WorkspaceCall("cc_conv_backward_weight", handle, problem, options, x, dy, dw, workspace, workspaceBytes, stream);
 
+    /// <summary>One of the three passes: <see cref="ConvForward"/>, <see cref="ConvBackwardData"/> or
+    /// <see cref="ConvBackwardWeight"/>, with the operands in the order <see cref="ConvPassOperands"/> names them.</summary>
+    public void Conv(ConvPass pass, CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint first, nint second, nint output,
+        nint workspace, nuint workspaceBytes, nint stream) =>
+        WorkspaceCall(ConvCall(pass), handle, problem, options, first, second, output, workspace, workspaceBytes, stream);
+
+    /// <summary>"cc_conv_forward", "cc_conv_backward_data" or "cc_conv_backward_weight".</summary>
+    public static string ConvCall(ConvPass pass) => pass switch
+    {
+        ConvPass.Forward => "cc_conv_forward",
+        ConvPass.BackwardData => "cc_conv_backward_data",
+        _ => "cc_conv_backward_weight",
+    };
+
     // ----- linear layer -----
 
     /// <summary>cc_linear_validate.</summary>

@@ -42,14 +42,6 @@ public enum CheapConvBackend
     Emulator = 1,
 }
 
-/// <summary>cc_conv_pass.</summary>
-public enum ConvPass
-{
-    Forward = 0,
-    BackwardData = 1,
-    BackwardWeight = 2,
-}
-
 /// <summary>
 /// A call of the C ABI returned an error. Carries the status, its name (cc_status_string) and the library's own
 /// message (cc_last_error, read on the calling thread right after the call), which names what was wrong: the

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using CheapConv.Problems;
 
 namespace CheapConv.Interop;
 
@@ -18,6 +19,34 @@ public enum KernelAlgorithm
 
     /// <summary>CC_ALGO_GEMM: the tiled GEMM kernels (1×1, groups 1, no padding, any stride).</summary>
     Gemm = 2,
+}
+
+/// <summary>cc_conv_pass: forward (x, w → y), backward-data (dy, w → dx), backward-weight (x, dy → dw).</summary>
+public enum ConvPass
+{
+    Forward = 0,
+    BackwardData = 1,
+    BackwardWeight = 2,
+}
+
+/// <summary>The operands of each <see cref="ConvPass"/>, in the order the C calls take them.</summary>
+public static class ConvPassOperands
+{
+    /// <summary>The names of the pass's two inputs and its output: ("x", "w", "y"), ("dy", "w", "dx"), ("x", "dy", "dw").</summary>
+    public static (string First, string Second, string Output) Names(this ConvPass pass) => pass switch
+    {
+        ConvPass.Forward => ("x", "w", "y"),
+        ConvPass.BackwardData => ("dy", "w", "dx"),
+        _ => ("x", "dy", "dw"),
+    };
+
+    /// <summary>How many elements each operand of the pass has for <paramref name="problem"/>.</summary>
+    public static (long First, long Second, long Output) Elements(this ConvPass pass, ConvProblem problem) => pass switch
+    {
+        ConvPass.Forward => (problem.InputElements, problem.WeightElements, problem.OutputElements),
+        ConvPass.BackwardData => (problem.OutputElements, problem.WeightElements, problem.InputElements),
+        _ => (problem.InputElements, problem.OutputElements, problem.WeightElements),
+    };
 }
 
 /// <summary>cc_options; the default value means "all defaults".</summary>
