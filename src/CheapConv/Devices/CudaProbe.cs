@@ -80,19 +80,15 @@ public sealed record CudaProbe(
     string? DriverVersion,
     IReadOnlyList<CudaDeviceInfo> Devices)
 {
-    /// <summary>Lines for <c>cheapconv info</c>.</summary>
+    /// <summary>The first line of <see cref="ToString"/>: the driver and the device count, or why CUDA is unavailable.</summary>
+    public string Summary => IsAvailable
+        ? string.Create(CultureInfo.InvariantCulture, $"CUDA: driver {Library}, CUDA {DriverVersion}, {Devices.Count} device(s)")
+        : $"CUDA: unavailable: {Reason}";
+
+    /// <summary>Lines for <c>cheapconv info</c>: <see cref="Summary"/>, then one line per device.</summary>
     public override string ToString()
     {
-        var text = new StringBuilder();
-        if (IsAvailable)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"CUDA: driver {Library}, CUDA {DriverVersion}, {Devices.Count} device(s)");
-        }
-        else
-        {
-            text.Append(CultureInfo.InvariantCulture, $"CUDA: unavailable: {Reason}");
-        }
-
+        var text = new StringBuilder(Summary);
         foreach (var device in Devices)
         {
             text.Append('\n').Append("  ").Append(device);

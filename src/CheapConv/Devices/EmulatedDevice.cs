@@ -79,7 +79,12 @@ public sealed unsafe class EmulatedDevice : Device
     /// <summary>The kernels the library holds, for <see cref="Launch"/>.</summary>
     public IReadOnlyList<string> KernelNames { get; }
 
-    /// <summary>The handle of the library's C ABI, created on first use (cc_create; the emulator has one "device").</summary>
+    /// <summary>
+    /// The handle of the library's C ABI, created on first use (cc_create; the emulator has one "device"). Creating it
+    /// puts the library in strict mode (<see cref="SetStrict"/>): a C ABI call returns a status and no warnings, so
+    /// what the emulator would only warn about (threads that returned while others wait at a barrier) fails the call
+    /// with CC_ERROR_EMULATOR and the emulator's message instead of passing unseen.
+    /// </summary>
     public override CheapConvHandle Handle
     {
         get
@@ -87,7 +92,13 @@ public sealed unsafe class EmulatedDevice : Device
             lock (_handleLock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                return _handle ??= CheapConvNative.Load(CheapConvBackend.Emulator, LibraryPath).Create(0);
+                if (_handle is null)
+                {
+                    SetStrict(true);
+                    _handle = CheapConvNative.Load(CheapConvBackend.Emulator, LibraryPath).Create(0);
+                }
+
+                return _handle;
             }
         }
     }
@@ -96,8 +107,9 @@ public sealed unsafe class EmulatedDevice : Device
     public override nint Stream => 0;
 
     /// <summary>
-    /// Diagnostics the emulator reported for launches that still succeeded (e.g. threads that returned
-    /// while others waited at a barrier). Cleared by <see cref="TakeWarnings"/>.
+    /// Diagnostics the emulator reported for <see cref="Launch"/>es that still succeeded (e.g. threads that returned
+    /// while others waited at a barrier). Cleared by <see cref="TakeWarnings"/>. (Calls through the C ABI have no
+    /// warnings: see <see cref="Handle"/>.)
     /// </summary>
     public IReadOnlyList<string> TakeWarnings()
     {
@@ -112,8 +124,9 @@ public sealed unsafe class EmulatedDevice : Device
     /// <summary>Number of OS threads that run blocks; 0 means one per core.</summary>
     public void SetWorkerThreads(int count) => _setWorkerThreads(count);
 
-    /// <summary>In strict mode, what is a warning by default (threads that left before a barrier) fails the launch.</summary>
-    public void SetStrict(bool strict) => _setStrict(strict ? 1 : 0);
+    /// <summary>In strict mode, what is a warning by default (threads that left before a barrier) fails the launch. The
+    /// setting belongs to the library file, for every device and handle of it in the process. Returns the previous one.</summary>
+    public bool SetStrict(bool strict) => _setStrict(strict ? 1 : 0) != 0;
 
     /// <summary>
     /// Runs <paramref name="kernel"/> by name with <paramref name="args"/> (args[i] points at the i-th argument's

@@ -55,7 +55,7 @@ public sealed unsafe class CheapConvNative
     private readonly nint _library;
     private readonly ConcurrentDictionary<string, nint> _exports = new(StringComparer.Ordinal);
 
-    private CheapConvNative(nint library, string path, CheapConvBackend expected)
+    private CheapConvNative(nint library, string path)
     {
         _library = library;
         LibraryPath = path;
@@ -67,10 +67,6 @@ public sealed unsafe class CheapConvNative
         }
 
         Backend = (CheapConvBackend)((delegate* unmanaged<int>)Export("cc_backend_kind"))();
-        if (Backend != expected)
-        {
-            throw new DeviceUnavailableException($"{path} runs its kernels on {Backend}, not on {expected}: it is the other CheapConv library");
-        }
     }
 
     /// <summary>Where the library was loaded from.</summary>
@@ -100,17 +96,22 @@ public sealed unsafe class CheapConvNative
         var (library, loaded) = backend == CheapConvBackend.Cuda
             ? LoadLibrary(CudaFileName, CudaEnvironmentVariable, path)
             : LoadLibrary(EmulatorFileName, EmulatorEnvironmentVariable, path);
-        var instance = Instances.GetOrAdd(loaded, p => new Lazy<CheapConvNative>(() => new CheapConvNative(library, p, backend)));
+        var instance = Instances.GetOrAdd(loaded, p => new Lazy<CheapConvNative>(() => new CheapConvNative(library, p)));
+        CheapConvNative native;
         try
         {
-            return instance.Value;
+            native = instance.Value;
         }
         catch
         {
-            // A refused library (wrong version or kind) is refused again next time, with the same words.
+            // A refused library (wrong version, missing exports) is refused again next time, with the same words.
             Instances.TryRemove(new KeyValuePair<string, Lazy<CheapConvNative>>(loaded, instance));
             throw;
         }
+
+        return native.Backend == backend
+            ? native
+            : throw new DeviceUnavailableException($"{loaded} runs its kernels on {native.Backend}, not on {backend}: it is the other CheapConv library");
     }
 
     /// <summary>
