@@ -1,4 +1,5 @@
 using System.Globalization;
+using CheapConv.Devices;
 
 namespace CheapConv.Cli;
 
@@ -85,6 +86,18 @@ public sealed class Options
         return allowed.Contains(value)
             ? value
             : throw new UsageException($"option --{name} must be one of {string.Join(", ", allowed)}, got '{value}'");
+    }
+
+    /// <summary>--device, one of <paramref name="kinds"/> (cuda also as cuda:N); <paramref name="fallback"/> when not given.</summary>
+    public DeviceRequest Device(DeviceRequest fallback, params string[] kinds) => OptionalDevice(kinds) ?? fallback;
+
+    /// <summary>--device, one of <paramref name="kinds"/> (cuda also as cuda:N); null when not given.</summary>
+    public DeviceRequest? OptionalDevice(params string[] kinds)
+    {
+        var value = String("device");
+        return value is null ? null
+            : DeviceRequest.TryParse(value, out var request) && kinds.Contains(request.Kind) ? request
+            : throw new UsageException($"option --device must be one of {string.Join(", ", kinds.Select(k => k == "cuda" ? "cuda[:N]" : k))}, got '{value}'");
     }
 
     public void EnsureAllUsed()

@@ -14,19 +14,19 @@ public static class BenchConvCommand
 {
     public const string Usage =
         "bench conv [--catalogue FILE | --n N --c C --h H --w W --k K --r R --s S --stride ST --pad P --groups G]\n" +
-        "           [--batch N] [--device auto|cpu|cuda] [--repeats R] [--out FILE.md]";
+        "           [--batch N] [--device auto|cpu|cuda[:N]] [--repeats R] [--out FILE.md]";
 
     public static int Run(Options options, TextWriter output)
     {
         var catalogue = options.String("catalogue");
         var batch = options.String("batch") is null ? (int?)null : options.Int("batch");
-        var deviceName = options.Choice("device", "auto", "auto", "cpu", "cuda", "emu");
+        var request = options.Device(DeviceRequest.Auto, "auto", "cpu", "cuda", "emu");
         var repeats = options.Int("repeats", 0);
         var outPath = options.String("out");
         var problems = catalogue is null ? [SingleProblem(options)] : LoadCatalogue(catalogue);
         options.EnsureAllUsed();
 
-        if (deviceName == "emu")
+        if (request.Kind == "emu")
         {
             throw new UsageException("the emulator is for correctness only and its times mean nothing: bench on --device cuda or cpu");
         }
@@ -46,9 +46,9 @@ public static class BenchConvCommand
             problems = problems.Select(p => p.WithBatch(n)).ToList();
         }
 
-        var useCuda = deviceName == "cuda" || (deviceName == "auto" && CudaDevice.Probe().IsAvailable);
-        using var cuda = useCuda ? CudaDevice.Open() : null;
-        var deviceLabel = cuda is null ? $"cpu: C# backend, {Environment.ProcessorCount} threads" : $"{cuda.Name}, driver CUDA {cuda.DriverVersion}";
+        using var device = ComputeDevice.Open(request);
+        var cuda = device.Device as CudaDevice;
+        var deviceLabel = cuda is null ? device.ToString() : $"{cuda.Name}, driver CUDA {cuda.DriverVersion}";
         repeats = repeats > 0 ? repeats : cuda is null ? 3 : 20;
 
         var report = new StringWriter(CultureInfo.InvariantCulture);

@@ -16,7 +16,7 @@ public static class BenchStepCommand
 {
     public const string Usage =
         "bench step --arch wrn-40-2 [--block G4] [--teacher-arch wrn-40-2] [--mode train|distill] [--batch 128]\n" +
-        "           [--in-channels 1] [--image 32] [--classes 10] [--device cpu|emu|cuda] [--steps 5]";
+        "           [--in-channels 1] [--image 32] [--classes 10] [--device cpu|emu|cuda[:N]] [--steps 5]";
 
     public static int Run(Options options, TextWriter output)
     {
@@ -28,7 +28,7 @@ public static class BenchStepCommand
         var inChannels = options.Int("in-channels", 1);
         var image = options.Int("image", 32);
         var classes = options.Int("classes", 10);
-        var deviceName = options.Choice("device", "cpu", "cpu", "emu", "cuda");
+        var request = options.Device(DeviceRequest.Cpu, "cpu", "emu", "cuda");
         var steps = options.Int("steps", 5);
         options.EnsureAllUsed();
 
@@ -57,9 +57,9 @@ public static class BenchStepCommand
             throw new UsageException(e.Message);
         }
 
-        using var device = deviceName == "cpu" ? null : DeviceChoice.Open(deviceName);
-        IBackend backend = device is null ? new CpuBackend() : new GpuBackend(device);
-        var label = device is null ? $"cpu (C# backend, {Environment.ProcessorCount} threads)" : backend.Name;
+        using var device = ComputeDevice.Open(request);
+        var backend = device.Backend;
+        var label = device.Device is null ? $"cpu ({device.Name})" : backend.Name;
 
         Func<double> step;
         try

@@ -14,12 +14,12 @@ public static class CheckConvCommand
 {
     public const string Usage =
         "check conv --n N --c C --h H --w W --k K --r R --s S [--stride ST] [--pad P] [--groups G]\n" +
-        "           [--device cpu|emu|cuda] [--seed S] [--dump DIR]";
+        "           [--device cpu|emu|cuda[:N]] [--seed S] [--dump DIR]";
 
     public static int Run(Options options, TextWriter output)
     {
         var problem = ReadProblem(options);
-        var deviceName = options.Choice("device", "emu", "cpu", "emu", "cuda");
+        var request = options.Device(DeviceRequest.Emulator, "cpu", "emu", "cuda");
         var seed = options.Int("seed", 1);
         var dump = options.String("dump");
         options.EnsureAllUsed();
@@ -28,21 +28,23 @@ public static class CheckConvCommand
 
         string deviceLabel;
         ConvOutputs outputs;
-        if (deviceName == "cpu")
+        using (var device = ComputeDevice.Open(request))
         {
-            deviceLabel = "cpu (C# fp32)";
-            outputs = ConvCheck.RunOnCpu(problem, inputs);
-        }
-        else
-        {
-            using var device = DeviceChoice.Open(deviceName);
-            deviceLabel = device.Name;
-            outputs = ConvCheck.RunOnDevice(device, problem, inputs);
-            if (device is EmulatedDevice emulator)
+            if (device.Device is null)
             {
-                foreach (var warning in emulator.TakeWarnings())
+                deviceLabel = "cpu (C# fp32)";
+                outputs = ConvCheck.RunOnCpu(problem, inputs);
+            }
+            else
+            {
+                deviceLabel = device.Device.Name;
+                outputs = ConvCheck.RunOnDevice(device.Device, problem, inputs);
+                if (device.Device is EmulatedDevice emulator)
                 {
-                    output.WriteLine($"warning: {warning}");
+                    foreach (var warning in emulator.TakeWarnings())
+                    {
+                        output.WriteLine($"warning: {warning}");
+                    }
                 }
             }
         }

@@ -1,5 +1,5 @@
 using System.Globalization;
-using CheapConv.Backends;
+using CheapConv.Devices;
 using CheapConv.Verification;
 
 namespace CheapConv.Cli.Commands;
@@ -10,11 +10,11 @@ namespace CheapConv.Cli.Commands;
 /// </summary>
 public static class CheckModelCommand
 {
-    public const string Usage = "check model [--device cpu|emu|cuda] [--fixtures DIR]";
+    public const string Usage = "check model [--device cpu|emu|cuda[:N]] [--fixtures DIR]";
 
     public static int Run(Options options, TextWriter output)
     {
-        var deviceName = options.Choice("device", "emu", "cpu", "emu", "cuda");
+        var request = options.Device(DeviceRequest.Emulator, "cpu", "emu", "cuda");
         var directory = options.String("fixtures") ?? DefaultDirectory();
         options.EnsureAllUsed();
         if (!Directory.Exists(directory) || !File.Exists(Path.Combine(directory, FixtureCheck.TeacherFile)))
@@ -22,12 +22,11 @@ public static class CheckModelCommand
             throw new UsageException($"no PyTorch fixtures in {directory}: pass --fixtures DIR (the repository's tests/fixtures)");
         }
 
-        using var device = deviceName == "cpu" ? null : DeviceChoice.Open(deviceName);
-        IBackend backend = device is null ? new CpuBackend() : new GpuBackend(device);
-        output.WriteLine($"device   {(device is null ? "cpu (C# backend)" : device.Name)}");
+        using var device = ComputeDevice.Open(request);
+        output.WriteLine($"device   {device.Device?.Name ?? "cpu (C# backend)"}");
         output.WriteLine($"fixtures {Path.GetFullPath(directory)}; bound {FixtureCheck.Tolerance:0.00e+00} of each tensor's largest value");
         var failures = 0;
-        foreach (var (fixture, comparisons) in FixtureCheck.All(backend, directory))
+        foreach (var (fixture, comparisons) in FixtureCheck.All(device.Backend, directory))
         {
             var failed = comparisons.Where(c => !c.Passed).ToList();
             var worst = comparisons.MaxBy(c => c.Limit > 0 ? c.MaxAbsError / c.Limit : double.PositiveInfinity)!;

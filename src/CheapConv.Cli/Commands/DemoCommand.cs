@@ -1,4 +1,5 @@
 using System.Globalization;
+using CheapConv.Devices;
 
 namespace CheapConv.Cli.Commands;
 
@@ -13,12 +14,12 @@ namespace CheapConv.Cli.Commands;
 public static class DemoCommand
 {
     public const string Usage =
-        "demo [--out DIR] [--device auto|cpu|emu|cuda] [--data DIR] [--train-subset 8000] [--epochs 3] [--seed 0]";
+        "demo [--out DIR] [--device auto|cpu|emu|cuda[:N]] [--data DIR] [--train-subset 8000] [--epochs 3] [--seed 0]";
 
     public static int Run(Options options, TextWriter output)
     {
         var outDirectory = options.String("out") ?? Path.Combine("runs", $"demo-{DateTime.Now:yyyyMMdd-HHmmss}");
-        var device = options.Choice("device", "auto", "auto", "cpu", "emu", "cuda");
+        var device = options.Device(DeviceRequest.Auto, [.. DeviceRequest.Kinds]).ToString();
         var data = options.String("data");
         var subset = options.Int("train-subset", 8000);
         var epochs = options.Int("epochs", 3);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CheapConv.Data;
+using CheapConv.Devices;
 using CheapConv.Training;
 
 namespace CheapConv.Cli.Commands;
@@ -11,7 +12,7 @@ namespace CheapConv.Cli.Commands;
 public static class EvalCommand
 {
     public const string Usage =
-        "eval --ckpt CKPT|RUN_DIR [--dataset fashion-mnist|mnist|cifar10|cifar100] [--data DIR] [--device auto|cpu|emu|cuda] [--batch-size 256]";
+        "eval --ckpt CKPT|RUN_DIR [--dataset fashion-mnist|mnist|cifar10|cifar100] [--data DIR] [--device auto|cpu|emu|cuda[:N]] [--batch-size 256]";
 
     public static int Run(Options options, TextWriter output)
     {
@@ -20,7 +21,7 @@ public static class EvalCommand
         var ckpt = options.String("ckpt") ?? throw new UsageException("option --ckpt is required: a checkpoint file or a run directory");
         var datasetOption = options.String("dataset");
         var data = options.String("data");
-        var deviceName = options.Choice("device", "auto", [.. ComputeDevice.Choices]);
+        var request = options.Device(DeviceRequest.Auto, [.. DeviceRequest.Kinds]);
         var batchSize = options.Int("batch-size", Evaluator.DefaultBatchSize);
         options.EnsureAllUsed();
         if (batchSize < 1)
@@ -43,7 +44,7 @@ public static class EvalCommand
 
             var stored = config.Normalization ?? Trainer.DefaultNormalization(DatasetLoader.Name(kind), train);
             var normalization = new Normalization([.. stored.Mean], [.. stored.Std]);
-            using var device = ComputeDevice.Open(deviceName);
+            using var device = ComputeDevice.Open(request);
             var model = checkpoint.CreateModel(device.Backend);
             var result = Evaluator.Run(model, test, normalization, batchSize);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -1,3 +1,4 @@
+using CheapConv.Devices;
 using CheapConv.Reporting;
 
 namespace CheapConv.Cli.Commands;
@@ -9,7 +10,7 @@ namespace CheapConv.Cli.Commands;
 /// </summary>
 public static class ReportCommand
 {
-    public const string Usage = "report RUN_DIR... [--out DIR] [--device auto|cpu|emu|cuda] [--no-latency]";
+    public const string Usage = "report RUN_DIR... [--out DIR] [--device auto|cpu|emu|cuda[:N]] [--no-latency]";
 
     /// <summary>
     /// <paramref name="args"/> are the words after <c>report</c>: the run directories first, then the options.
@@ -34,13 +35,7 @@ public static class ReportCommand
         }
 
         var outDirectory = options.String("out", ".");
-        var device = options.Choice("device", "auto", "auto", "cpu", "emu", "cuda") switch
-        {
-            "cpu" => LatencyDevice.Cpu,
-            "emu" => LatencyDevice.Emulator,
-            "cuda" => LatencyDevice.Cuda,
-            _ => LatencyDevice.Auto,
-        };
+        var device = options.Device(DeviceRequest.Auto, [.. DeviceRequest.Kinds]);
         var noLatency = options.Flag("no-latency");
         options.EnsureAllUsed();
 

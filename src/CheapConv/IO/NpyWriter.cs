@@ -4,7 +4,7 @@ namespace CheapConv.IO;
 
 /// <summary>
 /// Writes float32 arrays in NumPy's .npy format (version 1.0, little-endian, C order), so any framework can
-/// load what a check computed. Files are written to a temporary name and renamed, so a crash never leaves
+/// load what a check computed (NpzReader in CheapConv.Training reads them back). Files are written to a temporary name and renamed, so a crash never leaves
 /// a half-written array behind.
 /// </summary>
 public static class NpyWriter
@@ -44,15 +44,5 @@ public static class NpyWriter
         }
 
         File.Move(temporary, path, overwrite: true);
-    }
-
-    /// <summary>Reads a float32 .npy file written by <see cref="Write"/> (or NumPy); for tests and tools.</summary>
-    /// <exception cref="InvalidDataException">The file is not a float32 .npy array (the header is parsed by <see cref="NpzReader.ReadNpy(string)"/>).</exception>
-    public static (float[] Data, int[] Shape) Read(string path)
-    {
-        var array = NpzReader.ReadNpy(path);
-        return array.Data is float[] data
-            ? (data, [.. array.Shape])
-            : throw new InvalidDataException($"{path}: only float32 ('<f4') arrays are read here, this one is {array.DataType}");
     }
 }

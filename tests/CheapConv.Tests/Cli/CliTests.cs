@@ -38,12 +38,12 @@ public class CliTests
             var (code, output, error) = Run("check", "conv", "--n", "1", "--c", "4", "--h", "5", "--w", "6", "--k", "8",
                 "--r", "3", "--s", "3", "--pad", "1", "--groups", "4", "--device", "emu", "--dump", directory);
             Assert.True(code == 0, output + error);
-            Assert.Equal([1, 4, 5, 6], NpyWriter.Read(Path.Combine(directory, "x.npy")).Shape);
-            Assert.Equal([8, 1, 3, 3], NpyWriter.Read(Path.Combine(directory, "w.npy")).Shape);
-            Assert.Equal([1, 8, 5, 6], NpyWriter.Read(Path.Combine(directory, "y.npy")).Shape);
-            Assert.Equal([1, 8, 5, 6], NpyWriter.Read(Path.Combine(directory, "dy.npy")).Shape);
-            Assert.Equal([1, 4, 5, 6], NpyWriter.Read(Path.Combine(directory, "dx.npy")).Shape);
-            var (dw, dwShape) = NpyWriter.Read(Path.Combine(directory, "dw.npy"));
+            Assert.Equal([1, 4, 5, 6], NpzReader.ReadFloat32Npy(Path.Combine(directory, "x.npy")).Shape);
+            Assert.Equal([8, 1, 3, 3], NpzReader.ReadFloat32Npy(Path.Combine(directory, "w.npy")).Shape);
+            Assert.Equal([1, 8, 5, 6], NpzReader.ReadFloat32Npy(Path.Combine(directory, "y.npy")).Shape);
+            Assert.Equal([1, 8, 5, 6], NpzReader.ReadFloat32Npy(Path.Combine(directory, "dy.npy")).Shape);
+            Assert.Equal([1, 4, 5, 6], NpzReader.ReadFloat32Npy(Path.Combine(directory, "dx.npy")).Shape);
+            var (dw, dwShape) = NpzReader.ReadFloat32Npy(Path.Combine(directory, "dw.npy"));
             Assert.Equal([8, 1, 3, 3], dwShape);
             Assert.All(dw, v => Assert.True(float.IsFinite(v)));
             Assert.Empty(Directory.GetFiles(directory, "*.tmp"));

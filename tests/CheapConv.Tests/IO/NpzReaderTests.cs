@@ -75,7 +75,7 @@ public sealed class NpzReaderTests : IDisposable
         Assert.Equal("a", single.Name);
         Assert.Equal([2, 3, 2], single.Shape);
         Assert.Equal(values, single.AsFloat32());
-        Assert.Equal(values, NpyWriter.Read(npyPath).Data);
+        Assert.Equal(values, NpzReader.ReadFloat32Npy(npyPath).Data);
 
         var npzPath = WriteNpz(compression, ("model.a.npy", File.ReadAllBytes(npyPath)), ("b.npy", File.ReadAllBytes(npyPath)));
         var npz = NpzReader.Read(npzPath);
@@ -202,12 +202,12 @@ public sealed class NpzReaderTests : IDisposable
     }
 
     [Fact]
-    public void NpyWriterRead_Float64File_IsRefusedWithTheType()
+    public void ReadFloat32Npy_Float64File_IsRefusedWithTheType()
     {
         var path = Path.Combine(directory, "d.npy");
         File.WriteAllBytes(path, Npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", Doubles(1)));
 
-        var error = Assert.Throws<InvalidDataException>(() => NpyWriter.Read(path));
+        var error = Assert.Throws<InvalidDataException>(() => NpzReader.ReadFloat32Npy(path));
 
         Assert.Contains($"{path}: only float32", error.Message, StringComparison.Ordinal);
         Assert.Contains("Float64", error.Message, StringComparison.Ordinal);

@@ -45,14 +45,14 @@ public sealed class LatencyDeviceTests : IDisposable
     {
         Skip.If(Probe.Value.IsAvailable, "a GPU is here");
         var directory = _runs.Write("run", FakeRuns.Summary());
-        Assert.Throws<DeviceUnavailableException>(() => RunReport.Build([directory], Quick with { Device = LatencyDevice.Cuda }));
+        Assert.Throws<DeviceUnavailableException>(() => RunReport.Build([directory], Quick with { Device = DeviceRequest.Cuda() }));
     }
 
     [Fact]
     public void Build_PassSlowerThanThreeBudgets_IsTimedOnceAsItsOwnWarmup()
     {
         // A budget of 100 ns: every forward pass is over three of them.
-        var options = Quick with { Device = LatencyDevice.Cpu, TimeBudget = TimeSpan.FromTicks(1) };
+        var options = Quick with { Device = DeviceRequest.Cpu, TimeBudget = TimeSpan.FromTicks(1) };
         var latency = RunReport.Build([_runs.Write("run", FakeRuns.Summary())], options).Rows[0].Latency;
 
         Assert.Equal((1, 1), (latency.SmallBatchRuns, latency.LargeBatchRuns));

@@ -1,3 +1,4 @@
+using CheapConv.Devices;
 using CheapConv.Reporting;
 using CheapConv.Training;
 using Xunit;
@@ -106,7 +107,7 @@ public sealed class RunReportTests : IDisposable
     [Fact]
     public void Build_TinyModelOnCpu_MeasuresPositiveLatencies()
     {
-        var options = new ReportOptions { Device = LatencyDevice.Cpu, LargeBatch = 4, WarmupRuns = 1, MinTimedRuns = 3, MaxTimedRuns = 3, TimeBudget = TimeSpan.FromSeconds(30) };
+        var options = new ReportOptions { Device = DeviceRequest.Cpu, LargeBatch = 4, WarmupRuns = 1, MinTimedRuns = 3, MaxTimedRuns = 3, TimeBudget = TimeSpan.FromSeconds(30) };
         var report = RunReport.Build([_runs.Write("tiny", FakeRuns.Summary())], options);
 
         var latency = report.Rows[0].Latency;
@@ -134,7 +135,7 @@ public sealed class RunReportTests : IDisposable
     [Fact]
     public void Build_EmulatorAskedFor_RefusesToTime()
     {
-        var report = RunReport.Build([_runs.Write("r", FakeRuns.Summary())], new ReportOptions { Device = LatencyDevice.Emulator });
+        var report = RunReport.Build([_runs.Write("r", FakeRuns.Summary())], new ReportOptions { Device = DeviceRequest.Emulator });
 
         var latency = report.Rows[0].Latency;
         Assert.Null(latency.SmallBatchMilliseconds);

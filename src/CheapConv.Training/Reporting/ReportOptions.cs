@@ -1,24 +1,6 @@
+using CheapConv.Devices;
+
 namespace CheapConv.Reporting;
-
-/// <summary>Where the report times inference.</summary>
-public enum LatencyDevice
-{
-    /// <summary>
-    /// Each run's own training device as far as this machine has it: CUDA for a run trained on CUDA when a GPU
-    /// is usable here, the CPU otherwise (a run trained on the emulator is timed on the CPU: emulated times mean
-    /// nothing).
-    /// </summary>
-    Auto,
-
-    /// <summary>The C# CPU backend for every run.</summary>
-    Cpu,
-
-    /// <summary>Asked for explicitly: the emulator is not timed, the latency cells say why.</summary>
-    Emulator,
-
-    /// <summary>The first CUDA GPU for every run; no GPU is a <see cref="Devices.DeviceUnavailableException"/>.</summary>
-    Cuda,
-}
 
 /// <summary>Which test error the Pareto plot and fronts use.</summary>
 public enum ParetoError
@@ -33,8 +15,13 @@ public enum ParetoError
 /// <summary>How <see cref="RunReport.Build"/> measures and what it plots.</summary>
 public sealed record ReportOptions
 {
-    /// <summary>Where latency is measured.</summary>
-    public LatencyDevice Device { get; init; } = LatencyDevice.Auto;
+    /// <summary>
+    /// Where latency is measured. Auto: each run's own training device as far as this machine has it — GPU 0 for a
+    /// run trained on CUDA when a GPU is usable here, the CPU otherwise (a run trained on the emulator is timed on the
+    /// CPU: emulated times mean nothing). Cpu: the C# CPU backend for every run. Emulator, asked for explicitly: not
+    /// timed, the latency cells say why. Cuda: that GPU for every run; no GPU is a <see cref="DeviceUnavailableException"/>.
+    /// </summary>
+    public DeviceRequest Device { get; init; } = DeviceRequest.Auto;
 
     /// <summary>False skips the latency measurement (the cells say "not measured").</summary>
     public bool MeasureLatency { get; init; } = true;

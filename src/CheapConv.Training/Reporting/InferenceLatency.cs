@@ -35,8 +35,7 @@ public sealed class InferenceLatency : IDisposable
 {
     private readonly ReportOptions _options;
     private readonly CpuBackend _cpu = new();
-    private CudaDevice? _cuda;
-    private GpuBackend? _cudaBackend;
+    private ComputeDevice? _cuda;
     private CudaProbe? _probe;
 
     /// <summary>Times with the runs, budget and batch sizes of <paramref name="options"/>.</summary>
@@ -56,14 +55,14 @@ public sealed class InferenceLatency : IDisposable
     public LatencyResult Measure(WrnConfig config, string trainingDevice)
     {
         var trainedOn = TrainingDeviceKind(trainingDevice);
-        switch (_options.Device)
+        switch (_options.Device.Kind)
         {
-            case LatencyDevice.Emulator:
+            case "emu":
                 return LatencyResult.NotMeasured("emulator", "not timed on the emulator: emulated times mean nothing");
-            case LatencyDevice.Cpu:
+            case "cpu":
                 return Time(config, _cpu, null, CpuLabel, null);
-            case LatencyDevice.Cuda:
-                return TimeOnCuda(config);
+            case "cuda":
+                return TimeOnCuda(config, _options.Device);
         }
 
         // Auto: the run's own device where this machine has it.
@@ -71,7 +70,7 @@ public sealed class InferenceLatency : IDisposable
         {
             _probe ??= CudaDevice.Probe();
             return _probe.IsAvailable
-                ? TimeOnCuda(config)
+                ? TimeOnCuda(config, DeviceRequest.Cuda())
                 : Time(config, _cpu, null, CpuLabel, $"trained on {trainingDevice}, but no GPU here ({_probe.Reason}): timed on the cpu");
         }
 
@@ -92,15 +91,10 @@ public sealed class InferenceLatency : IDisposable
         };
     }
 
-    private LatencyResult TimeOnCuda(WrnConfig config)
+    private LatencyResult TimeOnCuda(WrnConfig config, DeviceRequest gpu)
     {
-        if (_cuda is null)
-        {
-            _cuda = CudaDevice.Open();
-            _cudaBackend = new GpuBackend(_cuda);
-        }
-
-        return Time(config, _cudaBackend!, _cuda, _cuda.Name, null);
+        _cuda ??= ComputeDevice.Open(gpu);
+        return Time(config, _cuda.Backend, _cuda.Device, _cuda.Name, null);
     }
 
     private LatencyResult Time(WrnConfig config, IBackend backend, Device? device, string label, string? note)
@@ -201,8 +195,6 @@ public sealed class InferenceLatency : IDisposable
     /// <summary>Frees the GPU backend's buffers and closes the GPU, if one was opened.</summary>
     public void Dispose()
     {
-        _cudaBackend?.Dispose();
-        _cudaBackend = null;
         _cuda?.Dispose();
         _cuda = null;
     }

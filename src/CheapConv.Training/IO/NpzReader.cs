@@ -202,6 +202,16 @@ public static class NpzReader
         return ReadNpy(stream, path, System.IO.Path.GetFileNameWithoutExtension(path), stream.Length);
     }
 
+    /// <summary>Reads a float32 .npy file written by <see cref="NpyWriter.Write"/> (or NumPy); for tests and tools.</summary>
+    /// <exception cref="InvalidDataException">The file is not a float32 .npy array.</exception>
+    public static (float[] Data, int[] Shape) ReadFloat32Npy(string path)
+    {
+        var array = ReadNpy(path);
+        return array.Data is float[] data
+            ? (data, [.. array.Shape])
+            : throw new InvalidDataException($"{path}: only float32 ('<f4') arrays are read here, this one is {array.DataType}");
+    }
+
     /// <summary>
     /// Reads one .npy array from <paramref name="stream"/>, which must end where the array ends.
     /// <paramref name="source"/> names the file (and entry) in messages; <paramref name="length"/>, when known,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CheapConv.Devices;
 using CheapConv.Models;
 
 namespace CheapConv.Training;
@@ -91,7 +92,7 @@ public sealed record NormalizationConfig(IReadOnlyList<float> Mean, IReadOnlyLis
 /// <param name="Augment">Zero-pad 4 + random crop + horizontal flip of the training images.</param>
 /// <param name="Seed">The one seed of the run.</param>
 /// <param name="Deterministic">Whether the run was started with --deterministic (the seed was then not drawn at random).</param>
-/// <param name="Device">"cpu", "emu" or "cuda" (auto already resolved).</param>
+/// <param name="Device">"cpu", "emu", "cuda" or "cuda:N", as <see cref="DeviceRequest"/> writes it (auto already resolved).</param>
 /// <param name="Distillation">The teacher and loss weights; null for a run trained alone.</param>
 /// <param name="Normalization">Computed from the training set when the run starts (CIFAR-10: the paper's values).</param>
 public sealed record TrainingConfig(
@@ -127,7 +128,7 @@ public sealed record TrainingConfig(
         Require(Schedule is "step" or "cosine", $"the schedule must be step or cosine, got '{Schedule}'");
         Require(double.IsFinite(LrDecay) && LrDecay is > 0 and <= 1, $"the learning-rate decay must be in (0, 1], got {LrDecay}");
         Require(!Nesterov || Momentum > 0, "Nesterov momentum needs a momentum above 0");
-        Require(Device is "cpu" or "emu" or "cuda", $"the device must be cpu, emu or cuda, got '{Device}'");
+        Require(DeviceRequest.TryParse(Device, out var device) && device.Kind != "auto", $"the device must be cpu, emu, cuda or cuda:N, got '{Device}'");
         if (Distillation is { } d)
         {
             Require(double.IsFinite(d.Alpha) && d.Alpha is >= 0 and <= 1, $"--alpha must be in [0, 1], got {d.Alpha}");
