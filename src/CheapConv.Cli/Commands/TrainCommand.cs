@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using CheapConv.Data;
 using CheapConv.Devices;
-using CheapConv.Models;
 using CheapConv.Reporting;
 using CheapConv.Training;
 
@@ -10,10 +8,10 @@ namespace CheapConv.Cli.Commands;
 
 /// <summary>
 /// <c>train</c> (a WRN teacher or any student, alone) and <c>distill</c> (a student from a frozen teacher with
-/// (1−α)·CE + α·KD + β·Σ AT): builds the <see cref="TrainingConfig"/> from the options — the paper's recipe by
-/// default — loads the data, opens the device and runs the <see cref="Trainer"/> with a progress display.
-/// <c>--resume RUN_DIR</c> continues a run; options given then must agree with the stored ones (only --epochs
-/// may grow). Exit codes: 0 done, 2 bad options/files, 3 device unavailable, 130 interrupted by Ctrl+C (the last
+/// (1−α)·CE + α·KD + β·Σ AT): reads the options into a <see cref="RunRequest"/>, which <see cref="RunPlan"/> turns
+/// into the run's <see cref="TrainingConfig"/> — the paper's recipe by default — and data, or refuses; then opens the
+/// device and runs the <see cref="Trainer"/> with a progress display. <c>--resume RUN_DIR</c> continues a run; options
+/// given then must agree with the stored ones (only --epochs may grow). Exit codes: 0 done, 2 bad options/files, 3 device unavailable, 130 interrupted by Ctrl+C (the last
 /// completed epoch is checkpointed; --resume continues from it).
 /// </summary>
 /// <remarks>
@@ -47,14 +45,12 @@ public static class TrainCommand
     public static int Execute(Options options, TextWriter output, bool distill, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var command = distill ? "distill" : "train";
-        var given = ReadOptions(options, distill);
+        var request = ReadOptions(options, distill);
         options.EnsureAllUsed();
 
         try
         {
-            var plan = given.Resume is { } resume ? PlanResume(given, resume, command) : PlanNew(given, distill);
-            return Train(plan, output, cancellation);
+            return Train(Plan(request), output, cancellation);
         }
         catch (Exception e) when (e is DataException or CheckpointException or FormatException or InvalidDataException or FileNotFoundException)
         {
@@ -66,14 +62,7 @@ public static class TrainCommand
         }
     }
 
-    private sealed record Given(
-        string? Resume, string? Arch, string? Block, string? BlockType, string? Dataset, string? Data, int? Epochs, int? BatchSize, double? Lr,
-        double? Momentum, double? WeightDecay, string? Schedule, bool Nesterov, bool NoAugment, int? TrainSubset, int? Seed,
-        bool Deterministic, DeviceRequest? Device, string? Out, string? Teacher, double? Alpha, double? Temperature, double? Beta);
-
-    private sealed record Plan(TrainingConfig Config, string RunDirectory, bool Resume, ImageDataset Train, ImageDataset Test);
-
-    private static Given ReadOptions(Options o, bool distill)
+    private static RunRequest ReadOptions(Options o, bool distill)
     {
         var schedule = o.String("schedule");
         if (schedule is not null and not ("step" or "cosine"))
@@ -88,162 +77,49 @@ public static class TrainCommand
             throw new UsageException($"option --block-type must be one of basic, bottle, got '{blockType}'");
         }
 
-        return new Given(
-            o.String("resume"), o.String("arch"), o.String("block"), blockType, o.String("dataset"), o.String("data"),
-            OptionalInt(o, "epochs"), OptionalInt(o, "batch-size"), OptionalDouble(o, "lr"), OptionalDouble(o, "momentum"),
-            OptionalDouble(o, "weight-decay"), schedule, o.Flag("nesterov"), o.Flag("no-augment"), OptionalInt(o, "train-subset"),
-            OptionalInt(o, "seed"), o.Flag("deterministic"), device, o.String("out"),
-            distill ? o.String("teacher") : null,
-            distill ? OptionalDouble(o, "alpha") : null,
-            distill ? OptionalDouble(o, "temperature") : null,
-            distill ? OptionalDouble(o, "beta") : null);
+        return new RunRequest
+        {
+            Distill = distill,
+            Resume = o.String("resume"),
+            Arch = o.String("arch"),
+            Block = o.String("block"),
+            BlockType = blockType,
+            Dataset = o.String("dataset"),
+            Data = o.String("data"),
+            Epochs = OptionalInt(o, "epochs"),
+            BatchSize = OptionalInt(o, "batch-size"),
+            LearningRate = OptionalDouble(o, "lr"),
+            Momentum = OptionalDouble(o, "momentum"),
+            WeightDecay = OptionalDouble(o, "weight-decay"),
+            Schedule = schedule,
+            Nesterov = o.Flag("nesterov"),
+            NoAugment = o.Flag("no-augment"),
+            TrainSubset = OptionalInt(o, "train-subset"),
+            Seed = OptionalInt(o, "seed"),
+            Deterministic = o.Flag("deterministic"),
+            Device = device,
+            Out = o.String("out"),
+            Teacher = distill ? o.String("teacher") : null,
+            Alpha = distill ? OptionalDouble(o, "alpha") : null,
+            Temperature = distill ? OptionalDouble(o, "temperature") : null,
+            Beta = distill ? OptionalDouble(o, "beta") : null,
+        };
     }
 
-    private static Plan PlanNew(Given g, bool distill)
+    private static RunPlan Plan(RunRequest request)
     {
-        if (g.Arch is null)
-        {
-            throw new UsageException("option --arch is required, e.g. --arch wrn-16-2 (or --resume RUN_DIR to continue a run)");
-        }
-
-        Checkpoint? teacher = null;
-        if (distill)
-        {
-            teacher = Checkpoint.Load(Checkpoint.Resolve(g.Teacher ?? throw new UsageException("option --teacher is required: a teacher's run directory or checkpoint file")));
-        }
-
-        var datasetName = g.Dataset ?? teacher?.Config.Dataset ?? "fashion-mnist";
-        var kind = DatasetLoader.ParseKind(datasetName);
-        datasetName = DatasetLoader.Name(kind);
-        var (train, test) = DatasetLoader.Load(kind, g.Data);
-
-        WrnConfig wrn;
         try
         {
-            var (depth, width) = WrnConfig.ParseArch(g.Arch);
-            var unit = UnitSpec.Parse(g.Block ?? "S");
-            var blockType = g.BlockType switch
-            {
-                null => unit.DefaultBlockType,
-                "bottle" => BlockType.Bottle,
-                _ => BlockType.Basic,
-            };
-            wrn = new WrnConfig(depth, width, unit, blockType, train.Channels, train.Classes, train.Height);
-            wrn.Validate();
-            if (train.Height != train.Width)
-            {
-                throw new UsageException($"{train.Name} has {train.Height}×{train.Width} images; the WRN takes square images");
-            }
-
-            // Building the summary instantiates every layer: channels a unit's groups do not divide fail here, not mid-run.
-            ModelSummary.Of(wrn);
+            return RunPlan.Create(request);
         }
-        catch (Exception e) when (e is ArgumentException or Problems.InvalidProblemException)
+        catch (ArgumentException e)
         {
+            // The plan's refusals: options that do not fit together, the data or the run directory.
             throw new UsageException(OneLine(e.Message));
         }
-
-        var model = ModelConfig.From(wrn);
-        DistillationConfig? distillation = null;
-        if (teacher is not null)
-        {
-            var t = teacher.Config.Model;
-            if (t.InChannels != model.InChannels || t.Image != model.Image || t.Classes != model.Classes)
-            {
-                throw new UsageException(
-                    $"the teacher {teacher.Path} takes {t.InChannels}×{t.Image}×{t.Image} images with {t.Classes} classes, but {datasetName} has {model.InChannels}×{model.Image}×{model.Image} with {model.Classes}; distil on the teacher's dataset");
-            }
-
-            distillation = new DistillationConfig(teacher.Path, t, g.Alpha ?? 0, g.Temperature ?? 4, g.Beta ?? 1e3);
-        }
-
-        var config = new TrainingConfig(
-            model, datasetName, g.TrainSubset, g.Epochs ?? TrainingConfig.DefaultEpochs, g.BatchSize ?? TrainingConfig.DefaultBatchSize,
-            g.Lr ?? TrainingConfig.DefaultLearningRate, g.Momentum ?? TrainingConfig.DefaultMomentum, g.WeightDecay ?? TrainingConfig.DefaultWeightDecay,
-            g.Schedule ?? "step", TrainingConfig.DefaultLrDecay, g.Nesterov, !g.NoAugment,
-            g.Seed ?? (g.Deterministic ? 0 : RandomNumberGenerator.GetInt32(int.MaxValue)), g.Deterministic,
-            (g.Device ?? DeviceRequest.Auto).Resolve().ToString(), distillation);
-        Validate(config, train);
-
-        var directory = g.Out ?? Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
-            $"{model.Arch}-{model.BlockForPaths()}-{config.Mode.ToLowerInvariant().Replace('+', '-')}-{DateTime.Now:yyyyMMdd-HHmmss}"));
-        if (File.Exists(Path.Combine(directory, RunFiles.ConfigFile)) || File.Exists(Path.Combine(directory, RunFiles.CheckpointFile)))
-        {
-            throw new UsageException($"{directory} already holds a run; continue it with --resume {directory} or choose another --out");
-        }
-
-        if (File.Exists(directory))
-        {
-            throw new UsageException($"--out {directory} is a file, not a directory");
-        }
-
-        return new Plan(config, directory, Resume: false, train, test);
     }
 
-    private static Plan PlanResume(Given g, string directory, string command)
-    {
-        if (!Directory.Exists(directory) || !File.Exists(Path.Combine(directory, RunFiles.ConfigFile)) || !File.Exists(Path.Combine(directory, RunFiles.CheckpointFile)))
-        {
-            throw new UsageException($"--resume {directory}: not a run directory (it needs {RunFiles.ConfigFile} and {RunFiles.CheckpointFile}); start a new run with --out instead");
-        }
-
-        if (g.Out is not null && Path.GetFullPath(g.Out) != Path.GetFullPath(directory))
-        {
-            throw new UsageException("--out and --resume name different directories; a resumed run writes where it started");
-        }
-
-        var stored = TrainingConfig.Read(directory);
-        if ((stored.Distillation is not null) != (command == "distill"))
-        {
-            throw new UsageException($"{directory} is a {(stored.Distillation is null ? "run trained alone: resume it with train" : "distillation run: resume it with distill")} --resume");
-        }
-
-        var model = stored.Model;
-        var blockType = g.BlockType;
-        var requestedModel = model with
-        {
-            Arch = g.Arch is null ? model.Arch : NormalizeArch(g.Arch),
-            Block = g.Block is null ? model.Block : NormalizeBlock(g.Block),
-            BlockType = blockType ?? model.BlockType,
-        };
-        var requested = stored with
-        {
-            Model = requestedModel,
-            Dataset = g.Dataset is null ? stored.Dataset : DatasetLoader.Name(DatasetLoader.ParseKind(g.Dataset)),
-            TrainSubset = g.TrainSubset ?? stored.TrainSubset,
-            Epochs = g.Epochs ?? stored.Epochs,
-            BatchSize = g.BatchSize ?? stored.BatchSize,
-            LearningRate = g.Lr ?? stored.LearningRate,
-            Momentum = g.Momentum ?? stored.Momentum,
-            WeightDecay = g.WeightDecay ?? stored.WeightDecay,
-            Schedule = g.Schedule ?? stored.Schedule,
-            Nesterov = g.Nesterov || stored.Nesterov,
-            Augment = !g.NoAugment && stored.Augment,
-            Seed = g.Seed ?? stored.Seed,
-            Deterministic = g.Deterministic || stored.Deterministic,
-            Device = g.Device is null ? stored.Device : g.Device.Resolve().ToString(),
-            Distillation = stored.Distillation is { } d
-                ? d with
-                {
-                    Teacher = g.Teacher is null ? d.Teacher : Checkpoint.Resolve(g.Teacher),
-                    Alpha = g.Alpha ?? d.Alpha,
-                    Temperature = g.Temperature ?? d.Temperature,
-                    Beta = g.Beta ?? d.Beta,
-                }
-                : null,
-        };
-        var conflicts = TrainingConfig.ResumeConflicts(stored, requested);
-        if (conflicts.Count > 0)
-        {
-            throw new UsageException($"--resume {directory}: the run was started with other options ({string.Join("; ", conflicts)}); a resumed run keeps its options, only --epochs may grow");
-        }
-
-        var (train, test) = DatasetLoader.Load(DatasetLoader.ParseKind(requested.Dataset), g.Data);
-        Validate(requested, train);
-        return new Plan(requested, directory, Resume: true, train, test);
-    }
-
-    private static int Train(Plan plan, TextWriter output, CancellationToken cancellation)
+    private static int Train(RunPlan plan, TextWriter output, CancellationToken cancellation)
     {
         using var device = ComputeDevice.Open(DeviceRequest.Parse(plan.Config.Device));
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -290,48 +166,6 @@ public static class TrainCommand
         finally
         {
             Console.CancelKeyPress -= onCancel;
-        }
-    }
-
-    private static void Validate(TrainingConfig config, ImageDataset train)
-    {
-        try
-        {
-            config.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new UsageException(OneLine(e.Message));
-        }
-
-        if (config.TrainSubset > train.Count)
-        {
-            throw new UsageException($"--train-subset {config.TrainSubset} is more than the {train.Count} training images of {config.Dataset}");
-        }
-    }
-
-    private static string NormalizeArch(string arch)
-    {
-        try
-        {
-            var (depth, width) = WrnConfig.ParseArch(arch);
-            return $"wrn-{depth}-{width}";
-        }
-        catch (FormatException e)
-        {
-            throw new UsageException(e.Message);
-        }
-    }
-
-    private static string NormalizeBlock(string block)
-    {
-        try
-        {
-            return UnitSpec.Parse(block).ToString();
-        }
-        catch (FormatException e)
-        {
-            throw new UsageException(e.Message);
         }
     }
 

@@ -64,8 +64,8 @@ public static class Trainer
     /// <summary>
     /// Runs the epochs from the first not yet done to <see cref="TrainingConfig.Epochs"/>, or until
     /// <paramref name="cancellation"/> (checked before every batch; an unfinished epoch is dropped and the checkpoint
-    /// holds the last completed one). Bad options, data or checkpoints are <see cref="ArgumentException"/>,
-    /// <see cref="DataException"/> or <see cref="CheckpointException"/>, raised before anything is trained.
+    /// holds the last completed one). Bad options, data or checkpoints are <see cref="ArgumentException"/> (for
+    /// the run directory: the checks of <see cref="RunPlan"/>), <see cref="DataException"/> or <see cref="CheckpointException"/>, raised before anything is trained.
     /// </summary>
     public static TrainingOutcome Run(TrainingRunOptions options, CancellationToken cancellation = default)
     {
@@ -82,21 +82,12 @@ public static class Trainer
         if (options.Resume)
         {
             resumeFrom = Checkpoint.Load(Checkpoint.Resolve(directory, latest: true));
-            var conflicts = TrainingConfig.ResumeConflicts(resumeFrom.Config, config);
-            if (conflicts.Count > 0)
-            {
-                throw new ArgumentException($"{directory} was started with other options ({string.Join("; ", conflicts)}); a resumed run keeps its options, only --epochs may grow");
-            }
-
+            RunPlan.EnsureSameOptions(directory, resumeFrom.Config, config);
             config = config with { Normalization = resumeFrom.Config.Normalization };
         }
         else
         {
-            if (File.Exists(Path.Combine(directory, RunFiles.ConfigFile)) || File.Exists(Path.Combine(directory, RunFiles.CheckpointFile)))
-            {
-                throw new ArgumentException($"{directory} already holds a run; continue it with --resume {directory} or choose another --out");
-            }
-
+            RunPlan.EnsureNoRunIn(directory);
             config = config with { Normalization = config.Normalization ?? DefaultNormalization(config.Dataset, options.Train) };
         }
 
