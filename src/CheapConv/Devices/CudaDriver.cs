@@ -5,7 +5,8 @@ using System.Runtime.Loader;
 namespace CheapConv.Devices;
 
 /// <summary>
-/// The CUDA driver API calls <see cref="CudaDevice"/> makes, imported by us from <c>libcuda</c>.
+/// The CUDA driver API calls <see cref="CudaDevice"/> makes for memory, copies, contexts, events and the probe,
+/// imported by us from <c>libcuda</c>. Kernels are libcheapconv.so's business: it loads the driver on its own.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -14,8 +15,8 @@ namespace CheapConv.Devices;
 /// whose methods throw <see cref="NotSupportedException"/> (its <c>Init()</c> returns a bool and loses the
 /// driver's error code, which is exactly what <see cref="CudaDevice.Probe"/> must report), it resolves the
 /// library as <c>libcuda.so</c> (absent on driver-only machines, and on toolkit machines possibly the
-/// link-time stub), and it lacks streams, raw copies and function attributes. One import table keeps the
-/// error handling and the library resolution in one place.
+/// link-time stub), and it lacks streams and raw copies. One import table keeps the error handling and the
+/// library resolution in one place (and the core free of package references).
 /// </para>
 /// <para>
 /// Handles are <c>nint</c>, <c>CUresult</c> is <c>int</c>, <c>size_t</c> is <c>nuint</c>. The versioned
@@ -34,7 +35,6 @@ internal static unsafe partial class CudaDriver
     public const int CUDA_ERROR_NOT_INITIALIZED = 3;
     public const int CUDA_ERROR_NO_DEVICE = 100;
     public const int CUDA_ERROR_INVALID_DEVICE = 101;
-    public const int CUDA_ERROR_NOT_FOUND = 500;
     public const int CUDA_ERROR_NOT_READY = 600;
 
     // CUevent_flags.
@@ -51,12 +51,18 @@ internal static unsafe partial class CudaDriver
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     public const int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 
-    /// <summary>The file names tried for the driver, in order. The versioned name comes first: it is what
-    /// the driver package installs, while a bare <c>libcuda.so</c> may be the CUDA toolkit's link-time stub
-    /// (which fails every call with CUDA_ERROR_STUB_LIBRARY).</summary>
-    private static readonly string[] Candidates = OperatingSystem.IsWindows()
-        ? ["nvcuda.dll"]
-        : ["libcuda.so.1", "libcuda.so"];
+    /// <summary>
+    /// Names the driver library to load instead of the system's: the variable libcheapconv.so reads too, so the
+    /// device's memory and copies and the library's kernels always go to the same driver (a fake one in tests).
+    /// </summary>
+    public const string DriverEnvironmentVariable = "CHEAPCONV_CUDA_DRIVER";
+
+    /// <summary>The file names tried for the driver, in order: $CHEAPCONV_CUDA_DRIVER alone when set, else the
+    /// versioned name first: it is what the driver package installs, while a bare <c>libcuda.so</c> may be the CUDA
+    /// toolkit's link-time stub (which fails every call with CUDA_ERROR_STUB_LIBRARY).</summary>
+    private static string[] Candidates => Environment.GetEnvironmentVariable(DriverEnvironmentVariable) is { Length: > 0 } chosen
+        ? [chosen]
+        : OperatingSystem.IsWindows() ? ["nvcuda.dll"] : ["libcuda.so.1", "libcuda.so"];
 
     private static readonly Lazy<(nint Handle, string? Name, string? Error)> Loaded = new(LoadDriver);
 
@@ -98,7 +104,8 @@ internal static unsafe partial class CudaDriver
     private static (nint Handle, string? Name, string? Error) LoadDriver()
     {
         var errors = new List<string>();
-        foreach (var candidate in Candidates)
+        var candidates = Candidates;
+        foreach (var candidate in candidates)
         {
             try
             {
@@ -117,9 +124,11 @@ internal static unsafe partial class CudaDriver
         // "No such file" is the normal case on a machine without the NVIDIA driver; anything else (a file
         // for another architecture, a missing dependency) is worth quoting.
         var broken = errors.FirstOrDefault(e => !e.Contains("No such file", StringComparison.OrdinalIgnoreCase));
-        var error = broken is null
-            ? $"{Candidates[0]} not found: no NVIDIA driver on this machine"
-            : $"the NVIDIA driver library could not be loaded: {broken}";
+        var error = Environment.GetEnvironmentVariable(DriverEnvironmentVariable) is { Length: > 0 } chosen
+            ? $"${DriverEnvironmentVariable} names {chosen}, which could not be loaded: {errors[0]}"
+            : broken is null
+                ? $"{candidates[0]} not found: no NVIDIA driver on this machine"
+                : $"the NVIDIA driver library could not be loaded: {broken}";
         return (0, null, error);
     }
 

@@ -2,6 +2,7 @@ using CheapConv.Backends;
 using CheapConv.Devices;
 using CheapConv.Interop;
 using CheapConv.Problems;
+using CheapConv.Tests.Emulator;
 using Xunit;
 
 namespace CheapConv.Tests.Devices;
@@ -54,6 +55,21 @@ public class CudaProbeTests
 
         var e = Assert.Throws<DeviceUnavailableException>(() => CudaDevice.Open());
         Assert.Equal(probe.Reason, e.Message);
+    }
+
+    [Fact]
+    public void Driver_NamedByTheEnvironment_IsTheOneTheDeviceLoads()
+    {
+        // The device's memory and libcheapconv.so's kernels must reach the same driver: both read
+        // $CHEAPCONV_CUDA_DRIVER. The driver is loaded once per process, so the CLI runs in a child process.
+        const string driver = "/nonexistent/libcuda-for-this-test.so.1";
+        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "/usr/bin/dotnet";
+        var cli = Path.Combine(AppContext.BaseDirectory, "CheapConv.Cli.dll");
+
+        var (code, output) = NativeProcess.Run(host, new Dictionary<string, string> { [CudaDriver.DriverEnvironmentVariable] = driver }, cli, "info");
+
+        Assert.True(code == 0, output);
+        Assert.Contains($"CUDA: unavailable: ${CudaDriver.DriverEnvironmentVariable} names {driver}, which could not be loaded: ", output);
     }
 
     [Fact]

@@ -46,7 +46,11 @@ public class SanitizerTests
 /// <summary>Runs a native test program of the native build and collects everything it printed.</summary>
 public static class NativeProcess
 {
-    public static (int Code, string Output) Run(string program, params string[] arguments)
+    public static (int Code, string Output) Run(string program, params string[] arguments) =>
+        Run(program, new Dictionary<string, string>(), arguments);
+
+    /// <summary>Runs <paramref name="program"/> with <paramref name="environment"/> added to this process's.</summary>
+    public static (int Code, string Output) Run(string program, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         Assert.True(File.Exists(program), $"{program} is missing: the native build (make -C native, run by dotnet build) makes it");
         var start = new ProcessStartInfo(program)
@@ -55,6 +59,11 @@ public static class NativeProcess
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
