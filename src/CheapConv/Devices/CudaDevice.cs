@@ -284,7 +284,7 @@ public sealed unsafe class CudaDevice : Device
         return ((long)free, (long)total);
     }
 
-    public override void Queued(string call, object? problem = null)
+    internal override void Queued(string call, object? problem = null)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         _lastCall = call;

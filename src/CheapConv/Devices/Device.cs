@@ -62,7 +62,7 @@ public abstract unsafe class Device : IDisposable
     /// <paramref name="problem"/> (a descriptor, formatted only if needed), so that a fault reported later, by a
     /// copy or a synchronization, names it. The emulator finishes every call before it returns: nothing to remember.
     /// </summary>
-    public virtual void Queued(string call, object? problem = null)
+    internal virtual void Queued(string call, object? problem = null)
     {
     }
 
