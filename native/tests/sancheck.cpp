@@ -9,8 +9,8 @@
 //
 // case                 binary that catches it  expected result
 // -------------------  ----------------------  -----------------------------------------------------------
-// conv                 (both must pass)        exit 0, stdout ends "conv: ok". Runs cc_conv2d_forward,
-//                                              cc_conv2d_backward_data, cc_conv2d_backward_weight on small
+// conv                 (both must pass)        exit 0, stdout ends "conv: ok". Runs cc_conv2d_forward_kernel,
+//                                              cc_conv2d_backward_data_kernel, cc_conv2d_backward_weight_kernel on small
 //                                              problems (grouped stride 2, depthwise, 1x1, rectangular) with
 //                                              exact-size malloc'ed buffers and checks them against a double
 //                                              precision reference (exit 2 and "MISMATCH" if they disagree).
@@ -157,9 +157,9 @@ int run_conv() {
         void* bwd_data[] = {&pc, &dy, &w, &dx};
         void* bwd_weight[] = {&pc, &x, &dy, &dw};
         // Geometry as in kernels/conv2d.cu: one thread per output element; one warp per weight element.
-        int rc = launch("cc_conv2d_forward", {blocks_for(static_cast<long long>(ys), 256), 1, 1}, {256, 1, 1}, 0, fwd);
-        if (rc == 0) rc = launch("cc_conv2d_backward_data", {blocks_for(static_cast<long long>(xs), 256), 1, 1}, {256, 1, 1}, 0, bwd_data);
-        if (rc == 0) rc = launch("cc_conv2d_backward_weight", {blocks_for(static_cast<long long>(ws), 8), 1, 1}, {256, 1, 1}, 0, bwd_weight);
+        int rc = launch("cc_conv2d_forward_kernel", {blocks_for(static_cast<long long>(ys), 256), 1, 1}, {256, 1, 1}, 0, fwd);
+        if (rc == 0) rc = launch("cc_conv2d_backward_data_kernel", {blocks_for(static_cast<long long>(xs), 256), 1, 1}, {256, 1, 1}, 0, bwd_data);
+        if (rc == 0) rc = launch("cc_conv2d_backward_weight_kernel", {blocks_for(static_cast<long long>(ws), 8), 1, 1}, {256, 1, 1}, 0, bwd_weight);
         if (rc != 0) {
             std::fprintf(stderr, "conv: emulator error %s\n", cc_emu_status_name(rc));
             return 1;

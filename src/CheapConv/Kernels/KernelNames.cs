@@ -8,9 +8,9 @@ namespace CheapConv.Kernels;
 /// </summary>
 public static partial class KernelNames
 {
-    public const string Conv2dForward = "cc_conv2d_forward";
-    public const string Conv2dBackwardData = "cc_conv2d_backward_data";
-    public const string Conv2dBackwardWeight = "cc_conv2d_backward_weight";
+    public const string Conv2dForward = "cc_conv2d_forward_kernel";
+    public const string Conv2dBackwardData = "cc_conv2d_backward_data_kernel";
+    public const string Conv2dBackwardWeight = "cc_conv2d_backward_weight_kernel";
 
     /// <summary>Every kernel the library launches; each must be in the PTX and in the emulator library.</summary>
     public static IReadOnlyList<string> All { get; } = typeof(KernelNames)

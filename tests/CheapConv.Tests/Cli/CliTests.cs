@@ -132,7 +132,7 @@ public class CliTests
         var (code, output, error) = Run("info");
         Assert.True(code == 0, output + error);
         Assert.Contains("sm_80", output);
-        Assert.Contains("cc_conv2d_backward_weight", output);
+        Assert.Contains("cc_conv2d_backward_weight_kernel", output);
         Assert.Contains("emulator", output);
         Assert.Contains("cuda", output, StringComparison.OrdinalIgnoreCase);
     }
