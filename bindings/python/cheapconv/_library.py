@@ -41,8 +41,9 @@ class ConvProblem(ctypes.Structure):
                 ("n", "c", "h", "w", "k", "r", "s", "pad_h", "pad_w", "stride_h", "stride_w", "groups",
                  "p", "q", "layout", "dtype")]
 
-    def __repr__(self):
-        return ("cc_conv_problem(" + ", ".join(f"{name}={getattr(self, name)}" for name, _ in self._fields_) + ")")
+    def __str__(self):
+        return (f"x {self.n}x{self.c}x{self.h}x{self.w}, {self.k} filters {self.r}x{self.s}, pad {self.pad_h},{self.pad_w}, "
+                f"stride {self.stride_h},{self.stride_w}, groups {self.groups}")
 
 
 class Options(ctypes.Structure):
@@ -126,14 +127,19 @@ class Library:
             raise LibraryLoadError(f"the {kinds.get(backend, backend)} library where the {kinds[expected_backend]} "
                                    f"one was expected")
 
-    def check(self, status, call):
-        """Raises the exception for a failed call, with the library's own explanation."""
+    def check(self, status, call, problem=None):
+        """Raises the exception for a failed call, with the library's own explanation (which names the
+        call itself, usually) and the problem it was given."""
         if status == CC_SUCCESS:
             return
         name = self._dll.cc_status_string(status).decode()
         message = self._dll.cc_last_error().decode(errors="replace") or "(the library gave no message)"
+        if not message.startswith(call):
+            message = f"{call}: {message}"
+        if problem is not None:
+            message += f" [{problem}]"
         error = InvalidValueError if status == CC_ERROR_INVALID_VALUE else CheapConvError
-        raise error(f"{call}: {message}", status=status, status_name=name)
+        raise error(message, status=status, status_name=name)
 
     # ---- handles ----------------------------------------------------------------------------------------
 
@@ -145,7 +151,7 @@ class Library:
             if handle is None:
                 handle = _handle()
                 with around():
-                    self.check(self._dll.cc_create(ctypes.byref(handle), device), f"cc_create for {key}")
+                    self.check(self._dll.cc_create(ctypes.byref(handle), device), "cc_create", key)
                 self._handles[key] = handle
             return handle
 
@@ -169,23 +175,22 @@ class Library:
         problem = ConvProblem()
         status = self._dll.cc_conv_init(ctypes.byref(problem), n, c, h, w, k, r, s,
                                         padding[0], padding[1], stride[0], stride[1], groups)
-        self.check(status, f"cc_conv_init(n={n}, c={c}, h={h}, w={w}, k={k}, r={r}, s={s}, pad={padding}, "
-                           f"stride={stride}, groups={groups})")
+        self.check(status, "cc_conv_init", problem)  # the descriptor holds the given fields even then
         # init rejects impossible problems; validate also asks whether this library implements the
         # problem (layout, dtype, tensor sizes), which the passes would otherwise report one by one.
-        self.check(self._dll.cc_conv_validate(ctypes.byref(problem)), "cc_conv_validate")
+        self.check(self._dll.cc_conv_validate(ctypes.byref(problem)), "cc_conv_validate", problem)
         return problem
 
     def conv_workspace_size(self, problem, conv_pass):
         size = ctypes.c_size_t()
         self.check(self._dll.cc_conv_workspace_size(ctypes.byref(problem), conv_pass, None, ctypes.byref(size)),
-                   f"cc_conv_workspace_size({CONV_PASS_NAMES[conv_pass]})")
+                   "cc_conv_workspace_size", f"{CONV_PASS_NAMES[conv_pass]}, {problem}")
         return size.value
 
     def conv_kernel_names(self, problem, conv_pass):
         text = ctypes.create_string_buffer(512)
         self.check(self._dll.cc_conv_kernel_names(ctypes.byref(problem), conv_pass, None, text, len(text)),
-                   f"cc_conv_kernel_names({CONV_PASS_NAMES[conv_pass]})")
+                   "cc_conv_kernel_names", f"{CONV_PASS_NAMES[conv_pass]}, {problem}")
         return text.value.decode()
 
     def conv(self, conv_pass, handle, problem, in_a, in_b, out, workspace, workspace_bytes, stream):
@@ -194,7 +199,7 @@ class Library:
         name = _CONV_CALLS[conv_pass]
         status = getattr(self._dll, name)(handle, ctypes.byref(problem), None, in_a, in_b, out,
                                           workspace, workspace_bytes, stream)
-        self.check(status, name)
+        self.check(status, name, problem)
 
 
 # ---- the two libraries, loaded on first use -------------------------------------------------------------

@@ -9,9 +9,9 @@ import sys
 from . import _library
 from ._errors import InvalidValueError
 
-# The kernels' vector loads want 16-byte aligned tensors; NumPy and torch buffers are (at least) that,
-# only views at odd offsets are not, and those are copied.
-_ALIGNMENT = 16
+# cheapconv.h wants 4-byte aligned tensor pointers. float32 arrays always are, except NumPy views of
+# byte buffers at odd offsets; those are copied.
+_ALIGNMENT = 4
 
 
 def _torch():

@@ -42,14 +42,15 @@ class NumpyTests(unittest.TestCase):
     def test_non_contiguous_and_unaligned_inputs_are_copied(self):
         x, w, dy = self.case.inputs(seed=3)
         expected = run_passes(self.case, x.numpy(), w.numpy(), dy.numpy())
-        # NHWC memory seen as NCHW (strided), and a view 4 bytes into a buffer (not 16-byte aligned).
+        # NHWC memory seen as NCHW (strided), and float32s 2 bytes into a byte buffer (not 4-byte aligned,
+        # which cheapconv.h requires).
         x_strided = np.ascontiguousarray(x.numpy().transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
         self.assertFalse(x_strided.flags.c_contiguous)
-        buffer = np.empty(w.numel() + 1, np.float32)
-        w_unaligned = buffer[1:].reshape(w.shape)
-        w_unaligned[...] = w.numpy()
-        self.assertNotEqual(w_unaligned.ctypes.data % 16, 0)
-        actual = run_passes(self.case, x_strided, w_unaligned, dy.numpy()[:, :, :, :])
+        w_bytes = np.zeros(w.numel() * 4 + 2, np.uint8)
+        w_unaligned = np.frombuffer(w_bytes.data, np.float32, w.numel(), offset=2).reshape(w.shape)
+        w_bytes[2:] = np.frombuffer(w.numpy().tobytes(), np.uint8)
+        self.assertNotEqual(w_unaligned.ctypes.data % 4, 0)
+        actual = run_passes(self.case, x_strided, w_unaligned, dy.numpy())
         for name in expected:
             np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
 
@@ -103,6 +104,12 @@ class KernelChoiceTests(unittest.TestCase):
             names = cheapconv.conv2d_kernel_names(case.x_shape, case.w_shape, **case.geometry)
             for conv_pass, kernels in names.items():
                 self.assertRegex(kernels, "pointwise|gemm", f"{name} {conv_pass}")
+
+    def test_long_pointwise_weight_gradient_is_split_with_a_workspace(self):
+        # So the pass tests exercise the binding's workspace allocation (pointwise_1x1_long_reduction).
+        case = CASES_BY_NAME["pointwise_1x1_long_reduction"]
+        names = cheapconv.conv2d_kernel_names(case.x_shape, case.w_shape, **case.geometry)
+        self.assertIn("column_sums", names["backward_weight"])
 
     def test_grouped_and_3x3_do_not(self):
         for name in ("grouped_1x1", "dense_3x3_pad1", "depthwise_3x3_pad1"):

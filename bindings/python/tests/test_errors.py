@@ -31,8 +31,9 @@ class InvalidProblemTests(unittest.TestCase):
         self.assertIsInstance(error, ValueError)
         self.assertEqual(error.status, 1)
         self.assertEqual(error.status_name, "CC_ERROR_INVALID_VALUE")
-        self.assertIn("cc_conv_init", error.message)  # the library, not the binding, refused it
-        explanation = error.message.split("): ", 1)[1]
+        # The library, not the binding, refused it, and said why; the problem it was given follows.
+        self.assertTrue(error.message.startswith("cc_conv_init: "), error.message)
+        explanation = error.message[len("cc_conv_init: "):error.message.index(" [x ")]
         self.assertGreater(len(explanation), 10, error.message)
         for word in words:
             self.assertIn(word, str(error).lower())

@@ -2,6 +2,7 @@
 
 import math
 import unittest
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -46,12 +47,20 @@ class FunctionTests(unittest.TestCase):
     def test_gradcheck(self):
         # torch.autograd.gradcheck in float32: finite differences of our forward against our backward.
         # With dyadic inputs and a dyadic step every value involved is exact in fp32, so the check can ask
-        # for equality (atol = rtol = 0) instead of the loose tolerances float32 gradchecks usually need.
+        # for equality (atol = rtol = 0) instead of the loose tolerances float32 gradchecks usually need
+        # (which is also why its warning about float32 inputs is silenced).
         generator = torch.Generator().manual_seed(9)
-        x = dyadic((2, 4, 5, 5), generator).requires_grad_()
-        w = dyadic((4, 2, 3, 3), generator).requires_grad_()
-        self.assertTrue(torch.autograd.gradcheck(lambda x, w: Conv2dFunction.apply(x, w, 2, 1, 2), (x, w),
-                                                 eps=2.0 ** -5, atol=0, rtol=0))
+        problems = [((2, 4, 5, 5), (4, 2, 3, 3), 2, 1, 2),   # grouped, stride 2, padded: the direct kernels
+                    ((2, 6, 5, 3), (5, 6, 1, 1), 2, 0, 1)]   # 1×1: the GEMM kernels
+        for x_shape, w_shape, stride, padding, groups in problems:
+            with self.subTest(x=x_shape, w=w_shape):
+                x = dyadic(x_shape, generator).requires_grad_()
+                w = dyadic(w_shape, generator).requires_grad_()
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "Input #", UserWarning)
+                    self.assertTrue(torch.autograd.gradcheck(
+                        lambda x, w: Conv2dFunction.apply(x, w, stride, padding, groups), (x, w),
+                        eps=2.0 ** -5, atol=0, rtol=0))
 
     def test_jacobian_equals_pytorch(self):
         # The whole Jacobian with respect to x and w, one backward per output element, against PyTorch's.
