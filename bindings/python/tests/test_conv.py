@@ -1,5 +1,9 @@
 """The three passes on the CPU (the emulator library) against PyTorch's conv2d and autograd in float64."""
 
+import os
+import pathlib
+import subprocess
+import sys
 import unittest
 
 import numpy as np
@@ -53,6 +57,17 @@ class NumpyTests(unittest.TestCase):
         actual = run_passes(self.case, x_strided, w_unaligned, dy.numpy())
         for name in expected:
             np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+    def test_numpy_use_does_not_import_torch(self):
+        # A NumPy user needs no torch: the binding imports it only for torch tensors and cheapconv.torch.
+        script = ("import sys, numpy as np, cheapconv; "
+                  "cheapconv.conv2d_forward(np.ones((1, 2, 4, 4), np.float32), np.ones((3, 2, 3, 3), np.float32)); "
+                  "print('torch' in sys.modules)")
+        package_root = str(pathlib.Path(cheapconv.__file__).resolve().parents[1])
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": package_root})
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout.strip(), "False")
 
     def test_channels_last_torch_tensor_gives_the_same_result(self):
         x, w, dy = self.case.inputs(seed=4)

@@ -113,6 +113,13 @@ class LibraryLoadingTests(unittest.TestCase):
     def test_version_major_matches_the_binding(self):
         self.assertEqual(cheapconv.library_version().split(".")[0], str(_library.BINDING_VERSION_MAJOR))
 
+    def test_the_gpu_library_loads_without_a_gpu(self):
+        # libcheapconv.so loads the CUDA driver only when a handle is made: its version, backend and the
+        # launcher's kernel choice (the same code as the emulator's) are there on any machine.
+        self.assertEqual(cheapconv.library_version(cuda=True), cheapconv.library_version())
+        shapes = ((2, 16, 6, 6), (24, 16, 1, 1))
+        self.assertEqual(cheapconv.conv2d_kernel_names(*shapes, cuda=True), cheapconv.conv2d_kernel_names(*shapes))
+
     def test_missing_library_lists_every_path_tried_and_how_to_build(self):
         with self.assertRaises(cheapconv.LibraryLoadError) as raised:
             _library.load(_library.EMULATOR, environ={EMULATOR_ENV: "/nonexistent/libcheapconv_emu.so"})
