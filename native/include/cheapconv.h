@@ -304,8 +304,8 @@ CC_API cc_status cc_kd_backward(cc_handle handle, const cc_loss_problem* problem
                                 const float* teacher_soft, const float* dloss, float* dstudent, void* stream);
 /* Attention transfer (Zagoruyko & Komodakis) for one activation pair: maps q = mean over channels of x²,
  * each sample's map divided by max(‖q‖₂, 1e-12) (F.normalize); loss = Σ (q_s − q_t)² / (n·h·w), the mean
- * over all map elements. student_map, teacher_map (n × h × w, unnormalised) and student_norm (n) are
- * kept for backward. */
+ * over all map elements. student_map, teacher_map (n × h × w, the normalised maps q_s and q_t) and
+ * student_norm (n, the student's ‖q‖₂ before normalisation) are kept for backward. */
 CC_API cc_status cc_at_forward(cc_handle handle, const cc_loss_problem* problem, const float* student,
                                const float* teacher, float* loss, float* student_map, float* teacher_map,
                                float* student_norm, void* workspace, size_t workspace_bytes, void* stream);

@@ -15,7 +15,9 @@
 //                                              exact-size malloc'ed buffers and checks them against a double
 //                                              precision reference (exit 2 and "MISMATCH" if they disagree).
 // selftest             (both must pass)        exit 0, stdout ends "selftest: N passed, 0 failed": the
-//                                              emulator primitive tests of tests/selftest/primitives.cpp.
+//                                              emulator primitive tests of tests/selftest/primitives.cpp
+//                                              and the C ABI tests on the emulator (tests/abi: every
+//                                              launcher, with exact-size buffers).
 // oob-global           asan                    exit 1, stderr "ERROR: AddressSanitizer: heap-buffer-overflow"
 // oob-dynamic-shared   asan                    exit 1, stderr "ERROR: AddressSanitizer: heap-buffer-overflow"
 // oob-static-shared    asan                    exit 1, stderr "runtime error: index 64 out of bounds for type 'int [64]'"
@@ -27,6 +29,7 @@
 // A faulty case run under the binary that cannot see it (e.g. missing-barrier under asan) exits 3 and
 // prints "NOT CAUGHT". Unknown case or bad usage: exit 64.
 #include "selftest/primitives.h"
+#include "abi/abi_test.h"
 
 #include "cheapconv/problem.h"
 
@@ -199,6 +202,7 @@ int run_case(const std::string& c) {
     if (c == "selftest") {
         cc_selftest::Tally t;
         cc_selftest::run_primitive_tests(t);
+        cc_abi_test::run_emulator_tests(t);
         std::printf("selftest: %d passed, %d failed\n", t.passed, t.failed);
         return t.failed == 0 ? 0 : 1;
     }
