@@ -13,7 +13,7 @@ cc_status launch_packed(const cc_handle_s& handle, KernelId kernel, const Geomet
     char problem[512];
     text.write(problem, sizeof problem);
     const Geometry& g = geometry;
-    return fail(status, "%s failed to launch with grid (%u,%u,%u), block (%u,%u,%u), %u bytes of dynamic shared memory, for %s: %s",
+    return fail(status, "%s (grid (%u,%u,%u), block (%u,%u,%u), %u bytes of dynamic shared memory) failed for %s: %s",
                 kernel_name(kernel), g.grid.x, g.grid.y, g.grid.z, g.block.x, g.block.y, g.block.z, g.shared_bytes, problem,
                 why.text);
 }

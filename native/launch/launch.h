@@ -38,8 +38,9 @@ private:
     void (*write_)(const void*, char*, std::size_t);
 };
 
-// Hands the packed arguments to the handle's runtime; on failure records "KERNEL failed to launch with
-// grid ..., block ..., for PROBLEM: REASON" and returns the runtime's status.
+// Hands the packed arguments to the handle's runtime; on failure (refused, or, in the emulator, run and
+// found faulty) records "KERNEL (grid ..., block ..., ...) failed for PROBLEM: REASON" and returns the
+// runtime's status.
 cc_status launch_packed(const cc_handle_s& handle, KernelId kernel, const Geometry& geometry, void** args, void* stream,
                         const ProblemText& text);
 

@@ -88,7 +88,8 @@ void run_emulator_tests(Tally& t)
                     {"linear", run_linear_tests},
                     {"batch norm", run_batchnorm_tests},
                     {"element-wise, pooling, padding", run_elementwise_pool_tests},
-                    {"losses, SGD", run_loss_sgd_tests}};
+                    {"losses, SGD", run_loss_sgd_tests},
+                    {"launch failures on the emulator runtime", run_runtime_tests}};
     for (const auto& family : families) {
         std::printf("C ABI: %s\n", family.heading);
         family.run(t);

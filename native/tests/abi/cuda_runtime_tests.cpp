@@ -218,7 +218,7 @@ void test_launches(Tally& t, const CudaAbi& abi, const FakeDriver& fake)
 
     setenv("CHEAPCONV_FAKE_CUDA", "cc=90,launch=701", 1);
     expect(t, abi, [&] { return abi.conv_forward(h, &grouped, nullptr, x, w, y, nullptr, 0, stream); }, CC_ERROR_LAUNCH,
-                  {"cc_conv2d_forward_kernel failed to launch with grid (2,1,1), block (256,1,1)", "conv n=2 c=8 h=9 w=7 k=8",
+                  {"cc_conv2d_forward_kernel (grid (2,1,1), block (256,1,1)", "failed for conv n=2 c=8 h=9 w=7 k=8",
                    "cuLaunchKernel returned CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"},
                   "a failed launch names kernel, grid, block, problem and the driver's error");
     setenv("CHEAPCONV_FAKE_CUDA", "cc=90,memset=1", 1);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CheapConv.Backends;
 using CheapConv.Devices;
 using CheapConv.Interop;
@@ -65,8 +66,9 @@ public class CudaProbeTests
         const string driver = "/nonexistent/libcuda-for-this-test.so.1";
         var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "/usr/bin/dotnet";
         var cli = Path.Combine(AppContext.BaseDirectory, "CheapConv.Cli.dll");
+        var start = new ProcessStartInfo(host) { ArgumentList = { cli, "info" }, Environment = { [CudaDriver.DriverEnvironmentVariable] = driver } };
 
-        var (code, output) = NativeProcess.Run(host, new Dictionary<string, string> { [CudaDriver.DriverEnvironmentVariable] = driver }, cli, "info");
+        var (code, output) = NativeProcess.Run(start, TimeSpan.FromMinutes(1));
 
         Assert.True(code == 0, output);
         Assert.Contains($"CUDA: unavailable: ${CudaDriver.DriverEnvironmentVariable} names {driver}, which could not be loaded: ", output);
