@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -186,6 +187,15 @@ public static class NpzReader
                     throw new InvalidDataException($"{source}: a second entry named '{name}'");
                 }
 
+                // The zip's sizes are claims: an entry can hold no more than the archive's bytes (stored) or
+                // MaxDeflateRatio times them (deflated). Within that, ReadNpy still allocates only as the data arrives.
+                var limit = entry.CompressedLength == entry.Length ? stream.Length : BoundedRead.MaxDecompressed(stream.Length);
+                if (entry.Length > limit || entry.CompressedLength > stream.Length)
+                {
+                    throw new InvalidDataException(
+                        $"{source}: the archive claims {entry.Length} bytes ({entry.CompressedLength} compressed), more than a {stream.Length}-byte file can hold; the file is corrupt");
+                }
+
                 using var entryStream = OpenEntry(entry, source);
                 arrays.Add(ReadNpy(entryStream, source, name, entry.Length));
             }
@@ -326,22 +336,27 @@ public static class NpzReader
     private static T[] ReadElements<T>(Stream stream, int count, string source, int[] shape)
         where T : unmanaged
     {
-        var data = new T[count];
-        var bytes = MemoryMarshal.AsBytes(data.AsSpan());
-        int got;
+        // The length the shape claims (and the zip entry's size, another claim) is not allocated up front: the bytes are
+        // read as they arrive, and only data that is really there becomes the array.
+        var needed = (long)count * Unsafe.SizeOf<T>();
+        byte[] raw;
         try
         {
-            got = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            raw = BoundedRead.ReadUpTo(stream, needed);
         }
         catch (InvalidDataException e)
         {
             throw new InvalidDataException($"{source}: the data cannot be read: {e.Message}", e);
         }
 
-        if (got < bytes.Length)
+        if (raw.Length < needed)
         {
-            throw new InvalidDataException($"{source}: truncated: shape ({string.Join(", ", shape)}) needs {bytes.Length} bytes of data but {got} follow the header");
+            throw new InvalidDataException($"{source}: truncated: shape ({string.Join(", ", shape)}) needs {needed} bytes of data but {raw.Length} follow the header");
         }
+
+        var data = new T[count];
+        raw.AsSpan().CopyTo(MemoryMarshal.AsBytes(data.AsSpan()));
+        var bytes = MemoryMarshal.AsBytes(data.AsSpan());
 
         if (!BitConverter.IsLittleEndian)
         {

@@ -166,7 +166,7 @@ public sealed record TrainingConfig(
     {
         var path = Path.Combine(runDirectory, RunFiles.ConfigFile);
         return File.Exists(path)
-            ? FromJson(File.ReadAllText(path), path)
+            ? FromJson(RunFiles.ReadBoundedText(path, RunFiles.MaxJsonBytes), path)
             : throw new FileNotFoundException($"{runDirectory} is not a run directory: it has no {RunFiles.ConfigFile}", path);
     }
 
