@@ -58,3 +58,36 @@ internal static class BoundedRead
         return buffer;
     }
 }
+
+/// <summary>
+/// Messages that quote an untrusted file (a header's text, a tensor or entry name, a JSON parser's complaint) stay one
+/// printable line: control characters — newlines above all, which would split a refusal over several lines — are shown
+/// as \n, \r, \t or \xHH. Found by fuzzing: readers echoed mutated headers verbatim.
+/// </summary>
+public static class UntrustedText
+{
+    /// <summary><paramref name="text"/> with every control character escaped.</summary>
+    public static string OneLine(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (!text.Any(char.IsControl))
+        {
+            return text;
+        }
+
+        var result = new System.Text.StringBuilder(text.Length + 16);
+        foreach (var c in text)
+        {
+            _ = c switch
+            {
+                '\n' => result.Append("\\n"),
+                '\r' => result.Append("\\r"),
+                '\t' => result.Append("\\t"),
+                _ when char.IsControl(c) => result.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{(int)c:X2}"),
+                _ => result.Append(c),
+            };
+        }
+
+        return result.ToString();
+    }
+}

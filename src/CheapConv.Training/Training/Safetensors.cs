@@ -7,8 +7,11 @@ using System.Text.Json.Nodes;
 
 namespace CheapConv.Training;
 
-/// <summary>A checkpoint file that cannot be used: corrupt, truncated, of another architecture, or not ours.</summary>
-public sealed class CheckpointException(string message) : Exception(message);
+/// <summary>
+/// A checkpoint file that cannot be used: corrupt, truncated, of another architecture, or not ours. The message is one line
+/// (control characters quoted from the file are escaped: <see cref="IO.UntrustedText"/>).
+/// </summary>
+public sealed class CheckpointException(string message) : Exception(IO.UntrustedText.OneLine(message));
 
 /// <summary>One float32 tensor to write: its data is fetched when its turn comes (a device download), so a large model is never on the host twice.</summary>
 /// <param name="Name">The tensor's name (PyTorch state-dict style).</param>
@@ -167,6 +170,13 @@ public static class SafetensorsFile
         }
 
         var dataStart = 8 + (int)headerLength;
+        // JsonNode decodes strings lazily and would throw InvalidOperationException on invalid UTF-8 later, while the
+        // header is walked (found by fuzzing): the whole header is checked first.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(8, (int)headerLength)))
+        {
+            throw new CheckpointException($"{path}: the header is not valid UTF-8; the file is corrupt or not a safetensors checkpoint");
+        }
+
         JsonObject header;
         try
         {

@@ -157,7 +157,8 @@ public sealed record TrainingConfig(
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{source} is not a valid training configuration: {e.Message}");
+            // The parser's message quotes the text, which may hold any character: kept to one line.
+            throw new InvalidDataException(CheapConv.IO.UntrustedText.OneLine($"{source} is not a valid training configuration: {e.Message}"));
         }
     }
 
