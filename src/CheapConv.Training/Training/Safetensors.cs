@@ -191,26 +191,35 @@ public static class SafetensorsFile
         var dataLength = bytes.LongLength - dataStart;
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var entries = new List<(string Name, int[] Shape, long Begin, long End)>();
-        foreach (var (name, node) in header)
+        try
         {
-            if (name == MetadataKey)
+            foreach (var (name, node) in header)
             {
-                if (node is not JsonObject meta)
+                if (name == MetadataKey)
                 {
-                    throw new CheckpointException($"{path}: {MetadataKey} is not an object of strings");
+                    if (node is not JsonObject meta)
+                    {
+                        throw new CheckpointException($"{path}: {MetadataKey} is not an object of strings");
+                    }
+
+                    foreach (var (key, value) in meta)
+                    {
+                        metadata[key] = value is JsonValue v && v.TryGetValue<string>(out var text)
+                            ? text
+                            : throw new CheckpointException($"{path}: metadata entry '{key}' is not a string");
+                    }
+
+                    continue;
                 }
 
-                foreach (var (key, value) in meta)
-                {
-                    metadata[key] = value is JsonValue v && v.TryGetValue<string>(out var text)
-                        ? text
-                        : throw new CheckpointException($"{path}: metadata entry '{key}' is not a string");
-                }
-
-                continue;
+                entries.Add(ParseEntry(path, name, node, dataLength));
             }
-
-            entries.Add(ParseEntry(path, name, node, dataLength));
+        }
+        catch (ArgumentException e)
+        {
+            // JsonObject builds its dictionary lazily, while it is walked: a key given twice (in the header, the metadata or
+            // an entry) surfaces here (found by fuzzing).
+            throw new CheckpointException($"{path}: the header names a key twice ({e.Message}); the file is corrupt");
         }
 
         // Tensors must not share bytes; sorted by start, each must begin at or after the previous end.

@@ -131,7 +131,7 @@ public static class Trainer
         observer?.RunStarting(new TrainingStart(config, directory, options.Device, modelSummary.Parameters, modelSummary.Macs,
             state.Epoch + 1, batchesPerEpoch, train.Count, options.Test.Count));
 
-        var lossOptions = config.Distillation is { } d ? new DistillationOptions((float)d.Alpha, (float)d.Temperature, (float)d.Beta) : null;
+        var lossOptions = config.Distillation?.LossOptions();
         var epochSeconds = new List<double>();
         var completed = true;
         for (var epoch = state.Epoch; epoch < config.Epochs; epoch++)

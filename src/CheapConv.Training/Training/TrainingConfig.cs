@@ -1,3 +1,4 @@
+using CheapConv.Autograd;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -67,6 +68,9 @@ public sealed record DistillationConfig(string Teacher, ModelConfig TeacherModel
         (false, true) => "AT",
         _ => "none",
     };
+
+    /// <summary>The loss weights in the float32 the loss computes with: what a run and the fixture check pass to <see cref="DistillationLoss"/>.</summary>
+    public DistillationOptions LossOptions() => new((float)Alpha, (float)Temperature, (float)Beta);
 }
 
 /// <summary>Per-channel normalisation of the run, as stored (mean and std of [0, 1] pixel values).</summary>

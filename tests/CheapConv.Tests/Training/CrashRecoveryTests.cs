@@ -49,6 +49,30 @@ public sealed class CrashRecoveryTests(CrashRecoveryFixture fixture) : IClassFix
         ResumeAndCompare(directory);
     }
 
+    [Theory]
+    [InlineData("1")]
+    [InlineData("3")]
+    public void ThreadCount_ChangesNothing_EvenWhenAResumeUsesAnother(string threads)
+    {
+        // The reference ran on the default thread count (one per core); this run on --threads N, killed mid-epoch and
+        // resumed on --threads 2: the same metrics and tensors bit for bit.
+        var directory = Path.Combine(fixture.Data.Directory, "threads-" + threads);
+        CliProcess.RunAndKillAt("batch:2:1", [.. fixture.Command(directory), "--threads", threads]);
+        var (code, output, error) = CliProcess.Run("train", "--resume", directory, "--data", fixture.Data.Directory, "--threads", "2");
+        Assert.True(code == 0, output + error);
+        Assert.Contains("C# backend, 2 threads", output);
+        AssertSameRun(fixture.ReferenceDirectory, directory);
+    }
+
+    [Fact]
+    public void Threads_OnAnotherDevice_IsAUsageError()
+    {
+        var (code, _, error) = CliProcess.Run([.. fixture.Command(Path.Combine(fixture.Data.Directory, "emu-threads"))[..^4], "--device", "emu", "--threads", "2", "--out",
+            Path.Combine(fixture.Data.Directory, "emu-threads")]);
+        Assert.Equal(2, code);
+        Assert.Contains("--threads applies to the cpu device", error);
+    }
+
     [Fact]
     public void TornLastMetricsLine_IsDroppedAndRestoredOnResume()
     {
