@@ -45,7 +45,8 @@ Task("Bundle")
         SelfContained = true,
         OutputDirectory = bundleDir,
         // One compressed executable (about 35 MB instead of 83 MB of loose files) so the bundle fits what a
-        // GPU machine's transfer takes. Trimming would break ILGPU's reflection, so nothing is trimmed.
+        // GPU machine's transfer takes; the native libraries (libcheapconv.so, libcheapconv_emu.so) stay beside it,
+        // where CheapConvNative looks first. Nothing is trimmed: the dependencies were never checked for it.
         PublishSingleFile = true,
         PublishTrimmed = false,
         MSBuildSettings = new DotNetMSBuildSettings().WithProperty("EnableCompressionInSingleFile", "true"),

@@ -150,6 +150,11 @@ void run_blocks(Worker& w, Launch& launch);
 
 extern thread_local Worker* t_worker;
 
+// ---- launch.cpp ----
+// OS threads the next launch runs its blocks on (cc_emu_set_worker_threads, 0 = hardware concurrency
+// capped at 16). For cc_describe in the C ABI's emulator runtime.
+int worker_thread_count();
+
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 } // namespace cc_emu

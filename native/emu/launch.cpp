@@ -37,14 +37,18 @@ const KernelEntry* find_kernel(const char* name) {
 
 // ---- worker pool ----------------------------------------------------------------------------------------
 
+// 0 = hardware concurrency, capped at 16.
+int workers_for(int requested) {
+    return requested > 0 ? requested : std::min(16, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
 // Worker 0 is whichever thread calls cc_emu_launch; workers 1..n-1 are pool threads that sleep between
 // launches. Launches are serialized by launch_mu, so one Launch is in flight at a time.
 class Pool {
 public:
     // Called with launch_mu held (no launch in flight).
     void configure(int requested) {
-        int n = requested;
-        if (n <= 0) n = std::min(16, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+        const int n = workers_for(requested);
         if (n == static_cast<int>(workers_.size()) && threads_.size() + 1 == workers_.size()) return;
         stop_threads();
         workers_.clear();
@@ -146,6 +150,12 @@ int reject(int status, const std::string& text, char* message, int capacity) {
 constexpr unsigned kMaxDynamicShared = 48 * 1024;
 
 } // namespace
+} // namespace cc_emu
+
+namespace cc_emu {
+
+int worker_thread_count() { return workers_for(requested_workers.load()); }
+
 } // namespace cc_emu
 
 namespace cc_emu_detail {

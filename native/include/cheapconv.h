@@ -21,6 +21,10 @@
  *     calling thread (what was wrong and what to do); nothing aborts the process.
  *   - Calls on one handle from several threads are safe; launches are ordered by their streams.
  *   - Outputs are overwritten, never accumulated into, unless a call says otherwise.
+ *   - Tensor pointers must be non-NULL and 4-byte aligned. An output must not overlap an input unless the
+ *     call says it may (the kernels read inputs through restrict pointers, the GPU's read-only cache);
+ *     the launchers refuse overlaps they can see (CC_ERROR_INVALID_VALUE).
+ *   - Integer labels live on the device and are not checked: they must lie in [0, classes).
  *   - Every reduction is deterministic: no floating-point atomics; the same inputs give the same bits.
  */
 #ifndef CHEAPCONV_H
@@ -91,11 +95,13 @@ typedef struct cc_handle_s* cc_handle;
  * cc_destroy); CC_CURRENT_CONTEXT: the calling thread's current context (not retained: the caller keeps
  * it alive). The emulator ignores `device` (it has one CPU "device") except that a negative value other
  * than CC_CURRENT_CONTEXT is invalid. Calls made with the handle make its context current for their
- * duration when another one is current on the thread, and restore it. */
+ * duration when another one (or none) is current on the thread, and restore the previous one.
+ * libcheapconv.so loads the driver from $CHEAPCONV_CUDA_DRIVER when set (else libcuda.so.1), and
+ * $CHEAPCONV_CUDA_PTX_ONLY=1 makes it JIT-compile the PTX even where the fatbin has SASS for the device. */
 CC_API cc_status cc_create(cc_handle* handle, int device);
 CC_API cc_status cc_destroy(cc_handle handle);
 
-/* What the handle runs on, NUL-terminated into `text` (truncated to `capacity`), e.g.
+/* What the handle runs on, NUL-terminated into `text` (truncated to `capacity`, which must be >= 1), e.g.
  *   "cuda: NVIDIA H100 80GB HBM3 (device 0, sm_90), kernels: SASS sm_90 from the fatbin"
  *   "cuda: NVIDIA A40 (device 0, sm_86), kernels: PTX sm_80 (JIT)"
  *   "emulator: 2 worker threads" */
@@ -110,20 +116,25 @@ CC_API cc_backend cc_backend_kind(void);
 typedef enum cc_algo {
     CC_ALGO_AUTO = 0,     /* the launcher's choice (the fastest correct variant for the problem) */
     CC_ALGO_DIRECT = 1,   /* the direct, correct-first kernels: the reference algorithm on the device */
-    CC_ALGO_GEMM = 2      /* the tiled GEMM kernels (1x1, groups 1, no padding, any stride) */
+    CC_ALGO_GEMM = 2      /* the tiled GEMM kernels (1x1, groups 1, no padding, any stride); another
+                             convolution asked for with it gets CC_ERROR_NOT_SUPPORTED, as does a linear
+                             layer asked for with CC_ALGO_DIRECT */
 } cc_algo;
 
 /* Zero-initialised options mean "all defaults". */
 typedef struct cc_options {
     int algo;             /* cc_algo */
-    int split_chunk;      /* weight gradients: reduction indices per deterministic split; 0 = the
-                             launcher's choice; >= the reduction length = one pass straight into dw */
+    int split_chunk;      /* GEMM weight gradients (pointwise convolution, linear layer): reduction
+                             indices per deterministic split; 0 = the launcher's choice; >= the reduction
+                             length = one pass straight into dw (no workspace). The direct kernels do
+                             not split and ignore it. Negative is invalid. */
 } cc_options;
 
 /* ---- convolution (cc_conv_problem in cheapconv/problem.h) ----------------------------------------- */
 
 /* Fills a descriptor (layout NCHW, dtype fp32) and derives p and q. Returns CC_ERROR_INVALID_VALUE
- * (with the reason) for an impossible problem, as cc_conv_validate does. */
+ * (with the reason) for an impossible problem, as cc_conv_validate does; the descriptor then holds the
+ * given fields (p and q 0 where they are undefined). */
 CC_API cc_status cc_conv_init(cc_conv_problem* problem, int n, int c, int h, int w, int k, int r, int s,
                               int pad_h, int pad_w, int stride_h, int stride_w, int groups);
 
@@ -159,7 +170,7 @@ CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem
 
 /* ---- linear layer / GEMM -------------------------------------------------------------------------- */
 
-/* y[n, out] = x[n, in] · w[out, in]ᵀ + b[out] (PyTorch's nn.Linear). */
+/* y[n, out] = x[n, in] · w[out, in]ᵀ + b[out] (PyTorch's nn.Linear); b may be NULL (no bias). */
 typedef struct cc_linear_problem {
     int n, in_features, out_features;
 } cc_linear_problem;
@@ -185,25 +196,26 @@ CC_API cc_status cc_linear_backward_bias(cc_handle handle, const cc_linear_probl
 
 typedef struct cc_batchnorm_problem {
     int n, c, h, w;
-    float eps;            /* added to the variance, e.g. 1e-5 */
-    float momentum;       /* running-statistics update, PyTorch's convention (0.1) */
+    float eps;            /* added to the variance, e.g. 1e-5; finite, >= 0 */
+    float momentum;       /* running-statistics update, PyTorch's convention (0.1); in [0, 1] */
     int relu;             /* nonzero: y = relu(bn(x)) and the backward includes the ReLU */
 } cc_batchnorm_problem;
 
 CC_API cc_status cc_batchnorm_validate(const cc_batchnorm_problem* problem);
 
 /* Training mode: batch statistics into save_mean / save_invstd (c each), running statistics updated
- * in place (unbiased variance, as PyTorch), y normalised. */
+ * in place (unbiased variance, as PyTorch, so n*h*w must be at least 2), y normalised. y may be x. */
 CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm_problem* problem,
                                             const float* x, const float* gamma, const float* beta,
                                             float* running_mean, float* running_var,
                                             float* y, float* save_mean, float* save_invstd, void* stream);
-/* Evaluation mode: the running statistics normalise. */
+/* Evaluation mode: the running statistics normalise. y may be x. */
 CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_problem* problem,
                                            const float* x, const float* gamma, const float* beta,
                                            const float* running_mean, const float* running_var,
                                            float* y, void* stream);
-/* Backward of the training-mode forward. beta is read only when relu is set (to recompute the mask). */
+/* Backward of the training-mode forward. beta is read only when relu is set (to recompute the mask);
+ * it may be NULL when relu is 0. */
 CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_problem* problem,
                                        const float* x, const float* dy, const float* gamma, const float* beta,
                                        const float* save_mean, const float* save_invstd,
@@ -212,13 +224,15 @@ CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_prob
 /* ---- element-wise ----------------------------------------------------------------------------------- */
 
 typedef struct cc_elementwise_problem {
-    int64_t length;       /* elements; at most 2^31 - 1 */
+    int64_t length;       /* elements; 0 to 2^31 - 1. A length of 0 launches nothing (the pointers are
+                             then not looked at), except that cc_sum writes 0 to result[0]. */
 } cc_elementwise_problem;
 
 CC_API cc_status cc_elementwise_validate(const cc_elementwise_problem* problem);
-/* Only cc_sum needs a workspace; the others need none. */
+/* Only cc_sum needs a workspace (one partial sum per block of its first pass); the others need none. */
 CC_API cc_status cc_sum_workspace_size(const cc_elementwise_problem* problem, size_t* bytes);
 
+/* y = max(x, 0); y may alias x (so may every pointer of the calls below, except cc_sum's). */
 CC_API cc_status cc_relu_forward(cc_handle handle, const cc_elementwise_problem* problem, const float* x, float* y, void* stream);
 /* dx = dy where y > 0, else 0 */
 CC_API cc_status cc_relu_backward(cc_handle handle, const cc_elementwise_problem* problem, const float* y, const float* dy,
@@ -244,7 +258,7 @@ typedef struct cc_pool_problem {
 } cc_pool_problem;
 
 CC_API cc_status cc_pool_validate(const cc_pool_problem* problem);
-/* y[n, c] = mean of x[n, c, :, :] */
+/* y[n, c] = mean of x[n, c, :, :]; the problem's paddings must be 0. */
 CC_API cc_status cc_global_avg_pool_forward(cc_handle handle, const cc_pool_problem* problem, const float* x, float* y,
                                             void* stream);
 CC_API cc_status cc_global_avg_pool_backward(cc_handle handle, const cc_pool_problem* problem, const float* dy, float* dx,
@@ -267,26 +281,31 @@ typedef struct cc_loss_problem {
     int c, h, w;          /* attention transfer: the feature maps */
 } cc_loss_problem;
 
+/* Checks every field: n >= 1, the others >= 0 (0 where a loss does not use them), temperature finite,
+ * n*classes and n*c*h*w under 2^31 elements. Each call then also checks what it uses: classes >= 1
+ * (cross-entropy, KD, count-correct), temperature > 0 (KD), c, h, w >= 1 (attention transfer). */
 CC_API cc_status cc_loss_validate(const cc_loss_problem* problem);
-/* Workspace of every forward loss (per-block partial sums, added in a fixed order). */
+/* Workspace of every forward loss: one partial sum per sample (n floats), added in a fixed order. */
 CC_API cc_status cc_loss_workspace_size(const cc_loss_problem* problem, size_t* bytes);
 
 /* loss = mean over samples of -log softmax(logits)[label]; probabilities (n × classes) kept for backward. */
 CC_API cc_status cc_cross_entropy_forward(cc_handle handle, const cc_loss_problem* problem, const float* logits,
                                           const int32_t* labels, float* loss, float* probabilities,
                                           void* workspace, size_t workspace_bytes, void* stream);
+/* dlogits = (probabilities - onehot(labels)) · dloss[0] / n; dlogits may be the probabilities buffer. */
 CC_API cc_status cc_cross_entropy_backward(cc_handle handle, const cc_loss_problem* problem, const float* probabilities,
                                            const int32_t* labels, const float* dloss, float* dlogits, void* stream);
 /* loss = T²/n · Σ KL(softmax(teacher/T) ‖ softmax(student/T)); both softmaxes kept for backward. */
 CC_API cc_status cc_kd_forward(cc_handle handle, const cc_loss_problem* problem, const float* student,
                                const float* teacher, float* loss, float* student_soft, float* teacher_soft,
                                void* workspace, size_t workspace_bytes, void* stream);
+/* dstudent = T/n · (student_soft - teacher_soft) · dloss[0]; dstudent may be either softmax buffer. */
 CC_API cc_status cc_kd_backward(cc_handle handle, const cc_loss_problem* problem, const float* student_soft,
                                 const float* teacher_soft, const float* dloss, float* dstudent, void* stream);
 /* Attention transfer (Zagoruyko & Komodakis) for one activation pair: maps q = mean over channels of x²,
  * each sample's map divided by max(‖q‖₂, 1e-12) (F.normalize); loss = Σ (q_s − q_t)² / (n·h·w), the mean
- * over all map elements. student_map, teacher_map (n × h × w, unnormalised) and student_norm (n) are
- * kept for backward. */
+ * over all map elements. student_map, teacher_map (n × h × w, the normalised maps q_s and q_t) and
+ * student_norm (n, the student's ‖q‖₂ before normalisation) are kept for backward. */
 CC_API cc_status cc_at_forward(cc_handle handle, const cc_loss_problem* problem, const float* student,
                                const float* teacher, float* loss, float* student_map, float* teacher_map,
                                float* student_norm, void* workspace, size_t workspace_bytes, void* stream);
@@ -303,14 +322,17 @@ CC_API cc_status cc_count_correct(cc_handle handle, const cc_loss_problem* probl
 /* PyTorch's torch.optim.SGD step for one parameter tensor:
  *   g = grad + weight_decay·p;  buf = momentum·buf + g;  p -= lr · (nesterov ? g + momentum·buf : buf) */
 typedef struct cc_sgd_problem {
-    int64_t length;       /* elements; at most 2^31 - 1 */
+    int64_t length;       /* elements; 0 (nothing to do) to 2^31 - 1 */
     float learning_rate;
     float momentum;
     float weight_decay;
     int nesterov;
 } cc_sgd_problem;
 
+/* learning_rate, momentum, weight_decay finite and >= 0; nesterov only with momentum > 0. */
 CC_API cc_status cc_sgd_validate(const cc_sgd_problem* problem);
+/* In place. momentum_buffer must start at zero; with momentum 0 it is neither read nor written and may
+ * be NULL. */
 CC_API cc_status cc_sgd_step(cc_handle handle, const cc_sgd_problem* problem, float* parameter, const float* gradient,
                              float* momentum_buffer, void* stream);
 

@@ -1,16 +1,16 @@
 // Batch normalization over N x C x H x W (NCHW fp32), with PyTorch's semantics, and its fusion with the
 // following ReLU: training forward (batch statistics + running-statistics update), eval forward (running
 // statistics) and training backward. The CPU reference is src/CheapConv/Backends/CpuBackend.Norm.cs; the
-// launcher that computes the geometry below is src/CheapConv/Backends/GpuBackend.Norm.cs.
+// launcher that computes the geometry below is native/launch/batchnorm.cpp.
 //
 // A channel's M = N*H*W values are element j = s*HW + p (sample s, position p) at x[(s*C + c)*HW + p].
 //
 // Launch geometry:
-//   cc_batchnorm_train_stats       one block per channel (grid C), block a multiple of 32 (256)
-//   cc_batchnorm_apply             one thread per element, 1-D grid
-//   cc_batchnorm_eval_forward      one thread per element, 1-D grid
-//   cc_batchnorm_backward_reduce   one block per channel (grid C), block a multiple of 32 (256)
-//   cc_batchnorm_backward_data     one thread per element, 1-D grid
+//   cc_batchnorm_train_stats_kernel           one block per channel (grid C), block a multiple of 32 (256)
+//   cc_batchnorm_apply_kernel                 one thread per element, 1-D grid
+//   cc_batchnorm_eval_forward_kernel          one thread per element, 1-D grid
+//   cc_batchnorm_backward_reduce_kernel       one block per channel (grid C), block a multiple of 32 (256)
+//   cc_batchnorm_backward_data_kernel         one thread per element, 1-D grid
 // Training forward = train_stats then apply; backward = backward_reduce then backward_data. The per-channel
 // reductions are split from the element-wise passes so that the element-wise work spreads over the whole
 // GPU even where C is small (16 channels would otherwise occupy 16 SMs).
@@ -26,6 +26,7 @@
 // Indices are 32-bit (the launcher refuses tensors over 2^31 - 1 elements); thread indices and strided loop
 // counters are unsigned so that the overshoot of the last block or stride cannot wrap to a negative index.
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/block_reduce.h"
 
 // y = gamma * ((x - mean) * invstd) + beta, one rounding for the multiply-add. Shared by every pass (and
@@ -45,7 +46,7 @@ static __device__ __forceinline__ int cc_bn_index(int j, int channel, int c, int
 // Per channel: mean, biased variance, invstd = 1/sqrt(var + eps) into save_mean/save_invstd, and
 // running = (1 - momentum) * running + momentum * batch with the unbiased variance. Needs N*HW >= 2 (the
 // launcher checks: PyTorch refuses training batch norm on one value per channel).
-extern "C" __global__ void cc_batchnorm_train_stats(int n, int c, int hw, const float* __restrict__ x, float momentum,
+extern "C" __global__ void cc_batchnorm_train_stats_kernel(int n, int c, int hw, const float* __restrict__ x, float momentum,
                                                     float eps, float* __restrict__ running_mean,
                                                     float* __restrict__ running_var, float* __restrict__ save_mean,
                                                     float* __restrict__ save_invstd)
@@ -79,7 +80,7 @@ extern "C" __global__ void cc_batchnorm_train_stats(int n, int c, int hw, const 
 
 // y = gamma * (x - mean) * invstd + beta with the saved batch statistics; relu != 0 applies max(., 0).
 // y may alias x (each thread reads its element before writing it).
-extern "C" __global__ void cc_batchnorm_apply(int n, int c, int hw, const float* x, const float* __restrict__ gamma,
+extern "C" __global__ void cc_batchnorm_apply_kernel(int n, int c, int hw, const float* x, const float* __restrict__ gamma,
                                               const float* __restrict__ beta, const float* __restrict__ mean,
                                               const float* __restrict__ invstd, int relu, float* y)
 {
@@ -94,7 +95,7 @@ extern "C" __global__ void cc_batchnorm_apply(int n, int c, int hw, const float*
 }
 
 // Eval mode: the running statistics instead of the batch's; relu != 0 applies max(., 0).
-extern "C" __global__ void cc_batchnorm_eval_forward(int n, int c, int hw, const float* x,
+extern "C" __global__ void cc_batchnorm_eval_forward_kernel(int n, int c, int hw, const float* x,
                                                      const float* __restrict__ gamma, const float* __restrict__ beta,
                                                      const float* __restrict__ running_mean,
                                                      const float* __restrict__ running_var, float eps, int relu,
@@ -112,7 +113,7 @@ extern "C" __global__ void cc_batchnorm_eval_forward(int n, int c, int hw, const
 }
 
 // Per channel: dbeta = sum of g, dgamma = sum of g * x_hat, where g = dy, or dy masked by y > 0 when relu != 0.
-extern "C" __global__ void cc_batchnorm_backward_reduce(int n, int c, int hw, const float* __restrict__ x,
+extern "C" __global__ void cc_batchnorm_backward_reduce_kernel(int n, int c, int hw, const float* __restrict__ x,
                                                         const float* __restrict__ dy, const float* __restrict__ gamma,
                                                         const float* __restrict__ beta,
                                                         const float* __restrict__ mean,
@@ -142,7 +143,7 @@ extern "C" __global__ void cc_batchnorm_backward_reduce(int n, int c, int hw, co
 }
 
 // dx = gamma * invstd / M * (M * g - dbeta - x_hat * dgamma), g as in the reduce pass.
-extern "C" __global__ void cc_batchnorm_backward_data(int n, int c, int hw, const float* __restrict__ x,
+extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int hw, const float* __restrict__ x,
                                                       const float* __restrict__ dy, const float* __restrict__ gamma,
                                                       const float* __restrict__ beta,
                                                       const float* __restrict__ mean,
@@ -164,8 +165,8 @@ extern "C" __global__ void cc_batchnorm_backward_data(int n, int c, int hw, cons
     dx[index] = ga * is / m * fmaf(-x_hat, dgamma[channel], m * g - dbeta[channel]);
 }
 
-CC_REGISTER_KERNEL(cc_batchnorm_train_stats);
-CC_REGISTER_KERNEL(cc_batchnorm_apply);
-CC_REGISTER_KERNEL(cc_batchnorm_eval_forward);
-CC_REGISTER_KERNEL(cc_batchnorm_backward_reduce);
-CC_REGISTER_KERNEL(cc_batchnorm_backward_data);
+CC_REGISTER_KERNEL(cc_batchnorm_train_stats_kernel);
+CC_REGISTER_KERNEL(cc_batchnorm_apply_kernel);
+CC_REGISTER_KERNEL(cc_batchnorm_eval_forward_kernel);
+CC_REGISTER_KERNEL(cc_batchnorm_backward_reduce_kernel);
+CC_REGISTER_KERNEL(cc_batchnorm_backward_data_kernel);

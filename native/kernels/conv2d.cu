@@ -4,18 +4,19 @@
 // src/CheapConv/Backends/CpuBackend.cs.
 //
 // Shapes (see cheapconv/problem.h): x N x C x H x W, w K x (C/groups) x R x S, y N x K x P x Q.
-// Launch geometry (computed by src/CheapConv/Backends/GpuBackend.cs):
-//   cc_conv2d_forward          one thread per y element,  1-D grid, any block size
-//   cc_conv2d_backward_data    one thread per dx element, 1-D grid, any block size
-//   cc_conv2d_backward_weight  one warp per dw element,   1-D grid, block size a multiple of 32
-// Indices are 32-bit: ConvProblem.Validate refuses tensors of more than 2^31-1 elements.
+// Launch geometry (computed by native/launch/conv.cpp):
+//   cc_conv2d_forward_kernel                  one thread per y element,  1-D grid, any block size
+//   cc_conv2d_backward_data_kernel            one thread per dx element, 1-D grid, any block size
+//   cc_conv2d_backward_weight_kernel          one warp per dw element,   1-D grid, block size a multiple of 32
+// Indices are 32-bit: cc_conv_validate refuses tensors of more than 2^31-1 elements.
 // No atomics anywhere: every output element is written by exactly one thread, so results are
 // deterministic run to run.
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
 
 // Each output element y[n, k, p, q] sums x over its group's input channels and the R x S window.
-extern "C" __global__ void cc_conv2d_forward(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void cc_conv2d_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                              const float* __restrict__ w, float* __restrict__ y)
 {
     const int total = pr.n * pr.k * pr.p * pr.q;
@@ -56,7 +57,7 @@ extern "C" __global__ void cc_conv2d_forward(cc_conv_problem pr, const float* __
 
 // dx[n, c, h, w] gathers from every output position whose window covered (h, w): for tap (r, s) that is
 // p = (h + pad_h - r) / stride_h when the division is exact and p lies inside the output.
-extern "C" __global__ void cc_conv2d_backward_data(cc_conv_problem pr, const float* __restrict__ dy,
+extern "C" __global__ void cc_conv2d_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                    const float* __restrict__ w, float* __restrict__ dx)
 {
     const int total = pr.n * pr.c * pr.h * pr.w;
@@ -100,7 +101,7 @@ extern "C" __global__ void cc_conv2d_backward_data(cc_conv_problem pr, const flo
 // One warp owns one weight element: its lanes stride over the N*P*Q positions, then a shuffle tree adds
 // the 32 partial sums. A fixed order of additions per lane and a fixed tree make the result
 // deterministic without atomics.
-extern "C" __global__ void cc_conv2d_backward_weight(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void cc_conv2d_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                      const float* __restrict__ dy, float* __restrict__ dw)
 {
     const int channels_per_group = pr.c / pr.groups;
@@ -137,6 +138,6 @@ extern "C" __global__ void cc_conv2d_backward_weight(cc_conv_problem pr, const f
     if (lane == 0) dw[index] = acc;
 }
 
-CC_REGISTER_KERNEL(cc_conv2d_forward);
-CC_REGISTER_KERNEL(cc_conv2d_backward_data);
-CC_REGISTER_KERNEL(cc_conv2d_backward_weight);
+CC_REGISTER_KERNEL(cc_conv2d_forward_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_backward_data_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_backward_weight_kernel);

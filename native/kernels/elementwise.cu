@@ -1,11 +1,12 @@
 // Element-wise kernels over flat fp32 arrays: ReLU forward/backward, the residual add, fill, scale, axpy,
 // and the deterministic two-stage Sum. The CPU reference is src/CheapConv/Backends/CpuBackend.Norm.cs.
 //
-// Launch geometry (src/CheapConv/Backends/GpuBackend.Norm.cs):
-//   cc_relu_forward, cc_relu_backward, cc_add, cc_fill, cc_scale, cc_axpy   one thread per element, 1-D grid
-//   cc_sum_partials   G blocks (G depends only on the length), block a multiple of 32: partials[b] is the
-//                     sum of block b's grid-strided elements
-//   cc_sum_final      one block, block a multiple of 32: result[0] = sum of the G partials
+// Launch geometry (native/launch/elementwise.cpp):
+//   cc_relu_forward_kernel, cc_relu_backward_kernel, cc_add_kernel, cc_fill_kernel, cc_scale_kernel,
+//   cc_axpy_kernel            one thread per element, 1-D grid
+//   cc_sum_partials_kernel    G blocks (G depends only on the length), block a multiple of 32: partials[b]
+//                             is the sum of block b's grid-strided elements
+//   cc_sum_final_kernel       one block, block a multiple of 32: result[0] = sum of the G partials
 // The Sum adds in an order fixed by the length alone (per-thread sequential sums over a fixed stride, then
 // the fixed trees of cheapconv/block_reduce.h): the same bits every run, no atomics.
 //
@@ -15,10 +16,11 @@
 // Indices are 32-bit (the launcher refuses tensors over 2^31 - 1 elements); thread indices and strided loop
 // counters are unsigned so that the overshoot of the last block or stride cannot wrap to a negative index.
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/block_reduce.h"
 
 // y = max(x, 0); NaN propagates as in PyTorch (NaN < 0 is false).
-extern "C" __global__ void cc_relu_forward(int length, const float* x, float* y)
+extern "C" __global__ void cc_relu_forward_kernel(int length, const float* x, float* y)
 {
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
     if (thread >= (unsigned)length) return;
@@ -28,7 +30,7 @@ extern "C" __global__ void cc_relu_forward(int length, const float* x, float* y)
 }
 
 // dx = dy where the forward output y > 0, else 0.
-extern "C" __global__ void cc_relu_backward(int length, const float* y, const float* dy, float* dx)
+extern "C" __global__ void cc_relu_backward_kernel(int length, const float* y, const float* dy, float* dx)
 {
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
     if (thread >= (unsigned)length) return;
@@ -37,7 +39,7 @@ extern "C" __global__ void cc_relu_backward(int length, const float* y, const fl
 }
 
 // y = a + b.
-extern "C" __global__ void cc_add(int length, const float* a, const float* b, float* y)
+extern "C" __global__ void cc_add_kernel(int length, const float* a, const float* b, float* y)
 {
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
     if (thread >= (unsigned)length) return;
@@ -45,7 +47,7 @@ extern "C" __global__ void cc_add(int length, const float* a, const float* b, fl
     y[index] = a[index] + b[index];
 }
 
-extern "C" __global__ void cc_fill(int length, float value, float* __restrict__ x)
+extern "C" __global__ void cc_fill_kernel(int length, float value, float* __restrict__ x)
 {
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
     if (thread >= (unsigned)length) return;
@@ -54,7 +56,7 @@ extern "C" __global__ void cc_fill(int length, float value, float* __restrict__ 
 }
 
 // x *= alpha.
-extern "C" __global__ void cc_scale(int length, float alpha, float* __restrict__ x)
+extern "C" __global__ void cc_scale_kernel(int length, float alpha, float* __restrict__ x)
 {
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
     if (thread >= (unsigned)length) return;
@@ -63,7 +65,7 @@ extern "C" __global__ void cc_scale(int length, float alpha, float* __restrict__
 }
 
 // y += alpha * x, one rounding (fma).
-extern "C" __global__ void cc_axpy(int length, float alpha, const float* x, float* y)
+extern "C" __global__ void cc_axpy_kernel(int length, float alpha, const float* x, float* y)
 {
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
     if (thread >= (unsigned)length) return;
@@ -72,7 +74,7 @@ extern "C" __global__ void cc_axpy(int length, float alpha, const float* x, floa
 }
 
 // Stage 1 of Sum: block b writes partials[b] = sum of x[i] for i = b*blockDim + t + k*gridDim*blockDim.
-extern "C" __global__ void cc_sum_partials(int length, const float* __restrict__ x, float* __restrict__ partials)
+extern "C" __global__ void cc_sum_partials_kernel(int length, const float* __restrict__ x, float* __restrict__ partials)
 {
     __shared__ float scratch[CC_MAX_WARPS];
     const unsigned stride = gridDim.x * blockDim.x;
@@ -85,7 +87,7 @@ extern "C" __global__ void cc_sum_partials(int length, const float* __restrict__
 }
 
 // Stage 2 of Sum, one block: result[0] = sum of the `count` partials.
-extern "C" __global__ void cc_sum_final(int count, const float* __restrict__ partials, float* __restrict__ result)
+extern "C" __global__ void cc_sum_final_kernel(int count, const float* __restrict__ partials, float* __restrict__ result)
 {
     __shared__ float scratch[CC_MAX_WARPS];
     float sum = 0.0f;
@@ -96,11 +98,11 @@ extern "C" __global__ void cc_sum_final(int count, const float* __restrict__ par
     if (threadIdx.x == 0) result[0] = sum;
 }
 
-CC_REGISTER_KERNEL(cc_relu_forward);
-CC_REGISTER_KERNEL(cc_relu_backward);
-CC_REGISTER_KERNEL(cc_add);
-CC_REGISTER_KERNEL(cc_fill);
-CC_REGISTER_KERNEL(cc_scale);
-CC_REGISTER_KERNEL(cc_axpy);
-CC_REGISTER_KERNEL(cc_sum_partials);
-CC_REGISTER_KERNEL(cc_sum_final);
+CC_REGISTER_KERNEL(cc_relu_forward_kernel);
+CC_REGISTER_KERNEL(cc_relu_backward_kernel);
+CC_REGISTER_KERNEL(cc_add_kernel);
+CC_REGISTER_KERNEL(cc_fill_kernel);
+CC_REGISTER_KERNEL(cc_scale_kernel);
+CC_REGISTER_KERNEL(cc_axpy_kernel);
+CC_REGISTER_KERNEL(cc_sum_partials_kernel);
+CC_REGISTER_KERNEL(cc_sum_final_kernel);

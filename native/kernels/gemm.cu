@@ -1,6 +1,7 @@
 // The GEMM family, NCHW fp32: the pointwise (1x1, groups 1, no padding, any stride) convolution and the
 // linear layer, forward and backward, all on ONE tiled shared-memory SGEMM core. The CPU reference is
-// src/CheapConv/Backends/CpuBackend.Gemm.cs; the launcher is src/CheapConv/Backends/GpuBackend.Gemm.cs.
+// src/CheapConv/Backends/CpuBackend.Gemm.cs; the launchers are native/launch/conv.cpp
+// (pointwise) and native/launch/linear.cpp, on the shared plan of native/launch/gemm_plan.h.
 //
 // The core computes C (m x n) = A (m x k) . B (k x n) where every operand is a *view*: the element offset
 // of row r / column j comes from a GemmIndex that can split an index into up to three levels
@@ -26,11 +27,12 @@
 // reduction order. The weight gradients may split their (long) reduction over gridDim.z blocks
 // ("split-K", for parallelism when the output is small): split z sums the reduction indices
 // [z*k_chunk, min(k, (z+1)*k_chunk)) and writes its partial result to its own slice
-// out + z*m*n; cc_gemm_column_sums then adds the slices in the fixed order z = 0, 1, 2, ...
-// cc_gemm_column_sums (one thread per column, rows summed in order) is also the linear bias gradient.
+// out + z*m*n; cc_gemm_column_sums_kernel then adds the slices in the fixed order z = 0, 1, 2, ...
+// cc_gemm_column_sums_kernel (one thread per column, rows summed in order) is also the linear bias gradient.
 //
-// Indices are 32-bit: the C# side refuses tensors (and split workspaces) over 2^31-1 elements.
+// Indices are 32-bit: the launchers refuse tensors (and split workspaces) over 2^31-1 elements.
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
 
 namespace {
@@ -40,7 +42,7 @@ constexpr int kTileN = 64;
 constexpr int kTileK = 16;
 constexpr int kThreadsX = 16;                   // threads along a tile's columns
 constexpr int kThreadsY = 16;                   // threads along a tile's rows
-constexpr int kThreads = kThreadsX * kThreadsY; // must match GpuBackend.GemmBlock
+constexpr int kThreads = kThreadsX * kThreadsY; // must match kGemmBlock (native/launch/gemm_plan.h)
 constexpr int kRowsPerThread = kTileM / kThreadsY;
 constexpr int kColsPerThread = kTileN / kThreadsX;
 
@@ -214,7 +216,7 @@ __device__ __forceinline__ void gemm_tile(const GemmProblem& g)
 } // namespace
 
 // y[n,k,p,q] = sum_c w[k,c] x[n,c,p*sh,q*sw]: C = W (K x C) . X (C x N*PQ, strided pixels).
-extern "C" __global__ void cc_pointwise_forward(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void cc_pointwise_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                 const float* __restrict__ w, float* __restrict__ y)
 {
     GemmProblem g = make_problem(pr.k, pr.n * pr.p * pr.q, pr.c);
@@ -228,7 +230,7 @@ extern "C" __global__ void cc_pointwise_forward(cc_conv_problem pr, const float*
 
 // dx[n,c,p*sh,q*sw] = sum_k w[k,c] dy[n,k,p,q], every other dx pixel 0: C = W^T (C x K) . dY (K x N*PQ),
 // scattered to the strided pixels, the rest of each stride cell zeroed by the same thread.
-extern "C" __global__ void cc_pointwise_backward_data(cc_conv_problem pr, const float* __restrict__ dy,
+extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                       const float* __restrict__ w, float* __restrict__ dx)
 {
     GemmProblem g = make_problem(pr.c, pr.n * pr.p * pr.q, pr.k);
@@ -247,7 +249,7 @@ extern "C" __global__ void cc_pointwise_backward_data(cc_conv_problem pr, const 
 // dw[k,c] = sum_{n,p,q} dy[n,k,p,q] x[n,c,p*sh,q*sw]: C = dY (K x N*PQ) . X^T (N*PQ x C). Split z writes
 // the partial sum over positions [z*k_chunk, (z+1)*k_chunk) to dw_partials + z*K*C (with one split that
 // is dw itself).
-extern "C" __global__ void cc_pointwise_backward_weight(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void cc_pointwise_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                         const float* __restrict__ dy,
                                                         float* __restrict__ dw_partials, int k_chunk)
 {
@@ -263,7 +265,7 @@ extern "C" __global__ void cc_pointwise_backward_weight(cc_conv_problem pr, cons
 }
 
 // y = x w^T + b: x n x in, w out x in (PyTorch's layout), b out (or null), y n x out.
-extern "C" __global__ void cc_linear_forward(int n, int in, int out, const float* __restrict__ x,
+extern "C" __global__ void cc_linear_forward_kernel(int n, int in, int out, const float* __restrict__ x,
                                              const float* __restrict__ w, const float* __restrict__ b,
                                              float* __restrict__ y)
 {
@@ -278,7 +280,7 @@ extern "C" __global__ void cc_linear_forward(int n, int in, int out, const float
 }
 
 // dx = dy w: dy n x out, w out x in, dx n x in.
-extern "C" __global__ void cc_linear_backward_data(int n, int in, int out, const float* __restrict__ dy,
+extern "C" __global__ void cc_linear_backward_data_kernel(int n, int in, int out, const float* __restrict__ dy,
                                                    const float* __restrict__ w, float* __restrict__ dx)
 {
     GemmProblem g = make_problem(n, in, out);
@@ -292,7 +294,7 @@ extern "C" __global__ void cc_linear_backward_data(int n, int in, int out, const
 
 // dw = dy^T x: out x in, reduced over the n samples; split z writes its partial sum over samples
 // [z*k_chunk, (z+1)*k_chunk) to dw_partials + z*out*in.
-extern "C" __global__ void cc_linear_backward_weight(int n, int in, int out, const float* __restrict__ x,
+extern "C" __global__ void cc_linear_backward_weight_kernel(int n, int in, int out, const float* __restrict__ x,
                                                      const float* __restrict__ dy,
                                                      float* __restrict__ dw_partials, int k_chunk)
 {
@@ -310,7 +312,7 @@ extern "C" __global__ void cc_linear_backward_weight(int n, int in, int out, con
 // dst[j] = sum_r src[r*cols + j], rows added in order r = 0, 1, ... One thread per column, 1-D grid, any
 // block size; consecutive threads read consecutive addresses. Serves as the linear bias gradient
 // (src = dy, n x out) and as the fixed-order reduction of split-K partial products (src = splits x m*n).
-extern "C" __global__ void cc_gemm_column_sums(int rows, int cols, const float* __restrict__ src,
+extern "C" __global__ void cc_gemm_column_sums_kernel(int rows, int cols, const float* __restrict__ src,
                                                float* __restrict__ dst)
 {
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
@@ -320,10 +322,10 @@ extern "C" __global__ void cc_gemm_column_sums(int rows, int cols, const float* 
     dst[j] = acc;
 }
 
-CC_REGISTER_KERNEL(cc_pointwise_forward);
-CC_REGISTER_KERNEL(cc_pointwise_backward_data);
-CC_REGISTER_KERNEL(cc_pointwise_backward_weight);
-CC_REGISTER_KERNEL(cc_linear_forward);
-CC_REGISTER_KERNEL(cc_linear_backward_data);
-CC_REGISTER_KERNEL(cc_linear_backward_weight);
-CC_REGISTER_KERNEL(cc_gemm_column_sums);
+CC_REGISTER_KERNEL(cc_pointwise_forward_kernel);
+CC_REGISTER_KERNEL(cc_pointwise_backward_data_kernel);
+CC_REGISTER_KERNEL(cc_pointwise_backward_weight_kernel);
+CC_REGISTER_KERNEL(cc_linear_forward_kernel);
+CC_REGISTER_KERNEL(cc_linear_backward_data_kernel);
+CC_REGISTER_KERNEL(cc_linear_backward_weight_kernel);
+CC_REGISTER_KERNEL(cc_gemm_column_sums_kernel);

@@ -2,21 +2,22 @@
 //   softmax cross-entropy with integer labels, knowledge distillation (KD, the corrected form of
 //   REFERENCE.md: T^2/N * sum_n KL(softmax(t_n/T) || softmax(s_n/T))), attention transfer (AT) for one
 //   activation pair, and CountCorrect. The C# reference is src/CheapConv/Backends/CpuBackend.Loss.cs; the
-//   launcher is src/CheapConv/Backends/GpuBackend.Loss.cs, which computes the geometry below.
+//   launcher is native/launch/losses.cpp, which computes the geometry below.
 //
 // Launch geometry:
-//   cc_cross_entropy_forward  one warp per row (sample), 1-D grid, block a multiple of 32
-//   cc_kd_forward             one warp per row, 1-D grid, block a multiple of 32
-//   cc_count_correct          one warp per row, 1-D grid, block a multiple of 32
-//   cc_at_forward             one block per sample, grid N, block a multiple of 32 (at most 1024)
-//   cc_at_backward            one block per sample, grid N, block a multiple of 32 (at most 1024)
-//   cc_loss_reduce            one block, block a multiple of 32 (at most 1024)
-//   cc_cross_entropy_backward, cc_kd_backward   one thread per element, 1-D grid, any block size
+//   cc_cross_entropy_forward_kernel           one warp per row (sample), 1-D grid, block a multiple of 32
+//   cc_kd_forward_kernel                      one warp per row, 1-D grid, block a multiple of 32
+//   cc_count_correct_kernel                   one warp per row, 1-D grid, block a multiple of 32
+//   cc_at_forward_kernel                      one block per sample, grid N, block a multiple of 32 (at most 1024)
+//   cc_at_backward_kernel                     one block per sample, grid N, block a multiple of 32 (at most 1024)
+//   cc_loss_reduce_kernel                     one block, block a multiple of 32 (at most 1024)
+//   cc_cross_entropy_backward_kernel, cc_kd_backward_kernel
+//                                             one thread per element, 1-D grid, any block size
 //
 // Determinism: the forward kernels write one partial per sample (a row's loss, a sample's sum of squared
-// differences) and cc_loss_reduce adds them in one block in a fixed order (strided per-thread sums, then a
+// differences) and cc_loss_reduce_kernel adds them in one block in a fixed order (strided per-thread sums, then a
 // fixed tree, block_reduce.h), so the loss is bitwise the same run to run; no floating-point atomics anywhere.
-// cc_count_correct adds integers with atomicAdd, which is exact and order-independent.
+// cc_count_correct_kernel adds integers with atomicAdd, which is exact and order-independent.
 //
 // Accuracy: device expf/logf are ex2.approx/lg2.approx (see cuda_shim.h): relative error about 2^-21 plus
 // |x| * 2^-24 for expf, absolute error about 2^-21.4 for logf near 1. Every exponent here is x - max <= 0
@@ -24,6 +25,7 @@
 // 2^-21 relative per term; the tests' tolerances (tests/CheapConv.Tests/Kernels/LossTolerance.cs) include
 // them. They are far below what fp32 training notices, so the precise (slower) forms are not used.
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/block_reduce.h"
 
 #define CC_FULL_MASK 0xffffffffu
@@ -65,7 +67,7 @@ static __device__ __forceinline__ cc_softmax_row cc_softmax_statistics(const flo
 
 // probabilities[n, j] = softmax(logits[n])_j;  row_loss[n] = log sum_j exp(x_j - max) - (x_label - max),
 // which is -log softmax(x)_label computed without ever taking the log of a small probability.
-extern "C" __global__ void cc_cross_entropy_forward(int n, int classes, const float* __restrict__ logits,
+extern "C" __global__ void cc_cross_entropy_forward_kernel(int n, int classes, const float* __restrict__ logits,
                                                     const int* __restrict__ labels,
                                                     float* __restrict__ probabilities,
                                                     float* __restrict__ row_loss)
@@ -83,7 +85,7 @@ extern "C" __global__ void cc_cross_entropy_forward(int n, int classes, const fl
 }
 
 // dlogits = (probabilities - onehot(label)) * dloss[0] / N. Alias-safe: dlogits may be probabilities.
-extern "C" __global__ void cc_cross_entropy_backward(int n, int classes, const float* probabilities,
+extern "C" __global__ void cc_cross_entropy_backward_kernel(int n, int classes, const float* probabilities,
                                                      const int* __restrict__ labels,
                                                      const float* __restrict__ dloss, float* dlogits)
 {
@@ -98,7 +100,7 @@ extern "C" __global__ void cc_cross_entropy_backward(int n, int classes, const f
 // Per row: softmax(s/T) and softmax(t/T) saved, and KL(p_t || p_s) = sum_j p_t,j (log p_t,j - log p_s,j)
 // with the logs taken in log-sum-exp form, (x_j/T - max) - log sum. Identical rows give identical logs, so
 // their KL is exactly 0. A p_t,j that underflows to 0 contributes 0, as kl_div's 0 log 0 = 0 does.
-extern "C" __global__ void cc_kd_forward(int n, int classes, float temperature,
+extern "C" __global__ void cc_kd_forward_kernel(int n, int classes, float temperature,
                                          const float* __restrict__ student, const float* __restrict__ teacher,
                                          float* __restrict__ student_soft, float* __restrict__ teacher_soft,
                                          float* __restrict__ row_kl)
@@ -128,7 +130,7 @@ extern "C" __global__ void cc_kd_forward(int n, int classes, float temperature,
 }
 
 // dstudent = T/N * (softmax(s/T) - softmax(t/T)) * dloss[0]. Alias-safe: dstudent may be either input.
-extern "C" __global__ void cc_kd_backward(int n, int classes, float temperature, const float* student_soft,
+extern "C" __global__ void cc_kd_backward_kernel(int n, int classes, float temperature, const float* student_soft,
                                           const float* teacher_soft, const float* __restrict__ dloss,
                                           float* dstudent)
 {
@@ -142,8 +144,8 @@ extern "C" __global__ void cc_kd_backward(int n, int classes, float temperature,
 // each channel's plane is read coalesced), written out unnormalised, with the sums of squares of the maps.
 // Pass 2: the same thread re-reads the map elements it wrote (no barrier needed for its own writes),
 // normalises them by max(norm, eps), and sums (q_s - q_t)^2. The per-sample sum goes to sample_loss; the
-// mean over N * HW is cc_loss_reduce's scale.
-extern "C" __global__ void cc_at_forward(int n, int c, int hw, const float* __restrict__ student,
+// mean over N * HW is cc_loss_reduce_kernel's scale.
+extern "C" __global__ void cc_at_forward_kernel(int n, int c, int hw, const float* __restrict__ student,
                                          const float* __restrict__ teacher, float* __restrict__ student_map,
                                          float* __restrict__ teacher_map, float* __restrict__ student_norm,
                                          float* __restrict__ sample_loss)
@@ -200,7 +202,7 @@ extern "C" __global__ void cc_at_forward(int n, int c, int hw, const float* __re
 //   norm <  eps: dL/dmap = g / eps                         (clamped: the divisor is a constant)
 // and dL/da[c, hw] = dL/dmap[hw] * 2 a[c, hw] / C. The dot product is a block reduction; the block then
 // strides over all C * HW elements of the sample, recomputing dL/dmap[hw] (two cached loads) per element.
-extern "C" __global__ void cc_at_backward(int n, int c, int hw, const float* __restrict__ student,
+extern "C" __global__ void cc_at_backward_kernel(int n, int c, int hw, const float* __restrict__ student,
                                           const float* __restrict__ student_map,
                                           const float* __restrict__ teacher_map,
                                           const float* __restrict__ student_norm,
@@ -234,7 +236,7 @@ extern "C" __global__ void cc_at_backward(int n, int c, int hw, const float* __r
 
 // loss[0] = scale * sum_i partials[i], i < count, in one block: each thread adds a strided slice in order,
 // then a fixed tree adds the threads' sums.
-extern "C" __global__ void cc_loss_reduce(int count, float scale, const float* __restrict__ partials,
+extern "C" __global__ void cc_loss_reduce_kernel(int count, float scale, const float* __restrict__ partials,
                                           float* __restrict__ loss)
 {
     __shared__ float warp_sums[CC_MAX_WARPS];
@@ -255,7 +257,7 @@ static __device__ __forceinline__ bool cc_argmax_prefers(float value, int index,
 }
 
 // correct[0] += number of rows whose argmax is the label. The caller zeroes correct[0] first.
-extern "C" __global__ void cc_count_correct(int n, int classes, const float* __restrict__ logits,
+extern "C" __global__ void cc_count_correct_kernel(int n, int classes, const float* __restrict__ logits,
                                             const int* __restrict__ labels, int* __restrict__ correct)
 {
     const int lane = threadIdx.x % warpSize;
@@ -282,11 +284,11 @@ extern "C" __global__ void cc_count_correct(int n, int classes, const float* __r
     if (lane == 0 && best_index == labels[row]) atomicAdd(correct, 1);
 }
 
-CC_REGISTER_KERNEL(cc_cross_entropy_forward);
-CC_REGISTER_KERNEL(cc_cross_entropy_backward);
-CC_REGISTER_KERNEL(cc_kd_forward);
-CC_REGISTER_KERNEL(cc_kd_backward);
-CC_REGISTER_KERNEL(cc_at_forward);
-CC_REGISTER_KERNEL(cc_at_backward);
-CC_REGISTER_KERNEL(cc_loss_reduce);
-CC_REGISTER_KERNEL(cc_count_correct);
+CC_REGISTER_KERNEL(cc_cross_entropy_forward_kernel);
+CC_REGISTER_KERNEL(cc_cross_entropy_backward_kernel);
+CC_REGISTER_KERNEL(cc_kd_forward_kernel);
+CC_REGISTER_KERNEL(cc_kd_backward_kernel);
+CC_REGISTER_KERNEL(cc_at_forward_kernel);
+CC_REGISTER_KERNEL(cc_at_backward_kernel);
+CC_REGISTER_KERNEL(cc_loss_reduce_kernel);
+CC_REGISTER_KERNEL(cc_count_correct_kernel);

@@ -1,21 +1,22 @@
 // Global average pooling and zero padding, NCHW fp32, forward and backward. The CPU reference is
-// src/CheapConv/Backends/CpuBackend.Norm.cs; the launcher is src/CheapConv/Backends/GpuBackend.Norm.cs.
+// src/CheapConv/Backends/CpuBackend.Norm.cs; the launcher is native/launch/pooling.cpp.
 //
 // Launch geometry:
-//   cc_global_avg_pool_forward    one warp per (n, c) plane, 1-D grid, block a multiple of 32
-//   cc_global_avg_pool_backward   one thread per dx element, 1-D grid
-//   cc_zero_pad_forward           one thread per y element (the padded tensor), 1-D grid
-//   cc_zero_pad_backward          one thread per dx element (the crop), 1-D grid
+//   cc_global_avg_pool_forward_kernel         one warp per (n, c) plane, 1-D grid, block a multiple of 32
+//   cc_global_avg_pool_backward_kernel        one thread per dx element, 1-D grid
+//   cc_zero_pad_forward_kernel                one thread per y element (the padded tensor), 1-D grid
+//   cc_zero_pad_backward_kernel               one thread per dx element (the crop), 1-D grid
 // Every output element is written by exactly one thread; the pooling sum is a per-lane sequential sum
 // over a stride of 32 and a fixed shuffle tree: deterministic, no atomics.
 //
 // Indices are 32-bit (the launcher refuses tensors over 2^31 - 1 elements); thread indices and strided loop
 // counters are unsigned so that the overshoot of the last block or stride cannot wrap to a negative index.
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/block_reduce.h"
 
 // y[plane] = (sum over the plane's hw values) / hw, plane = n*C + c.
-extern "C" __global__ void cc_global_avg_pool_forward(int planes, int hw, const float* __restrict__ x,
+extern "C" __global__ void cc_global_avg_pool_forward_kernel(int planes, int hw, const float* __restrict__ x,
                                                       float* __restrict__ y)
 {
     const int lane = threadIdx.x % warpSize;
@@ -32,7 +33,7 @@ extern "C" __global__ void cc_global_avg_pool_forward(int planes, int hw, const 
 }
 
 // dx[plane, i] = dy[plane] / hw.
-extern "C" __global__ void cc_global_avg_pool_backward(int planes, int hw, const float* __restrict__ dy,
+extern "C" __global__ void cc_global_avg_pool_backward_kernel(int planes, int hw, const float* __restrict__ dy,
                                                        float* __restrict__ dx)
 {
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
@@ -42,7 +43,7 @@ extern "C" __global__ void cc_global_avg_pool_backward(int planes, int hw, const
 }
 
 // y (planes x (h+top+bottom) x (w+left+right)) = x (planes x h x w) in the middle, zeros around it.
-extern "C" __global__ void cc_zero_pad_forward(int planes, int h, int w, int top, int bottom, int left, int right,
+extern "C" __global__ void cc_zero_pad_forward_kernel(int planes, int h, int w, int top, int bottom, int left, int right,
                                                const float* __restrict__ x, float* __restrict__ y)
 {
     const int out_h = h + top + bottom, out_w = w + left + right;
@@ -57,7 +58,7 @@ extern "C" __global__ void cc_zero_pad_forward(int planes, int h, int w, int top
 }
 
 // dx (planes x h x w) = the middle window of dy (planes x (h+top+bottom) x (w+left+right)).
-extern "C" __global__ void cc_zero_pad_backward(int planes, int h, int w, int top, int bottom, int left, int right,
+extern "C" __global__ void cc_zero_pad_backward_kernel(int planes, int h, int w, int top, int bottom, int left, int right,
                                                 const float* __restrict__ dy, float* __restrict__ dx)
 {
     const int out_h = h + top + bottom, out_w = w + left + right;
@@ -70,7 +71,7 @@ extern "C" __global__ void cc_zero_pad_backward(int planes, int h, int w, int to
     dx[index] = dy[(plane * out_h + ih + top) * out_w + iw + left];
 }
 
-CC_REGISTER_KERNEL(cc_global_avg_pool_forward);
-CC_REGISTER_KERNEL(cc_global_avg_pool_backward);
-CC_REGISTER_KERNEL(cc_zero_pad_forward);
-CC_REGISTER_KERNEL(cc_zero_pad_backward);
+CC_REGISTER_KERNEL(cc_global_avg_pool_forward_kernel);
+CC_REGISTER_KERNEL(cc_global_avg_pool_backward_kernel);
+CC_REGISTER_KERNEL(cc_zero_pad_forward_kernel);
+CC_REGISTER_KERNEL(cc_zero_pad_backward_kernel);

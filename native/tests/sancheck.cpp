@@ -9,13 +9,15 @@
 //
 // case                 binary that catches it  expected result
 // -------------------  ----------------------  -----------------------------------------------------------
-// conv                 (both must pass)        exit 0, stdout ends "conv: ok". Runs cc_conv2d_forward,
-//                                              cc_conv2d_backward_data, cc_conv2d_backward_weight on small
+// conv                 (both must pass)        exit 0, stdout ends "conv: ok". Runs cc_conv2d_forward_kernel,
+//                                              cc_conv2d_backward_data_kernel, cc_conv2d_backward_weight_kernel on small
 //                                              problems (grouped stride 2, depthwise, 1x1, rectangular) with
 //                                              exact-size malloc'ed buffers and checks them against a double
 //                                              precision reference (exit 2 and "MISMATCH" if they disagree).
 // selftest             (both must pass)        exit 0, stdout ends "selftest: N passed, 0 failed": the
-//                                              emulator primitive tests of tests/selftest/primitives.cpp.
+//                                              emulator primitive tests of tests/selftest/primitives.cpp
+//                                              and the C ABI tests on the emulator (tests/abi: every
+//                                              launcher, with exact-size buffers).
 // oob-global           asan                    exit 1, stderr "ERROR: AddressSanitizer: heap-buffer-overflow"
 // oob-dynamic-shared   asan                    exit 1, stderr "ERROR: AddressSanitizer: heap-buffer-overflow"
 // oob-static-shared    asan                    exit 1, stderr "runtime error: index 64 out of bounds for type 'int [64]'"
@@ -27,6 +29,7 @@
 // A faulty case run under the binary that cannot see it (e.g. missing-barrier under asan) exits 3 and
 // prints "NOT CAUGHT". Unknown case or bad usage: exit 64.
 #include "selftest/primitives.h"
+#include "abi/abi_test.h"
 
 #include "cheapconv/problem.h"
 
@@ -157,9 +160,9 @@ int run_conv() {
         void* bwd_data[] = {&pc, &dy, &w, &dx};
         void* bwd_weight[] = {&pc, &x, &dy, &dw};
         // Geometry as in kernels/conv2d.cu: one thread per output element; one warp per weight element.
-        int rc = launch("cc_conv2d_forward", {blocks_for(static_cast<long long>(ys), 256), 1, 1}, {256, 1, 1}, 0, fwd);
-        if (rc == 0) rc = launch("cc_conv2d_backward_data", {blocks_for(static_cast<long long>(xs), 256), 1, 1}, {256, 1, 1}, 0, bwd_data);
-        if (rc == 0) rc = launch("cc_conv2d_backward_weight", {blocks_for(static_cast<long long>(ws), 8), 1, 1}, {256, 1, 1}, 0, bwd_weight);
+        int rc = launch("cc_conv2d_forward_kernel", {blocks_for(static_cast<long long>(ys), 256), 1, 1}, {256, 1, 1}, 0, fwd);
+        if (rc == 0) rc = launch("cc_conv2d_backward_data_kernel", {blocks_for(static_cast<long long>(xs), 256), 1, 1}, {256, 1, 1}, 0, bwd_data);
+        if (rc == 0) rc = launch("cc_conv2d_backward_weight_kernel", {blocks_for(static_cast<long long>(ws), 8), 1, 1}, {256, 1, 1}, 0, bwd_weight);
         if (rc != 0) {
             std::fprintf(stderr, "conv: emulator error %s\n", cc_emu_status_name(rc));
             return 1;
@@ -199,6 +202,7 @@ int run_case(const std::string& c) {
     if (c == "selftest") {
         cc_selftest::Tally t;
         cc_selftest::run_primitive_tests(t);
+        cc_abi_test::run_emulator_tests(t);
         std::printf("selftest: %d passed, %d failed\n", t.passed, t.failed);
         return t.failed == 0 ? 0 : 1;
     }

@@ -7,7 +7,7 @@
  *      so everything below is built from clang attributes and NVVM builtins. Every function here
  *      lowers to PTX instructions; none becomes an `.extern .func` call.
  *   2. nvcc (fatbin, where a CUDA toolkit exists): the real CUDA headers are already included, so only
- *      our own macros (CC_DYNAMIC_SHARED, CC_REGISTER_KERNEL) are defined.
+ *      our own macros (CC_DYNAMIC_SHARED, CC_REGISTER_KERNEL) and the expf/logf mapping are defined.
  *   3. host emulator build: plain C++20 (g++ -x c++ -std=c++20). Kernels become ordinary functions run
  *      by the emulator in native/emu, one fiber per CUDA thread; the intrinsics call into it.
  *
@@ -25,10 +25,21 @@
  *   CC_DYNAMIC_SHARED(type, name)   dynamic shared memory (the launch's dynamic_shared_bytes)
  *   CC_REGISTER_KERNEL(name);       after each kernel, at file scope
  *
- * Device math accuracy (mode 1 only; nvcc uses CUDA's own, the host uses <cmath>):
+ * One math decision for every GPU build (modes 1 and 2), documented here and in native/Makefile:
+ *   expf and logf are the approximate hardware forms, ex2.approx / lg2.approx, in BOTH GPU builds: clang
+ *   has no libdevice here, so mode 1 defines them from the NVVM builtins below; mode 2 maps the kernels'
+ *   expf/logf calls to CUDA's __expf/__logf (the same instructions) instead of CUDA's slower precise
+ *   expf/logf. Kernels spell them expf/logf in every mode. FMA contraction (a*b+c -> fma) stays ON in
+ *   both GPU builds (clang -ffp-contract=fast, nvcc --fmad=true, both explicit in the Makefile); division
+ *   and sqrtf stay IEEE round-to-nearest (no -use_fast_math), and denormals are kept (no FTZ): nvcc's
+ *   __expf/__logf emit the same non-FTZ ex2.approx.f32 / lg2.approx.f32 as clang (checked in the PTX).
+ *   The emulator (mode 3) uses <cmath>'s expf/logf (glibc: under 1 ulp) and g++ does not contract (ISO
+ *   -std=c++20 sets -ffp-contract=off), so the emulator is the more exact build; an explicit fmaf() is a
+ *   true fused multiply-add in every build.
+ * Device math accuracy:
  *   fmaxf/fminf/fmaf/fabsf/sqrtf are exact (IEEE, round to nearest), as in CUDA.
  *   rsqrtf = rsqrt.approx.f32, as in CUDA (max 2 ulp).
- *   expf   = ex2.approx.f32(x * log2(e)): the fast-math __expf of CUDA, *not* CUDA's precise expf.
+ *   expf   = ex2.approx.f32(x * log2(e)): CUDA's __expf, *not* CUDA's precise expf.
  *            Relative error about 2^-21 plus |x| * 2^-24 from rounding x * log2(e).
  *   logf   = lg2.approx.f32(x) * ln(2): CUDA's __logf; absolute error about 2^-21.4 for x in [0.5, 2],
  *            relative error about 2^-22 elsewhere.
@@ -46,11 +57,17 @@
 
 /* ================================================================================================ */
 #if defined(__NVCC__)
-/* ---- mode 2: nvcc. CUDA's headers provide everything except our own two macros. ---------------- */
+/* ---- mode 2: nvcc. CUDA's headers provide everything except our own macros. ------------------- */
 
 #define CC_DEVICE_BUILD 1
 #define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 #define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
+
+/* The math decision of the header comment: the kernels' expf/logf become the approximate intrinsics, as
+ * in the clang build. Function-like macros, defined after CUDA's headers (which nvcc includes first), so
+ * they rewrite only the calls in our own sources. */
+#define expf(x) __expf(x)
+#define logf(x) __logf(x)
 
 /* ================================================================================================ */
 #elif defined(__CUDA__) && defined(__CUDA_ARCH__)

@@ -1,12 +1,20 @@
-// Native self-test of the emulator: `make -C native selftest` builds and runs it.
-//   cc_emu_selftest [libcheapconv_emu_test.so [libcheapconv_emu.so]] [-v]
+// Native self-test of the emulator and of the C ABI: `make -C native selftest` builds and runs it.
+//   cc_emu_selftest [libcheapconv_emu_test.so [libcheapconv_emu.so]] [--expect-sass=LIST] [-v]
 // Runs the primitive checks, the diagnostics on the faulty kernels, launch validation, worker counts,
-// concurrent launches and a throughput smoke test through the C API (linked in statically), then loads
-// the given shared libraries with dlopen and launches through them as the C# side does.
+// concurrent launches and a throughput smoke test through the emulator's C API (linked in statically),
+// then loads the given shared libraries with dlopen and launches through them as the C# side does.
+// Then the C ABI (cheapconv.h): every family on the emulator (the ABI is linked in too), and
+// libcheapconv.so's CUDA runtime against the fake driver; both found beside this program
+// (build/bin/../lib/libcheapconv.so, build/bin/../test/libcheapconv_fake_cuda.so). --expect-sass says
+// which SASS the build embedded ("80 90", or "none") so the fatbin choice is checked exactly; without it
+// the test checks that what cc_describe reports is what was loaded.
 // Prints "N passed, M failed"; exit status 0 only when nothing failed.
 #include "primitives.h"
 
+#include "../abi/abi_test.h"
+
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -186,8 +194,9 @@ void test_library(Tally& t, const char* path, bool has_test_kernels) {
     auto count = reinterpret_cast<count_fn>(dlsym(h, "cc_emu_kernel_count"));
     auto name = reinterpret_cast<name_fn>(dlsym(h, "cc_emu_kernel_name"));
     const bool syms = l && count && name && dlsym(h, "cc_emu_version") && dlsym(h, "cc_emu_status_name") &&
-                      dlsym(h, "cc_emu_set_worker_threads") && dlsym(h, "cc_emu_set_strict") && !dlsym(h, "cc_test_block_reduce");
-    t.check(syms, std::string(path) + ": exports the C API, not the kernels");
+                      dlsym(h, "cc_emu_set_worker_threads") && dlsym(h, "cc_emu_set_strict") && !dlsym(h, "cc_test_block_reduce") &&
+                      dlsym(h, "cc_create") && dlsym(h, "cc_conv_forward") && !dlsym(h, "cc_conv2d_forward_kernel");
+    t.check(syms, std::string(path) + ": exports the C APIs (cc_emu_*, cheapconv.h), not the kernels");
     if (!syms) return;
     bool test_kernels = false;
     std::string names;
@@ -215,14 +224,28 @@ void test_library(Tally& t, const char* path, bool has_test_kernels) {
     dlclose(h);
 }
 
+// The build folder this program runs from (build/bin/cc_emu_selftest -> build).
+std::string build_dir() {
+    char path[4096];
+    const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0) return "build";
+    std::string exe(path, static_cast<std::size_t>(n));
+    exe = exe.substr(0, exe.rfind('/')); // build/bin
+    return exe.substr(0, exe.rfind('/'));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     Tally t;
     std::vector<const char*> libs;
+    std::string expect_sass;
+    const char* const sass_option = "--expect-sass=";
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "-v") == 0)
             t.verbose = true;
+        else if (std::strncmp(argv[i], sass_option, std::strlen(sass_option)) == 0)
+            expect_sass = argv[i] + std::strlen(sass_option);
         else
             libs.push_back(argv[i]);
     }
@@ -240,6 +263,10 @@ int main(int argc, char** argv) {
         std::printf("shared libraries\n");
         for (std::size_t i = 0; i < libs.size(); ++i) test_library(t, libs[i], std::strstr(libs[i], "_test") != nullptr);
     }
+    cc_abi_test::run_emulator_tests(t);
+    std::printf("C ABI: libcheapconv.so on a fake CUDA driver\n");
+    const std::string build = build_dir();
+    cc_abi_test::run_cuda_runtime_tests(t, build + "/lib/libcheapconv.so", build + "/test/libcheapconv_fake_cuda.so", expect_sass);
     std::printf("%d passed, %d failed\n", t.passed, t.failed);
     return t.failed == 0 ? 0 : 1;
 }

@@ -39,13 +39,6 @@ public static class CheckConvCommand
             {
                 deviceLabel = device.Device.Name;
                 outputs = ConvCheck.RunOnDevice(device.Device, problem, inputs);
-                if (device.Device is EmulatedDevice emulator)
-                {
-                    foreach (var warning in emulator.TakeWarnings())
-                    {
-                        output.WriteLine($"warning: {warning}");
-                    }
-                }
             }
         }
 

@@ -1,24 +1,26 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using CheapConv.Interop;
 
 namespace CheapConv.Devices;
 
 /// <summary>
 /// Runs the CUDA kernels on the CPU: the same native/kernels sources compiled as host C++ into the emulator
-/// library (native/emu), launched by name with the same <c>void**</c> arguments a GPU gets. Memory is host
-/// memory. For correctness only — never for timing.
+/// library. Memory is host memory; the kernels run through the library's C ABI (<see cref="Device.Handle"/>), every
+/// call finished when it returns. For correctness only — never for timing.
 /// </summary>
 /// <remarks>
-/// The library is loaded with <see cref="NativeLibrary"/> and its exports bound per instance, so tests can
-/// load the variant that also holds the deliberately faulty diagnostic kernels.
+/// The library also exports the emulator's own C API (native/emu/cc_emu.h): <see cref="Launch"/> runs any kernel
+/// it holds by name with hand-packed arguments, which is how the diagnostics tests run the deliberately faulty
+/// kernels of libcheapconv_emu_test.so. Its exports are bound per instance, so one process can use both files.
 /// </remarks>
 public sealed unsafe class EmulatedDevice : Device
 {
     /// <summary>The production emulator library, copied beside this assembly by the build.</summary>
-    public const string LibraryFileName = "libcheapconv_emu.so";
+    public const string LibraryFileName = CheapConvNative.EmulatorFileName;
 
     /// <summary>Environment variable that overrides where the emulator library is loaded from.</summary>
-    public const string LibraryEnvironmentVariable = "CHEAPCONV_EMU_LIBRARY";
+    public const string LibraryEnvironmentVariable = CheapConvNative.EmulatorEnvironmentVariable;
 
     private const int MessageCapacity = 8192;
 
@@ -29,6 +31,8 @@ public sealed unsafe class EmulatedDevice : Device
     private readonly delegate* unmanaged<int, int> _setStrict;
     private readonly Lock _warningsLock = new();
     private readonly List<string> _warnings = [];
+    private readonly Lock _handleLock = new();
+    private CheapConvHandle? _handle;
     private bool _disposed;
 
     private EmulatedDevice(nint library, string path)
@@ -47,44 +51,65 @@ public sealed unsafe class EmulatedDevice : Device
     }
 
     /// <summary>
-    /// Opens the emulator. Without <paramref name="libraryPath"/>, uses $CHEAPCONV_EMU_LIBRARY or the
-    /// library beside this assembly.
+    /// Opens the emulator. Without <paramref name="libraryPath"/>, loads $CHEAPCONV_EMU_LIBRARY or the library beside
+    /// this assembly (see <see cref="CheapConvNative.Load"/> for every place tried).
     /// </summary>
     public static EmulatedDevice Open(string? libraryPath = null)
     {
-        var path = libraryPath
-            ?? Environment.GetEnvironmentVariable(LibraryEnvironmentVariable)
-            ?? Path.Combine(AppContext.BaseDirectory, LibraryFileName);
-        if (!File.Exists(path))
-        {
-            throw new DeviceUnavailableException(
-                $"emulator library not found at {path}: build it with 'make -C native' (dotnet build does this) or set {LibraryEnvironmentVariable}");
-        }
-
+        var (library, path) = CheapConvNative.LoadLibrary(LibraryFileName, LibraryEnvironmentVariable, libraryPath);
         try
         {
-            return new EmulatedDevice(NativeLibrary.Load(path), path);
+            return new EmulatedDevice(library, path);
         }
-        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException or EntryPointNotFoundException)
+        catch (EntryPointNotFoundException e)
         {
-            throw new DeviceUnavailableException($"emulator library {path} could not be loaded: {e.Message}");
+            throw new DeviceUnavailableException(e.Message);
         }
     }
 
     public string LibraryPath { get; }
 
-    /// <summary>The emulator library's version number (cc_emu_version).</summary>
+    /// <summary>The version of the emulator's own C API (cc_emu_version; the ABI's is <c>Native.Version</c>).</summary>
     public int Version { get; }
 
     public override DeviceKind Kind => DeviceKind.Emulated;
 
     public override string Name => "emulator";
 
-    public override IReadOnlyList<string> KernelNames { get; }
+    /// <summary>The kernels the library holds, for <see cref="Launch"/>.</summary>
+    public IReadOnlyList<string> KernelNames { get; }
 
     /// <summary>
-    /// Diagnostics the emulator reported for launches that still succeeded (e.g. threads that returned
-    /// while others waited at a barrier). Cleared by <see cref="TakeWarnings"/>.
+    /// The handle of the library's C ABI, created on first use (cc_create; the emulator has one "device"). Creating it
+    /// puts the library in strict mode (<see cref="SetStrict"/>): a C ABI call returns a status and no warnings, so
+    /// what the emulator would only warn about (threads that returned while others wait at a barrier) fails the call
+    /// with CC_ERROR_EMULATOR and the emulator's message instead of passing unseen.
+    /// </summary>
+    public override CheapConvHandle Handle
+    {
+        get
+        {
+            lock (_handleLock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_handle is null)
+                {
+                    SetStrict(true);
+                    _handle = CheapConvNative.Load(CheapConvBackend.Emulator, LibraryPath).Create(0);
+                }
+
+                return _handle;
+            }
+        }
+    }
+
+    /// <summary>The emulator ignores streams: every call has finished when it returns.</summary>
+    public override nint Stream => 0;
+
+    /// <summary>
+    /// Diagnostics the emulator reported for <see cref="Launch"/>es that still succeeded (e.g. threads that returned
+    /// while others waited at a barrier). Cleared by <see cref="TakeWarnings"/>. (Calls through the C ABI have no
+    /// warnings: see <see cref="Handle"/>.)
     /// </summary>
     public IReadOnlyList<string> TakeWarnings()
     {
@@ -99,10 +124,16 @@ public sealed unsafe class EmulatedDevice : Device
     /// <summary>Number of OS threads that run blocks; 0 means one per core.</summary>
     public void SetWorkerThreads(int count) => _setWorkerThreads(count);
 
-    /// <summary>In strict mode, what is a warning by default (threads that left before a barrier) fails the launch.</summary>
-    public void SetStrict(bool strict) => _setStrict(strict ? 1 : 0);
+    /// <summary>In strict mode, what is a warning by default (threads that left before a barrier) fails the launch. The
+    /// setting belongs to the library file, for every device and handle of it in the process. Returns the previous one.</summary>
+    public bool SetStrict(bool strict) => _setStrict(strict ? 1 : 0) != 0;
 
-    public override void Launch(string kernel, LaunchConfig config, void** args, string problem)
+    /// <summary>
+    /// Runs <paramref name="kernel"/> by name with <paramref name="args"/> (args[i] points at the i-th argument's
+    /// value, as for cuLaunchKernel), outside the C ABI: for diagnostics and the emulator's own tests.
+    /// <paramref name="problem"/> only serves error messages.
+    /// </summary>
+    public void Launch(string kernel, LaunchConfig config, void** args, string problem)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var name = Encoding.UTF8.GetBytes(kernel + "\0");
@@ -118,7 +149,7 @@ public sealed unsafe class EmulatedDevice : Device
         if (status != 0)
         {
             var statusName = Marshal.PtrToStringUTF8((nint)_statusName(status)) ?? $"status {status}";
-            throw new KernelLaunchException(Name, kernel, config, problem, statusName, text);
+            throw new KernelLaunchException(Name, kernel, $"{config}; problem: {problem}", statusName, text);
         }
 
         if (text.Length > 0)
@@ -135,7 +166,11 @@ public sealed unsafe class EmulatedDevice : Device
 
     protected internal override nint AllocateBytes(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 256);
 
-    protected internal override void Free(nint pointer) => NativeMemory.AlignedFree((void*)pointer);
+    protected internal override bool Release(nint pointer)
+    {
+        NativeMemory.AlignedFree((void*)pointer);
+        return true;
+    }
 
     protected internal override void CopyHostToDevice(nint destination, void* source, long bytes) =>
         Buffer.MemoryCopy(source, (void*)destination, bytes, bytes);
@@ -151,10 +186,18 @@ public sealed unsafe class EmulatedDevice : Device
 
     // The library stays loaded for the life of the process: other EmulatedDevice instances share it, and
     // unloading a library whose worker threads may still exist is unsafe.
-    protected override void Dispose(bool disposing) => _disposed = true;
+    protected override void Dispose(bool disposing)
+    {
+        lock (_handleLock)
+        {
+            _disposed = true;
+            _handle?.Dispose();
+            _handle = null;
+        }
+    }
 
     private nint Export(string name) =>
         NativeLibrary.TryGetExport(_library, name, out var address)
             ? address
-            : throw new DeviceUnavailableException($"emulator library {LibraryPath} lacks the export {name}: rebuild it with 'make -C native'");
+            : throw new EntryPointNotFoundException($"emulator library {LibraryPath} lacks the export {name}: rebuild it with 'make -C native'");
 }

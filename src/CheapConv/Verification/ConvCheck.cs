@@ -66,7 +66,7 @@ public static class ConvCheck
     /// </summary>
     public static double RelativeTolerance(long terms) => Math.Pow(2, -23) * (4 + 2 * Math.Sqrt(terms));
 
-    /// <summary>Runs the three passes on <paramref name="device"/> through the <see cref="GpuBackend"/> launcher.</summary>
+    /// <summary>Runs the three passes on <paramref name="device"/> through <see cref="GpuBackend"/> (the C ABI).</summary>
     public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs)
     {
         using var tensors = new ConvTensors(device, problem, inputs);

@@ -49,24 +49,28 @@ public static class NativeProcess
     public static (int Code, string Output) Run(string program, params string[] arguments)
     {
         Assert.True(File.Exists(program), $"{program} is missing: the native build (make -C native, run by dotnet build) makes it");
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var start = new ProcessStartInfo(program);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
+        return Run(start, TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>Runs <paramref name="start"/> (its environment and working folder as set by the caller) to the end, or fails the test after <paramref name="timeout"/>.</summary>
+    public static (int Code, string Output) Run(ProcessStartInfo start, TimeSpan timeout)
+    {
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"{program} {string.Join(' ', arguments)} did not finish within 3 minutes");
+            Assert.Fail($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish within {timeout.TotalMinutes:0.#} minutes");
         }
 
         return (process.ExitCode, stdout.Result + stderr.Result);

@@ -1,15 +1,17 @@
 using System.Runtime.CompilerServices;
+using CheapConv.Devices;
 
-namespace CheapConv.Devices;
+namespace CheapConv.Tests.Emulator;
 
 /// <summary>
-/// Packs a kernel's arguments the way <c>cuLaunchKernel</c> (and the emulator) take them: an array of
-/// pointers, the i-th pointing at the i-th argument's value. Values live in an inline buffer of this struct,
-/// so packing allocates nothing; keep the struct on the stack until <see cref="Launch"/> returns.
+/// Packs a kernel's arguments the way <c>cuLaunchKernel</c> and <c>cc_emu_launch</c> take them, for the tests that
+/// launch the emulator's diagnostic kernels by name (production code goes through the C ABI, which packs its own):
+/// an array of pointers, the i-th pointing at the i-th argument's value. Values live in an inline buffer of this
+/// struct, so packing allocates nothing; keep the struct on the stack until <see cref="Launch"/> returns.
 /// <code>
 /// var args = new KernelArguments();
-/// args.Add(problem); args.Add(x.Pointer); args.Add(alpha);
-/// args.Launch(device, KernelNames.Something, config, problem.ToString());
+/// args.Add(x.Pointer); args.Add(n);
+/// args.Launch(device, "cc_test_block_reduce", config, "diagnostics test");
 /// </code>
 /// </summary>
 public unsafe struct KernelArguments
@@ -61,7 +63,7 @@ public unsafe struct KernelArguments
     }
 
     /// <summary>Launches <paramref name="kernel"/> on <paramref name="device"/> with the arguments added so far.</summary>
-    public void Launch(Device device, string kernel, LaunchConfig config, string description)
+    public void Launch(EmulatedDevice device, string kernel, LaunchConfig config, string description)
     {
         fixed (ValueBuffer* values = &_values)
         {

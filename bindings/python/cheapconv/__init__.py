@@ -1,0 +1,30 @@
+"""CheapConv from Python: the library's convolution kernels on NumPy arrays and torch tensors, through
+ctypes (nothing to compile). CPU data runs in the CUDA emulator (libcheapconv_emu.so), CUDA tensors on
+the GPU (libcheapconv.so). `cheapconv.torch` adds an autograd Function and an nn.Module.
+
+Libraries are found through CHEAPCONV_EMU_LIBRARY / CHEAPCONV_LIBRARY, else beside this package, else in
+the repository's native/build/lib (built by `make -C native`).
+"""
+
+from . import _library
+from ._conv import conv2d_backward_data, conv2d_backward_weight, conv2d_forward, conv2d_kernel_names
+from ._errors import CheapConvError, InvalidValueError, LibraryLoadError
+
+__all__ = [
+    "CheapConvError", "InvalidValueError", "LibraryLoadError",
+    "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight", "conv2d_kernel_names",
+    "library_version", "library_path",
+]
+
+__version__ = "1.0.0"
+
+
+def library_version(cuda=False):
+    """cc_version() of the emulator library (or the GPU one), as "major.minor.patch"."""
+    version = _library.load(_library.CUDA if cuda else _library.EMULATOR).version
+    return f"{version // 10000}.{version // 100 % 100}.{version % 100}"
+
+
+def library_path(cuda=False):
+    """The file the emulator library (or the GPU one) was loaded from."""
+    return str(_library.load(_library.CUDA if cuda else _library.EMULATOR).path)

@@ -1,0 +1,144 @@
+// Batch normalisation of the C ABI (kernels/batchnorm.cu), optionally fused with the following ReLU:
+// training forward (per-channel statistics, then the element-wise apply), evaluation forward, and the
+// training backward (per-channel reduction, then the element-wise dx). Ported from the C# launcher
+// (GpuBackend.Norm.cs) and CpuBackend.CheckNormShape / CheckBatchNormTraining.
+#include "checks.h"
+#include "geometry.h"
+#include "launch.h"
+
+#include <cstdint>
+
+namespace cc {
+namespace {
+
+using i64 = std::int64_t;
+
+constexpr unsigned kReductionBlock = 256; // per-channel reductions: one block per channel
+
+struct BatchNormText {
+    const cc_batchnorm_problem& p;
+    void operator()(char* text, std::size_t capacity) const
+    {
+        format_into(text, capacity, "batch norm n=%d c=%d h=%d w=%d eps=%g momentum=%g relu=%d", p.n, p.c, p.h, p.w,
+                    static_cast<double>(p.eps), static_cast<double>(p.momentum), p.relu != 0);
+    }
+};
+
+i64 elements(const cc_batchnorm_problem& p) { return product({p.n, p.c, p.h, p.w}); }
+i64 tensor_bytes(const cc_batchnorm_problem& p) { return elements(p) * static_cast<i64>(sizeof(float)); }
+i64 channel_bytes(const cc_batchnorm_problem& p) { return i64{p.c} * static_cast<i64>(sizeof(float)); }
+
+cc_status validate(const char* call, const cc_batchnorm_problem* problem)
+{
+    CC_TRY(check_not_null(call, problem, "problem"));
+    const cc_batchnorm_problem& p = *problem;
+    CC_TRY(check_positive(call, "n", p.n));
+    CC_TRY(check_positive(call, "c", p.c));
+    CC_TRY(check_positive(call, "h", p.h));
+    CC_TRY(check_positive(call, "w", p.w));
+    CC_TRY(check_elements(call, "x (n*c*h*w)", elements(p)));
+    CC_TRY(check_finite_at_least(call, "eps", p.eps, 0.0f, "finite and non-negative"));
+    CC_TRY(check_finite_at_least(call, "momentum", p.momentum, 0.0f, "in [0, 1]"));
+    if (p.momentum > 1.0f)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: momentum must be in [0, 1], got %g", call, static_cast<double>(p.momentum));
+    return CC_SUCCESS;
+}
+
+// The handle and the descriptor; `call` prefixes every message.
+cc_status prepare(const char* call, cc_handle handle, const cc_batchnorm_problem* problem)
+{
+    CC_TRY(check_handle(call, handle));
+    return validate(call, problem);
+}
+
+} // namespace
+} // namespace cc
+
+using namespace cc;
+
+extern "C" {
+
+CC_API cc_status cc_batchnorm_validate(const cc_batchnorm_problem* problem) { return validate("cc_batchnorm_validate", problem); }
+
+CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,
+                                            const float* beta, float* running_mean, float* running_var, float* y,
+                                            float* save_mean, float* save_invstd, void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_train_forward";
+    CC_TRY(prepare(call, handle, problem));
+    const cc_batchnorm_problem& p = *problem;
+    const i64 per_channel = product({p.n, p.h, p.w});
+    if (per_channel < 2)
+        return fail(CC_ERROR_INVALID_VALUE,
+                    "%s: training batch norm needs more than one value per channel (the unbiased variance divides by "
+                    "n*h*w - 1), but n*h*w = %lld",
+                    call, static_cast<long long>(per_channel));
+    CC_TRY(check_tensors(call, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {running_mean, "running_mean"},
+                                {running_var, "running_var"}, {y, "y"}, {save_mean, "save_mean"}, {save_invstd, "save_invstd"}}));
+    const i64 t = tensor_bytes(p), ch = channel_bytes(p);
+    // y may be x (the apply pass reads each element before writing it); the statistics must be apart.
+    const Extent ex{x, t, "x"}, egamma{gamma, ch, "gamma"}, ebeta{beta, ch, "beta"}, emean{running_mean, ch, "running_mean"},
+        evar{running_var, ch, "running_var"}, esave_mean{save_mean, ch, "save_mean"}, esave_invstd{save_invstd, ch, "save_invstd"};
+    CC_TRY(check_disjoint(call, {emean, evar, esave_mean, esave_invstd}, {ex, egamma, ebeta}));
+    CC_TRY(check_disjoint(call, {emean}, {evar, esave_mean, esave_invstd}));
+    CC_TRY(check_disjoint(call, {evar}, {esave_mean, esave_invstd}));
+    CC_TRY(check_disjoint(call, {esave_mean}, {esave_invstd}));
+    CC_TRY(check_disjoint(call, {{y, t, "y"}}, {egamma, ebeta, emean, evar, esave_mean, esave_invstd}));
+
+    const int hw = p.h * p.w; // <= n*c*h*w, checked to fit an int
+    const BatchNormText text{p};
+    CC_TRY(launch<KernelId::batchnorm_train_stats>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream, text, p.n, p.c, hw,
+                                                   x, p.momentum, p.eps, running_mean, running_var, save_mean, save_invstd));
+    return launch<KernelId::batchnorm_apply>(*handle, elementwise_geometry(elements(p)), stream, text, p.n, p.c, hw, x, gamma, beta,
+                                             save_mean, save_invstd, p.relu != 0 ? 1 : 0, y);
+}
+
+CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,
+                                           const float* beta, const float* running_mean, const float* running_var, float* y,
+                                           void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_eval_forward";
+    CC_TRY(prepare(call, handle, problem));
+    const cc_batchnorm_problem& p = *problem;
+    CC_TRY(check_tensors(call, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {running_mean, "running_mean"},
+                                {running_var, "running_var"}, {y, "y"}}));
+    const i64 ch = channel_bytes(p);
+    // y may be x; the per-channel parameters are read through restrict pointers.
+    CC_TRY(check_disjoint(call, {{y, tensor_bytes(p), "y"}},
+                          {{gamma, ch, "gamma"}, {beta, ch, "beta"}, {running_mean, ch, "running_mean"}, {running_var, ch, "running_var"}}));
+    return launch<KernelId::batchnorm_eval_forward>(*handle, elementwise_geometry(elements(p)), stream, BatchNormText{p}, p.n, p.c,
+                                                    p.h * p.w, x, gamma, beta, running_mean, running_var, p.eps,
+                                                    p.relu != 0 ? 1 : 0, y);
+}
+
+CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* dy,
+                                       const float* gamma, const float* beta, const float* save_mean, const float* save_invstd,
+                                       float* dx, float* dgamma, float* dbeta, void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_backward";
+    CC_TRY(prepare(call, handle, problem));
+    const cc_batchnorm_problem& p = *problem;
+    const int relu = p.relu != 0 ? 1 : 0;
+    if (relu && beta == nullptr)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: beta is NULL, but relu is set: the backward recomputes the ReLU mask from beta", call);
+    // Without the ReLU the kernels never read beta; gamma stands in for a NULL one.
+    const float* beta_or_gamma = beta != nullptr ? beta : gamma;
+    CC_TRY(check_tensors(call, {{x, "x"}, {dy, "dy"}, {gamma, "gamma"}, {beta_or_gamma, "beta"}, {save_mean, "save_mean"},
+                                {save_invstd, "save_invstd"}, {dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}}));
+    const i64 t = tensor_bytes(p), ch = channel_bytes(p);
+    const Extent ex{x, t, "x"}, edy{dy, t, "dy"}, egamma{gamma, ch, "gamma"}, ebeta{beta_or_gamma, ch, "beta"},
+        emean{save_mean, ch, "save_mean"}, einvstd{save_invstd, ch, "save_invstd"}, edgamma{dgamma, ch, "dgamma"},
+        edbeta{dbeta, ch, "dbeta"};
+    CC_TRY(check_disjoint(call, {{dx, t, "dx"}}, {ex, edy, egamma, ebeta, emean, einvstd, edgamma, edbeta}));
+    CC_TRY(check_disjoint(call, {edgamma, edbeta}, {ex, edy, egamma, ebeta, emean, einvstd}));
+    CC_TRY(check_disjoint(call, {edgamma}, {edbeta}));
+
+    const int hw = p.h * p.w;
+    const BatchNormText text{p};
+    CC_TRY(launch<KernelId::batchnorm_backward_reduce>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream, text, p.n, p.c,
+                                                       hw, x, dy, gamma, beta_or_gamma, save_mean, save_invstd, relu, dgamma, dbeta));
+    return launch<KernelId::batchnorm_backward_data>(*handle, elementwise_geometry(elements(p)), stream, text, p.n, p.c, hw, x, dy,
+                                                     gamma, beta_or_gamma, save_mean, save_invstd, dgamma, dbeta, relu, dx);
+}
+
+} // extern "C"

@@ -1,0 +1,292 @@
+// The convolution family of the C ABI: descriptor validation, the variant choice (direct kernels of
+// kernels/conv2d.cu, or the pointwise GEMM kernels of kernels/gemm.cu for 1x1 / groups 1 / no padding,
+// with the split-K weight gradient), workspace sizes, and the three passes.
+// Ported from the C# launcher (GpuBackend.cs, GpuBackend.Gemm.cs) and ConvProblem.Validate.
+#include "checks.h"
+#include "gemm_plan.h"
+#include "geometry.h"
+#include "launch.h"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace cc {
+namespace {
+
+using i64 = std::int64_t;
+
+constexpr unsigned kWeightGradBlock = 256; // direct weight gradient: 8 warps, one dw element each
+constexpr const char* kWorkspaceQuery = "cc_conv_workspace_size";
+
+i64 input_elements(const cc_conv_problem& p) { return product({p.n, p.c, p.h, p.w}); }
+i64 weight_elements(const cc_conv_problem& p) { return product({p.k, p.c / p.groups, p.r, p.s}); }
+i64 output_elements(const cc_conv_problem& p) { return product({p.n, p.k, p.p, p.q}); }
+
+// (extent + 2 * pad - filter) / stride + 1, or 0 when the filter does not fit the padded extent.
+i64 output_extent(i64 extent, i64 pad, i64 filter, i64 stride)
+{
+    const i64 padded = extent + 2 * pad;
+    return padded < filter ? 0 : (padded - filter) / stride + 1;
+}
+
+// The one-line form of failure messages.
+struct ConvText {
+    const cc_conv_problem& p;
+    void operator()(char* text, std::size_t capacity) const
+    {
+        format_into(text, capacity, "conv n=%d c=%d h=%d w=%d k=%d r=%d s=%d pad=%dx%d stride=%dx%d groups=%d -> p=%d q=%d", p.n,
+                    p.c, p.h, p.w, p.k, p.r, p.s, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.groups, p.p, p.q);
+    }
+};
+
+cc_status validate(const char* call, const cc_conv_problem* problem)
+{
+    CC_TRY(check_not_null(call, problem, "problem"));
+    const cc_conv_problem& p = *problem;
+    const struct {
+        const char* name;
+        int value;
+    } positive[] = {{"n", p.n}, {"c", p.c}, {"h", p.h}, {"w", p.w}, {"k", p.k}, {"r", p.r}, {"s", p.s},
+                    {"stride_h", p.stride_h}, {"stride_w", p.stride_w}, {"groups", p.groups}};
+    for (const auto& field : positive) CC_TRY(check_positive(call, field.name, field.value));
+    CC_TRY(check_not_negative(call, "pad_h", p.pad_h));
+    CC_TRY(check_not_negative(call, "pad_w", p.pad_w));
+    if (p.c % p.groups != 0) return fail(CC_ERROR_INVALID_VALUE, "%s: groups (%d) must divide c (%d)", call, p.groups, p.c);
+    if (p.k % p.groups != 0) return fail(CC_ERROR_INVALID_VALUE, "%s: groups (%d) must divide k (%d)", call, p.groups, p.k);
+    const i64 want_p = output_extent(p.h, p.pad_h, p.r, p.stride_h);
+    const i64 want_q = output_extent(p.w, p.pad_w, p.s, p.stride_w);
+    if (want_p == 0 || want_q == 0)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: the %dx%d filter (r x s) is larger than the padded %lldx%lld input", call, p.r, p.s,
+                    static_cast<long long>(i64{p.h} + 2 * i64{p.pad_h}), static_cast<long long>(i64{p.w} + 2 * i64{p.pad_w}));
+    if (p.p != want_p || p.q != want_q)
+        return fail(CC_ERROR_INVALID_VALUE,
+                    "%s: the output size p x q = %dx%d does not follow from the other fields, which give %lldx%lld "
+                    "((h + 2*pad_h - r) / stride_h + 1; cc_conv_init derives it)",
+                    call, p.p, p.q, static_cast<long long>(want_p), static_cast<long long>(want_q));
+    CC_TRY(check_elements(call, "x (n*c*h*w)", input_elements(p)));
+    CC_TRY(check_elements(call, "w (k*(c/groups)*r*s)", weight_elements(p)));
+    CC_TRY(check_elements(call, "y (n*k*p*q)", output_elements(p)));
+    if (p.layout != CC_LAYOUT_NCHW)
+        return fail(CC_ERROR_NOT_SUPPORTED, "%s: layout %d is not implemented; only CC_LAYOUT_NCHW (%d) is", call, p.layout,
+                    CC_LAYOUT_NCHW);
+    if (p.dtype != CC_DTYPE_F32)
+        return fail(CC_ERROR_NOT_SUPPORTED, "%s: dtype %d is not implemented; only CC_DTYPE_F32 (%d) is", call, p.dtype,
+                    CC_DTYPE_F32);
+    return CC_SUCCESS;
+}
+
+// What one pass runs: the direct kernel or the pointwise GEMM, with its geometry; the GEMM weight
+// gradient also carries its split plan (and the workspace it needs).
+struct ConvPlan {
+    bool gemm = false;
+    Geometry geometry;
+    SplitPlan split;
+    std::size_t workspace_bytes = 0;
+};
+
+// The GEMM kernels compute 1x1 convolutions with groups 1 and no padding, any stride.
+bool is_pointwise(const cc_conv_problem& p) { return p.r == 1 && p.s == 1 && p.groups == 1 && p.pad_h == 0 && p.pad_w == 0; }
+
+// The GEMM's m x n output and reduction k for a pass (gemm.cu's table).
+struct GemmShape {
+    i64 m, n, k;
+};
+GemmShape gemm_shape(const cc_conv_problem& p, cc_conv_pass pass)
+{
+    const i64 positions = i64{p.n} * p.p * p.q;
+    switch (pass) {
+    case CC_CONV_FORWARD: return {p.k, positions, p.c};
+    case CC_CONV_BACKWARD_DATA: return {p.c, positions, p.k};
+    case CC_CONV_BACKWARD_WEIGHT: break;
+    }
+    return {p.k, p.c, positions};
+}
+
+Geometry direct_geometry(const cc_conv_problem& p, cc_conv_pass pass)
+{
+    switch (pass) {
+    case CC_CONV_FORWARD: return elementwise_geometry(output_elements(p));
+    case CC_CONV_BACKWARD_DATA: return elementwise_geometry(input_elements(p));
+    case CC_CONV_BACKWARD_WEIGHT: break;
+    }
+    return warp_per_item_geometry(weight_elements(p), kWeightGradBlock);
+}
+
+cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options, ConvPlan* plan)
+{
+    CC_TRY(validate(call, problem));
+    const cc_conv_problem& p = *problem;
+    const cc_options o = options != nullptr ? *options : cc_options{};
+    if (pass != CC_CONV_FORWARD && pass != CC_CONV_BACKWARD_DATA && pass != CC_CONV_BACKWARD_WEIGHT)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: pass must be CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA or CC_CONV_BACKWARD_WEIGHT, got %d",
+                    call, static_cast<int>(pass));
+    if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_DIRECT && o.algo != CC_ALGO_GEMM)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1) or CC_ALGO_GEMM (2), got %d",
+                    call, o.algo);
+    if (o.split_chunk < 0)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: options->split_chunk must be 0 (the launcher's choice) or positive, got %d", call,
+                    o.split_chunk);
+    if (o.algo == CC_ALGO_GEMM && !is_pointwise(p))
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: CC_ALGO_GEMM computes 1x1 convolutions with groups 1 and no padding, not r=%d s=%d groups=%d pad=%dx%d "
+                    "(use CC_ALGO_AUTO or CC_ALGO_DIRECT)",
+                    call, p.r, p.s, p.groups, p.pad_h, p.pad_w);
+
+    const GemmShape shape = gemm_shape(p, pass);
+    // AUTO takes the GEMM for every pointwise problem whose tile grid CUDA can launch.
+    const bool gemm = o.algo == CC_ALGO_GEMM || (o.algo == CC_ALGO_AUTO && is_pointwise(p) && gemm_fits(shape.m, shape.n, 1));
+    ConvPlan result;
+    result.gemm = gemm;
+    if (!gemm) {
+        result.geometry = direct_geometry(p, pass);
+    } else if (pass == CC_CONV_BACKWARD_WEIGHT) {
+        CC_TRY(plan_split(call, shape.m, shape.n, shape.k, o.split_chunk, &result.split));
+        result.geometry = result.split.geometry;
+        result.workspace_bytes = result.split.workspace_bytes();
+    } else {
+        CC_TRY(gemm_geometry(call, shape.m, shape.n, 1, &result.geometry));
+    }
+    *plan = result;
+    return CC_SUCCESS;
+}
+
+// The tensors of a pass, as (input, input, output): their names and element counts.
+struct PassTensors {
+    const char* names[3];
+    i64 elements[3];
+};
+PassTensors pass_tensors(const cc_conv_problem& p, cc_conv_pass pass)
+{
+    switch (pass) {
+    case CC_CONV_FORWARD: return {{"x", "w", "y"}, {input_elements(p), weight_elements(p), output_elements(p)}};
+    case CC_CONV_BACKWARD_DATA: return {{"dy", "w", "dx"}, {output_elements(p), weight_elements(p), input_elements(p)}};
+    case CC_CONV_BACKWARD_WEIGHT: break;
+    }
+    return {{"x", "dy", "dw"}, {input_elements(p), output_elements(p), weight_elements(p)}};
+}
+
+// Everything a pass checks before it launches: handle, plan, tensors (non-NULL, aligned, the output apart
+// from the inputs) and workspace.
+cc_status prepare(const char* call, cc_handle handle, const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options,
+                  const void* in0, const void* in1, const void* out, const void* workspace, std::size_t workspace_bytes,
+                  ConvPlan* plan)
+{
+    CC_TRY(check_handle(call, handle));
+    CC_TRY(plan_pass(call, problem, pass, options, plan));
+    const PassTensors t = pass_tensors(*problem, pass);
+    CC_TRY(check_tensors(call, {{in0, t.names[0]}, {in1, t.names[1]}, {out, t.names[2]}}));
+    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
+    const Extent e0{in0, bytes(t.elements[0]), t.names[0]}, e1{in1, bytes(t.elements[1]), t.names[1]},
+        e2{out, bytes(t.elements[2]), t.names[2]};
+    CC_TRY(check_disjoint(call, {e2}, {e0, e1}));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan->workspace_bytes, kWorkspaceQuery));
+    if (plan->workspace_bytes > 0)
+        CC_TRY(check_disjoint(call, {{workspace, static_cast<i64>(plan->workspace_bytes), "workspace"}}, {e0, e1, e2}));
+    return CC_SUCCESS;
+}
+
+// Forward and backward-data: one launch, of the direct kernel or of the pointwise GEMM, with the same
+// (problem, input, input, output) arguments.
+template <KernelId Direct, KernelId Gemm>
+cc_status run_pass(const char* call, cc_conv_pass pass, cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                   const float* in0, const float* in1, float* out, void* workspace, std::size_t workspace_bytes, void* stream)
+{
+    ConvPlan plan;
+    CC_TRY(prepare(call, handle, problem, pass, options, in0, in1, out, workspace, workspace_bytes, &plan));
+    const ConvText text{*problem};
+    if (plan.gemm) return launch<Gemm>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
+    return launch<Direct>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
+}
+
+} // namespace
+} // namespace cc
+
+using namespace cc;
+
+extern "C" {
+
+CC_API cc_status cc_conv_init(cc_conv_problem* problem, int n, int c, int h, int w, int k, int r, int s, int pad_h, int pad_w,
+                              int stride_h, int stride_w, int groups)
+{
+    CC_TRY(check_not_null("cc_conv_init", problem, "problem"));
+    cc_conv_problem p{};
+    p.n = n;
+    p.c = c;
+    p.h = h;
+    p.w = w;
+    p.k = k;
+    p.r = r;
+    p.s = s;
+    p.pad_h = pad_h;
+    p.pad_w = pad_w;
+    p.stride_h = stride_h;
+    p.stride_w = stride_w;
+    p.groups = groups;
+    // Derived only where defined; validate() reports the size that makes them undefined. The checked
+    // 64-bit value fits an int whenever validation passes (p <= h + 2*pad_h is bounded by y's size).
+    const bool derivable = stride_h > 0 && stride_w > 0 && pad_h >= 0 && pad_w >= 0;
+    p.p = derivable ? static_cast<int>(std::min<i64>(output_extent(h, pad_h, r, stride_h), kMaxElements)) : 0;
+    p.q = derivable ? static_cast<int>(std::min<i64>(output_extent(w, pad_w, s, stride_w), kMaxElements)) : 0;
+    p.layout = CC_LAYOUT_NCHW;
+    p.dtype = CC_DTYPE_F32;
+    *problem = p;
+    return validate("cc_conv_init", problem);
+}
+
+CC_API cc_status cc_conv_validate(const cc_conv_problem* problem) { return validate("cc_conv_validate", problem); }
+
+CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options, size_t* bytes)
+{
+    constexpr const char* call = "cc_conv_workspace_size";
+    CC_TRY(check_not_null(call, bytes, "bytes"));
+    ConvPlan plan;
+    CC_TRY(plan_pass(call, problem, pass, options, &plan));
+    *bytes = plan.workspace_bytes;
+    return CC_SUCCESS;
+}
+
+CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options, char* text,
+                                      size_t capacity)
+{
+    constexpr const char* call = "cc_conv_kernel_names";
+    if (text == nullptr || capacity == 0)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: text is NULL or capacity is 0 (no room for the terminating NUL)", call);
+    ConvPlan plan;
+    CC_TRY(plan_pass(call, problem, pass, options, &plan));
+    static constexpr KernelId direct[] = {KernelId::conv2d_forward, KernelId::conv2d_backward_data, KernelId::conv2d_backward_weight};
+    static constexpr KernelId gemm[] = {KernelId::pointwise_forward, KernelId::pointwise_backward_data,
+                                        KernelId::pointwise_backward_weight};
+    const KernelId kernel = (plan.gemm ? gemm : direct)[pass];
+    const bool reduced = plan.gemm && plan.split.splits > 1;
+    format_into(text, capacity, "%s%s%s", kernel_name(kernel), reduced ? "+" : "",
+                reduced ? kernel_name(KernelId::gemm_column_sums) : "");
+    return CC_SUCCESS;
+}
+
+CC_API cc_status cc_conv_forward(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* x,
+                                 const float* w, float* y, void* workspace, size_t workspace_bytes, void* stream)
+{
+    return run_pass<KernelId::conv2d_forward, KernelId::pointwise_forward>("cc_conv_forward", CC_CONV_FORWARD, handle, problem, options,
+                                                                          x, w, y, workspace, workspace_bytes, stream);
+}
+
+CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* dy,
+                                       const float* w, float* dx, void* workspace, size_t workspace_bytes, void* stream)
+{
+    return run_pass<KernelId::conv2d_backward_data, KernelId::pointwise_backward_data>(
+        "cc_conv_backward_data", CC_CONV_BACKWARD_DATA, handle, problem, options, dy, w, dx, workspace, workspace_bytes, stream);
+}
+
+CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* x,
+                                         const float* dy, float* dw, void* workspace, size_t workspace_bytes, void* stream)
+{
+    ConvPlan plan;
+    CC_TRY(prepare("cc_conv_backward_weight", handle, problem, CC_CONV_BACKWARD_WEIGHT, options, x, dy, dw, workspace,
+                   workspace_bytes, &plan));
+    const ConvText text{*problem};
+    if (plan.gemm)
+        return launch_split<KernelId::pointwise_backward_weight>(*handle, plan.split, stream, text, dw, workspace, *problem, x, dy);
+    return launch<KernelId::conv2d_backward_weight>(*handle, plan.geometry, stream, text, *problem, x, dy, dw);
+}
+
+} // extern "C"

@@ -1,0 +1,109 @@
+// Shared helpers of the C ABI tests (abi_test.h).
+#include "abi_test.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace cc_abi_test {
+
+void expect_status(Tally& t, cc_status got, cc_status want, std::initializer_list<const char*> needles, const std::string& what)
+{
+    expect_status(t, got, want, cc_last_error(), needles, what);
+}
+
+void expect_status(Tally& t, cc_status got, cc_status want, const std::string& message, std::initializer_list<const char*> needles,
+                   const std::string& what)
+{
+    bool ok = got == want;
+    for (const char* needle : needles) ok = ok && message.find(needle) != std::string::npos;
+    std::string detail = what + " -> " + cc_status_string(want);
+    if (!ok || t.verbose) {
+        detail += std::string("\n        got ") + cc_status_string(got) + (got != CC_SUCCESS ? ": " + message : std::string());
+        if (!ok) {
+            detail += "\n        wanted a message containing:";
+            for (const char* needle : needles) detail += std::string(" \"") + needle + "\"";
+        }
+    }
+    t.check(ok, detail);
+}
+
+std::vector<float> random_values(std::size_t count, unsigned long long seed, float lo, float hi)
+{
+    std::vector<float> values(count);
+    unsigned long long state = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (float& v : values) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        v = lo + (hi - lo) * static_cast<float>((state >> 40) & 0xffffff) / 16777216.0f;
+    }
+    return values;
+}
+
+void expect_sums(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what)
+{
+    const double u = std::ldexp(1.0, -24);
+    std::size_t bad = 0, worst = 0;
+    double worst_ratio = 0.0;
+    for (std::size_t i = 0; i < want.value.size(); ++i) {
+        const double terms = static_cast<double>(want.terms[i]);
+        const double bound = terms * u / (1.0 - terms * u) * want.magnitude[i];
+        const double error = std::fabs(static_cast<double>(got[i]) - want.value[i]);
+        if (!(error <= bound)) ++bad;
+        const double ratio = bound > 0 ? error / bound : (error > 0 ? INFINITY : 0);
+        if (!(ratio <= worst_ratio)) {
+            worst_ratio = ratio;
+            worst = i;
+        }
+    }
+    char detail[256];
+    std::snprintf(detail, sizeof detail, "%s: %zu elements within their rounding bounds (worst error/bound %.3g at [%zu]: %.9g vs %.9g)",
+                  what.c_str(), want.value.size(), worst_ratio, worst, static_cast<double>(got[worst]), want.value[worst]);
+    t.check(bad == 0 && got.size() == want.value.size(), detail);
+}
+
+void expect_close(Tally& t, const float* got, const double* want, std::size_t count, double rel, double abs, const std::string& what)
+{
+    std::size_t bad = 0, first_bad = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (!(std::fabs(static_cast<double>(got[i]) - want[i]) <= abs + rel * std::fabs(want[i]))) {
+            if (bad++ == 0) first_bad = i;
+        }
+    }
+    char detail[256];
+    if (bad == 0)
+        std::snprintf(detail, sizeof detail, "%s: %zu elements within %g + %g relative", what.c_str(), count, abs, rel);
+    else
+        std::snprintf(detail, sizeof detail, "%s: %zu of %zu elements off, first [%zu]: %.9g vs %.9g", what.c_str(), bad, count, first_bad,
+                      static_cast<double>(got[first_bad]), want[first_bad]);
+    t.check(bad == 0, detail);
+}
+
+void run_emulator_tests(Tally& t)
+{
+    const struct {
+        const char* heading;
+        void (*run)(Tally&);
+    } families[] = {{"handle, status, last error", run_api_tests},
+                    {"convolution", run_conv_tests},
+                    {"linear", run_linear_tests},
+                    {"batch norm", run_batchnorm_tests},
+                    {"element-wise, pooling, padding", run_elementwise_pool_tests},
+                    {"losses, SGD", run_loss_sgd_tests},
+                    {"launch failures on the emulator runtime", run_runtime_tests}};
+    for (const auto& family : families) {
+        std::printf("C ABI: %s\n", family.heading);
+        family.run(t);
+    }
+}
+
+cc_handle emulator()
+{
+    static cc_handle handle = [] {
+        cc_handle h = nullptr;
+        if (cc_create(&h, 0) != CC_SUCCESS) std::printf("  cc_create on the emulator failed: %s\n", cc_last_error());
+        return h;
+    }();
+    return handle;
+}
+
+} // namespace cc_abi_test

@@ -1,0 +1,75 @@
+// Tests of the C ABI (include/cheapconv.h), run by the native self-test (tests/selftest/selftest.cpp):
+// every family's refusals and their messages, workspaces, status strings, version, the per-thread last
+// error, every family's results on the emulator against double-precision references, and the CUDA
+// runtime of libcheapconv.so against a fake driver (tests/fake_cuda).
+//
+// The emulator tests call the ABI linked into the self-test binary (the same launcher and emulator-runtime
+// objects as libcheapconv_emu.so); the CUDA runtime tests dlopen the built libcheapconv.so.
+#ifndef CHEAPCONV_TESTS_ABI_TEST_H
+#define CHEAPCONV_TESTS_ABI_TEST_H
+
+#include "cheapconv.h"
+#include "../selftest/primitives.h"
+
+#include <cstddef>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace cc_abi_test {
+
+using cc_selftest::Tally;
+
+// Checks that a call returned `want` and, when that is a failure, that `message` (the library's
+// cc_last_error()) contains every needle: the message says what was wrong.
+void expect_status(Tally& t, cc_status got, cc_status want, const std::string& message, std::initializer_list<const char*> needles,
+                   const std::string& what);
+// The same for the ABI linked into the self-test (the emulator's), whose cc_last_error() it reads.
+void expect_status(Tally& t, cc_status got, cc_status want, std::initializer_list<const char*> needles, const std::string& what);
+
+// Deterministic values uniform in [lo, hi).
+std::vector<float> random_values(std::size_t count, unsigned long long seed, float lo = -1.0f, float hi = 1.0f);
+
+// Exact sums of products (in double) with, per element, the bound on the error of any fp32 evaluation:
+// gamma(T) * sum |products|, gamma(T) = T u / (1 - T u), u = 2^-24, T the number of terms.
+struct Sums {
+    explicit Sums(std::size_t count) : value(count), magnitude(count), terms(count) {}
+    void add(std::size_t i, double a, double b)
+    {
+        value[i] += a * b;
+        magnitude[i] += a * b < 0 ? -a * b : a * b;
+        terms[i] += 1;
+    }
+    std::vector<double> value, magnitude;
+    std::vector<long> terms;
+};
+
+// Every element of `got` within its Sums bound; one check, named `what`.
+void expect_sums(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what);
+
+// Every element within abs + rel * |want|; for results of exp, log, sqrt and divisions, whose errors the
+// test states in ulps rather than derives term by term.
+void expect_close(Tally& t, const float* got, const double* want, std::size_t count, double rel, double abs, const std::string& what);
+
+// The emulator handle the family tests share (created on first use).
+cc_handle emulator();
+
+// Every test of the ABI on the emulator (the functions below), each family under a printed heading.
+void run_emulator_tests(Tally& t);
+
+void run_api_tests(Tally& t);
+void run_conv_tests(Tally& t);
+void run_linear_tests(Tally& t);
+void run_batchnorm_tests(Tally& t);
+void run_elementwise_pool_tests(Tally& t);
+void run_loss_sgd_tests(Tally& t);
+void run_runtime_tests(Tally& t);
+
+// libcheapconv.so's CUDA runtime against the fake driver and against a missing one. `expect_sass` is the
+// SASS list the build embedded ("80 90", or "none"), or "" when the caller does not know; either way the
+// test checks that the describe text and the images loaded agree.
+void run_cuda_runtime_tests(Tally& t, const std::string& library, const std::string& fake_driver, const std::string& expect_sass);
+
+} // namespace cc_abi_test
+
+#endif

@@ -1,0 +1,221 @@
+// The convolution family of the C ABI on the emulator: descriptor refusals and their messages, the
+// variant choice (direct, pointwise GEMM, split-K), workspaces, and the three passes against the
+// textbook loops in double.
+#include "abi_test.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace cc_abi_test {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+struct Tensors {
+    std::vector<float> x, w, dy;
+};
+
+std::size_t input_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.n) * p.c * p.h * p.w; }
+std::size_t weight_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.k) * (p.c / p.groups) * p.r * p.s; }
+std::size_t output_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.n) * p.k * p.p * p.q; }
+
+// y, dx and dw of a grouped cross-correlation, by definition.
+void reference(const cc_conv_problem& p, const Tensors& in, Sums& y, Sums& dx, Sums& dw)
+{
+    const int cg = p.c / p.groups, kg = p.k / p.groups;
+    for (int n = 0; n < p.n; ++n)
+        for (int k = 0; k < p.k; ++k)
+            for (int oh = 0; oh < p.p; ++oh)
+                for (int ow = 0; ow < p.q; ++ow)
+                    for (int ci = 0; ci < cg; ++ci)
+                        for (int r = 0; r < p.r; ++r)
+                            for (int s = 0; s < p.s; ++s) {
+                                const int h = oh * p.stride_h - p.pad_h + r, wi = ow * p.stride_w - p.pad_w + s;
+                                if (h < 0 || h >= p.h || wi < 0 || wi >= p.w) continue;
+                                const std::size_t yi = ((static_cast<std::size_t>(n) * p.k + k) * p.p + oh) * p.q + ow;
+                                const std::size_t xi = ((static_cast<std::size_t>(n) * p.c + k / kg * cg + ci) * p.h + h) * p.w + wi;
+                                const std::size_t wj = ((static_cast<std::size_t>(k) * cg + ci) * p.r + r) * p.s + s;
+                                y.add(yi, in.x[xi], in.w[wj]);
+                                dx.add(xi, in.dy[yi], in.w[wj]);
+                                dw.add(wj, in.dy[yi], in.x[xi]);
+                            }
+}
+
+// Runs the three passes with `options` (outputs NaN-poisoned first) and checks them against the reference.
+void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
+{
+    Tensors in{random_values(input_count(p), 1), random_values(weight_count(p), 2), random_values(output_count(p), 3)};
+    std::vector<float> y(output_count(p), kNaN), dx(input_count(p), kNaN), dw(weight_count(p), kNaN);
+    const cc_conv_pass passes[] = {CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA, CC_CONV_BACKWARD_WEIGHT};
+    std::vector<float> workspace;
+    for (cc_conv_pass pass : passes) {
+        size_t bytes = 0;
+        cc_conv_workspace_size(&p, pass, options, &bytes);
+        workspace.assign(bytes / sizeof(float), kNaN);
+        void* ws = bytes > 0 ? workspace.data() : nullptr;
+        cc_status s = CC_ERROR_INTERNAL;
+        if (pass == CC_CONV_FORWARD) s = cc_conv_forward(emulator(), &p, options, in.x.data(), in.w.data(), y.data(), ws, bytes, nullptr);
+        if (pass == CC_CONV_BACKWARD_DATA)
+            s = cc_conv_backward_data(emulator(), &p, options, in.dy.data(), in.w.data(), dx.data(), ws, bytes, nullptr);
+        if (pass == CC_CONV_BACKWARD_WEIGHT)
+            s = cc_conv_backward_weight(emulator(), &p, options, in.x.data(), in.dy.data(), dw.data(), ws, bytes, nullptr);
+        expect_status(t, s, CC_SUCCESS, {}, name + ": pass " + std::to_string(pass));
+    }
+    Sums ry(y.size()), rdx(dx.size()), rdw(dw.size());
+    reference(p, in, ry, rdx, rdw);
+    expect_sums(t, y, ry, name + ": forward");
+    expect_sums(t, dx, rdx, name + ": backward-data");
+    expect_sums(t, dw, rdw, name + ": backward-weight");
+}
+
+std::string kernel_names(const cc_conv_problem& p, cc_conv_pass pass, const cc_options* options)
+{
+    char text[128] = "";
+    if (cc_conv_kernel_names(&p, pass, options, text, sizeof text) != CC_SUCCESS) return std::string("failed: ") + cc_last_error();
+    return text;
+}
+
+void test_refusals(Tally& t)
+{
+    cc_conv_problem p;
+    const cc_status bad = CC_ERROR_INVALID_VALUE;
+    expect_status(t, cc_conv_init(&p, 2, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 3), bad, {"cc_conv_init", "groups (3) must divide c (32)"},
+                  "groups not dividing c");
+    expect_status(t, cc_conv_init(&p, 2, 6, 8, 8, 8, 3, 3, 1, 1, 1, 1, 3), bad, {"groups (3) must divide k (8)"}, "groups not dividing k");
+    expect_status(t, cc_conv_init(&p, 0, 6, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1), bad, {"n must be positive, got 0"}, "n = 0");
+    expect_status(t, cc_conv_init(&p, 1, 6, 8, 8, 6, 3, 3, 1, 1, 0, 1, 1), bad, {"stride_h must be positive, got 0"}, "stride 0");
+    expect_status(t, cc_conv_init(&p, 1, 6, 8, 8, 6, 3, 3, -1, 1, 1, 1, 1), bad, {"pad_h must not be negative, got -1"}, "pad -1");
+    expect_status(t, cc_conv_init(&p, 1, 6, 2, 8, 6, 5, 3, 0, 1, 1, 1, 1), bad, {"5x3 filter", "larger than the padded 2x10 input"},
+                  "filter larger than the input");
+    expect_status(t, cc_conv_init(&p, 65536, 256, 256, 256, 256, 1, 1, 0, 0, 1, 1, 1), bad, {"x (n*c*h*w)", "2^31-1"},
+                  "an input over 2^31-1 elements");
+    expect_status(t, cc_conv_init(&p, 2147483647, 2147483647, 2147483647, 2147483647, 1, 1, 1, 0, 0, 1, 1, 1), bad,
+                  {"x (n*c*h*w) has 9223372036854775807 elements"}, "sizes whose product overflows 64 bits (saturated)");
+    expect_status(t, cc_conv_init(nullptr, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1), bad, {"problem is NULL"}, "cc_conv_init(NULL)");
+    expect_status(t, cc_conv_validate(nullptr), bad, {"cc_conv_validate: problem is NULL"}, "cc_conv_validate(NULL)");
+
+    cc_conv_init(&p, 2, 8, 9, 7, 8, 3, 3, 1, 1, 2, 2, 4);
+    cc_conv_problem wrong = p;
+    wrong.p += 1;
+    expect_status(t, cc_conv_validate(&wrong), bad, {"p x q = 6x4 does not follow", "give 5x4"}, "an inconsistent p");
+    wrong = p;
+    wrong.layout = 1;
+    expect_status(t, cc_conv_validate(&wrong), CC_ERROR_NOT_SUPPORTED, {"layout 1 is not implemented"}, "layout NHWC");
+    wrong = p;
+    wrong.dtype = 1;
+    expect_status(t, cc_conv_validate(&wrong), CC_ERROR_NOT_SUPPORTED, {"dtype 1 is not implemented"}, "dtype other than fp32");
+
+    std::vector<float> x(input_count(p)), w(weight_count(p)), y(output_count(p));
+    expect_status(t, cc_conv_forward(nullptr, &p, nullptr, x.data(), w.data(), y.data(), nullptr, 0, nullptr), bad,
+                  {"cc_conv_forward: handle is NULL"}, "NULL handle");
+    expect_status(t, cc_conv_forward(emulator(), &p, nullptr, nullptr, w.data(), y.data(), nullptr, 0, nullptr), bad,
+                  {"cc_conv_forward: x is NULL"}, "NULL x");
+    const float* misaligned = reinterpret_cast<const float*>(reinterpret_cast<const char*>(x.data()) + 2);
+    expect_status(t, cc_conv_forward(emulator(), &p, nullptr, misaligned, w.data(), y.data(), nullptr, 0, nullptr), bad,
+                  {"x (", "not aligned"}, "misaligned x");
+    expect_status(t, cc_conv_forward(emulator(), &p, nullptr, x.data(), w.data(), x.data() + 1, nullptr, 0, nullptr), bad,
+                  {"y overlaps x"}, "y overlapping x");
+
+    cc_options options{};
+    options.algo = 7;
+    expect_status(t, cc_conv_forward(emulator(), &p, &options, x.data(), w.data(), y.data(), nullptr, 0, nullptr), bad,
+                  {"options->algo must be", "got 7"}, "an unknown algo");
+    options.algo = CC_ALGO_GEMM;
+    expect_status(t, cc_conv_forward(emulator(), &p, &options, x.data(), w.data(), y.data(), nullptr, 0, nullptr),
+                  CC_ERROR_NOT_SUPPORTED, {"CC_ALGO_GEMM computes 1x1", "r=3 s=3 groups=4"}, "CC_ALGO_GEMM for a grouped 3x3");
+    options = cc_options{};
+    options.split_chunk = -1;
+    size_t bytes = 0;
+    expect_status(t, cc_conv_workspace_size(&p, CC_CONV_BACKWARD_WEIGHT, &options, &bytes), bad, {"split_chunk", "got -1"},
+                  "a negative split_chunk");
+    expect_status(t, cc_conv_workspace_size(&p, static_cast<cc_conv_pass>(5), nullptr, &bytes), bad, {"pass must be", "got 5"},
+                  "an unknown pass");
+    expect_status(t, cc_conv_workspace_size(&p, CC_CONV_FORWARD, nullptr, nullptr), bad, {"bytes is NULL"}, "NULL bytes");
+}
+
+// Pointwise problems go to the GEMM, and a forced split needs a workspace the call checks.
+void test_variants_and_workspace(Tally& t)
+{
+    cc_conv_problem pw, grouped;
+    cc_conv_init(&pw, 2, 5, 7, 6, 7, 1, 1, 0, 0, 2, 2, 1);
+    cc_conv_init(&grouped, 2, 8, 9, 7, 8, 3, 3, 1, 1, 2, 2, 4);
+    cc_options split{};
+    split.split_chunk = 5; // 2*4*3 = 24 positions -> 5 splits of 5
+    cc_options direct{};
+    direct.algo = CC_ALGO_DIRECT;
+    t.check(kernel_names(grouped, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel", "a grouped 3x3 runs the direct kernel");
+    t.check(kernel_names(pw, CC_CONV_FORWARD, nullptr) == "cc_pointwise_forward_kernel", "a 1x1 runs the GEMM");
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_pointwise_backward_weight_kernel",
+            "a short reduction is not split: " + kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, nullptr));
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_pointwise_backward_weight_kernel+cc_gemm_column_sums_kernel",
+            "a split weight gradient adds the column sums");
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_DATA, &direct) == "cc_conv2d_backward_data_kernel", "CC_ALGO_DIRECT keeps a 1x1 direct");
+
+    size_t bytes = 1;
+    cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, nullptr, &bytes);
+    t.check(bytes == 0, "no split, no workspace");
+    cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, &split, &bytes);
+    t.check(bytes == 5 * 7 * 5 * sizeof(float), "5 splits of a 7x5 weight gradient need 5*7*5 floats: " + std::to_string(bytes));
+    cc_conv_workspace_size(&grouped, CC_CONV_FORWARD, nullptr, &bytes);
+    t.check(bytes == 0, "the direct kernels need no workspace");
+}
+
+void test_workspace_refusals(Tally& t)
+{
+    cc_conv_problem pw;
+    cc_conv_init(&pw, 2, 5, 7, 6, 7, 1, 1, 0, 0, 2, 2, 1);
+    cc_options split{};
+    split.split_chunk = 5;
+    std::vector<float> x(input_count(pw)), dy(output_count(pw)), dw(weight_count(pw)), ws(5 * 7 * 5);
+    expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), ws.data(), 696, nullptr),
+                  CC_ERROR_WORKSPACE, {"workspace of 696 bytes given, 700 needed; ask cc_conv_workspace_size"}, "a workspace 4 bytes short");
+    expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), nullptr, 0, nullptr),
+                  CC_ERROR_WORKSPACE, {"workspace is NULL, 700 bytes needed"}, "a NULL workspace");
+    expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), x.data(), 700, nullptr),
+                  CC_ERROR_INVALID_VALUE, {"workspace overlaps x"}, "a workspace overlapping x");
+}
+
+// Split or not, the weight gradient is the same sum in a fixed order: bitwise equal across runs.
+void test_determinism(Tally& t)
+{
+    cc_conv_problem pw;
+    cc_conv_init(&pw, 3, 9, 10, 10, 6, 1, 1, 0, 0, 1, 1, 1);
+    cc_options split{};
+    split.split_chunk = 64;
+    const std::vector<float> x = random_values(input_count(pw), 7), dy = random_values(output_count(pw), 8);
+    std::vector<float> first(weight_count(pw)), second(weight_count(pw)), ws(1 << 14);
+    cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), first.data(), ws.data(), ws.size() * 4, nullptr);
+    cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), second.data(), ws.data(), ws.size() * 4, nullptr);
+    t.check(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0, "a split weight gradient is bitwise repeatable");
+}
+
+} // namespace
+
+void run_conv_tests(Tally& t)
+{
+    test_refusals(t);
+    test_variants_and_workspace(t);
+    test_workspace_refusals(t);
+    test_determinism(t);
+
+    cc_conv_problem p;
+    cc_options direct{}, split{};
+    direct.algo = CC_ALGO_DIRECT;
+    split.split_chunk = 5;
+    cc_conv_init(&p, 2, 6, 7, 5, 6, 3, 3, 1, 1, 2, 2, 3);
+    check_passes(t, p, nullptr, "grouped 3x3 stride 2");
+    cc_conv_init(&p, 2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 4);
+    check_passes(t, p, nullptr, "depthwise 3x3");
+    cc_conv_init(&p, 1, 4, 5, 6, 8, 3, 2, 0, 1, 1, 2, 2);
+    check_passes(t, p, nullptr, "rectangular filter and stride, k = 2c");
+    cc_conv_init(&p, 2, 5, 7, 6, 7, 1, 1, 0, 0, 2, 2, 1);
+    check_passes(t, p, nullptr, "pointwise stride 2 (GEMM)");
+    check_passes(t, p, &split, "pointwise stride 2 (GEMM, 5 splits)");
+    check_passes(t, p, &direct, "pointwise stride 2 (CC_ALGO_DIRECT)");
+    cc_conv_init(&p, 2, 70, 9, 9, 66, 1, 1, 0, 0, 1, 1, 1);
+    check_passes(t, p, nullptr, "pointwise 70 -> 66 channels (GEMM, partial tiles)");
+}
+
+} // namespace cc_abi_test
