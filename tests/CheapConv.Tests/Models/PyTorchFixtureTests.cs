@@ -27,7 +27,7 @@ public class PyTorchFixtureTests(EmulatorFixture emulator) : IClassFixture<Emula
             case "emu":
                 return new GpuBackend(emulator.Device);
             default:
-                Skip.If(Cuda.Value is null, $"no CUDA device: {CudaDevice.Probe().Reason}");
+                CheapConv.Tests.Cuda.CudaRequirement.SkipOrFailWithoutGpu();
                 return new GpuBackend(Cuda.Value!);
         }
     }
