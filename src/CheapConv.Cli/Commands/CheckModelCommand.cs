@@ -24,7 +24,7 @@ public static class CheckModelCommand
 
         using var device = ComputeDevice.Open(request);
         output.WriteLine($"device   {device.Device?.Name ?? "cpu (C# backend)"}");
-        output.WriteLine($"fixtures {Path.GetFullPath(directory)}; bound {FixtureCheck.Tolerance:0.00e+00} of each tensor's largest value");
+        output.WriteLine($"fixtures {Path.GetFullPath(directory)}; bound per element: {FixtureCheck.ArrayBound:0e+00} of each tensor's largest value (derived bounds for loss.kd and the SGD update)");
         var failures = 0;
         foreach (var (fixture, comparisons) in FixtureCheck.All(device.Backend, directory))
         {

@@ -1,3 +1,4 @@
+using CheapConv.Autograd;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -67,6 +68,9 @@ public sealed record DistillationConfig(string Teacher, ModelConfig TeacherModel
         (false, true) => "AT",
         _ => "none",
     };
+
+    /// <summary>The loss weights in the float32 the loss computes with: what a run and the fixture check pass to <see cref="DistillationLoss"/>.</summary>
+    public DistillationOptions LossOptions() => new((float)Alpha, (float)Temperature, (float)Beta);
 }
 
 /// <summary>Per-channel normalisation of the run, as stored (mean and std of [0, 1] pixel values).</summary>
@@ -157,7 +161,8 @@ public sealed record TrainingConfig(
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{source} is not a valid training configuration: {e.Message}");
+            // The parser's message quotes the text, which may hold any character: kept to one line.
+            throw new InvalidDataException(CheapConv.IO.UntrustedText.OneLine($"{source} is not a valid training configuration: {e.Message}"));
         }
     }
 
@@ -166,7 +171,7 @@ public sealed record TrainingConfig(
     {
         var path = Path.Combine(runDirectory, RunFiles.ConfigFile);
         return File.Exists(path)
-            ? FromJson(File.ReadAllText(path), path)
+            ? FromJson(RunFiles.ReadBoundedText(path, RunFiles.MaxJsonBytes), path)
             : throw new FileNotFoundException($"{runDirectory} is not a run directory: it has no {RunFiles.ConfigFile}", path);
     }
 

@@ -285,7 +285,7 @@ public sealed partial class CpuBackend
         CheckElements(nameof(teacherMap), htm.Length, n * hw);
         CheckElements(nameof(studentNorm), hn.Length, n);
         CheckElements(nameof(loss), hl.Length, 1);
-        CpuLoss.AtForward(n, c, h, w, hs, ht, hl, hsm, htm, hn);
+        CpuLoss.AtForward(n, c, h, w, hs, ht, hl, hsm, htm, hn, Parallelism);
     }
 
     void IBackend.AtBackward(int n, int c, int h, int w, Storage student, Storage studentMap, Storage teacherMap, Storage studentNorm, Storage dloss, Storage dstudent)
@@ -299,7 +299,7 @@ public sealed partial class CpuBackend
         CheckElements(nameof(teacherMap), htm.Length, n * hw);
         CheckElements(nameof(studentNorm), hn.Length, n);
         CheckElements(nameof(dloss), hdl.Length, 1);
-        CpuLoss.AtBackward(n, c, h, w, hs, hsm, htm, hn, hdl, hds);
+        CpuLoss.AtBackward(n, c, h, w, hs, hsm, htm, hn, hdl, hds, Parallelism);
     }
 
     void IBackend.SgdStep(long length, Storage parameter, Storage gradient, Storage momentumBuffer, float learningRate, float momentum, float weightDecay, bool nesterov)
@@ -309,7 +309,7 @@ public sealed partial class CpuBackend
         CheckSgdOptions(learningRate, momentum, weightDecay, nesterov);
         CheckElements(nameof(gradient), hg.Length, hp.Length);
         CheckElements(nameof(momentumBuffer), hb.Length, hp.Length);
-        CpuLoss.SgdStep(hp, hg, hb, learningRate, momentum, weightDecay, nesterov);
+        CpuLoss.SgdStep(hp, hg, hb, learningRate, momentum, weightDecay, nesterov, Parallelism);
     }
 
     int IBackend.CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels) =>

@@ -4,6 +4,7 @@ using CheapConv.Devices;
 using CheapConv.Interop;
 using CheapConv.Problems;
 using CheapConv.Tests.Emulator;
+using CheapConv.Tests.Cuda;
 using Xunit;
 
 namespace CheapConv.Tests.Devices;
@@ -18,8 +19,7 @@ public class CudaProbeTests
 {
     private static readonly Lazy<CudaProbe> CachedProbe = new(CudaDevice.Probe);
 
-    private static void SkipWithoutGpu() =>
-        Skip.IfNot(CachedProbe.Value.IsAvailable, $"no CUDA device: {CachedProbe.Value.Reason}");
+    private static void SkipWithoutGpu() => CudaRequirement.SkipOrFailWithoutGpu();
 
     [Fact]
     public void Probe_NeverThrows_AndExplainsUnavailability()

@@ -8,6 +8,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
+using CheapConv.Tests.Cuda;
 using Xunit;
 
 namespace CheapConv.Tests.Interop;
@@ -313,8 +314,9 @@ public sealed class IlgpuTests(IlgpuCpuFixture ilgpu, EmulatorFixture emulator) 
     [SkippableFact]
     public void CudaAccelerator_RunsTheConvolutionOnItsContextAndStream()
     {
+        CudaRequirement.SkipOrFailWithoutGpu();
         using var context = Context.Create(builder => builder.Cuda());
-        Skip.If(context.GetCudaDevices().Count == 0, $"no CUDA device for ILGPU ({CheapConv.Devices.CudaDevice.Probe().Reason ?? "ILGPU found none"})");
+        Assert.True(context.GetCudaDevices().Count > 0, "the CUDA driver has a device but ILGPU finds none");
         using var accelerator = context.CreateCudaAccelerator(0);
         using var cheapConv = CheapConvIlgpu.Create(accelerator);
         Assert.StartsWith("cuda:", cheapConv.Description);
