@@ -9,7 +9,7 @@ namespace CheapConv.Cli;
 /// failed or a kernel faulted, 2 a usage error or an impossible problem, 3 a device that is not available.
 /// User mistakes print one line, never a stack trace.
 /// </summary>
-public static class CommandLine
+internal static class CommandLine
 {
     public const string Help =
         "cheapconv — cheap-convolution CUDA kernels, checked on the CPU emulator and on GPUs\n\n" +

@@ -33,13 +33,13 @@ public sealed record TrainingState(int Epoch, double BestAccuracy, int BestEpoch
 public sealed class Checkpoint
 {
     /// <summary>The <c>format</c> metadata value of our checkpoints.</summary>
-    public const string FormatName = "cheapconv-checkpoint";
+    internal const string FormatName = "cheapconv-checkpoint";
 
     /// <summary>The <c>format_version</c> this code writes and reads.</summary>
-    public const int FormatVersion = 1;
+    internal const int FormatVersion = 1;
 
     /// <summary>The prefix of the momentum buffers' tensor names.</summary>
-    public const string MomentumPrefix = "optimizer.momentum.";
+    internal const string MomentumPrefix = "optimizer.momentum.";
 
     private const string DataOrderNote =
         "batches of epoch e (0-based) are a pure function of (data_seed, e): the epoch counter is the whole data-order RNG state";
@@ -182,7 +182,7 @@ public sealed class Checkpoint
     /// Refuses a checkpoint whose network is not <paramref name="expected"/> (architecture, block, block type,
     /// channels, classes, image size), with a message naming both.
     /// </summary>
-    public void EnsureArchitecture(ModelConfig expected)
+    internal void EnsureArchitecture(ModelConfig expected)
     {
         ArgumentNullException.ThrowIfNull(expected);
         if (Config.Model != expected)

@@ -27,7 +27,7 @@ public static class RunFiles
     public const string SummaryFile = "summary.json";
 
     /// <summary>snake_case names, invariant numbers: what the files hold and what users' scripts parse.</summary>
-    public static JsonSerializerOptions Json { get; } = new()
+    internal static JsonSerializerOptions Json { get; } = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -35,7 +35,7 @@ public static class RunFiles
     };
 
     /// <summary>Writes <paramref name="text"/> (UTF-8) to <paramref name="path"/> through a temporary file and a rename.</summary>
-    public static void WriteAtomically(string path, string text) =>
+    internal static void WriteAtomically(string path, string text) =>
         WriteAtomically(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 
     /// <summary>
@@ -44,7 +44,7 @@ public static class RunFiles
     /// a part. When <paramref name="write"/> or the flush throws, the temporary file is deleted and the exception
     /// propagates; an existing file at <paramref name="path"/> is untouched.
     /// </summary>
-    public static void WriteAtomically(string path, Action<Stream> write)
+    internal static void WriteAtomically(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(write);
         var temporary = path + ".tmp";
@@ -67,7 +67,7 @@ public static class RunFiles
     }
 
     /// <summary>Appends one record to metrics.jsonl (a line is small and written in one call, then flushed to disk).</summary>
-    public static void AppendMetrics(string runDirectory, EpochMetrics metrics)
+    internal static void AppendMetrics(string runDirectory, EpochMetrics metrics)
     {
         var line = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(metrics, Json) + "\n");
         using var stream = new FileStream(Path.Combine(runDirectory, MetricsFile), FileMode.Append, FileAccess.Write, FileShare.Read);
@@ -76,11 +76,11 @@ public static class RunFiles
     }
 
     /// <summary>Rewrites metrics.jsonl with exactly <paramref name="metrics"/> (used when a resumed run drops epochs its checkpoint does not hold).</summary>
-    public static void WriteMetrics(string runDirectory, IEnumerable<EpochMetrics> metrics) =>
+    internal static void WriteMetrics(string runDirectory, IEnumerable<EpochMetrics> metrics) =>
         WriteAtomically(Path.Combine(runDirectory, MetricsFile), string.Concat(metrics.Select(m => JsonSerializer.Serialize(m, Json) + "\n")));
 
     /// <summary>Rewrites summary.json.</summary>
-    public static void WriteSummary(string runDirectory, RunSummary summary) =>
+    internal static void WriteSummary(string runDirectory, RunSummary summary) =>
         WriteAtomically(Path.Combine(runDirectory, SummaryFile), JsonSerializer.Serialize(summary, Json) + "\n");
 
     public static RunSummary ReadSummary(string runDirectory)

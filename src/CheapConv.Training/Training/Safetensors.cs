@@ -13,10 +13,10 @@ public sealed class CheckpointException(string message) : Exception(message);
 /// <param name="Name">The tensor's name (PyTorch state-dict style).</param>
 /// <param name="Shape">Its sizes, outermost first.</param>
 /// <param name="Data">Produces the values, row-major; called once, while the file is written.</param>
-public sealed record SafetensorsTensor(string Name, IReadOnlyList<int> Shape, Func<float[]> Data);
+internal sealed record SafetensorsTensor(string Name, IReadOnlyList<int> Shape, Func<float[]> Data);
 
 /// <summary>What a safetensors file holds: its string metadata and its tensors by name, in file order.</summary>
-public sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, (int[] Shape, float[] Data)> Tensors);
+internal sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, (int[] Shape, float[] Data)> Tensors);
 
 /// <summary>
 /// The safetensors format (what PyTorch, JAX and friends load without code execution): an 8-byte little-endian
@@ -25,7 +25,7 @@ public sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Meta
 /// the raw little-endian data. Only F32 is written and read here. The header is padded with spaces to a multiple
 /// of 8 bytes, as the reference implementation does, so the data is aligned.
 /// </summary>
-public static class SafetensorsFile
+internal static class SafetensorsFile
 {
     /// <summary>The key of the metadata object in the header.</summary>
     public const string MetadataKey = "__metadata__";

@@ -6,7 +6,7 @@ using CheapConv.Models;
 namespace CheapConv.Verification;
 
 /// <summary>One tensor of a fixture compared: the largest error and the bound it had to meet.</summary>
-public sealed record FixtureComparison(string Name, int Elements, double MaxAbsError, double Limit)
+internal sealed record FixtureComparison(string Name, int Elements, double MaxAbsError, double Limit)
 {
     public bool Passed => MaxAbsError <= Limit; // NaN fails
 }
@@ -24,7 +24,7 @@ public sealed record FixtureComparison(string Name, int Elements, double MaxAbsE
 /// along the longest forward + backward path (≈60 reductions), so each tensor must agree within 60·2·52·ε
 /// (≈3.7e-4) of its largest magnitude. The fixtures themselves are within 3e-6 of a float64 evaluation.
 /// </remarks>
-public static class FixtureCheck
+internal static class FixtureCheck
 {
     public const double Tolerance = 60 * 2 * 52 * 5.9604644775390625e-8;
 

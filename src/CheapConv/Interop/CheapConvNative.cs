@@ -315,7 +315,7 @@ public sealed unsafe class CheapConvNative
         WorkspaceCall(ConvCall(pass), handle, problem, options, first, second, output, workspace, workspaceBytes, stream);
 
     /// <summary>"cc_conv_forward", "cc_conv_backward_data" or "cc_conv_backward_weight".</summary>
-    public static string ConvCall(ConvPass pass) => pass switch
+    internal static string ConvCall(ConvPass pass) => pass switch
     {
         ConvPass.Forward => "cc_conv_forward",
         ConvPass.BackwardData => "cc_conv_backward_data",
