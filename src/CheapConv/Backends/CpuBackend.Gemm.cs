@@ -165,27 +165,27 @@ public sealed partial class CpuBackend
         }
     }
 
-    // The IBackend members: the pointwise passes are convolutions without im2col (stride 1) or with a
+    // The IBackend members (explicit, as every op of both backends: the ops are IBackend's API): the pointwise passes are convolutions without im2col (stride 1) or with a
     // subsampling one (stride 2), the linear layer three GEMMs; all on the packed SGEMM of Backends/Cpu.
-    public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
+    void IBackend.PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dForward(problem, x, w, y);
     }
 
-    public void PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    void IBackend.PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dBackwardData(problem, dy, w, dx);
     }
 
-    public void PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
+    void IBackend.PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dBackwardWeight(problem, x, dy, dw);
     }
 
-    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
+    void IBackend.LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
     {
         float[] hx = Host(x), hw = Host(w), hb = Host(b), hy = Host(y);
         CheckLinear(n, inFeatures, outFeatures);
@@ -198,7 +198,7 @@ public sealed partial class CpuBackend
         }
     }
 
-    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
+    void IBackend.LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
     {
         float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);
         CheckLinear(n, inFeatures, outFeatures);
@@ -206,7 +206,7 @@ public sealed partial class CpuBackend
         CpuGemm.Multiply(false, false, n, inFeatures, outFeatures, hdy, 0, outFeatures, hw, 0, inFeatures, hdx, 0, inFeatures, accumulate: false, parallel: true);
     }
 
-    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
+    void IBackend.LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
     {
         float[] hx = Host(x), hdy = Host(dy), hdw = Host(dw);
         CheckLinear(n, inFeatures, outFeatures);
@@ -215,7 +215,7 @@ public sealed partial class CpuBackend
         CpuGemm.Multiply(true, false, outFeatures, inFeatures, n, hdy, 0, outFeatures, hx, 0, inFeatures, hdw, 0, inFeatures, accumulate: false, parallel: true);
     }
 
-    public void LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db) =>
+    void IBackend.LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db) =>
         LinearBackwardBias(n, outFeatures, Host(dy), Host(db));
 
     /// <summary>Throws unless the problem is a pointwise one: R = S = 1, groups = 1, no padding (any stride).</summary>

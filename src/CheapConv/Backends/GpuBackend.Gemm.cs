@@ -54,7 +54,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>y = x·wᵀ + b.</summary>
-    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
+    void IBackend.LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
     {
         CheckLinear(n, inFeatures, outFeatures, ("x", x, (long)n * inFeatures), ("w", w, (long)outFeatures * inFeatures), ("b", b, outFeatures), ("y", y, (long)n * outFeatures));
         var problem = new LinearProblem(n, inFeatures, outFeatures);
@@ -63,7 +63,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>dx = dy·w.</summary>
-    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
+    void IBackend.LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
     {
         CheckLinear(n, inFeatures, outFeatures, ("dy", dy, (long)n * outFeatures), ("w", w, (long)outFeatures * inFeatures), ("dx", dx, (long)n * inFeatures));
         var problem = new LinearProblem(n, inFeatures, outFeatures);
@@ -72,7 +72,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>dw = dyᵀ·x (overwrites dw), the n samples split as the launcher chooses.</summary>
-    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw) =>
+    void IBackend.LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw) =>
         LinearBackwardWeight(n, inFeatures, outFeatures, x, dy, dw, new KernelOptions());
 
     /// <summary>dw = dyᵀ·x with the samples split into chunks of <paramref name="chunk"/> (see the pointwise overload).</summary>
@@ -89,7 +89,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>db = column sums of dy, rows added in order.</summary>
-    public void LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db)
+    void IBackend.LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db)
     {
         CheckLinear(n, 1, outFeatures, ("dy", dy, (long)n * outFeatures), ("db", db, outFeatures));
         var problem = new LinearProblem(n, 1, outFeatures);
