@@ -1,8 +1,10 @@
 // CheapConv build script: `dotnet tool restore && dotnet cake --target=<Task>`.
-// Tasks: Native (PTX + emulator + sanitizer builds), Build, Test, Bench, Bundle (self-contained GPU bundle).
+// Tasks: Native (PTX + emulator + sanitizer builds), Build, Test, Bench, Pack (the CheapConv NuGet package), Bundle
+// (self-contained GPU bundle).
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var bundleDir = Directory("./artifacts/bundle");
+var packageDir = Directory("./artifacts/packages");
 
 Task("Native")
     .Description("Compiles native/kernels to PTX (clang-14) and into the emulator and sanitizer builds (g++).")
@@ -30,6 +32,15 @@ Task("Bench")
         Arguments = $"run --no-build -c {configuration} --project src/CheapConv.Cli -- bench conv --device auto --catalogue shapes/wrn40-2-moonshine.txt",
     });
     if (exit != 0) throw new Exception($"bench failed with exit code {exit}");
+});
+
+Task("Pack")
+    .Description("Packs the core into artifacts/packages/CheapConv.<version>.nupkg, the native libraries under runtimes/linux-x64/native/.")
+    .IsDependentOn("Native")
+    .Does(() =>
+{
+    DotNetPack("./src/CheapConv/CheapConv.csproj", new DotNetPackSettings { Configuration = configuration, OutputDirectory = packageDir });
+    Information($"package in {packageDir}; use it from a project through a local feed: dotnet nuget add source {MakeAbsolute(packageDir)} --name cheapconv-local");
 });
 
 Task("Bundle")

@@ -11,7 +11,7 @@ namespace CheapConv.Cli;
 /// 4 a training run that diverged (a loss or gradient went NaN or infinite), 130 a run interrupted by Ctrl+C.
 /// User mistakes print one line, never a stack trace.
 /// </summary>
-public static class CommandLine
+internal static class CommandLine
 {
     public const string Help =
         "cheapconv — cheap-convolution CUDA kernels, checked on the CPU emulator and on GPUs\n\n" +

@@ -10,7 +10,7 @@ namespace CheapConv.Cli.Commands;
 /// <c>check conv</c>: runs the three passes of one convolution on a device and on the float64 C# reference,
 /// prints the errors of each pass and fails (exit 1) when any element is outside the tolerance.
 /// </summary>
-public static class CheckConvCommand
+internal static class CheckConvCommand
 {
     public const string Usage =
         "check conv --n N --c C --h H --w W --k K --r R --s S [--stride ST] [--pad P] [--groups G]\n" +

@@ -8,7 +8,7 @@ namespace CheapConv.Cli.Commands;
 /// <c>check model</c>: the whole stack — kernels, autograd, models, losses, SGD — against the PyTorch fixtures
 /// of tests/fixtures on a device; how a GPU machine without the .NET SDK runs the model-level check.
 /// </summary>
-public static class CheckModelCommand
+internal static class CheckModelCommand
 {
     public const string Usage = "check model [--device cpu|emu|cuda[:N]] [--fixtures DIR]";
 

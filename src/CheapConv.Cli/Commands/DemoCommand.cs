@@ -11,7 +11,7 @@ namespace CheapConv.Cli.Commands;
 /// can be inspected, resumed or reported again. Sized to finish in about 10–15 minutes on 2 CPU cores; a GPU
 /// (--device auto picks it) makes it much faster.
 /// </summary>
-public static class DemoCommand
+internal static class DemoCommand
 {
     public const string Usage =
         "demo [--out DIR] [--device auto|cpu|emu|cuda[:N]] [--data DIR] [--train-subset 8000] [--epochs 3] [--seed 0] [--no-install]";

@@ -9,7 +9,7 @@ namespace CheapConv.Cli.Commands;
 /// from the fatbin or JIT-compiled PTX, in libcheapconv.so's words), the C ABI libraries, the embedded PTX, the
 /// emulator.
 /// </summary>
-public static class InfoCommand
+internal static class InfoCommand
 {
     public static int Run(Options options, TextWriter output)
     {

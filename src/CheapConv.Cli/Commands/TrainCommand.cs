@@ -21,7 +21,7 @@ namespace CheapConv.Cli.Commands;
 /// without --seed, a fresh seed is drawn (and recorded, so the run can still be repeated); with it the seed is 0
 /// unless given. The flag is recorded in config.json.
 /// </remarks>
-public static class TrainCommand
+internal static class TrainCommand
 {
     public const string Usage =
         "train --arch wrn-16-2 [--block S] [--block-type basic|bottle] [--dataset fashion-mnist|mnist|cifar10|cifar100] [--data DIR] [RECIPE] | train --resume RUN_DIR [--epochs N]";

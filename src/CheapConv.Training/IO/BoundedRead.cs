@@ -64,10 +64,10 @@ internal static class BoundedRead
 /// printable line: control characters — newlines above all, which would split a refusal over several lines — are shown
 /// as \n, \r, \t or \xHH. Found by fuzzing: readers echoed mutated headers verbatim.
 /// </summary>
-public static class UntrustedText
+internal static class UntrustedText
 {
     /// <summary><paramref name="text"/> with every control character escaped.</summary>
-    public static string OneLine(string text)
+    internal static string OneLine(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         if (!text.Any(char.IsControl))

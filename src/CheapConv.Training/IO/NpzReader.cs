@@ -6,7 +6,7 @@ using System.Text;
 namespace CheapConv.IO;
 
 /// <summary>The element types <see cref="NpzReader"/> accepts (NumPy descr strings in the comments).</summary>
-public enum NpyDataType
+internal enum NpyDataType
 {
     /// <summary>'&lt;f4': little-endian IEEE single.</summary>
     Float32,
@@ -26,7 +26,7 @@ public enum NpyDataType
 /// type. The accessors widen losslessly (float32 → double, int32 → long) and refuse anything else with a
 /// message naming the array, so a float64 reference can never be mistaken for float32 data.
 /// </summary>
-public sealed class NpyArray
+internal sealed class NpyArray
 {
     internal NpyArray(string source, string name, NpyDataType dataType, int[] shape, Array data)
     {
@@ -93,7 +93,7 @@ public sealed class NpyArray
 }
 
 /// <summary>The arrays of one .npz file by name, in the archive's order.</summary>
-public sealed class NpzFile
+internal sealed class NpzFile
 {
     private readonly Dictionary<string, NpyArray> arrays;
 
@@ -150,7 +150,7 @@ public sealed class NpzFile
 /// literal, data shorter or longer than the shape says — is refused with an <see cref="InvalidDataException"/>
 /// naming the file and the entry, because a fixture read wrongly would make every comparison meaningless.
 /// </summary>
-public static class NpzReader
+internal static class NpzReader
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 

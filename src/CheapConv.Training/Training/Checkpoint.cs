@@ -34,13 +34,13 @@ public sealed record TrainingState(int Epoch, double BestAccuracy, int BestEpoch
 public sealed class Checkpoint
 {
     /// <summary>The <c>format</c> metadata value of our checkpoints.</summary>
-    public const string FormatName = "cheapconv-checkpoint";
+    internal const string FormatName = "cheapconv-checkpoint";
 
     /// <summary>The <c>format_version</c> this code writes (2: with the data checksum); it reads 1 and 2.</summary>
-    public const int FormatVersion = 2;
+    internal const int FormatVersion = 2;
 
     /// <summary>The prefix of the momentum buffers' tensor names.</summary>
-    public const string MomentumPrefix = "optimizer.momentum.";
+    internal const string MomentumPrefix = "optimizer.momentum.";
 
     private const string DataOrderNote =
         "batches of epoch e (0-based) are a pure function of (data_seed, e): the epoch counter is the whole data-order RNG state";
@@ -142,7 +142,7 @@ public sealed class Checkpoint
     }
 
     /// <summary>The first NaN or infinity in <paramref name="values"/>, or null when all are finite.</summary>
-    public static float? FirstNonFinite(ReadOnlySpan<float> values)
+    internal static float? FirstNonFinite(ReadOnlySpan<float> values)
     {
         foreach (var value in values)
         {
@@ -210,7 +210,7 @@ public sealed class Checkpoint
     /// Refuses a checkpoint whose network is not <paramref name="expected"/> (architecture, block, block type,
     /// channels, classes, image size), with a message naming both.
     /// </summary>
-    public void EnsureArchitecture(ModelConfig expected)
+    internal void EnsureArchitecture(ModelConfig expected)
     {
         ArgumentNullException.ThrowIfNull(expected);
         if (Config.Model != expected)

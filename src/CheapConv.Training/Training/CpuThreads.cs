@@ -8,14 +8,14 @@ namespace CheapConv.Training;
 /// not depend on it, so it is no part of a run's configuration and may differ on resume.
 /// </summary>
 /// <remarks>Here until <see cref="ComputeDevice.Open"/>, which builds every other backend, takes the bound itself.</remarks>
-public static class CpuThreads
+internal static class CpuThreads
 {
     /// <summary>
     /// The backend and summary name to run on: <paramref name="device"/>'s own when <paramref name="threads"/> is null, else
     /// a C# backend on at most that many threads. An <see cref="ArgumentException"/> for a bound below 1 or a device that
     /// is not the cpu.
     /// </summary>
-    public static (IBackend Backend, string Device) Apply(ComputeDevice device, int? threads)
+    internal static (IBackend Backend, string Device) Apply(ComputeDevice device, int? threads)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (threads is not { } count)

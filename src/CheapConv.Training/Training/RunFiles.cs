@@ -27,7 +27,7 @@ public static class RunFiles
     public const string SummaryFile = "summary.json";
 
     /// <summary>snake_case names, invariant numbers: what the files hold and what users' scripts parse.</summary>
-    public static JsonSerializerOptions Json { get; } = new()
+    internal static JsonSerializerOptions Json { get; } = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -38,7 +38,7 @@ public static class RunFiles
     };
 
     /// <summary>Writes <paramref name="text"/> (UTF-8) to <paramref name="path"/> through a temporary file and a rename.</summary>
-    public static void WriteAtomically(string path, string text) =>
+    internal static void WriteAtomically(string path, string text) =>
         WriteAtomically(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 
     /// <summary>
@@ -47,7 +47,7 @@ public static class RunFiles
     /// a part. When <paramref name="write"/> or the flush throws, the temporary file is deleted and the exception
     /// propagates; an existing file at <paramref name="path"/> is untouched.
     /// </summary>
-    public static void WriteAtomically(string path, Action<Stream> write)
+    internal static void WriteAtomically(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(write);
         var temporary = path + ".tmp";
@@ -77,7 +77,7 @@ public static class RunFiles
     /// Flushes <paramref name="directory"/>'s entries to the disk (fsync of the directory, POSIX); on other systems a rename
     /// is made durable by the file system itself and this does nothing.
     /// </summary>
-    public static void SyncDirectory(string directory)
+    internal static void SyncDirectory(string directory)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -104,7 +104,7 @@ public static class RunFiles
     }
 
     /// <summary>Appends one record to metrics.jsonl (a line is small and written in one call, then flushed to disk).</summary>
-    public static void AppendMetrics(string runDirectory, EpochMetrics metrics)
+    internal static void AppendMetrics(string runDirectory, EpochMetrics metrics)
     {
         var line = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(metrics, Json) + "\n");
         using var stream = new FileStream(Path.Combine(runDirectory, MetricsFile), FileMode.Append, FileAccess.Write, FileShare.Read);
@@ -113,11 +113,11 @@ public static class RunFiles
     }
 
     /// <summary>Rewrites metrics.jsonl with exactly <paramref name="metrics"/> (used when a resumed run drops epochs its checkpoint does not hold).</summary>
-    public static void WriteMetrics(string runDirectory, IEnumerable<EpochMetrics> metrics) =>
+    internal static void WriteMetrics(string runDirectory, IEnumerable<EpochMetrics> metrics) =>
         WriteAtomically(Path.Combine(runDirectory, MetricsFile), string.Concat(metrics.Select(m => JsonSerializer.Serialize(m, Json) + "\n")));
 
     /// <summary>Rewrites summary.json.</summary>
-    public static void WriteSummary(string runDirectory, RunSummary summary) =>
+    internal static void WriteSummary(string runDirectory, RunSummary summary) =>
         WriteAtomically(Path.Combine(runDirectory, SummaryFile), JsonSerializer.Serialize(summary, Json) + "\n");
 
     public static RunSummary ReadSummary(string runDirectory)
@@ -182,16 +182,16 @@ public static class RunFiles
     }
 
     /// <summary>The largest config.json or summary.json read (real ones are about a kilobyte).</summary>
-    public const long MaxJsonBytes = 1 << 20;
+    internal const long MaxJsonBytes = 1 << 20;
 
     /// <summary>The largest metrics.jsonl read (a line is about 300 bytes: 100,000 epochs).</summary>
-    public const long MaxMetricsBytes = 32 << 20;
+    internal const long MaxMetricsBytes = 32 << 20;
 
     /// <summary>
     /// Reads a UTF-8 text file of at most <paramref name="limit"/> bytes; a larger one is an <see cref="InvalidDataException"/>
     /// naming it (a run's JSON files are small: a huge one is not ours, and reading it would only exhaust memory).
     /// </summary>
-    public static string ReadBoundedText(string path, long limit)
+    internal static string ReadBoundedText(string path, long limit)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         if (stream.Length > limit)

@@ -97,7 +97,7 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
     /// Refuses a new run in <paramref name="directory"/> when it already holds one (its config.json, even before a first
     /// checkpoint: --resume then starts it again), or is a file.
     /// </summary>
-    public static void EnsureNoRunIn(string directory)
+    internal static void EnsureNoRunIn(string directory)
     {
         if (File.Exists(Path.Combine(directory, RunFiles.ConfigFile)) || File.Exists(Path.Combine(directory, RunFiles.CheckpointFile)))
         {
@@ -111,7 +111,7 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
     }
 
     /// <summary>Refuses to resume the run in <paramref name="directory"/> with <paramref name="requested"/> unless it agrees with <paramref name="stored"/> (only the epochs may grow).</summary>
-    public static void EnsureSameOptions(string directory, TrainingConfig stored, TrainingConfig requested)
+    internal static void EnsureSameOptions(string directory, TrainingConfig stored, TrainingConfig requested)
     {
         var conflicts = TrainingConfig.ResumeConflicts(stored, requested);
         if (conflicts.Count > 0)

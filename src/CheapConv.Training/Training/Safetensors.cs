@@ -17,10 +17,10 @@ public sealed class CheckpointException(string message) : Exception(IO.Untrusted
 /// <param name="Name">The tensor's name (PyTorch state-dict style).</param>
 /// <param name="Shape">Its sizes, outermost first.</param>
 /// <param name="Data">Produces the values, row-major; called once, while the file is written.</param>
-public sealed record SafetensorsTensor(string Name, IReadOnlyList<int> Shape, Func<float[]> Data);
+internal sealed record SafetensorsTensor(string Name, IReadOnlyList<int> Shape, Func<float[]> Data);
 
 /// <summary>What a safetensors file holds: its string metadata and its tensors by name, in file order.</summary>
-public sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, (int[] Shape, float[] Data)> Tensors);
+internal sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, (int[] Shape, float[] Data)> Tensors);
 
 /// <summary>
 /// The safetensors format (what PyTorch, JAX and friends load without code execution): an 8-byte little-endian
@@ -30,7 +30,7 @@ public sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Meta
 /// of 8 bytes, as the reference implementation does, so the data is aligned. Files written here carry the SHA-256 of
 /// their data section in the metadata (<see cref="ChecksumKey"/>).
 /// </summary>
-public static class SafetensorsFile
+internal static class SafetensorsFile
 {
     /// <summary>The key of the metadata object in the header.</summary>
     public const string MetadataKey = "__metadata__";

@@ -245,14 +245,14 @@ public static class Trainer
     }
 
     /// <summary>The normalisation a new run uses: the paper's values for CIFAR-10, else the training set's statistics.</summary>
-    public static NormalizationConfig DefaultNormalization(string dataset, ImageDataset train)
+    internal static NormalizationConfig DefaultNormalization(string dataset, ImageDataset train)
     {
         var normalization = dataset == "cifar10" ? Normalization.Cifar10 : Normalization.FromDataset(train);
         return new NormalizationConfig(normalization.Mean, normalization.Std);
     }
 
     /// <summary>The summary of a run from its metrics; throughput is total training images over total training time.</summary>
-    public static RunSummary Summarize(TrainingConfig config, ModelSummary model, IReadOnlyList<EpochMetrics> history, TrainingState state, string device)
+    internal static RunSummary Summarize(TrainingConfig config, ModelSummary model, IReadOnlyList<EpochMetrics> history, TrainingState state, string device)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(model);

@@ -44,11 +44,11 @@ public sealed record ModelConfig(string Arch, string Block, string BlockType, in
     }
 
     /// <summary>"WRN-16-2 G(4) basic for 1×28×28 images, 10 classes": what error messages name.</summary>
-    public string Describe() =>
+    internal string Describe() =>
         string.Create(CultureInfo.InvariantCulture, $"{Arch.ToUpperInvariant()} {Block} {BlockType} for {InChannels}×{Image}×{Image} images, {Classes} classes");
 
     /// <summary>"G4", "GN8", "BG2-4": the unit name without characters awkward in a folder name (UnitSpec parses it back).</summary>
-    public string BlockForPaths() => Block.Replace("(", "", StringComparison.Ordinal).Replace(")", "", StringComparison.Ordinal)
+    internal string BlockForPaths() => Block.Replace("(", "", StringComparison.Ordinal).Replace(")", "", StringComparison.Ordinal)
         .Replace("/", "", StringComparison.Ordinal).Replace(",", "-", StringComparison.Ordinal);
 }
 
@@ -180,7 +180,7 @@ public sealed record TrainingConfig(
     /// "field: stored → requested" line per differing option. The planned epochs may grow (not shrink below the
     /// stored plan) and the normalisation is the stored one, so neither is compared here otherwise.
     /// </summary>
-    public static IReadOnlyList<string> ResumeConflicts(TrainingConfig stored, TrainingConfig requested)
+    internal static IReadOnlyList<string> ResumeConflicts(TrainingConfig stored, TrainingConfig requested)
     {
         ArgumentNullException.ThrowIfNull(stored);
         ArgumentNullException.ThrowIfNull(requested);

@@ -10,7 +10,7 @@ namespace CheapConv.Verification;
 /// One tensor of a fixture compared element by element against its own bound: the element whose error is the largest
 /// fraction of its bound, with that error and bound (so <see cref="Passed"/> holds exactly when every element is within).
 /// </summary>
-public sealed record FixtureComparison(string Name, int Elements, double MaxAbsError, double Limit)
+internal sealed record FixtureComparison(string Name, int Elements, double MaxAbsError, double Limit)
 {
     public bool Passed => MaxAbsError <= Limit; // NaN fails
 }
@@ -34,7 +34,7 @@ public sealed record FixtureComparison(string Name, int Elements, double MaxAbsE
 /// and lr times our gradient's own bound, lr·<see cref="ArrayBound"/>·max|g|.</item>
 /// </list>
 /// </remarks>
-public static class FixtureCheck
+internal static class FixtureCheck
 {
     /// <summary>The fixtures' bound for float32 against float32, as a fraction of each array's largest magnitude.</summary>
     public const double ArrayBound = 2e-5;

@@ -7,7 +7,7 @@ namespace CheapConv.Backends;
 public sealed partial class CpuBackend
 {
     /// <summary>y[n,k,p,q] = Σ_{c in group(k), r, s} x[n, c, p·stride−pad+r, q·stride−pad+s] · w[k, c, r, s].</summary>
-    public static void Conv2dForward<T>(ConvProblem pr, T[] x, T[] w, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void Conv2dForward<T>(ConvProblem pr, T[] x, T[] w, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("w", w.Length, pr.WeightElements), ("y", y.Length, pr.OutputElements));
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
@@ -49,7 +49,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx = ∂(Σ y·dy)/∂x: every output position scatters dy·w back over its window, written as a gather.</summary>
-    public static void Conv2dBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void Conv2dBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLengths(pr, ("dy", dy.Length, pr.OutputElements), ("w", w.Length, pr.WeightElements), ("dx", dx.Length, pr.InputElements));
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
@@ -91,7 +91,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dw[k,c,r,s] = Σ_{n,p,q} dy[n,k,p,q] · x[n, group(k)·C/groups + c, p·stride−pad+r, q·stride−pad+s].</summary>
-    public static void Conv2dBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void Conv2dBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("dy", dy.Length, pr.OutputElements), ("dw", dw.Length, pr.WeightElements));
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;

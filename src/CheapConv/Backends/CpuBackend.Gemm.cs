@@ -10,7 +10,7 @@ namespace CheapConv.Backends;
 public sealed partial class CpuBackend
 {
     /// <summary>y[n,k,p,q] = Σ_c x[n, c, p·stride_h, q·stride_w] · w[k, c] (R = S = 1, groups = 1, no padding).</summary>
-    public static void PointwiseForward<T>(ConvProblem pr, T[] x, T[] w, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void PointwiseForward<T>(ConvProblem pr, T[] x, T[] w, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckPointwise(pr);
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("w", w.Length, pr.WeightElements), ("y", y.Length, pr.OutputElements));
@@ -34,7 +34,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx[n,c,h,w] = Σ_k dy[n, k, h/stride_h, w/stride_w] · w[k, c] where h and w are multiples of the stride, else 0.</summary>
-    public static void PointwiseBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void PointwiseBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckPointwise(pr);
         CheckLengths(pr, ("dy", dy.Length, pr.OutputElements), ("w", w.Length, pr.WeightElements), ("dx", dx.Length, pr.InputElements));
@@ -63,7 +63,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dw[k,c] = Σ_{n,p,q} dy[n,k,p,q] · x[n, c, p·stride_h, q·stride_w].</summary>
-    public static void PointwiseBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void PointwiseBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckPointwise(pr);
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("dy", dy.Length, pr.OutputElements), ("dw", dw.Length, pr.WeightElements));
@@ -89,7 +89,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y[i,o] = Σ_t x[i,t] · w[o,t] + b[o]: x is n×in, w is out×in (PyTorch's layout), y is n×out.</summary>
-    public static void LinearForward<T>(int n, int inFeatures, int outFeatures, T[] x, T[] w, T[] b, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void LinearForward<T>(int n, int inFeatures, int outFeatures, T[] x, T[] w, T[] b, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("x", x.Length, (long)n * inFeatures), ("w", w.Length, (long)outFeatures * inFeatures), ("b", b.Length, outFeatures), ("y", y.Length, (long)n * outFeatures));
@@ -109,7 +109,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx[i,t] = Σ_o dy[i,o] · w[o,t] (dx = dy·w, n×in).</summary>
-    public static void LinearBackwardData<T>(int n, int inFeatures, int outFeatures, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void LinearBackwardData<T>(int n, int inFeatures, int outFeatures, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("dy", dy.Length, (long)n * outFeatures), ("w", w.Length, (long)outFeatures * inFeatures), ("dx", dx.Length, (long)n * inFeatures));
@@ -129,7 +129,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dw[o,t] = Σ_i dy[i,o] · x[i,t] (dw = dyᵀ·x, out×in).</summary>
-    public static void LinearBackwardWeight<T>(int n, int inFeatures, int outFeatures, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void LinearBackwardWeight<T>(int n, int inFeatures, int outFeatures, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("x", x.Length, (long)n * inFeatures), ("dy", dy.Length, (long)n * outFeatures), ("dw", dw.Length, (long)outFeatures * inFeatures));
@@ -149,7 +149,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>db[o] = Σ_i dy[i,o].</summary>
-    public static void LinearBackwardBias<T>(int n, int outFeatures, T[] dy, T[] db) where T : IFloatingPointIeee754<T>
+    internal static void LinearBackwardBias<T>(int n, int outFeatures, T[] dy, T[] db) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, 1, outFeatures);
         CheckLinearLengths(("dy", dy.Length, (long)n * outFeatures), ("db", db.Length, outFeatures));
@@ -165,27 +165,27 @@ public sealed partial class CpuBackend
         }
     }
 
-    // The IBackend members: the pointwise passes are convolutions without im2col (stride 1) or with a
+    // The IBackend members (explicit, as every op of both backends: the ops are IBackend's API): the pointwise passes are convolutions without im2col (stride 1) or with a
     // subsampling one (stride 2), the linear layer three GEMMs; all on the packed SGEMM of Backends/Cpu.
-    public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
+    void IBackend.PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dForward(problem, x, w, y);
     }
 
-    public void PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    void IBackend.PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dBackwardData(problem, dy, w, dx);
     }
 
-    public void PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
+    void IBackend.PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dBackwardWeight(problem, x, dy, dw);
     }
 
-    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
+    void IBackend.LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
     {
         float[] hx = Host(x), hw = Host(w), hb = Host(b), hy = Host(y);
         CheckLinear(n, inFeatures, outFeatures);
@@ -198,7 +198,7 @@ public sealed partial class CpuBackend
         }
     }
 
-    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
+    void IBackend.LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
     {
         float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);
         CheckLinear(n, inFeatures, outFeatures);
@@ -206,7 +206,7 @@ public sealed partial class CpuBackend
         CpuGemm.Multiply(false, false, n, inFeatures, outFeatures, hdy, 0, outFeatures, hw, 0, inFeatures, hdx, 0, inFeatures, accumulate: false, parallel: Parallelism);
     }
 
-    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
+    void IBackend.LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
     {
         float[] hx = Host(x), hdy = Host(dy), hdw = Host(dw);
         CheckLinear(n, inFeatures, outFeatures);
@@ -215,7 +215,7 @@ public sealed partial class CpuBackend
         CpuGemm.Multiply(true, false, outFeatures, inFeatures, n, hdy, 0, outFeatures, hx, 0, inFeatures, hdw, 0, inFeatures, accumulate: false, parallel: Parallelism);
     }
 
-    public void LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db) =>
+    void IBackend.LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db) =>
         LinearBackwardBias(n, outFeatures, Host(dy), Host(db));
 
     /// <summary>Throws unless the problem is a pointwise one: R = S = 1, groups = 1, no padding (any stride).</summary>

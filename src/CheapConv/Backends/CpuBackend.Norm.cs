@@ -16,22 +16,22 @@ public sealed partial class CpuBackend
     /// invStd = 1/√(var + eps); saves mean and invStd and updates the running statistics as PyTorch does
     /// (running = (1 − momentum)·running + momentum·batch, with the unbiased variance Σ(x − mean)²/(M − 1)).
     /// </summary>
-    public static void BatchNormTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+    internal static void BatchNormTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
         T[] runningVar, T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
         BatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: false, parallel);
 
     /// <summary>y = relu(<see cref="BatchNormTrainForward{T}"/>), with the same statistics and running updates.</summary>
-    public static void BatchNormReluTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+    internal static void BatchNormReluTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
         T[] runningVar, T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
         BatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: true, parallel);
 
     /// <summary>Eval-mode batch norm: y = γ·(x − runningMean)/√(runningVar + eps) + β.</summary>
-    public static void BatchNormEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+    internal static void BatchNormEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
         T[] runningVar, T eps, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
         BatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: false, parallel);
 
     /// <summary>y = relu(<see cref="BatchNormEvalForward{T}"/>).</summary>
-    public static void BatchNormReluEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+    internal static void BatchNormReluEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
         T[] runningVar, T eps, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
         BatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true, parallel);
 
@@ -39,7 +39,7 @@ public sealed partial class CpuBackend
     /// Backward of training-mode batch norm with the saved statistics: x̂ = (x − mean)·invStd, dβ = Σ dy,
     /// dγ = Σ dy·x̂, dx = γ·invStd/M·(M·dy − dβ − x̂·dγ), M = N·H·W.
     /// </summary>
-    public static void BatchNormBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] saveMean,
+    internal static void BatchNormBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] saveMean,
         T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
         BatchNormBackwardCore(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta, parallel);
 
@@ -47,12 +47,12 @@ public sealed partial class CpuBackend
     /// Backward of relu(training-mode batch norm): as <see cref="BatchNormBackward{T}"/> with dy replaced by
     /// dy·[y &gt; 0], the forward output y recomputed from x, the saved statistics, γ and β.
     /// </summary>
-    public static void BatchNormReluBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] beta, T[] saveMean,
+    internal static void BatchNormReluBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] beta, T[] saveMean,
         T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
         BatchNormBackwardCore(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, parallel);
 
     /// <summary>y = max(x, 0) over the first <paramref name="length"/> elements (y may be x); NaN stays NaN.</summary>
-    public static void ReluForward<T>(long length, T[] x, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void ReluForward<T>(long length, T[] x, T[] y) where T : IFloatingPointIeee754<T>
     {
         var count = CheckNormElementCount(length, ("x", x.LongLength), ("y", y.LongLength));
         for (var i = 0; i < count; i++)
@@ -62,7 +62,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx = dy where y &gt; 0, else 0.</summary>
-    public static void ReluBackward<T>(long length, T[] y, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
+    internal static void ReluBackward<T>(long length, T[] y, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
     {
         var count = CheckNormElementCount(length, ("y", y.LongLength), ("dy", dy.LongLength), ("dx", dx.LongLength));
         for (var i = 0; i < count; i++)
@@ -72,7 +72,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y = a + b (y may alias a or b).</summary>
-    public static void Add<T>(long length, T[] a, T[] b, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void Add<T>(long length, T[] a, T[] b, T[] y) where T : IFloatingPointIeee754<T>
     {
         var count = CheckNormElementCount(length, ("a", a.LongLength), ("b", b.LongLength), ("y", y.LongLength));
         for (var i = 0; i < count; i++)
@@ -82,7 +82,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y[n,c] = (Σ_{h,w} x[n,c,h,w]) / (H·W).</summary>
-    public static void GlobalAvgPoolForward<T>(int n, int c, int h, int w, T[] x, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
+    internal static void GlobalAvgPoolForward<T>(int n, int c, int h, int w, T[] x, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         var elements = CheckNormShape(n, c, h, w);
         CheckNormLengths(("x", x.LongLength, elements), ("y", y.LongLength, (long)n * c));
@@ -101,7 +101,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx[n,c,h,w] = dy[n,c] / (H·W).</summary>
-    public static void GlobalAvgPoolBackward<T>(int n, int c, int h, int w, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
+    internal static void GlobalAvgPoolBackward<T>(int n, int c, int h, int w, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
     {
         var elements = CheckNormShape(n, c, h, w);
         CheckNormLengths(("dy", dy.LongLength, (long)n * c), ("dx", dx.LongLength, elements));
@@ -114,7 +114,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y = x surrounded by zeros: N×C×(H+top+bottom)×(W+left+right).</summary>
-    public static void ZeroPadForward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] x, T[] y)
+    internal static void ZeroPadForward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] x, T[] y)
         where T : IFloatingPointIeee754<T>
     {
         var (inputElements, outputElements) = CheckPadding(n, c, h, w, top, bottom, left, right);
@@ -131,7 +131,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx = the middle H×W window of dy, whose planes are (H+top+bottom)×(W+left+right).</summary>
-    public static void ZeroPadBackward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] dy, T[] dx)
+    internal static void ZeroPadBackward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] dy, T[] dx)
         where T : IFloatingPointIeee754<T>
     {
         var (inputElements, outputElements) = CheckPadding(n, c, h, w, top, bottom, left, right);
@@ -147,10 +147,10 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>Every element = <paramref name="value"/>.</summary>
-    public static void Fill<T>(T[] x, T value) where T : IFloatingPointIeee754<T> => Array.Fill(x, value);
+    internal static void Fill<T>(T[] x, T value) where T : IFloatingPointIeee754<T> => Array.Fill(x, value);
 
     /// <summary>x *= alpha.</summary>
-    public static void Scale<T>(T[] x, T alpha) where T : IFloatingPointIeee754<T>
+    internal static void Scale<T>(T[] x, T alpha) where T : IFloatingPointIeee754<T>
     {
         for (var i = 0; i < x.Length; i++)
         {
@@ -159,7 +159,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y += alpha·x, one rounding per element (FMA, as the kernel).</summary>
-    public static void Axpy<T>(T alpha, T[] x, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void Axpy<T>(T alpha, T[] x, T[] y) where T : IFloatingPointIeee754<T>
     {
         CheckNormLengths(("y", y.LongLength, x.LongLength));
         for (var i = 0; i < x.Length; i++)
@@ -169,7 +169,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>result[0] = Σ x, added in index order.</summary>
-    public static void Sum<T>(T[] x, T[] result) where T : IFloatingPointIeee754<T>
+    internal static void Sum<T>(T[] x, T[] result) where T : IFloatingPointIeee754<T>
     {
         CheckNormLengths(("result", result.LongLength, 1));
         var sum = T.Zero;

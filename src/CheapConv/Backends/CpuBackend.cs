@@ -89,7 +89,7 @@ public sealed partial class CpuBackend : IBackend
         : throw new ArgumentException($"a {storage.GetType().Name} was given to the cpu backend, which works on host storages only");
 
     /// <summary>The precondition of <see cref="IBackend.Copy"/> and <see cref="IBackend.Axpy"/> on every backend: equal lengths.</summary>
-    public static void CheckSameLength(Storage a, Storage b)
+    internal static void CheckSameLength(Storage a, Storage b)
     {
         if (a.Length != b.Length)
         {

@@ -10,7 +10,7 @@ namespace CheapConv.Backends;
 public sealed unsafe partial class GpuBackend
 {
     /// <summary>A problem the pointwise GEMM kernels compute: R = S = 1, groups = 1, no padding, any stride.</summary>
-    public static bool IsPointwise(ConvProblem problem) =>
+    internal static bool IsPointwise(ConvProblem problem) =>
         problem.R == 1 && problem.S == 1 && problem.Groups == 1 && problem.PadH == 0 && problem.PadW == 0;
 
     void IBackend.PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
@@ -23,21 +23,21 @@ public sealed unsafe partial class GpuBackend
         PointwiseBackwardWeight(problem, Buffer(x), Buffer(dy), Buffer(dw));
 
     /// <summary>y = 1×1 conv(x, w) on the GEMM kernels.</summary>
-    public void PointwiseForward(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> w, DeviceBuffer<float> y)
+    internal void PointwiseForward(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> w, DeviceBuffer<float> y)
     {
         CpuBackend.CheckPointwise(problem);
         Conv(ConvPass.Forward, problem, new KernelOptions(KernelAlgorithm.Gemm), x, w, y);
     }
 
     /// <summary>dx = Wᵀ · dy at the strided pixels, 0 at the others (every dx element is written).</summary>
-    public void PointwiseBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx)
+    internal void PointwiseBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx)
     {
         CpuBackend.CheckPointwise(problem);
         Conv(ConvPass.BackwardData, problem, new KernelOptions(KernelAlgorithm.Gemm), dy, w, dx);
     }
 
     /// <summary>dw = dy · xᵀ summed over all N·P·Q positions (overwrites dw), split as the launcher chooses.</summary>
-    public void PointwiseBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw)
+    internal void PointwiseBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw)
     {
         CpuBackend.CheckPointwise(problem);
         Conv(ConvPass.BackwardWeight, problem, new KernelOptions(KernelAlgorithm.Gemm), x, dy, dw);
@@ -47,14 +47,14 @@ public sealed unsafe partial class GpuBackend
     /// dw = dy · xᵀ with the N·P·Q positions split into chunks of <paramref name="chunk"/>, added in chunk order
     /// (deterministic); a chunk of at least N·P·Q is a single pass straight into dw. Public so tests can force any split.
     /// </summary>
-    public void PointwiseBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw, int chunk)
+    internal void PointwiseBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw, int chunk)
     {
         CpuBackend.CheckPointwise(problem);
         Conv(ConvPass.BackwardWeight, problem, new KernelOptions(KernelAlgorithm.Gemm, PositiveChunk(chunk)), x, dy, dw);
     }
 
     /// <summary>y = x·wᵀ + b.</summary>
-    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
+    void IBackend.LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
     {
         CheckLinear(n, inFeatures, outFeatures, ("x", x, (long)n * inFeatures), ("w", w, (long)outFeatures * inFeatures), ("b", b, outFeatures), ("y", y, (long)n * outFeatures));
         var problem = new LinearProblem(n, inFeatures, outFeatures);
@@ -63,7 +63,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>dx = dy·w.</summary>
-    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
+    void IBackend.LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
     {
         CheckLinear(n, inFeatures, outFeatures, ("dy", dy, (long)n * outFeatures), ("w", w, (long)outFeatures * inFeatures), ("dx", dx, (long)n * inFeatures));
         var problem = new LinearProblem(n, inFeatures, outFeatures);
@@ -72,11 +72,11 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>dw = dyᵀ·x (overwrites dw), the n samples split as the launcher chooses.</summary>
-    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw) =>
+    void IBackend.LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw) =>
         LinearBackwardWeight(n, inFeatures, outFeatures, x, dy, dw, new KernelOptions());
 
     /// <summary>dw = dyᵀ·x with the samples split into chunks of <paramref name="chunk"/> (see the pointwise overload).</summary>
-    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw, int chunk) =>
+    internal void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw, int chunk) =>
         LinearBackwardWeight(n, inFeatures, outFeatures, x, dy, dw, new KernelOptions(SplitChunk: PositiveChunk(chunk)));
 
     private void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw, KernelOptions options)
@@ -89,7 +89,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>db = column sums of dy, rows added in order.</summary>
-    public void LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db)
+    void IBackend.LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db)
     {
         CheckLinear(n, 1, outFeatures, ("dy", dy, (long)n * outFeatures), ("db", db, outFeatures));
         var problem = new LinearProblem(n, 1, outFeatures);

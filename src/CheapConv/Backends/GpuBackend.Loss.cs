@@ -38,7 +38,7 @@ public sealed unsafe partial class GpuBackend
         CountCorrect(n, classes, Buffer(logits), labels);
 
     /// <summary>Softmax cross-entropy, mean over the batch, into loss[0]; saves the probabilities. Labels are checked on the host.</summary>
-    public void CrossEntropyForward(int n, int classes, DeviceBuffer<float> logits, ReadOnlySpan<int> labels, DeviceBuffer<float> loss, DeviceBuffer<float> probabilities)
+    internal void CrossEntropyForward(int n, int classes, DeviceBuffer<float> logits, ReadOnlySpan<int> labels, DeviceBuffer<float> loss, DeviceBuffer<float> probabilities)
     {
         CpuBackend.CheckRows(n, classes);
         CpuBackend.CheckLabels(labels, n, classes);
@@ -54,7 +54,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>dlogits = (probabilities − onehot(labels)) · dloss[0] / N; dlogits may be the probabilities buffer.</summary>
-    public void CrossEntropyBackward(int n, int classes, DeviceBuffer<float> probabilities, ReadOnlySpan<int> labels, DeviceBuffer<float> dloss, DeviceBuffer<float> dlogits)
+    internal void CrossEntropyBackward(int n, int classes, DeviceBuffer<float> probabilities, ReadOnlySpan<int> labels, DeviceBuffer<float> dloss, DeviceBuffer<float> dlogits)
     {
         CpuBackend.CheckRows(n, classes);
         CpuBackend.CheckLabels(labels, n, classes);
@@ -68,7 +68,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>KD loss T²/N · Σ KL(softmax(t/T) ‖ softmax(s/T)) into loss[0]; saves both softened distributions.</summary>
-    public void KdForward(int n, int classes, float temperature, DeviceBuffer<float> student, DeviceBuffer<float> teacher, DeviceBuffer<float> loss,
+    internal void KdForward(int n, int classes, float temperature, DeviceBuffer<float> student, DeviceBuffer<float> teacher, DeviceBuffer<float> loss,
         DeviceBuffer<float> studentSoft, DeviceBuffer<float> teacherSoft)
     {
         CpuBackend.CheckRows(n, classes);
@@ -86,7 +86,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>dstudent = T/N · (studentSoft − teacherSoft) · dloss[0]; dstudent may be either input buffer.</summary>
-    public void KdBackward(int n, int classes, float temperature, DeviceBuffer<float> studentSoft, DeviceBuffer<float> teacherSoft, DeviceBuffer<float> dloss,
+    internal void KdBackward(int n, int classes, float temperature, DeviceBuffer<float> studentSoft, DeviceBuffer<float> teacherSoft, DeviceBuffer<float> dloss,
         DeviceBuffer<float> dstudent)
     {
         CpuBackend.CheckRows(n, classes);
@@ -101,7 +101,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>Attention-transfer loss of one N×C×H×W pair into loss[0]; saves both normalised maps and the student's map norms.</summary>
-    public void AtForward(int n, int c, int h, int w, DeviceBuffer<float> student, DeviceBuffer<float> teacher, DeviceBuffer<float> loss,
+    internal void AtForward(int n, int c, int h, int w, DeviceBuffer<float> student, DeviceBuffer<float> teacher, DeviceBuffer<float> loss,
         DeviceBuffer<float> studentMap, DeviceBuffer<float> teacherMap, DeviceBuffer<float> studentNorm)
     {
         CpuBackend.CheckActivations(n, c, h, w);
@@ -120,7 +120,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>dstudent of <see cref="AtForward"/> times dloss[0] (overwritten, not accumulated).</summary>
-    public void AtBackward(int n, int c, int h, int w, DeviceBuffer<float> student, DeviceBuffer<float> studentMap, DeviceBuffer<float> teacherMap,
+    internal void AtBackward(int n, int c, int h, int w, DeviceBuffer<float> student, DeviceBuffer<float> studentMap, DeviceBuffer<float> teacherMap,
         DeviceBuffer<float> studentNorm, DeviceBuffer<float> dloss, DeviceBuffer<float> dstudent)
     {
         CpuBackend.CheckActivations(n, c, h, w);
@@ -138,7 +138,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>One SGD step in place (PyTorch semantics, see <see cref="IBackend.SgdStep"/>); with momentum 0 the buffer is untouched.</summary>
-    public void SgdStep(long length, DeviceBuffer<float> parameter, DeviceBuffer<float> gradient, DeviceBuffer<float> momentumBuffer,
+    internal void SgdStep(long length, DeviceBuffer<float> parameter, DeviceBuffer<float> gradient, DeviceBuffer<float> momentumBuffer,
         float learningRate, float momentum, float weightDecay, bool nesterov)
     {
         CpuBackend.CheckSgdOptions(learningRate, momentum, weightDecay, nesterov);
@@ -156,7 +156,7 @@ public sealed unsafe partial class GpuBackend
     }
 
     /// <summary>How many rows' argmax (first on ties, NaN largest) is the label. Waits for the device (the count comes back to the host).</summary>
-    public int CountCorrect(int n, int classes, DeviceBuffer<float> logits, ReadOnlySpan<int> labels)
+    internal int CountCorrect(int n, int classes, DeviceBuffer<float> logits, ReadOnlySpan<int> labels)
     {
         CpuBackend.CheckRows(n, classes);
         CpuBackend.CheckLabels(labels, n, classes);

@@ -305,7 +305,7 @@ public sealed unsafe class CudaDevice : Device
         SynchronizeStream("synchronizing");
     }
 
-    protected internal override nint AllocateBytes(long bytes)
+    internal override nint AllocateBytes(long bytes)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
@@ -329,7 +329,7 @@ public sealed unsafe class CudaDevice : Device
 
     /// <summary>Frees an allocation. A no-op once the device is disposed (it freed everything then), false for a
     /// pointer it did not allocate, and silent when a kernel fault poisoned the context.</summary>
-    protected internal override bool Release(nint pointer)
+    internal override bool Release(nint pointer)
     {
         lock (_allocationsLock)
         {
@@ -355,7 +355,7 @@ public sealed unsafe class CudaDevice : Device
         return status == CUDA_SUCCESS || IsSticky(status);
     }
 
-    protected internal override void CopyHostToDevice(nint destination, void* source, long bytes)
+    internal override void CopyHostToDevice(nint destination, void* source, long bytes)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (bytes == 0)
@@ -375,7 +375,7 @@ public sealed unsafe class CudaDevice : Device
         SynchronizeStream($"copying {bytes} bytes to the device");
     }
 
-    protected internal override void CopyDeviceToDevice(nint destination, nint source, long bytes)
+    internal override void CopyDeviceToDevice(nint destination, nint source, long bytes)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (bytes == 0)
@@ -392,7 +392,7 @@ public sealed unsafe class CudaDevice : Device
         }
     }
 
-    protected internal override void CopyDeviceToHost(void* destination, nint source, long bytes)
+    internal override void CopyDeviceToHost(void* destination, nint source, long bytes)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (bytes == 0)
@@ -410,7 +410,7 @@ public sealed unsafe class CudaDevice : Device
         SynchronizeStream($"copying {bytes} bytes to the host");
     }
 
-    protected internal override void FillBytes(nint destination, byte value, long bytes)
+    internal override void FillBytes(nint destination, byte value, long bytes)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (bytes == 0)
@@ -426,7 +426,7 @@ public sealed unsafe class CudaDevice : Device
         }
     }
 
-    protected override void Dispose(bool disposing)
+    private protected override void Dispose(bool disposing)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0 || _context == 0)
         {

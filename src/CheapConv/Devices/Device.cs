@@ -20,6 +20,11 @@ public enum DeviceKind
 /// </summary>
 public abstract unsafe class Device : IDisposable
 {
+    // Only this assembly's devices (CudaDevice, EmulatedDevice) derive from Device: its memory operations are internal.
+    private protected Device()
+    {
+    }
+
     public abstract DeviceKind Kind { get; }
 
     /// <summary>Human-readable name, e.g. "NVIDIA H100 80GB HBM3 (cuda:0)" or "emulator".</summary>
@@ -66,20 +71,20 @@ public abstract unsafe class Device : IDisposable
     {
     }
 
-    protected internal abstract nint AllocateBytes(long bytes);
+    internal abstract nint AllocateBytes(long bytes);
 
     /// <summary>Frees an allocation of <see cref="AllocateBytes"/>. Runs from a SafeHandle, perhaps on the finalizer
     /// thread: never throws; false when the memory could not be freed.</summary>
-    protected internal abstract bool Release(nint pointer);
+    internal abstract bool Release(nint pointer);
 
-    protected internal abstract void CopyHostToDevice(nint destination, void* source, long bytes);
+    internal abstract void CopyHostToDevice(nint destination, void* source, long bytes);
 
-    protected internal abstract void CopyDeviceToHost(void* destination, nint source, long bytes);
+    internal abstract void CopyDeviceToHost(void* destination, nint source, long bytes);
 
     /// <summary>Copies between two buffers of this device, ordered with the kernels.</summary>
-    protected internal abstract void CopyDeviceToDevice(nint destination, nint source, long bytes);
+    internal abstract void CopyDeviceToDevice(nint destination, nint source, long bytes);
 
-    protected internal abstract void FillBytes(nint destination, byte value, long bytes);
+    internal abstract void FillBytes(nint destination, byte value, long bytes);
 
     public void Dispose()
     {
@@ -87,7 +92,7 @@ public abstract unsafe class Device : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    protected abstract void Dispose(bool disposing);
+    private protected abstract void Dispose(bool disposing);
 
     public override string ToString() => Name;
 }

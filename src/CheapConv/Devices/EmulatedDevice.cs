@@ -133,7 +133,7 @@ public sealed unsafe class EmulatedDevice : Device
     /// value, as for cuLaunchKernel), outside the C ABI: for diagnostics and the emulator's own tests.
     /// <paramref name="problem"/> only serves error messages.
     /// </summary>
-    public void Launch(string kernel, LaunchConfig config, void** args, string problem)
+    internal void Launch(string kernel, LaunchConfig config, void** args, string problem)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var name = Encoding.UTF8.GetBytes(kernel + "\0");
@@ -164,29 +164,29 @@ public sealed unsafe class EmulatedDevice : Device
     /// <summary>Launches are synchronous in the emulator: nothing is ever pending.</summary>
     public override void Synchronize() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    protected internal override nint AllocateBytes(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 256);
+    internal override nint AllocateBytes(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 256);
 
-    protected internal override bool Release(nint pointer)
+    internal override bool Release(nint pointer)
     {
         NativeMemory.AlignedFree((void*)pointer);
         return true;
     }
 
-    protected internal override void CopyHostToDevice(nint destination, void* source, long bytes) =>
+    internal override void CopyHostToDevice(nint destination, void* source, long bytes) =>
         Buffer.MemoryCopy(source, (void*)destination, bytes, bytes);
 
-    protected internal override void CopyDeviceToHost(void* destination, nint source, long bytes) =>
+    internal override void CopyDeviceToHost(void* destination, nint source, long bytes) =>
         Buffer.MemoryCopy((void*)source, destination, bytes, bytes);
 
-    protected internal override void CopyDeviceToDevice(nint destination, nint source, long bytes) =>
+    internal override void CopyDeviceToDevice(nint destination, nint source, long bytes) =>
         Buffer.MemoryCopy((void*)source, (void*)destination, bytes, bytes);
 
-    protected internal override void FillBytes(nint destination, byte value, long bytes) =>
+    internal override void FillBytes(nint destination, byte value, long bytes) =>
         NativeMemory.Fill((void*)destination, (nuint)bytes, value);
 
     // The library stays loaded for the life of the process: other EmulatedDevice instances share it, and
     // unloading a library whose worker threads may still exist is unsafe.
-    protected override void Dispose(bool disposing)
+    private protected override void Dispose(bool disposing)
     {
         lock (_handleLock)
         {

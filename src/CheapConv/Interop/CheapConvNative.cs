@@ -87,9 +87,10 @@ public sealed unsafe class CheapConvNative
     /// <summary>
     /// Loads the library of <paramref name="backend"/> (once per process and path). Without
     /// <paramref name="path"/> it tries, in order: the environment variable (<see cref="CudaEnvironmentVariable"/> or
-    /// <see cref="EmulatorEnvironmentVariable"/>), the application folder, this assembly's folder, its
-    /// runtimes/&lt;rid&gt;/native folder, and the system's library search path. Throws
-    /// <see cref="DeviceUnavailableException"/> listing every place tried and why each failed.
+    /// <see cref="EmulatorEnvironmentVariable"/>), the application folder, this assembly's folder, their
+    /// runtimes/&lt;rid&gt;/native folders (where a NuGet consumer's build puts the package's libraries), and the
+    /// system's library search path. Throws <see cref="DeviceUnavailableException"/> listing every place tried and why
+    /// each failed.
     /// </summary>
     public static CheapConvNative Load(CheapConvBackend backend, string? path = null)
     {
@@ -166,13 +167,31 @@ public sealed unsafe class CheapConvNative
             directories.Add(assemblyDirectory);
         }
 
-        foreach (var directory in directories.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal))
+        foreach (var directory in directories.Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d))).Distinct(StringComparer.Ordinal))
         {
             yield return Path.Combine(directory, fileName);
-            yield return Path.Combine(directory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native", fileName);
+            foreach (var rid in RuntimeIdentifiers())
+            {
+                yield return Path.Combine(directory, "runtimes", rid, "native", fileName);
+            }
         }
 
         yield return fileName; // the system's search: LD_LIBRARY_PATH, the ldconfig cache
+    }
+
+    /// <summary>
+    /// The runtimes/&lt;rid&gt;/native folders a NuGet consumer's build may hold the libraries in (a RID-less app gets
+    /// the package's runtimes/linux-x64/native/ copied below its output folder): this runtime's own RID and, where that
+    /// is a distribution's (a source-built .NET reports e.g. ubuntu.24.04-x64), the portable one the package ships.
+    /// </summary>
+    private static IEnumerable<string> RuntimeIdentifiers()
+    {
+        yield return RuntimeInformation.RuntimeIdentifier;
+        var portable = $"linux-{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}";
+        if (OperatingSystem.IsLinux() && portable != RuntimeInformation.RuntimeIdentifier)
+        {
+            yield return portable;
+        }
     }
 
     // ----- errors and exports -----
@@ -315,7 +334,7 @@ public sealed unsafe class CheapConvNative
         WorkspaceCall(ConvCall(pass), handle, problem, options, first, second, output, workspace, workspaceBytes, stream);
 
     /// <summary>"cc_conv_forward", "cc_conv_backward_data" or "cc_conv_backward_weight".</summary>
-    public static string ConvCall(ConvPass pass) => pass switch
+    internal static string ConvCall(ConvPass pass) => pass switch
     {
         ConvPass.Forward => "cc_conv_forward",
         ConvPass.BackwardData => "cc_conv_backward_data",

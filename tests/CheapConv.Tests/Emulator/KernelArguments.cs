@@ -14,7 +14,7 @@ namespace CheapConv.Tests.Emulator;
 /// args.Launch(device, "cc_test_block_reduce", config, "diagnostics test");
 /// </code>
 /// </summary>
-public unsafe struct KernelArguments
+internal unsafe struct KernelArguments
 {
     /// <summary>Most arguments a kernel may take here.</summary>
     public const int MaxArguments = 16;
