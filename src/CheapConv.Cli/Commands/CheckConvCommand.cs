@@ -8,7 +8,8 @@ namespace CheapConv.Cli.Commands;
 
 /// <summary>
 /// <c>check conv</c>: runs the three passes of one convolution on a device and on the float64 C# reference,
-/// prints the errors of each pass and fails (exit 1) when any element is outside the tolerance.
+/// prints the errors of each pass and fails (exit 1) when any element is outside the tolerance. On the emulator it
+/// also prints the warnings the emulator gave the kernels (they do not fail the check: the results were right).
 /// </summary>
 internal static class CheckConvCommand
 {
@@ -28,6 +29,7 @@ internal static class CheckConvCommand
 
         string deviceLabel;
         ConvOutputs outputs;
+        using var warnings = new StringWriter();
         using (var device = ComputeDevice.Open(request))
         {
             if (device.Device is null)
@@ -39,6 +41,7 @@ internal static class CheckConvCommand
             {
                 deviceLabel = device.Device.Name;
                 outputs = ConvCheck.RunOnDevice(device.Device, problem, inputs);
+                WriteWarnings(device.Device, warnings);
             }
         }
 
@@ -63,8 +66,24 @@ internal static class CheckConvCommand
             output.WriteLine($"wrote x.npy w.npy dy.npy y.npy dx.npy dw.npy to {dump}");
         }
 
+        output.Write(warnings.ToString());
         output.WriteLine(result.Passed ? "PASS" : "FAIL");
         return result.Passed ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Writes "warning: ..." for each warning the emulator gave since the last time they were taken (threads that
+    /// returned while others waited at a barrier: legal on a GPU, but fragile); nothing for other devices.
+    /// </summary>
+    public static void WriteWarnings(Device device, TextWriter output)
+    {
+        if (device is EmulatedDevice emulator)
+        {
+            foreach (var warning in emulator.TakeWarnings())
+            {
+                output.WriteLine($"warning: {warning}");
+            }
+        }
     }
 
     /// <summary>

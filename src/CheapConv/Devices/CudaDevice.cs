@@ -97,7 +97,8 @@ public sealed unsafe class CudaDevice : Device
     public override CheapConvHandle Handle => _handle ?? throw new ObjectDisposedException(Name);
 
     /// <summary>Which binary the kernels run, in libcheapconv.so's words (cc_describe), e.g. "cuda: NVIDIA H100 80GB
-    /// HBM3 (device 0, sm_90), kernels: SASS sm_90 from the fatbin" or "... kernels: PTX sm_80 (JIT)".</summary>
+    /// HBM3 (device 0, sm_90), kernels: SASS sm_90 from the fatbin" or "... kernels: PTX sm_80 (JIT)"; on a device from
+    /// <see cref="FromContext"/> the parenthesis ends with ", the caller's context".</summary>
     public string KernelBinary { get; private set; } = "";
 
     /// <summary>Synchronize after every kernel call, so that a kernel fault is reported by the call that caused it
@@ -256,9 +257,11 @@ public sealed unsafe class CudaDevice : Device
         try
         {
             device.Bind();
-            // Bound to the context now current on this thread: ours. The handle does not retain it; we do (primary)
-            // or the caller does (foreign).
-            device._handle = CheapConvNative.Load(CheapConvBackend.Cuda).Create(CheapConvNative.CurrentContext);
+            // On the primary context the handle is created for the device (cc_create(ordinal)), which retains that same
+            // context once more and lets cc_describe say it is the device's own; on a foreign one it binds to the context
+            // now current on this thread, the caller's, which it does not retain (the caller keeps it alive).
+            var native = CheapConvNative.Load(CheapConvBackend.Cuda);
+            device._handle = native.Create(device.IsPrimaryContext ? device.Ordinal : CheapConvNative.CurrentContext);
             device.KernelBinary = device.DescribeKernels();
             return device;
         }

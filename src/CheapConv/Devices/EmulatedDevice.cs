@@ -10,9 +10,16 @@ namespace CheapConv.Devices;
 /// call finished when it returns. For correctness only — never for timing.
 /// </summary>
 /// <remarks>
+/// <para>
 /// The library also exports the emulator's own C API (native/emu/cc_emu.h): <see cref="Launch"/> runs any kernel
 /// it holds by name with hand-packed arguments, which is how the diagnostics tests run the deliberately faulty
 /// kernels of libcheapconv_emu_test.so. Its exports are bound per instance, so one process can use both files.
+/// </para>
+/// <para>
+/// Warnings: by default the emulator lets a launch succeed with a warning where a GPU would run it but the code is
+/// fragile (threads that returned while others wait at a barrier). <see cref="TakeWarnings"/> collects them, from
+/// <see cref="Launch"/> and from the C ABI's calls alike; <see cref="SetStrict"/> turns them into failed calls.
+/// </para>
 /// </remarks>
 public sealed unsafe class EmulatedDevice : Device
 {
@@ -29,6 +36,7 @@ public sealed unsafe class EmulatedDevice : Device
     private readonly delegate* unmanaged<int, byte*> _statusName;
     private readonly delegate* unmanaged<int, int> _setWorkerThreads;
     private readonly delegate* unmanaged<int, int> _setStrict;
+    private readonly delegate* unmanaged<byte*, nuint, nuint> _takeWarnings;
     private readonly Lock _warningsLock = new();
     private readonly List<string> _warnings = [];
     private readonly Lock _handleLock = new();
@@ -43,6 +51,7 @@ public sealed unsafe class EmulatedDevice : Device
         _statusName = (delegate* unmanaged<int, byte*>)Export("cc_emu_status_name");
         _setWorkerThreads = (delegate* unmanaged<int, int>)Export("cc_emu_set_worker_threads");
         _setStrict = (delegate* unmanaged<int, int>)Export("cc_emu_set_strict");
+        _takeWarnings = (delegate* unmanaged<byte*, nuint, nuint>)Export("cc_emu_take_warnings");
         Version = ((delegate* unmanaged<int>)Export("cc_emu_version"))();
 
         var count = ((delegate* unmanaged<int>)Export("cc_emu_kernel_count"))();
@@ -80,10 +89,9 @@ public sealed unsafe class EmulatedDevice : Device
     public IReadOnlyList<string> KernelNames { get; }
 
     /// <summary>
-    /// The handle of the library's C ABI, created on first use (cc_create; the emulator has one "device"). Creating it
-    /// puts the library in strict mode (<see cref="SetStrict"/>): a C ABI call returns a status and no warnings, so
-    /// what the emulator would only warn about (threads that returned while others wait at a barrier) fails the call
-    /// with CC_ERROR_EMULATOR and the emulator's message instead of passing unseen.
+    /// The handle of the library's C ABI, created on first use (cc_create; the emulator has one "device"). A C ABI call
+    /// returns only a status: what the emulator warns about in it is kept by the library for <see cref="TakeWarnings"/>
+    /// (or fails the call with CC_ERROR_EMULATOR in strict mode, see <see cref="SetStrict"/>).
     /// </summary>
     public override CheapConvHandle Handle
     {
@@ -92,13 +100,7 @@ public sealed unsafe class EmulatedDevice : Device
             lock (_handleLock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (_handle is null)
-                {
-                    SetStrict(true);
-                    _handle = CheapConvNative.Load(CheapConvBackend.Emulator, LibraryPath).Create(0);
-                }
-
-                return _handle;
+                return _handle ??= CheapConvNative.Load(CheapConvBackend.Emulator, LibraryPath).Create(0);
             }
         }
     }
@@ -107,18 +109,23 @@ public sealed unsafe class EmulatedDevice : Device
     public override nint Stream => 0;
 
     /// <summary>
-    /// Diagnostics the emulator reported for <see cref="Launch"/>es that still succeeded (e.g. threads that returned
-    /// while others waited at a barrier). Cleared by <see cref="TakeWarnings"/>. (Calls through the C ABI have no
-    /// warnings: see <see cref="Handle"/>.)
+    /// Diagnostics the emulator reported for launches that still succeeded (e.g. threads that returned while others
+    /// waited at a barrier), since the last call, each once: those of this device's <see cref="Launch"/>es
+    /// ("KERNEL: warning: ..."), then those of the C ABI's calls ("KERNEL (grid (x,y,z), block (x,y,z)): warning: ...",
+    /// cc_emu_take_warnings). The latter are kept by the library file, so they include the ABI calls of every
+    /// device and handle of the same file in the process.
     /// </summary>
     public IReadOnlyList<string> TakeWarnings()
     {
+        List<string> result;
         lock (_warningsLock)
         {
-            var result = _warnings.ToList();
+            result = [.. _warnings];
             _warnings.Clear();
-            return result;
         }
+
+        result.AddRange(TakeLibraryWarnings().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        return result;
     }
 
     /// <summary>Number of OS threads that run blocks; 0 means one per core.</summary>
@@ -159,6 +166,29 @@ public sealed unsafe class EmulatedDevice : Device
                 _warnings.Add($"{kernel}: {text}");
             }
         }
+    }
+
+    /// <summary>cc_emu_take_warnings' text: asks for its length, then takes it with room for it (again if more warnings came
+    /// in between: the library hands out nothing that does not fit).</summary>
+    private string TakeLibraryWarnings()
+    {
+        var length = _takeWarnings(null, 0);
+        while (length > 0)
+        {
+            var text = new byte[checked((int)length + 1)];
+            fixed (byte* pointer = text)
+            {
+                var taken = _takeWarnings(pointer, (nuint)text.Length);
+                if (taken < (nuint)text.Length)
+                {
+                    return Encoding.UTF8.GetString(text, 0, (int)taken);
+                }
+
+                length = taken;
+            }
+        }
+
+        return "";
     }
 
     /// <summary>Launches are synchronous in the emulator: nothing is ever pending.</summary>

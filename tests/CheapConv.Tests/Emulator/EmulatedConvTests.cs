@@ -17,6 +17,7 @@ public class EmulatedConvTests(EmulatorFixture emulator) : IClassFixture<Emulato
         var inputs = ConvInputs.Random(problem, seed: 1);
         var outputs = ConvCheck.RunOnDevice(emulator.Device, problem, inputs);
         ConvAssert.Passed(ConvCheck.Compare(problem, inputs, outputs, emulator.Device.Name));
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Fact]

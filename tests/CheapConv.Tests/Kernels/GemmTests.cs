@@ -37,6 +37,7 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
 
         var outputs = new ConvOutputs(Download(y), Download(dx), Download(dw));
         ConvAssert.Passed(ConvCheck.Compare(problem, inputs, outputs, emulator.Device.Name));
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Theory]
@@ -62,6 +63,7 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
         CpuBackend.PointwiseBackwardWeight(problem, Abs(xs), Abs(dys), scale);
         AssertPassed(ConvCheck.ComparePass($"backward-weight in chunks of {chunk}", dw.ToArray(), reference, scale,
             ConvCheck.RelativeTolerance((long)problem.N * problem.P * problem.Q)), problem.ToString());
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Theory]
@@ -223,6 +225,7 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
         }
 
         ((IBackend)_backend).LinearBackwardBias(n, outFeatures, dys, db);
+        Assert.Empty(emulator.Device.TakeWarnings());
         return new LinearOutputs(Download(y), Download(dx), Download(dw), Download(db));
     }
 

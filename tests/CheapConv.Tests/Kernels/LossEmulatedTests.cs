@@ -17,6 +17,7 @@ public sealed class LossEmulatedTests(EmulatorFixture emulator) : IClassFixture<
     public void Dispose()
     {
         _gpu.Dispose();
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     /// <summary>(N, classes): a binary batch of 1, CIFAR-10 batches (2 and the training batch 128), CIFAR-100 with an odd batch, ImageNet classes.</summary>

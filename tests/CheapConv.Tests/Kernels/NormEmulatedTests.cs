@@ -19,6 +19,7 @@ public class NormEmulatedTests(EmulatorFixture emulator) : IClassFixture<Emulato
     {
         NormDeviceChecks.BatchNormTrainForward(Gpu, NormShape.Parse(shape), relu: false);
         NormDeviceChecks.BatchNormTrainForward(Gpu, NormShape.Parse(shape), relu: true);
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Theory]
@@ -42,6 +43,7 @@ public class NormEmulatedTests(EmulatorFixture emulator) : IClassFixture<Emulato
     {
         NormDeviceChecks.BatchNormBackward(Gpu, NormShape.Parse(shape), relu: false);
         NormDeviceChecks.BatchNormBackward(Gpu, NormShape.Parse(shape), relu: true);
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Theory]
@@ -49,6 +51,7 @@ public class NormEmulatedTests(EmulatorFixture emulator) : IClassFixture<Emulato
     public void GlobalAvgPool_MatchesReference(string shape)
     {
         NormDeviceChecks.GlobalAvgPool(Gpu, NormShape.Parse(shape));
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Theory]
@@ -72,6 +75,7 @@ public class NormEmulatedTests(EmulatorFixture emulator) : IClassFixture<Emulato
     public void Sum_MatchesReferenceAndRepeats(int length)
     {
         NormDeviceChecks.Sum(Gpu, length);
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Fact]

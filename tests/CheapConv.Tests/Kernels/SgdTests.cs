@@ -140,6 +140,7 @@ public sealed class SgdTests(EmulatorFixture emulator) : IClassFixture<EmulatorF
             }
         }
 
+        Assert.Empty(emulator.Device.TakeWarnings());
     }
 
     [Fact]
