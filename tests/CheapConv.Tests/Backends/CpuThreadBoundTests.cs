@@ -213,8 +213,10 @@ public sealed class CpuThreadBoundTests
             TrainingStep(new CpuBackend(threads, probe));
         });
         Assert.True(probe.MaxConcurrent <= threads, $"{probe.MaxConcurrent} threads ran the backend's bodies at once, bound {threads}");
-        // The probe sees parallelism where it is allowed (so the bound above is not met by a probe that sees nothing).
-        Assert.Equal(threads, probe.MaxConcurrent);
+        // The probe sees the backend's parallelism where it is allowed (so the bound above is not met by a probe that sees
+        // nothing): with more than one thread allowed the loops hand it work for other threads; with one, never. (How many
+        // threads overlap depends on the machine's load, so that is not asserted from below.)
+        Assert.True(threads == 1 ? probe.ThreadsUsed == 1 : probe.ThreadsUsed > 1, $"the probe ran tasks on {probe.ThreadsUsed} threads with {threads} allowed");
     }
 
     [Fact]
@@ -230,10 +232,14 @@ public sealed class CpuThreadBoundTests
         [ThreadStatic]
         private static int _depth;
 
-        private int _running;
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _executing = new();
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> _threads = new();
         private int _max;
 
         public int MaxConcurrent => Volatile.Read(ref _max);
+
+        /// <summary>How many threads ran the probe's tasks, in all.</summary>
+        public int ThreadsUsed => _threads.Count;
 
         public void Run(Action action) =>
             Task.Factory.StartNew(action, CancellationToken.None, TaskCreationOptions.None, this).GetAwaiter().GetResult();
@@ -248,7 +254,11 @@ public sealed class CpuThreadBoundTests
         {
             if (_depth++ == 0)
             {
-                var now = Interlocked.Increment(ref _running);
+                // Count the outer tasks still running, not the threads still inside this wrapper: a task of the previous
+                // loop is already complete (the loop returned because it was) but its thread may not have left here yet.
+                _executing.TryAdd(task, 0);
+                _threads.TryAdd(Environment.CurrentManagedThreadId, 0);
+                var now = _executing.Keys.Count(t => !t.IsCompleted);
                 int seen;
                 while (now > (seen = Volatile.Read(ref _max)) && Interlocked.CompareExchange(ref _max, now, seen) != seen)
                 {
@@ -263,7 +273,7 @@ public sealed class CpuThreadBoundTests
             {
                 if (--_depth == 0)
                 {
-                    Interlocked.Decrement(ref _running);
+                    _executing.TryRemove(task, out _);
                 }
             }
         }
