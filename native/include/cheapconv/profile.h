@@ -13,6 +13,8 @@
  *   - sector: an aligned 32-byte piece of global memory. A request's sectors are the distinct sectors
  *     that the byte ranges of its active lanes touch (l1tex__t_sectors_pipe_lsu_mem_global_op_*):
  *     a coalesced fp32 warp load is 4, a float4 one 16, fp32 at a stride of 32 elements 32, a broadcast 1.
+ *     Sectors are counted on the emulator's host addresses: give the kernels buffers aligned to at least 32
+ *     bytes, as cudaMalloc's (256) and the C# EmulatedDevice's are, or the counts are a misaligned tensor's.
  *   - wavefront (shared memory; 32 banks of 4 bytes): a request is split into phases — one for accesses
  *     of at most 4 bytes, two half-warps (lanes 0-15, 16-31) for 8-byte accesses, four quarter-warps for
  *     16-byte accesses — and each phase with an active lane costs max over the 32 banks of the number of
@@ -125,8 +127,10 @@ typedef struct cc_prof_launch_info {
 typedef struct cc_prof_instruction_info {
     unsigned long long id;               /* the instruction's offset in the profiling library (its hook's return
                                             address minus the library's load address): stable for one build */
-    const char* function;                /* the (innermost inlined) function, demangled; "" if unknown */
-    const char* file;                    /* source file and line of the access; "" and 0 if unknown (needs
+    const char* function;                /* the function its code was compiled into, demangled: the kernel, or a
+                                            __device__ function the host compiler did not inline; "" if unknown */
+    const char* file;                    /* source file (relative to native/) and line of the access, through
+                                            inlined functions, past cuda_shim.h; "" and 0 if unknown (needs
                                             addr2line from binutils on PATH at cc_prof_end) */
     unsigned line;
     int kind;                            /* cc_prof_kind */
