@@ -244,43 +244,15 @@ public static class Trainer
 
     private static void Step(WideResNet model, WideResNet? teacher, Sgd optimizer, DistillationOptions? lossOptions, Batch batch, ImageDataset data, IBackend backend, LossSums sums)
     {
-        using var scope = TensorScope.Begin();
-        var images = Tensor.FromHost(backend, [batch.Count, data.Channels, data.Height, data.Width], batch.Images.AsSpan(0, batch.Count * data.ImageSize));
-        var labels = batch.Labels.AsSpan(0, batch.Count);
-        WrnOutput? taught = null;
-        if (teacher is not null)
-        {
-            using (GradientMode.NoGrad())
-            {
-                taught = teacher.ForwardWithGroups(images);
-            }
-        }
-
-        var output = model.ForwardWithGroups(images);
-        Tensor total, crossEntropy;
-        Tensor? kd = null;
-        IReadOnlyList<Tensor> at = [];
-        if (taught is not null && lossOptions is not null)
-        {
-            var parts = DistillationLoss.Compute(output.Logits, taught.Logits, labels, output.Groups, taught.Groups, lossOptions);
-            (total, crossEntropy, kd, at) = (parts.Total, parts.CrossEntropy, parts.KnowledgeDistillation, parts.AttentionTransfer);
-        }
-        else
-        {
-            total = crossEntropy = Ops.CrossEntropy(output.Logits, labels);
-        }
-
-        optimizer.ZeroGrad();
-        total.Backward();
-        optimizer.Step();
-
         var n = batch.Count;
+        var result = TrainingStep.Run(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, [n, data.Channels, data.Height, data.Width],
+            batch.Images.AsSpan(0, n * data.ImageSize), batch.Labels.AsSpan(0, n));
         sums.Images += n;
-        sums.Loss += (double)total.Item() * n;
-        sums.Ce += (double)crossEntropy.Item() * n;
-        sums.Kd += kd is null ? 0 : (double)kd.Item() * n;
-        sums.At += at.Sum(term => (double)term.Item()) * n;
-        sums.Correct += backend.CountCorrect(n, model.Config.Classes, output.Logits.Storage, labels);
+        sums.Loss += result.Loss * n;
+        sums.Ce += result.CrossEntropy * n;
+        sums.Kd += (result.KnowledgeDistillation ?? 0) * n;
+        sums.At += result.AttentionTransfer * n;
+        sums.Correct += result.Correct;
     }
 
     private static WideResNet LoadTeacher(DistillationConfig distillation, WrnConfig student, IBackend backend)

@@ -40,10 +40,13 @@ public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOn
 
     /// <summary>
     /// Runs ptxas on every PTX module for sm_80 and sm_90 (resources from <c>-v</c>, SASS of the cubin it writes through
-    /// <c>cuobjdump -sass</c>) and cuobjdump on every fatbin (<c>-res-usage</c>, <c>-sass</c>).
+    /// <c>cuobjdump -sass</c>) and cuobjdump on every fatbin (<c>-res-usage</c>, <c>-sass</c>). <paramref name="architectures"/>
+    /// narrows the report to some of them; without <paramref name="sass"/> the SASS is not disassembled (the slow part:
+    /// seconds instead of a minute) and the rows' <see cref="KernelResourceRow.Sass"/> is empty — enough for occupancy.
     /// </summary>
-    public static StaticReport Build(CudaToolkit toolkit, KernelImages images)
+    public static StaticReport Build(CudaToolkit toolkit, KernelImages images, IReadOnlyList<string>? architectures = null, bool sass = true)
     {
+        var archs = architectures ?? Architectures;
         ArgumentNullException.ThrowIfNull(toolkit);
         ArgumentNullException.ThrowIfNull(images);
         var notes = new List<string>();
@@ -65,7 +68,7 @@ public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOn
                 File.WriteAllText(Path.Combine(directory.FullName, $"{module}.ptx"), ptx);
             }
 
-            var jobs = images.Ptx.Keys.SelectMany(m => Architectures.Select(a => (Module: m, Arch: a, Fatbin: false)))
+            var jobs = images.Ptx.Keys.SelectMany(m => archs.Select(a => (Module: m, Arch: a, Fatbin: false)))
                 .Concat(images.Fatbins.Keys.Select(m => (Module: m, Arch: "", Fatbin: true)))
                 .ToList();
             var results = new List<KernelResourceRow>[jobs.Count];
@@ -75,8 +78,8 @@ public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOn
                 {
                     var (module, arch, fatbin) = jobs[i];
                     results[i] = fatbin
-                        ? FatbinRows(toolkit, module, images.Fatbins[module], directory.FullName)
-                        : PtxRows(toolkit, module, arch, directory.FullName);
+                        ? FatbinRows(toolkit, module, images.Fatbins[module], directory.FullName, archs, sass)
+                        : PtxRows(toolkit, module, arch, directory.FullName, sass);
                 });
             }
             catch (AggregateException e) when (e.InnerExceptions[0] is ToolkitException first)
@@ -86,7 +89,7 @@ public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOn
 
             var rows = results.SelectMany(r => r).OrderBy(r => r.Kernel, StringComparer.Ordinal).ThenBy(r => r.Arch, StringComparer.Ordinal)
                 .ThenBy(r => r.Build, StringComparer.Ordinal).ToList();
-            CheckCoverage(rows, images);
+            CheckCoverage(rows, images, archs);
             return new StaticReport(rows, notes);
         }
         finally
@@ -95,31 +98,32 @@ public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOn
         }
     }
 
-    private static List<KernelResourceRow> PtxRows(CudaToolkit toolkit, string module, string arch, string directory)
+    private static List<KernelResourceRow> PtxRows(CudaToolkit toolkit, string module, string arch, string directory, bool withSass)
     {
         var ptxPath = Path.Combine(directory, $"{module}.ptx");
         var cubin = Path.Combine(directory, $"{module}.{arch}.cubin");
         var verbose = ToolkitOutput.ParsePtxas(toolkit.AssembleVerbose(ptxPath, arch, cubin));
         var cubinResources = ToolkitOutput.ParseResourceUsage(toolkit.ResourceUsage(cubin), arch).ToDictionary(r => r.Kernel);
-        var sass = ToolkitOutput.ParseSass(toolkit.Sass(cubin));
+        var sass = withSass ? ToolkitOutput.ParseSass(toolkit.Sass(cubin)) : null;
         return verbose.Select(k =>
         {
             var resources = cubinResources[k.Kernel];
             return Row(k.Kernel, module, arch, KernelBuild.ClangPtx, k.Registers, k.SpillStoreBytes, k.SpillLoadBytes, k.StackFrameBytes,
-                k.LocalBytes, k.SharedBytes, resources.SharedBytes, resources.ConstantBytes, SassMix.Of(sass[(k.Kernel, arch)]));
+                k.LocalBytes, k.SharedBytes, resources.SharedBytes, resources.ConstantBytes, SassMix.Of(sass?[(k.Kernel, arch)] ?? []));
         }).ToList();
     }
 
-    private static List<KernelResourceRow> FatbinRows(CudaToolkit toolkit, string module, byte[] fatbin, string directory)
+    private static List<KernelResourceRow> FatbinRows(CudaToolkit toolkit, string module, byte[] fatbin, string directory,
+        IReadOnlyList<string> architectures, bool withSass)
     {
         var path = Path.Combine(directory, $"{module}.fatbin");
         File.WriteAllBytes(path, fatbin);
-        var sass = ToolkitOutput.ParseSass(toolkit.Sass(path));
+        var sass = withSass ? ToolkitOutput.ParseSass(toolkit.Sass(path)) : null;
         return ToolkitOutput.ParseResourceUsage(toolkit.ResourceUsage(path))
-            .Where(r => Architectures.Contains(r.Arch))
+            .Where(r => architectures.Contains(r.Arch))
             .Select(r =>
             {
-                var mix = SassMix.Of(sass[(r.Kernel, r.Arch)]);
+                var mix = SassMix.Of(sass?[(r.Kernel, r.Arch)] ?? []);
                 var shared = r.Arch == "sm_90" && r.SharedBytes > 0 ? r.SharedBytes - GpuModels.Sm90.ReservedSharedPerBlock : r.SharedBytes;
                 return Row(r.Kernel, module, r.Arch, KernelBuild.NvccFatbin, r.Registers, mix.LocalStoreBytes, mix.LocalLoadBytes, r.StackBytes,
                     r.LocalBytes, shared, r.SharedBytes, r.ConstantBytes, mix);
@@ -139,7 +143,7 @@ public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOn
     }
 
     // Every kernel of the launch table in every architecture of every build present, and nothing else.
-    private static void CheckCoverage(List<KernelResourceRow> rows, KernelImages images)
+    private static void CheckCoverage(List<KernelResourceRow> rows, KernelImages images, IReadOnlyList<string> architectures)
     {
         var builds = new List<string> { KernelBuild.ClangPtx };
         if (images.Fatbins.Count > 0)
@@ -148,7 +152,7 @@ public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOn
         }
 
         var missing = (from shape in KernelLaunchShapes.All
-                       from arch in Architectures
+                       from arch in architectures
                        from build in builds
                        where !rows.Any(r => r.Kernel == shape.Kernel && r.Arch == arch && r.Build == build)
                        select $"{shape.Kernel} {arch} {build}").ToList();
