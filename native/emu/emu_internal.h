@@ -31,6 +31,14 @@
 
 namespace cc_emu {
 
+#if defined(CC_EMU_PROFILE)
+// The profiling library's recorder (profile.cpp; only in libcheapconv_emu_profile.so).
+namespace prof {
+struct LaunchProfile;
+struct WorkerProfile;
+} // namespace prof
+#endif
+
 using cc_emu_detail::ThreadContext;
 using cc_emu_detail::WarpOp;
 
@@ -108,10 +116,25 @@ struct Launch {
     std::string error;
     std::string warning;
 
+#if defined(CC_EMU_PROFILE)
+    prof::LaunchProfile* profile = nullptr; // set while a profile session records this launch
+    unsigned long long blocks_to_run = 0;   // how many blocks the workers take: all, or the sample
+#endif
+
     // First error wins; later ones (from other blocks running in parallel) are dropped.
     void fail(int code, std::string text);
     void warn_once(std::string text);
 };
+
+// How many blocks the workers take from next_block: every block of the grid, except in a sampled
+// profile (profile.cpp), where the i-th block taken is prof::block_at(launch, i).
+inline unsigned long long blocks_to_run(const Launch& l) {
+#if defined(CC_EMU_PROFILE)
+    return l.blocks_to_run;
+#else
+    return l.total_blocks;
+#endif
+}
 
 // An OS thread's execution state while it runs blocks of a launch. Persistent across launches so the
 // fiber stacks are reused.
@@ -124,6 +147,9 @@ struct Worker {
     Fiber* current = nullptr;
     Launch* launch = nullptr;
     Block block;
+#if defined(CC_EMU_PROFILE)
+    prof::WorkerProfile* profile = nullptr; // the recorder's buffers, created on first use
+#endif
 
     ~Worker();
     // Makes sure at least n fibers (with stacks) exist. False if memory ran out.
@@ -149,6 +175,26 @@ void hb_acquire(void* addr);
 void run_blocks(Worker& w, Launch& launch);
 
 extern thread_local Worker* t_worker;
+
+#if defined(CC_EMU_PROFILE)
+// ---- profile.cpp (the profiling library only) ----
+namespace prof {
+// cc_emu_launch, before the workers start: attaches the session's recorder and decides the sample
+// (sets launch.profile and launch.blocks_to_run).
+void launch_begin(Launch& launch);
+// cc_emu_launch, after every worker has finished: adds the launch's record to the session.
+void launch_end(Launch& launch);
+// The linear index of the i-th block the workers run (i < blocks_to_run).
+unsigned long long block_at(const Launch& launch, unsigned long long i);
+// Around one block on the calling OS thread: begin starts recording if the block is in the sample (after
+// the block's dynamic shared memory exists), end analyses what it recorded.
+void block_begin(Worker& w, const Launch& launch, unsigned long long linear_block);
+void block_end(Worker& w);
+// A worker takes no more blocks of this launch: its counts join the launch's.
+void worker_done(Worker& w, Launch& launch);
+void worker_destroy(Worker& w);
+} // namespace prof
+#endif
 
 // ---- launch.cpp ----
 // OS threads the next launch runs its blocks on (cc_emu_set_worker_threads, 0 = hardware concurrency

@@ -64,8 +64,8 @@ public:
     }
 
     void run(Launch& l) {
-        const unsigned long long helpers =
-            std::min<unsigned long long>(workers_.size() - 1, l.total_blocks ? l.total_blocks - 1 : 0);
+        const unsigned long long blocks = blocks_to_run(l);
+        const unsigned long long helpers = std::min<unsigned long long>(workers_.size() - 1, blocks ? blocks - 1 : 0);
         if (helpers) {
             std::lock_guard<std::mutex> lock(mu_);
             launch_ = &l;
@@ -265,13 +265,23 @@ CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, un
     unsigned short cw = 0;
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     l.fpu_cw = cw;
+#if defined(CC_EMU_PROFILE)
+    prof::launch_begin(l);
+#endif
     try {
         pool().configure(requested_workers.load());
         pool().run(l);
     } catch (const std::exception& e) {
         // Thread creation or allocation failed; nothing may escape through the C API.
+#if defined(CC_EMU_PROFILE)
+        l.status = CC_EMU_ERROR_OUT_OF_MEMORY;
+        prof::launch_end(l);
+#endif
         return reject(CC_EMU_ERROR_OUT_OF_MEMORY, format("kernel %s: %s", kernel, e.what()), message, message_capacity);
     }
+#if defined(CC_EMU_PROFILE)
+    prof::launch_end(l);
+#endif
     if (l.status != 0) {
         copy_message(l.error, message, message_capacity);
         return l.status;

@@ -48,6 +48,9 @@ void Launch::warn_once(std::string text) {
 
 Worker::~Worker() {
     for (auto& f : fibers) fiber_release(*f);
+#if defined(CC_EMU_PROFILE)
+    prof::worker_destroy(*this);
+#endif
 }
 
 bool Worker::ensure_fibers(unsigned n) {
@@ -429,8 +432,14 @@ bool run_block(Worker& w, Launch& l, unsigned long long linear_block) {
         fiber_set_name(f, f.ctx);
     }
     hb_release(&b.start_sync);
+#if defined(CC_EMU_PROFILE)
+    prof::block_begin(w, l, linear_block);
+#endif
     BlockRunner runner(w, l);
     const bool ok = runner.run();
+#if defined(CC_EMU_PROFILE)
+    prof::block_end(w);
+#endif
     if (!ok) {
         for (unsigned t = 0; t < b.nthreads; ++t) {
             Fiber& f = *w.fibers[t];
@@ -450,10 +459,18 @@ void run_blocks(Worker& w, Launch& l) {
     w.launch = &l;
     for (;;) {
         if (l.failed.load(std::memory_order_relaxed)) break;
-        const unsigned long long b = l.next_block.fetch_add(1, std::memory_order_relaxed);
-        if (b >= l.total_blocks) break;
+        const unsigned long long i = l.next_block.fetch_add(1, std::memory_order_relaxed);
+        if (i >= blocks_to_run(l)) break;
+#if defined(CC_EMU_PROFILE)
+        const unsigned long long b = prof::block_at(l, i);
+#else
+        const unsigned long long b = i;
+#endif
         if (!run_block(w, l, b)) break;
     }
+#if defined(CC_EMU_PROFILE)
+    prof::worker_done(w, l);
+#endif
     w.launch = nullptr;
     t_worker = nullptr;
 }

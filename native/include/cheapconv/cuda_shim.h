@@ -22,6 +22,8 @@
  *   atomicAdd (float, int, unsigned, unsigned long long)  atomicSub (int, unsigned)
  *   atomicMax / atomicMin (int, unsigned)  atomicCAS (int, unsigned)  atomicExch (int, unsigned, float)
  *   fmaxf fminf fmaf fabsf sqrtf rsqrtf expf logf, min / max (int, unsigned, float), __ldg (float, int)
+ *   float2 / float4 (8- and 16-byte aligned, as CUDA's), make_float2 / make_float4: a float4 load or store
+ *       through a float4 pointer is one 16-byte access (ld.global.v4.f32 on the GPU)
  *   CC_DYNAMIC_SHARED(type, name)   dynamic shared memory (the launch's dynamic_shared_bytes)
  *   CC_REGISTER_KERNEL(name);       after each kernel, at file scope
  *
@@ -91,6 +93,11 @@ struct dim3 {
     unsigned x, y, z;
     __host__ __device__ constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
+/* CUDA's vector types: the alignment is what lets the backend use ld/st.v2 and .v4. */
+struct __align__(8) float2 { float x, y; };
+struct __align__(16) float4 { float x, y, z, w; };
+CC_SHIM_DEV float2 make_float2(float x, float y) { return float2{x, y}; }
+CC_SHIM_DEV float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 
 namespace cc_shim {
 /* The special registers are read-only intrinsics: reading all three and using one lets the optimizer
@@ -203,6 +210,12 @@ struct dim3 {
     unsigned x, y, z;
     constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
+/* CUDA's vector types, with CUDA's alignment. The profiling build compiles with -fno-tree-sra so that a
+ * float4 copy stays one 16-byte access, as on the GPU (see native/emu/profile.cpp). */
+struct __align__(8) float2 { float x, y; };
+struct __align__(16) float4 { float x, y, z, w; };
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 
 /* Interface between kernel code and the emulator runtime (native/emu). Internal: hidden visibility,
  * resolved inside the emulator library. Kernel code never touches runtime memory directly (only
@@ -226,19 +239,28 @@ unsigned warp_op(WarpOp op, unsigned mask, unsigned value, int lane_or_delta, in
 using Invoker = void (*)(void** args);
 bool register_kernel(const char* name, Invoker invoke, int param_count);
 
+#if defined(CC_EMU_PROFILE)
+/* Profiling build (native/emu/profile.cpp): the unpacking below reads the launcher's argument array, which
+ * on a GPU are constant-bank kernel parameters, not memory traffic; it stays uninstrumented, and the kernel
+ * (instrumented) cannot be inlined into it. */
+#define CC_EMU_UNPACK_ATTRS __attribute__((no_sanitize("thread")))
+#else
+#define CC_EMU_UNPACK_ATTRS
+#endif
+
 /* Unpacks cuLaunchKernel-style arguments: args[i] points at the i-th parameter's value. Top-level
  * cv/__restrict__ qualifiers are not part of a function type, so A... are the plain value types. */
 template <class... A, std::size_t... I>
-inline void call_unpacked(void (*fn)(A...), void** args, std::index_sequence<I...>) {
+CC_EMU_UNPACK_ATTRS inline void call_unpacked(void (*fn)(A...), void** args, std::index_sequence<I...>) {
     (void)args;
     fn(*static_cast<A*>(args[I])...);
 }
 template <class... A>
-inline void call_with_args(void (*fn)(A...), void** args) {
+CC_EMU_UNPACK_ATTRS inline void call_with_args(void (*fn)(A...), void** args) {
     call_unpacked(fn, args, std::index_sequence_for<A...>{});
 }
 template <auto Fn>
-void invoke_kernel(void** args) { call_with_args(Fn, args); }
+CC_EMU_UNPACK_ATTRS void invoke_kernel(void** args) { call_with_args(Fn, args); }
 template <class... A>
 constexpr int param_count(void (*)(A...)) { return static_cast<int>(sizeof...(A)); }
 
@@ -269,8 +291,9 @@ inline void __syncthreads(CC_SHIM_LOC) { ::cc_emu_detail::syncthreads(loc.file_n
 inline void __syncwarp(unsigned mask = 0xffffffffu, CC_SHIM_LOC) {
     ::cc_emu_detail::warp_op(::cc_emu_detail::kSyncWarp, mask, 0, 0, 32, loc.file_name(), loc.line());
 }
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) && !defined(CC_EMU_PROFILE)
 /* TSan cannot model standalone fences (g++ warns); a compiler barrier keeps the ordering it can see.
+ * (The profiling build is instrumented like TSan's but performs the fence: native/emu/profile.cpp.)
  * Races a fence would "fix" are still races without an atomic flag, which TSan then reports. */
 inline void __threadfence() { std::atomic_signal_fence(std::memory_order_seq_cst); }
 #else
@@ -308,7 +331,20 @@ inline int __all_sync(unsigned mask, int pred, CC_SHIM_LOC) {
 
 /* Atomics are real atomics: blocks run in parallel on several OS threads. Relaxed ordering, as on the
  * GPU (atomics there order nothing but themselves), which also keeps TSan from inventing
- * happens-before edges that would hide missing barriers. */
+ * happens-before edges that would hide missing barriers.
+ * The profiling build records each call as one atomic access at its call site (CC_SHIM_ATOMIC_SITE, the
+ * function inlined so the site is the kernel's): the loads and compare-exchange retries that implement
+ * it on the host are not GPU traffic and are not recorded. */
+#if defined(CC_EMU_PROFILE)
+namespace cc_emu_detail {
+void profile_atomic(const void* address, unsigned size);
+}
+#define CC_SHIM_MEMORY_OP inline __attribute__((always_inline))
+#define CC_SHIM_ATOMIC_SITE(a) ::cc_emu_detail::profile_atomic((a), sizeof(*(a)))
+#else
+#define CC_SHIM_MEMORY_OP inline
+#define CC_SHIM_ATOMIC_SITE(a) ((void)0)
+#endif
 namespace cc_emu_detail {
 template <class T>
 inline std::atomic_ref<T> aref(T* p) { return std::atomic_ref<T>(*p); }
@@ -321,27 +357,29 @@ inline T atomic_update(T* a, F f) {
 }
 } // namespace cc_emu_detail
 
-inline float atomicAdd(float* a, float v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
-inline int atomicAdd(int* a, int v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
-inline unsigned atomicAdd(unsigned* a, unsigned v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
-inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) { return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
-inline int atomicSub(int* a, int v) { return ::cc_emu_detail::aref(a).fetch_sub(v, std::memory_order_relaxed); }
-inline unsigned atomicSub(unsigned* a, unsigned v) { return ::cc_emu_detail::aref(a).fetch_sub(v, std::memory_order_relaxed); }
-inline int atomicMax(int* a, int v) { return ::cc_emu_detail::atomic_update(a, [v](int o) { return o > v ? o : v; }); }
-inline unsigned atomicMax(unsigned* a, unsigned v) { return ::cc_emu_detail::atomic_update(a, [v](unsigned o) { return o > v ? o : v; }); }
-inline int atomicMin(int* a, int v) { return ::cc_emu_detail::atomic_update(a, [v](int o) { return o < v ? o : v; }); }
-inline unsigned atomicMin(unsigned* a, unsigned v) { return ::cc_emu_detail::atomic_update(a, [v](unsigned o) { return o < v ? o : v; }); }
-inline int atomicCAS(int* a, int cmp, int v) {
+CC_SHIM_MEMORY_OP float atomicAdd(float* a, float v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP int atomicAdd(int* a, int v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP unsigned atomicAdd(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP int atomicSub(int* a, int v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_sub(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP unsigned atomicSub(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_sub(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP int atomicMax(int* a, int v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::atomic_update(a, [v](int o) { return o > v ? o : v; }); }
+CC_SHIM_MEMORY_OP unsigned atomicMax(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::atomic_update(a, [v](unsigned o) { return o > v ? o : v; }); }
+CC_SHIM_MEMORY_OP int atomicMin(int* a, int v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::atomic_update(a, [v](int o) { return o < v ? o : v; }); }
+CC_SHIM_MEMORY_OP unsigned atomicMin(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::atomic_update(a, [v](unsigned o) { return o < v ? o : v; }); }
+CC_SHIM_MEMORY_OP int atomicCAS(int* a, int cmp, int v) {
+    CC_SHIM_ATOMIC_SITE(a);
     ::cc_emu_detail::aref(a).compare_exchange_strong(cmp, v, std::memory_order_relaxed);
     return cmp; /* holds the old value whether or not the exchange happened */
 }
-inline unsigned atomicCAS(unsigned* a, unsigned cmp, unsigned v) {
+CC_SHIM_MEMORY_OP unsigned atomicCAS(unsigned* a, unsigned cmp, unsigned v) {
+    CC_SHIM_ATOMIC_SITE(a);
     ::cc_emu_detail::aref(a).compare_exchange_strong(cmp, v, std::memory_order_relaxed);
     return cmp;
 }
-inline int atomicExch(int* a, int v) { return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
-inline unsigned atomicExch(unsigned* a, unsigned v) { return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
-inline float atomicExch(float* a, float v) { return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP int atomicExch(int* a, int v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP unsigned atomicExch(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+CC_SHIM_MEMORY_OP float atomicExch(float* a, float v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
 
 /* Math: the C library's versions (fmaxf, fminf, fmaf, fabsf, sqrtf, expf, logf come from <cmath>). */
 inline float rsqrtf(float a) { return 1.0f / std::sqrt(a); }
@@ -351,8 +389,9 @@ inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
 inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
 inline float min(float a, float b) { return std::fmin(a, b); }
 inline float max(float a, float b) { return std::fmax(a, b); }
-inline float __ldg(const float* p) { return *p; }
-inline int __ldg(const int* p) { return *p; }
+/* Inlined in the profiling build so that the load is the kernel's instruction, not one shared by every call. */
+CC_SHIM_MEMORY_OP float __ldg(const float* p) { return *p; }
+CC_SHIM_MEMORY_OP int __ldg(const int* p) { return *p; }
 
 #define CC_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::cc_emu_detail::dynamic_shared())
 

@@ -1,0 +1,113 @@
+/* Microkernels with hand-computed memory-traffic counts, for the emulator's profile (cheapconv/profile.h).
+ * Built into the profiling library only (libcheapconv_emu_profile.so; never the production or test
+ * emulator libraries) and compiled to PTX, so the same kernels can be run under Nsight Compute on a GPU
+ * to check the counts there. native/tests/profile/profile_test.cpp and
+ * tests/CheapConv.Tests/Profiling/MemoryProfileTests.cs assert the counts exactly; the expected values
+ * are derived there, next to each assertion. Every kernel is extern "C", launched by name.
+ *
+ * Kernel (signature)                                                  geometry used by the tests
+ * ------------------------------------------------------------------  ---------------------------------------
+ * cc_prof_copy(const float* in, float* out, int n)                     out[i] = in[i], i = global thread index < n
+ * cc_prof_gather(const float* in, float* out, int stride)              out[i] = in[i * stride] (stride 0: broadcast)
+ * cc_prof_copy4(const float4* in, float4* out, int n)                  out[i] = in[i], 16 bytes per thread
+ * cc_prof_copy_loop(const float* in, float* out, int n)                grid-stride loop of out[i] = in[i]
+ * cc_prof_shared_stride(float* out, int stride)                        __shared__ float s[]; s[t*stride] = t; out[t] = s[(t^1)*stride]
+ * cc_prof_dynamic_shared_stride(float* out, int stride)                the same in dynamic shared memory
+ * cc_prof_shared_vector(float* out, int stride)                        float2 and float4 shared accesses at element stride
+ * cc_prof_atomics(int* counter)                                        one global and one shared atomicAdd per thread
+ */
+#include "cheapconv/cuda_shim.h"
+
+extern "C" __global__ void cc_prof_copy(const float* __restrict__ in, float* __restrict__ out, int n)
+{
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i < n) out[i] = in[i];
+}
+CC_REGISTER_KERNEL(cc_prof_copy);
+
+extern "C" __global__ void cc_prof_gather(const float* __restrict__ in, float* __restrict__ out, int stride)
+{
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    out[i] = in[i * stride];
+}
+CC_REGISTER_KERNEL(cc_prof_gather);
+
+// Through the fields, as kernels use a float4: clang then emits ld.global.nc.v4.f32 / st.global.v4.f32
+// (a plain struct copy would be two 8-byte accesses in the PTX).
+extern "C" __global__ void cc_prof_copy4(const float4* __restrict__ in, float4* __restrict__ out, int n)
+{
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i < n) {
+        const float4 v = in[i];
+        out[i] = make_float4(v.x, v.y, v.z, v.w);
+    }
+}
+CC_REGISTER_KERNEL(cc_prof_copy4);
+
+// The k-th iteration of every lane forms the k-th request of the warp's load and store.
+extern "C" __global__ void cc_prof_copy_loop(const float* __restrict__ in, float* __restrict__ out, int n)
+{
+    const int step = static_cast<int>(gridDim.x * blockDim.x);
+    for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < n; i += step) out[i] = in[i];
+}
+CC_REGISTER_KERNEL(cc_prof_copy_loop);
+
+// Up to 64 threads, stride up to 32: 64 * 32 floats. Thread t stores word t*stride and reads its
+// neighbour's, (t^1)*stride — the same words, so the same banks — which the GPU compiler cannot forward
+// from the thread's own store.
+extern "C" __global__ void cc_prof_shared_stride(float* __restrict__ out, int stride)
+{
+    __shared__ float s[64 * 32];
+    const int t = static_cast<int>(threadIdx.x);
+    s[t * stride] = static_cast<float>(t);
+    __syncthreads();
+    out[t] = s[(t ^ 1) * stride];
+}
+CC_REGISTER_KERNEL(cc_prof_shared_stride);
+
+// Dynamic shared memory of blockDim.x * stride floats (at least one).
+extern "C" __global__ void cc_prof_dynamic_shared_stride(float* __restrict__ out, int stride)
+{
+    CC_DYNAMIC_SHARED(float, s);
+    const int t = static_cast<int>(threadIdx.x);
+    s[t * stride] = static_cast<float>(t);
+    __syncthreads();
+    out[t] = s[(t ^ 1) * stride];
+}
+CC_REGISTER_KERNEL(cc_prof_dynamic_shared_stride);
+
+// One warp: thread t stores float2 element t*stride and float4 element t*stride, then reads its
+// neighbour's (element (t^1)*stride). out: 6 floats per thread.
+extern "C" __global__ void cc_prof_shared_vector(float* __restrict__ out, int stride)
+{
+    __shared__ float2 s2[32 * 4];
+    __shared__ float4 s4[32 * 4];
+    const int t = static_cast<int>(threadIdx.x);
+    const float f = static_cast<float>(t);
+    s2[t * stride] = make_float2(f, f + 1.0f);
+    s4[t * stride] = make_float4(f, f + 1.0f, f + 2.0f, f + 3.0f);
+    __syncthreads();
+    const float2 a = s2[(t ^ 1) * stride];
+    const float4 b = s4[(t ^ 1) * stride];
+    out[6 * t + 0] = a.x;
+    out[6 * t + 1] = a.y;
+    out[6 * t + 2] = b.x;
+    out[6 * t + 3] = b.y;
+    out[6 * t + 4] = b.z;
+    out[6 * t + 5] = b.w;
+}
+CC_REGISTER_KERNEL(cc_prof_shared_vector);
+
+// counter[0] += 1 per thread (global atomic); counter[1 + blockIdx.x] = the block's thread count, counted
+// with a shared atomic.
+extern "C" __global__ void cc_prof_atomics(int* counter)
+{
+    __shared__ int block_count;
+    if (threadIdx.x == 0) block_count = 0;
+    __syncthreads();
+    atomicAdd(&block_count, 1);
+    atomicAdd(&counter[0], 1);
+    __syncthreads();
+    if (threadIdx.x == 0) counter[1 + blockIdx.x] = block_count;
+}
+CC_REGISTER_KERNEL(cc_prof_atomics);
