@@ -46,6 +46,100 @@ public static class ProfileJson
         return rows.ToJsonString(Compact);
     }
 
+    /// <summary><c>profile --catalogue --json</c>: one object per problem × pass.</summary>
+    public static string Catalogue(IReadOnlyList<PassProfile> passes)
+    {
+        ArgumentNullException.ThrowIfNull(passes);
+        var rows = new JsonArray();
+        foreach (var pass in passes)
+        {
+            var p = pass.Problem;
+            rows.Add(new JsonObject
+            {
+                ["n"] = p.N,
+                ["c"] = p.C,
+                ["h"] = p.H,
+                ["w"] = p.W,
+                ["k"] = p.K,
+                ["r"] = p.R,
+                ["s"] = p.S,
+                ["stride"] = p.StrideH,
+                ["pad"] = p.PadH,
+                ["groups"] = p.Groups,
+                ["pass"] = pass.Pass,
+                ["kernels"] = new JsonArray([.. pass.Kernels.Select(k => (JsonNode)k)]),
+                ["modelled_us"] = pass.ModelledUs,
+                ["roofline_us"] = pass.RooflineUs,
+                ["roofline_fraction"] = pass.RooflineFraction,
+                ["bound"] = pass.Bound,
+                ["sectors_per_request"] = pass.SectorsPerRequest,
+                ["bank_conflicts"] = (long)Math.Round(pass.BankConflicts),
+                ["main_load"] = pass.Main.Launch.MainLoad is { } load
+                    ? new JsonObject { ["where"] = load.Where, ["sectors_per_request"] = load.SectorsPerRequest }
+                    : null,
+                ["launches"] = new JsonArray([.. pass.Launches.Select(Launch)]),
+            });
+        }
+
+        return rows.ToJsonString(Compact);
+    }
+
+    /// <summary><c>profile --step --json</c>: the totals and one object per kernel.</summary>
+    public static string Step(StepProfile step, ProfileSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        ArgumentNullException.ThrowIfNull(settings);
+        var kernels = new JsonArray();
+        foreach (var k in step.Kernels)
+        {
+            kernels.Add(new JsonObject
+            {
+                ["kernel"] = k.Kernel,
+                ["count"] = k.Count,
+                ["modelled_us"] = k.ModelledUs,
+                ["roofline_us"] = k.RooflineUs,
+                ["roofline_fraction"] = k.RooflineFraction,
+                ["bound"] = k.Bound,
+            });
+        }
+
+        return new JsonObject
+        {
+            ["description"] = step.Description,
+            ["gpu"] = settings.Gpu.Key,
+            ["sample_blocks"] = settings.SampleBlocks,
+            ["occupancy_source"] = settings.Occupancies.Source,
+            ["launches"] = step.Launches.Count,
+            ["host_syncs"] = step.HostWaits.Count,
+            ["host_waits"] = new JsonArray([.. step.HostWaits.GroupBy(w => w).Select(g => (JsonNode)new JsonObject { ["op"] = g.Key, ["count"] = g.Count() })]),
+            ["modelled_us"] = step.ModelledUs,
+            ["roofline_us"] = step.RooflineUs,
+            ["roofline_fraction"] = step.RooflineUs / step.ModelledUs,
+            ["launch_cost_us"] = step.LaunchCostUs,
+            ["kernels"] = kernels,
+        }.ToJsonString(Compact);
+    }
+
+    private static JsonNode Launch(ModelledLaunch l) => new JsonObject
+    {
+        ["kernel"] = l.Launch.Kernel,
+        ["grid_blocks"] = l.Launch.GridBlocks,
+        ["blocks_sampled"] = l.Launch.BlocksSampled,
+        ["blocks_per_sm"] = l.Work.BlocksPerSm,
+        ["modelled_us"] = l.Estimate.ModelledUs,
+        ["roofline_us"] = l.Estimate.RooflineUs,
+        ["bound"] = l.Estimate.Bound,
+        ["dram_us"] = l.Estimate.DramUs,
+        ["l2_us"] = l.Estimate.L2Us,
+        ["shared_us"] = l.Estimate.SharedUs,
+        ["arithmetic_us"] = l.Estimate.ArithmeticUs,
+        ["issue_efficiency"] = l.Estimate.IssueEfficiency,
+        ["dram_bytes"] = l.Work.DramBytes,
+        ["l2_sectors"] = l.Work.L2Sectors,
+        ["shared_wavefronts"] = l.Work.SharedWavefronts,
+        ["sectors_per_request"] = l.Launch.SectorsPerLoadRequest,
+    };
+
     private static JsonObject Sass(SassMix s) => new()
     {
         ["total"] = s.Total,

@@ -1,3 +1,6 @@
+using System.Globalization;
+using CheapConv.Devices;
+
 namespace CheapConv.Profiling;
 
 /// <summary>The global load instruction of a launch that moves the most sectors: where a kernel's traffic comes from.</summary>
@@ -34,4 +37,28 @@ public sealed record MeasuredLaunch(
 
     /// <summary>Shared-memory wavefronts beyond the ideal (Nsight's bank conflicts).</summary>
     public double BankConflicts => SharedWavefronts - SharedIdealWavefronts;
+
+    /// <summary>The launch as the profiling emulator recorded it (<see cref="EmulatorProfile"/>), counts scaled to the grid.</summary>
+    public static MeasuredLaunch From(LaunchProfile launch)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        if (launch.Status != 0)
+        {
+            throw new InvalidOperationException($"{launch.Kernel} failed on the profiling emulator (status {launch.Status}): its counts are incomplete");
+        }
+
+        var c = launch.Scaled;
+        var main = launch.Instructions.Where(i => i.Kind == MemoryAccessKind.GlobalLoad).MaxBy(i => i.Sectors);
+        return new MeasuredLaunch(launch.Kernel, launch.BlocksTotal, checked((int)launch.Block.Volume), checked((int)launch.DynamicSharedBytes),
+            launch.BlocksSampled, c.GlobalLoadRequests, c.GlobalLoadSectors, c.GlobalStoreRequests, c.GlobalStoreSectors,
+            c.GlobalAtomicRequests, c.GlobalAtomicSectors, c.UniqueReadBytes, c.UniqueWriteBytes,
+            c.SharedLoadRequests + c.SharedStoreRequests, c.SharedLoadWavefronts + c.SharedStoreWavefronts,
+            c.SharedLoadIdealWavefronts + c.SharedStoreIdealWavefronts,
+            main is null ? null : new MainLoad(Where(main), main.Requests * launch.Scale, main.Sectors * launch.Scale));
+    }
+
+    // "kernels/conv2d.cu:57", or the function where addr2line found no line.
+    private static string Where(InstructionProfile instruction) =>
+        instruction.File.Length > 0 ? string.Create(CultureInfo.InvariantCulture, $"{instruction.File}:{instruction.Line}")
+        : instruction.Function.Length > 0 ? instruction.Function : $"instruction {instruction.Id}";
 }
