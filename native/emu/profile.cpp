@@ -32,10 +32,11 @@
 //   - everything else is global memory (the caller's buffers).
 //
 // Warp grouping. On a GPU the active lanes of a warp execute a memory instruction together; here every
-// lane is a fiber that runs alone until it waits. Each recorded access carries (lane's linear thread index,
-// instruction, position in the block's trace). At the end of a block the trace is sorted by (warp,
-// instruction, lane, position), so each lane's executions of one instruction are in its program order,
-// and the k-th execution of instruction I by every lane of warp W forms the warp-level request (W, I, k).
+// lane is a fiber that runs alone until it waits. Each recorded access carries the lane's linear thread
+// index and the instruction, and the block's trace is in execution order. At the end of a block the trace
+// is bucketed by (warp, instruction) with a stable counting sort, so each lane's executions of one
+// instruction stay in its program order, and the k-th execution of instruction I by every lane of warp W
+// forms the warp-level request (W, I, k).
 // For code without divergence this is exactly the GPU's grouping; under divergence (a lane executes an
 // instruction more often than another) it is the usual approximation: the GPU could issue the extra
 // executions with fewer lanes in other groupings, with the same total lane accesses.
@@ -83,7 +84,6 @@ enum Op : unsigned char { kLoad, kStore, kAtomic };
 struct Access {
     std::uintptr_t pc;      // the hook's return address: the static instruction
     std::uintptr_t address;
-    std::uint32_t seq;      // position in the block's trace
     std::uint32_t size;
     std::uint16_t thread;   // linear thread index in the block
     Op op;
@@ -96,7 +96,6 @@ struct ModuleRanges {
     std::uintptr_t base = 0;
 };
 
-const ModuleRanges& module_ranges();
 
 struct TlsRange {
     bool known = false;
@@ -106,14 +105,19 @@ thread_local TlsRange t_tls;
 
 // dl_iterate_phdr: this library's load segments and, for the calling thread, its TLS block.
 struct PhdrQuery {
-    std::uintptr_t base;
+    std::uintptr_t inside; // an address in this library's code
     std::uintptr_t image_lo = ~std::uintptr_t{0}, image_hi = 0;
     std::uintptr_t tls_lo = 0, tls_size = 0;
 };
 
 int phdr_callback(dl_phdr_info* info, std::size_t, void* data) {
     auto* q = static_cast<PhdrQuery*>(data);
-    if (info->dlpi_addr != q->base) return 0;
+    bool ours = false;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+        if (ph.p_type == PT_LOAD && q->inside - (info->dlpi_addr + ph.p_vaddr) < ph.p_memsz) ours = true;
+    }
+    if (!ours) return 0;
     for (int i = 0; i < info->dlpi_phnum; ++i) {
         const ElfW(Phdr)& ph = info->dlpi_phdr[i];
         if (ph.p_type == PT_LOAD) {
@@ -133,12 +137,14 @@ std::uintptr_t module_base() {
     return reinterpret_cast<std::uintptr_t>(info.dli_fbase);
 }
 
+std::uintptr_t address_inside() { return reinterpret_cast<std::uintptr_t>(&module_base); }
+
 const ModuleRanges& module_ranges() {
     static const ModuleRanges ranges = [] {
         ModuleRanges r;
-        PhdrQuery q{module_base()};
+        PhdrQuery q{address_inside()};
         dl_iterate_phdr(&phdr_callback, &q);
-        r.base = q.base;
+        r.base = module_base();
         if (q.image_hi > q.image_lo) {
             r.image_lo = q.image_lo;
             r.image_size = q.image_hi - q.image_lo;
@@ -152,7 +158,7 @@ const ModuleRanges& module_ranges() {
 // thread, so glibc reports its address (dlpi_tls_data).
 const TlsRange& thread_tls() {
     if (!t_tls.known) {
-        PhdrQuery q{module_ranges().base};
+        PhdrQuery q{address_inside()};
         dl_iterate_phdr(&phdr_callback, &q);
         t_tls.lo = q.tls_lo;
         t_tls.size = q.tls_size;
@@ -176,7 +182,9 @@ struct Footprint {
             const std::uintptr_t lo = std::max(address, s << 5), hi = std::min(end, (s + 1) << 5);
             const unsigned n = static_cast<unsigned>(hi - lo), first = static_cast<unsigned>(lo & 31);
             const std::uint32_t mask = n == 32 ? ~0u : ((1u << n) - 1) << first;
-            entries.push_back(Entry{s, mask});
+            // Neighbouring lanes mostly share a sector: merging here keeps the block's list short.
+            if (!entries.empty() && entries.back().sector == s) entries.back().mask |= mask;
+            else entries.push_back(Entry{s, mask});
         }
     }
     void compact() {
@@ -254,17 +262,94 @@ void add_counters(cc_prof_counters& to, const cc_prof_counters& from) {
 
 } // namespace
 
+namespace {
+
+constexpr int kKinds = 6; // cc_prof_kind values
+
+// Dense ids for the instructions (pcs) one worker meets in a launch: a block's accesses are bucketed by
+// (warp, id) with a counting sort, and counted in arrays indexed by id.
+class InstructionIds {
+public:
+    unsigned id(std::uintptr_t pc) {
+        if (2 * (pcs_.size() + 1) > slots_.size()) grow();
+        std::size_t h = hash(pc) & (slots_.size() - 1);
+        while (slots_[h].pc != 0) {
+            if (slots_[h].pc == pc) return slots_[h].id;
+            h = (h + 1) & (slots_.size() - 1);
+        }
+        slots_[h] = Slot{pc, static_cast<unsigned>(pcs_.size())};
+        pcs_.push_back(pc);
+        return slots_[h].id;
+    }
+    std::size_t size() const { return pcs_.size(); }
+    std::uintptr_t pc(unsigned id) const { return pcs_[id]; }
+    void clear() {
+        slots_.assign(256, Slot{});
+        pcs_.clear();
+    }
+
+private:
+    struct Slot {
+        std::uintptr_t pc = 0;
+        unsigned id = 0;
+    };
+    static std::size_t hash(std::uintptr_t pc) { return static_cast<std::size_t>((pc * 0x9E3779B97F4A7C15ull) >> 20); }
+    void grow() {
+        std::vector<Slot> old = std::move(slots_);
+        slots_.assign(std::max<std::size_t>(256, 2 * old.size()), Slot{});
+        for (const Slot& o : old) {
+            if (o.pc == 0) continue;
+            std::size_t h = hash(o.pc) & (slots_.size() - 1);
+            while (slots_[h].pc != 0) h = (h + 1) & (slots_.size() - 1);
+            slots_[h] = o;
+        }
+    }
+    std::vector<Slot> slots_ = std::vector<Slot>(256);
+    std::vector<std::uintptr_t> pcs_;
+};
+
+// The lanes of one warp-level request (before splitting by space).
+struct Group {
+    const Access* lanes[32];
+    unsigned ids[32];
+    unsigned n = 0;
+};
+
+} // namespace
+
 struct WorkerProfile {
     Worker* worker = nullptr;
-    const LaunchProfile* launch = nullptr; // the launch `acc` belongs to
+    u64 launch = 0;                        // serial number of the launch `acc` belongs to (0: none)
     std::vector<Access> trace;             // the running block's accesses
-    std::uintptr_t dyn_lo = 0, dyn_size = 0, tls_lo = 0, tls_size = 0;
-    Accumulated acc;
+    std::uintptr_t dyn_lo = 0, dyn_size = 0, tls_lo = 0, tls_size = 0, image_lo = 0, image_size = 0;
+    Accumulated acc;                       // totals and footprints; instructions are in `counts` until flushed
+    InstructionIds ids;
+    std::vector<InstructionCounts> counts; // [id * kKinds + kind]
     // Scratch for analyse_block.
+    std::vector<unsigned> access_bucket, bucket_start, order, scratch_cursor;
+    std::vector<Group> groups;
     std::vector<std::uintptr_t> scratch;
+
+    void reset(u64 launch_serial) {
+        acc.clear();
+        ids.clear();
+        counts.clear();
+        launch = launch_serial;
+    }
+    // Moves the per-id counts into acc.instructions (keyed by pc and kind).
+    void flush_instructions() {
+        for (std::size_t id = 0; id < ids.size(); ++id)
+            for (int kind = 0; kind < kKinds; ++kind) {
+                const InstructionCounts& c = counts[id * kKinds + static_cast<std::size_t>(kind)];
+                if (c.requests) acc.instructions[instruction_key(ids.pc(static_cast<unsigned>(id)), kind)].add(c);
+            }
+        ids.clear();
+        counts.clear();
+    }
 };
 
 struct LaunchProfile {
+    u64 serial = 0;        // distinguishes launches (a pointer could be reused)
     u64 session = 0;       // the session generation it belongs to
     u64 sampled = 0;       // blocks in the sample
     bool execute_all = false;
@@ -315,7 +400,8 @@ u64 distinct_sectors(const Access* const* lanes, unsigned n, std::vector<std::ui
         const Access& a = *lanes[i];
         for (std::uintptr_t s = a.address >> 5; s <= (a.address + a.size - 1) >> 5; ++s) scratch.push_back(s);
     }
-    std::sort(scratch.begin(), scratch.end());
+    // Lanes run in order, so the list is usually sorted already.
+    if (!std::is_sorted(scratch.begin(), scratch.end())) std::sort(scratch.begin(), scratch.end());
     return static_cast<u64>(std::unique(scratch.begin(), scratch.end()) - scratch.begin());
 }
 
@@ -333,7 +419,7 @@ void shared_wavefronts(const Access* const* lanes, const unsigned* lane_ids, uns
             for (std::uintptr_t w = a.address >> 2; w <= (a.address + a.size - 1) >> 2; ++w) scratch.push_back(w);
         }
         if (scratch.empty()) continue;
-        std::sort(scratch.begin(), scratch.end());
+        if (!std::is_sorted(scratch.begin(), scratch.end())) std::sort(scratch.begin(), scratch.end());
         const std::size_t words = static_cast<std::size_t>(std::unique(scratch.begin(), scratch.end()) - scratch.begin());
         unsigned per_bank[32] = {};
         unsigned most = 0;
@@ -348,12 +434,12 @@ int kind_of(Op op, bool shared) {
     return op == kLoad ? CC_PROF_GLOBAL_LOAD : op == kStore ? CC_PROF_GLOBAL_STORE : CC_PROF_GLOBAL_ATOMIC;
 }
 
-// One warp-level request: the lanes (all of one space) that executed instruction pc for the k-th time.
-void count_request(WorkerProfile& p, Footprint& reads, Footprint& writes, const Access* const* lanes,
+// One warp-level request: the lanes (all of one space) that executed instruction `id` for the k-th time.
+void count_request(WorkerProfile& p, unsigned id, Footprint& reads, Footprint& writes, const Access* const* lanes,
                    const unsigned* lane_ids, unsigned n) {
     const Access& first = *lanes[0];
     const int kind = kind_of(first.op, first.shared);
-    InstructionCounts& ic = p.acc.instructions[instruction_key(first.pc, kind)];
+    InstructionCounts& ic = p.counts[id * kKinds + static_cast<unsigned>(kind)];
     cc_prof_counters& t = p.acc.totals;
     unsigned width = 0;
     u64 bytes = 0;
@@ -398,52 +484,70 @@ void count_request(WorkerProfile& p, Footprint& reads, Footprint& writes, const 
 }
 
 void analyse_block(WorkerProfile& p) {
-    std::vector<Access>& trace = p.trace;
-    std::sort(trace.begin(), trace.end(), [](const Access& a, const Access& b) {
-        const unsigned wa = a.thread >> 5, wb = b.thread >> 5;
-        if (wa != wb) return wa < wb;
-        if (a.pc != b.pc) return a.pc < b.pc;
-        if (a.thread != b.thread) return a.thread < b.thread;
-        return a.seq < b.seq;
-    });
+    const std::vector<Access>& trace = p.trace;
+    const std::size_t n = trace.size();
+    // Bucket = (warp, instruction id). A counting sort keeps each bucket in trace order, so each lane's
+    // executions of the instruction stay in its program order.
+    p.access_bucket.resize(n);
+    unsigned warps = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        p.access_bucket[i] = p.ids.id(trace[i].pc);
+        warps = std::max(warps, (trace[i].thread >> 5) + 1u);
+    }
+    const std::size_t npc = p.ids.size();
+    if (p.counts.size() < npc * kKinds) p.counts.resize(npc * kKinds);
+    const std::size_t buckets = warps * npc;
+    p.bucket_start.assign(buckets + 1, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        p.access_bucket[i] += static_cast<unsigned>((trace[i].thread >> 5) * npc);
+        ++p.bucket_start[p.access_bucket[i] + 1];
+    }
+    for (std::size_t b = 0; b < buckets; ++b) p.bucket_start[b + 1] += p.bucket_start[b];
+    p.order.resize(n);
+    {
+        std::vector<unsigned>& cursor = p.scratch_cursor;
+        cursor.assign(p.bucket_start.begin(), p.bucket_start.end() - 1);
+        for (std::size_t i = 0; i < n; ++i) p.order[cursor[p.access_bucket[i]]++] = static_cast<unsigned>(i);
+    }
     Footprint reads, writes;
-    std::size_t i = 0;
-    while (i < trace.size()) {
-        // One (warp, instruction) segment; within it, each lane's executions in program order.
-        const unsigned warp = trace[i].thread >> 5;
-        const std::uintptr_t pc = trace[i].pc;
-        std::size_t start[32], count[32] = {};
+    for (std::size_t b = 0; b < buckets; ++b) {
+        if (p.bucket_start[b] == p.bucket_start[b + 1]) continue;
+        // The k-th execution by every lane that executed the instruction that often: request k.
+        unsigned executions[32] = {};
         std::size_t longest = 0;
-        std::size_t j = i;
-        while (j < trace.size() && (trace[j].thread >> 5) == warp && trace[j].pc == pc) {
-            const unsigned lane = trace[j].thread & 31;
-            if (count[lane]++ == 0) start[lane] = j;
-            longest = std::max(longest, count[lane]);
-            ++j;
-        }
-        for (std::size_t k = 0; k < longest; ++k) {
-            // The k-th execution of every lane that executed it that often: split by space (a generic
-            // pointer may reach shared memory in some lanes and global in others).
-            const Access* groups[2][32];
-            unsigned ids[2][32], n[2] = {0, 0};
-            for (unsigned lane = 0; lane < 32; ++lane) {
-                if (count[lane] <= k) continue;
-                const Access& a = trace[start[lane] + k];
-                const unsigned g = a.shared ? 1 : 0;
-                groups[g][n[g]] = &a;
-                ids[g][n[g]++] = lane;
+        for (unsigned j = p.bucket_start[b]; j < p.bucket_start[b + 1]; ++j) {
+            const Access& a = trace[p.order[j]];
+            const unsigned lane = a.thread & 31;
+            const unsigned k = executions[lane]++;
+            if (k >= longest) {
+                longest = k + 1;
+                if (p.groups.size() < longest) p.groups.resize(longest);
+                p.groups[k].n = 0;
             }
-            for (unsigned g = 0; g < 2; ++g)
-                if (n[g]) count_request(p, reads, writes, groups[g], ids[g], n[g]);
+            Group& g = p.groups[k];
+            g.lanes[g.n] = &a;
+            g.ids[g.n++] = lane;
         }
-        i = j;
+        const unsigned id = static_cast<unsigned>(b % npc);
+        for (std::size_t k = 0; k < longest; ++k) {
+            // Split by space: a generic pointer may reach shared memory in some lanes and global in others.
+            const Group& g = p.groups[k];
+            Group split[2];
+            for (unsigned i = 0; i < g.n; ++i) {
+                Group& s = split[g.lanes[i]->shared ? 1 : 0];
+                s.lanes[s.n] = g.lanes[i];
+                s.ids[s.n++] = g.ids[i];
+            }
+            for (const Group& s : split)
+                if (s.n) count_request(p, id, reads, writes, s.lanes, s.ids, s.n);
+        }
     }
     reads.compact();
     writes.compact();
     p.acc.reads.append(reads);
     p.acc.writes.append(writes);
     p.acc.blocks += 1;
-    trace.clear();
+    p.trace.clear();
 }
 
 // Evenly spaced sample of `sampled` out of `total` blocks: the i-th is floor(i * total / sampled).
@@ -496,14 +600,15 @@ void resolve_sources(Session& s) {
                 by_file[info.dli_fname].emplace_back(r.pc, r.pc - reinterpret_cast<std::uintptr_t>(info.dli_fbase) - 1);
         }
     for (auto& [file, pcs] : by_file) {
-        char input[] = "/tmp/cc_prof_addr2line_XXXXXX";
-        const int fd = mkstemp(input);
+        const char* tmp = std::getenv("TMPDIR");
+        std::string input = std::string(tmp && *tmp ? tmp : "/tmp") + "/cc_prof_addr2line_XXXXXX";
+        const int fd = mkstemp(input.data());
         if (fd < 0) continue;
         std::string addresses;
         for (const auto& [pc, offset] : pcs) addresses += format("0x%llx\n", static_cast<u64>(offset));
         const bool written = write(fd, addresses.data(), addresses.size()) == static_cast<ssize_t>(addresses.size());
         close(fd);
-        FILE* out = written ? popen(("addr2line -C -f -i -a -e " + shell_quote(file) + " < " + input + " 2>/dev/null").c_str(), "r")
+        FILE* out = written ? popen(("addr2line -C -f -i -a -e " + shell_quote(file) + " < " + shell_quote(input) + " 2>/dev/null").c_str(), "r")
                             : nullptr;
         if (out) {
             // Per address: "0x<offset>", then (function, file:line) pairs, innermost first.
@@ -543,7 +648,7 @@ void resolve_sources(Session& s) {
             }
             pclose(out);
         }
-        unlink(input);
+        unlink(input.c_str());
     }
     for (auto& l : s.launches)
         for (InstructionRecord& r : l->instructions) {
@@ -565,6 +670,8 @@ void launch_begin(Launch& l) {
     std::lock_guard<std::mutex> lock(s.mu);
     if (!s.active) return;
     auto* p = new LaunchProfile;
+    static u64 serial = 0; // guarded by s.mu
+    p->serial = ++serial;
     p->session = s.generation;
     p->execute_all = (s.flags & CC_PROF_EXECUTE_ALL_BLOCKS) != 0;
     p->sampled = s.sample_blocks == 0 ? l.total_blocks : std::min<u64>(s.sample_blocks, l.total_blocks);
@@ -588,18 +695,15 @@ void block_begin(Worker& w, const Launch& l, unsigned long long linear_block) {
         w.profile->trace.reserve(1 << 16);
     }
     WorkerProfile& p = *w.profile;
-    if (p.launch != lp) {
-        // Left over from a launch this worker did not finish (the launch failed): start afresh.
-        p.acc.clear();
-        p.launch = lp;
-    }
+    if (p.launch != lp->serial) p.reset(lp->serial); // also drops what a failed launch left behind
     p.trace.clear();
     p.dyn_lo = reinterpret_cast<std::uintptr_t>(w.block.dynamic_shared);
     p.dyn_size = w.block.dynamic_shared ? l.dynamic_shared_bytes : 0;
     const TlsRange& tls = thread_tls();
     p.tls_lo = tls.lo;
     p.tls_size = tls.size;
-    (void)module_ranges();
+    p.image_lo = module_ranges().image_lo;
+    p.image_size = module_ranges().image_size;
     t_recording = &p;
 }
 
@@ -612,7 +716,8 @@ void block_end(Worker& w) {
 void worker_done(Worker& w, Launch& l) {
     t_recording = nullptr;
     LaunchProfile* lp = l.profile;
-    if (!lp || !w.profile || w.profile->launch != lp) return;
+    if (!lp || !w.profile || w.profile->launch != lp->serial) return;
+    w.profile->flush_instructions();
     Accumulated& a = w.profile->acc;
     {
         std::lock_guard<std::mutex> lock(lp->mu);
@@ -622,8 +727,7 @@ void worker_done(Worker& w, Launch& l) {
         lp->acc.writes.append(a.writes);
         lp->acc.blocks += a.blocks;
     }
-    a.clear();
-    w.profile->launch = nullptr;
+    w.profile->reset(0);
 }
 
 void worker_destroy(Worker& w) {
@@ -693,11 +797,10 @@ inline void record(const void* address, std::size_t size, Op op, void* pc) {
     const auto a = reinterpret_cast<std::uintptr_t>(address);
     if (a - reinterpret_cast<std::uintptr_t>(f->stack_lo) < f->stack_size) return;    // registers, local memory
     if (a - reinterpret_cast<std::uintptr_t>(&f->ctx) < sizeof f->ctx) return;        // special registers
-    const ModuleRanges& m = module_ranges();
-    if (a - m.image_lo < m.image_size) return;                                        // constants, source locations
+    if (a - p->image_lo < p->image_size) return;                                      // constants, source locations
     const bool shared = a - p->dyn_lo < p->dyn_size || a - p->tls_lo < p->tls_size;
-    p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), a, static_cast<std::uint32_t>(p->trace.size()),
-                              static_cast<std::uint32_t>(size), static_cast<std::uint16_t>(f->linear), op, shared});
+    p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), a, static_cast<std::uint32_t>(size),
+                              static_cast<std::uint16_t>(f->linear), op, shared});
 }
 
 } // namespace

@@ -1,8 +1,11 @@
 using System.Runtime.InteropServices;
+using CheapConv.Autograd;
 using CheapConv.Backends;
 using CheapConv.Devices;
 using CheapConv.Kernels;
+using CheapConv.Models;
 using CheapConv.Problems;
+using CheapConv.Tests.Autograd;
 using CheapConv.Tests.Emulator;
 using Xunit;
 
@@ -22,7 +25,8 @@ public sealed class EmulatorProfileFixture : IDisposable
 /// program cc_emu_profile_test asserts the full set, including partial warps, loops, float2/float4 shared
 /// phases, atomics, sampling and source lines), and a production op profiled through the GpuBackend.
 /// </summary>
-public sealed unsafe class MemoryProfileTests(EmulatorProfileFixture fixture) : IClassFixture<EmulatorProfileFixture>
+public sealed unsafe class MemoryProfileTests(EmulatorProfileFixture fixture, EmulatorFixture production)
+    : IClassFixture<EmulatorProfileFixture>, IClassFixture<EmulatorFixture>
 {
     private EmulatorProfile Profile => fixture.Profile;
 
@@ -242,6 +246,62 @@ public sealed unsafe class MemoryProfileTests(EmulatorProfileFixture fixture) : 
         Assert.True(launch.Raw.GlobalLoadRequests > 0 && launch.Raw.SharedLoadRequests > 0 && launch.Raw.GlobalStoreRequests > 0);
         Assert.Contains(launch.Instructions, i => i.Kind == MemoryAccessKind.SharedLoad && i.File == "kernels/gemm.cu" && i.Line > 0);
         Assert.All(launch.Instructions, i => Assert.NotEqual(MemoryAccessKind.GlobalAtomic, i.Kind));
+    }
+
+    [Fact]
+    public void TrainingStep_ExecutingAllBlocks_MatchesTheProductionEmulatorBitForBit()
+    {
+        // A whole training step (a G(2) student's forward, cross-entropy, backward, SGD, the count of correct
+        // predictions) on the profiling library
+        // with every block executed: the instrumented kernels compute exactly what the production ones do (same
+        // compiler, no contraction either way), and every launch is recorded.
+        var reference = TrainingStep(new GpuBackend(production.Device));
+        IReadOnlyList<LaunchProfile> launches = [];
+        Dictionary<string, float[]> profiled = [];
+        launches = Profile.Profile(() => profiled = TrainingStep(new GpuBackend(Device)), sampleBlocks: 2, executeAllBlocks: true);
+
+        Assert.Equal(reference.Keys.Order(), profiled.Keys.Order());
+        foreach (var (name, values) in reference)
+        {
+            Assert.True(values.AsSpan().SequenceEqual(profiled[name]), $"{name} differs from the production emulator's");
+        }
+
+        Assert.True(launches.Count > 20, $"{launches.Count} launches recorded");
+        Assert.All(launches, l =>
+        {
+            Assert.Equal(0, l.Status);
+            Assert.True(l.OutputsComplete);
+            Assert.Equal(Math.Min(2, l.BlocksTotal), l.BlocksSampled);
+            Assert.Contains(l.Kernel, Device.KernelNames);
+        });
+        Assert.Contains(launches, l => l.Raw.SharedLoadRequests > 0);
+        Assert.Contains(launches, l => l.Kernel == KernelNames.CountCorrect);
+    }
+
+    private static Dictionary<string, float[]> TrainingStep(IBackend backend)
+    {
+        var config = WrnConfig.Student(10, 1, UnitSpec.Parse("G(2)"), inChannels: 1, classes: 10, imageSize: 16);
+        var model = new WideResNet(config, backend, seed: 7);
+        model.Train();
+        using var sgd = new Sgd(model.Parameters(), learningRate: 0.1f, momentum: 0.9f, weightDecay: 5e-4f);
+        var results = new Dictionary<string, float[]>();
+        using (TensorScope.Begin())
+        {
+            var output = model.ForwardWithGroups(Tensor.FromHost(backend, [2, 1, 16, 16], TensorAssert.Random(2 * 16 * 16, 42)));
+            var loss = Ops.CrossEntropy(output.Logits, [3, 7]);
+            sgd.ZeroGrad();
+            loss.Backward();
+            sgd.Step();
+            results["loss"] = loss.ToArray();
+            results["correct"] = [backend.CountCorrect(2, 10, output.Logits.Storage, [3, 7])];
+        }
+
+        foreach (var (name, tensor) in model.StateDict())
+        {
+            results[name] = tensor.ToArray();
+        }
+
+        return results;
     }
 
     private LaunchProfile ProfileOne(Action work) => Assert.Single(Profile.Profile(work));
