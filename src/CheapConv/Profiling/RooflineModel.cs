@@ -46,8 +46,10 @@ public sealed record LaunchEstimate(
 /// efficiency: a scheduler issues one FFMA per clock only if it holds as many ready warps as the FFMA latency (4 clocks);
 /// fewer warps leave its pipe idle in proportion. This assumes no instruction-level parallelism within a warp and no
 /// other instructions competing for issue, which overstates the loss for unrolled code and understates it for code that
-/// is mostly address arithmetic; the DRAM term assumes enough loads in flight to reach the bandwidth. A GPU run
-/// calibrates both.
+/// is mostly address arithmetic; the DRAM term assumes enough loads in flight to reach the bandwidth. The sectors are
+/// Nsight's L1-level sectors (what the warps request); no L1 hit rate is modelled, so every one is charged to L2 — an
+/// upper bound for kernels whose threads re-read their neighbours' data through L1 (the direct convolutions), exact for
+/// kernels that stage reuse in shared memory (counted as wavefronts instead). A GPU run calibrates all three.
 /// </summary>
 public static class RooflineModel
 {
