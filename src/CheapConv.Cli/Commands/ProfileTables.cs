@@ -70,9 +70,10 @@ public static class ProfileTables
         }
 
         output.WriteLine();
-        output.WriteLine("modelled µs: the slowest of DRAM (unique bytes, L2 flushed), L2 sectors, shared wavefronts and fp32 issue at the kernel's");
-        output.WriteLine("occupancy, plus 2 µs per launch, summed over the pass's launches. roofline µs: max(x + w + y bytes / DRAM bandwidth,");
-        output.WriteLine("2·MACs / fp32 peak). sectors/request: the main launch's global loads (4 = coalesced fp32). bank conflicts: shared");
+        output.WriteLine("modelled µs: the slowest of DRAM (distinct sectors, L2 flushed), L2 sectors, shared wavefronts and fp32 issue at the");
+        output.WriteLine("kernel's occupancy, plus 2 µs per launch, summed over the pass's launches. roofline µs: max(compulsory bytes / DRAM");
+        output.WriteLine("bandwidth, 2·MACs / fp32 peak), compulsory = the inputs read once (of x, the part the filter windows cover) and the");
+        output.WriteLine("output written once. sectors/request: the main launch's global loads (4 = coalesced fp32). bank conflicts: shared");
         output.WriteLine("wavefronts beyond the ideal. main load: the global load with the most sectors (its sectors/request).");
     }
 

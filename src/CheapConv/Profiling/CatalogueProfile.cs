@@ -38,7 +38,7 @@ public static class CatalogueProfile
             for (var pass = 0; pass < passes.Length; pass++)
             {
                 var (launches, _) = run.Profile(passes[pass]);
-                var result = new PassProfile(problem, Passes[pass], launches, ProfileModel.PassRooflineUs(run.Settings.Gpu, problem));
+                var result = new PassProfile(problem, Passes[pass], launches, ProfileModel.PassRooflineUs(run.Settings.Gpu, problem, Passes[pass]));
                 results.Add(result);
                 progress?.Invoke(result);
             }

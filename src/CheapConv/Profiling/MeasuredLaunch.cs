@@ -17,8 +17,9 @@ public sealed record MainLoad(string Where, double Requests, double Sectors)
 /// What the profiling emulator measured for one launch, with counts scaled from the sampled blocks to the whole grid
 /// (Nsight Compute's definitions: see native/include/cheapconv/profile.h).
 /// </summary>
-/// <param name="UniqueReadBytes">Distinct global bytes loaded (scaled: too high where blocks share inputs; the model caps it).</param>
-/// <param name="UniqueWriteBytes">Distinct global bytes stored.</param>
+/// <param name="DramReadBytes">Distinct 32-byte sectors loaded × 32: what DRAM must deliver with L2 flushed (scaled: too high
+/// where blocks share inputs; the model caps it).</param>
+/// <param name="DramWriteBytes">Distinct 32-byte sectors stored × 32.</param>
 /// <param name="SharedRequests">Shared-memory load and store requests.</param>
 /// <param name="SharedWavefronts">Their wavefronts.</param>
 /// <param name="SharedIdealWavefronts">The wavefronts they would take without bank conflicts.</param>
@@ -26,7 +27,7 @@ public sealed record MainLoad(string Where, double Requests, double Sectors)
 public sealed record MeasuredLaunch(
     string Kernel, long GridBlocks, int ThreadsPerBlock, int DynamicSharedBytes, long BlocksSampled,
     double LoadRequests, double LoadSectors, double StoreRequests, double StoreSectors, double AtomicRequests, double AtomicSectors,
-    double UniqueReadBytes, double UniqueWriteBytes, double SharedRequests, double SharedWavefronts, double SharedIdealWavefronts,
+    double DramReadBytes, double DramWriteBytes, double SharedRequests, double SharedWavefronts, double SharedIdealWavefronts,
     MainLoad? MainLoad)
 {
     /// <summary>Every 32-byte sector between the SMs and L2: loads, stores and atomics.</summary>
@@ -51,7 +52,7 @@ public sealed record MeasuredLaunch(
         var main = launch.Instructions.Where(i => i.Kind == MemoryAccessKind.GlobalLoad).MaxBy(i => i.Sectors);
         return new MeasuredLaunch(launch.Kernel, launch.BlocksTotal, checked((int)launch.Block.Volume), checked((int)launch.DynamicSharedBytes),
             launch.BlocksSampled, c.GlobalLoadRequests, c.GlobalLoadSectors, c.GlobalStoreRequests, c.GlobalStoreSectors,
-            c.GlobalAtomicRequests, c.GlobalAtomicSectors, c.UniqueReadBytes, c.UniqueWriteBytes,
+            c.GlobalAtomicRequests, c.GlobalAtomicSectors, 32.0 * c.UniqueReadSectors, 32.0 * c.UniqueWriteSectors,
             c.SharedLoadRequests + c.SharedStoreRequests, c.SharedLoadWavefronts + c.SharedStoreWavefronts,
             c.SharedLoadIdealWavefronts + c.SharedStoreIdealWavefronts,
             main is null ? null : new MainLoad(Where(main), main.Requests * launch.Scale, main.Sectors * launch.Scale));

@@ -6,7 +6,7 @@ namespace CheapConv.Profiling;
 public sealed record ModelledLaunch(MeasuredLaunch Launch, RecordedOp? Op, LaunchWork Work, LaunchEstimate Estimate);
 
 /// <summary>One pass of one convolution problem: its launches (one, or a split-K GEMM and its column sums) and their sum.</summary>
-/// <param name="RooflineUs">The pass's floor: max(x + w + y bytes / DRAM bandwidth, 2 · MACs / fp32 peak).</param>
+/// <param name="RooflineUs">The pass's floor: max(compulsory bytes / DRAM bandwidth, 2 · MACs / fp32 peak) (<see cref="ProfileModel.CompulsoryBytes"/>).</param>
 public sealed record PassProfile(ConvProblem Problem, string Pass, IReadOnlyList<ModelledLaunch> Launches, double RooflineUs)
 {
     /// <summary>The launch that takes the most modelled time.</summary>
@@ -55,11 +55,11 @@ public sealed record StepProfile(string Description, IReadOnlyList<ModelledLaunc
 /// <list type="bullet">
 /// <item>FLOPs: an op's FLOPs (2 × MACs of a convolution or linear layer) go to its first launch — the GEMM or direct
 /// kernel; a split-K weight gradient's column sums come after it and count no FLOPs.</item>
-/// <item>Compulsory bytes: for that first launch of a convolution or linear op, the bytes of the op's tensors (x, w and y
-/// of the pass); for every other launch its own DRAM bytes (what it touches is what it must move).</item>
-/// <item>DRAM bytes: unique bytes read + written. Sampling scales each block's footprint, which over-counts inputs that
-/// blocks share (a weight every block reads), so the reads are capped at the op's tensors plus what earlier launches of
-/// the same op wrote (a split-K workspace).</item>
+/// <item>Compulsory bytes: for that first launch of a convolution, the pass's <see cref="CompulsoryBytes"/>; of a linear
+/// op, the bytes of its tensors; for every other launch its own DRAM bytes (what it touches is what it must move).</item>
+/// <item>DRAM bytes: distinct 32-byte sectors read + written, × 32 (DRAM moves sectors, not bytes). Sampling scales each
+/// block's footprint, which over-counts inputs that blocks share (a weight every block reads), so the reads are capped at
+/// the op's tensors plus what earlier launches of the same op wrote (a split-K workspace).</item>
 /// <item>Occupancy: blocks per SM from the kernel's registers and shared memory (<see cref="KernelOccupancies"/>).</item>
 /// </list>
 /// </summary>
@@ -94,26 +94,63 @@ public static class ProfileModel
                 writtenInOp = 0;
             }
 
-            var reads = op is null ? launch.UniqueReadBytes : Math.Min(launch.UniqueReadBytes, op.StorageBytes + writtenInOp);
-            var dram = reads + launch.UniqueWriteBytes;
-            writtenInOp += launch.UniqueWriteBytes;
+            var reads = op is null ? launch.DramReadBytes : Math.Min(launch.DramReadBytes, op.StorageBytes + writtenInOp);
+            var dram = reads + launch.DramWriteBytes;
+            writtenInOp += launch.DramWriteBytes;
             var main = first && op!.Flops > 0;
+            var compulsory = !main ? dram : op!.Problem is { } problem && op.Pass is { } pass ? CompulsoryBytes(problem, pass) : op.StorageBytes;
             var work = new LaunchWork(launch.Kernel, launch.GridBlocks, launch.ThreadsPerBlock,
                 occupancies.BlocksPerSm(launch.Kernel, launch.ThreadsPerBlock, launch.DynamicSharedBytes),
                 Flops: main ? op!.Flops : 0, TensorCores: tensorCoreKernels?.Contains(launch.Kernel) ?? false,
-                CompulsoryBytes: main ? op!.StorageBytes : dram, DramBytes: dram, L2Sectors: launch.L2Sectors, SharedWavefronts: launch.SharedWavefronts);
+                CompulsoryBytes: compulsory, DramBytes: dram, L2Sectors: launch.L2Sectors, SharedWavefronts: launch.SharedWavefronts);
             result.Add(new ModelledLaunch(launch, op, work, RooflineModel.Estimate(gpu, work)));
         }
 
         return result;
     }
 
-    /// <summary>The floor of a convolution pass: its three tensors moved once, its MACs at the fp32 peak; µs.</summary>
-    public static double PassRooflineUs(GpuModel gpu, ConvProblem problem)
+    /// <summary>
+    /// The compulsory traffic of a convolution pass, bytes: each input read once, the output written once, fp32. Of x only
+    /// the elements some filter window covers count — all of them unless the stride exceeds the filter (a 1×1 with stride
+    /// 2 reads a quarter of x); dx is written whole.
+    /// </summary>
+    public static double CompulsoryBytes(ConvProblem problem, string pass)
+    {
+        var x = (double)problem.N * problem.C * Covered(problem.H, problem.P, problem.R, problem.StrideH, problem.PadH)
+            * Covered(problem.W, problem.Q, problem.S, problem.StrideW, problem.PadW);
+        return 4 * pass switch
+        {
+            "forward" => x + problem.WeightElements + problem.OutputElements,
+            "backward_data" => problem.OutputElements + problem.WeightElements + (double)problem.InputElements,
+            "backward_weight" => x + problem.OutputElements + problem.WeightElements,
+            _ => throw new ArgumentException($"unknown pass '{pass}': forward, backward_data or backward_weight", nameof(pass)),
+        };
+    }
+
+    /// <summary>The floor of a convolution pass: its compulsory bytes over DRAM bandwidth or its MACs at the fp32 peak; µs.</summary>
+    public static double PassRooflineUs(GpuModel gpu, ConvProblem problem, string pass)
     {
         ArgumentNullException.ThrowIfNull(gpu);
-        var bytes = 4.0 * (problem.InputElements + problem.WeightElements + problem.OutputElements);
-        return Math.Max(bytes / gpu.DramBytesPerSecond, 2.0 * problem.Macs / gpu.Fp32FlopsPerSecond) * 1e6;
+        return Math.Max(CompulsoryBytes(problem, pass) / gpu.DramBytesPerSecond, 2.0 * problem.Macs / gpu.Fp32FlopsPerSecond) * 1e6;
+    }
+
+    // Input rows (or columns) of `extent` that some output position's filter window covers.
+    private static int Covered(int extent, int outputs, int filter, int stride, int pad)
+    {
+        var covered = new bool[extent];
+        for (var o = 0; o < outputs; o++)
+        {
+            for (var f = 0; f < filter; f++)
+            {
+                var i = o * stride - pad + f;
+                if (i >= 0 && i < extent)
+                {
+                    covered[i] = true;
+                }
+            }
+        }
+
+        return covered.Count(c => c);
     }
 
     /// <summary>The launches grouped by kernel, the most modelled time first.</summary>

@@ -16,7 +16,7 @@ public class ProfileModelTests
 
     private static MeasuredLaunch Launch(string kernel, long blocks, double uniqueRead, double uniqueWrite, double loadSectors = 0, double wavefronts = 0, double ideal = 0) =>
         new(kernel, blocks, 256, 0, Math.Min(blocks, 32), LoadRequests: loadSectors / 4, LoadSectors: loadSectors, StoreRequests: 0, StoreSectors: 0,
-            AtomicRequests: 0, AtomicSectors: 0, UniqueReadBytes: uniqueRead, UniqueWriteBytes: uniqueWrite, SharedRequests: ideal,
+            AtomicRequests: 0, AtomicSectors: 0, DramReadBytes: uniqueRead, DramWriteBytes: uniqueWrite, SharedRequests: ideal,
             SharedWavefronts: wavefronts, SharedIdealWavefronts: ideal, MainLoad: null);
 
     [Fact]
@@ -60,7 +60,7 @@ public class ProfileModelTests
         var modelled = ProfileModel.Model(H100, Occupancies,
             [Launch("cc_pointwise_backward_weight_kernel", 64, 1 << 20, 1 << 20, loadSectors: 1 << 16, wavefronts: 3e6, ideal: 1e6),
              Launch("cc_gemm_column_sums_kernel", 32, 1 << 20, 4096, loadSectors: 100)], [op]);
-        var pass = new PassProfile(problem, "backward_weight", modelled, ProfileModel.PassRooflineUs(H100, problem));
+        var pass = new PassProfile(problem, "backward_weight", modelled, ProfileModel.PassRooflineUs(H100, problem, "backward_weight"));
 
         Assert.Equal(["cc_pointwise_backward_weight_kernel", "cc_gemm_column_sums_kernel"], pass.Kernels);
         Assert.Equal(modelled[0].Estimate.ModelledUs + modelled[1].Estimate.ModelledUs, pass.ModelledUs, 9);
@@ -78,8 +78,30 @@ public class ProfileModelTests
         var problem = ConvProblem.Create(128, 64, 16, 16, 128, 1, 1);
         var bytes = 4.0 * (128 * 64 * 256 + 128 * 64 + 128 * 128 * 256);
         var flops = 2.0 * 128 * 128 * 256 * 64;
-        Assert.Equal(Math.Max(bytes / 3.35e12, flops / 67e12) * 1e6, ProfileModel.PassRooflineUs(H100, problem), 9);
-        Assert.Equal(flops / 67e12 * 1e6, ProfileModel.PassRooflineUs(H100, problem), 9);
+        foreach (var pass in CatalogueProfile.Passes)
+        {
+            Assert.Equal(bytes, ProfileModel.CompulsoryBytes(problem, pass));
+            Assert.Equal(flops / 67e12 * 1e6, ProfileModel.PassRooflineUs(H100, problem, pass), 9);
+        }
+
+        // A depthwise 3×3 is memory-bound: 128×32×32×32 in and out, 288 weights: 33.6 MB at 3.35 TB/s.
+        var depthwise = ConvProblem.Create(128, 32, 32, 32, 32, 3, 3, pad: 1, groups: 32);
+        Assert.Equal(4.0 * (2 * 128 * 32 * 32 * 32 + 288) / 3.35e12 * 1e6, ProfileModel.PassRooflineUs(H100, depthwise, "forward"), 9);
+    }
+
+    [Fact]
+    public void CompulsoryBytes_CountOnlyThePartOfXTheWindowsCover()
+    {
+        // A 1×1 with stride 2 on 32×32 reads rows and columns 0, 2, ..., 30: a quarter of x. dx is written whole.
+        var shortcut = ConvProblem.Create(128, 32, 32, 32, 64, 1, 1, stride: 2);
+        double x = 128 * 32 * 32 * 32, w = 64 * 32, y = 128 * 64 * 16 * 16;
+        Assert.Equal(4 * (x / 4 + w + y), ProfileModel.CompulsoryBytes(shortcut, "forward"));
+        Assert.Equal(4 * (y + w + x), ProfileModel.CompulsoryBytes(shortcut, "backward_data"));
+        Assert.Equal(4 * (x / 4 + y + w), ProfileModel.CompulsoryBytes(shortcut, "backward_weight"));
+        // A 3×3 with stride 2 and padding 1 covers every row and column.
+        var strided = ConvProblem.Create(2, 3, 7, 7, 4, 3, 3, stride: 2, pad: 1);
+        Assert.Equal(4.0 * (2 * 3 * 49 + 4 * 3 * 9 + 2 * 4 * 16), ProfileModel.CompulsoryBytes(strided, "forward"));
+        Assert.Throws<ArgumentException>(() => ProfileModel.CompulsoryBytes(strided, "sideways"));
     }
 
     [Fact]
@@ -102,7 +124,7 @@ public class ProfileModelTests
         var counters = new MemoryCounters
         {
             GlobalLoadRequests = 100, GlobalLoadSectors = 400, GlobalStoreRequests = 10, GlobalStoreSectors = 40, GlobalAtomicRequests = 1,
-            GlobalAtomicSectors = 1, UniqueReadBytes = 1000, UniqueWriteBytes = 500, SharedLoadRequests = 7, SharedLoadWavefronts = 14,
+            GlobalAtomicSectors = 1, UniqueReadBytes = 1000, UniqueReadSectors = 40, UniqueWriteBytes = 500, UniqueWriteSectors = 20, SharedLoadRequests = 7, SharedLoadWavefronts = 14,
             SharedLoadIdealWavefronts = 7, SharedStoreRequests = 3, SharedStoreWavefronts = 3, SharedStoreIdealWavefronts = 3,
         };
         InstructionProfile[] instructions =
@@ -117,6 +139,7 @@ public class ProfileModelTests
 
         Assert.Equal((16L, 128, 4L), (launch.GridBlocks, launch.ThreadsPerBlock, launch.BlocksSampled));
         Assert.Equal(441, launch.L2Sectors);
+        Assert.Equal((1280.0, 640.0), (launch.DramReadBytes, launch.DramWriteBytes)); // sectors × 32
         Assert.Equal(4.0, launch.SectorsPerLoadRequest);
         Assert.Equal((10.0, 17.0, 10.0), (launch.SharedRequests, launch.SharedWavefronts, launch.SharedIdealWavefronts));
         Assert.Equal(7, launch.BankConflicts);
