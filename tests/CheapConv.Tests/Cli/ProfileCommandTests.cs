@@ -12,6 +12,13 @@ public class ProfileCommandTests
     [InlineData("exactly one of --resources, --catalogue FILE or --step", "--resources", "--step")]
     [InlineData("unknown option --bogus", "--resources", "--bogus")]
     [InlineData("option --json takes no value", "--resources", "--json=yes")]
+    [InlineData("does not exist", "--catalogue", "/nonexistent/shapes.txt")]
+    [InlineData("option --gpu must be one of h100, h200, got 'a100'", "--catalogue", "/nonexistent/shapes.txt", "--gpu", "a100")]
+    [InlineData("--sample must be 0 (every block) or positive, got -1", "--catalogue", "/nonexistent/shapes.txt", "--sample", "-1")]
+    [InlineData("option --arch is required", "--step")]
+    [InlineData("option --device must be one of emu, got 'cpu'", "--step", "--arch", "wrn-40-2", "--device", "cpu")]
+    [InlineData("WRN depth must be 6n+4", "--step", "--arch", "wrn-7-1")]
+    [InlineData("--batch must be at least 2", "--step", "--arch", "wrn-10-1", "--batch", "1")]
     public void Profile_RejectsBadOptionsWithOneLineAndExitCode2(string message, params string[] options)
     {
         var (code, output, error) = Run(["profile", .. options]);
