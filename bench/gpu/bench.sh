@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Times the conv kernels on a real NVIDIA GPU from the self-contained bundle, and PyTorch/cuDNN on the
-# same problems in the same run, writing both Markdown tables to bench/results/.
+# same problems in the same run, writing both Markdown tables to bench/results/; then calibrates the roofline
+# model: `cheapconv profile --catalogue` of the same problems (H200 model on an H200, else H100) against the
+# measured times, per problem and pass (bench/results/calibration-<date>-<gpu>.md).
 #
 # usage: bench/gpu/bench.sh [BUNDLE_DIR] [SHAPE_FILE]
 #   BUNDLE_DIR   folder holding the published CLI (default: <repo>/artifacts/bundle; see check.sh)
@@ -32,6 +34,7 @@ stamp=$(date -u +%Y-%m-%d)
 mkdir -p "$repo_root/bench/results"
 ours=$repo_root/bench/results/bench-conv-$stamp-$slug.md
 theirs=$repo_root/bench/results/bench-torch-$stamp-$slug.md
+calibration=$repo_root/bench/results/calibration-$stamp-$slug.md
 
 echo "== CheapConv kernels on $gpu"
 "$exe" bench conv --device cuda --catalogue "$shapes" --out "$ours"
@@ -42,4 +45,15 @@ if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
 else
     echo "bench.sh: PyTorch with CUDA is not importable here; skipped the cuDNN side" >&2
 fi
-echo "results: $ours ${theirs}"
+echo "== the roofline model of the same problems (profiling emulator), against the measurement"
+model=h100
+[[ $gpu == *H200* ]] && model=h200
+modelled=$(mktemp)
+if "$exe" profile --catalogue "$shapes" --gpu "$model" --json >"$modelled"; then
+    commit=$(cat "$bundle/COMMIT" 2>/dev/null || git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    python3 "$script_dir/calibrate.py" "$modelled" "$ours" "$calibration" --gpu "$gpu (model $model)" --commit "$commit"
+else
+    echo "bench.sh: profile --catalogue failed; no calibration written" >&2
+fi
+rm -f "$modelled"
+echo "results: $ours ${theirs} $calibration"

@@ -1,6 +1,7 @@
 using CheapConv.Cli.Commands;
 using CheapConv.Devices;
 using CheapConv.Problems;
+using CheapConv.Profiling;
 using CheapConv.Training;
 
 namespace CheapConv.Cli;
@@ -27,6 +28,9 @@ internal static class CommandLine
         "                                         time the three conv passes (GPU, or the C# CPU baseline)\n" +
         "  " + BenchStepCommand.Usage + "\n" +
         "                                         images/s of one training or distillation step\n" +
+        "  " + ProfileCommand.Usage + "\n" +
+        "                                         GPU performance without a GPU: ptxas resources and occupancy, the emulator's\n" +
+        "                                         memory traffic and the roofline model of H100/H200 per pass or per step\n" +
         "  " + SummaryCommand.Usage + "\n" +
         "                                         parameters, state-dict values, MACs and layers of a WRN teacher or student\n" +
         "  " + TrainCommand.Usage + "\n" +
@@ -56,12 +60,12 @@ internal static class CommandLine
             error.WriteLine($"error: {e.Message}");
             return 2;
         }
-        catch (DeviceUnavailableException e)
+        catch (Exception e) when (e is DeviceUnavailableException or ToolkitUnavailableException)
         {
             error.WriteLine($"error: {e.Message}");
             return 3;
         }
-        catch (DeviceException e)
+        catch (Exception e) when (e is DeviceException or ToolkitException)
         {
             error.WriteLine($"error: {e.Message}");
             return 1;
@@ -89,6 +93,7 @@ internal static class CommandLine
             "bench" when args.Length > 1 && args[1] == "step" => BenchStepCommand.Run(new Options(args.Skip(2)), output),
             "bench" when args.Length > 1 && args[1] == "conv" => BenchConvCommand.Run(new Options(args.Skip(2)), output),
             "summary" => SummaryCommand.Run(new Options(args.Skip(1)), output),
+            "profile" => ProfileCommand.Run(new Options(args.Skip(1)), output),
             "report" => ReportCommand.Run(args.Skip(1).ToList(), output),
             "demo" => DemoCommand.Run(new Options(args.Skip(1)), output),
             "train" => TrainCommand.Run(new Options(args.Skip(1)), output),

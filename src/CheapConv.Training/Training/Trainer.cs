@@ -271,93 +271,15 @@ public static class Trainer
     private static void Step(WideResNet model, WideResNet? teacher, Sgd optimizer, DistillationOptions? lossOptions, Batch batch, ImageDataset data,
         IBackend backend, LossSums sums, Func<string, double, TrainingDivergedException> diverged)
     {
-        using var scope = TensorScope.Begin();
-        var images = Tensor.FromHost(backend, [batch.Count, data.Channels, data.Height, data.Width], batch.Images.AsSpan(0, batch.Count * data.ImageSize));
-        var labels = batch.Labels.AsSpan(0, batch.Count);
-        WrnOutput? taught = null;
-        if (teacher is not null)
-        {
-            using (GradientMode.NoGrad())
-            {
-                taught = teacher.ForwardWithGroups(images);
-            }
-        }
-
-        var output = model.ForwardWithGroups(images);
-        Tensor total, crossEntropy;
-        Tensor? kd = null;
-        IReadOnlyList<Tensor> at = [];
-        if (taught is not null && lossOptions is not null)
-        {
-            var parts = DistillationLoss.Compute(output.Logits, taught.Logits, labels, output.Groups, taught.Groups, lossOptions);
-            (total, crossEntropy, kd, at) = (parts.Total, parts.CrossEntropy, parts.KnowledgeDistillation, parts.AttentionTransfer);
-        }
-        else
-        {
-            total = crossEntropy = Ops.CrossEntropy(output.Logits, labels);
-        }
-
-        // Every term is checked before the backward pass and every gradient before the optimiser step: a non-finite
-        // value stops the run here, with its name, instead of reaching the weights (and from there every later loss,
-        // the checkpoint and best).
-        var ce = Finite(crossEntropy.Item(), "the CE loss", diverged);
-        var kdValue = kd is null ? 0 : Finite(kd.Item(), "the KD loss", diverged);
-        var atValue = 0.0;
-        for (var g = 0; g < at.Count; g++)
-        {
-            atValue += Finite(at[g].Item(), $"the AT loss of group {g + 1}", diverged);
-        }
-
-        var totalValue = Finite(total.Item(), "the total loss", diverged);
-
-        optimizer.ZeroGrad();
-        total.Backward();
-        CheckGradients(model, backend, diverged);
-        optimizer.Step();
-
         var n = batch.Count;
+        var result = TrainingStep.Run(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, [n, data.Channels, data.Height, data.Width],
+            batch.Images.AsSpan(0, n * data.ImageSize), batch.Labels.AsSpan(0, n), diverged);
         sums.Images += n;
-        sums.Loss += totalValue * n;
-        sums.Ce += ce * n;
-        sums.Kd += kdValue * n;
-        sums.At += atValue * n;
-        sums.Correct += backend.CountCorrect(n, model.Config.Classes, output.Logits.Storage, labels);
-    }
-
-    private static double Finite(float value, string term, Func<string, double, TrainingDivergedException> diverged) =>
-        float.IsFinite(value) ? value : throw diverged(term, value);
-
-    /// <summary>
-    /// Throws for the first parameter whose gradient holds a NaN or an infinity. The backend sums each gradient (a NaN or
-    /// ∞ makes the sum non-finite; one scalar comes back per parameter); only a non-finite sum, which finite values can
-    /// also give by overflowing, is confirmed element by element.
-    /// </summary>
-    private static void CheckGradients(WideResNet model, IBackend backend, Func<string, double, TrainingDivergedException> diverged)
-    {
-        using var sum = backend.Allocate(1);
-        Span<float> value = stackalloc float[1];
-        foreach (var (name, parameter) in model.NamedParameters())
-        {
-            if (parameter.Gradient is not { } gradient)
-            {
-                continue;
-            }
-
-            backend.Sum(gradient, sum);
-            backend.Download(sum, value);
-            if (float.IsFinite(value[0]))
-            {
-                continue;
-            }
-
-            foreach (var element in parameter.GradientToArray())
-            {
-                if (!float.IsFinite(element))
-                {
-                    throw diverged($"the gradient of {name}", element);
-                }
-            }
-        }
+        sums.Loss += result.Loss * n;
+        sums.Ce += result.CrossEntropy * n;
+        sums.Kd += (result.KnowledgeDistillation ?? 0) * n;
+        sums.At += result.AttentionTransfer * n;
+        sums.Correct += result.Correct;
     }
 
     /// <summary>The first state-dict entry or momentum buffer holding a NaN or an infinity (checked before any checkpoint is written).</summary>

@@ -1,0 +1,68 @@
+namespace CheapConv.Profiling;
+
+/// <summary>How the library launches one kernel: threads per block and dynamic shared memory per block.</summary>
+/// <param name="Kernel">The kernel's name, e.g. "cc_conv2d_forward_kernel".</param>
+/// <param name="Module">The native/kernels/&lt;module&gt;.cu it lives in.</param>
+/// <param name="Geometry">The launcher's rule for the grid, in words.</param>
+/// <param name="Source">Where the launcher decides the block: "file:line", and the text that line holds.</param>
+internal sealed record KernelLaunchShape(string Kernel, string Module, int ThreadsPerBlock, int DynamicSharedBytes, string Geometry, string Source, string SourceText);
+
+/// <summary>
+/// The launch configuration of every production kernel, as the C ABI's launchers (native/launch) choose it. The
+/// theoretical occupancy of the static report is computed for these. Every block is 256 threads and no launcher asks
+/// for dynamic shared memory (<c>Geometry::shared_bytes</c> stays 0 in native/launch/runtime.h); the grids vary with the
+/// problem. Tests keep the table true: each cited line must still hold its text, and each kernel an emulator run
+/// launches must be launched with the block and dynamic shared memory listed here.
+/// </summary>
+internal static class KernelLaunchShapes
+{
+    private const int Block = 256;
+
+    private const string Elementwise = "native/launch/geometry.h:14";
+    private const string ElementwiseText = "kElementwiseBlock = 256";
+    private const string OnePerElement = "one thread per element";
+
+    /// <summary>Every production kernel, sorted by name.</summary>
+    public static IReadOnlyList<KernelLaunchShape> All { get; } = new KernelLaunchShape[]
+    {
+        new("cc_batchnorm_train_stats_kernel", "batchnorm", Block, 0, "one block per channel", "native/launch/batchnorm.cpp:16", "kReductionBlock = 256"),
+        new("cc_batchnorm_apply_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_batchnorm_eval_forward_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_batchnorm_backward_reduce_kernel", "batchnorm", Block, 0, "one block per channel", "native/launch/batchnorm.cpp:16", "kReductionBlock = 256"),
+        new("cc_batchnorm_backward_data_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_conv2d_forward_kernel", "conv2d", Block, 0, "one thread per output element", Elementwise, ElementwiseText),
+        new("cc_conv2d_backward_data_kernel", "conv2d", Block, 0, "one thread per input element", Elementwise, ElementwiseText),
+        new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:18", "kWeightGradBlock = 256"),
+        new("cc_relu_forward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_relu_backward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_add_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_fill_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_scale_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_axpy_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_sum_partials_kernel", "elementwise", Block, 0, "one block per 256 elements, at most 256 blocks", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
+        new("cc_sum_final_kernel", "elementwise", Block, 0, "one block", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
+        new("cc_pointwise_forward_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
+        new("cc_pointwise_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
+        new("cc_pointwise_backward_weight_kernel", "gemm", Block, 0, "one block per 64×64 tile and split", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
+        new("cc_linear_forward_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
+        new("cc_linear_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
+        new("cc_linear_backward_weight_kernel", "gemm", Block, 0, "one block per 64×64 tile and split", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
+        new("cc_gemm_column_sums_kernel", "gemm", Block, 0, "one thread per column", Elementwise, ElementwiseText),
+        new("cc_cross_entropy_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),
+        new("cc_cross_entropy_backward_kernel", "losses", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_kd_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),
+        new("cc_kd_backward_kernel", "losses", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_at_forward_kernel", "losses", Block, 0, "one block per sample", "native/launch/losses.cpp:19", "kSampleBlock = 256"),
+        new("cc_at_backward_kernel", "losses", Block, 0, "one block per sample", "native/launch/losses.cpp:19", "kSampleBlock = 256"),
+        new("cc_loss_reduce_kernel", "losses", Block, 0, "one block", "native/launch/losses.cpp:19", "kSampleBlock = 256"),
+        new("cc_count_correct_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),
+        new("cc_sgd_step_kernel", "optim", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_global_avg_pool_forward_kernel", "pooling", Block, 0, "one warp per (n, c) plane", "native/launch/pooling.cpp:14", "kPoolBlock = 256"),
+        new("cc_global_avg_pool_backward_kernel", "pooling", Block, 0, OnePerElement, Elementwise, ElementwiseText),
+        new("cc_zero_pad_forward_kernel", "pooling", Block, 0, "one thread per padded element", Elementwise, ElementwiseText),
+        new("cc_zero_pad_backward_kernel", "pooling", Block, 0, "one thread per input element", Elementwise, ElementwiseText),
+    }.OrderBy(s => s.Kernel, StringComparer.Ordinal).ToList();
+
+    /// <summary>The launch shape of <paramref name="kernel"/>; null for a kernel that is not in the table.</summary>
+    public static KernelLaunchShape? Find(string kernel) => All.FirstOrDefault(s => s.Kernel == kernel);
+}

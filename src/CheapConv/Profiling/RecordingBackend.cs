@@ -1,0 +1,309 @@
+using CheapConv.Backends;
+using CheapConv.Problems;
+
+namespace CheapConv.Profiling;
+
+/// <summary>One op a <see cref="RecordingBackend"/> saw, and which kernel launches it made.</summary>
+/// <param name="Name">The <see cref="IBackend"/> member, e.g. "Conv2dForward".</param>
+/// <param name="Problem">The convolution it computed, for the conv and pointwise ops; null for the others.</param>
+/// <param name="Pass">"forward", "backward_data" or "backward_weight" for a convolution; null otherwise.</param>
+/// <param name="Flops">2 × MACs of a convolution or linear layer; 0 for the other ops (their arithmetic is negligible).</param>
+/// <param name="StorageBytes">Bytes of every tensor the op was given: no launch of the op can touch more of them.</param>
+/// <param name="FirstLaunch">Index of its first launch in the launch counter's sequence.</param>
+/// <param name="LaunchCount">Launches it made.</param>
+internal sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pass, double Flops, long StorageBytes, int FirstLaunch, int LaunchCount);
+
+/// <summary>
+/// An <see cref="IBackend"/> that forwards every op to another and records it: the op, its problem and FLOPs, the
+/// bytes of its tensors, and the span of kernel launches it made (read from <c>launchCounter</c>, the number of launches
+/// so far — the profiling emulator's), so that each profiled launch can be attributed to the op that made it. It also
+/// counts the host waits it can see: every <see cref="Download"/> (Tensor.Item and ToArray end in one) and every
+/// <see cref="CountCorrect"/> (which returns a count to the host) — the points where a GPU step stops the host until the
+/// device is done.
+/// </summary>
+/// <remarks>
+/// Host waits inside the device layer itself (a synchronising copy, an explicit synchronise) are not visible here; the
+/// device layer is being rewritten over the C ABI, and this backend is the integration point until it counts them.
+/// </remarks>
+internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) : IBackend
+{
+    private readonly Func<int> _launches = launchCounter;
+    private readonly List<RecordedOp> _ops = [];
+    private readonly List<string> _hostWaits = [];
+
+    /// <summary>Every op so far, in order.</summary>
+    public IReadOnlyList<RecordedOp> Ops => _ops;
+
+    /// <summary>The host waits so far, by the op that made them ("Download", "CountCorrect").</summary>
+    public IReadOnlyList<string> HostWaits => _hostWaits;
+
+    /// <summary>Forgets the ops and host waits recorded so far.</summary>
+    public void Clear()
+    {
+        _ops.Clear();
+        _hostWaits.Clear();
+    }
+
+    public string Name => inner.Name;
+
+    public Storage Allocate(long length) => inner.Allocate(length);
+
+    public Storage Upload(ReadOnlySpan<float> data) => inner.Upload(data);
+
+    public void Download(Storage source, Span<float> destination)
+    {
+        _hostWaits.Add(nameof(Download));
+        inner.Download(source, destination);
+    }
+
+    public void Copy(Storage source, Storage destination)
+    {
+        using var op = Begin(nameof(Copy), source, destination);
+        inner.Copy(source, destination);
+    }
+
+    public void Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y)
+    {
+        using var op = BeginConv(nameof(Conv2dForward), problem, "forward", x, w, y);
+        inner.Conv2dForward(problem, x, w, y);
+    }
+
+    public void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    {
+        using var op = BeginConv(nameof(Conv2dBackwardData), problem, "backward_data", dy, w, dx);
+        inner.Conv2dBackwardData(problem, dy, w, dx);
+    }
+
+    public void Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
+    {
+        using var op = BeginConv(nameof(Conv2dBackwardWeight), problem, "backward_weight", x, dy, dw);
+        inner.Conv2dBackwardWeight(problem, x, dy, dw);
+    }
+
+    public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
+    {
+        using var op = BeginConv(nameof(PointwiseForward), problem, "forward", x, w, y);
+        inner.PointwiseForward(problem, x, w, y);
+    }
+
+    public void PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    {
+        using var op = BeginConv(nameof(PointwiseBackwardData), problem, "backward_data", dy, w, dx);
+        inner.PointwiseBackwardData(problem, dy, w, dx);
+    }
+
+    public void PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
+    {
+        using var op = BeginConv(nameof(PointwiseBackwardWeight), problem, "backward_weight", x, dy, dw);
+        inner.PointwiseBackwardWeight(problem, x, dy, dw);
+    }
+
+    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
+    {
+        using var op = Begin(nameof(LinearForward), 2.0 * n * inFeatures * outFeatures, x, w, b, y);
+        inner.LinearForward(n, inFeatures, outFeatures, x, w, b, y);
+    }
+
+    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
+    {
+        using var op = Begin(nameof(LinearBackwardData), 2.0 * n * inFeatures * outFeatures, dy, w, dx);
+        inner.LinearBackwardData(n, inFeatures, outFeatures, dy, w, dx);
+    }
+
+    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
+    {
+        using var op = Begin(nameof(LinearBackwardWeight), 2.0 * n * inFeatures * outFeatures, x, dy, dw);
+        inner.LinearBackwardWeight(n, inFeatures, outFeatures, x, dy, dw);
+    }
+
+    public void LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db)
+    {
+        using var op = Begin(nameof(LinearBackwardBias), dy, db);
+        inner.LinearBackwardBias(n, outFeatures, dy, db);
+    }
+
+    public void CrossEntropyForward(int n, int classes, Storage logits, ReadOnlySpan<int> labels, Storage loss, Storage probabilities)
+    {
+        using var op = Begin(nameof(CrossEntropyForward), logits, loss, probabilities);
+        inner.CrossEntropyForward(n, classes, logits, labels, loss, probabilities);
+    }
+
+    public void CrossEntropyBackward(int n, int classes, Storage probabilities, ReadOnlySpan<int> labels, Storage dloss, Storage dlogits)
+    {
+        using var op = Begin(nameof(CrossEntropyBackward), probabilities, dloss, dlogits);
+        inner.CrossEntropyBackward(n, classes, probabilities, labels, dloss, dlogits);
+    }
+
+    public void KdForward(int n, int classes, float temperature, Storage student, Storage teacher, Storage loss, Storage studentSoft, Storage teacherSoft)
+    {
+        using var op = Begin(nameof(KdForward), student, teacher, loss, studentSoft, teacherSoft);
+        inner.KdForward(n, classes, temperature, student, teacher, loss, studentSoft, teacherSoft);
+    }
+
+    public void KdBackward(int n, int classes, float temperature, Storage studentSoft, Storage teacherSoft, Storage dloss, Storage dstudent)
+    {
+        using var op = Begin(nameof(KdBackward), studentSoft, teacherSoft, dloss, dstudent);
+        inner.KdBackward(n, classes, temperature, studentSoft, teacherSoft, dloss, dstudent);
+    }
+
+    public void AtForward(int n, int c, int h, int w, Storage student, Storage teacher, Storage loss, Storage studentMap, Storage teacherMap, Storage studentNorm)
+    {
+        using var op = Begin(nameof(AtForward), student, teacher, loss, studentMap, teacherMap, studentNorm);
+        inner.AtForward(n, c, h, w, student, teacher, loss, studentMap, teacherMap, studentNorm);
+    }
+
+    public void AtBackward(int n, int c, int h, int w, Storage student, Storage studentMap, Storage teacherMap, Storage studentNorm, Storage dloss, Storage dstudent)
+    {
+        using var op = Begin(nameof(AtBackward), student, studentMap, teacherMap, studentNorm, dloss, dstudent);
+        inner.AtBackward(n, c, h, w, student, studentMap, teacherMap, studentNorm, dloss, dstudent);
+    }
+
+    public void SgdStep(long length, Storage parameter, Storage gradient, Storage momentumBuffer, float learningRate, float momentum, float weightDecay, bool nesterov)
+    {
+        using var op = Begin(nameof(SgdStep), parameter, gradient, momentumBuffer);
+        inner.SgdStep(length, parameter, gradient, momentumBuffer, learningRate, momentum, weightDecay, nesterov);
+    }
+
+    public int CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels)
+    {
+        using var op = Begin(nameof(CountCorrect), logits);
+        _hostWaits.Add(nameof(CountCorrect));
+        return inner.CountCorrect(n, classes, logits, labels);
+    }
+
+    public void BatchNormTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean, Storage runningVar,
+        float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd)
+    {
+        using var op = Begin(nameof(BatchNormTrainForward), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvStd);
+        inner.BatchNormTrainForward(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+    }
+
+    public void BatchNormEvalForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean, Storage runningVar,
+        float eps, Storage y)
+    {
+        using var op = Begin(nameof(BatchNormEvalForward), x, gamma, beta, runningMean, runningVar, y);
+        inner.BatchNormEvalForward(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y);
+    }
+
+    public void BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage saveMean, Storage saveInvStd,
+        Storage dx, Storage dgamma, Storage dbeta)
+    {
+        using var op = Begin(nameof(BatchNormBackward), x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+        inner.BatchNormBackward(n, c, h, w, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+    }
+
+    public void BatchNormReluTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean, Storage runningVar,
+        float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd)
+    {
+        using var op = Begin(nameof(BatchNormReluTrainForward), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvStd);
+        inner.BatchNormReluTrainForward(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+    }
+
+    public void BatchNormReluEvalForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean, Storage runningVar,
+        float eps, Storage y)
+    {
+        using var op = Begin(nameof(BatchNormReluEvalForward), x, gamma, beta, runningMean, runningVar, y);
+        inner.BatchNormReluEvalForward(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y);
+    }
+
+    public void BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta, Storage saveMean,
+        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta)
+    {
+        using var op = Begin(nameof(BatchNormReluBackward), x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
+        inner.BatchNormReluBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
+    }
+
+    public void ReluForward(long length, Storage x, Storage y)
+    {
+        using var op = Begin(nameof(ReluForward), x, y);
+        inner.ReluForward(length, x, y);
+    }
+
+    public void ReluBackward(long length, Storage y, Storage dy, Storage dx)
+    {
+        using var op = Begin(nameof(ReluBackward), y, dy, dx);
+        inner.ReluBackward(length, y, dy, dx);
+    }
+
+    public void Add(long length, Storage a, Storage b, Storage y)
+    {
+        using var op = Begin(nameof(Add), a, b, y);
+        inner.Add(length, a, b, y);
+    }
+
+    public void GlobalAvgPoolForward(int n, int c, int h, int w, Storage x, Storage y)
+    {
+        using var op = Begin(nameof(GlobalAvgPoolForward), x, y);
+        inner.GlobalAvgPoolForward(n, c, h, w, x, y);
+    }
+
+    public void GlobalAvgPoolBackward(int n, int c, int h, int w, Storage dy, Storage dx)
+    {
+        using var op = Begin(nameof(GlobalAvgPoolBackward), dy, dx);
+        inner.GlobalAvgPoolBackward(n, c, h, w, dy, dx);
+    }
+
+    public void ZeroPadForward(int n, int c, int h, int w, int top, int bottom, int left, int right, Storage x, Storage y)
+    {
+        using var op = Begin(nameof(ZeroPadForward), x, y);
+        inner.ZeroPadForward(n, c, h, w, top, bottom, left, right, x, y);
+    }
+
+    public void ZeroPadBackward(int n, int c, int h, int w, int top, int bottom, int left, int right, Storage dy, Storage dx)
+    {
+        using var op = Begin(nameof(ZeroPadBackward), dy, dx);
+        inner.ZeroPadBackward(n, c, h, w, top, bottom, left, right, dy, dx);
+    }
+
+    public void Fill(Storage x, float value)
+    {
+        using var op = Begin(nameof(Fill), x);
+        inner.Fill(x, value);
+    }
+
+    public void Scale(Storage x, float alpha)
+    {
+        using var op = Begin(nameof(Scale), x);
+        inner.Scale(x, alpha);
+    }
+
+    public void Axpy(float alpha, Storage x, Storage y)
+    {
+        using var op = Begin(nameof(Axpy), x, y);
+        inner.Axpy(alpha, x, y);
+    }
+
+    public void Sum(Storage x, Storage result)
+    {
+        using var op = Begin(nameof(Sum), x, result);
+        inner.Sum(x, result);
+    }
+
+    private OpScope BeginConv(string name, ConvProblem problem, string pass, params ReadOnlySpan<Storage> storages) =>
+        new(this, name, problem, pass, 2.0 * problem.Macs, Bytes(storages));
+
+    private OpScope Begin(string name, params ReadOnlySpan<Storage> storages) => new(this, name, null, null, 0, Bytes(storages));
+
+    private OpScope Begin(string name, double flops, params ReadOnlySpan<Storage> storages) => new(this, name, null, null, flops, Bytes(storages));
+
+    private static long Bytes(ReadOnlySpan<Storage> storages)
+    {
+        long bytes = 0;
+        foreach (var storage in storages)
+        {
+            bytes += storage.Length * sizeof(float);
+        }
+
+        return bytes;
+    }
+
+    // Records the op when disposed, with the launches made since it began. An op that ran another op of this backend
+    // inside would be recorded twice; none does (ops are leaves of the backend).
+    private readonly struct OpScope(RecordingBackend owner, string name, ConvProblem? problem, string? pass, double flops, long storageBytes) : IDisposable
+    {
+        private readonly int _first = owner._launches();
+
+        public void Dispose() =>
+            owner._ops.Add(new RecordedOp(name, problem, pass, flops, storageBytes, _first, owner._launches() - _first));
+    }
+}

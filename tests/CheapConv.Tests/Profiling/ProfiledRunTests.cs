@@ -1,0 +1,163 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CheapConv.Backends;
+using CheapConv.Devices;
+using CheapConv.Models;
+using CheapConv.Problems;
+using CheapConv.Profiling;
+using CheapConv.Training;
+using Xunit;
+using static CheapConv.Tests.Cli.CliRun;
+
+namespace CheapConv.Tests.Profiling;
+
+/// <summary>
+/// Profile sessions are process-wide (every launch on the profiling library between begin and end is recorded): tests
+/// that run sessions through the backend run alone, so no other test's launches land in their sessions.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProfilingSessionCollection
+{
+    public const string Name = "profiling sessions";
+}
+
+/// <summary>
+/// Profiles on the profiling emulator: the launch table against what the backend really launches, and the JSON of
+/// <c>profile --catalogue</c> and <c>profile --step</c> on small problems (every block recorded or a small sample).
+/// </summary>
+[Collection(ProfilingSessionCollection.Name)]
+public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFixture<EmulatorProfileFixture>
+{
+    private static readonly WrnConfig Student = WrnConfig.Student(10, 1, UnitSpec.Parse("G4"), inChannels: 1, classes: 10, imageSize: 8);
+    private static readonly WrnConfig Teacher = WrnConfig.Teacher(10, 1, inChannels: 1, classes: 10, imageSize: 8);
+
+    [Fact]
+    public void EveryKernel_IsLaunchedWithTheBlockAndSharedMemoryOfTheLaunchTable()
+    {
+        using var run = new ProfiledRun(fixture.Profile, new ProfileSettings(GpuModels.H100Sxm, KernelOccupancies.WarpLimited(GpuModels.Sm90), new HashSet<string>(), 0));
+        var launches = new List<MeasuredLaunch>();
+        var step = StepProfiler.Run(run, Student, Teacher, batch: 2);
+        launches.AddRange(step.Launches.Select(l => l.Launch));
+        launches.AddRange(run.Profile(() => OtherOps(run.Backend)).Launches.Select(l => l.Launch));
+        foreach (var pass in CatalogueProfile.Run(run, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1, groups: 2)]))
+        {
+            launches.AddRange(pass.Launches.Select(l => l.Launch));
+        }
+
+        var wrong = launches.Where(l => KernelLaunchShapes.Find(l.Kernel) is not { } s || s.ThreadsPerBlock != l.ThreadsPerBlock || s.DynamicSharedBytes != l.DynamicSharedBytes)
+            .Select(l => $"{l.Kernel}: block {l.ThreadsPerBlock}, dynamic shared {l.DynamicSharedBytes}").Distinct().ToList();
+        Assert.True(wrong.Count == 0, "launches that differ from KernelLaunchShapes: " + string.Join("; ", wrong));
+        var unseen = KernelLaunchShapes.All.Select(s => s.Kernel).Except(launches.Select(l => l.Kernel)).ToList();
+        Assert.True(unseen.Count == 0, "kernels this test never launched: " + string.Join(", ", unseen));
+    }
+
+    [Fact]
+    public void StepProfile_CountsTheTrainersHostWaitsAndEveryLaunch()
+    {
+        using var run = new ProfiledRun(fixture.Profile, new ProfileSettings(GpuModels.H100Sxm, KernelOccupancies.WarpLimited(GpuModels.Sm90), new HashSet<string>(), 4));
+        var distill = StepProfiler.Run(run, Student, Teacher, batch: 2);
+        // Distillation: the total, CE, KD and the three AT terms read back (Tensor.Item), then the accuracy count.
+        Assert.Equal([.. Enumerable.Repeat("Download", 6), "CountCorrect"], distill.HostWaits);
+        Assert.Equal(distill.Launches.Count, distill.Kernels.Sum(k => k.Count));
+        Assert.Contains(distill.Kernels, k => k.Kernel == "cc_kd_forward_kernel");
+        Assert.Contains(distill.Kernels, k => k.Kernel == "cc_at_backward_kernel");
+
+        var train = StepProfiler.Run(run, Student, null, batch: 2);
+        Assert.Equal(["Download", "Download", "CountCorrect"], train.HostWaits); // the total (= CE) twice, then the count
+        Assert.DoesNotContain(train.Kernels, k => k.Kernel.Contains("kd_", StringComparison.Ordinal) || k.Kernel.Contains("at_", StringComparison.Ordinal));
+        Assert.All(train.Launches, l => Assert.True(l.Estimate.ModelledUs >= GpuModels.H100Sxm.LaunchSeconds * 1e6));
+    }
+
+    [Fact]
+    public void ProfileStepJson_HasTheDocumentedKeysAndTypes()
+    {
+        var (code, output, error) = Run("profile", "--step", "--arch", "wrn-10-1", "--block", "G4", "--teacher-arch", "wrn-10-1", "--batch", "2",
+            "--in-channels", "1", "--image", "8", "--sample", "2", "--gpu", "h200", "--json");
+        Assert.True(code == 0, error);
+        var step = JsonNode.Parse(output)!.AsObject();
+        Assert.Equal(7, (int)step["host_syncs"]!);
+        Assert.Equal("h200", (string)step["gpu"]!);
+        foreach (var key in new[] { "modelled_us", "roofline_us", "roofline_fraction", "launch_cost_us" })
+        {
+            Assert.True(step[key]!.GetValue<double>() > 0, key);
+        }
+
+        var kernels = step["kernels"]!.AsArray().Select(k => k!.AsObject()).ToList();
+        Assert.Equal((int)step["launches"]!, kernels.Sum(k => (int)k["count"]!));
+        Assert.All(kernels, k =>
+        {
+            Assert.StartsWith("cc_", (string)k["kernel"]!);
+            Assert.True((double)k["modelled_us"]! > 0);
+            Assert.InRange((double)k["roofline_fraction"]!, 0.0, 1.0);
+            Assert.Contains((string)k["bound"]!, new[] { "dram", "l2", "shared", "fp32", "tf32", "launch" });
+        });
+    }
+
+    [Fact]
+    public void ProfileCatalogueJson_HasTheDocumentedKeysAndTypes()
+    {
+        var catalogue = Path.Combine(Path.GetTempPath(), $"cheapconv-profile-{Guid.NewGuid():N}.txt");
+        File.WriteAllText(catalogue, "# two problems\n8 16 8 8 16 3 3 1 1 16 | DW\n8 16 8 8 32 1 1 1 0 1 | pointwise\n");
+        try
+        {
+            var (code, output, error) = Run("profile", "--catalogue", catalogue, "--batch", "2", "--sample", "4", "--json");
+            Assert.True(code == 0, error);
+            var rows = JsonNode.Parse(output)!.AsArray().Select(r => r!.AsObject()).ToList();
+            Assert.Equal(6, rows.Count);
+            Assert.Equal(["forward", "backward_data", "backward_weight"], rows.Take(3).Select(r => (string)r["pass"]!));
+            foreach (var row in rows)
+            {
+                foreach (var key in new[] { "n", "c", "h", "w", "k", "r", "s", "stride", "pad", "groups", "bank_conflicts" })
+                {
+                    Assert.Equal(JsonValueKind.Number, row[key]!.GetValueKind());
+                    Assert.Equal((double)row[key]!, Math.Round((double)row[key]!)); // integers
+                }
+
+                Assert.Equal(2, (int)row["n"]!);
+                Assert.NotEmpty(row["kernels"]!.AsArray());
+                Assert.True((double)row["modelled_us"]! > (double)row["roofline_us"]!);
+                Assert.Equal((double)row["roofline_us"]! / (double)row["modelled_us"]!, (double)row["roofline_fraction"]!, 12);
+                Assert.Equal(JsonValueKind.String, row["bound"]!.GetValueKind());
+                Assert.True((double)row["sectors_per_request"]! >= 1);
+            }
+
+            Assert.Equal("cc_conv2d_forward_kernel", (string)rows[0]["kernels"]![0]!);
+            Assert.Equal("cc_pointwise_forward_kernel", (string)rows[3]["kernels"]![0]!);
+        }
+        finally
+        {
+            File.Delete(catalogue);
+        }
+    }
+
+    // The ops a small distillation step does not reach: plain ReLU, the two-pass sum, zero padding, the linear bias
+    // gradient and the fused BN + ReLU variants.
+    private static void OtherOps(IBackend backend)
+    {
+        const int n = 2, c = 4, h = 3, w = 5;
+        var length = n * c * h * w;
+        using var x = backend.Upload(Enumerable.Range(0, length).Select(i => i * 0.01f).ToArray());
+        using var y = backend.Allocate(length);
+        using var dx = backend.Allocate(length);
+        backend.ReluForward(length, x, y);
+        backend.ReluBackward(length, y, x, dx);
+        using var sum = backend.Allocate(1);
+        backend.Sum(x, sum);
+        using var padded = backend.Allocate(n * c * (h + 2) * (w + 2));
+        backend.ZeroPadForward(n, c, h, w, 1, 1, 1, 1, x, padded);
+        backend.ZeroPadBackward(n, c, h, w, 1, 1, 1, 1, padded, dx);
+        using var bias = backend.Allocate(w);
+        backend.LinearBackwardBias(n * c * h, w, x, bias);
+        using var gamma = backend.Upload(Enumerable.Repeat(1f, c).ToArray());
+        using var beta = backend.Upload(new float[c]);
+        using var mean = backend.Upload(new float[c]);
+        using var variance = backend.Upload(Enumerable.Repeat(1f, c).ToArray());
+        using var saveMean = backend.Allocate(c);
+        using var saveInvStd = backend.Allocate(c);
+        using var dgamma = backend.Allocate(c);
+        using var dbeta = backend.Allocate(c);
+        backend.BatchNormReluTrainForward(n, c, h, w, x, gamma, beta, mean, variance, 0.1f, 1e-5f, y, saveMean, saveInvStd);
+        backend.BatchNormReluEvalForward(n, c, h, w, x, gamma, beta, mean, variance, 1e-5f, y);
+        backend.BatchNormReluBackward(n, c, h, w, x, y, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
+    }
+}
