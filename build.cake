@@ -1,8 +1,10 @@
 // CheapConv build script: `dotnet tool restore && dotnet cake --target=<Task>`.
-// Tasks: Native (PTX + emulator + sanitizer builds), Build, Test, Bench, Bundle (self-contained GPU bundle).
+// Tasks: Native (PTX + emulator + sanitizer builds), Build, Test, Bench, Pack (the CheapConv NuGet package), Bundle
+// (self-contained GPU bundle).
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var bundleDir = Directory("./artifacts/bundle");
+var packageDir = Directory("./artifacts/packages");
 
 Task("Native")
     .Description("Compiles native/kernels to PTX (clang-14) and into the emulator and sanitizer builds (g++).")
@@ -32,6 +34,15 @@ Task("Bench")
     if (exit != 0) throw new Exception($"bench failed with exit code {exit}");
 });
 
+Task("Pack")
+    .Description("Packs the core into artifacts/packages/CheapConv.<version>.nupkg, the native libraries under runtimes/linux-x64/native/.")
+    .IsDependentOn("Native")
+    .Does(() =>
+{
+    DotNetPack("./src/CheapConv/CheapConv.csproj", new DotNetPackSettings { Configuration = configuration, OutputDirectory = packageDir });
+    Information($"package in {packageDir}; use it from a project through a local feed: dotnet nuget add source {MakeAbsolute(packageDir)} --name cheapconv-local");
+});
+
 Task("Bundle")
     .Description("Publishes the CLI self-contained for linux-x64 into artifacts/bundle, for GPU machines without .NET.")
     .IsDependentOn("Native")
@@ -45,7 +56,8 @@ Task("Bundle")
         SelfContained = true,
         OutputDirectory = bundleDir,
         // One compressed executable (about 35 MB instead of 83 MB of loose files) so the bundle fits what a
-        // GPU machine's transfer takes. Trimming would break ILGPU's reflection, so nothing is trimmed.
+        // GPU machine's transfer takes; the native libraries (libcheapconv.so, libcheapconv_emu.so) stay beside it,
+        // where CheapConvNative looks first. Nothing is trimmed: the dependencies were never checked for it.
         PublishSingleFile = true,
         PublishTrimmed = false,
         MSBuildSettings = new DotNetMSBuildSettings().WithProperty("EnableCompressionInSingleFile", "true"),

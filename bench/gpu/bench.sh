@@ -10,6 +10,8 @@
 # exit status: 0 done, 2 usage or setup error, 3 no usable GPU; the PyTorch half is skipped, with a
 # message, where PyTorch is not installed.
 set -euo pipefail
+# On a GPU machine nothing may pass by skipping: every CUDA skip of a test run from here is a failure, with its reason.
+export CHEAPCONV_REQUIRE_CUDA=1
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)

@@ -70,6 +70,8 @@ mkdir -p "$results_dir"
 summary=$results_dir/gpu-check-$date_utc-$slug.md
 
 export CHEAPCONV_CUDA_SYNC=${CHEAPCONV_CUDA_SYNC:-1}
+# On a GPU machine nothing may pass by skipping: every CUDA skip of a test run from here is a failure, with its reason.
+export CHEAPCONV_REQUIRE_CUDA=1
 timeout_s=${CHECK_TIMEOUT:-600}
 run_with_timeout() {
     if command -v timeout >/dev/null 2>&1; then timeout "$timeout_s" "$@"; else "$@"; fi

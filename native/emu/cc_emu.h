@@ -11,6 +11,8 @@
 #ifndef CHEAPCONV_CC_EMU_H
 #define CHEAPCONV_CC_EMU_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -65,6 +67,17 @@ CC_EMU_API int cc_emu_set_worker_threads(int count);
 /* Nonzero: threads that returned while others wait at __syncthreads are an error
  * (CC_EMU_EXITED_AT_BARRIER) instead of a warning. Returns the previous setting. */
 CC_EMU_API int cc_emu_set_strict(int strict);
+
+/* The warnings of the C ABI's launches (the cc_* calls of cheapconv.h, which return only a status) since the
+ * last call, from every thread and handle of this library: one line per launch that warned,
+ *   "KERNEL (grid (x,y,z), block (x,y,z)): warning: kernel KERNEL, block (...), ... (CC_EMU_EXITED_AT_BARRIER)\n",
+ * and, if more came than the library keeps (64 KiB), a last line saying how many were dropped.
+ * Returns the length of that text (without the NUL). When it fits in `capacity` (length + 1 bytes or more),
+ * copies it NUL-terminated into `text` and forgets it; otherwise (or when `text` is NULL) copies and forgets
+ * nothing, so a caller can ask for the length with (NULL, 0) and call again with a large enough buffer
+ * (repeating if more warnings came in between). cc_emu_launch's own warnings come back in its `message` and
+ * are not kept here. Exported by the emulator libraries only. */
+CC_EMU_API size_t cc_emu_take_warnings(char* text, size_t capacity);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,7 @@
 // at the end) and records instead of checking. The hook's return address is the static instruction's
 // identity: one call site per load or store of the host code. The rest of the library (this recorder,
 // the scheduler, the launchers) is not instrumented.
-//   What the profiling build changes so that a host access is a GPU access (native/Makefile PROFILE_FLAGS):
+//   What the profiling build changes so that a host access is a GPU access (native/Makefile PROFILE_KERNEL_FLAGS):
 //   -fno-tree-sra keeps a float4 copy one 16-byte access instead of four scalar ones; -fno-tree-vectorize
 //   and -fno-store-merging stop g++ from fusing a thread's neighbouring scalar accesses into wider ones
 //   the source did not write; the shim (cuda_shim.h) inlines __ldg and the atomics into the kernel
@@ -17,9 +17,13 @@
 //   atomic loads and compare-exchange retries are not GPU traffic), and leaves the unpacking of the
 //   launch arguments uninstrumented (on a GPU parameters are constant-bank operands, not loads).
 //   What remains different from a GPU: the accesses are those of the host compilation at -O2, which keeps
-//   the source's loads and stores but may hoist, sink or drop some that nvcc would treat otherwise, and a
-//   __device__ function g++ does not inline shares its instructions between callers. Counts are exact
-//   for what the host code does; microkernels (native/tests/profile) pin them to hand-computed values.
+//   the source's loads and stores but may hoist, sink or drop some that the GPU compiler treats otherwise
+//   (seen with clang-14: a thread's load of the shared word it stored itself is forwarded from the store
+//   and disappears from the PTX; a float4 struct copied whole, no field used, becomes two 8-byte accesses
+//   in the PTX but one 16-byte access here), and a __device__ function g++ does not inline shares its
+//   instructions between callers. Counts are exact for what the host code does; the microkernels
+//   (native/tests/profile) pin them to hand-computed values and are written so that their PTX makes the
+//   same accesses (checked by reading it: ld.global.nc.v4.f32, ld/st.shared.v2/.v4).
 //
 // Classification of an address (record(), per lane):
 //   - the running CUDA thread's own fiber stack: local variables and spills, registers on a GPU: ignored;

@@ -5,6 +5,14 @@
 // Status mapping: the emulator's diagnostics (divergent barrier, deadlock, warp mismatch, ...) become
 // CC_ERROR_EMULATOR; its CUDA-style refusals (invalid geometry, unknown kernel, out of memory) become
 // CC_ERROR_LAUNCH, as a GPU would report them. Either way the message is the emulator's own text.
+//
+// Warnings: outside strict mode the emulator lets some launches succeed with a warning (threads that
+// returned while others wait at __syncthreads: legal on the GPU, but code after the barrier must not rely on
+// them). A C ABI call returns only a status, so the runtime keeps those warnings, with kernel and geometry,
+// until cc_emu_take_warnings (defined here, declared in cc_emu.h) hands them out. They are kept in a fixed
+// buffer: recording one never allocates or throws on the path of a call that succeeded, and a caller that
+// never takes them (a C program, the Python binding) costs 64 KiB, not a growing log.
+#include "emu_runtime.h"
 #include "runtime.h"
 #include "status.h"
 
@@ -12,7 +20,9 @@
 #include "emu_internal.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 namespace cc {
@@ -31,14 +41,63 @@ bool registered(const char* kernel)
     return false;
 }
 
+// The warnings of the library's ABI launches since the last cc_emu_take_warnings, one line each. A line
+// that no longer fits is counted instead of kept, and the count is reported when they are taken.
+class WarningLog {
+public:
+    void add(const char* kernel, const Geometry& g, const char* warning)
+    {
+        char line[sizeof(Reason::text) + 256];
+        format_into(line, sizeof line, "%s (grid (%u,%u,%u), block (%u,%u,%u)): %s\n", kernel, g.grid.x, g.grid.y, g.grid.z,
+                    g.block.x, g.block.y, g.block.z, warning);
+        const std::size_t n = std::strlen(line);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (length_ + n >= sizeof text_) {
+            ++dropped_;
+            return;
+        }
+        std::memcpy(text_ + length_, line, n + 1);
+        length_ += n;
+    }
+
+    // cc_emu_take_warnings: the whole text's length; copied and forgotten only when it fits.
+    std::size_t take(char* out, std::size_t capacity)
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        char tail[160] = "";
+        if (dropped_ != 0)
+            format_into(tail, sizeof tail,
+                        "cc_emu_take_warnings: %llu more warning(s) dropped: the library keeps %zu bytes of them between calls\n",
+                        dropped_, sizeof text_);
+        const std::size_t total = length_ + std::strlen(tail);
+        if (out == nullptr || capacity <= total) return total;
+        std::memcpy(out, text_, length_);
+        std::memcpy(out + length_, tail, std::strlen(tail) + 1);
+        length_ = 0;
+        text_[0] = '\0';
+        dropped_ = 0;
+        return total;
+    }
+
+private:
+    std::mutex mu_;
+    char text_[64 * 1024] = "";
+    std::size_t length_ = 0;
+    unsigned long long dropped_ = 0;
+};
+
+// Never destroyed: a launch on another thread may still record into it while the process exits.
+WarningLog& warning_log()
+{
+    static WarningLog* log = new WarningLog;
+    return *log;
+}
+
 class EmulatorRuntime final : public Runtime {
 public:
     cc_status launch(KernelId kernel, const Geometry& g, void** args, void* /*stream*/, Reason& why) const override
     {
-        const int status = cc_emu_launch(kernel_name(kernel), cc_dim3{g.grid.x, g.grid.y, g.grid.z},
-                                         cc_dim3{g.block.x, g.block.y, g.block.z}, g.shared_bytes, args, why.text,
-                                         static_cast<int>(sizeof why.text));
-        return status_of(status);
+        return emulator_launch(kernel_name(kernel), g, args, why);
     }
 
     cc_status memset32(void* destination, std::uint32_t value, std::size_t count, void* /*stream*/, Reason& /*why*/) const override
@@ -54,6 +113,15 @@ public:
 };
 
 } // namespace
+
+cc_status emulator_launch(const char* kernel, const Geometry& g, void** args, Reason& why)
+{
+    const int status = cc_emu_launch(kernel, cc_dim3{g.grid.x, g.grid.y, g.grid.z}, cc_dim3{g.block.x, g.block.y, g.block.z},
+                                     g.shared_bytes, args, why.text, static_cast<int>(sizeof why.text));
+    // On success the emulator's message is its warning, or "".
+    if (status == CC_EMU_SUCCESS && why.text[0] != '\0') warning_log().add(kernel, g, why.text);
+    return status_of(status);
+}
 
 cc_status create_runtime(int /*device: the emulator has one CPU "device"*/, std::unique_ptr<Runtime>* runtime)
 {
@@ -73,3 +141,8 @@ cc_status create_runtime(int /*device: the emulator has one CPU "device"*/, std:
 cc_backend runtime_backend() { return CC_BACKEND_EMULATOR; }
 
 } // namespace cc
+
+extern "C" CC_EMU_API size_t cc_emu_take_warnings(char* text, size_t capacity)
+{
+    return cc::warning_log().take(text, capacity);
+}

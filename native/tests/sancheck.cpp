@@ -9,7 +9,7 @@
 //
 // case                 binary that catches it  expected result
 // -------------------  ----------------------  -----------------------------------------------------------
-// conv                 (both must pass)        exit 0, stdout ends "conv: ok". Runs cc_conv2d_forward_kernel,
+// conv                 (both must pass)        exit 0, stdout has "conv: ok". Runs cc_conv2d_forward_kernel,
 //                                              cc_conv2d_backward_data_kernel, cc_conv2d_backward_weight_kernel on small
 //                                              problems (grouped stride 2, depthwise, 1x1, rectangular) with
 //                                              exact-size malloc'ed buffers and checks them against a double
@@ -25,6 +25,8 @@
 // divergent-barrier    both                    exit 1, stderr "CC_EMU_DIVERGENT_BARRIER: ... thread (0,0,0) waits at
 //                                              __syncthreads at tests/kernels/faulty.cu:LINE but thread (32,0,0) ..."
 // shuffle-mismatch     both                    exit 1, stderr "CC_EMU_WARP_MISMATCH: ..."
+//
+// Both good cases print "launched: NAME" for every kernel they launched (see launch accounting below).
 //
 // A faulty case run under the binary that cannot see it (e.g. missing-barrier under asan) exits 3 and
 // prints "NOT CAUGHT". Unknown case or bad usage: exit 64.
@@ -61,7 +63,40 @@ static const char* const kBuild = "plain";
 
 using cc_selftest::launch;
 
+// ---- launch accounting --------------------------------------------------------------------------------
+// The sanitizer binaries are linked with -Wl,--wrap=cc_emu_launch: every launch, from these cases, the selftest's
+// helpers or the C ABI's launchers, passes through here first. The good cases end by listing every kernel they
+// launched ("launched: NAME"), and the C# SanitizerTests check that each production kernel (every entry of the
+// embedded PTX) is launched under both sanitizers — so a new kernel cannot go without a sanitizer case.
+#include <mutex>
+#include <set>
+
+extern "C" int __real_cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, unsigned dynamic_shared_bytes, void** args,
+                                    char* message, int message_capacity);
+
 namespace {
+std::mutex launched_mutex;
+std::set<std::string>& launched_kernels() {
+    static std::set<std::string> names;
+    return names;
+}
+} // namespace
+
+extern "C" int __wrap_cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, unsigned dynamic_shared_bytes, void** args,
+                                    char* message, int message_capacity) {
+    if (kernel != nullptr) {
+        const std::lock_guard<std::mutex> lock(launched_mutex);
+        launched_kernels().insert(kernel);
+    }
+    return __real_cc_emu_launch(kernel, grid, block, dynamic_shared_bytes, args, message, message_capacity);
+}
+
+namespace {
+
+void print_launched() {
+    const std::lock_guard<std::mutex> lock(launched_mutex);
+    for (const std::string& name : launched_kernels()) std::printf("launched: %s\n", name.c_str());
+}
 
 // ---- conv ---------------------------------------------------------------------------------------------
 
@@ -198,11 +233,16 @@ int expect_emulator_error(const char* kernel, unsigned threads) {
 }
 
 int run_case(const std::string& c) {
-    if (c == "conv") return run_conv();
+    if (c == "conv") {
+        const int rc = run_conv();
+        print_launched();
+        return rc;
+    }
     if (c == "selftest") {
         cc_selftest::Tally t;
         cc_selftest::run_primitive_tests(t);
         cc_abi_test::run_emulator_tests(t);
+        print_launched();
         std::printf("selftest: %d passed, %d failed\n", t.passed, t.failed);
         return t.failed == 0 ? 0 : 1;
     }

@@ -2,15 +2,17 @@ using CheapConv.Cli.Commands;
 using CheapConv.Devices;
 using CheapConv.Problems;
 using CheapConv.Profiling;
+using CheapConv.Training;
 
 namespace CheapConv.Cli;
 
 /// <summary>
 /// Dispatches <c>cheapconv &lt;command&gt;</c> and turns failures into exit codes: 0 success, 1 a check
-/// failed or a kernel faulted, 2 a usage error or an impossible problem, 3 a device that is not available.
+/// failed or a kernel faulted, 2 a usage error or an impossible problem, 3 a device that is not available,
+/// 4 a training run that diverged (a loss or gradient went NaN or infinite), 130 a run interrupted by Ctrl+C.
 /// User mistakes print one line, never a stack trace.
 /// </summary>
-public static class CommandLine
+internal static class CommandLine
 {
     public const string Help =
         "cheapconv — cheap-convolution CUDA kernels, checked on the CPU emulator and on GPUs\n\n" +
@@ -39,7 +41,13 @@ public static class CommandLine
         "                                         test loss and accuracy of a checkpoint\n" +
         "  " + ReportCommand.Usage + "\n" +
         "                                         the table over runs (params, sd, MACs, latency b1/b128, best/last error)\n" +
-        "                                         as Markdown, report.csv and pareto.png\n";
+        "                                         as Markdown, report.csv and pareto.png\n\n" +
+        "exit codes: 0 done, 1 a check failed or a kernel faulted, 2 bad options or files, 3 device not available,\n" +
+        "            4 training diverged (a loss or gradient went NaN/infinite: nothing of that epoch is saved),\n" +
+        "            130 interrupted by Ctrl+C (continue with --resume RUN_DIR)\n";
+
+    /// <summary>The exit code of a training run stopped because a loss term or a gradient went non-finite.</summary>
+    public const int DivergedExitCode = 4;
 
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
@@ -61,6 +69,11 @@ public static class CommandLine
         {
             error.WriteLine($"error: {e.Message}");
             return 1;
+        }
+        catch (TrainingDivergedException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return DivergedExitCode;
         }
     }
 

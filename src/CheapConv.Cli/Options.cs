@@ -7,7 +7,7 @@ namespace CheapConv.Cli;
 /// The <c>--name value</c> options of one command. Every option a command reads must be declared when it is
 /// read; <see cref="EnsureAllUsed"/> then rejects unknown or misspelt options instead of ignoring them.
 /// </summary>
-public sealed class Options
+internal sealed class Options
 {
     private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);

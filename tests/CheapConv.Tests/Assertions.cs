@@ -3,7 +3,7 @@ using Xunit;
 
 namespace CheapConv.Tests;
 
-public static class ConvAssert
+internal static class ConvAssert
 {
     /// <summary>Fails with the errors of every pass and the first mismatching elements.</summary>
     public static void Passed(ConvCheckResult result)

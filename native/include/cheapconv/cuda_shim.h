@@ -211,7 +211,7 @@ struct dim3 {
     constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
 /* CUDA's vector types, with CUDA's alignment. The profiling build compiles with -fno-tree-sra so that a
- * float4 copy stays one 16-byte access, as on the GPU (see native/emu/profile.cpp). */
+ * float4 load or store stays one 16-byte access, as the GPU's ld/st.v4 (see native/emu/profile.cpp). */
 struct __align__(8) float2 { float x, y; };
 struct __align__(16) float4 { float x, y, z, w; };
 inline float2 make_float2(float x, float y) { return float2{x, y}; }

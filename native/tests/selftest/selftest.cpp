@@ -194,7 +194,8 @@ void test_library(Tally& t, const char* path, bool has_test_kernels) {
     auto count = reinterpret_cast<count_fn>(dlsym(h, "cc_emu_kernel_count"));
     auto name = reinterpret_cast<name_fn>(dlsym(h, "cc_emu_kernel_name"));
     const bool syms = l && count && name && dlsym(h, "cc_emu_version") && dlsym(h, "cc_emu_status_name") &&
-                      dlsym(h, "cc_emu_set_worker_threads") && dlsym(h, "cc_emu_set_strict") && !dlsym(h, "cc_test_block_reduce") &&
+                      dlsym(h, "cc_emu_set_worker_threads") && dlsym(h, "cc_emu_set_strict") && dlsym(h, "cc_emu_take_warnings") &&
+                      !dlsym(h, "cc_test_block_reduce") &&
                       dlsym(h, "cc_create") && dlsym(h, "cc_conv_forward") && !dlsym(h, "cc_conv2d_forward_kernel");
     t.check(syms, std::string(path) + ": exports the C APIs (cc_emu_*, cheapconv.h), not the kernels");
     if (!syms) return;
@@ -206,6 +207,12 @@ void test_library(Tally& t, const char* path, bool has_test_kernels) {
     }
     std::printf("  info  %s: %d kernel(s):%s\n", path, count(), names.c_str());
     t.check(test_kernels == has_test_kernels, std::string(path) + (has_test_kernels ? ": has" : ": has no") + " cc_test_* kernels");
+    using runtime_launch_fn = int (*)(const char*, cc_dim3, cc_dim3, unsigned, void**, char*, int);
+    using take_fn = std::size_t (*)(char*, std::size_t);
+    auto runtime_launch = reinterpret_cast<runtime_launch_fn>(dlsym(h, "cc_emu_test_runtime_launch"));
+    auto take = reinterpret_cast<take_fn>(dlsym(h, "cc_emu_take_warnings"));
+    t.check((runtime_launch != nullptr) == has_test_kernels,
+            std::string(path) + (has_test_kernels ? ": has" : ": has no") + " cc_emu_test_runtime_launch");
     if (has_test_kernels) {
         std::vector<int> in(300, 2), sums(2, 0);
         const int* pi = in.data();
@@ -220,6 +227,18 @@ void test_library(Tally& t, const char* path, bool has_test_kernels) {
         void* dargs[] = {&po};
         const int drc = l("cc_test_divergent_barrier", {1, 1, 1}, {64, 1, 1}, 0, dargs, msg, sizeof msg);
         t.check(drc == CC_EMU_DIVERGENT_BARRIER, std::string(path) + ": cc_test_divergent_barrier diagnosed");
+        // The library's own warning log (this program links another copy of the runtime): a warning of a kernel on the
+        // ABI's launch path is kept until taken, and taken once.
+        if (runtime_launch) {
+            char text[4096] = "";
+            take(text, sizeof text);
+            const int wrc = runtime_launch("cc_test_early_return_barrier", {1, 1, 1}, {64, 1, 1}, 0, dargs, msg, sizeof msg);
+            const std::size_t length = take(text, sizeof text);
+            t.check(wrc == 0 && length > 0 && length < sizeof text &&
+                        std::strstr(text, "cc_test_early_return_barrier (grid (1,1,1), block (64,1,1)): warning: ") == text &&
+                        std::strstr(text, "CC_EMU_EXITED_AT_BARRIER") != nullptr && take(nullptr, 0) == 0,
+                    std::string(path) + ": a warning on the ABI's launch path comes back from cc_emu_take_warnings, once: " + text);
+        }
     }
     dlclose(h);
 }

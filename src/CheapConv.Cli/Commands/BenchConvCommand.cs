@@ -10,7 +10,7 @@ namespace CheapConv.Cli.Commands;
 /// C# CPU baseline, and prints a Markdown table with time, GFLOP/s, GB/s and the fraction of the roofline.
 /// The emulator is refused: it exists for correctness, and its times mean nothing.
 /// </summary>
-public static class BenchConvCommand
+internal static class BenchConvCommand
 {
     public const string Usage =
         "bench conv [--catalogue FILE | --n N --c C --h H --w W --k K --r R --s S --stride ST --pad P --groups G]\n" +

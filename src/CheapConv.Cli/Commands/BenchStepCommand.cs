@@ -12,7 +12,7 @@ namespace CheapConv.Cli.Commands;
 /// (forward, cross-entropy, backward, SGD) or a distillation step (teacher eval no-grad forward, student
 /// forward and backward, CE + AT with α = 0, β = 1e3, SGD) — after one warm-up step, median over the steps.
 /// </summary>
-public static class BenchStepCommand
+internal static class BenchStepCommand
 {
     public const string Usage =
         "bench step --arch wrn-40-2 [--block G4] [--teacher-arch wrn-40-2] [--mode train|distill] [--batch 128]\n" +

@@ -8,7 +8,7 @@ namespace CheapConv.Cli.Commands;
 /// <c>check model</c>: the whole stack — kernels, autograd, models, losses, SGD — against the PyTorch fixtures
 /// of tests/fixtures on a device; how a GPU machine without the .NET SDK runs the model-level check.
 /// </summary>
-public static class CheckModelCommand
+internal static class CheckModelCommand
 {
     public const string Usage = "check model [--device cpu|emu|cuda[:N]] [--fixtures DIR]";
 
@@ -24,7 +24,7 @@ public static class CheckModelCommand
 
         using var device = ComputeDevice.Open(request);
         output.WriteLine($"device   {device.Device?.Name ?? "cpu (C# backend)"}");
-        output.WriteLine($"fixtures {Path.GetFullPath(directory)}; bound {FixtureCheck.Tolerance:0.00e+00} of each tensor's largest value");
+        output.WriteLine($"fixtures {Path.GetFullPath(directory)}; bound per element: {FixtureCheck.ArrayBound:0e+00} of each tensor's largest value (derived bounds for loss.kd and the SGD update)");
         var failures = 0;
         foreach (var (fixture, comparisons) in FixtureCheck.All(device.Backend, directory))
         {

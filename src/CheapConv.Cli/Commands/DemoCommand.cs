@@ -11,10 +11,13 @@ namespace CheapConv.Cli.Commands;
 /// can be inspected, resumed or reported again. Sized to finish in about 10–15 minutes on 2 CPU cores; a GPU
 /// (--device auto picks it) makes it much faster.
 /// </summary>
-public static class DemoCommand
+internal static class DemoCommand
 {
     public const string Usage =
-        "demo [--out DIR] [--device auto|cpu|emu|cuda[:N]] [--data DIR] [--train-subset 8000] [--epochs 3] [--seed 0]";
+        "demo [--out DIR] [--device auto|cpu|emu|cuda[:N]] [--data DIR] [--train-subset 8000] [--epochs 3] [--seed 0] [--no-install]";
+
+    /// <summary>The README's main-job command; a test checks the README says exactly this.</summary>
+    public const string ReadmeCommand = "dotnet run -c Release --project src/CheapConv.Cli -- demo";
 
     public static int Run(Options options, TextWriter output)
     {
@@ -24,6 +27,7 @@ public static class DemoCommand
         var subset = options.Int("train-subset", 8000);
         var epochs = options.Int("epochs", 3);
         var seed = options.Int("seed", 0);
+        var noInstall = options.Flag("no-install");
         options.EnsureAllUsed();
         if (subset <= 0 || epochs <= 0)
         {
@@ -33,6 +37,14 @@ public static class DemoCommand
         if (Directory.Exists(outDirectory) && Directory.EnumerateFileSystemEntries(outDirectory).Any())
         {
             throw new UsageException($"{outDirectory} already holds files: give a new --out directory");
+        }
+
+        // Fashion-MNIST from Debian's package, installed here where the machine allows it (a given --data folder
+        // needs nothing). Where it cannot be, the installer has said what to run; run the demo again after it.
+        if (data is null && SystemPackages.Ensure("demo", allowInstall: !noInstall, output) is var setup and not 0)
+        {
+            output.WriteLine($"demo: then run it again: {ReadmeCommand}");
+            return setup;
         }
 
         string teacher = Path.Combine(outDirectory, "teacher-wrn-16-2"),

@@ -9,7 +9,7 @@ namespace CheapConv.Cli.Commands;
 /// <c>eval</c>: test loss and accuracy of any checkpoint (a run directory means its best.safetensors) on the test
 /// split of its dataset, with the normalisation the run trained with.
 /// </summary>
-public static class EvalCommand
+internal static class EvalCommand
 {
     public const string Usage =
         "eval --ckpt CKPT|RUN_DIR [--dataset fashion-mnist|mnist|cifar10|cifar100] [--data DIR] [--device auto|cpu|emu|cuda[:N]] [--batch-size 256]";

@@ -12,7 +12,7 @@ namespace CheapConv.Cli.Commands;
 /// catalogue run on the profiling emulator, with the roofline model's time, bound and fraction. <c>--step</c>: every
 /// launch of one training or distillation step, likewise. The work is done by CheapConv.Profiling; this presents it.
 /// </summary>
-public static class ProfileCommand
+internal static class ProfileCommand
 {
     public const string Usage =
         "profile --resources [--json]\n" +
@@ -42,7 +42,7 @@ public static class ProfileCommand
     {
         var json = options.Flag("json");
         options.EnsureAllUsed();
-        var report = StaticReport.Build(CudaToolkit.Find(), KernelImages.Embedded());
+        var report = StaticReport.Build(CudaToolkit.Find(), KernelImages.Installed());
         if (json)
         {
             output.WriteLine(ProfileJson.Resources(report));

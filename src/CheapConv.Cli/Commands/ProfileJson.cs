@@ -5,7 +5,7 @@ using CheapConv.Profiling;
 namespace CheapConv.Cli.Commands;
 
 /// <summary>The JSON forms of <c>profile</c>'s reports: snake_case keys, integers where the quantity is a count.</summary>
-public static class ProfileJson
+internal static class ProfileJson
 {
     private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
 

@@ -4,7 +4,7 @@ using CheapConv.Profiling;
 namespace CheapConv.Cli.Commands;
 
 /// <summary>The Markdown tables of <c>profile</c>'s reports.</summary>
-public static class ProfileTables
+internal static class ProfileTables
 {
     /// <summary><c>profile --resources</c>: one row per kernel × architecture × build, then what the columns mean.</summary>
     public static void Resources(StaticReport report, TextWriter output)

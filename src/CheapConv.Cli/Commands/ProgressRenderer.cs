@@ -9,7 +9,7 @@ namespace CheapConv.Cli.Commands;
 /// loss parts, learning rate, images/s and the run's ETA; when the output is redirected (a log, CI, a test), plain
 /// lines — one per tenth of an epoch and one per finished epoch. A summary table at the end in both cases.
 /// </summary>
-public static class ProgressRenderer
+internal static class ProgressRenderer
 {
     /// <summary>Whether <paramref name="output"/> is the console's stdout on an interactive ANSI terminal.</summary>
     public static bool IsInteractive(TextWriter output) =>

@@ -8,7 +8,7 @@ namespace CheapConv.Cli.Commands;
 /// inference latency at batch 1 and 128, best and last test error, distillation mode, epochs, dataset) printed as
 /// Markdown, and report.md, report.csv and pareto.png written into --out.
 /// </summary>
-public static class ReportCommand
+internal static class ReportCommand
 {
     public const string Usage = "report RUN_DIR... [--out DIR] [--device auto|cpu|emu|cuda[:N]] [--no-latency]";
 

@@ -11,7 +11,7 @@ namespace CheapConv.Cli.Commands;
 /// "sd" column), MACs of conv and linear layers for one image, and a per-layer table of a WRN teacher or
 /// Moonshine student; <c>--json</c> prints one JSON object instead.
 /// </summary>
-public static class SummaryCommand
+internal static class SummaryCommand
 {
     public const string Usage =
         "summary --arch wrn-40-2 [--block G4] [--block-type basic|bottle] [--in-channels 3] [--classes 10] [--image 32] [--json]";

@@ -1,4 +1,5 @@
 using System.Globalization;
+using CheapConv.Backends;
 using CheapConv.Data;
 using CheapConv.Devices;
 using CheapConv.Reporting;
@@ -20,7 +21,7 @@ namespace CheapConv.Cli.Commands;
 /// without --seed, a fresh seed is drawn (and recorded, so the run can still be repeated); with it the seed is 0
 /// unless given. The flag is recorded in config.json.
 /// </remarks>
-public static class TrainCommand
+internal static class TrainCommand
 {
     public const string Usage =
         "train --arch wrn-16-2 [--block S] [--block-type basic|bottle] [--dataset fashion-mnist|mnist|cifar10|cifar100] [--data DIR] [RECIPE] | train --resume RUN_DIR [--epochs N]";
@@ -30,7 +31,7 @@ public static class TrainCommand
 
     public const string RecipeUsage =
         "RECIPE: [--epochs 200] [--batch-size 128] [--lr 0.1] [--momentum 0.9] [--weight-decay 5e-4] [--schedule step|cosine] [--nesterov] [--no-augment] " +
-        "[--train-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--out RUN_DIR]";
+        "[--train-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--threads N (cpu)] [--out RUN_DIR]";
 
     /// <summary>The exit code of a run stopped by Ctrl+C (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
@@ -46,11 +47,12 @@ public static class TrainCommand
     {
         ArgumentNullException.ThrowIfNull(options);
         var request = ReadOptions(options, distill);
+        var threads = OptionalInt(options, "threads");
         options.EnsureAllUsed();
 
         try
         {
-            return Train(Plan(request), output, cancellation);
+            return Train(Plan(request), threads, output, cancellation);
         }
         catch (Exception e) when (e is DataException or CheckpointException or FormatException or InvalidDataException or FileNotFoundException)
         {
@@ -119,9 +121,21 @@ public static class TrainCommand
         }
     }
 
-    private static int Train(RunPlan plan, TextWriter output, CancellationToken cancellation)
+    private static int Train(RunPlan plan, int? threads, TextWriter output, CancellationToken cancellation)
     {
         using var device = ComputeDevice.Open(DeviceRequest.Parse(plan.Config.Device));
+        IBackend backend;
+        string deviceName;
+        try
+        {
+            // --threads bounds the C# backend (results do not depend on it, so it is not part of the run's configuration).
+            (backend, deviceName) = CpuThreads.Apply(device, threads);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -140,8 +154,8 @@ public static class TrainCommand
             {
                 Config = plan.Config,
                 RunDirectory = plan.RunDirectory,
-                Backend = device.Backend,
-                Device = device.ToString(),
+                Backend = backend,
+                Device = deviceName,
                 Train = plan.Train,
                 Test = plan.Test,
                 Resume = plan.Resume,

@@ -8,7 +8,7 @@ namespace CheapConv.Autograd;
 /// requires one, records an instance holding only what the backward pass needs. Composites (blocks, the
 /// distillation loss) are compositions of these, never new gradients.
 /// </summary>
-public abstract class Function
+internal abstract class Function
 {
     private readonly Tensor[] _inputs;
 

@@ -76,7 +76,7 @@ public sealed class Sgd : IDisposable
     /// The momentum buffer of <paramref name="parameter"/> as a host copy, or null when it has none yet (it has
     /// not been stepped). For checkpoints.
     /// </summary>
-    public float[]? ExportMomentum(Tensor parameter)
+    internal float[]? ExportMomentum(Tensor parameter)
     {
         if (!_momentum.TryGetValue(parameter, out var buffer))
         {
@@ -89,7 +89,7 @@ public sealed class Sgd : IDisposable
     }
 
     /// <summary>Restores the momentum buffer of <paramref name="parameter"/> (from a checkpoint); replaces any it had.</summary>
-    public void ImportMomentum(Tensor parameter, ReadOnlySpan<float> values)
+    internal void ImportMomentum(Tensor parameter, ReadOnlySpan<float> values)
     {
         if (!_parameters.Contains(parameter))
         {

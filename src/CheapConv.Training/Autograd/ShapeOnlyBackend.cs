@@ -8,7 +8,7 @@ namespace CheapConv.Autograd;
 /// it yields every layer's shapes, parameter counts and MACs instantly and without memory (the <c>summary</c>
 /// command), with the model code as the single description of the architecture. Reading data back throws.
 /// </summary>
-public sealed class ShapeOnlyBackend : IBackend
+internal sealed class ShapeOnlyBackend : IBackend
 {
     /// <inheritdoc/>
     public string Name => "shape-only";
@@ -24,7 +24,7 @@ public sealed class ShapeOnlyBackend : IBackend
         throw new InvalidOperationException("the shape-only backend holds no data; run the model on cpu or a GPU backend to read values");
 
     /// <inheritdoc/>
-    public void Copy(Storage source, Storage destination) => CpuBackend.CheckSameLength(source, destination);
+    public void Copy(Storage source, Storage destination) => CheckSameLength(source, destination);
 
     /// <inheritdoc/>
     public void Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) { }
@@ -108,7 +108,7 @@ public sealed class ShapeOnlyBackend : IBackend
     public void Scale(Storage x, float alpha) { }
 
     /// <inheritdoc/>
-    public void Axpy(float alpha, Storage x, Storage y) => CpuBackend.CheckSameLength(x, y);
+    public void Axpy(float alpha, Storage x, Storage y) => CheckSameLength(x, y);
 
     /// <inheritdoc/>
     public void Sum(Storage x, Storage result) { }
@@ -137,6 +137,16 @@ public sealed class ShapeOnlyBackend : IBackend
     /// <inheritdoc/>
     public int CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels) =>
         throw new InvalidOperationException("the shape-only backend holds no data to count");
+
+    /// <summary>The one precondition every backend checks for <see cref="Copy"/> and <see cref="Axpy"/> (as CpuBackend does):
+    /// equal lengths, so a model that runs here does not fail on a real backend.</summary>
+    private static void CheckSameLength(Storage a, Storage b)
+    {
+        if (a.Length != b.Length)
+        {
+            throw new ArgumentException($"storages of {a.Length} and {b.Length} elements where equal lengths are needed");
+        }
+    }
 
     private sealed class ShapeOnlyStorage(long length) : Storage
     {

@@ -9,7 +9,7 @@ namespace CheapConv.Autograd;
 /// device memory on its first run only. Parameters, buffers and optimizer state never pass through it.
 /// Not thread-safe: one training loop drives one backend.
 /// </summary>
-public sealed class StorageCache
+internal sealed class StorageCache
 {
     private static readonly ConditionalWeakTable<IBackend, StorageCache> Caches = [];
     private readonly Dictionary<long, Stack<Storage>> _free = [];

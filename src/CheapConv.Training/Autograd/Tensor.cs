@@ -60,7 +60,7 @@ public sealed class Tensor : IDisposable
     public bool RequiresGrad { get; private set; }
 
     /// <summary>The recorded primitive that produced this tensor; null for leaves and after <see cref="Backward()"/>.</summary>
-    public Function? Creator { get; private set; }
+    internal Function? Creator { get; private set; }
 
     /// <summary>An optional name for messages (modules name their parameters with their state-dict names).</summary>
     public string? Name { get; set; }
@@ -179,7 +179,7 @@ public sealed class Tensor : IDisposable
     /// The tensors <see cref="Backward()"/> would visit from here, in the order it visits them: every tensor
     /// comes before the inputs of its creator (reverse post-order of an iterative depth-first search).
     /// </summary>
-    public IReadOnlyList<Tensor> BackwardOrder()
+    internal IReadOnlyList<Tensor> BackwardOrder()
     {
         var postOrder = new List<Tensor>();
         var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance) { this };

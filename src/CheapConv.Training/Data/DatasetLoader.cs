@@ -8,7 +8,7 @@ namespace CheapConv.Data;
 public static class DatasetLoader
 {
     /// <summary>Where the Debian package dataset-fashion-mnist installs the four .gz IDX files.</summary>
-    public const string FashionMnistDebianDirectory = "/usr/share/datasets/fashion-mnist";
+    internal const string FashionMnistDebianDirectory = "/usr/share/datasets/fashion-mnist";
 
     private const string Cifar10Subfolder = "cifar-10-batches-bin";
     private const string Cifar100Subfolder = "cifar-100-binary";

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using CheapConv.IO;
 
 namespace CheapConv.Data;
 
@@ -7,7 +8,8 @@ namespace CheapConv.Data;
 /// Reads the IDX files of MNIST and Fashion-MNIST, raw or gzip-compressed (by the ".gz" name). An IDX file is a
 /// big-endian header — magic 0x0000TTDD (TT = element type, 0x08 for unsigned bytes; DD = number of
 /// dimensions), then DD 32-bit sizes — followed by exactly the product of the sizes in bytes. Every check names
-/// the file: wrong magic, a zero size, a file shorter or longer than its header promises.
+/// the file: wrong magic, a zero size, a file shorter or longer than its header promises — and a header is never
+/// trusted with memory: its claimed size is checked against what the file can hold before any allocation.
 /// </summary>
 internal static class IdxReader
 {
@@ -94,12 +96,22 @@ internal static class IdxReader
             }
 
             var headerBytes = 4 + header.Length;
-            var data = new byte[elements];
-            var dataRead = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
-            if (dataRead < data.Length)
+            // What the file can hold, checked before anything of the claimed size is allocated: a raw file holds exactly
+            // its length; a gzip file at most MaxDeflateRatio times its length (and the read below allocates only as the
+            // decompressed data arrives, so a gzip that lies within that bound costs no more than its real content).
+            var available = compressed ? BoundedRead.MaxDecompressed(file.Length) : file.Length - headerBytes;
+            if (elements > available)
+            {
+                throw new DataException(compressed
+                    ? $"{path}: the header ({string.Join('×', dimensions)}) promises {headerBytes + elements} bytes decompressed, more than a {file.Length}-byte gzip file can hold; the file is corrupt or not this dataset"
+                    : $"{path}: truncated: the header ({string.Join('×', dimensions)}) promises {headerBytes + elements} bytes, the file holds {file.Length}");
+            }
+
+            var data = BoundedRead.ReadUpTo(stream, elements);
+            if (data.Length < elements)
             {
                 throw new DataException(
-                    $"{path}: truncated: the header ({string.Join('×', dimensions)}) promises {headerBytes + elements} {bytesDescription}, the file holds {headerBytes + dataRead}");
+                    $"{path}: truncated: the header ({string.Join('×', dimensions)}) promises {headerBytes + elements} {bytesDescription}, the file holds {headerBytes + data.Length}");
             }
 
             var extra = CountRemaining(stream);

@@ -77,7 +77,7 @@ public sealed record Normalization(float[] Mean, float[] Std)
     }
 
     /// <summary>Throws <see cref="DataException"/> unless this normalisation has <paramref name="channels"/> channels.</summary>
-    public void EnsureFits(int channels, string what)
+    internal void EnsureFits(int channels, string what)
     {
         if (Channels != channels)
         {
@@ -89,7 +89,7 @@ public sealed record Normalization(float[] Mean, float[] Std)
     /// The normalised value of each byte 0..255 in channel <paramref name="channel"/>, computed as
     /// (p/255f − mean)/std in float32: a lookup table that gives exactly the value of the formula.
     /// </summary>
-    public float[] LookupTable(int channel)
+    internal float[] LookupTable(int channel)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(channel);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(channel, Channels);

@@ -8,7 +8,7 @@ namespace CheapConv.Data;
 /// (seed, epoch) are the same on every run, machine and runtime, which resuming a run relies on.
 /// Not thread-safe; not for cryptography.
 /// </summary>
-public sealed class SplitMix64(ulong seed)
+internal sealed class SplitMix64(ulong seed)
 {
     private const ulong GoldenGamma = 0x9E3779B97F4A7C15UL;
 

@@ -1,11 +1,12 @@
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
 namespace CheapConv.IO;
 
 /// <summary>The element types <see cref="NpzReader"/> accepts (NumPy descr strings in the comments).</summary>
-public enum NpyDataType
+internal enum NpyDataType
 {
     /// <summary>'&lt;f4': little-endian IEEE single.</summary>
     Float32,
@@ -25,7 +26,7 @@ public enum NpyDataType
 /// type. The accessors widen losslessly (float32 → double, int32 → long) and refuse anything else with a
 /// message naming the array, so a float64 reference can never be mistaken for float32 data.
 /// </summary>
-public sealed class NpyArray
+internal sealed class NpyArray
 {
     internal NpyArray(string source, string name, NpyDataType dataType, int[] shape, Array data)
     {
@@ -92,7 +93,7 @@ public sealed class NpyArray
 }
 
 /// <summary>The arrays of one .npz file by name, in the archive's order.</summary>
-public sealed class NpzFile
+internal sealed class NpzFile
 {
     private readonly Dictionary<string, NpyArray> arrays;
 
@@ -149,7 +150,7 @@ public sealed class NpzFile
 /// literal, data shorter or longer than the shape says — is refused with an <see cref="InvalidDataException"/>
 /// naming the file and the entry, because a fixture read wrongly would make every comparison meaningless.
 /// </summary>
-public static class NpzReader
+internal static class NpzReader
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
@@ -170,28 +171,51 @@ public static class NpzReader
 
         using (archive)
         {
-            var arrays = new List<NpyArray>();
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var entry in archive.Entries)
+            try
             {
-                var source = $"{path}, entry '{entry.FullName}'";
-                if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal) || entry.FullName.Length == ".npy".Length)
-                {
-                    throw new InvalidDataException($"{source}: not a .npy entry (a .npz holds only NAME.npy entries)");
-                }
+                return ReadEntries(path, stream, archive);
+            }
+            catch (InvalidDataException e)
+            {
+                // The archive's own complaints (a central directory that disagrees with itself) do not name the file, and
+                // any message may quote the file's bytes: one line that names it.
+                throw new InvalidDataException(UntrustedText.OneLine(e.Message.StartsWith(path, StringComparison.Ordinal) ? e.Message : $"{path}: {e.Message}"), e);
+            }
+        }
+    }
 
-                var name = entry.FullName[..^".npy".Length];
-                if (!names.Add(name))
-                {
-                    throw new InvalidDataException($"{source}: a second entry named '{name}'");
-                }
-
-                using var entryStream = OpenEntry(entry, source);
-                arrays.Add(ReadNpy(entryStream, source, name, entry.Length));
+    private static NpzFile ReadEntries(string path, Stream stream, ZipArchive archive)
+    {
+        var arrays = new List<NpyArray>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in archive.Entries)
+        {
+            var source = $"{path}, entry '{entry.FullName}'";
+            if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal) || entry.FullName.Length == ".npy".Length)
+            {
+                throw new InvalidDataException($"{source}: not a .npy entry (a .npz holds only NAME.npy entries)");
             }
 
-            return new NpzFile(path, arrays);
+            var name = entry.FullName[..^".npy".Length];
+            if (!names.Add(name))
+            {
+                throw new InvalidDataException($"{source}: a second entry named '{name}'");
+            }
+
+            // The zip's sizes are claims: an entry can hold no more than the archive's bytes (stored) or
+            // MaxDeflateRatio times them (deflated). Within that, ReadNpy still allocates only as the data arrives.
+            var limit = entry.CompressedLength == entry.Length ? stream.Length : BoundedRead.MaxDecompressed(stream.Length);
+            if (entry.Length > limit || entry.CompressedLength > stream.Length)
+            {
+                throw new InvalidDataException(
+                    $"{source}: the archive claims {entry.Length} bytes ({entry.CompressedLength} compressed), more than a {stream.Length}-byte file can hold; the file is corrupt");
+            }
+
+            using var entryStream = OpenEntry(entry, source);
+            arrays.Add(ReadNpy(entryStream, source, name, entry.Length));
         }
+
+        return new NpzFile(path, arrays);
     }
 
     /// <summary>Reads a single .npy file; the array is named after the file.</summary>
@@ -199,7 +223,15 @@ public static class NpzReader
     public static NpyArray ReadNpy(string path)
     {
         using var stream = File.OpenRead(path);
-        return ReadNpy(stream, path, System.IO.Path.GetFileNameWithoutExtension(path), stream.Length);
+        try
+        {
+            return ReadNpy(stream, path, System.IO.Path.GetFileNameWithoutExtension(path), stream.Length);
+        }
+        catch (InvalidDataException e)
+        {
+            // A message may quote the header (a dtype string, say): one line.
+            throw new InvalidDataException(UntrustedText.OneLine(e.Message), e);
+        }
     }
 
     /// <summary>Reads a float32 .npy file written by <see cref="NpyWriter.Write"/> (or NumPy); for tests and tools.</summary>
@@ -326,22 +358,27 @@ public static class NpzReader
     private static T[] ReadElements<T>(Stream stream, int count, string source, int[] shape)
         where T : unmanaged
     {
-        var data = new T[count];
-        var bytes = MemoryMarshal.AsBytes(data.AsSpan());
-        int got;
+        // The length the shape claims (and the zip entry's size, another claim) is not allocated up front: the bytes are
+        // read as they arrive, and only data that is really there becomes the array.
+        var needed = (long)count * Unsafe.SizeOf<T>();
+        byte[] raw;
         try
         {
-            got = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            raw = BoundedRead.ReadUpTo(stream, needed);
         }
         catch (InvalidDataException e)
         {
             throw new InvalidDataException($"{source}: the data cannot be read: {e.Message}", e);
         }
 
-        if (got < bytes.Length)
+        if (raw.Length < needed)
         {
-            throw new InvalidDataException($"{source}: truncated: shape ({string.Join(", ", shape)}) needs {bytes.Length} bytes of data but {got} follow the header");
+            throw new InvalidDataException($"{source}: truncated: shape ({string.Join(", ", shape)}) needs {needed} bytes of data but {raw.Length} follow the header");
         }
+
+        var data = new T[count];
+        raw.AsSpan().CopyTo(MemoryMarshal.AsBytes(data.AsSpan()));
+        var bytes = MemoryMarshal.AsBytes(data.AsSpan());
 
         if (!BitConverter.IsLittleEndian)
         {
@@ -455,7 +492,7 @@ internal static class NpyHeader
         private int position;
 
         public InvalidDataException Error(string message) =>
-            new($"{source}: malformed .npy header ({message}): {text.TrimEnd()}");
+            new(UntrustedText.OneLine($"{source}: malformed .npy header ({message}): {text.TrimEnd()}"));
 
         public void Expect(char c)
         {

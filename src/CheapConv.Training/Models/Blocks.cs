@@ -8,7 +8,7 @@ namespace CheapConv.Models;
 /// Pre-activation basic block: o = relu(bn1(x)); y = conv2(relu(bn2(conv1(o)))); out = y + (x, or shortcut(o)
 /// when in ≠ out). conv1/conv2 are units; the stride sits in conv1; the 1×1 shortcut is never replaced.
 /// </summary>
-public sealed class BasicBlock : Module
+internal sealed class BasicBlock : Module
 {
     /// <summary>A block in→out with <paramref name="stride"/>.</summary>
     public BasicBlock(IBackend backend, int inChannels, int outChannels, int stride, UnitSpec unit, Random random)
@@ -48,7 +48,7 @@ public sealed class BasicBlock : Module
 }
 
 /// <summary>Pre-activation bottle block: o = relu(bn1(x)); out = conv1(o) + (x, or shortcut(o) when in ≠ out).</summary>
-public sealed class BottleBlock : Module
+internal sealed class BottleBlock : Module
 {
     /// <summary>A block in→out with <paramref name="stride"/>.</summary>
     public BottleBlock(IBackend backend, int inChannels, int outChannels, int stride, UnitSpec unit, Random random)
@@ -79,7 +79,7 @@ public sealed class BottleBlock : Module
 }
 
 /// <summary>One of the three groups of a WRN: its blocks under "layer" (so names read block1.layer.0.…).</summary>
-public sealed class WrnGroup : Module
+internal sealed class WrnGroup : Module
 {
     /// <summary>n blocks; the first goes in→out with the group's stride.</summary>
     public WrnGroup(IBackend backend, int blocks, int inChannels, int outChannels, int stride, UnitSpec unit, BlockType blockType, Random random)

@@ -45,7 +45,7 @@ public enum Grouping
 public sealed record UnitSpec(UnitKind Kind, Grouping Grouping, int GroupValue, int Bottleneck)
 {
     /// <summary>The valid spellings, for error messages and help.</summary>
-    public const string ValidForms =
+    internal const string ValidForms =
         "S (or Conv); G(g), Gg (or DConvAg); G(N/x), GNx (or DConvGx); G(N), GN, DW (or DConv); B(b), Bb (or ConvBb); " +
         "BG(b,g), BGb-g (or AgBb); BG(b,N/x), BGNb-x (or GxBb); BG(b,N), BGDWb (or DConvBb) — case-insensitive, e.g. G4, G(N/8), B2, BG(2,4)";
 

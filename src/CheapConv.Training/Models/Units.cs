@@ -5,7 +5,7 @@ using CheapConv.Nn;
 namespace CheapConv.Models;
 
 /// <summary>G(g), G(N/x), G(N): grouped 3×3 in→in (stride on it) → BN → ReLU → pointwise 1×1 in→out.</summary>
-public sealed class GroupedUnit : Module
+internal sealed class GroupedUnit : Module
 {
     /// <summary>The unit in→out.</summary>
     public GroupedUnit(IBackend backend, int inChannels, int outChannels, int stride, int groups, Random random)
@@ -29,7 +29,7 @@ public sealed class GroupedUnit : Module
 }
 
 /// <summary>B(b), BG(b,·): reduce 1×1 in→mid → BN → ReLU → 3×3 mid→mid (stride, groups) → BN → ReLU → expand 1×1 mid→out.</summary>
-public sealed class BottleneckUnit : Module
+internal sealed class BottleneckUnit : Module
 {
     /// <summary>The unit in→out through <paramref name="mid"/> channels.</summary>
     public BottleneckUnit(IBackend backend, int inChannels, int mid, int outChannels, int stride, int groups, Random random)

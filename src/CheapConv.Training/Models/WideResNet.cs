@@ -46,13 +46,13 @@ public sealed class WideResNet : Module
     public Conv2d Conv1 { get; }
 
     /// <summary>Group 1 (stride 1).</summary>
-    public WrnGroup Block1 { get; }
+    internal WrnGroup Block1 { get; }
 
     /// <summary>Group 2 (stride 2).</summary>
-    public WrnGroup Block2 { get; }
+    internal WrnGroup Block2 { get; }
 
     /// <summary>Group 3 (stride 2).</summary>
-    public WrnGroup Block3 { get; }
+    internal WrnGroup Block3 { get; }
 
     /// <summary>The final BN.</summary>
     public BatchNorm2d Bn1 { get; }

@@ -17,10 +17,10 @@ namespace CheapConv.Models;
 public sealed record WrnConfig(int Depth, int Width, UnitSpec Unit, BlockType BlockType, int InChannels = 3, int Classes = 10, int ImageSize = 32)
 {
     /// <summary>The image size that is padded to <see cref="PaddedImageSize"/> (Fashion-MNIST).</summary>
-    public const int FashionMnistSize = 28;
+    internal const int FashionMnistSize = 28;
 
     /// <summary>What 28×28 images are padded to, keeping the 32/16/8 attention maps of CIFAR.</summary>
-    public const int PaddedImageSize = 32;
+    internal const int PaddedImageSize = 32;
 
     /// <summary>The teacher WRN-d-k: S units, basic blocks.</summary>
     public static WrnConfig Teacher(int depth, int width, int inChannels = 3, int classes = 10, int imageSize = 32) =>

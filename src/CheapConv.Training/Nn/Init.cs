@@ -1,7 +1,7 @@
 namespace CheapConv.Nn;
 
 /// <summary>The initialisations of REFERENCE.md, from a seeded generator so a model is reproducible.</summary>
-public static class Init
+internal static class Init
 {
     /// <summary><paramref name="count"/> samples of N(0, <paramref name="std"/>²) (Box–Muller).</summary>
     public static float[] Normal(Random random, long count, double std)

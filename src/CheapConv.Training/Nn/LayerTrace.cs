@@ -14,7 +14,7 @@ public sealed record LayerRecord(string Name, string Type, int[] InputShape, int
 /// Records every leaf layer a forward pass runs through (per thread, while open): the per-layer table of
 /// <c>summary</c>. Names come from the root module's tree.
 /// </summary>
-public sealed class LayerTrace : IDisposable
+internal sealed class LayerTrace : IDisposable
 {
     [ThreadStatic]
     private static LayerTrace? _current;

@@ -16,7 +16,7 @@ namespace CheapConv.Reporting;
 /// <param name="SmallBatchRuns">Timed forwards behind the small-batch median.</param>
 /// <param name="LargeBatchRuns">Timed forwards behind the large-batch median.</param>
 /// <param name="Note">Why it was not measured, or where it was measured instead of the run's device.</param>
-public sealed record LatencyResult(
+internal sealed record LatencyResult(
     string Device, double? SmallBatchMilliseconds, int SmallBatchRuns, double? LargeBatchMilliseconds, int LargeBatchRuns, string? Note)
 {
     /// <summary>A result without numbers, carrying the reason.</summary>
@@ -31,7 +31,7 @@ public sealed record LatencyResult(
 /// time is what a caller waits for a batch, launch overhead included. Opens each device once and reuses it for
 /// every model; dispose it to close them.
 /// </summary>
-public sealed class InferenceLatency : IDisposable
+internal sealed class InferenceLatency : IDisposable
 {
     private readonly ReportOptions _options;
     private readonly CpuBackend _cpu = new();

@@ -3,7 +3,7 @@ namespace CheapConv.Reporting;
 /// <summary>
 /// The Pareto front of points that trade a cost (parameters, MACs) against an error, both to be minimised.
 /// </summary>
-public static class ParetoFront
+internal static class ParetoFront
 {
     /// <summary>
     /// For each point, whether it is on the front: no other point has a cost and an error both at most its own

@@ -3,7 +3,7 @@ using CheapConv.Devices;
 namespace CheapConv.Reporting;
 
 /// <summary>Which test error the Pareto plot and fronts use.</summary>
-public enum ParetoError
+internal enum ParetoError
 {
     /// <summary>The error after the last epoch run: no selection on the test set.</summary>
     Last,
@@ -13,7 +13,7 @@ public enum ParetoError
 }
 
 /// <summary>How <see cref="RunReport.Build"/> measures and what it plots.</summary>
-public sealed record ReportOptions
+internal sealed record ReportOptions
 {
     /// <summary>
     /// Where latency is measured. Auto: each run's own training device as far as this machine has it — GPU 0 for a

@@ -22,7 +22,7 @@ namespace CheapConv.Reporting;
 /// <param name="Latency">Inference latency at the two batch sizes.</param>
 /// <param name="OnParamsFront">On the Pareto front of error (<see cref="ReportOptions.ParetoError"/>) against parameters.</param>
 /// <param name="OnMacsFront">On the Pareto front of error against MACs.</param>
-public sealed record ReportRow(
+internal sealed record ReportRow(
     string RunDirectory, string Name, string Arch, string Block, string BlockType, string Mode,
     long Params, long State, long Macs,
     double? BestError, int BestEpoch, double? LastError, int Epochs, int PlannedEpochs,

@@ -12,7 +12,7 @@ namespace CheapConv.Reporting;
 /// distillation mode, epochs, dataset, seed — written as Markdown and CSV, and the Pareto plot of error against
 /// parameters and against MACs. Shared by the <c>report</c> command and the demo.
 /// </summary>
-public sealed class RunReport
+internal sealed class RunReport
 {
     /// <summary>report.md.</summary>
     public const string MarkdownFile = "report.md";

@@ -7,7 +7,7 @@ namespace CheapConv.Reporting;
 /// The per-run charts: <c>loss.png</c> (training loss and its CE/KD/AT parts, test loss) and <c>accuracy.png</c>
 /// (training and test accuracy in %) against the epoch, drawn from a run directory's metrics.jsonl.
 /// </summary>
-public static class TrainingCharts
+internal static class TrainingCharts
 {
     /// <summary>Chart width in pixels.</summary>
     public const int Width = 900;

@@ -21,6 +21,7 @@ public sealed record TrainingState(int Epoch, double BestAccuracy, int BestEpoch
 /// <c>optimizer.momentum.&lt;parameter name&gt;</c>, and in <c>__metadata__</c>:
 /// <list type="bullet">
 /// <item><c>format</c> = <see cref="FormatName"/>, <c>format_version</c> = <see cref="FormatVersion"/>;</item>
+/// <item><c>data_sha256</c>: the SHA-256 of the tensor data (<see cref="SafetensorsFile.ChecksumKey"/>), verified on load;</item>
 /// <item><c>content</c>: "training" (weights, BN statistics, optimiser state: what --resume needs) or "weights";</item>
 /// <item><c>config</c>: the run's exact config.json text (<see cref="TrainingConfig"/>), which names the architecture;</item>
 /// <item><c>epoch</c>, <c>best_accuracy</c>, <c>best_epoch</c>, <c>last_metrics</c>;</item>
@@ -33,13 +34,13 @@ public sealed record TrainingState(int Epoch, double BestAccuracy, int BestEpoch
 public sealed class Checkpoint
 {
     /// <summary>The <c>format</c> metadata value of our checkpoints.</summary>
-    public const string FormatName = "cheapconv-checkpoint";
+    internal const string FormatName = "cheapconv-checkpoint";
 
-    /// <summary>The <c>format_version</c> this code writes and reads.</summary>
-    public const int FormatVersion = 1;
+    /// <summary>The <c>format_version</c> this code writes (2: with the data checksum); it reads 1 and 2.</summary>
+    internal const int FormatVersion = 2;
 
     /// <summary>The prefix of the momentum buffers' tensor names.</summary>
-    public const string MomentumPrefix = "optimizer.momentum.";
+    internal const string MomentumPrefix = "optimizer.momentum.";
 
     private const string DataOrderNote =
         "batches of epoch e (0-based) are a pure function of (data_seed, e): the epoch counter is the whole data-order RNG state";
@@ -106,7 +107,7 @@ public sealed class Checkpoint
         var tensors = new List<SafetensorsTensor>();
         foreach (var (name, tensor) in model.StateDict())
         {
-            tensors.Add(new SafetensorsTensor(name, [.. tensor.Shape], tensor.ToArray));
+            tensors.Add(new SafetensorsTensor(name, [.. tensor.Shape], () => RequireFinite(path, name, tensor.ToArray())));
         }
 
         if (optimizer is not null)
@@ -115,7 +116,7 @@ public sealed class Checkpoint
             {
                 if (optimizer.ExportMomentum(parameter) is { } momentum)
                 {
-                    tensors.Add(new SafetensorsTensor(MomentumPrefix + name, [.. parameter.Shape], () => momentum));
+                    tensors.Add(new SafetensorsTensor(MomentumPrefix + name, [.. parameter.Shape], () => RequireFinite(path, MomentumPrefix + name, momentum)));
                 }
             }
         }
@@ -140,6 +141,26 @@ public sealed class Checkpoint
         SafetensorsFile.Write(path, tensors, metadata);
     }
 
+    /// <summary>The first NaN or infinity in <paramref name="values"/>, or null when all are finite.</summary>
+    internal static float? FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        foreach (var value in values)
+        {
+            if (!float.IsFinite(value))
+            {
+                return value;
+            }
+        }
+
+        return null;
+    }
+
+    // The last guard: the trainer stops a diverging run before it saves, so this fires only on a bug.
+    private static float[] RequireFinite(string path, string name, float[] values) =>
+        FirstNonFinite(values) is { } value
+            ? throw new CheckpointException($"refusing to write {path}: tensor {name} holds {value}; a checkpoint never holds non-finite values")
+            : values;
+
     /// <summary>
     /// Reads and validates a checkpoint file: a <see cref="CheckpointException"/> when it is corrupt (see
     /// <see cref="SafetensorsFile.Read"/>), not one of ours, of a newer format, or without a valid configuration.
@@ -153,9 +174,16 @@ public sealed class Checkpoint
             throw new CheckpointException($"{path}: not a CheapConv checkpoint (its metadata has no format '{FormatName}'), so its architecture is unknown");
         }
 
-        if (!meta.TryGetValue("format_version", out var versionText) || !int.TryParse(versionText, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version != FormatVersion)
+        if (!meta.TryGetValue("format_version", out var versionText) || !int.TryParse(versionText, NumberStyles.None, CultureInfo.InvariantCulture, out var version)
+            || version is < 1 or > FormatVersion)
         {
-            throw new CheckpointException($"{path}: checkpoint format version '{versionText}' is not {FormatVersion}, the one this build reads");
+            throw new CheckpointException($"{path}: checkpoint format version '{versionText}' is not one this build reads (1 to {FormatVersion})");
+        }
+
+        // Version 2 added the data checksum, which SafetensorsFile.Read has verified when present: from it on, it must be.
+        if (version >= 2 && !meta.ContainsKey(SafetensorsFile.ChecksumKey))
+        {
+            throw new CheckpointException($"{path}: a version {version} checkpoint without its {SafetensorsFile.ChecksumKey} checksum; the file was altered");
         }
 
         TrainingConfig config;
@@ -182,7 +210,7 @@ public sealed class Checkpoint
     /// Refuses a checkpoint whose network is not <paramref name="expected"/> (architecture, block, block type,
     /// channels, classes, image size), with a message naming both.
     /// </summary>
-    public void EnsureArchitecture(ModelConfig expected)
+    internal void EnsureArchitecture(ModelConfig expected)
     {
         ArgumentNullException.ThrowIfNull(expected);
         if (Config.Model != expected)

@@ -5,7 +5,7 @@ namespace CheapConv.Training;
 /// CosineAnnealingLR stepped per epoch). Step: × decay at 30%, 60% and 80% of the planned epochs — the paper's
 /// 60/120/160 of 200, scaled. Cosine: lr·(1 + cos(π·e/E))/2, down to 0 after the last epoch.
 /// </summary>
-public static class LearningRateSchedule
+internal static class LearningRateSchedule
 {
     /// <summary>Where the step schedule decays, as fractions of the planned epochs.</summary>
     public static IReadOnlyList<double> MilestoneFractions { get; } = [0.3, 0.6, 0.8];

@@ -27,15 +27,18 @@ public static class RunFiles
     public const string SummaryFile = "summary.json";
 
     /// <summary>snake_case names, invariant numbers: what the files hold and what users' scripts parse.</summary>
-    public static JsonSerializerOptions Json { get; } = new()
+    internal static JsonSerializerOptions Json { get; } = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         WriteIndented = false,
+        // A non-finite number (which a diverged run stops before recording, but a metric can still be, e.g. a rate over
+        // zero seconds) is written as the JSON string "NaN", "Infinity" or "-Infinity" and read back: never an exception.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     /// <summary>Writes <paramref name="text"/> (UTF-8) to <paramref name="path"/> through a temporary file and a rename.</summary>
-    public static void WriteAtomically(string path, string text) =>
+    internal static void WriteAtomically(string path, string text) =>
         WriteAtomically(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 
     /// <summary>
@@ -44,7 +47,7 @@ public static class RunFiles
     /// a part. When <paramref name="write"/> or the flush throws, the temporary file is deleted and the exception
     /// propagates; an existing file at <paramref name="path"/> is untouched.
     /// </summary>
-    public static void WriteAtomically(string path, Action<Stream> write)
+    internal static void WriteAtomically(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(write);
         var temporary = path + ".tmp";
@@ -53,11 +56,15 @@ public static class RunFiles
             using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 write(stream);
+                CrashPoints.Reach("writing:" + Path.GetFileName(path));
                 // Flush to the disk before the rename: a rename that survives a power cut must not point at data that did not.
                 stream.Flush(flushToDisk: true);
             }
 
             File.Move(temporary, path, overwrite: true);
+            // The rename is an entry of the directory: flush the directory too, or a power cut can forget the rename.
+            SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            CrashPoints.Reach("saved:" + Path.GetFileName(path));
         }
         catch
         {
@@ -66,8 +73,38 @@ public static class RunFiles
         }
     }
 
+    /// <summary>
+    /// Flushes <paramref name="directory"/>'s entries to the disk (fsync of the directory, POSIX); on other systems a rename
+    /// is made durable by the file system itself and this does nothing.
+    /// </summary>
+    internal static void SyncDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var descriptor = LibC.Open(directory, LibC.ReadOnly);
+        if (descriptor < 0)
+        {
+            throw new IOException($"{directory}: cannot open the directory to flush it (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (LibC.Fsync(descriptor) != 0)
+            {
+                throw new IOException($"{directory}: fsync of the directory failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = LibC.Close(descriptor);
+        }
+    }
+
     /// <summary>Appends one record to metrics.jsonl (a line is small and written in one call, then flushed to disk).</summary>
-    public static void AppendMetrics(string runDirectory, EpochMetrics metrics)
+    internal static void AppendMetrics(string runDirectory, EpochMetrics metrics)
     {
         var line = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(metrics, Json) + "\n");
         using var stream = new FileStream(Path.Combine(runDirectory, MetricsFile), FileMode.Append, FileAccess.Write, FileShare.Read);
@@ -76,11 +113,11 @@ public static class RunFiles
     }
 
     /// <summary>Rewrites metrics.jsonl with exactly <paramref name="metrics"/> (used when a resumed run drops epochs its checkpoint does not hold).</summary>
-    public static void WriteMetrics(string runDirectory, IEnumerable<EpochMetrics> metrics) =>
+    internal static void WriteMetrics(string runDirectory, IEnumerable<EpochMetrics> metrics) =>
         WriteAtomically(Path.Combine(runDirectory, MetricsFile), string.Concat(metrics.Select(m => JsonSerializer.Serialize(m, Json) + "\n")));
 
     /// <summary>Rewrites summary.json.</summary>
-    public static void WriteSummary(string runDirectory, RunSummary summary) =>
+    internal static void WriteSummary(string runDirectory, RunSummary summary) =>
         WriteAtomically(Path.Combine(runDirectory, SummaryFile), JsonSerializer.Serialize(summary, Json) + "\n");
 
     public static RunSummary ReadSummary(string runDirectory)
@@ -93,7 +130,7 @@ public static class RunFiles
 
         try
         {
-            return JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(path), Json)
+            return JsonSerializer.Deserialize<RunSummary>(ReadBoundedText(path, MaxJsonBytes), Json)
                 ?? throw new InvalidDataException($"{path} holds no summary");
         }
         catch (JsonException e)
@@ -102,6 +139,11 @@ public static class RunFiles
         }
     }
 
+    /// <summary>
+    /// The records of metrics.jsonl, in order. A last line without its newline that does not parse is a record torn by a
+    /// crash during its append: it is left out (the checkpoint's <c>last_metrics</c> restores it on resume). Any other line
+    /// that is not a record is an <see cref="InvalidDataException"/> naming the file and the line.
+    /// </summary>
     public static IReadOnlyList<EpochMetrics> ReadMetrics(string runDirectory)
     {
         var path = Path.Combine(runDirectory, MetricsFile);
@@ -110,27 +152,55 @@ public static class RunFiles
             return [];
         }
 
+        var text = ReadBoundedText(path, MaxMetricsBytes);
+        var lines = text.Split('\n');
         var result = new List<EpochMetrics>();
-        var lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        for (var i = 0; i < lines.Length; i++)
         {
-            lineNumber++;
+            var line = lines[i];
             if (line.Length == 0)
             {
                 continue;
             }
 
+            var last = i == lines.Length - 1; // no newline after it
             try
             {
-                result.Add(JsonSerializer.Deserialize<EpochMetrics>(line, Json) ?? throw new InvalidDataException($"{path}:{lineNumber}: empty record"));
+                result.Add(JsonSerializer.Deserialize<EpochMetrics>(line, Json) ?? throw new JsonException("null record"));
+            }
+            catch (JsonException) when (last)
+            {
+                // Torn by a crash during the append: dropped.
             }
             catch (JsonException e)
             {
-                throw new InvalidDataException($"{path}:{lineNumber}: not a metrics record: {e.Message}");
+                throw new InvalidDataException($"{path}:{i + 1}: not a metrics record: {e.Message}");
             }
         }
 
         return result;
+    }
+
+    /// <summary>The largest config.json or summary.json read (real ones are about a kilobyte).</summary>
+    internal const long MaxJsonBytes = 1 << 20;
+
+    /// <summary>The largest metrics.jsonl read (a line is about 300 bytes: 100,000 epochs).</summary>
+    internal const long MaxMetricsBytes = 32 << 20;
+
+    /// <summary>
+    /// Reads a UTF-8 text file of at most <paramref name="limit"/> bytes; a larger one is an <see cref="InvalidDataException"/>
+    /// naming it (a run's JSON files are small: a huge one is not ours, and reading it would only exhaust memory).
+    /// </summary>
+    internal static string ReadBoundedText(string path, long limit)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        if (stream.Length > limit)
+        {
+            throw new InvalidDataException($"{path}: {stream.Length} bytes, more than the {limit} a run file of this kind can need; it is not a CheapConv run file");
+        }
+
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+        return reader.ReadToEnd();
     }
 }
 
@@ -166,3 +236,19 @@ public sealed record RunSummary(
     double BestAccuracy, int BestEpoch, double LastAccuracy, int Epochs, int PlannedEpochs, double ImagesPerSecond,
     string Device, string Dataset, int InChannels, int Image, int Classes, int Seed, string? Teacher,
     int? TrainSubset = null, string? TeacherModel = null);
+
+/// <summary>The C library calls that .NET has no API for: fsync of a directory.</summary>
+internal static partial class LibC
+{
+    /// <summary>O_RDONLY, which opens a directory as well as a file.</summary>
+    public const int ReadOnly = 0;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    public static partial int Fsync(int descriptor);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int descriptor);
+}

@@ -93,8 +93,11 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
         return request.Resume is { } directory ? PlanResume(request, directory) : PlanNew(request);
     }
 
-    /// <summary>Refuses a new run in <paramref name="directory"/> when it already holds one, or is a file.</summary>
-    public static void EnsureNoRunIn(string directory)
+    /// <summary>
+    /// Refuses a new run in <paramref name="directory"/> when it already holds one (its config.json, even before a first
+    /// checkpoint: --resume then starts it again), or is a file.
+    /// </summary>
+    internal static void EnsureNoRunIn(string directory)
     {
         if (File.Exists(Path.Combine(directory, RunFiles.ConfigFile)) || File.Exists(Path.Combine(directory, RunFiles.CheckpointFile)))
         {
@@ -108,7 +111,7 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
     }
 
     /// <summary>Refuses to resume the run in <paramref name="directory"/> with <paramref name="requested"/> unless it agrees with <paramref name="stored"/> (only the epochs may grow).</summary>
-    public static void EnsureSameOptions(string directory, TrainingConfig stored, TrainingConfig requested)
+    internal static void EnsureSameOptions(string directory, TrainingConfig stored, TrainingConfig requested)
     {
         var conflicts = TrainingConfig.ResumeConflicts(stored, requested);
         if (conflicts.Count > 0)
@@ -191,9 +194,11 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
 
     private static RunPlan PlanResume(RunRequest r, string directory)
     {
-        if (!Directory.Exists(directory) || !File.Exists(Path.Combine(directory, RunFiles.ConfigFile)) || !File.Exists(Path.Combine(directory, RunFiles.CheckpointFile)))
+        // A run killed before its first checkpoint has only its config.json (and perhaps best.safetensors): resuming it
+        // starts it again from epoch 1 with the stored configuration, seed included, which gives the same run.
+        if (!Directory.Exists(directory) || !File.Exists(Path.Combine(directory, RunFiles.ConfigFile)))
         {
-            throw new ArgumentException($"--resume {directory}: not a run directory (it needs {RunFiles.ConfigFile} and {RunFiles.CheckpointFile}); start a new run with --out instead");
+            throw new ArgumentException($"--resume {directory}: not a run directory (it has no {RunFiles.ConfigFile}); start a new run with --out instead");
         }
 
         if (r.Out is not null && Path.GetFullPath(r.Out) != Path.GetFullPath(directory))

@@ -1,41 +1,52 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace CheapConv.Training;
 
-/// <summary>A checkpoint file that cannot be used: corrupt, truncated, of another architecture, or not ours.</summary>
-public sealed class CheckpointException(string message) : Exception(message);
+/// <summary>
+/// A checkpoint file that cannot be used: corrupt, truncated, of another architecture, or not ours. The message is one line
+/// (control characters quoted from the file are escaped: <see cref="IO.UntrustedText"/>).
+/// </summary>
+public sealed class CheckpointException(string message) : Exception(IO.UntrustedText.OneLine(message));
 
 /// <summary>One float32 tensor to write: its data is fetched when its turn comes (a device download), so a large model is never on the host twice.</summary>
 /// <param name="Name">The tensor's name (PyTorch state-dict style).</param>
 /// <param name="Shape">Its sizes, outermost first.</param>
 /// <param name="Data">Produces the values, row-major; called once, while the file is written.</param>
-public sealed record SafetensorsTensor(string Name, IReadOnlyList<int> Shape, Func<float[]> Data);
+internal sealed record SafetensorsTensor(string Name, IReadOnlyList<int> Shape, Func<float[]> Data);
 
 /// <summary>What a safetensors file holds: its string metadata and its tensors by name, in file order.</summary>
-public sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, (int[] Shape, float[] Data)> Tensors);
+internal sealed record SafetensorsContent(IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, (int[] Shape, float[] Data)> Tensors);
 
 /// <summary>
 /// The safetensors format (what PyTorch, JAX and friends load without code execution): an 8-byte little-endian
 /// header length N, N bytes of UTF-8 JSON mapping each tensor name to {"dtype", "shape", "data_offsets": [begin,
 /// end]} (offsets into the data that follows the header) plus an optional "__metadata__" object of strings, then
 /// the raw little-endian data. Only F32 is written and read here. The header is padded with spaces to a multiple
-/// of 8 bytes, as the reference implementation does, so the data is aligned.
+/// of 8 bytes, as the reference implementation does, so the data is aligned. Files written here carry the SHA-256 of
+/// their data section in the metadata (<see cref="ChecksumKey"/>).
 /// </summary>
-public static class SafetensorsFile
+internal static class SafetensorsFile
 {
     /// <summary>The key of the metadata object in the header.</summary>
     public const string MetadataKey = "__metadata__";
+
+    /// <summary>
+    /// The metadata entry that <see cref="Write"/> adds: the SHA-256 (lower-case hex) of the whole data section, which
+    /// <see cref="Read"/> verifies when present, so a bit flipped in a tensor is a refusal instead of a silently wrong weight.
+    /// </summary>
+    public const string ChecksumKey = "data_sha256";
 
     // A header is a few kilobytes per hundred tensors; anything near this is not a header (the reference
     // implementation's limit is the same 100 MB).
     private const long MaxHeaderBytes = 100_000_000;
 
     /// <summary>
-    /// Writes the tensors and metadata to <paramref name="path"/> atomically: into a temporary file beside it,
+    /// Writes the tensors, the metadata and the data's checksum to <paramref name="path"/> atomically: into a temporary file beside it,
     /// flushed to disk, then renamed over the target. If anything fails (a download, a full disk) the temporary
     /// file is removed and an existing file at <paramref name="path"/> is left as it was.
     /// </summary>
@@ -71,7 +82,7 @@ public static class SafetensorsFile
             }
 
             lengths[i] = tensor.Shape.Aggregate(1L, (product, size) => checked(product * size));
-            var end = offset + (lengths[i] * sizeof(float));
+            var end = checked(offset + (lengths[i] * sizeof(float)));
             header[tensor.Name] = new JsonObject
             {
                 ["dtype"] = "F32",
@@ -79,6 +90,35 @@ public static class SafetensorsFile
                 ["data_offsets"] = new JsonArray(offset, end),
             };
             offset = end;
+        }
+
+        // The data is fetched first (once per tensor, as it will be written) so that its SHA-256 can go into the header.
+        var data = new float[tensors.Count][];
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            for (var i = 0; i < tensors.Count; i++)
+            {
+                data[i] = tensors[i].Data() ?? throw new InvalidOperationException($"tensor {tensors[i].Name} produced no data");
+                if (data[i].LongLength != lengths[i])
+                {
+                    throw new ArgumentException($"tensor {tensors[i].Name} of shape [{string.Join(", ", tensors[i].Shape)}] needs {lengths[i]} values, got {data[i].LongLength}");
+                }
+
+                hash.AppendData(LittleEndianBytes(data[i]));
+            }
+
+            var meta = header[MetadataKey] as JsonObject ?? [];
+            meta[ChecksumKey] = Convert.ToHexStringLower(hash.GetHashAndReset());
+            header.Remove(MetadataKey);
+            // The metadata first, as the reference writer puts it.
+            var ordered = new JsonObject { [MetadataKey] = meta };
+            foreach (var (key, value) in header.ToList())
+            {
+                header.Remove(key);
+                ordered[key] = value;
+            }
+
+            header = ordered;
         }
 
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
@@ -93,15 +133,9 @@ public static class SafetensorsFile
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
             stream.Write(length);
             stream.Write(headerBytes);
-            for (var i = 0; i < tensors.Count; i++)
+            foreach (var values in data)
             {
-                var data = tensors[i].Data() ?? throw new InvalidOperationException($"tensor {tensors[i].Name} produced no data");
-                if (data.LongLength != lengths[i])
-                {
-                    throw new ArgumentException($"tensor {tensors[i].Name} of shape [{string.Join(", ", tensors[i].Shape)}] needs {lengths[i]} values, got {data.LongLength}");
-                }
-
-                WriteLittleEndian(stream, data);
+                stream.Write(LittleEndianBytes(values));
             }
         });
     }
@@ -136,6 +170,13 @@ public static class SafetensorsFile
         }
 
         var dataStart = 8 + (int)headerLength;
+        // JsonNode decodes strings lazily and would throw InvalidOperationException on invalid UTF-8 later, while the
+        // header is walked (found by fuzzing): the whole header is checked first.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(8, (int)headerLength)))
+        {
+            throw new CheckpointException($"{path}: the header is not valid UTF-8; the file is corrupt or not a safetensors checkpoint");
+        }
+
         JsonObject header;
         try
         {
@@ -150,26 +191,35 @@ public static class SafetensorsFile
         var dataLength = bytes.LongLength - dataStart;
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var entries = new List<(string Name, int[] Shape, long Begin, long End)>();
-        foreach (var (name, node) in header)
+        try
         {
-            if (name == MetadataKey)
+            foreach (var (name, node) in header)
             {
-                if (node is not JsonObject meta)
+                if (name == MetadataKey)
                 {
-                    throw new CheckpointException($"{path}: {MetadataKey} is not an object of strings");
+                    if (node is not JsonObject meta)
+                    {
+                        throw new CheckpointException($"{path}: {MetadataKey} is not an object of strings");
+                    }
+
+                    foreach (var (key, value) in meta)
+                    {
+                        metadata[key] = value is JsonValue v && v.TryGetValue<string>(out var text)
+                            ? text
+                            : throw new CheckpointException($"{path}: metadata entry '{key}' is not a string");
+                    }
+
+                    continue;
                 }
 
-                foreach (var (key, value) in meta)
-                {
-                    metadata[key] = value is JsonValue v && v.TryGetValue<string>(out var text)
-                        ? text
-                        : throw new CheckpointException($"{path}: metadata entry '{key}' is not a string");
-                }
-
-                continue;
+                entries.Add(ParseEntry(path, name, node, dataLength));
             }
-
-            entries.Add(ParseEntry(path, name, node, dataLength));
+        }
+        catch (ArgumentException e)
+        {
+            // JsonObject builds its dictionary lazily, while it is walked: a key given twice (in the header, the metadata or
+            // an entry) surfaces here (found by fuzzing).
+            throw new CheckpointException($"{path}: the header names a key twice ({e.Message}); the file is corrupt");
         }
 
         // Tensors must not share bytes; sorted by start, each must begin at or after the previous end.
@@ -186,6 +236,15 @@ public static class SafetensorsFile
         if (used != dataLength)
         {
             throw new CheckpointException($"{path}: the tensors cover {used} bytes of data but the file holds {dataLength} after the header; the file is corrupt");
+        }
+
+        if (metadata.TryGetValue(ChecksumKey, out var expected))
+        {
+            var actual = Convert.ToHexStringLower(SHA256.HashData(bytes.AsSpan(dataStart)));
+            if (!string.Equals(actual, expected, StringComparison.Ordinal))
+            {
+                throw new CheckpointException($"{path}: the tensor data does not match its SHA-256 checksum ({ChecksumKey} {expected}, the data hashes to {actual}); the file is corrupt");
+            }
         }
 
         var tensors = new Dictionary<string, (int[] Shape, float[] Data)>(StringComparer.Ordinal);
@@ -237,19 +296,20 @@ public static class SafetensorsFile
                 $"{path}: tensor {name} has data_offsets {(offsets is null ? "(none)" : "[" + string.Join(", ", offsets) + "]")} outside the {dataLength} bytes of data; the file is truncated or corrupt");
         }
 
-        long elements;
+        // Checked arithmetic: a shape such as [2^30, 2^30, 4] must not wrap around to a byte count that matches the offsets.
+        long bytes;
         try
         {
-            elements = shape.Aggregate(1L, (product, size) => checked(product * size));
+            bytes = shape.Aggregate((long)sizeof(float), (product, size) => checked(product * size));
         }
         catch (OverflowException)
         {
-            throw new CheckpointException($"{path}: tensor {name} has an impossible shape [{string.Join(", ", shape)}]");
+            throw new CheckpointException($"{path}: tensor {name} has an impossible shape [{string.Join(", ", shape)}]: its size overflows 64 bits");
         }
 
-        if (elements * sizeof(float) != offsets[1] - offsets[0])
+        if (bytes != offsets[1] - offsets[0])
         {
-            throw new CheckpointException($"{path}: tensor {name} of shape [{string.Join(", ", shape)}] needs {elements * sizeof(float)} bytes, its offsets span {offsets[1] - offsets[0]}");
+            throw new CheckpointException($"{path}: tensor {name} of shape [{string.Join(", ", shape)}] needs {bytes} bytes, its offsets span {offsets[1] - offsets[0]}");
         }
 
         return (name, [.. shape.Select(s => (int)s)], offsets[0], offsets[1]);
@@ -274,12 +334,11 @@ public static class SafetensorsFile
         return values;
     }
 
-    private static void WriteLittleEndian(Stream stream, float[] data)
+    private static ReadOnlySpan<byte> LittleEndianBytes(float[] data)
     {
         if (BitConverter.IsLittleEndian)
         {
-            stream.Write(MemoryMarshal.AsBytes(data.AsSpan()));
-            return;
+            return MemoryMarshal.AsBytes(data.AsSpan());
         }
 
         var buffer = new byte[data.Length * sizeof(float)];
@@ -288,6 +347,6 @@ public static class SafetensorsFile
             BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * 4), data[i]);
         }
 
-        stream.Write(buffer);
+        return buffer;
     }
 }

@@ -10,7 +10,7 @@ namespace CheapConv.Training;
 /// the <c>profile --step</c> report. A first step runs before the profiled one and is discarded (the optimizer creates
 /// its momentum buffers in it), so the profile is of a steady-state step.
 /// </summary>
-public static class StepProfiler
+internal static class StepProfiler
 {
     /// <summary>The KD + AT weights the distillation step uses: KD on (α = 0.9, T = 4) and AT (β = 1e3), as the paper's KD+AT rows.</summary>
     public static DistillationOptions DistillationLoss { get; } = new(Alpha: 0.9f, Temperature: 4f, Beta: 1e3f);
@@ -37,7 +37,9 @@ public static class StepProfiler
         }
 
         var labels = Enumerable.Range(0, batch).Select(_ => random.Next(student.Classes)).ToArray();
-        void Step() => TrainingStep.Run(model, teacherModel, optimizer, loss, backend, shape, images, labels);
+        // Sampled launches leave partial outputs, so the losses and gradients are meaningless: the step reads them as a
+        // training step does (the same launches and host waits) but does not judge them (diverged: null).
+        void Step() => TrainingStep.Run(model, teacherModel, optimizer, loss, backend, shape, images, labels, diverged: null);
 
         run.Profile(Step, sampleBlocks: 1); // warm-up (one block per launch: quick): momentum and scratch buffers come into being
         var (launches, hostWaits) = run.Profile(Step);

@@ -79,7 +79,16 @@ public static class Trainer
         CheckData(options.Test, wrn);
 
         Checkpoint? resumeFrom = null;
-        if (options.Resume)
+        var restart = false;
+        if (options.Resume && !File.Exists(Path.Combine(directory, RunFiles.CheckpointFile)) && File.Exists(Path.Combine(directory, RunFiles.ConfigFile)))
+        {
+            // Stopped before its first checkpoint: the run starts again from epoch 1 with its stored configuration.
+            var stored = TrainingConfig.Read(directory);
+            RunPlan.EnsureSameOptions(directory, stored, config);
+            config = config with { Normalization = stored.Normalization ?? DefaultNormalization(config.Dataset, options.Train) };
+            restart = true;
+        }
+        else if (options.Resume)
         {
             resumeFrom = Checkpoint.Load(Checkpoint.Resolve(directory, latest: true));
             RunPlan.EnsureSameOptions(directory, resumeFrom.Config, config);
@@ -107,6 +116,11 @@ public static class Trainer
             state = resumeFrom.State;
             history = RestoreMetrics(directory, state);
         }
+        else if (restart)
+        {
+            // Nothing of the stopped attempt is kept: a best.safetensors from its first epoch is rewritten, metrics dropped.
+            history = RestoreMetrics(directory, state);
+        }
 
         // config.json always holds the current plan (epochs may have grown on resume).
         RunFiles.WriteAtomically(Path.Combine(directory, RunFiles.ConfigFile), config.ToJson() + "\n");
@@ -117,7 +131,7 @@ public static class Trainer
         observer?.RunStarting(new TrainingStart(config, directory, options.Device, modelSummary.Parameters, modelSummary.Macs,
             state.Epoch + 1, batchesPerEpoch, train.Count, options.Test.Count));
 
-        var lossOptions = config.Distillation is { } d ? new DistillationOptions((float)d.Alpha, (float)d.Temperature, (float)d.Beta) : null;
+        var lossOptions = config.Distillation?.LossOptions();
         var epochSeconds = new List<double>();
         var completed = true;
         for (var epoch = state.Epoch; epoch < config.Epochs; epoch++)
@@ -141,8 +155,10 @@ public static class Trainer
                         break;
                     }
 
-                    Step(model, teacher, optimizer, lossOptions, batch, train, backend, sums);
                     batchIndex++;
+                    Step(model, teacher, optimizer, lossOptions, batch, train, backend, sums,
+                        (term, value) => new TrainingDivergedException(epoch + 1, batchIndex, batchesPerEpoch, term, value, state.Epoch));
+                    CrashPoints.Reach($"batch:{epoch + 1}:{batchIndex}");
                     if (observer is not null)
                     {
                         var elapsed = trainWatch.Elapsed.TotalSeconds;
@@ -178,9 +194,19 @@ public static class Trainer
                 break;
             }
 
+            if (!double.IsFinite(evaluation.Loss))
+            {
+                throw new TrainingDivergedException(epoch + 1, batchesPerEpoch, batchesPerEpoch, "the test loss", evaluation.Loss, state.Epoch);
+            }
+
             var metrics = new EpochMetrics(epoch + 1, learningRate, sums.Loss / sums.Images, sums.Ce / sums.Images,
                 lossOptions?.Alpha > 0 ? sums.Kd / sums.Images : null, lossOptions?.Beta > 0 ? sums.At / sums.Images : null,
                 (double)sums.Correct / sums.Images, evaluation.Loss, evaluation.Accuracy, sums.Images / trainSeconds, 0);
+            if (FirstNonFinite(model, optimizer) is { } bad)
+            {
+                throw new TrainingDivergedException(epoch + 1, batchesPerEpoch, batchesPerEpoch, bad.Term, bad.Value, state.Epoch);
+            }
+
             var isBest = evaluation.Accuracy > state.BestAccuracy || state.BestEpoch == 0;
             state = isBest
                 ? new TrainingState(epoch + 1, evaluation.Accuracy, epoch + 1, null)
@@ -219,14 +245,14 @@ public static class Trainer
     }
 
     /// <summary>The normalisation a new run uses: the paper's values for CIFAR-10, else the training set's statistics.</summary>
-    public static NormalizationConfig DefaultNormalization(string dataset, ImageDataset train)
+    internal static NormalizationConfig DefaultNormalization(string dataset, ImageDataset train)
     {
         var normalization = dataset == "cifar10" ? Normalization.Cifar10 : Normalization.FromDataset(train);
         return new NormalizationConfig(normalization.Mean, normalization.Std);
     }
 
     /// <summary>The summary of a run from its metrics; throughput is total training images over total training time.</summary>
-    public static RunSummary Summarize(TrainingConfig config, ModelSummary model, IReadOnlyList<EpochMetrics> history, TrainingState state, string device)
+    internal static RunSummary Summarize(TrainingConfig config, ModelSummary model, IReadOnlyList<EpochMetrics> history, TrainingState state, string device)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(model);
@@ -242,17 +268,40 @@ public static class Trainer
             config.TrainSubset, config.Distillation?.TeacherModel.Describe());
     }
 
-    private static void Step(WideResNet model, WideResNet? teacher, Sgd optimizer, DistillationOptions? lossOptions, Batch batch, ImageDataset data, IBackend backend, LossSums sums)
+    private static void Step(WideResNet model, WideResNet? teacher, Sgd optimizer, DistillationOptions? lossOptions, Batch batch, ImageDataset data,
+        IBackend backend, LossSums sums, Func<string, double, TrainingDivergedException> diverged)
     {
         var n = batch.Count;
         var result = TrainingStep.Run(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, [n, data.Channels, data.Height, data.Width],
-            batch.Images.AsSpan(0, n * data.ImageSize), batch.Labels.AsSpan(0, n));
+            batch.Images.AsSpan(0, n * data.ImageSize), batch.Labels.AsSpan(0, n), diverged);
         sums.Images += n;
         sums.Loss += result.Loss * n;
         sums.Ce += result.CrossEntropy * n;
-        sums.Kd += (result.KnowledgeDistillation ?? 0) * n;
+        sums.Kd += result.KnowledgeDistillation * n;
         sums.At += result.AttentionTransfer * n;
         sums.Correct += result.Correct;
+    }
+
+    /// <summary>The first state-dict entry or momentum buffer holding a NaN or an infinity (checked before any checkpoint is written).</summary>
+    private static (string Term, double Value)? FirstNonFinite(WideResNet model, Sgd optimizer)
+    {
+        foreach (var (name, tensor) in model.StateDict())
+        {
+            if (Checkpoint.FirstNonFinite(tensor.ToArray()) is { } value)
+            {
+                return ($"{name} (a state-dict entry)", value);
+            }
+        }
+
+        foreach (var (name, parameter) in model.NamedParameters())
+        {
+            if (optimizer.ExportMomentum(parameter) is { } momentum && Checkpoint.FirstNonFinite(momentum) is { } value)
+            {
+                return ($"the momentum of {name}", value);
+            }
+        }
+
+        return null;
     }
 
     private static WideResNet LoadTeacher(DistillationConfig distillation, WrnConfig student, IBackend backend)
@@ -290,7 +339,8 @@ public static class Trainer
             kept.Add(last);
         }
 
-        if (kept.Count != stored.Count || !kept.SequenceEqual(stored))
+        // Always rewritten: a torn last line (dropped by ReadMetrics) must not stay in front of the next append.
+        if (kept.Count > 0 || File.Exists(Path.Combine(directory, RunFiles.MetricsFile)))
         {
             RunFiles.WriteMetrics(directory, kept);
         }

@@ -1,3 +1,4 @@
+using CheapConv.Autograd;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -43,11 +44,11 @@ public sealed record ModelConfig(string Arch, string Block, string BlockType, in
     }
 
     /// <summary>"WRN-16-2 G(4) basic for 1×28×28 images, 10 classes": what error messages name.</summary>
-    public string Describe() =>
+    internal string Describe() =>
         string.Create(CultureInfo.InvariantCulture, $"{Arch.ToUpperInvariant()} {Block} {BlockType} for {InChannels}×{Image}×{Image} images, {Classes} classes");
 
     /// <summary>"G4", "GN8", "BG2-4": the unit name without characters awkward in a folder name (UnitSpec parses it back).</summary>
-    public string BlockForPaths() => Block.Replace("(", "", StringComparison.Ordinal).Replace(")", "", StringComparison.Ordinal)
+    internal string BlockForPaths() => Block.Replace("(", "", StringComparison.Ordinal).Replace(")", "", StringComparison.Ordinal)
         .Replace("/", "", StringComparison.Ordinal).Replace(",", "-", StringComparison.Ordinal);
 }
 
@@ -67,6 +68,9 @@ public sealed record DistillationConfig(string Teacher, ModelConfig TeacherModel
         (false, true) => "AT",
         _ => "none",
     };
+
+    /// <summary>The loss weights in the float32 the loss computes with: what a run and the fixture check pass to <see cref="DistillationLoss"/>.</summary>
+    public DistillationOptions LossOptions() => new((float)Alpha, (float)Temperature, (float)Beta);
 }
 
 /// <summary>Per-channel normalisation of the run, as stored (mean and std of [0, 1] pixel values).</summary>
@@ -157,7 +161,8 @@ public sealed record TrainingConfig(
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{source} is not a valid training configuration: {e.Message}");
+            // The parser's message quotes the text, which may hold any character: kept to one line.
+            throw new InvalidDataException(CheapConv.IO.UntrustedText.OneLine($"{source} is not a valid training configuration: {e.Message}"));
         }
     }
 
@@ -166,7 +171,7 @@ public sealed record TrainingConfig(
     {
         var path = Path.Combine(runDirectory, RunFiles.ConfigFile);
         return File.Exists(path)
-            ? FromJson(File.ReadAllText(path), path)
+            ? FromJson(RunFiles.ReadBoundedText(path, RunFiles.MaxJsonBytes), path)
             : throw new FileNotFoundException($"{runDirectory} is not a run directory: it has no {RunFiles.ConfigFile}", path);
     }
 
@@ -175,7 +180,7 @@ public sealed record TrainingConfig(
     /// "field: stored → requested" line per differing option. The planned epochs may grow (not shrink below the
     /// stored plan) and the normalisation is the stored one, so neither is compared here otherwise.
     /// </summary>
-    public static IReadOnlyList<string> ResumeConflicts(TrainingConfig stored, TrainingConfig requested)
+    internal static IReadOnlyList<string> ResumeConflicts(TrainingConfig stored, TrainingConfig requested)
     {
         ArgumentNullException.ThrowIfNull(stored);
         ArgumentNullException.ThrowIfNull(requested);

@@ -7,11 +7,11 @@ namespace CheapConv.Backends;
 public sealed partial class CpuBackend
 {
     /// <summary>y[n,k,p,q] = Σ_{c in group(k), r, s} x[n, c, p·stride−pad+r, q·stride−pad+s] · w[k, c, r, s].</summary>
-    public static void Conv2dForward<T>(ConvProblem pr, T[] x, T[] w, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void Conv2dForward<T>(ConvProblem pr, T[] x, T[] w, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("w", w.Length, pr.WeightElements), ("y", y.Length, pr.OutputElements));
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
-        Parallel.For(0, pr.N * pr.K, nk =>
+        Parallel.For(0, pr.N * pr.K, parallel ?? Unbounded, nk =>
         {
             int n = nk / pr.K, k = nk % pr.K, group = k / kg;
             for (int p = 0; p < pr.P; p++)
@@ -49,11 +49,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx = ∂(Σ y·dy)/∂x: every output position scatters dy·w back over its window, written as a gather.</summary>
-    public static void Conv2dBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx) where T : IFloatingPointIeee754<T>
+    internal static void Conv2dBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLengths(pr, ("dy", dy.Length, pr.OutputElements), ("w", w.Length, pr.WeightElements), ("dx", dx.Length, pr.InputElements));
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
-        Parallel.For(0, pr.N * pr.C, nc =>
+        Parallel.For(0, pr.N * pr.C, parallel ?? Unbounded, nc =>
         {
             int n = nc / pr.C, c = nc % pr.C, group = c / cg, cInGroup = c % cg;
             for (int h = 0; h < pr.H; h++)
@@ -91,11 +91,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dw[k,c,r,s] = Σ_{n,p,q} dy[n,k,p,q] · x[n, group(k)·C/groups + c, p·stride−pad+r, q·stride−pad+s].</summary>
-    public static void Conv2dBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw) where T : IFloatingPointIeee754<T>
+    internal static void Conv2dBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("dy", dy.Length, pr.OutputElements), ("dw", dw.Length, pr.WeightElements));
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup;
-        Parallel.For(0, pr.K, k =>
+        Parallel.For(0, pr.K, parallel ?? Unbounded, k =>
         {
             int group = k / kg;
             for (int c = 0; c < cg; c++)

@@ -10,11 +10,11 @@ namespace CheapConv.Backends;
 public sealed partial class CpuBackend
 {
     /// <summary>y[n,k,p,q] = Σ_c x[n, c, p·stride_h, q·stride_w] · w[k, c] (R = S = 1, groups = 1, no padding).</summary>
-    public static void PointwiseForward<T>(ConvProblem pr, T[] x, T[] w, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void PointwiseForward<T>(ConvProblem pr, T[] x, T[] w, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckPointwise(pr);
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("w", w.Length, pr.WeightElements), ("y", y.Length, pr.OutputElements));
-        Parallel.For(0, pr.N * pr.K, nk =>
+        Parallel.For(0, pr.N * pr.K, parallel ?? Unbounded, nk =>
         {
             int n = nk / pr.K, k = nk % pr.K;
             for (int p = 0; p < pr.P; p++)
@@ -34,11 +34,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx[n,c,h,w] = Σ_k dy[n, k, h/stride_h, w/stride_w] · w[k, c] where h and w are multiples of the stride, else 0.</summary>
-    public static void PointwiseBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx) where T : IFloatingPointIeee754<T>
+    internal static void PointwiseBackwardData<T>(ConvProblem pr, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckPointwise(pr);
         CheckLengths(pr, ("dy", dy.Length, pr.OutputElements), ("w", w.Length, pr.WeightElements), ("dx", dx.Length, pr.InputElements));
-        Parallel.For(0, pr.N * pr.C, nc =>
+        Parallel.For(0, pr.N * pr.C, parallel ?? Unbounded, nc =>
         {
             int n = nc / pr.C, c = nc % pr.C;
             for (int h = 0; h < pr.H; h++)
@@ -63,11 +63,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dw[k,c] = Σ_{n,p,q} dy[n,k,p,q] · x[n, c, p·stride_h, q·stride_w].</summary>
-    public static void PointwiseBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw) where T : IFloatingPointIeee754<T>
+    internal static void PointwiseBackwardWeight<T>(ConvProblem pr, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckPointwise(pr);
         CheckLengths(pr, ("x", x.Length, pr.InputElements), ("dy", dy.Length, pr.OutputElements), ("dw", dw.Length, pr.WeightElements));
-        Parallel.For(0, pr.K, k =>
+        Parallel.For(0, pr.K, parallel ?? Unbounded, k =>
         {
             for (int c = 0; c < pr.C; c++)
             {
@@ -89,11 +89,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y[i,o] = Σ_t x[i,t] · w[o,t] + b[o]: x is n×in, w is out×in (PyTorch's layout), y is n×out.</summary>
-    public static void LinearForward<T>(int n, int inFeatures, int outFeatures, T[] x, T[] w, T[] b, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void LinearForward<T>(int n, int inFeatures, int outFeatures, T[] x, T[] w, T[] b, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("x", x.Length, (long)n * inFeatures), ("w", w.Length, (long)outFeatures * inFeatures), ("b", b.Length, outFeatures), ("y", y.Length, (long)n * outFeatures));
-        Parallel.For(0, n, i =>
+        Parallel.For(0, n, parallel ?? Unbounded, i =>
         {
             for (int o = 0; o < outFeatures; o++)
             {
@@ -109,11 +109,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx[i,t] = Σ_o dy[i,o] · w[o,t] (dx = dy·w, n×in).</summary>
-    public static void LinearBackwardData<T>(int n, int inFeatures, int outFeatures, T[] dy, T[] w, T[] dx) where T : IFloatingPointIeee754<T>
+    internal static void LinearBackwardData<T>(int n, int inFeatures, int outFeatures, T[] dy, T[] w, T[] dx, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("dy", dy.Length, (long)n * outFeatures), ("w", w.Length, (long)outFeatures * inFeatures), ("dx", dx.Length, (long)n * inFeatures));
-        Parallel.For(0, n, i =>
+        Parallel.For(0, n, parallel ?? Unbounded, i =>
         {
             for (int t = 0; t < inFeatures; t++)
             {
@@ -129,11 +129,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dw[o,t] = Σ_i dy[i,o] · x[i,t] (dw = dyᵀ·x, out×in).</summary>
-    public static void LinearBackwardWeight<T>(int n, int inFeatures, int outFeatures, T[] x, T[] dy, T[] dw) where T : IFloatingPointIeee754<T>
+    internal static void LinearBackwardWeight<T>(int n, int inFeatures, int outFeatures, T[] x, T[] dy, T[] dw, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("x", x.Length, (long)n * inFeatures), ("dy", dy.Length, (long)n * outFeatures), ("dw", dw.Length, (long)outFeatures * inFeatures));
-        Parallel.For(0, outFeatures, o =>
+        Parallel.For(0, outFeatures, parallel ?? Unbounded, o =>
         {
             for (int t = 0; t < inFeatures; t++)
             {
@@ -149,7 +149,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>db[o] = Σ_i dy[i,o].</summary>
-    public static void LinearBackwardBias<T>(int n, int outFeatures, T[] dy, T[] db) where T : IFloatingPointIeee754<T>
+    internal static void LinearBackwardBias<T>(int n, int outFeatures, T[] dy, T[] db) where T : IFloatingPointIeee754<T>
     {
         CheckLinear(n, 1, outFeatures);
         CheckLinearLengths(("dy", dy.Length, (long)n * outFeatures), ("db", db.Length, outFeatures));
@@ -165,57 +165,57 @@ public sealed partial class CpuBackend
         }
     }
 
-    // The IBackend members: the pointwise passes are convolutions without im2col (stride 1) or with a
+    // The IBackend members (explicit, as every op of both backends: the ops are IBackend's API): the pointwise passes are convolutions without im2col (stride 1) or with a
     // subsampling one (stride 2), the linear layer three GEMMs; all on the packed SGEMM of Backends/Cpu.
-    public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
+    void IBackend.PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dForward(problem, x, w, y);
     }
 
-    public void PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    void IBackend.PointwiseBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dBackwardData(problem, dy, w, dx);
     }
 
-    public void PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
+    void IBackend.PointwiseBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
     {
         CheckPointwise(problem);
         ((IBackend)this).Conv2dBackwardWeight(problem, x, dy, dw);
     }
 
-    public void LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
+    void IBackend.LinearForward(int n, int inFeatures, int outFeatures, Storage x, Storage w, Storage b, Storage y)
     {
         float[] hx = Host(x), hw = Host(w), hb = Host(b), hy = Host(y);
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("x", hx.Length, (long)n * inFeatures), ("w", hw.Length, (long)outFeatures * inFeatures), ("b", hb.Length, outFeatures), ("y", hy.Length, (long)n * outFeatures));
         // y = x (n × in) · wᵀ, w stored out × in; then the bias, added last as in the reference.
-        CpuGemm.Multiply(false, true, n, outFeatures, inFeatures, hx, 0, inFeatures, hw, 0, inFeatures, hy, 0, outFeatures, accumulate: false, parallel: true);
+        CpuGemm.Multiply(false, true, n, outFeatures, inFeatures, hx, 0, inFeatures, hw, 0, inFeatures, hy, 0, outFeatures, accumulate: false, parallel: Parallelism);
         for (var i = 0; i < n; i++)
         {
             CpuVector.AddInPlace(hy.AsSpan(i * outFeatures, outFeatures), hb);
         }
     }
 
-    public void LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
+    void IBackend.LinearBackwardData(int n, int inFeatures, int outFeatures, Storage dy, Storage w, Storage dx)
     {
         float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("dy", hdy.Length, (long)n * outFeatures), ("w", hw.Length, (long)outFeatures * inFeatures), ("dx", hdx.Length, (long)n * inFeatures));
-        CpuGemm.Multiply(false, false, n, inFeatures, outFeatures, hdy, 0, outFeatures, hw, 0, inFeatures, hdx, 0, inFeatures, accumulate: false, parallel: true);
+        CpuGemm.Multiply(false, false, n, inFeatures, outFeatures, hdy, 0, outFeatures, hw, 0, inFeatures, hdx, 0, inFeatures, accumulate: false, parallel: Parallelism);
     }
 
-    public void LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
+    void IBackend.LinearBackwardWeight(int n, int inFeatures, int outFeatures, Storage x, Storage dy, Storage dw)
     {
         float[] hx = Host(x), hdy = Host(dy), hdw = Host(dw);
         CheckLinear(n, inFeatures, outFeatures);
         CheckLinearLengths(("x", hx.Length, (long)n * inFeatures), ("dy", hdy.Length, (long)n * outFeatures), ("dw", hdw.Length, (long)outFeatures * inFeatures));
         // dw (out × in) = dyᵀ · x, dy stored n × out.
-        CpuGemm.Multiply(true, false, outFeatures, inFeatures, n, hdy, 0, outFeatures, hx, 0, inFeatures, hdw, 0, inFeatures, accumulate: false, parallel: true);
+        CpuGemm.Multiply(true, false, outFeatures, inFeatures, n, hdy, 0, outFeatures, hx, 0, inFeatures, hdw, 0, inFeatures, accumulate: false, parallel: Parallelism);
     }
 
-    public void LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db) =>
+    void IBackend.LinearBackwardBias(int n, int outFeatures, Storage dy, Storage db) =>
         LinearBackwardBias(n, outFeatures, Host(dy), Host(db));
 
     /// <summary>Throws unless the problem is a pointwise one: R = S = 1, groups = 1, no padding (any stride).</summary>

@@ -9,14 +9,14 @@ namespace CheapConv.Backends;
 public sealed partial class CpuBackend
 {
     /// <summary>F.normalize's eps: an attention map's norm is clamped below at this value before dividing.</summary>
-    public const float AtNormEpsilon = 1e-12f;
+    internal const float AtNormEpsilon = 1e-12f;
 
     /// <summary>
     /// loss[0] = −(1/N)·Σ_n log softmax(logits[n])[labels[n]], computed as log Σ_j exp(x_j − max) − (x_label − max)
     /// (log-sum-exp: no exponential overflows and no log of an underflowed probability);
     /// probabilities[n, j] = exp(x_j − max) / Σ_k exp(x_k − max).
     /// </summary>
-    public static void CrossEntropyForward<T>(int n, int classes, T[] logits, ReadOnlySpan<int> labels, T[] loss, T[] probabilities)
+    internal static void CrossEntropyForward<T>(int n, int classes, T[] logits, ReadOnlySpan<int> labels, T[] loss, T[] probabilities)
         where T : IFloatingPointIeee754<T>
     {
         CheckRows(n, classes);
@@ -43,7 +43,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dlogits = (probabilities − onehot(labels)) · dloss[0] / N. dlogits may be the probabilities array.</summary>
-    public static void CrossEntropyBackward<T>(int n, int classes, T[] probabilities, ReadOnlySpan<int> labels, T[] dloss, T[] dlogits)
+    internal static void CrossEntropyBackward<T>(int n, int classes, T[] probabilities, ReadOnlySpan<int> labels, T[] dloss, T[] dlogits)
         where T : IFloatingPointIeee754<T>
     {
         CheckRows(n, classes);
@@ -67,7 +67,7 @@ public sealed partial class CpuBackend
     /// loss[0] = T²/N · Σ_n KL(softmax(t_n/T) ‖ softmax(s_n/T)), KL(p ‖ q) = Σ_j p_j (log p_j − log q_j), the logs in
     /// log-sum-exp form (x_j/T − max) − log Σ. Saves softmax(s/T) and softmax(t/T).
     /// </summary>
-    public static void KdForward<T>(int n, int classes, T temperature, T[] student, T[] teacher, T[] loss, T[] studentSoft, T[] teacherSoft)
+    internal static void KdForward<T>(int n, int classes, T temperature, T[] student, T[] teacher, T[] loss, T[] studentSoft, T[] teacherSoft)
         where T : IFloatingPointIeee754<T>
     {
         CheckRows(n, classes);
@@ -105,7 +105,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dstudent = T/N · (softmax(s/T) − softmax(t/T)) · dloss[0]. dstudent may be either input array.</summary>
-    public static void KdBackward<T>(int n, int classes, T temperature, T[] studentSoft, T[] teacherSoft, T[] dloss, T[] dstudent)
+    internal static void KdBackward<T>(int n, int classes, T temperature, T[] studentSoft, T[] teacherSoft, T[] dloss, T[] dstudent)
         where T : IFloatingPointIeee754<T>
     {
         CheckRows(n, classes);
@@ -126,7 +126,7 @@ public sealed partial class CpuBackend
     /// Attention transfer for one pair of N×C×H×W activations: map[n, hw] = (1/C)·Σ_c a[n, c, hw]², q = map / max(‖map‖₂, eps)
     /// per sample (F.normalize), loss[0] = (1/(N·H·W))·Σ (q_s − q_t)². Saves q_s, q_t (N×H·W) and the unclamped ‖map_s‖ (N).
     /// </summary>
-    public static void AtForward<T>(int n, int c, int h, int w, T[] student, T[] teacher, T[] loss, T[] studentMap, T[] teacherMap, T[] studentNorm)
+    internal static void AtForward<T>(int n, int c, int h, int w, T[] student, T[] teacher, T[] loss, T[] studentMap, T[] teacherMap, T[] studentNorm)
         where T : IFloatingPointIeee754<T>
     {
         CheckActivations(n, c, h, w);
@@ -161,7 +161,7 @@ public sealed partial class CpuBackend
     /// ∂L/∂map = (g − q_s·⟨q_s, g⟩)/‖map_s‖ where ‖map_s‖ ≥ eps, else g/eps (the clamped divisor is a constant, as in
     /// PyTorch's clamp_min backward); ∂L/∂a[c, hw] = ∂L/∂map[hw] · 2·a[c, hw]/C.
     /// </summary>
-    public static void AtBackward<T>(int n, int c, int h, int w, T[] student, T[] studentMap, T[] teacherMap, T[] studentNorm, T[] dloss, T[] dstudent)
+    internal static void AtBackward<T>(int n, int c, int h, int w, T[] student, T[] studentMap, T[] teacherMap, T[] studentNorm, T[] dloss, T[] dstudent)
         where T : IFloatingPointIeee754<T>
     {
         CheckActivations(n, c, h, w);
@@ -207,7 +207,7 @@ public sealed partial class CpuBackend
     /// buf = momentum·buf + d (buf must start at zero) and d = nesterov ? d + momentum·buf : buf; then p −= lr·d.
     /// With momentum 0 the buffer is neither read nor written (PyTorch keeps none).
     /// </summary>
-    public static void SgdStep<T>(T[] parameter, T[] gradient, T[] momentumBuffer, T learningRate, T momentum, T weightDecay, bool nesterov)
+    internal static void SgdStep<T>(T[] parameter, T[] gradient, T[] momentumBuffer, T learningRate, T momentum, T weightDecay, bool nesterov)
         where T : IFloatingPointIeee754<T>
     {
         CheckSgdOptions(double.CreateChecked(learningRate), double.CreateChecked(momentum), double.CreateChecked(weightDecay), nesterov);
@@ -233,7 +233,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>How many rows have their argmax at the label; argmax as PyTorch's: NaN beats every number, ties go to the first.</summary>
-    public static int CountCorrect<T>(int n, int classes, T[] logits, ReadOnlySpan<int> labels)
+    internal static int CountCorrect<T>(int n, int classes, T[] logits, ReadOnlySpan<int> labels)
         where T : IFloatingPointIeee754<T>
     {
         CheckRows(n, classes);
@@ -285,7 +285,7 @@ public sealed partial class CpuBackend
         CheckElements(nameof(teacherMap), htm.Length, n * hw);
         CheckElements(nameof(studentNorm), hn.Length, n);
         CheckElements(nameof(loss), hl.Length, 1);
-        CpuLoss.AtForward(n, c, h, w, hs, ht, hl, hsm, htm, hn);
+        CpuLoss.AtForward(n, c, h, w, hs, ht, hl, hsm, htm, hn, Parallelism);
     }
 
     void IBackend.AtBackward(int n, int c, int h, int w, Storage student, Storage studentMap, Storage teacherMap, Storage studentNorm, Storage dloss, Storage dstudent)
@@ -299,7 +299,7 @@ public sealed partial class CpuBackend
         CheckElements(nameof(teacherMap), htm.Length, n * hw);
         CheckElements(nameof(studentNorm), hn.Length, n);
         CheckElements(nameof(dloss), hdl.Length, 1);
-        CpuLoss.AtBackward(n, c, h, w, hs, hsm, htm, hn, hdl, hds);
+        CpuLoss.AtBackward(n, c, h, w, hs, hsm, htm, hn, hdl, hds, Parallelism);
     }
 
     void IBackend.SgdStep(long length, Storage parameter, Storage gradient, Storage momentumBuffer, float learningRate, float momentum, float weightDecay, bool nesterov)
@@ -309,7 +309,7 @@ public sealed partial class CpuBackend
         CheckSgdOptions(learningRate, momentum, weightDecay, nesterov);
         CheckElements(nameof(gradient), hg.Length, hp.Length);
         CheckElements(nameof(momentumBuffer), hb.Length, hp.Length);
-        CpuLoss.SgdStep(hp, hg, hb, learningRate, momentum, weightDecay, nesterov);
+        CpuLoss.SgdStep(hp, hg, hb, learningRate, momentum, weightDecay, nesterov, Parallelism);
     }
 
     int IBackend.CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels) =>

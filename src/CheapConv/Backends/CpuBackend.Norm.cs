@@ -16,43 +16,43 @@ public sealed partial class CpuBackend
     /// invStd = 1/√(var + eps); saves mean and invStd and updates the running statistics as PyTorch does
     /// (running = (1 − momentum)·running + momentum·batch, with the unbiased variance Σ(x − mean)²/(M − 1)).
     /// </summary>
-    public static void BatchNormTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
-        T[] runningVar, T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd) where T : IFloatingPointIeee754<T> =>
-        BatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: false);
+    internal static void BatchNormTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+        T[] runningVar, T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
+        BatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: false, parallel);
 
     /// <summary>y = relu(<see cref="BatchNormTrainForward{T}"/>), with the same statistics and running updates.</summary>
-    public static void BatchNormReluTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
-        T[] runningVar, T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd) where T : IFloatingPointIeee754<T> =>
-        BatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: true);
+    internal static void BatchNormReluTrainForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+        T[] runningVar, T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
+        BatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: true, parallel);
 
     /// <summary>Eval-mode batch norm: y = γ·(x − runningMean)/√(runningVar + eps) + β.</summary>
-    public static void BatchNormEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
-        T[] runningVar, T eps, T[] y) where T : IFloatingPointIeee754<T> =>
-        BatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: false);
+    internal static void BatchNormEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+        T[] runningVar, T eps, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
+        BatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: false, parallel);
 
     /// <summary>y = relu(<see cref="BatchNormEvalForward{T}"/>).</summary>
-    public static void BatchNormReluEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
-        T[] runningVar, T eps, T[] y) where T : IFloatingPointIeee754<T> =>
-        BatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true);
+    internal static void BatchNormReluEvalForward<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean,
+        T[] runningVar, T eps, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
+        BatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true, parallel);
 
     /// <summary>
     /// Backward of training-mode batch norm with the saved statistics: x̂ = (x − mean)·invStd, dβ = Σ dy,
     /// dγ = Σ dy·x̂, dx = γ·invStd/M·(M·dy − dβ − x̂·dγ), M = N·H·W.
     /// </summary>
-    public static void BatchNormBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] saveMean,
-        T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta) where T : IFloatingPointIeee754<T> =>
-        BatchNormBackwardCore(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta);
+    internal static void BatchNormBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] saveMean,
+        T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
+        BatchNormBackwardCore(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta, parallel);
 
     /// <summary>
     /// Backward of relu(training-mode batch norm): as <see cref="BatchNormBackward{T}"/> with dy replaced by
     /// dy·[y &gt; 0], the forward output y recomputed from x, the saved statistics, γ and β.
     /// </summary>
-    public static void BatchNormReluBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] beta, T[] saveMean,
-        T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta) where T : IFloatingPointIeee754<T> =>
-        BatchNormBackwardCore(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
+    internal static void BatchNormReluBackward<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[] beta, T[] saveMean,
+        T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T> =>
+        BatchNormBackwardCore(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, parallel);
 
     /// <summary>y = max(x, 0) over the first <paramref name="length"/> elements (y may be x); NaN stays NaN.</summary>
-    public static void ReluForward<T>(long length, T[] x, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void ReluForward<T>(long length, T[] x, T[] y) where T : IFloatingPointIeee754<T>
     {
         var count = CheckNormElementCount(length, ("x", x.LongLength), ("y", y.LongLength));
         for (var i = 0; i < count; i++)
@@ -62,7 +62,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx = dy where y &gt; 0, else 0.</summary>
-    public static void ReluBackward<T>(long length, T[] y, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
+    internal static void ReluBackward<T>(long length, T[] y, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
     {
         var count = CheckNormElementCount(length, ("y", y.LongLength), ("dy", dy.LongLength), ("dx", dx.LongLength));
         for (var i = 0; i < count; i++)
@@ -72,7 +72,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y = a + b (y may alias a or b).</summary>
-    public static void Add<T>(long length, T[] a, T[] b, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void Add<T>(long length, T[] a, T[] b, T[] y) where T : IFloatingPointIeee754<T>
     {
         var count = CheckNormElementCount(length, ("a", a.LongLength), ("b", b.LongLength), ("y", y.LongLength));
         for (var i = 0; i < count; i++)
@@ -82,13 +82,13 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y[n,c] = (Σ_{h,w} x[n,c,h,w]) / (H·W).</summary>
-    public static void GlobalAvgPoolForward<T>(int n, int c, int h, int w, T[] x, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void GlobalAvgPoolForward<T>(int n, int c, int h, int w, T[] x, T[] y, ParallelOptions? parallel = null) where T : IFloatingPointIeee754<T>
     {
         var elements = CheckNormShape(n, c, h, w);
         CheckNormLengths(("x", x.LongLength, elements), ("y", y.LongLength, (long)n * c));
         int hw = h * w;
         var count = T.CreateChecked(hw);
-        Parallel.For(0, n * c, plane =>
+        Parallel.For(0, n * c, parallel ?? Unbounded, plane =>
         {
             var sum = T.Zero;
             for (var i = 0; i < hw; i++)
@@ -101,7 +101,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx[n,c,h,w] = dy[n,c] / (H·W).</summary>
-    public static void GlobalAvgPoolBackward<T>(int n, int c, int h, int w, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
+    internal static void GlobalAvgPoolBackward<T>(int n, int c, int h, int w, T[] dy, T[] dx) where T : IFloatingPointIeee754<T>
     {
         var elements = CheckNormShape(n, c, h, w);
         CheckNormLengths(("dy", dy.LongLength, (long)n * c), ("dx", dx.LongLength, elements));
@@ -114,7 +114,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y = x surrounded by zeros: N×C×(H+top+bottom)×(W+left+right).</summary>
-    public static void ZeroPadForward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] x, T[] y)
+    internal static void ZeroPadForward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] x, T[] y)
         where T : IFloatingPointIeee754<T>
     {
         var (inputElements, outputElements) = CheckPadding(n, c, h, w, top, bottom, left, right);
@@ -131,7 +131,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dx = the middle H×W window of dy, whose planes are (H+top+bottom)×(W+left+right).</summary>
-    public static void ZeroPadBackward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] dy, T[] dx)
+    internal static void ZeroPadBackward<T>(int n, int c, int h, int w, int top, int bottom, int left, int right, T[] dy, T[] dx)
         where T : IFloatingPointIeee754<T>
     {
         var (inputElements, outputElements) = CheckPadding(n, c, h, w, top, bottom, left, right);
@@ -147,10 +147,10 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>Every element = <paramref name="value"/>.</summary>
-    public static void Fill<T>(T[] x, T value) where T : IFloatingPointIeee754<T> => Array.Fill(x, value);
+    internal static void Fill<T>(T[] x, T value) where T : IFloatingPointIeee754<T> => Array.Fill(x, value);
 
     /// <summary>x *= alpha.</summary>
-    public static void Scale<T>(T[] x, T alpha) where T : IFloatingPointIeee754<T>
+    internal static void Scale<T>(T[] x, T alpha) where T : IFloatingPointIeee754<T>
     {
         for (var i = 0; i < x.Length; i++)
         {
@@ -159,7 +159,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y += alpha·x, one rounding per element (FMA, as the kernel).</summary>
-    public static void Axpy<T>(T alpha, T[] x, T[] y) where T : IFloatingPointIeee754<T>
+    internal static void Axpy<T>(T alpha, T[] x, T[] y) where T : IFloatingPointIeee754<T>
     {
         CheckNormLengths(("y", y.LongLength, x.LongLength));
         for (var i = 0; i < x.Length; i++)
@@ -169,7 +169,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>result[0] = Σ x, added in index order.</summary>
-    public static void Sum<T>(T[] x, T[] result) where T : IFloatingPointIeee754<T>
+    internal static void Sum<T>(T[] x, T[] result) where T : IFloatingPointIeee754<T>
     {
         CheckNormLengths(("result", result.LongLength, 1));
         var sum = T.Zero;
@@ -185,48 +185,48 @@ public sealed partial class CpuBackend
     // Backends/Cpu (CpuNorm, CpuVector), which compute each element with the reference's arithmetic.
     void IBackend.BatchNormTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd) =>
-        FastBatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: false);
+        FastBatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: false, Parallelism);
 
     void IBackend.BatchNormEvalForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float eps, Storage y) =>
-        FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: false);
+        FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: false, Parallelism);
 
     void IBackend.BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage saveMean,
         Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta);
+        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta, Parallelism);
 
     void IBackend.BatchNormReluTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd) =>
-        FastBatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: true);
+        FastBatchNormTrain(n, c, h, w, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd, relu: true, Parallelism);
 
     void IBackend.BatchNormReluEvalForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float eps, Storage y) =>
-        FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true);
+        FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true, Parallelism);
 
     void IBackend.BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta,
         Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
+        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, Parallelism);
 
     void IBackend.ReluForward(long length, Storage x, Storage y)
     {
         float[] hx = Host(x), hy = Host(y);
-        CpuVector.Relu(CheckNormElementCount(length, ("x", hx.LongLength), ("y", hy.LongLength)), hx, hy);
+        CpuVector.Relu(CheckNormElementCount(length, ("x", hx.LongLength), ("y", hy.LongLength)), hx, hy, Parallelism);
     }
 
     void IBackend.ReluBackward(long length, Storage y, Storage dy, Storage dx)
     {
         float[] hy = Host(y), hdy = Host(dy), hdx = Host(dx);
-        CpuVector.ReluBackward(CheckNormElementCount(length, ("y", hy.LongLength), ("dy", hdy.LongLength), ("dx", hdx.LongLength)), hy, hdy, hdx);
+        CpuVector.ReluBackward(CheckNormElementCount(length, ("y", hy.LongLength), ("dy", hdy.LongLength), ("dx", hdx.LongLength)), hy, hdy, hdx, Parallelism);
     }
 
     void IBackend.Add(long length, Storage a, Storage b, Storage y)
     {
         float[] ha = Host(a), hb = Host(b), hy = Host(y);
-        CpuVector.Add(CheckNormElementCount(length, ("a", ha.LongLength), ("b", hb.LongLength), ("y", hy.LongLength)), ha, hb, hy);
+        CpuVector.Add(CheckNormElementCount(length, ("a", ha.LongLength), ("b", hb.LongLength), ("y", hy.LongLength)), ha, hb, hy, Parallelism);
     }
 
     void IBackend.GlobalAvgPoolForward(int n, int c, int h, int w, Storage x, Storage y) =>
-        GlobalAvgPoolForward(n, c, h, w, Host(x), Host(y));
+        GlobalAvgPoolForward(n, c, h, w, Host(x), Host(y), Parallelism);
 
     void IBackend.GlobalAvgPoolBackward(int n, int c, int h, int w, Storage dy, Storage dx) =>
         GlobalAvgPoolBackward(n, c, h, w, Host(dy), Host(dx));
@@ -239,39 +239,39 @@ public sealed partial class CpuBackend
 
     void IBackend.Fill(Storage x, float value) => Fill(Host(x), value);
 
-    void IBackend.Scale(Storage x, float alpha) => CpuVector.Scale(Host(x), alpha);
+    void IBackend.Scale(Storage x, float alpha) => CpuVector.Scale(Host(x), alpha, Parallelism);
 
     void IBackend.Axpy(float alpha, Storage x, Storage y)
     {
         float[] hx = Host(x), hy = Host(y);
         CheckNormLengths(("y", hy.LongLength, hx.LongLength));
-        CpuVector.Axpy(alpha, hx, hy);
+        CpuVector.Axpy(alpha, hx, hy, Parallelism);
     }
 
     void IBackend.Sum(Storage x, Storage result) => Sum(Host(x), Host(result));
 
     private static void FastBatchNormTrain(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
-        Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd, bool relu)
+        Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd, bool relu, ParallelOptions parallel)
     {
         float[] hx = Host(x), hg = Host(gamma), hb = Host(beta), hrm = Host(runningMean), hrv = Host(runningVar), hy = Host(y),
             hsm = Host(saveMean), hsi = Host(saveInvStd);
         CheckBatchNormTraining(n, c, h, w, hx.LongLength, hy.LongLength, hg.LongLength, hb.LongLength, hrm.LongLength, hrv.LongLength,
             hsm.LongLength, hsi.LongLength);
-        CpuNorm.TrainForward(n, c, h, w, hx, hg, hb, hrm, hrv, momentum, eps, hy, hsm, hsi, relu);
+        CpuNorm.TrainForward(n, c, h, w, hx, hg, hb, hrm, hrv, momentum, eps, hy, hsm, hsi, relu, parallel);
     }
 
     private static void FastBatchNormEval(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
-        Storage runningVar, float eps, Storage y, bool relu)
+        Storage runningVar, float eps, Storage y, bool relu, ParallelOptions parallel)
     {
         float[] hx = Host(x), hg = Host(gamma), hb = Host(beta), hrm = Host(runningMean), hrv = Host(runningVar), hy = Host(y);
         var elements = CheckNormShape(n, c, h, w);
         CheckNormLengths(("x", hx.LongLength, elements), ("y", hy.LongLength, elements), ("gamma", hg.LongLength, c),
             ("beta", hb.LongLength, c), ("runningMean", hrm.LongLength, c), ("runningVar", hrv.LongLength, c));
-        CpuNorm.EvalForward(n, c, h, w, hx, hg, hb, hrm, hrv, eps, hy, relu);
+        CpuNorm.EvalForward(n, c, h, w, hx, hg, hb, hrm, hrv, eps, hy, relu, parallel);
     }
 
     private static void FastBatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage? beta,
-        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta)
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, ParallelOptions parallel)
     {
         float[] hx = Host(x), hdy = Host(dy), hg = Host(gamma), hsm = Host(saveMean), hsi = Host(saveInvStd), hdx = Host(dx),
             hdg = Host(dgamma), hdb = Host(dbeta);
@@ -280,17 +280,17 @@ public sealed partial class CpuBackend
         CheckNormLengths(("x", hx.LongLength, elements), ("dy", hdy.LongLength, elements), ("dx", hdx.LongLength, elements),
             ("gamma", hg.LongLength, c), ("beta", hb?.LongLength ?? c, c), ("saveMean", hsm.LongLength, c),
             ("saveInvStd", hsi.LongLength, c), ("dgamma", hdg.LongLength, c), ("dbeta", hdb.LongLength, c));
-        CpuNorm.Backward(n, c, h, w, hx, hdy, hg, hb, hsm, hsi, hdx, hdg, hdb);
+        CpuNorm.Backward(n, c, h, w, hx, hdy, hg, hb, hsm, hsi, hdx, hdg, hdb, parallel);
     }
 
     private static void BatchNormTrain<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean, T[] runningVar,
-        T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd, bool relu) where T : IFloatingPointIeee754<T>
+        T momentum, T eps, T[] y, T[] saveMean, T[] saveInvStd, bool relu, ParallelOptions? parallel) where T : IFloatingPointIeee754<T>
     {
         CheckBatchNormTraining(n, c, h, w, x.LongLength, y.LongLength, gamma.LongLength, beta.LongLength, runningMean.LongLength,
             runningVar.LongLength, saveMean.LongLength, saveInvStd.LongLength);
         int hw = h * w, m = n * hw;
         T count = T.CreateChecked(m), countMinusOne = T.CreateChecked(m - 1);
-        Parallel.For(0, c, channel =>
+        Parallel.For(0, c, parallel ?? Unbounded, channel =>
         {
             var sum = T.Zero;
             for (var s = 0; s < n; s++)
@@ -322,13 +322,13 @@ public sealed partial class CpuBackend
     }
 
     private static void BatchNormEval<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean, T[] runningVar,
-        T eps, T[] y, bool relu) where T : IFloatingPointIeee754<T>
+        T eps, T[] y, bool relu, ParallelOptions? parallel) where T : IFloatingPointIeee754<T>
     {
         var elements = CheckNormShape(n, c, h, w);
         CheckNormLengths(("x", x.LongLength, elements), ("y", y.LongLength, elements), ("gamma", gamma.LongLength, c),
             ("beta", beta.LongLength, c), ("runningMean", runningMean.LongLength, c), ("runningVar", runningVar.LongLength, c));
         int hw = h * w;
-        Parallel.For(0, c, channel =>
+        Parallel.For(0, c, parallel ?? Unbounded, channel =>
         {
             var invStd = T.One / T.Sqrt(runningVar[channel] + eps);
             Normalize(x, y, n, c, hw, channel, runningMean[channel], invStd, gamma[channel], beta[channel], relu);
@@ -355,7 +355,7 @@ public sealed partial class CpuBackend
 
     // beta == null: plain batch norm; otherwise the fused ReLU, whose mask needs β to recompute y.
     private static void BatchNormBackwardCore<T>(int n, int c, int h, int w, T[] x, T[] dy, T[] gamma, T[]? beta, T[] saveMean,
-        T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta) where T : IFloatingPointIeee754<T>
+        T[] saveInvStd, T[] dx, T[] dgamma, T[] dbeta, ParallelOptions? parallel) where T : IFloatingPointIeee754<T>
     {
         var elements = CheckNormShape(n, c, h, w);
         CheckNormLengths(("x", x.LongLength, elements), ("dy", dy.LongLength, elements), ("dx", dx.LongLength, elements),
@@ -363,7 +363,7 @@ public sealed partial class CpuBackend
             ("saveInvStd", saveInvStd.LongLength, c), ("dgamma", dgamma.LongLength, c), ("dbeta", dbeta.LongLength, c));
         int hw = h * w;
         var count = T.CreateChecked(n * hw);
-        Parallel.For(0, c, channel =>
+        Parallel.For(0, c, parallel ?? Unbounded, channel =>
         {
             T mean = saveMean[channel], invStd = saveInvStd[channel], g = gamma[channel];
             T Gradient(int index) =>

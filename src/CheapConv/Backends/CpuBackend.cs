@@ -13,6 +13,39 @@ namespace CheapConv.Backends;
 /// </summary>
 public sealed partial class CpuBackend : IBackend
 {
+    /// <summary>What the static reference methods use when no <see cref="ParallelOptions"/> is given: the whole pool.</summary>
+    private static readonly ParallelOptions Unbounded = new();
+
+    /// <summary>A backend that runs on up to <see cref="Environment.ProcessorCount"/> threads at once.</summary>
+    public CpuBackend()
+        : this(Environment.ProcessorCount)
+    {
+    }
+
+    /// <summary>
+    /// A backend whose every op runs on at most <paramref name="threads"/> threads at once (the calling thread included):
+    /// each Parallel.For of the CPU code gets <see cref="ParallelOptions.MaxDegreeOfParallelism"/> = <paramref name="threads"/>.
+    /// Results do not depend on it (threads only split independent outputs), only the speed does.
+    /// </summary>
+    public CpuBackend(int threads)
+        : this(threads, TaskScheduler.Default)
+    {
+    }
+
+    /// <summary>As <see cref="CpuBackend(int)"/>, with the parallel loops' tasks on <paramref name="scheduler"/> (tests count on it how many run at once).</summary>
+    internal CpuBackend(int threads, TaskScheduler scheduler)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        Threads = threads;
+        Parallelism = new ParallelOptions { MaxDegreeOfParallelism = threads, TaskScheduler = scheduler };
+    }
+
+    /// <summary>The most threads an op runs on at once.</summary>
+    public int Threads { get; }
+
+    /// <summary>The bound every parallel loop of this backend runs under.</summary>
+    internal ParallelOptions Parallelism { get; }
+
     public string Name => "cpu";
 
     public Storage Allocate(long length) => new HostStorage(new float[length]);
@@ -33,21 +66,21 @@ public sealed partial class CpuBackend : IBackend
     {
         float[] hx = Host(x), hw = Host(w), hy = Host(y);
         CheckLengths(problem, ("x", hx.Length, problem.InputElements), ("w", hw.Length, problem.WeightElements), ("y", hy.Length, problem.OutputElements));
-        CpuConv.Forward(problem, hx, hw, hy);
+        CpuConv.Forward(problem, hx, hw, hy, Parallelism);
     }
 
     void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
     {
         float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);
         CheckLengths(problem, ("dy", hdy.Length, problem.OutputElements), ("w", hw.Length, problem.WeightElements), ("dx", hdx.Length, problem.InputElements));
-        CpuConv.BackwardData(problem, hdy, hw, hdx);
+        CpuConv.BackwardData(problem, hdy, hw, hdx, Parallelism);
     }
 
     void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
     {
         float[] hx = Host(x), hdy = Host(dy), hdw = Host(dw);
         CheckLengths(problem, ("x", hx.Length, problem.InputElements), ("dy", hdy.Length, problem.OutputElements), ("dw", hdw.Length, problem.WeightElements));
-        CpuConv.BackwardWeight(problem, hx, hdy, hdw);
+        CpuConv.BackwardWeight(problem, hx, hdy, hdw, Parallelism);
     }
 
     /// <summary>The array behind a storage of this backend.</summary>
@@ -56,7 +89,7 @@ public sealed partial class CpuBackend : IBackend
         : throw new ArgumentException($"a {storage.GetType().Name} was given to the cpu backend, which works on host storages only");
 
     /// <summary>The precondition of <see cref="IBackend.Copy"/> and <see cref="IBackend.Axpy"/> on every backend: equal lengths.</summary>
-    public static void CheckSameLength(Storage a, Storage b)
+    internal static void CheckSameLength(Storage a, Storage b)
     {
         if (a.Length != b.Length)
         {

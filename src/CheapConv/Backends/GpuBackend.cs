@@ -1,26 +1,41 @@
 using CheapConv.Devices;
-using CheapConv.Kernels;
+using CheapConv.Interop;
 using CheapConv.Problems;
 
 namespace CheapConv.Backends;
 
 /// <summary>
-/// The op level over a <see cref="Device"/>: picks the kernel, computes its grid and block, and packs the
-/// arguments as <c>void**</c> exactly as <c>cuLaunchKernel</c> wants them. The same code drives the CUDA
-/// driver and the emulator, so CI exercises the real launch path without a GPU. One file per op family
-/// (GpuBackend.Gemm.cs, .Norm.cs, .Loss.cs); this one holds memory and the direct convolution.
+/// The op level over a <see cref="Device"/>: every op is one call of the C ABI (native/include/cheapconv.h) with
+/// the device's handle and stream. Which kernel runs, its grid, block, shared memory and the split of a weight
+/// gradient are the native launcher's business; this class checks that the buffers fit the problem (the ABI takes
+/// bare pointers), and owns what a call needs besides its tensors: the workspace, the labels on the device and the
+/// count of correct predictions. The same code drives a GPU and the emulator, so CI exercises the real launcher
+/// without a GPU. One file per op family (GpuBackend.Gemm.cs, .Norm.cs, .Loss.cs); this one holds memory, the
+/// workspace and the convolution.
 /// </summary>
+/// <remarks>
+/// Not thread-safe: the workspace and the labels are reused from call to call (safely, since calls on one stream
+/// run in order). Give each thread its own backend, as each its own stream.
+/// </remarks>
 public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDisposable
 {
-    /// <summary>Threads per block for the one-thread-per-element kernels.</summary>
-    public const int ElementwiseBlock = 256;
-
-    /// <summary>Threads per block of the weight-gradient kernel: 8 warps, one weight element each.</summary>
-    public const int WeightGradBlock = 256;
+    // Grows to the largest *_workspace_size asked and stays: freeing it on a GPU would wait for the stream.
+    private DeviceBuffer<byte>? _workspace;
 
     public Device Device { get; } = device;
 
     public string Name => Device.Name;
+
+    /// <summary>
+    /// Whether <see cref="Conv2dForward"/>, <see cref="Conv2dBackwardData"/> and <see cref="Conv2dBackwardWeight"/> let
+    /// the launcher choose the kernels (<see cref="KernelAlgorithm.Auto"/>: the GEMM kernels for pointwise problems,
+    /// the default). False asks for <see cref="KernelAlgorithm.Direct"/> on every problem, so tests and benchmarks can
+    /// still run the direct kernels on 1×1 shapes.
+    /// </summary>
+    public bool PointwiseAsGemm { get; init; } = true;
+
+    /// <summary>Bytes of the workspace kept between calls (0 until an op needed one).</summary>
+    public long WorkspaceBytes => _workspace?.Length ?? 0;
 
     public Storage Allocate(long length) => new DeviceStorage(Device.Allocate<float>(length));
 
@@ -34,13 +49,13 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
         Device.CopyDeviceToDevice(Buffer(destination).Pointer, Buffer(source).Pointer, source.Length * sizeof(float));
     }
 
-    /// <summary>Frees the scratch buffers the ops keep between calls (labels, loss partials, sum partials). The
-    /// device and the storages handed out stay valid; the backend may be used again (buffers come back on demand).</summary>
+    /// <summary>Frees what the ops keep between calls (workspace, labels, the correct count). The device and the
+    /// storages handed out stay valid; the backend may be used again (the buffers come back on demand).</summary>
     public void Dispose()
     {
         ReleaseLossBuffers();
-        _sumPartials?.Dispose();
-        _sumPartials = null;
+        _workspace?.Dispose();
+        _workspace = null;
     }
 
     void IBackend.Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
@@ -57,69 +72,54 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
         ? buffer
         : throw new ArgumentException($"a {storage.GetType().Name} not on {Device.Name} was given to its backend");
 
-    /// <summary>y = conv(x, w); pointwise problems take the GEMM kernels unless <see cref="PointwiseAsGemm"/> is false.</summary>
-    public void Conv2dForward(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> w, DeviceBuffer<float> y)
-    {
-        if (PointwiseAsGemm && IsPointwise(problem))
-        {
-            PointwiseForward(problem, x, w, y);
-            return;
-        }
-
-        Check(problem, (nameof(x), x, problem.InputElements), (nameof(w), w, problem.WeightElements), (nameof(y), y, problem.OutputElements));
-        Launch(KernelNames.Conv2dForward, ForwardConfig(problem), problem, x.Pointer, w.Pointer, y.Pointer);
-    }
+    /// <summary>y = conv(x, w).</summary>
+    public void Conv2dForward(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> w, DeviceBuffer<float> y) =>
+        Conv(ConvPass.Forward, problem, ConvOptions, x, w, y);
 
     /// <summary>dx = ∂L/∂x given dy = ∂L/∂y.</summary>
-    public void Conv2dBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx)
-    {
-        if (PointwiseAsGemm && IsPointwise(problem))
-        {
-            PointwiseBackwardData(problem, dy, w, dx);
-            return;
-        }
-
-        Check(problem, (nameof(dy), dy, problem.OutputElements), (nameof(w), w, problem.WeightElements), (nameof(dx), dx, problem.InputElements));
-        Launch(KernelNames.Conv2dBackwardData, BackwardDataConfig(problem), problem, dy.Pointer, w.Pointer, dx.Pointer);
-    }
+    public void Conv2dBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx) =>
+        Conv(ConvPass.BackwardData, problem, ConvOptions, dy, w, dx);
 
     /// <summary>dw = ∂L/∂w given x and dy = ∂L/∂y (overwrites dw; no accumulation).</summary>
-    public void Conv2dBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw)
+    public void Conv2dBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw) =>
+        Conv(ConvPass.BackwardWeight, problem, ConvOptions, x, dy, dw);
+
+    private KernelOptions ConvOptions => new(PointwiseAsGemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct);
+
+    /// <summary>
+    /// One pass: (x, w → y), (dy, w → dx) or (x, dy → dw), with the workspace the launcher asks for these options.
+    /// </summary>
+    private void Conv(ConvPass pass, ConvProblem problem, KernelOptions options, DeviceBuffer<float> first, DeviceBuffer<float> second,
+        DeviceBuffer<float> output)
     {
-        if (PointwiseAsGemm && IsPointwise(problem))
+        var (firstName, secondName, outputName) = pass.Names();
+        var (firstLength, secondLength, outputLength) = pass.Elements(problem);
+        Check(problem, (firstName, first, firstLength), (secondName, second, secondLength), (outputName, output, outputLength));
+        var (workspace, bytes) = Workspace(Device.Native.ConvWorkspaceSize(problem, pass, options));
+        Device.Native.Conv(pass, Device.Handle, problem, options, first.Pointer, second.Pointer, output.Pointer, workspace, bytes, Device.Stream);
+        Device.Queued(CheapConvNative.ConvCall(pass), problem);
+    }
+
+    /// <summary>
+    /// The reused workspace, grown to at least <paramref name="bytes"/>: its address and size, or (0, 0) when none
+    /// is needed. Calls on one stream run in order, so a call cannot overwrite what an earlier one still reads.
+    /// </summary>
+    private (nint Pointer, nuint Bytes) Workspace(nuint bytes)
+    {
+        if (bytes == 0)
         {
-            PointwiseBackwardWeight(problem, x, dy, dw);
-            return;
+            return (0, 0);
         }
 
-        Check(problem, (nameof(x), x, problem.InputElements), (nameof(dy), dy, problem.OutputElements), (nameof(dw), dw, problem.WeightElements));
-        Launch(KernelNames.Conv2dBackwardWeight, BackwardWeightConfig(problem), problem, x.Pointer, dy.Pointer, dw.Pointer);
+        if (_workspace is null || (ulong)_workspace.Length < bytes)
+        {
+            _workspace?.Dispose();
+            _workspace = null;
+            _workspace = Device.Allocate<byte>((long)bytes);
+        }
+
+        return (_workspace.Pointer, (nuint)_workspace.Length);
     }
-
-    public static LaunchConfig ForwardConfig(ConvProblem problem) => Elementwise(problem.OutputElements);
-
-    public static LaunchConfig BackwardDataConfig(ConvProblem problem) => Elementwise(problem.InputElements);
-
-    public static LaunchConfig BackwardWeightConfig(ConvProblem problem)
-    {
-        const int warpsPerBlock = WeightGradBlock / 32;
-        return new LaunchConfig(new Dim3(checked((uint)((problem.WeightElements + warpsPerBlock - 1) / warpsPerBlock))), new Dim3(WeightGradBlock));
-    }
-
-    // The three conv passes share one signature: (cc_conv_problem, pointer, pointer, pointer).
-    private void Launch(string kernel, LaunchConfig config, ConvProblem problem, nint a, nint b, nint c)
-    {
-        var args = new KernelArguments();
-        args.Add(problem);
-        args.Add(a);
-        args.Add(b);
-        args.Add(c);
-        args.Launch(Device, kernel, config, problem.ToString());
-    }
-
-    /// <summary>A 1-D grid of <see cref="ElementwiseBlock"/>-thread blocks covering <paramref name="elements"/> threads.</summary>
-    public static LaunchConfig Elementwise(long elements) =>
-        new(new Dim3(checked((uint)Math.Max(1, (elements + ElementwiseBlock - 1) / ElementwiseBlock))), new Dim3(ElementwiseBlock));
 
     private void Check(ConvProblem problem, params ReadOnlySpan<(string Name, DeviceBuffer<float> Buffer, long Expected)> tensors)
     {

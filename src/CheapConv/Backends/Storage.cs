@@ -16,7 +16,7 @@ public abstract class Storage : IDisposable
 }
 
 /// <summary>Host memory for the CPU backend: a managed array, read and written directly by the C# ops.</summary>
-public sealed class HostStorage(float[] data) : Storage
+internal sealed class HostStorage(float[] data) : Storage
 {
     public float[] Data { get; } = data;
 
@@ -28,7 +28,7 @@ public sealed class HostStorage(float[] data) : Storage
 }
 
 /// <summary>Device memory for the GPU backend (a CUDA device or the emulator).</summary>
-public sealed class DeviceStorage(DeviceBuffer<float> buffer) : Storage
+internal sealed class DeviceStorage(DeviceBuffer<float> buffer) : Storage
 {
     public DeviceBuffer<float> Buffer { get; } = buffer;
 

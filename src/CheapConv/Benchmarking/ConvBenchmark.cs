@@ -13,7 +13,7 @@ namespace CheapConv.Benchmarking;
 /// <param name="FractionOfFloor">Floor time / measured time, where the floor is the larger of FLOPs / peak
 /// FLOP rate and bytes / peak bandwidth; null where the device's peaks are unknown (the CPU).</param>
 /// <param name="Bound">"memory" or "compute": which of the two floors is larger; "" when unknown.</param>
-public sealed record ConvBenchResult(
+internal sealed record ConvBenchResult(
     ConvProblem Problem, string Pass, double MedianMicroseconds, double MinMicroseconds,
     double GflopsPerSecond, double GigabytesPerSecond, double? FractionOfFloor, string Bound);
 
@@ -22,7 +22,7 @@ public sealed record ConvBenchResult(
 /// launch (at CIFAR sizes every tensor fits in the 50 MB L2, so without a flush we would time the cache).
 /// On the CPU: wall-clock time of the C# backend, the baseline the kernels are meant to beat.
 /// </summary>
-public static class ConvBenchmark
+internal static class ConvBenchmark
 {
     public static readonly string[] Passes = ["forward", "backward-data", "backward-weight"];
 

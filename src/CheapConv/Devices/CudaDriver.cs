@@ -5,7 +5,8 @@ using System.Runtime.Loader;
 namespace CheapConv.Devices;
 
 /// <summary>
-/// The CUDA driver API calls <see cref="CudaDevice"/> makes, imported by us from <c>libcuda</c>.
+/// The CUDA driver API calls <see cref="CudaDevice"/> makes for memory, copies, contexts, events and the probe,
+/// imported by us from <c>libcuda</c>. Kernels are libcheapconv.so's business: it loads the driver on its own.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -14,8 +15,8 @@ namespace CheapConv.Devices;
 /// whose methods throw <see cref="NotSupportedException"/> (its <c>Init()</c> returns a bool and loses the
 /// driver's error code, which is exactly what <see cref="CudaDevice.Probe"/> must report), it resolves the
 /// library as <c>libcuda.so</c> (absent on driver-only machines, and on toolkit machines possibly the
-/// link-time stub), and it lacks streams, raw copies and function attributes. One import table keeps the
-/// error handling and the library resolution in one place.
+/// link-time stub), and it lacks streams and raw copies. One import table keeps the error handling and the
+/// library resolution in one place (and the core free of package references).
 /// </para>
 /// <para>
 /// Handles are <c>nint</c>, <c>CUresult</c> is <c>int</c>, <c>size_t</c> is <c>nuint</c>. The versioned
@@ -34,23 +35,12 @@ internal static unsafe partial class CudaDriver
     public const int CUDA_ERROR_NOT_INITIALIZED = 3;
     public const int CUDA_ERROR_NO_DEVICE = 100;
     public const int CUDA_ERROR_INVALID_DEVICE = 101;
-    public const int CUDA_ERROR_NOT_FOUND = 500;
     public const int CUDA_ERROR_NOT_READY = 600;
 
-    // CUstream_flags / CUevent_flags / CUctx_flags.
-    public const uint CU_STREAM_NON_BLOCKING = 1;
+    // CUevent_flags.
     public const uint CU_EVENT_DEFAULT = 0;
-    public const uint CU_CTX_SCHED_AUTO = 0;
 
-    // CUdevice_attribute (values cross-checked against ILGPU's DeviceAttributeKind).
-    public const int CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X = 2;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y = 3;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z = 4;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X = 5;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y = 6;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z = 7;
-    public const int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8;
+    // CUdevice_attribute (cuda.h).
     public const int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
     public const int CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13;
     public const int CU_DEVICE_ATTRIBUTE_PCI_BUS_ID = 33;
@@ -61,25 +51,18 @@ internal static unsafe partial class CudaDriver
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     public const int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 
-    // CUfunction_attribute.
-    public const int CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 0;
-    public const int CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES = 1;
-    public const int CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3;
-    public const int CU_FUNC_ATTRIBUTE_NUM_REGS = 4;
-    public const int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+    /// <summary>
+    /// Names the driver library to load instead of the system's: the variable libcheapconv.so reads too, so the
+    /// device's memory and copies and the library's kernels always go to the same driver (a fake one in tests).
+    /// </summary>
+    public const string DriverEnvironmentVariable = "CHEAPCONV_CUDA_DRIVER";
 
-    // CUjit_option (the same numbers ILGPU's LoadModule passes for the error log).
-    public const int CU_JIT_INFO_LOG_BUFFER = 3;
-    public const int CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
-    public const int CU_JIT_ERROR_LOG_BUFFER = 5;
-    public const int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
-
-    /// <summary>The file names tried for the driver, in order. The versioned name comes first: it is what
-    /// the driver package installs, while a bare <c>libcuda.so</c> may be the CUDA toolkit's link-time stub
-    /// (which fails every call with CUDA_ERROR_STUB_LIBRARY).</summary>
-    private static readonly string[] Candidates = OperatingSystem.IsWindows()
-        ? ["nvcuda.dll"]
-        : ["libcuda.so.1", "libcuda.so"];
+    /// <summary>The file names tried for the driver, in order: $CHEAPCONV_CUDA_DRIVER alone when set, else the
+    /// versioned name first: it is what the driver package installs, while a bare <c>libcuda.so</c> may be the CUDA
+    /// toolkit's link-time stub (which fails every call with CUDA_ERROR_STUB_LIBRARY).</summary>
+    private static string[] Candidates => Environment.GetEnvironmentVariable(DriverEnvironmentVariable) is { Length: > 0 } chosen
+        ? [chosen]
+        : OperatingSystem.IsWindows() ? ["nvcuda.dll"] : ["libcuda.so.1", "libcuda.so"];
 
     private static readonly Lazy<(nint Handle, string? Name, string? Error)> Loaded = new(LoadDriver);
 
@@ -121,7 +104,8 @@ internal static unsafe partial class CudaDriver
     private static (nint Handle, string? Name, string? Error) LoadDriver()
     {
         var errors = new List<string>();
-        foreach (var candidate in Candidates)
+        var candidates = Candidates;
+        foreach (var candidate in candidates)
         {
             try
             {
@@ -140,9 +124,11 @@ internal static unsafe partial class CudaDriver
         // "No such file" is the normal case on a machine without the NVIDIA driver; anything else (a file
         // for another architecture, a missing dependency) is worth quoting.
         var broken = errors.FirstOrDefault(e => !e.Contains("No such file", StringComparison.OrdinalIgnoreCase));
-        var error = broken is null
-            ? $"{Candidates[0]} not found: no NVIDIA driver on this machine"
-            : $"the NVIDIA driver library could not be loaded: {broken}";
+        var error = Environment.GetEnvironmentVariable(DriverEnvironmentVariable) is { Length: > 0 } chosen
+            ? $"${DriverEnvironmentVariable} names {chosen}, which could not be loaded: {errors[0]}"
+            : broken is null
+                ? $"{candidates[0]} not found: no NVIDIA driver on this machine"
+                : $"the NVIDIA driver library could not be loaded: {broken}";
         return (0, null, error);
     }
 
@@ -176,11 +162,45 @@ internal static unsafe partial class CudaDriver
 
         return Fallback();
 
-        // ILGPU's enum knows the names of the older codes; it is only a fallback for drivers that do not.
-        string Fallback() => Enum.IsDefined(typeof(ILGPU.Runtime.Cuda.CudaError), status)
-            ? ((ILGPU.Runtime.Cuda.CudaError)status).ToString()
-            : $"CUresult {status}";
+        // Without a driver (or for a code it does not know) the names from cuda.h that our messages meet most.
+        string Fallback() => KnownErrors.TryGetValue(status, out var name) ? name : $"CUresult {status}";
     }
+
+    /// <summary>CUresult names from cuda.h: what <see cref="ErrorName"/> says when the driver cannot.</summary>
+    private static readonly Dictionary<int, string> KnownErrors = new()
+    {
+        [0] = "CUDA_SUCCESS",
+        [1] = "CUDA_ERROR_INVALID_VALUE",
+        [2] = "CUDA_ERROR_OUT_OF_MEMORY",
+        [3] = "CUDA_ERROR_NOT_INITIALIZED",
+        [4] = "CUDA_ERROR_DEINITIALIZED",
+        [34] = "CUDA_ERROR_STUB_LIBRARY",
+        [100] = "CUDA_ERROR_NO_DEVICE",
+        [101] = "CUDA_ERROR_INVALID_DEVICE",
+        [200] = "CUDA_ERROR_INVALID_IMAGE",
+        [201] = "CUDA_ERROR_INVALID_CONTEXT",
+        [209] = "CUDA_ERROR_NO_BINARY_FOR_GPU",
+        [214] = "CUDA_ERROR_ECC_UNCORRECTABLE",
+        [218] = "CUDA_ERROR_INVALID_PTX",
+        [222] = "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+        [400] = "CUDA_ERROR_INVALID_HANDLE",
+        [500] = "CUDA_ERROR_NOT_FOUND",
+        [600] = "CUDA_ERROR_NOT_READY",
+        [700] = "CUDA_ERROR_ILLEGAL_ADDRESS",
+        [701] = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+        [702] = "CUDA_ERROR_LAUNCH_TIMEOUT",
+        [709] = "CUDA_ERROR_CONTEXT_IS_DESTROYED",
+        [710] = "CUDA_ERROR_ASSERT",
+        [714] = "CUDA_ERROR_HARDWARE_STACK_ERROR",
+        [715] = "CUDA_ERROR_ILLEGAL_INSTRUCTION",
+        [716] = "CUDA_ERROR_MISALIGNED_ADDRESS",
+        [717] = "CUDA_ERROR_INVALID_ADDRESS_SPACE",
+        [718] = "CUDA_ERROR_INVALID_PC",
+        [719] = "CUDA_ERROR_LAUNCH_FAILED",
+        [803] = "CUDA_ERROR_SYSTEM_NOT_READY",
+        [804] = "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
+        [999] = "CUDA_ERROR_UNKNOWN",
+    };
 
     /// <summary>The driver's description of <paramref name="status"/> ("an illegal memory access was
     /// encountered"); never throws, empty when unknown.</summary>
@@ -280,12 +300,6 @@ internal static unsafe partial class CudaDriver
     public static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
 
     [LibraryImport(Library)]
-    public static partial int cuCtxCreate_v2(out nint context, uint flags, int device);
-
-    [LibraryImport(Library)]
-    public static partial int cuCtxDestroy_v2(nint context);
-
-    [LibraryImport(Library)]
     public static partial int cuDevicePrimaryCtxRetain(out nint context, int device);
 
     [LibraryImport(Library)]
@@ -298,13 +312,10 @@ internal static unsafe partial class CudaDriver
     public static partial int cuCtxGetCurrent(out nint context);
 
     [LibraryImport(Library)]
+    public static partial int cuCtxGetDevice(out int device);
+
+    [LibraryImport(Library)]
     public static partial int cuMemGetInfo_v2(out nuint free, out nuint total);
-
-    [LibraryImport(Library)]
-    public static partial int cuStreamCreate(out nint stream, uint flags);
-
-    [LibraryImport(Library)]
-    public static partial int cuStreamDestroy_v2(nint stream);
 
     [LibraryImport(Library)]
     public static partial int cuStreamSynchronize(nint stream);
@@ -327,26 +338,6 @@ internal static unsafe partial class CudaDriver
     // cuMemsetD8Async has no _v2: its signature has taken size_t since it was introduced.
     [LibraryImport(Library)]
     public static partial int cuMemsetD8Async(nint destination, byte value, nuint count, nint stream);
-
-    [LibraryImport(Library)]
-    public static partial int cuModuleLoadDataEx(out nint module, void* image, uint optionCount, int* options, void** optionValues);
-
-    [LibraryImport(Library)]
-    public static partial int cuModuleUnload(nint module);
-
-    [LibraryImport(Library)]
-    public static partial int cuModuleGetFunction(out nint function, nint module, byte* name);
-
-    [LibraryImport(Library)]
-    public static partial int cuFuncGetAttribute(out int value, int attribute, nint function);
-
-    [LibraryImport(Library)]
-    public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
-
-    [LibraryImport(Library)]
-    public static partial int cuLaunchKernel(
-        nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
-        uint sharedBytes, nint stream, void** parameters, void** extra);
 
     [LibraryImport(Library)]
     public static partial int cuEventCreate(out nint @event, uint flags);

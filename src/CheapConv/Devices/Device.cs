@@ -1,3 +1,5 @@
+using CheapConv.Interop;
+
 namespace CheapConv.Devices;
 
 /// <summary>What a device is, for messages and for choosing code paths in tests.</summary>
@@ -11,24 +13,42 @@ public enum DeviceKind
 }
 
 /// <summary>
-/// The launch level of DESIGN.md: memory, copies and kernel launches by name. <see cref="CudaDevice"/>
-/// hands launches to the CUDA driver, <see cref="EmulatedDevice"/> to the emulator; both take the same
-/// kernel names and the same <c>void**</c> argument arrays, packed by the backends exactly as
-/// <c>cuLaunchKernel</c> wants them.
+/// Memory, copies and the kernel library for one device: <see cref="CudaDevice"/> (a GPU through the CUDA driver,
+/// kernels through <c>libcheapconv.so</c>) or <see cref="EmulatedDevice"/> (host memory, kernels through the
+/// emulator's <c>libcheapconv_emu.so</c>). Both libraries export the same C ABI (native/include/cheapconv.h);
+/// <see cref="Handle"/> is this device's handle of it and <see cref="Stream"/> the stream its work is ordered on.
 /// </summary>
 public abstract unsafe class Device : IDisposable
 {
+    // Only this assembly's devices (CudaDevice, EmulatedDevice) derive from Device: its memory operations are internal.
+    private protected Device()
+    {
+    }
+
     public abstract DeviceKind Kind { get; }
 
-    /// <summary>Human-readable name, e.g. "NVIDIA H100 80GB HBM3 (cuda:0)" or "emulator (2 threads)".</summary>
+    /// <summary>Human-readable name, e.g. "NVIDIA H100 80GB HBM3 (cuda:0)" or "emulator".</summary>
     public abstract string Name { get; }
 
-    /// <summary>Allocates an uninitialised buffer of <paramref name="length"/> elements.</summary>
+    /// <summary>The C ABI handle the kernels of this device run through (bound to its CUDA context).</summary>
+    public abstract CheapConvHandle Handle { get; }
+
+    /// <summary>The library <see cref="Handle"/> belongs to.</summary>
+    public CheapConvNative Native => Handle.Library;
+
+    /// <summary>The CUstream copies and kernels are ordered on; 0 is the context's default stream (always 0 on the emulator).</summary>
+    public abstract nint Stream { get; }
+
+    /// <summary>What the kernels run on, in the library's words (cc_describe): the GPU and whether the kernels are
+    /// SASS from the fatbin or JIT-compiled PTX, or the emulator's worker threads.</summary>
+    public string DescribeKernels() => Native.Describe(Handle);
+
+    /// <summary>Allocates an uninitialised buffer of <paramref name="length"/> elements, owned by the buffer.</summary>
     public DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         var pointer = length == 0 ? 0 : AllocateBytes(length * sizeof(T));
-        return new DeviceBuffer<T>(this, pointer, length);
+        return new DeviceBuffer<T>(this, pointer, length, owns: true);
     }
 
     /// <summary>Allocates a buffer holding a copy of <paramref name="data"/>.</summary>
@@ -39,31 +59,32 @@ public abstract unsafe class Device : IDisposable
         return buffer;
     }
 
-    /// <summary>
-    /// Launches <paramref name="kernel"/> with <paramref name="args"/> (args[i] points at the i-th
-    /// argument's value). <paramref name="problem"/> only serves error messages. Launches are ordered on
-    /// the device's stream; copies to the host wait for them.
-    /// </summary>
-    public abstract void Launch(string kernel, LaunchConfig config, void** args, string problem);
-
-    /// <summary>Waits for all launched work to finish and reports any asynchronous error.</summary>
+    /// <summary>Waits for all queued work to finish and reports any asynchronous error.</summary>
     public abstract void Synchronize();
 
-    /// <summary>Names of the kernels this device can launch.</summary>
-    public abstract IReadOnlyList<string> KernelNames { get; }
+    /// <summary>
+    /// Says that <paramref name="call"/> (e.g. "cc_conv_forward") has just queued work on <see cref="Stream"/> for
+    /// <paramref name="problem"/> (a descriptor, formatted only if needed), so that a fault reported later, by a
+    /// copy or a synchronization, names it. The emulator finishes every call before it returns: nothing to remember.
+    /// </summary>
+    internal virtual void Queued(string call, object? problem = null)
+    {
+    }
 
-    protected internal abstract nint AllocateBytes(long bytes);
+    internal abstract nint AllocateBytes(long bytes);
 
-    protected internal abstract void Free(nint pointer);
+    /// <summary>Frees an allocation of <see cref="AllocateBytes"/>. Runs from a SafeHandle, perhaps on the finalizer
+    /// thread: never throws; false when the memory could not be freed.</summary>
+    internal abstract bool Release(nint pointer);
 
-    protected internal abstract void CopyHostToDevice(nint destination, void* source, long bytes);
+    internal abstract void CopyHostToDevice(nint destination, void* source, long bytes);
 
-    protected internal abstract void CopyDeviceToHost(void* destination, nint source, long bytes);
+    internal abstract void CopyDeviceToHost(void* destination, nint source, long bytes);
 
-    /// <summary>Copies between two buffers of this device, ordered with the launches.</summary>
-    protected internal abstract void CopyDeviceToDevice(nint destination, nint source, long bytes);
+    /// <summary>Copies between two buffers of this device, ordered with the kernels.</summary>
+    internal abstract void CopyDeviceToDevice(nint destination, nint source, long bytes);
 
-    protected internal abstract void FillBytes(nint destination, byte value, long bytes);
+    internal abstract void FillBytes(nint destination, byte value, long bytes);
 
     public void Dispose()
     {
@@ -71,7 +92,7 @@ public abstract unsafe class Device : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    protected abstract void Dispose(bool disposing);
+    private protected abstract void Dispose(bool disposing);
 
     public override string ToString() => Name;
 }

@@ -4,12 +4,13 @@ namespace CheapConv.Devices;
 public class DeviceException(string message) : Exception(message);
 
 /// <summary>
-/// A kernel launch failed. Names the kernel, its launch geometry, the problem it was launched for and the
-/// status the driver or emulator returned, so a failure in a long test run can be reproduced alone.
+/// A kernel failed. Names the kernel (or the C ABI call that ran it), how it was launched, and the status the driver
+/// or emulator returned, so a failure in a long test run can be reproduced alone.
 /// </summary>
-public sealed class KernelLaunchException(
-    string deviceName, string kernel, LaunchConfig config, string problem, string status, string detail)
-    : DeviceException(Format(deviceName, kernel, config, problem, status, detail))
+/// <param name="launch">The launch geometry and problem, e.g. "grid (1,1,1) block (64,1,1) dynamic shared 0 B; problem: ...";
+/// empty when the call itself is all there is to say.</param>
+public sealed class KernelLaunchException(string deviceName, string kernel, string launch, string status, string detail)
+    : DeviceException(Format(deviceName, kernel, launch, status, detail))
 {
     public string Kernel { get; } = kernel;
 
@@ -17,8 +18,8 @@ public sealed class KernelLaunchException(
 
     public string Detail { get; } = detail;
 
-    private static string Format(string device, string kernel, LaunchConfig config, string problem, string status, string detail) =>
-        $"kernel {kernel} failed on {device} with {status} ({config}; problem: {problem})" +
+    private static string Format(string device, string kernel, string launch, string status, string detail) =>
+        $"kernel {kernel} failed on {device} with {status}" + (launch.Length > 0 ? $" ({launch})" : "") +
         (string.IsNullOrWhiteSpace(detail) ? "" : $": {detail}");
 }
 

@@ -4,7 +4,7 @@ namespace CheapConv.Devices;
 
 /// <summary>A CUDA grid or block size; the layout matches <c>cc_dim3</c> in native/emu/cc_emu.h.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
+internal readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 {
     public long Volume => (long)X * Y * Z;
 
@@ -12,7 +12,7 @@ public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 }
 
 /// <summary>Everything besides the arguments that a kernel launch needs.</summary>
-public readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, uint DynamicSharedBytes = 0)
+internal readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, uint DynamicSharedBytes = 0)
 {
     public override string ToString() => $"grid {Grid} block {Block} dynamic shared {DynamicSharedBytes} B";
 }

@@ -1,24 +1,33 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using CheapConv.Interop;
 
 namespace CheapConv.Devices;
 
 /// <summary>
 /// Runs the CUDA kernels on the CPU: the same native/kernels sources compiled as host C++ into the emulator
-/// library (native/emu), launched by name with the same <c>void**</c> arguments a GPU gets. Memory is host
-/// memory. For correctness only — never for timing.
+/// library. Memory is host memory; the kernels run through the library's C ABI (<see cref="Device.Handle"/>), every
+/// call finished when it returns. For correctness only — never for timing.
 /// </summary>
 /// <remarks>
-/// The library is loaded with <see cref="NativeLibrary"/> and its exports bound per instance, so tests can
-/// load the variant that also holds the deliberately faulty diagnostic kernels.
+/// <para>
+/// The library also exports the emulator's own C API (native/emu/cc_emu.h): <see cref="Launch"/> runs any kernel
+/// it holds by name with hand-packed arguments, which is how the diagnostics tests run the deliberately faulty
+/// kernels of libcheapconv_emu_test.so. Its exports are bound per instance, so one process can use both files.
+/// </para>
+/// <para>
+/// Warnings: by default the emulator lets a launch succeed with a warning where a GPU would run it but the code is
+/// fragile (threads that returned while others wait at a barrier). <see cref="TakeWarnings"/> collects them, from
+/// <see cref="Launch"/> and from the C ABI's calls alike; <see cref="SetStrict"/> turns them into failed calls.
+/// </para>
 /// </remarks>
 public sealed unsafe class EmulatedDevice : Device
 {
     /// <summary>The production emulator library, copied beside this assembly by the build.</summary>
-    public const string LibraryFileName = "libcheapconv_emu.so";
+    public const string LibraryFileName = CheapConvNative.EmulatorFileName;
 
     /// <summary>Environment variable that overrides where the emulator library is loaded from.</summary>
-    public const string LibraryEnvironmentVariable = "CHEAPCONV_EMU_LIBRARY";
+    public const string LibraryEnvironmentVariable = CheapConvNative.EmulatorEnvironmentVariable;
 
     private const int MessageCapacity = 8192;
 
@@ -27,8 +36,11 @@ public sealed unsafe class EmulatedDevice : Device
     private readonly delegate* unmanaged<int, byte*> _statusName;
     private readonly delegate* unmanaged<int, int> _setWorkerThreads;
     private readonly delegate* unmanaged<int, int> _setStrict;
+    private readonly delegate* unmanaged<byte*, nuint, nuint> _takeWarnings;
     private readonly Lock _warningsLock = new();
     private readonly List<string> _warnings = [];
+    private readonly Lock _handleLock = new();
+    private CheapConvHandle? _handle;
     private bool _disposed;
 
     private EmulatedDevice(nint library, string path)
@@ -39,6 +51,7 @@ public sealed unsafe class EmulatedDevice : Device
         _statusName = (delegate* unmanaged<int, byte*>)Export("cc_emu_status_name");
         _setWorkerThreads = (delegate* unmanaged<int, int>)Export("cc_emu_set_worker_threads");
         _setStrict = (delegate* unmanaged<int, int>)Export("cc_emu_set_strict");
+        _takeWarnings = (delegate* unmanaged<byte*, nuint, nuint>)Export("cc_emu_take_warnings");
         Version = ((delegate* unmanaged<int>)Export("cc_emu_version"))();
 
         var count = ((delegate* unmanaged<int>)Export("cc_emu_kernel_count"))();
@@ -47,62 +60,87 @@ public sealed unsafe class EmulatedDevice : Device
     }
 
     /// <summary>
-    /// Opens the emulator. Without <paramref name="libraryPath"/>, uses $CHEAPCONV_EMU_LIBRARY or the
-    /// library beside this assembly.
+    /// Opens the emulator. Without <paramref name="libraryPath"/>, loads $CHEAPCONV_EMU_LIBRARY or the library beside
+    /// this assembly (see <see cref="CheapConvNative.Load"/> for every place tried).
     /// </summary>
     public static EmulatedDevice Open(string? libraryPath = null)
     {
-        var path = libraryPath
-            ?? Environment.GetEnvironmentVariable(LibraryEnvironmentVariable)
-            ?? Path.Combine(AppContext.BaseDirectory, LibraryFileName);
-        if (!File.Exists(path))
-        {
-            throw new DeviceUnavailableException(
-                $"emulator library not found at {path}: build it with 'make -C native' (dotnet build does this) or set {LibraryEnvironmentVariable}");
-        }
-
+        var (library, path) = CheapConvNative.LoadLibrary(LibraryFileName, LibraryEnvironmentVariable, libraryPath);
         try
         {
-            return new EmulatedDevice(NativeLibrary.Load(path), path);
+            return new EmulatedDevice(library, path);
         }
-        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException or EntryPointNotFoundException)
+        catch (EntryPointNotFoundException e)
         {
-            throw new DeviceUnavailableException($"emulator library {path} could not be loaded: {e.Message}");
+            throw new DeviceUnavailableException(e.Message);
         }
     }
 
     public string LibraryPath { get; }
 
-    /// <summary>The emulator library's version number (cc_emu_version).</summary>
+    /// <summary>The version of the emulator's own C API (cc_emu_version; the ABI's is <c>Native.Version</c>).</summary>
     public int Version { get; }
 
     public override DeviceKind Kind => DeviceKind.Emulated;
 
     public override string Name => "emulator";
 
-    public override IReadOnlyList<string> KernelNames { get; }
+    /// <summary>The kernels the library holds, for <see cref="Launch"/>.</summary>
+    public IReadOnlyList<string> KernelNames { get; }
 
     /// <summary>
-    /// Diagnostics the emulator reported for launches that still succeeded (e.g. threads that returned
-    /// while others waited at a barrier). Cleared by <see cref="TakeWarnings"/>.
+    /// The handle of the library's C ABI, created on first use (cc_create; the emulator has one "device"). A C ABI call
+    /// returns only a status: what the emulator warns about in it is kept by the library for <see cref="TakeWarnings"/>
+    /// (or fails the call with CC_ERROR_EMULATOR in strict mode, see <see cref="SetStrict"/>).
+    /// </summary>
+    public override CheapConvHandle Handle
+    {
+        get
+        {
+            lock (_handleLock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return _handle ??= CheapConvNative.Load(CheapConvBackend.Emulator, LibraryPath).Create(0);
+            }
+        }
+    }
+
+    /// <summary>The emulator ignores streams: every call has finished when it returns.</summary>
+    public override nint Stream => 0;
+
+    /// <summary>
+    /// Diagnostics the emulator reported for launches that still succeeded (e.g. threads that returned while others
+    /// waited at a barrier), since the last call, each once: those of this device's <see cref="Launch"/>es
+    /// ("KERNEL: warning: ..."), then those of the C ABI's calls ("KERNEL (grid (x,y,z), block (x,y,z)): warning: ...",
+    /// cc_emu_take_warnings). The latter are kept by the library file, so they include the ABI calls of every
+    /// device and handle of the same file in the process.
     /// </summary>
     public IReadOnlyList<string> TakeWarnings()
     {
+        List<string> result;
         lock (_warningsLock)
         {
-            var result = _warnings.ToList();
+            result = [.. _warnings];
             _warnings.Clear();
-            return result;
         }
+
+        result.AddRange(TakeLibraryWarnings().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        return result;
     }
 
     /// <summary>Number of OS threads that run blocks; 0 means one per core.</summary>
     public void SetWorkerThreads(int count) => _setWorkerThreads(count);
 
-    /// <summary>In strict mode, what is a warning by default (threads that left before a barrier) fails the launch.</summary>
-    public void SetStrict(bool strict) => _setStrict(strict ? 1 : 0);
+    /// <summary>In strict mode, what is a warning by default (threads that left before a barrier) fails the launch. The
+    /// setting belongs to the library file, for every device and handle of it in the process. Returns the previous one.</summary>
+    public bool SetStrict(bool strict) => _setStrict(strict ? 1 : 0) != 0;
 
-    public override void Launch(string kernel, LaunchConfig config, void** args, string problem)
+    /// <summary>
+    /// Runs <paramref name="kernel"/> by name with <paramref name="args"/> (args[i] points at the i-th argument's
+    /// value, as for cuLaunchKernel), outside the C ABI: for diagnostics and the emulator's own tests.
+    /// <paramref name="problem"/> only serves error messages.
+    /// </summary>
+    internal void Launch(string kernel, LaunchConfig config, void** args, string problem)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var name = Encoding.UTF8.GetBytes(kernel + "\0");
@@ -118,7 +156,7 @@ public sealed unsafe class EmulatedDevice : Device
         if (status != 0)
         {
             var statusName = Marshal.PtrToStringUTF8((nint)_statusName(status)) ?? $"status {status}";
-            throw new KernelLaunchException(Name, kernel, config, problem, statusName, text);
+            throw new KernelLaunchException(Name, kernel, $"{config}; problem: {problem}", statusName, text);
         }
 
         if (text.Length > 0)
@@ -130,31 +168,66 @@ public sealed unsafe class EmulatedDevice : Device
         }
     }
 
+    /// <summary>cc_emu_take_warnings' text: asks for its length, then takes it with room for it (again if more warnings came
+    /// in between: the library hands out nothing that does not fit).</summary>
+    private string TakeLibraryWarnings()
+    {
+        var length = _takeWarnings(null, 0);
+        while (length > 0)
+        {
+            var text = new byte[checked((int)length + 1)];
+            fixed (byte* pointer = text)
+            {
+                var taken = _takeWarnings(pointer, (nuint)text.Length);
+                if (taken < (nuint)text.Length)
+                {
+                    return Encoding.UTF8.GetString(text, 0, (int)taken);
+                }
+
+                length = taken;
+            }
+        }
+
+        return "";
+    }
+
     /// <summary>Launches are synchronous in the emulator: nothing is ever pending.</summary>
     public override void Synchronize() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    protected internal override nint AllocateBytes(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 256);
+    internal override nint AllocateBytes(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 256);
 
-    protected internal override void Free(nint pointer) => NativeMemory.AlignedFree((void*)pointer);
+    internal override bool Release(nint pointer)
+    {
+        NativeMemory.AlignedFree((void*)pointer);
+        return true;
+    }
 
-    protected internal override void CopyHostToDevice(nint destination, void* source, long bytes) =>
+    internal override void CopyHostToDevice(nint destination, void* source, long bytes) =>
         Buffer.MemoryCopy(source, (void*)destination, bytes, bytes);
 
-    protected internal override void CopyDeviceToHost(void* destination, nint source, long bytes) =>
+    internal override void CopyDeviceToHost(void* destination, nint source, long bytes) =>
         Buffer.MemoryCopy((void*)source, destination, bytes, bytes);
 
-    protected internal override void CopyDeviceToDevice(nint destination, nint source, long bytes) =>
+    internal override void CopyDeviceToDevice(nint destination, nint source, long bytes) =>
         Buffer.MemoryCopy((void*)source, (void*)destination, bytes, bytes);
 
-    protected internal override void FillBytes(nint destination, byte value, long bytes) =>
+    internal override void FillBytes(nint destination, byte value, long bytes) =>
         NativeMemory.Fill((void*)destination, (nuint)bytes, value);
 
     // The library stays loaded for the life of the process: other EmulatedDevice instances share it, and
     // unloading a library whose worker threads may still exist is unsafe.
-    protected override void Dispose(bool disposing) => _disposed = true;
+    private protected override void Dispose(bool disposing)
+    {
+        lock (_handleLock)
+        {
+            _disposed = true;
+            _handle?.Dispose();
+            _handle = null;
+        }
+    }
 
     private nint Export(string name) =>
         NativeLibrary.TryGetExport(_library, name, out var address)
             ? address
-            : throw new DeviceUnavailableException($"emulator library {LibraryPath} lacks the export {name}: rebuild it with 'make -C native'");
+            : throw new EntryPointNotFoundException($"emulator library {LibraryPath} lacks the export {name}: rebuild it with 'make -C native'");
 }

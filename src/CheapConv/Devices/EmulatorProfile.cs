@@ -23,7 +23,7 @@ namespace CheapConv.Devices;
 /// Profiles measure memory traffic, never time.
 /// </para>
 /// </remarks>
-public sealed unsafe class EmulatorProfile : IDisposable
+internal sealed unsafe class EmulatorProfile : IDisposable
 {
     /// <summary>The profiling library, copied beside this assembly by the build (make -C native profile).</summary>
     public const string LibraryFileName = "libcheapconv_emu_profile.so";
@@ -219,7 +219,7 @@ public sealed unsafe class EmulatorProfile : IDisposable
 }
 
 /// <summary>What a static memory instruction does, and where (cc_prof_kind).</summary>
-public enum MemoryAccessKind
+internal enum MemoryAccessKind
 {
     GlobalLoad = 0,
     GlobalStore = 1,
@@ -236,7 +236,7 @@ public enum MemoryAccessKind
 /// global footprint (compulsory traffic); atomics are counted apart from loads and stores.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public readonly record struct MemoryCounters
+internal readonly record struct MemoryCounters
 {
     public long GlobalLoadRequests { get; init; }
     public long GlobalLoadSectors { get; init; }
@@ -286,7 +286,7 @@ public readonly record struct MemoryCounters
 /// <param name="Status">The emulator's status for the launch (0: success).</param>
 /// <param name="BlocksExecuted">Blocks that ran: the sample, or all of them when the session executed every block.</param>
 /// <param name="OutputsComplete">Whether every block ran, so the launch's outputs are whole.</param>
-public sealed record LaunchProfile(
+internal sealed record LaunchProfile(
     string Kernel,
     Dim3 Grid,
     Dim3 Block,
@@ -314,7 +314,7 @@ public sealed record LaunchProfile(
 /// <param name="Sectors">Global: 32-byte sectors summed over requests; 0 for shared memory.</param>
 /// <param name="Wavefronts">Shared loads and stores: wavefronts; 0 otherwise.</param>
 /// <param name="IdealWavefronts">Shared loads and stores: wavefronts without bank conflicts; 0 otherwise.</param>
-public sealed record InstructionProfile(
+internal sealed record InstructionProfile(
     ulong Id,
     string Function,
     string File,

@@ -7,7 +7,7 @@ namespace CheapConv.IO;
 /// load what a check computed (NpzReader in CheapConv.Training reads them back). Files are written to a temporary name and renamed, so a crash never leaves
 /// a half-written array behind.
 /// </summary>
-public static class NpyWriter
+internal static class NpyWriter
 {
     public static void Write(string path, ReadOnlySpan<float> data, IReadOnlyList<int> shape)
     {

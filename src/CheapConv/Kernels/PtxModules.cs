@@ -9,10 +9,10 @@ namespace CheapConv.Kernels;
 /// <param name="Version">The PTX ISA version, e.g. "7.0".</param>
 /// <param name="Entries">The kernel entry points it defines.</param>
 /// <param name="Text">The PTX source, as the CUDA driver's JIT takes it.</param>
-public sealed record PtxModule(string Name, string Target, string Version, IReadOnlyList<string> Entries, string Text);
+internal sealed record PtxModule(string Name, string Target, string Version, IReadOnlyList<string> Entries, string Text);
 
 /// <summary>The PTX modules embedded by the native build (see native/Native.targets).</summary>
-public static partial class PtxModules
+internal static partial class PtxModules
 {
     private const string ResourcePrefix = "CheapConv.Kernels.";
 

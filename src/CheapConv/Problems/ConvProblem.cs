@@ -10,30 +10,33 @@ namespace CheapConv.Problems;
 [StructLayout(LayoutKind.Sequential)]
 public readonly record struct ConvProblem
 {
-    public int N { get; init; }
-    public int C { get; init; }
-    public int H { get; init; }
-    public int W { get; init; }
-    public int K { get; init; }
-    public int R { get; init; }
-    public int S { get; init; }
-    public int PadH { get; init; }
-    public int PadW { get; init; }
-    public int StrideH { get; init; }
-    public int StrideW { get; init; }
-    public int Groups { get; init; }
-    public int P { get; init; }
-    public int Q { get; init; }
-    public int Layout { get; init; }
-    public int DType { get; init; }
+    // Set only through Create (validated, P and Q derived): a problem from outside this assembly is always consistent.
+    public int N { get; internal init; }
+    public int C { get; internal init; }
+    public int H { get; internal init; }
+    public int W { get; internal init; }
+    public int K { get; internal init; }
+    public int R { get; internal init; }
+    public int S { get; internal init; }
+    public int PadH { get; internal init; }
+    public int PadW { get; internal init; }
+    public int StrideH { get; internal init; }
+    public int StrideW { get; internal init; }
+    public int Groups { get; internal init; }
+    public int P { get; internal init; }
+    public int Q { get; internal init; }
+    public int Layout { get; internal init; }
+    public int DType { get; internal init; }
 
     /// <summary>Size in bytes of the native struct; a test checks it against the C header's layout.</summary>
-    public const int NativeSize = 16 * sizeof(int);
+    internal const int NativeSize = 16 * sizeof(int);
 
     /// <summary>
     /// Builds a validated problem with square stride and padding, deriving P and Q.
     /// Throws <see cref="InvalidProblemException"/> with a message that says what is wrong.
     /// </summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027",
+        Justification = "The square form has the defaults; the full form has none, so no call can be ambiguous.")]
     public static ConvProblem Create(int n, int c, int h, int w, int k, int r, int s,
         int stride = 1, int pad = 0, int groups = 1) =>
         Create(n, c, h, w, k, r, s, stride, stride, pad, pad, groups);

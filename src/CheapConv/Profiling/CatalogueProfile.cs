@@ -8,7 +8,7 @@ namespace CheapConv.Profiling;
 /// report. Each pass is one op of the backend (<see cref="IBackend.Conv2dForward"/> and its two backward passes: the
 /// backend picks the direct or GEMM kernels as it does in training) profiled on its own.
 /// </summary>
-public static class CatalogueProfile
+internal static class CatalogueProfile
 {
     /// <summary>The three passes, as the report names them.</summary>
     public static IReadOnlyList<string> Passes { get; } = ["forward", "backward_data", "backward_weight"];

@@ -3,17 +3,17 @@ using System.Diagnostics;
 namespace CheapConv.Profiling;
 
 /// <summary>The CUDA toolkit's ptxas or cuobjdump is not installed: the static report cannot be made here.</summary>
-public sealed class ToolkitUnavailableException(string message) : Exception(message);
+internal sealed class ToolkitUnavailableException(string message) : Exception(message);
 
 /// <summary>A toolkit program ran but failed (its exit code and output in the message).</summary>
-public sealed class ToolkitException(string message) : Exception(message);
+internal sealed class ToolkitException(string message) : Exception(message);
 
 /// <summary>
 /// The two programs of the CUDA toolkit the static report runs: <c>ptxas</c> (assembles PTX to SASS; <c>-v</c> prints
 /// registers, spills, shared, local and stack per kernel) and <c>cuobjdump</c> (<c>-res-usage</c> and <c>-sass</c> of a
 /// cubin or fatbin). Looked for on PATH, then in $CUDA_HOME/bin and /usr/local/cuda/bin. No GPU is needed.
 /// </summary>
-public sealed class CudaToolkit
+internal sealed class CudaToolkit
 {
     /// <summary>What to install where the programs are missing.</summary>
     public const string InstallHint =

@@ -17,7 +17,7 @@ namespace CheapConv.Profiling;
 /// <param name="ReservedSharedPerBlock">Shared memory the driver reserves per block (sm_80 and later), bytes.</param>
 /// <param name="SharedAllocationUnit">Shared memory is allocated per block in multiples of this, bytes.</param>
 /// <param name="SharedCarveoutsKb">The shared-memory sizes an SM can be configured to, KB, ascending.</param>
-public sealed record SmLimits(
+internal sealed record SmLimits(
     string Arch, int RegistersPerSm, int MaxRegistersPerBlock, int MaxRegistersPerThread, int RegisterAllocationUnit,
     int SubPartitions, int WarpSize, int MaxThreadsPerSm, int MaxThreadsPerBlock, int MaxBlocksPerSm,
     int SharedPerSm, int SharedPerBlockDefault, int SharedPerBlockOptIn, int ReservedSharedPerBlock, int SharedAllocationUnit,
@@ -41,7 +41,7 @@ public sealed record SmLimits(
 /// <param name="Tf32FlopsPerSecond">Peak dense tf32 tensor-core FLOP/s.</param>
 /// <param name="LaunchSeconds">Time one launch adds to a stream of back-to-back launches (without CUDA graphs).</param>
 /// <param name="FfmaLatencyCycles">Dependent-issue latency of FFMA: the warps a scheduler needs to keep its fp32 pipe busy.</param>
-public sealed record GpuModel(
+internal sealed record GpuModel(
     string Key, string Name, SmLimits Sm, int SmCount, double ClockHz, double DramBytesPerSecond, double L2BytesPerClock,
     int SharedBytesPerClockPerSm, double Fp32FlopsPerSecond, double Tf32FlopsPerSecond, double LaunchSeconds, int FfmaLatencyCycles)
 {
@@ -75,7 +75,7 @@ public sealed record GpuModel(
 /// Two numbers are estimates until a GPU run calibrates them (DESIGN.md, "Seeing performance without a GPU"):
 /// the L2 bandwidth of Hopper (NVIDIA publishes none; see <see cref="H100Sxm"/>) and the launch cost.
 /// </summary>
-public static class GpuModels
+internal static class GpuModels
 {
     /// <summary>sm_90 per-SM limits [CUDA-PG, OCC]: 64K registers, 2048 threads, 32 blocks, 228 KB shared per SM, 227 KB per block.</summary>
     public static SmLimits Sm90 { get; } = new(

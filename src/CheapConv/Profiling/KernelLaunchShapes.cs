@@ -5,7 +5,7 @@ namespace CheapConv.Profiling;
 /// <param name="Module">The native/kernels/&lt;module&gt;.cu it lives in.</param>
 /// <param name="Geometry">The launcher's rule for the grid, in words.</param>
 /// <param name="Source">Where the launcher decides the block: "file:line", and the text that line holds.</param>
-public sealed record KernelLaunchShape(string Kernel, string Module, int ThreadsPerBlock, int DynamicSharedBytes, string Geometry, string Source, string SourceText);
+internal sealed record KernelLaunchShape(string Kernel, string Module, int ThreadsPerBlock, int DynamicSharedBytes, string Geometry, string Source, string SourceText);
 
 /// <summary>
 /// The launch configuration of every production kernel, as the C ABI's launchers (native/launch) choose it. The
@@ -14,7 +14,7 @@ public sealed record KernelLaunchShape(string Kernel, string Module, int Threads
 /// problem. Tests keep the table true: each cited line must still hold its text, and each kernel an emulator run
 /// launches must be launched with the block and dynamic shared memory listed here.
 /// </summary>
-public static class KernelLaunchShapes
+internal static class KernelLaunchShapes
 {
     private const int Block = 256;
 

@@ -8,7 +8,7 @@ namespace CheapConv.Profiling;
 /// </summary>
 /// <param name="Source">Where the numbers come from, for the report: "nvcc-fatbin sm_90 registers and shared memory", ...</param>
 /// <param name="ByKernel">Kernel → (registers per thread, static shared bytes per block).</param>
-public sealed record KernelOccupancies(SmLimits Sm, string Source, IReadOnlyDictionary<string, (int Registers, int SharedBytes)> ByKernel)
+internal sealed record KernelOccupancies(SmLimits Sm, string Source, IReadOnlyDictionary<string, (int Registers, int SharedBytes)> ByKernel)
 {
     /// <summary>The resources of <paramref name="report"/>'s rows for <paramref name="sm"/>'s architecture.</summary>
     public static KernelOccupancies FromReport(StaticReport report, SmLimits sm)

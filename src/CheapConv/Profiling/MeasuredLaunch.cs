@@ -7,7 +7,7 @@ namespace CheapConv.Profiling;
 /// <param name="Where">"file:line" of the access in native/, or the instruction's function where the line is unknown.</param>
 /// <param name="Requests">Warp-level requests, scaled to the whole grid.</param>
 /// <param name="Sectors">32-byte sectors, scaled to the whole grid.</param>
-public sealed record MainLoad(string Where, double Requests, double Sectors)
+internal sealed record MainLoad(string Where, double Requests, double Sectors)
 {
     /// <summary>Sectors per request: 4 for a coalesced fp32 warp load, 32 for one at a stride of 32 elements, 1 for a broadcast.</summary>
     public double SectorsPerRequest => Requests == 0 ? 0 : Sectors / Requests;
@@ -24,7 +24,7 @@ public sealed record MainLoad(string Where, double Requests, double Sectors)
 /// <param name="SharedWavefronts">Their wavefronts.</param>
 /// <param name="SharedIdealWavefronts">The wavefronts they would take without bank conflicts.</param>
 /// <param name="MainLoad">The global load instruction with the most sectors; null without global loads.</param>
-public sealed record MeasuredLaunch(
+internal sealed record MeasuredLaunch(
     string Kernel, long GridBlocks, int ThreadsPerBlock, int DynamicSharedBytes, long BlocksSampled,
     double LoadRequests, double LoadSectors, double StoreRequests, double StoreSectors, double AtomicRequests, double AtomicSectors,
     double DramReadBytes, double DramWriteBytes, double SharedRequests, double SharedWavefronts, double SharedIdealWavefronts,

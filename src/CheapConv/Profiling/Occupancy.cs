@@ -7,7 +7,7 @@ namespace CheapConv.Profiling;
 /// <param name="Limiter">What bounds <paramref name="BlocksPerSm"/>: "warps", "registers", "shared", "blocks".</param>
 /// <param name="RegistersPerBlock">Registers allocated per block (per-warp allocation rounded up to the unit).</param>
 /// <param name="SharedPerBlock">Shared memory allocated per block: static + dynamic + the driver's reserve, rounded up to the unit.</param>
-public sealed record OccupancyResult(int BlocksPerSm, int WarpsPerSm, double Fraction, string Limiter, int RegistersPerBlock, int SharedPerBlock);
+internal sealed record OccupancyResult(int BlocksPerSm, int WarpsPerSm, double Fraction, string Limiter, int RegistersPerBlock, int SharedPerBlock);
 
 /// <summary>
 /// The CUDA occupancy calculator: the rules of <c>cudaOccMaxActiveBlocksPerMultiprocessor</c> in CUDA 11.8's
@@ -15,7 +15,7 @@ public sealed record OccupancyResult(int BlocksPerSm, int WarpsPerSm, double Fra
 /// carveout, no opt-in beyond what the block needs). A test compares it with that header on every kernel and
 /// on a sweep of configurations.
 /// </summary>
-public static class Occupancy
+internal static class Occupancy
 {
     /// <summary>Occupancy of blocks of <paramref name="threadsPerBlock"/> threads using <paramref name="registersPerThread"/>
     /// registers, <paramref name="staticSharedBytes"/> static and <paramref name="dynamicSharedBytes"/> dynamic shared memory.</summary>

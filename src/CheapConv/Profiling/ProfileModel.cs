@@ -3,11 +3,11 @@ using CheapConv.Problems;
 namespace CheapConv.Profiling;
 
 /// <summary>One profiled launch, the op that made it, and the model's estimate.</summary>
-public sealed record ModelledLaunch(MeasuredLaunch Launch, RecordedOp? Op, LaunchWork Work, LaunchEstimate Estimate);
+internal sealed record ModelledLaunch(MeasuredLaunch Launch, RecordedOp? Op, LaunchWork Work, LaunchEstimate Estimate);
 
 /// <summary>One pass of one convolution problem: its launches (one, or a split-K GEMM and its column sums) and their sum.</summary>
 /// <param name="RooflineUs">The pass's floor: max(compulsory bytes / DRAM bandwidth, 2 · MACs / fp32 peak) (<see cref="ProfileModel.CompulsoryBytes"/>).</param>
-public sealed record PassProfile(ConvProblem Problem, string Pass, IReadOnlyList<ModelledLaunch> Launches, double RooflineUs)
+internal sealed record PassProfile(ConvProblem Problem, string Pass, IReadOnlyList<ModelledLaunch> Launches, double RooflineUs)
 {
     /// <summary>The launch that takes the most modelled time.</summary>
     public ModelledLaunch Main => Launches.MaxBy(l => l.Estimate.ModelledUs)!;
@@ -32,7 +32,7 @@ public sealed record PassProfile(ConvProblem Problem, string Pass, IReadOnlyList
 
 /// <summary>One kernel's launches within a step.</summary>
 /// <param name="Bound">The bound that accounts for most of the kernel's modelled time.</param>
-public sealed record StepKernel(string Kernel, int Count, double ModelledUs, double RooflineUs, string Bound)
+internal sealed record StepKernel(string Kernel, int Count, double ModelledUs, double RooflineUs, string Bound)
 {
     public double RooflineFraction => RooflineUs / ModelledUs;
 }
@@ -40,7 +40,7 @@ public sealed record StepKernel(string Kernel, int Count, double ModelledUs, dou
 /// <summary>Every launch of one training or distillation step, modelled.</summary>
 /// <param name="HostWaits">The host waits inside the step, by the op that made them (see <see cref="RecordingBackend"/>).</param>
 /// <param name="Kernels">Per kernel, the most modelled time first.</param>
-public sealed record StepProfile(string Description, IReadOnlyList<ModelledLaunch> Launches, IReadOnlyList<string> HostWaits, IReadOnlyList<StepKernel> Kernels)
+internal sealed record StepProfile(string Description, IReadOnlyList<ModelledLaunch> Launches, IReadOnlyList<string> HostWaits, IReadOnlyList<StepKernel> Kernels)
 {
     public double ModelledUs => Launches.Sum(l => l.Estimate.ModelledUs);
 
@@ -63,7 +63,7 @@ public sealed record StepProfile(string Description, IReadOnlyList<ModelledLaunc
 /// <item>Occupancy: blocks per SM from the kernel's registers and shared memory (<see cref="KernelOccupancies"/>).</item>
 /// </list>
 /// </summary>
-public static class ProfileModel
+internal static class ProfileModel
 {
     /// <summary>Models <paramref name="launches"/> (in launch order) made by <paramref name="ops"/> on <paramref name="gpu"/>.</summary>
     public static IReadOnlyList<ModelledLaunch> Model(GpuModel gpu, KernelOccupancies occupancies, IReadOnlyList<MeasuredLaunch> launches,

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using CheapConv.Backends;
 using CheapConv.Devices;
 
@@ -5,7 +6,7 @@ namespace CheapConv.Profiling;
 
 /// <summary>What a profile is modelled with: the GPU, each kernel's occupancy inputs, the kernels on tensor cores.</summary>
 /// <param name="SampleBlocks">Blocks recorded per launch (0: all of them).</param>
-public sealed record ProfileSettings(GpuModel Gpu, KernelOccupancies Occupancies, IReadOnlySet<string> TensorCoreKernels, long SampleBlocks)
+internal sealed record ProfileSettings(GpuModel Gpu, KernelOccupancies Occupancies, IReadOnlySet<string> TensorCoreKernels, long SampleBlocks)
 {
     /// <summary>
     /// The settings for <paramref name="gpu"/>: registers and shared memory from ptxas/cuobjdump where the CUDA toolkit is
@@ -16,7 +17,7 @@ public sealed record ProfileSettings(GpuModel Gpu, KernelOccupancies Occupancies
     {
         ArgumentNullException.ThrowIfNull(gpu);
         ArgumentOutOfRangeException.ThrowIfNegative(sampleBlocks);
-        var images = KernelImages.Embedded();
+        var images = KernelImages.Installed();
         var occupancies = CudaToolkit.IsAvailable()
             ? KernelOccupancies.FromReport(StaticReport.Build(CudaToolkit.Find(), images, [gpu.Sm.Arch], sass: false), gpu.Sm)
             : KernelOccupancies.WarpLimited(gpu.Sm);
@@ -47,16 +48,16 @@ public sealed record ProfileSettings(GpuModel Gpu, KernelOccupancies Occupancies
 }
 
 /// <summary>
-/// A backend on the profiling emulator whose ops and launches are recorded: the <see cref="GpuBackend"/> over the
-/// profiling library's emulator, seen through a <see cref="CountingDevice"/> (the launch counter) and a
-/// <see cref="RecordingBackend"/> (ops and host waits). <see cref="Profile"/> runs work in a profile session and models
-/// every launch it made.
+/// A backend on the profiling emulator whose ops are recorded: the <see cref="GpuBackend"/> over the profiling library's
+/// emulator (every op one call of its C ABI), seen through a <see cref="RecordingBackend"/> (ops and host waits) whose
+/// launch counter is the library's own count of the session's launches (<c>cc_prof_launch_count</c>). <see cref="Profile"/>
+/// runs work in a profile session and models every launch it made.
 /// </summary>
-public sealed class ProfiledRun : IDisposable
+internal sealed unsafe class ProfiledRun : IDisposable
 {
     private readonly EmulatorProfile _profile;
-    private readonly CountingDevice _device;
     private readonly GpuBackend _gpu;
+    private readonly delegate* unmanaged<int> _launchCount;
 
     public ProfiledRun(EmulatorProfile profile, ProfileSettings settings)
     {
@@ -64,9 +65,11 @@ public sealed class ProfiledRun : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         _profile = profile;
         Settings = settings;
-        _device = new CountingDevice(profile.Device);
-        _gpu = new GpuBackend(_device);
-        Backend = new RecordingBackend(_gpu, () => _device.LaunchCount);
+        // The same library the profile opened (the loader counts references; it is never unloaded).
+        var library = NativeLibrary.Load(profile.Device.LibraryPath);
+        _launchCount = (delegate* unmanaged<int>)NativeLibrary.GetExport(library, "cc_prof_launch_count");
+        _gpu = new GpuBackend(profile.Device);
+        Backend = new RecordingBackend(_gpu, () => _launchCount());
     }
 
     public ProfileSettings Settings { get; }
@@ -83,18 +86,17 @@ public sealed class ProfiledRun : IDisposable
     {
         ArgumentNullException.ThrowIfNull(work);
         Backend.Clear();
-        var first = _device.LaunchCount;
+        // Begin resets the library's count: the ops' launch spans index the session's launches from 0.
         var recorded = _profile.Profile(work, sampleBlocks ?? Settings.SampleBlocks);
-        var counted = _device.Launches.Skip(first).Select(l => l.Kernel).ToList();
-        if (!counted.SequenceEqual(recorded.Select(l => l.Kernel)))
+        var attributed = Backend.Ops.Sum(op => op.LaunchCount);
+        if (attributed != recorded.Count)
         {
             throw new InvalidOperationException(
-                $"the profile recorded {recorded.Count} launches but the backend made {counted.Count} (or in another order): " +
-                "launches that bypass the device cannot be attributed to ops");
+                $"the profile recorded {recorded.Count} launches but the backend's ops made {attributed}: launches outside the " +
+                "backend (another thread on the profiling library?) cannot be attributed to ops");
         }
 
-        var ops = Backend.Ops.Select(op => op with { FirstLaunch = op.FirstLaunch - first }).ToList();
-        var launches = ProfileModel.Model(Settings.Gpu, Settings.Occupancies, [.. recorded.Select(MeasuredLaunch.From)], ops, Settings.TensorCoreKernels);
+        var launches = ProfileModel.Model(Settings.Gpu, Settings.Occupancies, [.. recorded.Select(MeasuredLaunch.From)], Backend.Ops, Settings.TensorCoreKernels);
         return (launches, [.. Backend.HostWaits]);
     }
 

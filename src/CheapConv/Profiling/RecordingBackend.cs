@@ -11,7 +11,7 @@ namespace CheapConv.Profiling;
 /// <param name="StorageBytes">Bytes of every tensor the op was given: no launch of the op can touch more of them.</param>
 /// <param name="FirstLaunch">Index of its first launch in the launch counter's sequence.</param>
 /// <param name="LaunchCount">Launches it made.</param>
-public sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pass, double Flops, long StorageBytes, int FirstLaunch, int LaunchCount);
+internal sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pass, double Flops, long StorageBytes, int FirstLaunch, int LaunchCount);
 
 /// <summary>
 /// An <see cref="IBackend"/> that forwards every op to another and records it: the op, its problem and FLOPs, the
@@ -25,7 +25,7 @@ public sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pass,
 /// Host waits inside the device layer itself (a synchronising copy, an explicit synchronise) are not visible here; the
 /// device layer is being rewritten over the C ABI, and this backend is the integration point until it counts them.
 /// </remarks>
-public sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) : IBackend
+internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) : IBackend
 {
     private readonly Func<int> _launches = launchCounter;
     private readonly List<RecordedOp> _ops = [];

@@ -12,7 +12,7 @@ namespace CheapConv.Profiling;
 /// <param name="DramBytes">Unique bytes read + unique bytes written (the profile): the DRAM traffic with L2 flushed before the launch.</param>
 /// <param name="L2Sectors">32-byte sectors of every global load and store (the profile): the L1 ↔ L2 traffic.</param>
 /// <param name="SharedWavefronts">Shared-memory wavefronts (the profile): one per bank-conflict-free 128-byte access.</param>
-public sealed record LaunchWork(
+internal sealed record LaunchWork(
     string Kernel, long GridBlocks, int ThreadsPerBlock, int BlocksPerSm, double Flops, bool TensorCores, double CompulsoryBytes,
     double DramBytes, double L2Sectors, double SharedWavefronts);
 
@@ -25,7 +25,7 @@ public sealed record LaunchWork(
 /// exceeds all of them.</param>
 /// <param name="IssueEfficiency">The fraction of the arithmetic peak the launch's grid and occupancy can issue at (0–1).</param>
 /// <param name="ActiveSms">SMs the grid occupies: min(SMs, blocks).</param>
-public sealed record LaunchEstimate(
+internal sealed record LaunchEstimate(
     double RooflineUs, double ModelledUs, double RooflineFraction, string Bound, double DramUs, double L2Us, double SharedUs,
     double ArithmeticUs, double LaunchUs, double IssueEfficiency, int ActiveSms);
 
@@ -51,7 +51,7 @@ public sealed record LaunchEstimate(
 /// upper bound for kernels whose threads re-read their neighbours' data through L1 (the direct convolutions), exact for
 /// kernels that stage reuse in shared memory (counted as wavefronts instead). A GPU run calibrates all three.
 /// </summary>
-public static class RooflineModel
+internal static class RooflineModel
 {
     private const double SectorBytes = 32;
 

@@ -1,7 +1,7 @@
 namespace CheapConv.Profiling;
 
 /// <summary>Which compiler made the SASS a row describes.</summary>
-public static class KernelBuild
+internal static class KernelBuild
 {
     /// <summary>clang-14's PTX (what libcheapconv.so and the C# CUDA device JIT where no fatbin matches), assembled by the toolkit's ptxas.</summary>
     public const string ClangPtx = "clang-ptx";
@@ -23,7 +23,7 @@ public static class KernelBuild
 /// 1 KB reserved window that sm_90 cubins include whenever a kernel uses shared memory).</param>
 /// <param name="CubinSharedBytes">The cubin's shared section as cuobjdump's SHARED reports it.</param>
 /// <param name="OccupancyGpu">The GPU whose SM limits <paramref name="Occupancy"/> is for (sm_90 → H100/H200, sm_80 → A100).</param>
-public sealed record KernelResourceRow(
+internal sealed record KernelResourceRow(
     string Kernel, string Module, string Arch, string Build, int Registers, int SpillStoreBytes, int SpillLoadBytes, int StackBytes,
     int LocalBytes, int SharedBytes, int CubinSharedBytes, int ConstantBytes, KernelLaunchShape Launch, OccupancyResult Occupancy,
     string OccupancyGpu, SassMix Sass)
@@ -33,7 +33,7 @@ public sealed record KernelResourceRow(
 }
 
 /// <summary>The static report: every production kernel × sm_80, sm_90 × the builds present, and notes on what is missing.</summary>
-public sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOnlyList<string> Notes)
+internal sealed record StaticReport(IReadOnlyList<KernelResourceRow> Rows, IReadOnlyList<string> Notes)
 {
     /// <summary>The architectures the report covers (the fatbins' SASS targets).</summary>
     public static IReadOnlyList<string> Architectures { get; } = ["sm_80", "sm_90"];

@@ -7,12 +7,12 @@ namespace CheapConv.Profiling;
 /// <param name="SharedBytes">Static shared memory ("N bytes smem").</param>
 /// <param name="LocalBytes">Local memory outside the stack ("N bytes lmem"; 0 when not printed).</param>
 /// <param name="StackFrameBytes">Per-thread stack frame: local arrays and spill slots.</param>
-public sealed record PtxasKernel(string Kernel, string Arch, int Registers, int SharedBytes, int LocalBytes, int StackFrameBytes,
+internal sealed record PtxasKernel(string Kernel, string Arch, int Registers, int SharedBytes, int LocalBytes, int StackFrameBytes,
     int SpillStoreBytes, int SpillLoadBytes);
 
 /// <summary>One kernel of one architecture as <c>cuobjdump -res-usage</c> reports it.</summary>
 /// <param name="SharedBytes">The cubin's shared section (on sm_90 it includes a 1 KB reserved window when the kernel uses shared memory).</param>
-public sealed record CubinResources(string Kernel, string Arch, int Registers, int StackBytes, int SharedBytes, int LocalBytes, int ConstantBytes);
+internal sealed record CubinResources(string Kernel, string Arch, int Registers, int StackBytes, int SharedBytes, int LocalBytes, int ConstantBytes);
 
 /// <summary>
 /// The instruction mix of one kernel's SASS: static counts (instructions in the code, not executed ones) of the
@@ -35,7 +35,7 @@ public sealed record CubinResources(string Kernel, string Arch, int Registers, i
 /// <param name="Barriers">BAR (__syncthreads).</param>
 /// <param name="LocalStoreBytes">Bytes per thread the STL instructions store (4, 8 or 16 each): local memory, spills or local arrays.</param>
 /// <param name="LocalLoadBytes">Bytes per thread the LDL instructions load.</param>
-public sealed record SassMix(int Total, int Ffma, int FpOther, int Hmma, int Ldg, int Ldg64, int Ldg128, int Stg, int Stg64, int Stg128,
+internal sealed record SassMix(int Total, int Ffma, int FpOther, int Hmma, int Ldg, int Ldg64, int Ldg128, int Stg, int Stg64, int Stg128,
     int Lds, int Sts, int Shfl, int Branches, int Atomics, int Barriers, int LocalStoreBytes, int LocalLoadBytes)
 {
     /// <summary>The mix of a list of opcodes with their modifiers ("LDG.E.128.CONSTANT", "FFMA", ...).</summary>
@@ -74,7 +74,7 @@ public sealed record SassMix(int Total, int Ffma, int FpOther, int Hmma, int Ldg
 }
 
 /// <summary>Readers of what ptxas and cuobjdump print.</summary>
-public static partial class ToolkitOutput
+internal static partial class ToolkitOutput
 {
     /// <summary>The entry functions of a <c>ptxas -v</c> report.</summary>
     public static IReadOnlyList<PtxasKernel> ParsePtxas(string text)

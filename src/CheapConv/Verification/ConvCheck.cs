@@ -5,7 +5,7 @@ using CheapConv.Problems;
 namespace CheapConv.Verification;
 
 /// <summary>The inputs of one convolution check: x, w and the incoming gradient dy, in fp32.</summary>
-public sealed record ConvInputs(float[] X, float[] W, float[] Dy)
+internal sealed record ConvInputs(float[] X, float[] W, float[] Dy)
 {
     /// <summary>Uniform values in [-1, 1) from a seeded generator, so a failure can be reproduced exactly.</summary>
     public static ConvInputs Random(ConvProblem problem, int seed)
@@ -27,7 +27,7 @@ public sealed record ConvInputs(float[] X, float[] W, float[] Dy)
 }
 
 /// <summary>The results of the three passes: y (forward), dx (backward-data), dw (backward-weight).</summary>
-public sealed record ConvOutputs(float[] Y, float[] Dx, float[] Dw);
+internal sealed record ConvOutputs(float[] Y, float[] Dx, float[] Dw);
 
 /// <summary>How one pass compared with the float64 reference.</summary>
 /// <param name="Pass">"forward", "backward-data" or "backward-weight".</param>
@@ -36,14 +36,14 @@ public sealed record ConvOutputs(float[] Y, float[] Dx, float[] Dw);
 /// <param name="Tolerance">The relative bound every element must meet (see <see cref="ConvCheck.RelativeTolerance"/>).</param>
 /// <param name="Failures">Elements outside the bound, unwritten (NaN) ones included.</param>
 /// <param name="FirstFailures">Up to five failing elements as "index: actual vs reference" lines.</param>
-public sealed record PassComparison(
+internal sealed record PassComparison(
     string Pass, long Elements, double MaxAbsError, double MaxRelError, double Tolerance, long Failures, IReadOnlyList<string> FirstFailures)
 {
     public bool Passed => Failures == 0;
 }
 
 /// <summary>One problem checked on one device: the three passes.</summary>
-public sealed record ConvCheckResult(ConvProblem Problem, string Device, IReadOnlyList<PassComparison> Passes)
+internal sealed record ConvCheckResult(ConvProblem Problem, string Device, IReadOnlyList<PassComparison> Passes)
 {
     public bool Passed => Passes.All(p => p.Passed);
 }
@@ -53,7 +53,7 @@ public sealed record ConvCheckResult(ConvProblem Problem, string Device, IReadOn
 /// with <see cref="CpuBackend"/> evaluated in float64. Outputs on the device are poisoned with NaN before
 /// the run, so an element a kernel forgot to write fails.
 /// </summary>
-public static class ConvCheck
+internal static class ConvCheck
 {
     /// <summary>Absolute slack for elements whose terms are all zero (there the result must be ~exactly 0).</summary>
     public const double AbsoluteTolerance = 1e-6;
@@ -66,7 +66,7 @@ public static class ConvCheck
     /// </summary>
     public static double RelativeTolerance(long terms) => Math.Pow(2, -23) * (4 + 2 * Math.Sqrt(terms));
 
-    /// <summary>Runs the three passes on <paramref name="device"/> through the <see cref="GpuBackend"/> launcher.</summary>
+    /// <summary>Runs the three passes on <paramref name="device"/> through <see cref="GpuBackend"/> (the C ABI).</summary>
     public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs)
     {
         using var tensors = new ConvTensors(device, problem, inputs);

@@ -8,7 +8,7 @@ namespace CheapConv.Verification;
 /// The six tensors of one convolution on a device — inputs x, w, dy uploaded, outputs y, dx, dw allocated —
 /// and the three passes over them. Shared by the checks and the benchmarks so both run exactly the same launches.
 /// </summary>
-public sealed class ConvTensors : IDisposable
+internal sealed class ConvTensors : IDisposable
 {
     private readonly GpuBackend _backend;
 

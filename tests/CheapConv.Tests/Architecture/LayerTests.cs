@@ -3,6 +3,7 @@ using CheapConv.Autograd;
 using CheapConv.Backends;
 using CheapConv.Cli;
 using CheapConv.Devices;
+using CheapConv.Ilgpu;
 using CheapConv.Training;
 using NetArchTest.Rules;
 using Xunit;
@@ -11,7 +12,7 @@ namespace CheapConv.Tests.Architecture;
 
 /// <summary>
 /// The layers of DESIGN.md, read from the compiled assemblies: references point down (CLI → CheapConv.Training →
-/// CheapConv); the core, what an engine embeds, has no plotting and no console UI; autograd, modules and models talk
+/// CheapConv ← CheapConv.Interop.ILGPU); the core, what an engine embeds, has no plotting and no console UI; autograd, modules and models talk
 /// to <see cref="IBackend"/>, never to a device; the CLI presents and adds no compute of its own.
 /// </summary>
 /// <remarks>
@@ -38,6 +39,17 @@ public sealed class LayerTests
     }
 
     [Fact]
+    public void IlgpuAdapter_BuildsOnTheCoreAlone_WhichKnowsNoIlgpu()
+    {
+        // An engine embeds the core without ILGPU; the adapter is what an ILGPU program adds, without the trainer.
+        AssertNoReferences(Core, "ILGPU");
+        AssertNoDependencies(Types.InAssembly(Core).ShouldNot(), ["ILGPU"]);
+        var adapter = typeof(CheapConvIlgpu).Assembly;
+        AssertNoReferences(adapter, "CheapConv.Training", "CheapConv.Cli");
+        Assert.Contains(adapter.GetReferencedAssemblies(), reference => reference.Name == "ILGPU");
+    }
+
+    [Fact]
     public void TrainingAssembly_HasNoConsoleUiAndDoesNotDependOnTheCli()
     {
         AssertNoReferences(TrainingAssembly, "CheapConv.Cli", "Spectre.Console");
@@ -49,7 +61,7 @@ public sealed class LayerTests
     {
         var types = Types.InAssembly(TrainingAssembly).That()
             .ResideInNamespace("CheapConv.Autograd").Or().ResideInNamespace("CheapConv.Nn").Or().ResideInNamespace("CheapConv.Models");
-        AssertNoDependencies(types.ShouldNot(), ["CheapConv.Devices", "CheapConv.Kernels", "CheapConv.Backends.GpuBackend", "ILGPU"]);
+        AssertNoDependencies(types.ShouldNot(), ["CheapConv.Devices", "CheapConv.Kernels", "CheapConv.Backends.GpuBackend", "CheapConv.Interop", "ILGPU"]);
     }
 
     [Fact]

@@ -58,7 +58,7 @@ public class CpuFastConvTests
         var inputs = ConvInputs.Random(problem, seed: 11);
         var outputs = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
         AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast merged dw"));
-        var oneThread = RunWithConcurrency(1, () => RunFast(new CpuBackend(), problem, inputs, pointwise: false));
+        var oneThread = RunFast(new CpuBackend(1), problem, inputs, pointwise: false);
         Assert.Equal(outputs.Dw, oneThread.Dw);
     }
 
@@ -80,8 +80,8 @@ public class CpuFastConvTests
         var inputs = ConvInputs.Random(problem, seed: 9);
         var first = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
         var again = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
-        var oneThread = RunWithConcurrency(1, () => RunFast(new CpuBackend(), problem, inputs, pointwise: false));
-        var twoThreads = RunWithConcurrency(2, () => RunFast(new CpuBackend(), problem, inputs, pointwise: false));
+        var oneThread = RunFast(new CpuBackend(1), problem, inputs, pointwise: false);
+        var twoThreads = RunFast(new CpuBackend(2), problem, inputs, pointwise: false);
         foreach (var other in new[] { again, oneThread, twoThreads })
         {
             Assert.Equal(first.Y, other.Y);
@@ -100,13 +100,6 @@ public class CpuFastConvTests
         using var y = cpu.Allocate(problem.OutputElements);
         var error = Assert.Throws<ArgumentException>(() => cpu.Conv2dForward(problem, x, w, y));
         Assert.StartsWith("x has", error.Message, StringComparison.Ordinal);
-    }
-
-    /// <summary>Runs <paramref name="action"/> on a scheduler that runs at most <paramref name="threads"/> tasks at once; Parallel.For inside uses it.</summary>
-    internal static T RunWithConcurrency<T>(int threads, Func<T> action)
-    {
-        var scheduler = new ConcurrentExclusiveSchedulerPair(TaskScheduler.Default, threads).ConcurrentScheduler;
-        return Task.Factory.StartNew(action, CancellationToken.None, TaskCreationOptions.None, scheduler).GetAwaiter().GetResult();
     }
 
     internal static ConvOutputs RunFast(IBackend cpu, ConvProblem problem, ConvInputs inputs, bool pointwise)

@@ -51,8 +51,8 @@ public class CpuFastGemmTests
                 {
                     var serial = (float[])c0.Clone();
                     var parallel = (float[])c0.Clone();
-                    CpuGemm.Multiply(transposeA, transposeB, m, n, k, a, 0, lda, b, 0, ldb, serial, 0, n, accumulate, parallel: false);
-                    CpuGemm.Multiply(transposeA, transposeB, m, n, k, a, 0, lda, b, 0, ldb, parallel, 0, n, accumulate, parallel: true);
+                    CpuGemm.Multiply(transposeA, transposeB, m, n, k, a, 0, lda, b, 0, ldb, serial, 0, n, accumulate, parallel: null);
+                    CpuGemm.Multiply(transposeA, transposeB, m, n, k, a, 0, lda, b, 0, ldb, parallel, 0, n, accumulate, parallel: new ParallelOptions());
                     Assert.Equal(serial, parallel);
 
                     var bound = ConvCheck.RelativeTolerance(k);
@@ -90,7 +90,7 @@ public class CpuFastGemmTests
         var b = RandomArray(random, 3 * 8);
         var c = RandomArray(random, 7 * 9);
         var before = (float[])c.Clone();
-        CpuGemm.Multiply(false, false, 5, 4, 3, a, 2, 11, b, 1, 8, c, 10, 9, accumulate: false, parallel: false);
+        CpuGemm.Multiply(false, false, 5, 4, 3, a, 2, 11, b, 1, 8, c, 10, 9, accumulate: false, parallel: null);
         for (var index = 0; index < c.Length; index++)
         {
             int row = (index - 10) / 9, column = (index - 10) % 9;

@@ -1,5 +1,6 @@
 using CheapConv.Cli;
 using CheapConv.IO;
+using CheapConv.Devices;
 using Xunit;
 
 namespace CheapConv.Tests.Cli;
@@ -26,6 +27,8 @@ public class CliTests
         Assert.Contains("forward", output);
         Assert.Contains("backward-data", output);
         Assert.Contains("backward-weight", output);
+        // The emulator's warnings are printed (EmulatorDiagnosticsTests); the production kernels give none.
+        Assert.DoesNotContain("warning:", output);
         Assert.EndsWith("PASS", output.TrimEnd());
     }
 
@@ -133,7 +136,13 @@ public class CliTests
         Assert.True(code == 0, output + error);
         Assert.Contains("sm_80", output);
         Assert.Contains("cc_conv2d_backward_weight_kernel", output);
-        Assert.Contains("emulator", output);
+        Assert.Matches(@"emulator: available: C ABI 1\.\d+\.\d+, emulator API \d+, \S+libcheapconv_emu\.so\n  emulator: \d+ worker threads\n", output);
+        Assert.Matches(@"C ABI \(CUDA\): libcheapconv\.so 1\.\d+\.\d+, \S+libcheapconv\.so\n", output);
         Assert.Contains("cuda", output, StringComparison.OrdinalIgnoreCase);
+        if (CudaDevice.Probe().IsAvailable)
+        {
+            // Per GPU, the binary its kernels run: "    kernels: cuda: NVIDIA ... kernels: SASS sm_90 from the fatbin".
+            Assert.Matches(@"\n    kernels: cuda: .*kernels: (SASS|PTX) ", output);
+        }
     }
 }

@@ -10,17 +10,11 @@ namespace CheapConv.Tests.Cuda;
 /// </summary>
 public class CudaConvTests
 {
-    private static readonly Lazy<string?> UnavailableReason = new(() =>
-    {
-        var probe = CudaDevice.Probe();
-        return probe.IsAvailable ? null : probe.Reason;
-    });
-
     [SkippableTheory]
     [MemberData(nameof(TestCatalogue.Sources), MemberType = typeof(TestCatalogue))]
     public void AllPasses_MatchReference(string source)
     {
-        Skip.If(UnavailableReason.Value is not null, $"no CUDA device: {UnavailableReason.Value}");
+        CudaRequirement.SkipOrFailWithoutGpu();
         using var device = CudaDevice.Open();
         var problem = TestCatalogue.Full(source);
         var inputs = ConvInputs.Random(problem, seed: 1);

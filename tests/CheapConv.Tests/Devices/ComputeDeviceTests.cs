@@ -1,6 +1,7 @@
 using CheapConv.Backends;
 using CheapConv.Cli;
 using CheapConv.Devices;
+using CheapConv.Tests.Cuda;
 using Xunit;
 
 namespace CheapConv.Tests.Devices;
@@ -79,7 +80,7 @@ public class ComputeDeviceTests
     [SkippableFact]
     public void Open_AGpuPastTheLast_SaysWhichExist()
     {
-        Skip.IfNot(Probe.Value.IsAvailable, $"no CUDA device: {Probe.Value.Reason}");
+        CudaRequirement.SkipOrFailWithoutGpu();
         var count = Probe.Value.Devices.Count;
         var error = Assert.Throws<DeviceUnavailableException>(() => ComputeDevice.Open(DeviceRequest.Cuda(count)));
         Assert.Contains($"cuda:{count} does not exist", error.Message);

@@ -1,20 +1,25 @@
+using System.Diagnostics;
+using CheapConv.Backends;
 using CheapConv.Devices;
-using CheapConv.Kernels;
+using CheapConv.Interop;
+using CheapConv.Problems;
+using CheapConv.Tests.Emulator;
+using CheapConv.Tests.Cuda;
 using Xunit;
 
 namespace CheapConv.Tests.Devices;
 
 /// <summary>
 /// The CUDA device's contract without a GPU (the probe never throws and says why; Open fails with that
-/// reason) and, where a GPU exists, its launch-level behaviour: memory round trips, validation, unknown
-/// kernels, timers and disposal order. The GPU tests skip with the probe's reason elsewhere.
+/// reason) and, where a GPU exists, its behaviour: the kernel library bound to the primary context, a caller's
+/// context and memory shared and left alive, memory round trips, the library's errors, timers and disposal
+/// order. The GPU tests skip with the probe's reason elsewhere.
 /// </summary>
 public class CudaProbeTests
 {
     private static readonly Lazy<CudaProbe> CachedProbe = new(CudaDevice.Probe);
 
-    private static void SkipWithoutGpu() =>
-        Skip.IfNot(CachedProbe.Value.IsAvailable, $"no CUDA device: {CachedProbe.Value.Reason}");
+    private static void SkipWithoutGpu() => CudaRequirement.SkipOrFailWithoutGpu();
 
     [Fact]
     public void Probe_NeverThrows_AndExplainsUnavailability()
@@ -54,25 +59,40 @@ public class CudaProbeTests
     }
 
     [Fact]
+    public void Driver_NamedByTheEnvironment_IsTheOneTheDeviceLoads()
+    {
+        // The device's memory and libcheapconv.so's kernels must reach the same driver: both read
+        // $CHEAPCONV_CUDA_DRIVER. The driver is loaded once per process, so the CLI runs in a child process.
+        const string driver = "/nonexistent/libcuda-for-this-test.so.1";
+        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "/usr/bin/dotnet";
+        var cli = Path.Combine(AppContext.BaseDirectory, "CheapConv.Cli.dll");
+        var start = new ProcessStartInfo(host) { ArgumentList = { cli, "info" }, Environment = { [CudaDriver.DriverEnvironmentVariable] = driver } };
+
+        var (code, output) = NativeProcess.Run(start, TimeSpan.FromMinutes(1));
+
+        Assert.True(code == 0, output);
+        Assert.Contains($"CUDA: unavailable: ${CudaDriver.DriverEnvironmentVariable} names {driver}, which could not be loaded: ", output);
+    }
+
+    [Fact]
     public void Open_NegativeOrdinal_IsAnArgumentError()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => CudaDevice.Open(-1));
     }
 
     [SkippableFact]
-    public void Open_LoadsEveryEmbeddedKernel()
+    public void Open_BindsTheKernelLibraryToThePrimaryContext()
     {
         SkipWithoutGpu();
         using var device = CudaDevice.Open();
 
         Assert.Equal(DeviceKind.Cuda, device.Kind);
-        Assert.Equal(PtxModules.All.SelectMany(m => m.Entries).Order(StringComparer.Ordinal), device.KernelNames);
-        Assert.Equal(PtxModules.All.Count, device.ModuleSources.Count);
-        foreach (var kernel in device.KernelNames)
-        {
-            var attributes = device.GetKernelAttributes(kernel);
-            Assert.InRange(attributes.MaxThreadsPerBlock, 1, 1024);
-        }
+        Assert.True(device.IsPrimaryContext);
+        Assert.Equal(0, device.StreamHandle);
+        Assert.Equal(CheapConvBackend.Cuda, device.Native.Backend);
+        // "cuda: NVIDIA H100 ... (device 0, sm_90), kernels: SASS sm_90 from the fatbin" (or PTX ... (JIT)).
+        Assert.StartsWith("cuda:", device.KernelBinary);
+        Assert.Contains(device.Info.Architecture, device.KernelBinary);
     }
 
     [SkippableFact]
@@ -104,32 +124,45 @@ public class CudaProbeTests
     }
 
     [SkippableFact]
-    public unsafe void Launch_UnknownKernel_IsNotFound()
+    public void FromContext_SharesTheCallersContextAndMemory_AndLeavesThemAlive()
     {
         SkipWithoutGpu();
-        using var device = CudaDevice.Open();
+        using var owner = CudaDevice.Open();
+        using var memory = owner.Upload<float>([1, 2, 3, 4]);
 
-        var e = Assert.Throws<KernelLaunchException>(() =>
-            device.Launch("no_such_kernel", new LaunchConfig(new Dim3(1), new Dim3(32)), null, "test"));
+        using (var guest = CudaDevice.FromContext(owner.ContextHandle))
+        {
+            Assert.False(guest.IsPrimaryContext);
+            Assert.Equal(owner.Ordinal, guest.Ordinal);
+            using var borrowed = DeviceBuffer<float>.Wrap(guest, memory.Pointer, memory.Length);
+            Assert.False(borrowed.OwnsMemory);
+            IBackend backend = new GpuBackend(guest);
+            using var doubled = backend.Allocate(4);
+            backend.Fill(doubled, 0);
+            backend.Axpy(2, new DeviceStorage(borrowed), doubled);
+            var result = new float[4];
+            backend.Download(doubled, result);
+            Assert.Equal([2f, 4, 6, 8], result);
+        }
 
-        Assert.Equal("CUDA_ERROR_NOT_FOUND", e.Status);
-        Assert.Contains("known kernels", e.Detail);
+        // The guest and its wrapped buffer are gone; the owner's context and memory are not.
+        Assert.Equal([1f, 2, 3, 4], memory.ToArray());
+        Assert.Equal(memory.Bytes, owner.AllocatedBytes);
     }
 
-    [SkippableTheory]
-    [InlineData(0u, 32u, 0u)]
-    [InlineData(1u, 1025u, 0u)]
-    [InlineData(1u, 32u, 49153u)]
-    public unsafe void Launch_InvalidGeometry_IsInvalidValue(uint grid, uint block, uint shared)
+    [SkippableFact]
+    public void InvalidProblem_IsRefusedByTheLibraryWithItsMessage()
     {
         SkipWithoutGpu();
         using var device = CudaDevice.Open();
-        Skip.If(device.KernelNames.Count == 0, "no kernels embedded");
+        var impossible = ConvProblem.Create(1, 4, 8, 8, 4, 3, 3) with { Groups = 3 };
 
-        var e = Assert.Throws<KernelLaunchException>(() =>
-            device.Launch(device.KernelNames[0], new LaunchConfig(new Dim3(grid), new Dim3(block), shared), null, "test"));
+        var e = Assert.Throws<CheapConvException>(() =>
+            device.Native.ConvForward(device.Handle, impossible, default, 0, 0, 0, 0, 0, device.Stream));
 
-        Assert.Equal("CUDA_ERROR_INVALID_VALUE", e.Status);
+        Assert.Equal(CheapConvStatus.InvalidValue, e.Status);
+        Assert.Equal("CC_ERROR_INVALID_VALUE", e.StatusName);
+        Assert.NotEmpty(e.Detail);
     }
 
     [SkippableFact]

@@ -1,11 +1,10 @@
-using CheapConv.Kernels;
 using CheapConv.Verification;
 using Xunit;
 
 namespace CheapConv.Tests.Emulator;
 
 /// <summary>
-/// The CUDA conv kernels, run by the emulator through the real launcher, against the float64 reference over
+/// The CUDA conv kernels, run by the emulator through the C ABI's launcher (cc_conv_*), against the float64 reference over
 /// the whole shape catalogue; outputs are poisoned with NaN before each run.
 /// </summary>
 public class EmulatedConvTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>
@@ -19,15 +18,6 @@ public class EmulatedConvTests(EmulatorFixture emulator) : IClassFixture<Emulato
         var outputs = ConvCheck.RunOnDevice(emulator.Device, problem, inputs);
         ConvAssert.Passed(ConvCheck.Compare(problem, inputs, outputs, emulator.Device.Name));
         Assert.Empty(emulator.Device.TakeWarnings());
-    }
-
-    [Fact]
-    public void Library_HoldsEveryKernel()
-    {
-        foreach (var kernel in KernelNames.All)
-        {
-            Assert.Contains(kernel, emulator.Device.KernelNames);
-        }
     }
 
     [Fact]

@@ -1,4 +1,7 @@
+using System.Runtime.InteropServices;
+using CheapConv.Cli.Commands;
 using CheapConv.Devices;
+using CheapConv.Interop;
 using Xunit;
 
 namespace CheapConv.Tests.Emulator;
@@ -15,9 +18,9 @@ public sealed class FaultyKernelFixture : IDisposable
 /// The emulator catches what a GPU would silently get wrong or hang on, and names the kernel, thread and
 /// source line; and it validates launches as the CUDA driver does. (Races and out-of-bounds accesses are
 /// the sanitizer builds' job: see <see cref="SanitizerTests"/>.) One class, so the tests that switch the
-/// library's strict mode never run beside the others.
+/// library's strict mode or take its warnings never run beside the others.
 /// </summary>
-public sealed class EmulatorDiagnosticsTests(FaultyKernelFixture fixture) : IClassFixture<FaultyKernelFixture>
+public sealed unsafe class EmulatorDiagnosticsTests(FaultyKernelFixture fixture) : IClassFixture<FaultyKernelFixture>
 {
     private readonly EmulatedDevice _device = fixture.Device;
 
@@ -78,6 +81,58 @@ public sealed class EmulatorDiagnosticsTests(FaultyKernelFixture fixture) : ICla
         }
     }
 
+    [Fact]
+    public void EarlyReturnBeforeBarrier_OnTheAbiLaunchPath_ComesBackFromTakeWarnings()
+    {
+        // A cc_* call returns only a status, so the library keeps its warnings for cc_emu_take_warnings. No production
+        // kernel warns at a geometry its launcher chooses, so the test library's cc_emu_test_runtime_launch runs the
+        // diagnostic kernel down the path a cc_* call's kernel takes.
+        using var output = _device.Allocate<int>(64);
+        output.FillBytes(0);
+        _device.TakeWarnings();
+
+        Assert.Equal(CheapConvStatus.Success, RuntimeLaunch("cc_test_early_return_barrier", new Dim3(1), new Dim3(64), output.Pointer));
+
+        var warning = Assert.Single(_device.TakeWarnings());
+        Assert.StartsWith("cc_test_early_return_barrier (grid (1,1,1), block (64,1,1)): warning: kernel cc_test_early_return_barrier, block (0,0,0)", warning);
+        Assert.Contains("CC_EMU_EXITED_AT_BARRIER", warning);
+        Assert.Equal(Enumerable.Range(1, 32).Concat(Enumerable.Repeat(0, 32)), output.ToArray());
+        Assert.Empty(_device.TakeWarnings());
+
+        _device.SetStrict(true);
+        try
+        {
+            Assert.Equal(CheapConvStatus.Emulator, RuntimeLaunch("cc_test_early_return_barrier", new Dim3(1), new Dim3(64), output.Pointer));
+        }
+        finally
+        {
+            _device.SetStrict(false);
+        }
+
+        Assert.Empty(_device.TakeWarnings());
+    }
+
+    [Fact]
+    public void CheckConv_PrintsEveryWarningOnce()
+    {
+        // What check conv prints after its run: the warnings of both paths, this device's own launches and the ABI's.
+        using var output = _device.Allocate<int>(64);
+        _device.TakeWarnings();
+        Launch("cc_test_early_return_barrier", new Dim3(1), new Dim3(64), 0, output.Pointer);
+        RuntimeLaunch("cc_test_early_return_barrier", new Dim3(1), new Dim3(64), output.Pointer);
+        RuntimeLaunch("cc_test_early_return_barrier", new Dim3(1), new Dim3(64), output.Pointer);
+
+        using var text = new StringWriter();
+        CheckConvCommand.WriteWarnings(_device, text);
+        CheckConvCommand.WriteWarnings(_device, text);
+
+        var lines = text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.All(lines, line => Assert.StartsWith("warning: cc_test_early_return_barrier", line));
+        Assert.All(lines, line => Assert.Contains("CC_EMU_EXITED_AT_BARRIER", line));
+        Assert.Single(lines, line => line.StartsWith("warning: cc_test_early_return_barrier: ", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData(1u, 1025u, 0u, "CUDA_ERROR_INVALID_VALUE")]
     [InlineData(0u, 32u, 0u, "CUDA_ERROR_INVALID_VALUE")]
@@ -104,6 +159,20 @@ public sealed class EmulatorDiagnosticsTests(FaultyKernelFixture fixture) : ICla
         using var production = EmulatedDevice.Open();
         Assert.DoesNotContain(production.KernelNames, k => k.StartsWith("cc_test_", StringComparison.Ordinal));
         Assert.Contains("cc_test_divergent_barrier", _device.KernelNames);
+        Assert.False(NativeLibrary.TryGetExport(NativeLibrary.Load(production.LibraryPath), "cc_emu_test_runtime_launch", out _));
+    }
+
+    /// <summary>cc_emu_test_runtime_launch of the test library: <paramref name="kernel"/>(pointer) on the C ABI's launch path.</summary>
+    private CheapConvStatus RuntimeLaunch(string kernel, Dim3 grid, Dim3 block, nint pointer)
+    {
+        var launch = (delegate* unmanaged<byte*, Dim3, Dim3, uint, void**, byte*, int, int>)NativeLibrary.GetExport(
+            NativeLibrary.Load(_device.LibraryPath), "cc_emu_test_runtime_launch");
+        var name = System.Text.Encoding.UTF8.GetBytes(kernel + "\0");
+        void* argument = &pointer;
+        fixed (byte* namePointer = name)
+        {
+            return (CheapConvStatus)launch(namePointer, grid, block, 0, &argument, null, 0);
+        }
     }
 
     private KernelLaunchException LaunchFaulty(string kernel, Dim3 grid, Dim3 block)

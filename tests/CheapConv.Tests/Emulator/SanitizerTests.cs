@@ -10,7 +10,7 @@ namespace CheapConv.Tests.Emulator;
 /// kernel must be caught by the tool meant to catch it. They run as child processes because a sanitizer
 /// runtime cannot be loaded into the .NET test host.
 /// </summary>
-public class SanitizerTests
+public class SanitizerTests(SanitizerRuns runs) : IClassFixture<SanitizerRuns>
 {
     [Theory]
     [InlineData("asan", "conv")]
@@ -19,10 +19,32 @@ public class SanitizerTests
     [InlineData("tsan", "selftest")]
     public void CorrectKernels_RunClean(string build, string testCase)
     {
-        var (code, output) = RunDriver(build, testCase);
+        var (code, output) = runs.Get(build, testCase);
         Assert.True(code == 0, $"{build} {testCase} exited {code}:\n{output}");
         Assert.DoesNotContain("Sanitizer", output);
         Assert.DoesNotContain("runtime error", output);
+    }
+
+    /// <summary>
+    /// Every production kernel — every entry of the embedded PTX, so a kernel added to native/kernels is in the list at
+    /// once — is launched by the good cases (conv, and selftest's C ABI tests on small shapes) under ASan+UBSan and
+    /// under TSan; the drivers list what they launched. A kernel without a sanitizer case fails here, by name.
+    /// </summary>
+    [Theory]
+    [InlineData("asan")]
+    [InlineData("tsan")]
+    public void EveryProductionKernel_RunsUnderTheSanitizer(string build)
+    {
+        var production = CheapConv.Kernels.PtxModules.All.SelectMany(m => m.Entries).ToHashSet(StringComparer.Ordinal);
+        Assert.True(production.Count >= 30, $"only {production.Count} kernels in the embedded PTX");
+        var launched = new[] { "conv", "selftest" }
+            .SelectMany(c => runs.Get(build, c).Output.Split('\n'))
+            .Where(line => line.StartsWith("launched: ", StringComparison.Ordinal))
+            .Select(line => line["launched: ".Length..].Trim())
+            .ToHashSet(StringComparer.Ordinal);
+        var missing = production.Where(k => !launched.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        Assert.True(missing.Count == 0, $"{missing.Count} production kernels never run under {build}: {string.Join(", ", missing)}; " +
+            "give each a small-shape case (native/tests/abi, run by cc_emu_sancheck selftest)");
     }
 
     [Theory]
@@ -41,6 +63,15 @@ public class SanitizerTests
 
     private static (int Code, string Output) RunDriver(string build, string testCase) =>
         NativeProcess.Run(TestPaths.Native("build", build, "cc_emu_sancheck"), testCase);
+}
+
+/// <summary>The good sanitizer cases, each run once (TSan's selftest takes seconds) and shared by the tests that read them.</summary>
+public sealed class SanitizerRuns
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), Lazy<(int Code, string Output)>> _runs = new();
+
+    public (int Code, string Output) Get(string build, string testCase) =>
+        _runs.GetOrAdd((build, testCase), key => new(() => NativeProcess.Run(TestPaths.Native("build", key.Item1, "cc_emu_sancheck"), key.Item2))).Value;
 }
 
 /// <summary>Runs a native test program of the native build and collects everything it printed.</summary>

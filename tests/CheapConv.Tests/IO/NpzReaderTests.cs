@@ -229,7 +229,7 @@ public sealed class NpzReaderTests : IDisposable
     }
 
     /// <summary>A .npy file with the given header text (padded with spaces and a newline like NumPy does).</summary>
-    private static byte[] Npy(string header, byte[] data, byte major = 1)
+    internal static byte[] Npy(string header, byte[] data, byte major = 1)
     {
         var lengthSize = major == 1 ? 2 : 4;
         var padded = header.PadRight((((8 + lengthSize + header.Length + 1 + 63) / 64) * 64) - 8 - lengthSize - 1) + "\n";
@@ -243,7 +243,7 @@ public sealed class NpzReaderTests : IDisposable
         return [.. bytes];
     }
 
-    private static byte[] Floats(params float[] values) => [.. values.SelectMany(BitConverter.GetBytes)];
+    internal static byte[] Floats(params float[] values) => [.. values.SelectMany(BitConverter.GetBytes)];
 
     private static byte[] Doubles(params double[] values) => [.. values.SelectMany(BitConverter.GetBytes)];
 

@@ -1,4 +1,5 @@
 using CheapConv.Backends;
+using CheapConv.Interop;
 using CheapConv.Problems;
 using CheapConv.Tests.Emulator;
 using CheapConv.Verification;
@@ -141,7 +142,7 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
         using var small = _backend.Allocate(3);
         using var six = _backend.Allocate(6);
         using var eight = _backend.Allocate(8);
-        var error = Assert.Throws<ArgumentException>(() => _backend.LinearForward(2, 3, 4, six, eight, small, eight));
+        var error = Assert.Throws<ArgumentException>(() => ((IBackend)_backend).LinearForward(2, 3, 4, six, eight, small, eight));
         Assert.Contains("w has 8 elements but 12 are needed", error.Message);
 
         var padded = ConvProblem.Create(1, 2, 2, 2, 1, 1, 1, pad: 1);
@@ -156,15 +157,20 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
     }
 
     [Theory]
-    [InlineData(32, 16, 2048, 4)]      // one tile: as many splits as 512-long chunks allow
-    [InlineData(128, 128, 100, 1)]     // short reduction: never split
-    [InlineData(64, 32, 128L * 1024, 256)] // the batch-128 shortcut gradient: about SplitTargetBlocks blocks
+    [InlineData(32, 16, 2048, 4)]          // one tile: as many splits as 512-long chunks allow
+    [InlineData(128, 128, 100, 1)]         // short reduction: never split
+    [InlineData(64, 32, 128 * 1024, 256)]  // the batch-128 shortcut gradient: about 256 blocks
     [InlineData(1024, 1024, 1 << 20, 1)]   // 256 tiles already fill the GPU
-    public void SplitChunk_BalancesBlocksAgainstChunkLength(long m, long n, long k, long expectedSplits)
+    public void WeightGradient_SplitBalancesBlocksAgainstChunkLength(int m, int n, int k, long expectedSplits)
     {
-        var chunk = GpuBackend.SplitChunk(m, n, k);
-        Assert.Equal(0, chunk % GpuBackend.GemmTileK);
-        Assert.Equal(expectedSplits, (k + chunk - 1) / chunk);
+        // The launcher's split shows in the workspace it asks for: one m×n partial product per split, none when the
+        // weight gradient is a single pass. Same policy for the linear layer (m = out, n = in, k = batch) and the
+        // pointwise convolution (m = K, n = C, k = N·P·Q).
+        var native = emulator.Device.Native;
+        var linear = native.LinearWorkspaceSize(new LinearProblem(k, n, m), new KernelOptions());
+        var pointwise = native.ConvWorkspaceSize(ConvProblem.Create(k, n, 1, 1, m, 1, 1), ConvPass.BackwardWeight, new KernelOptions(KernelAlgorithm.Gemm));
+        Assert.Equal(linear, pointwise);
+        Assert.Equal(expectedSplits == 1 ? 0 : expectedSplits * m * n * sizeof(float), (long)linear);
     }
 
     private Storage Poisoned(long length)
@@ -207,8 +213,8 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
     {
         using Storage xs = _backend.Upload(x), ws = _backend.Upload(w), bs = _backend.Upload(b), dys = _backend.Upload(dy);
         using Storage y = Poisoned(n * outFeatures), dx = Poisoned(n * inFeatures), dw = Poisoned(outFeatures * inFeatures), db = Poisoned(outFeatures);
-        _backend.LinearForward(n, inFeatures, outFeatures, xs, ws, bs, y);
-        _backend.LinearBackwardData(n, inFeatures, outFeatures, dys, ws, dx);
+        ((IBackend)_backend).LinearForward(n, inFeatures, outFeatures, xs, ws, bs, y);
+        ((IBackend)_backend).LinearBackwardData(n, inFeatures, outFeatures, dys, ws, dx);
         if (chunk is { } c)
         {
             _backend.LinearBackwardWeight(n, inFeatures, outFeatures, xs, dys, dw, c);
@@ -218,7 +224,7 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
             ((IBackend)_backend).LinearBackwardWeight(n, inFeatures, outFeatures, xs, dys, dw);
         }
 
-        _backend.LinearBackwardBias(n, outFeatures, dys, db);
+        ((IBackend)_backend).LinearBackwardBias(n, outFeatures, dys, db);
         Assert.Empty(emulator.Device.TakeWarnings());
         return new LinearOutputs(Download(y), Download(dx), Download(dw), Download(db));
     }

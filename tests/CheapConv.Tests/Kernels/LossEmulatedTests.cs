@@ -5,8 +5,8 @@ using Xunit;
 namespace CheapConv.Tests.Kernels;
 
 /// <summary>
-/// The Loss family's CUDA kernels, run by the emulator through GpuBackend (the real launcher and argument
-/// packing), against the float64 reference. Outputs are poisoned with NaN before each run; every result is held
+/// The Loss family's CUDA kernels, run by the emulator through GpuBackend (the C ABI's launchers, as on a GPU),
+/// against the float64 reference. Outputs are poisoned with NaN before each run; every result is held
 /// to the per-element bounds of <see cref="LossTolerance"/>. The backward passes run on the device's own saved
 /// forward results, as training does, so their bounds include the forward's errors.
 /// </summary>

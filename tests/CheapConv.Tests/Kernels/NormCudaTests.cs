@@ -1,5 +1,6 @@
 using CheapConv.Backends;
 using CheapConv.Devices;
+using CheapConv.Tests.Cuda;
 using Xunit;
 
 namespace CheapConv.Tests.Kernels;
@@ -10,17 +11,11 @@ namespace CheapConv.Tests.Kernels;
 /// </summary>
 public class NormCudaTests
 {
-    private static readonly Lazy<string?> UnavailableReason = new(() =>
-    {
-        var probe = CudaDevice.Probe();
-        return probe.IsAvailable ? null : probe.Reason;
-    });
-
     [SkippableTheory]
     [MemberData(nameof(NormTestData.Training), MemberType = typeof(NormTestData))]
     public void BatchNorm_MatchesReference(string shape)
     {
-        Skip.If(UnavailableReason.Value is not null, $"no CUDA device: {UnavailableReason.Value}");
+        CudaRequirement.SkipOrFailWithoutGpu();
         using var device = CudaDevice.Open();
         var gpu = new GpuBackend(device);
         var s = NormShape.Parse(shape);
@@ -40,7 +35,7 @@ public class NormCudaTests
     [MemberData(nameof(NormTestData.Lengths), MemberType = typeof(NormTestData))]
     public void ElementwiseAndSum_MatchReference(int length)
     {
-        Skip.If(UnavailableReason.Value is not null, $"no CUDA device: {UnavailableReason.Value}");
+        CudaRequirement.SkipOrFailWithoutGpu();
         using var device = CudaDevice.Open();
         var gpu = new GpuBackend(device);
         NormDeviceChecks.ReluAndAdd(gpu, length);

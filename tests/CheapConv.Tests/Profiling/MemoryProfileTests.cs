@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using CheapConv.Autograd;
 using CheapConv.Backends;
 using CheapConv.Devices;
@@ -14,7 +15,7 @@ namespace CheapConv.Tests.Profiling;
 /// <summary>One profiling library per test class (opening it loads the native library).</summary>
 public sealed class EmulatorProfileFixture : IDisposable
 {
-    public EmulatorProfile Profile { get; } = EmulatorProfile.Open();
+    internal EmulatorProfile Profile { get; } = EmulatorProfile.Open();
 
     public void Dispose() => Profile.Dispose();
 }
@@ -237,7 +238,7 @@ public sealed unsafe class MemoryProfileTests(EmulatorProfileFixture fixture, Em
 
         var launch = Assert.Single(Profile.Profile(() => backend.PointwiseForward(problem, x, w, y), sampleBlocks: 16));
 
-        Assert.Equal(KernelNames.PointwiseForward, launch.Kernel);
+        Assert.Equal("cc_pointwise_forward_kernel", launch.Kernel);
         Assert.Equal(0, launch.Status);
         Assert.Equal(16, launch.BlocksSampled);
         Assert.Equal(launch.Grid.Volume, launch.BlocksTotal);
@@ -246,6 +247,74 @@ public sealed unsafe class MemoryProfileTests(EmulatorProfileFixture fixture, Em
         Assert.True(launch.Raw.GlobalLoadRequests > 0 && launch.Raw.SharedLoadRequests > 0 && launch.Raw.GlobalStoreRequests > 0);
         Assert.Contains(launch.Instructions, i => i.Kind == MemoryAccessKind.SharedLoad && i.File == "kernels/gemm.cu" && i.Line > 0);
         Assert.All(launch.Instructions, i => Assert.NotEqual(MemoryAccessKind.GlobalAtomic, i.Kind));
+    }
+
+    // The microkernels' counts are only the GPU's if the GPU executes the same memory instructions: the PTX
+    // clang makes of each (native/build/ptx/tests/profile_micro.ptx) holds exactly the loads, stores and
+    // atomics, by space and width, that the profile records for it.
+    [Theory]
+    [InlineData("cc_prof_copy")]
+    [InlineData("cc_prof_gather")]
+    [InlineData("cc_prof_copy4")]
+    [InlineData("cc_prof_copy_loop")]
+    [InlineData("cc_prof_shared_stride")]
+    [InlineData("cc_prof_dynamic_shared_stride")]
+    [InlineData("cc_prof_shared_vector")]
+    [InlineData("cc_prof_atomics")]
+    public void Microkernel_RecordsThePtxMemoryInstructions(string kernel)
+    {
+        using var a = Device.Allocate<float>(8192);
+        using var b = Device.Allocate<float>(8192);
+        var launch = ProfileOne(() =>
+        {
+            var args = new KernelArguments();
+            var shared = 0u;
+            switch (kernel)
+            {
+                case "cc_prof_shared_stride" or "cc_prof_dynamic_shared_stride" or "cc_prof_shared_vector":
+                    args.Add(b.Pointer);
+                    args.Add(1);
+                    shared = kernel == "cc_prof_dynamic_shared_stride" ? 32 * sizeof(float) : 0u;
+                    break;
+                case "cc_prof_atomics":
+                    b.CopyFrom(new float[8192]);
+                    args.Add(b.Pointer);
+                    break;
+                default: // (in, out, n or stride 1)
+                    args.Add(a.Pointer);
+                    args.Add(b.Pointer);
+                    args.Add(kernel == "cc_prof_gather" ? 1 : 32);
+                    break;
+            }
+
+            args.Launch(Device, kernel, new LaunchConfig(new Dim3(1), new Dim3(32), shared), kernel);
+        });
+
+        Assert.Equal(PtxMemoryInstructions(kernel), launch.Instructions.Select(i => (i.Kind, i.Width)).Order());
+    }
+
+    // (kind, bytes per lane) of every ld/st/atom of the kernel's PTX, kernel parameters aside.
+    private static IEnumerable<(MemoryAccessKind, int)> PtxMemoryInstructions(string kernel)
+    {
+        var ptx = File.ReadAllText(TestPaths.Native("build", "ptx", "tests", "profile_micro.ptx"));
+        var body = Regex.Match(ptx, @"\.entry " + kernel + @"\((.*?)\n\}", RegexOptions.Singleline);
+        Assert.True(body.Success, $"{kernel} is not in profile_micro.ptx");
+        var found = new List<(MemoryAccessKind, int)>();
+        foreach (Match m in Regex.Matches(body.Value, @"^\s+(ld|st|atom)\.(global|shared)(?:\.nc)?(?:\.add)?(?:\.(v2|v4))?\.[a-z](\d+)\s", RegexOptions.Multiline))
+        {
+            var global = m.Groups[2].Value == "global";
+            var kind = m.Groups[1].Value switch
+            {
+                "ld" => global ? MemoryAccessKind.GlobalLoad : MemoryAccessKind.SharedLoad,
+                "st" => global ? MemoryAccessKind.GlobalStore : MemoryAccessKind.SharedStore,
+                _ => global ? MemoryAccessKind.GlobalAtomic : MemoryAccessKind.SharedAtomic,
+            };
+            var lanes = m.Groups[3].Value switch { "v2" => 2, "v4" => 4, _ => 1 };
+            found.Add((kind, lanes * int.Parse(m.Groups[4].Value) / 8));
+        }
+
+        Assert.NotEmpty(found);
+        return found.Order();
     }
 
     [Fact]
@@ -275,7 +344,7 @@ public sealed unsafe class MemoryProfileTests(EmulatorProfileFixture fixture, Em
             Assert.Contains(l.Kernel, Device.KernelNames);
         });
         Assert.Contains(launches, l => l.Raw.SharedLoadRequests > 0);
-        Assert.Contains(launches, l => l.Kernel == KernelNames.CountCorrect);
+        Assert.Contains(launches, l => l.Kernel == "cc_count_correct_kernel");
     }
 
     private static Dictionary<string, float[]> TrainingStep(IBackend backend)

@@ -1,5 +1,6 @@
 using CheapConv.Devices;
 using CheapConv.Reporting;
+using CheapConv.Tests.Cuda;
 using Xunit;
 
 namespace CheapConv.Tests.Reporting;
@@ -18,7 +19,7 @@ public sealed class LatencyDeviceTests : IDisposable
     [SkippableFact]
     public void Build_OnCuda_MeasuresPositiveLatenciesOnTheGpu()
     {
-        Skip.IfNot(Probe.Value.IsAvailable, $"no CUDA device: {Probe.Value.Reason}");
+        CudaRequirement.SkipOrFailWithoutGpu();
         var report = RunReport.Build([_runs.Write("gpu-run", FakeRuns.Summary(device: "cuda NVIDIA"))], Quick);
 
         var latency = report.Rows[0].Latency;

@@ -1,7 +1,7 @@
 namespace CheapConv.Autograd.Functions;
 
 /// <summary>The residual add y = a + b. Saves nothing: each input's gradient is a copy of dy.</summary>
-public sealed class AddFunction : Function
+internal sealed class AddFunction : Function
 {
     private AddFunction(Tensor a, Tensor b)
         : base(a, b)

@@ -5,7 +5,7 @@ namespace CheapConv.Autograd.Functions;
 /// channel-mean of squares. The teacher's activation is a constant and gets no gradient. Saves the student
 /// activation, both normalised maps and the student's map norms.
 /// </summary>
-public sealed class AtFunction : Function
+internal sealed class AtFunction : Function
 {
     private readonly Tensor _studentMap;
     private readonly Tensor _teacherMap;

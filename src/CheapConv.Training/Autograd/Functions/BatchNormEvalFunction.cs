@@ -10,7 +10,7 @@ namespace CheapConv.Autograd.Functions;
 /// Saves the input, γ, the output (ReLU variant: for the mask) and snapshots of the running statistics
 /// (C elements each), so a training step between forward and backward cannot change the gradient.
 /// </summary>
-public sealed class BatchNormEvalFunction : Function
+internal sealed class BatchNormEvalFunction : Function
 {
     private readonly bool _relu;
     private readonly float _eps;

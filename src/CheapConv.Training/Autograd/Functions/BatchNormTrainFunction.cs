@@ -6,7 +6,7 @@ namespace CheapConv.Autograd.Functions;
 /// Saves the input, γ, β (the fused backward recomputes the ReLU mask from them) and the batch mean and 1/σ
 /// the forward pass computed.
 /// </summary>
-public sealed class BatchNormTrainFunction : Function
+internal sealed class BatchNormTrainFunction : Function
 {
     private readonly Tensor _saveMean;
     private readonly Tensor _saveInvStd;

@@ -6,7 +6,7 @@ namespace CheapConv.Autograd.Functions;
 /// Convolution without bias, any groups, stride and padding. The backend picks the kernel (1×1 problems go to
 /// its GEMM path). Saves the input and the weight: both backward passes need the other operand.
 /// </summary>
-public sealed class Conv2dFunction : Function
+internal sealed class Conv2dFunction : Function
 {
     private Conv2dFunction(ConvProblem problem, Tensor x, Tensor w)
         : base(x, w) => Problem = problem;

@@ -1,7 +1,7 @@
 namespace CheapConv.Autograd.Functions;
 
 /// <summary>Softmax cross-entropy with integer labels, mean over the batch. Saves the probabilities and the labels.</summary>
-public sealed class CrossEntropyFunction : Function
+internal sealed class CrossEntropyFunction : Function
 {
     private readonly Tensor _probabilities;
     private readonly int[] _labels;

@@ -1,7 +1,7 @@
 namespace CheapConv.Autograd.Functions;
 
 /// <summary>y[n,c] = mean over h, w of x[n,c,h,w]. Saves nothing but the input's shape.</summary>
-public sealed class GlobalAvgPoolFunction : Function
+internal sealed class GlobalAvgPoolFunction : Function
 {
     private GlobalAvgPoolFunction(Tensor x)
         : base(x)

@@ -5,7 +5,7 @@ namespace CheapConv.Autograd.Functions;
 /// The teacher's logits are a constant (they come from a no-grad forward pass) and get no gradient.
 /// Saves both softened distributions.
 /// </summary>
-public sealed class KdFunction : Function
+internal sealed class KdFunction : Function
 {
     private readonly float _temperature;
     private readonly Tensor _studentSoft;

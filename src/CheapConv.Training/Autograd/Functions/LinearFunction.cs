@@ -1,7 +1,7 @@
 namespace CheapConv.Autograd.Functions;
 
 /// <summary>y = x·wᵀ + b (PyTorch's layout: w is out×in). Saves the input and the weight.</summary>
-public sealed class LinearFunction : Function
+internal sealed class LinearFunction : Function
 {
     private LinearFunction(Tensor x, Tensor w, Tensor b)
         : base(x, w, b)

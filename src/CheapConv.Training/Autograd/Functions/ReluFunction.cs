@@ -1,7 +1,7 @@
 namespace CheapConv.Autograd.Functions;
 
 /// <summary>y = max(x, 0). Saves the output: the mask is y &gt; 0.</summary>
-public sealed class ReluFunction : Function
+internal sealed class ReluFunction : Function
 {
     private readonly Tensor _output;
 

@@ -4,7 +4,7 @@ namespace CheapConv.Autograd.Functions;
 /// y = Σ_i wᵢ·xᵢ over same-shaped tensors with constant weights — how losses are combined (and, with one term,
 /// scaling). Saves only the weights: dxᵢ = wᵢ·dy.
 /// </summary>
-public sealed class WeightedSumFunction : Function
+internal sealed class WeightedSumFunction : Function
 {
     private readonly float[] _weights;
 

@@ -1,7 +1,7 @@
 namespace CheapConv.Autograd.Functions;
 
 /// <summary>Zero padding of images (28×28 Fashion-MNIST to 32×32). Saves only the padding; dx is the crop of dy.</summary>
-public sealed class ZeroPadFunction : Function
+internal sealed class ZeroPadFunction : Function
 {
     private readonly (int Top, int Bottom, int Left, int Right) _pad;
 

@@ -31,19 +31,20 @@ internal static unsafe class CpuConv
 
     /// <summary>y = conv(x, w): per image, the column matrix is written straight into the GEMM's packed-B layout.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(ConvProblem pr, float[] x, float[] w, float[] y)
+    public static void Forward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel)
     {
         if (pr.ChannelsPerGroup == 1)
         {
-            DirectForward(pr, x, w, y);
+            DirectForward(pr, x, w, y, parallel);
             return;
         }
 
-        var innerParallel = pr.N == 1;
+        // One image: the parallelism goes inside its GEMM; several: across images, each GEMM serial.
+        var inner = pr.N == 1 ? parallel : null;
         var packedWeights = PackWeights(pr, w, transpose: false);
         try
         {
-            ForEachImage(pr.N, n => ForwardImage(pr, x, packedWeights, y, n, innerParallel));
+            ForEachImage(pr.N, parallel, n => ForwardImage(pr, x, packedWeights, y, n, inner));
         }
         finally
         {
@@ -75,7 +76,7 @@ internal static unsafe class CpuConv
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardImage(in ConvProblem pr, float[] x, float[] packedWeights, float[] y, int n, bool innerParallel)
+    private static void ForwardImage(in ConvProblem pr, float[] x, float[] packedWeights, float[] y, int n, ParallelOptions? inner)
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q, nr = CpuGemm.PanelWidth;
         var groupStride = CpuGemm.PackedLength(crs, pq);
@@ -126,7 +127,7 @@ internal static unsafe class CpuConv
             for (var g = 0; g < pr.Groups; g++)
             {
                 CpuGemm.MultiplyPackedA(kg, pq, crs, pwt + g * weightStride, packed + g * groupStride, null, 0,
-                    py + ((long)n * pr.K + (long)g * kg) * pq, pq, accumulate: false, parallel: innerParallel);
+                    py + ((long)n * pr.K + (long)g * kg) * pq, pq, accumulate: false, parallel: inner);
             }
         }
     }
@@ -209,20 +210,21 @@ internal static unsafe class CpuConv
 
     /// <summary>dx = convᵀ(dy, w): per image and group the column-matrix gradient wᵀ·dy, then col2im (the identity for a stride-1 1×1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void BackwardData(ConvProblem pr, float[] dy, float[] w, float[] dx)
+    public static void BackwardData(ConvProblem pr, float[] dy, float[] w, float[] dx, ParallelOptions parallel)
     {
         if (pr.ChannelsPerGroup == 1)
         {
-            DirectBackwardData(pr, dy, w, dx);
+            DirectBackwardData(pr, dy, w, dx, parallel);
             return;
         }
 
         var identity = IsIdentityColumns(pr);
-        var innerParallel = pr.N == 1;
+        // One image: the parallelism goes inside its GEMM; several: across images, each GEMM serial.
+        var inner = pr.N == 1 ? parallel : null;
         var packedWeights = PackWeights(pr, w, transpose: true);
         try
         {
-            ForEachImage(pr.N, n => BackwardDataImage(pr, dy, packedWeights, dx, n, identity, innerParallel));
+            ForEachImage(pr.N, parallel, n => BackwardDataImage(pr, dy, packedWeights, dx, n, identity, inner));
         }
         finally
         {
@@ -231,7 +233,7 @@ internal static unsafe class CpuConv
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardDataImage(in ConvProblem pr, float[] dy, float[] packedWeights, float[] dx, int n, bool identity, bool innerParallel)
+    private static void BackwardDataImage(in ConvProblem pr, float[] dy, float[] packedWeights, float[] dx, int n, bool identity, ParallelOptions? inner)
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q;
         var (ph, pw) = PaddedSize(pr);
@@ -246,7 +248,7 @@ internal static unsafe class CpuConv
             {
                 // col_g (crs × pq) = w_gᵀ (crs × kg, packed once per call) · dy_g (kg × pq).
                 CpuGemm.MultiplyPackedA(crs, pq, kg, pwt + g * weightStride, null, pdy + ((long)n * pr.K + (long)g * kg) * pq, pq,
-                    col + (long)g * crs * pq, pq, accumulate: false, parallel: innerParallel);
+                    col + (long)g * crs * pq, pq, accumulate: false, parallel: inner);
             }
 
             if (identity)
@@ -310,11 +312,11 @@ internal static unsafe class CpuConv
     /// is written straight into the GEMM's packed-B layout (panels of NR column-matrix rows, one output position per step).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void BackwardWeight(ConvProblem pr, float[] x, float[] dy, float[] dw)
+    public static void BackwardWeight(ConvProblem pr, float[] x, float[] dy, float[] dw, ParallelOptions parallel)
     {
         if (pr.ChannelsPerGroup == 1)
         {
-            DirectBackwardWeight(pr, x, dy, dw);
+            DirectBackwardWeight(pr, x, dy, dw, parallel);
             return;
         }
 
@@ -334,8 +336,8 @@ internal static unsafe class CpuConv
 
         try
         {
-            ForEachImage(chunks, chunk => BackwardWeightChunk(pr, x, dy, partials[chunk], chunk));
-            SumInOrder(partials, dw);
+            ForEachImage(chunks, parallel, chunk => BackwardWeightChunk(pr, x, dy, partials[chunk], chunk));
+            SumInOrder(partials, dw, parallel);
         }
         finally
         {
@@ -527,7 +529,7 @@ internal static unsafe class CpuConv
                 ZeroLanes(packedB + g * lengthB + (long)(crs / nr) * panelStrideB, crs % nr, nr, depth);
                 ZeroLanes(packedA + g * lengthA + (long)(kg / mr) * panelStrideA, kg % mr, mr, depth);
                 CpuGemm.MultiplyPackedA(kg, crs, depth, packedA + g * lengthA, packedB + g * lengthB, null, 0,
-                    pp + (long)g * kg * crs, crs, accumulate, parallel: false);
+                    pp + (long)g * kg * crs, crs, accumulate, parallel: null);
             }
         }
     }
@@ -581,11 +583,11 @@ internal static unsafe class CpuConv
 
     /// <summary>Runs body(i) for i in [0, count), over the thread pool when there is more than one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForEachImage(int count, Action<int> body)
+    private static void ForEachImage(int count, ParallelOptions parallel, Action<int> body)
     {
         if (count > 1)
         {
-            Parallel.For(0, count, body);
+            Parallel.For(0, count, parallel, body);
         }
         else if (count == 1)
         {
@@ -656,11 +658,11 @@ internal static unsafe class CpuConv
 
     /// <summary>dw = partials[0] + partials[1] + … in order, element by element, split over the thread pool by element ranges.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SumInOrder(float[][] partials, float[] dw)
+    private static void SumInOrder(float[][] partials, float[] dw, ParallelOptions parallel)
     {
         const int Slice = 4096;
         var slices = (dw.Length + Slice - 1) / Slice;
-        Parallel.For(0, slices, slice =>
+        Parallel.For(0, slices, parallel, slice =>
         {
             int start = slice * Slice, length = Math.Min(Slice, dw.Length - start);
             var target = dw.AsSpan(start, length);
@@ -698,9 +700,9 @@ internal static unsafe class CpuConv
         }
     }
 
-    private static void DirectForward(ConvProblem pr, float[] x, float[] w, float[] y)
+    private static void DirectForward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel)
     {
-        Parallel.For(0, pr.N * pr.C, nc => DirectForwardPlane(pr, x, w, y, nc));
+        Parallel.For(0, pr.N * pr.C, parallel, nc => DirectForwardPlane(pr, x, w, y, nc));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -747,9 +749,9 @@ internal static unsafe class CpuConv
         }
     }
 
-    private static void DirectBackwardData(ConvProblem pr, float[] dy, float[] w, float[] dx)
+    private static void DirectBackwardData(ConvProblem pr, float[] dy, float[] w, float[] dx, ParallelOptions parallel)
     {
-        Parallel.For(0, pr.N * pr.C, nc => DirectBackwardDataPlane(pr, dy, w, dx, nc));
+        Parallel.For(0, pr.N * pr.C, parallel, nc => DirectBackwardDataPlane(pr, dy, w, dx, nc));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -810,9 +812,9 @@ internal static unsafe class CpuConv
         }
     }
 
-    private static void DirectBackwardWeight(ConvProblem pr, float[] x, float[] dy, float[] dw)
+    private static void DirectBackwardWeight(ConvProblem pr, float[] x, float[] dy, float[] dw, ParallelOptions parallel)
     {
-        Parallel.For(0, pr.C, c => DirectBackwardWeightChannel(pr, x, dy, dw, c));
+        Parallel.For(0, pr.C, parallel, c => DirectBackwardWeightChannel(pr, x, dy, dw, c));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

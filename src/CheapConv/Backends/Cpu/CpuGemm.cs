@@ -44,7 +44,7 @@ internal static unsafe class CpuGemm
     public static long PackedALength(int m, int k) => (long)(m + Tile.Rows - 1) / Tile.Rows * Tile.Rows * k;
 
     /// <summary>
-    /// Packs op(A) (m×k, stored as in <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, bool)"/>)
+    /// Packs op(A) (m×k, stored as in <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, ParallelOptions?)"/>)
     /// once, for a caller that multiplies the same A by many B (a convolution's weights, one image after another):
     /// panel i (rows i·MR … i·MR+MR−1, zero past m) holds k steps of MR values, step p at offset (i·k + p)·MR.
     /// </summary>
@@ -56,9 +56,9 @@ internal static unsafe class CpuGemm
         PackA(operands, 0, m, 0, k, Tile.Rows, packed);
     }
 
-    /// <summary>As <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, bool)"/> with A packed by <see cref="PackWholeA"/> and B packed (<paramref name="packedB"/>) or given by rows (B[p·ldb + j]).</summary>
+    /// <summary>As <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, ParallelOptions?)"/> with A packed by <see cref="PackWholeA"/> and B packed (<paramref name="packedB"/>) or given by rows (B[p·ldb + j]).</summary>
     public static void MultiplyPackedA(int m, int n, int k, float* packedA, float* packedB, float* b, int ldb, float* c, int ldc,
-        bool accumulate, bool parallel) =>
+        bool accumulate, ParallelOptions? parallel) =>
         MultiplyCore(false, false, m, n, k, null, 0, b, ldb, packedA, packedB, c, ldc, accumulate, parallel);
 
     [ThreadStatic]
@@ -71,16 +71,16 @@ internal static unsafe class CpuGemm
     /// C[m×n] (row stride <paramref name="ldc"/>) = (accumulate ? C : 0) + op(A)·op(B), where op(A) is m×k and
     /// stored as A[i·lda + p] (or A[p·lda + i] when <paramref name="transposeA"/>), op(B) is k×n and stored as
     /// B[p·ldb + j] (or B[j·ldb + p] when <paramref name="transposeB"/>). With <paramref name="parallel"/> the
-    /// tiles of C are spread over the thread pool; callers that already run one GEMM per thread pass false.
+    /// tiles of C are spread over the thread pool within its bound; null runs serially (callers that already run one GEMM per thread).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float* a, int lda, float* b, int ldb,
-        float* c, int ldc, bool accumulate, bool parallel) =>
+        float* c, int ldc, bool accumulate, ParallelOptions? parallel) =>
         MultiplyCore(transposeA, transposeB, m, n, k, a, lda, b, ldb, null, null, c, ldc, accumulate, parallel);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MultiplyCore(bool transposeA, bool transposeB, int m, int n, int k, float* a, int lda, float* b, int ldb,
-        float* packedA, float* packedB, float* c, int ldc, bool accumulate, bool parallel)
+        float* packedA, float* packedB, float* c, int ldc, bool accumulate, ParallelOptions? parallel)
     {
         if (m <= 0 || n <= 0)
         {
@@ -103,15 +103,15 @@ internal static unsafe class CpuGemm
         int rowBlocks = (m + BlockRows - 1) / BlockRows, columnBlocks = (n + BlockColumns - 1) / BlockColumns;
         int blocks = rowBlocks * columnBlocks;
         var operands = new Operands(transposeA, transposeB, m, n, k, a, lda, b, ldb, packedA, packedB, c, ldc, accumulate);
-        if (parallel && blocks > 1)
+        if (parallel is not null && blocks > 1)
         {
-            Parallel.For(0, blocks, block => RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns));
+            Parallel.For(0, blocks, parallel, block => RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns));
         }
-        else if (parallel && m >= 2 * Tile.Rows && (long)m * n * k >= 1 << 20)
+        else if (parallel is not null && m >= 2 * Tile.Rows && (long)m * n * k >= 1 << 20)
         {
             // One block but enough work: split its rows into whole-tile halves (disjoint outputs, same sums).
             var half = (m / 2 + Tile.Rows - 1) / Tile.Rows * Tile.Rows;
-            Parallel.For(0, 2, part =>
+            Parallel.For(0, 2, parallel, part =>
             {
                 var rows = part == 0 ? half : m - half;
                 var offset = part == 0 ? 0 : half;
@@ -129,10 +129,10 @@ internal static unsafe class CpuGemm
         }
     }
 
-    /// <summary>Managed-array convenience over <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, bool)"/>.</summary>
+    /// <summary>Managed-array convenience over <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, ParallelOptions?)"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float[] a, int aOffset, int lda,
-        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate, bool parallel)
+        float[] b, int bOffset, int ldb, float[] c, int cOffset, int ldc, bool accumulate, ParallelOptions? parallel)
     {
         fixed (float* pa = a, pb = b, pc = c)
         {

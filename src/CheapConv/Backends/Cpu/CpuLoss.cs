@@ -14,10 +14,10 @@ internal static class CpuLoss
 {
     /// <summary>See <see cref="CpuBackend.AtForward{T}"/>.</summary>
     public static void AtForward(int n, int c, int h, int w, float[] student, float[] teacher, float[] loss, float[] studentMap,
-        float[] teacherMap, float[] studentNorm)
+        float[] teacherMap, float[] studentNorm, ParallelOptions parallel)
     {
         int hw = h * w;
-        Parallel.For(0, 2 * n, task =>
+        Parallel.For(0, 2 * n, parallel, task =>
         {
             var sample = task >> 1;
             if ((task & 1) == 0)
@@ -42,18 +42,18 @@ internal static class CpuLoss
 
     /// <summary>See <see cref="CpuBackend.AtBackward{T}"/>.</summary>
     public static void AtBackward(int n, int c, int h, int w, float[] student, float[] studentMap, float[] teacherMap, float[] studentNorm,
-        float[] dloss, float[] dstudent)
+        float[] dloss, float[] dstudent, ParallelOptions parallel)
     {
         int hw = h * w;
         var k = 2f * dloss[0] / ((float)n * hw);
         var channelScale = 2f / c;
-        Parallel.For(0, n, sample => AtBackwardSample(sample, c, hw, k, channelScale, student, studentMap, teacherMap, studentNorm, dstudent));
+        Parallel.For(0, n, parallel, sample => AtBackwardSample(sample, c, hw, k, channelScale, student, studentMap, teacherMap, studentNorm, dstudent));
     }
 
     /// <summary>One SGD step (see <see cref="CpuBackend.SgdStep{T}"/>), element slices over the thread pool.</summary>
     public static void SgdStep(float[] parameter, float[] gradient, float[] momentumBuffer, float learningRate, float momentum,
-        float weightDecay, bool nesterov) =>
-        CpuVector.ForSlices(parameter.Length, (start, length) =>
+        float weightDecay, bool nesterov, ParallelOptions parallel) =>
+        CpuVector.ForSlices(parameter.Length, parallel, (start, length) =>
             SgdSlice(parameter.AsSpan(start, length), gradient.AsSpan(start, length), momentumBuffer.AsSpan(start, length), learningRate,
                 momentum, weightDecay, nesterov));
 

@@ -15,14 +15,14 @@ internal static class CpuNorm
 {
     /// <summary>Training-mode forward: statistics, running updates (as the reference) and y.</summary>
     public static void TrainForward(int n, int c, int h, int w, float[] x, float[] gamma, float[] beta, float[] runningMean,
-        float[] runningVar, float momentum, float eps, float[] y, float[] saveMean, float[] saveInvStd, bool relu) =>
-        Parallel.For(0, c, channel => TrainForwardChannel(n, c, h * w, channel, x, gamma, beta, runningMean, runningVar, momentum, eps, y,
+        float[] runningVar, float momentum, float eps, float[] y, float[] saveMean, float[] saveInvStd, bool relu, ParallelOptions parallel) =>
+        Parallel.For(0, c, parallel, channel => TrainForwardChannel(n, c, h * w, channel, x, gamma, beta, runningMean, runningVar, momentum, eps, y,
             saveMean, saveInvStd, relu));
 
     /// <summary>Eval-mode forward with the running statistics.</summary>
     public static void EvalForward(int n, int c, int h, int w, float[] x, float[] gamma, float[] beta, float[] runningMean,
-        float[] runningVar, float eps, float[] y, bool relu) =>
-        Parallel.For(0, c, channel =>
+        float[] runningVar, float eps, float[] y, bool relu, ParallelOptions parallel) =>
+        Parallel.For(0, c, parallel, channel =>
         {
             var invStd = 1f / MathF.Sqrt(runningVar[channel] + eps);
             Normalize(x, y, n, c, h * w, channel, runningMean[channel], invStd, gamma[channel], beta[channel], relu);
@@ -30,8 +30,8 @@ internal static class CpuNorm
 
     /// <summary>Backward with the saved statistics; <paramref name="beta"/> non-null means the fused ReLU (mask recomputed from x).</summary>
     public static void Backward(int n, int c, int h, int w, float[] x, float[] dy, float[] gamma, float[]? beta, float[] saveMean,
-        float[] saveInvStd, float[] dx, float[] dgamma, float[] dbeta) =>
-        Parallel.For(0, c, channel => BackwardChannel(n, c, h * w, channel, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta));
+        float[] saveInvStd, float[] dx, float[] dgamma, float[] dbeta, ParallelOptions parallel) =>
+        Parallel.For(0, c, parallel, channel => BackwardChannel(n, c, h * w, channel, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TrainForwardChannel(int n, int c, int hw, int channel, float[] x, float[] gamma, float[] beta, float[] runningMean,

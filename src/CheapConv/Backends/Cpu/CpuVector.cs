@@ -15,7 +15,7 @@ internal static class CpuVector
     private const int ParallelThreshold = 1 << 16;
 
     /// <summary>Runs body(start, length) over [0, count) in fixed slices, over the thread pool when large.</summary>
-    public static void ForSlices(int count, Action<int, int> body)
+    public static void ForSlices(int count, ParallelOptions parallel, Action<int, int> body)
     {
         const int Slice = 1 << 15;
         if (count < ParallelThreshold)
@@ -25,7 +25,7 @@ internal static class CpuVector
         }
 
         var slices = (count + Slice - 1) / Slice;
-        Parallel.For(0, slices, slice => body(slice * Slice, Math.Min(Slice, count - slice * Slice)));
+        Parallel.For(0, slices, parallel, slice => body(slice * Slice, Math.Min(Slice, count - slice * Slice)));
     }
 
     /// <summary>target[i] += addend[i].</summary>
@@ -46,7 +46,7 @@ internal static class CpuVector
     }
 
     /// <summary>y = a + b over the first <paramref name="count"/> elements (y may alias a or b).</summary>
-    public static void Add(int count, float[] a, float[] b, float[] y) => ForSlices(count, (start, length) => AddSlice(a, b, y, start, length));
+    public static void Add(int count, float[] a, float[] b, float[] y, ParallelOptions parallel) => ForSlices(count, parallel, (start, length) => AddSlice(a, b, y, start, length));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddSlice(float[] a, float[] b, float[] y, int start, int length)
@@ -68,7 +68,7 @@ internal static class CpuVector
     }
 
     /// <summary>y = x &lt; 0 ? 0 : x (NaN stays NaN, −0 stays −0, as the reference).</summary>
-    public static void Relu(int count, float[] x, float[] y) => ForSlices(count, (start, length) => ReluSlice(x, y, start, length));
+    public static void Relu(int count, float[] x, float[] y, ParallelOptions parallel) => ForSlices(count, parallel, (start, length) => ReluSlice(x, y, start, length));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ReluSlice(float[] x, float[] y, int start, int length)
@@ -89,7 +89,7 @@ internal static class CpuVector
     }
 
     /// <summary>dx = y &gt; 0 ? dy : 0.</summary>
-    public static void ReluBackward(int count, float[] y, float[] dy, float[] dx) => ForSlices(count, (start, length) => ReluBackwardSlice(y, dy, dx, start, length));
+    public static void ReluBackward(int count, float[] y, float[] dy, float[] dx, ParallelOptions parallel) => ForSlices(count, parallel, (start, length) => ReluBackwardSlice(y, dy, dx, start, length));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ReluBackwardSlice(float[] y, float[] dy, float[] dx, int start, int length)
@@ -111,7 +111,7 @@ internal static class CpuVector
     }
 
     /// <summary>x *= alpha.</summary>
-    public static void Scale(float[] x, float alpha) => ForSlices(x.Length, (start, length) => ScaleSlice(x, alpha, start, length));
+    public static void Scale(float[] x, float alpha, ParallelOptions parallel) => ForSlices(x.Length, parallel, (start, length) => ScaleSlice(x, alpha, start, length));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScaleSlice(float[] x, float alpha, int start, int length)
@@ -131,7 +131,7 @@ internal static class CpuVector
     }
 
     /// <summary>y = FMA(alpha, x, y), one rounding per element as the reference.</summary>
-    public static void Axpy(float alpha, float[] x, float[] y) => ForSlices(x.Length, (start, length) => AxpySlice(alpha, x, y, start, length));
+    public static void Axpy(float alpha, float[] x, float[] y, ParallelOptions parallel) => ForSlices(x.Length, parallel, (start, length) => AxpySlice(alpha, x, y, start, length));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AxpySlice(float alpha, float[] x, float[] y, int start, int length)

@@ -1,0 +1,86 @@
+using System.Runtime.InteropServices;
+using CheapConv.Problems;
+
+namespace CheapConv.Interop;
+
+// The C# twins of the descriptors of native/include/cheapconv.h (cc_conv_problem's twin is
+// CheapConv.Problems.ConvProblem). Same fields, same order, same types; every one is blittable, so a pointer to
+// it is a pointer to the C struct. A test compiles a C program against the header and compares every size and
+// offset with these (tests/CheapConv.Tests/Interop/AbiLayoutTests.cs).
+
+/// <summary>cc_algo: which kernels a GEMM-capable convolution pass runs.</summary>
+public enum KernelAlgorithm
+{
+    /// <summary>CC_ALGO_AUTO: the launcher's choice (the GEMM kernels for pointwise problems).</summary>
+    Auto = 0,
+
+    /// <summary>CC_ALGO_DIRECT: the direct, correct-first kernels, for any problem.</summary>
+    Direct = 1,
+
+    /// <summary>CC_ALGO_GEMM: the tiled GEMM kernels (1×1, groups 1, no padding, any stride).</summary>
+    Gemm = 2,
+}
+
+/// <summary>cc_conv_pass: forward (x, w → y), backward-data (dy, w → dx), backward-weight (x, dy → dw).</summary>
+public enum ConvPass
+{
+    Forward = 0,
+    BackwardData = 1,
+    BackwardWeight = 2,
+}
+
+/// <summary>The operands of each <see cref="ConvPass"/>, in the order the C calls take them.</summary>
+public static class ConvPassOperands
+{
+    /// <summary>The names of the pass's two inputs and its output: ("x", "w", "y"), ("dy", "w", "dx"), ("x", "dy", "dw").</summary>
+    public static (string First, string Second, string Output) Names(this ConvPass pass) => pass switch
+    {
+        ConvPass.Forward => ("x", "w", "y"),
+        ConvPass.BackwardData => ("dy", "w", "dx"),
+        _ => ("x", "dy", "dw"),
+    };
+
+    /// <summary>How many elements each operand of the pass has for <paramref name="problem"/>.</summary>
+    public static (long First, long Second, long Output) Elements(this ConvPass pass, ConvProblem problem) => pass switch
+    {
+        ConvPass.Forward => (problem.InputElements, problem.WeightElements, problem.OutputElements),
+        ConvPass.BackwardData => (problem.OutputElements, problem.WeightElements, problem.InputElements),
+        _ => (problem.InputElements, problem.OutputElements, problem.WeightElements),
+    };
+}
+
+/// <summary>cc_options; the default value means "all defaults".</summary>
+/// <param name="SplitChunk">Weight gradients: reduction indices per deterministic split; 0 = the launcher's choice;
+/// at least the reduction length = one pass straight into dw.</param>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct KernelOptions(KernelAlgorithm Algorithm = KernelAlgorithm.Auto, int SplitChunk = 0);
+
+/// <summary>cc_linear_problem: y[n, out] = x[n, in] · w[out, in]ᵀ + b[out].</summary>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct LinearProblem(int N, int InFeatures, int OutFeatures);
+
+/// <summary>cc_batchnorm_problem: per-channel batch normalisation of an N×C×H×W tensor, optionally fused with ReLU.</summary>
+/// <param name="Eps">Added to the variance.</param>
+/// <param name="Momentum">Running-statistics update, PyTorch's convention (0.1).</param>
+/// <param name="Relu">Nonzero: y = relu(bn(x)) and the backward includes the ReLU.</param>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct BatchNormProblem(int N, int C, int H, int W, float Eps, float Momentum, int Relu);
+
+/// <summary>cc_elementwise_problem: a flat tensor of at most 2^31 − 1 elements.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct ElementwiseProblem(long Length);
+
+/// <summary>cc_pool_problem: an N×C×H×W input and its zero padding (all 0 for global average pooling).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct PoolProblem(int N, int C, int H, int W, int PadTop = 0, int PadBottom = 0, int PadLeft = 0, int PadRight = 0);
+
+/// <summary>cc_loss_problem: logits (N × Classes) for cross-entropy, KD and count-correct; feature maps (N × C × H × W)
+/// for attention transfer.</summary>
+/// <param name="Temperature">KD's softmax temperature T (the loss is scaled by T²).</param>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct LossProblem(int N, int Classes, float Temperature, int C, int H, int W);
+
+/// <summary>cc_sgd_problem: one torch.optim.SGD step over a flat parameter tensor.</summary>
+/// <param name="Nesterov">Nonzero for Nesterov momentum.</param>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct SgdProblem(long Length, float LearningRate, float Momentum, float WeightDecay, int Nesterov);
