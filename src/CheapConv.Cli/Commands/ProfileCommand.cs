@@ -42,7 +42,7 @@ internal static class ProfileCommand
     {
         var json = options.Flag("json");
         options.EnsureAllUsed();
-        var report = StaticReport.Build(CudaToolkit.Find(), KernelImages.Embedded());
+        var report = StaticReport.Build(CudaToolkit.Find(), KernelImages.Installed());
         if (json)
         {
             output.WriteLine(ProfileJson.Resources(report));

@@ -277,7 +277,7 @@ public static class Trainer
         sums.Images += n;
         sums.Loss += result.Loss * n;
         sums.Ce += result.CrossEntropy * n;
-        sums.Kd += (result.KnowledgeDistillation ?? 0) * n;
+        sums.Kd += result.KnowledgeDistillation * n;
         sums.At += result.AttentionTransfer * n;
         sums.Correct += result.Correct;
     }

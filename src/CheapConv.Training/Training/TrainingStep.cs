@@ -6,28 +6,29 @@ namespace CheapConv.Training;
 
 /// <summary>What one step reports back to the host, per image averages as the loss functions define them.</summary>
 /// <param name="Loss">The total loss the step descended.</param>
-/// <param name="KnowledgeDistillation">The KD term; null when α = 0 (not computed) or without a teacher.</param>
+/// <param name="KnowledgeDistillation">The KD term; 0 when α = 0 (not computed) or without a teacher.</param>
 /// <param name="AttentionTransfer">Σ of the AT terms (each before its β); 0 when there are none.</param>
 /// <param name="Correct">Images of the batch the student's logits (before the update) classify correctly.</param>
-public sealed record StepResult(double Loss, double CrossEntropy, double? KnowledgeDistillation, double AttentionTransfer, int Correct);
+internal sealed record StepResult(double Loss, double CrossEntropy, double KnowledgeDistillation, double AttentionTransfer, int Correct);
 
 /// <summary>
 /// One training step as <see cref="Trainer"/> runs it: upload the batch, the teacher's no-grad forward pass (distillation),
-/// the student's forward pass, the loss (cross-entropy alone, or <see cref="DistillationLoss"/>), backward, the SGD update,
-/// then the host reads of the loss parts and the accuracy count. The trainer, <c>bench step</c> and the step profile
-/// run this one method, so what is profiled is what trains.
+/// the student's forward pass, the loss (cross-entropy alone, or <see cref="DistillationLoss"/>), the host reads of every
+/// loss term, backward, the gradient check (one sum read back per parameter), the SGD update, then the accuracy count.
+/// The trainer and the step profile run this one method, so what is profiled is what trains.
 /// </summary>
-public static class TrainingStep
+internal static class TrainingStep
 {
     /// <summary>
     /// Runs one step on <paramref name="images"/> (<paramref name="shape"/>: batch × channels × height × width) and
     /// <paramref name="labels"/>. <paramref name="teacher"/> and <paramref name="loss"/> are both given for distillation,
-    /// both null for plain training. The step's temporaries are freed before it returns. With <paramref name="diverged"/>,
-    /// every loss term is checked before the backward pass and every gradient before the update: a NaN or an infinity
-    /// throws what <paramref name="diverged"/> makes of its name and value, before it reaches the weights.
+    /// both null for plain training. A non-finite loss term or gradient throws what <paramref name="diverged"/> makes of it
+    /// (its name and value), before the weights change; with <paramref name="diverged"/> null the values are read but not
+    /// judged — the reads, launches and host waits of a step whose values stay finite, which is what a profile of a
+    /// sampled (partial, meaningless) run needs. The step's temporaries are freed before it returns.
     /// </summary>
     public static StepResult Run(WideResNet student, WideResNet? teacher, Sgd optimizer, DistillationOptions? loss, IBackend backend,
-        int[] shape, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, Func<string, double, Exception>? diverged = null)
+        int[] shape, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, Func<string, double, Exception>? diverged)
     {
         ArgumentNullException.ThrowIfNull(student);
         ArgumentNullException.ThrowIfNull(optimizer);
@@ -62,9 +63,11 @@ public static class TrainingStep
             total = crossEntropy = Ops.CrossEntropy(output.Logits, labels);
         }
 
-        // The loss parts come to the host before the backward pass, so a non-finite one stops the step before any update.
+        // Every term is checked before the backward pass and every gradient before the optimiser step: a non-finite
+        // value stops the run here, with its name, instead of reaching the weights (and from there every later loss,
+        // the checkpoint and best).
         var ce = Finite(crossEntropy.Item(), "the CE loss", diverged);
-        double? kdValue = kd is null ? null : Finite(kd.Item(), "the KD loss", diverged);
+        var kdValue = kd is null ? 0 : Finite(kd.Item(), "the KD loss", diverged);
         var atValue = 0.0;
         for (var g = 0; g < at.Count; g++)
         {
@@ -75,26 +78,21 @@ public static class TrainingStep
 
         optimizer.ZeroGrad();
         total.Backward();
-        if (diverged is not null)
-        {
-            CheckGradients(student, backend, diverged);
-        }
-
+        CheckGradients(student, backend, diverged);
         optimizer.Step();
 
-        return new StepResult(totalValue, ce, kdValue, atValue,
-            backend.CountCorrect(shape[0], student.Config.Classes, output.Logits.Storage, labels));
+        return new StepResult(totalValue, ce, kdValue, atValue, backend.CountCorrect(shape[0], student.Config.Classes, output.Logits.Storage, labels));
     }
 
     private static double Finite(float value, string term, Func<string, double, Exception>? diverged) =>
-        float.IsFinite(value) || diverged is null ? value : throw diverged(term, value);
+        diverged is null || float.IsFinite(value) ? value : throw diverged(term, value);
 
     /// <summary>
     /// Throws for the first parameter whose gradient holds a NaN or an infinity. The backend sums each gradient (a NaN or
     /// ∞ makes the sum non-finite; one scalar comes back per parameter); only a non-finite sum, which finite values can
     /// also give by overflowing, is confirmed element by element.
     /// </summary>
-    private static void CheckGradients(WideResNet model, IBackend backend, Func<string, double, Exception> diverged)
+    private static void CheckGradients(WideResNet model, IBackend backend, Func<string, double, Exception>? diverged)
     {
         using var sum = backend.Allocate(1);
         Span<float> value = stackalloc float[1];
@@ -107,7 +105,7 @@ public static class TrainingStep
 
             backend.Sum(gradient, sum);
             backend.Download(sum, value);
-            if (float.IsFinite(value[0]))
+            if (diverged is null || float.IsFinite(value[0]))
             {
                 continue;
             }
@@ -122,4 +120,3 @@ public static class TrainingStep
         }
     }
 }
-

@@ -132,10 +132,6 @@ internal sealed unsafe class EmulatorProfile : IDisposable
         return Read();
     }
 
-    /// <summary>Launches recorded so far by the current session (or the last one's total): a launch counter ops can be
-    /// attributed with, since every launch of the profiling library is recorded in order.</summary>
-    public int LaunchCount => _launchCount();
-
     /// <summary>The launches of the current or last session.</summary>
     public IReadOnlyList<LaunchProfile> Read()
     {

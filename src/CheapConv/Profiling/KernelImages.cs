@@ -10,30 +10,23 @@ internal sealed record KernelImages(IReadOnlyDictionary<string, string> Ptx, IRe
 {
     private const string ResourcePrefix = "CheapConv.Kernels.";
 
-    /// <summary>The images embedded in this assembly by the native build (native/Native.targets).</summary>
-    public static KernelImages Embedded()
+    /// <summary>
+    /// The images this build carries: the PTX embedded in this assembly (native/Native.targets) and the fatbins copied
+    /// beside it, in fatbin/ (none where the native build ran without nvcc).
+    /// </summary>
+    public static KernelImages Installed()
     {
         var assembly = typeof(KernelImages).Assembly;
         var ptx = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        var fatbins = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
-        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
+        foreach (var resource in assembly.GetManifestResourceNames()
+                     .Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal) && n.EndsWith(".ptx", StringComparison.Ordinal)))
         {
             using var stream = assembly.GetManifestResourceStream(resource)!;
-            var module = Path.GetFileNameWithoutExtension(resource[ResourcePrefix.Length..]);
-            if (resource.EndsWith(".ptx", StringComparison.Ordinal))
-            {
-                using var reader = new StreamReader(stream);
-                ptx[module] = reader.ReadToEnd();
-            }
-            else if (resource.EndsWith(".fatbin", StringComparison.Ordinal))
-            {
-                using var bytes = new MemoryStream();
-                stream.CopyTo(bytes);
-                fatbins[module] = bytes.ToArray();
-            }
+            using var reader = new StreamReader(stream);
+            ptx[Path.GetFileNameWithoutExtension(resource[ResourcePrefix.Length..])] = reader.ReadToEnd();
         }
 
-        return new KernelImages(ptx, fatbins);
+        return new KernelImages(ptx, FromBuildDirectory(AppContext.BaseDirectory).Fatbins);
     }
 
     /// <summary>The images of a native build directory (native/build): ptx/*.ptx and fatbin/*.fatbin.</summary>

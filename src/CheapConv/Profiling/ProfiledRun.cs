@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using CheapConv.Backends;
 using CheapConv.Devices;
 
@@ -16,7 +17,7 @@ internal sealed record ProfileSettings(GpuModel Gpu, KernelOccupancies Occupanci
     {
         ArgumentNullException.ThrowIfNull(gpu);
         ArgumentOutOfRangeException.ThrowIfNegative(sampleBlocks);
-        var images = KernelImages.Embedded();
+        var images = KernelImages.Installed();
         var occupancies = CudaToolkit.IsAvailable()
             ? KernelOccupancies.FromReport(StaticReport.Build(CudaToolkit.Find(), images, [gpu.Sm.Arch], sass: false), gpu.Sm)
             : KernelOccupancies.WarpLimited(gpu.Sm);
@@ -47,15 +48,16 @@ internal sealed record ProfileSettings(GpuModel Gpu, KernelOccupancies Occupanci
 }
 
 /// <summary>
-/// A backend on the profiling emulator whose ops and launches are recorded: the <see cref="GpuBackend"/> over the
-/// profiling library's emulator, seen through a <see cref="RecordingBackend"/> (ops and host waits), which attributes
-/// launches to ops by the profile's own launch count (every launch of the profiling library is recorded, in order). <see cref="Profile"/> runs work in a profile session and models
-/// every launch it made.
+/// A backend on the profiling emulator whose ops are recorded: the <see cref="GpuBackend"/> over the profiling library's
+/// emulator (every op one call of its C ABI), seen through a <see cref="RecordingBackend"/> (ops and host waits) whose
+/// launch counter is the library's own count of the session's launches (<c>cc_prof_launch_count</c>). <see cref="Profile"/>
+/// runs work in a profile session and models every launch it made.
 /// </summary>
-internal sealed class ProfiledRun : IDisposable
+internal sealed unsafe class ProfiledRun : IDisposable
 {
     private readonly EmulatorProfile _profile;
     private readonly GpuBackend _gpu;
+    private readonly delegate* unmanaged<int> _launchCount;
 
     public ProfiledRun(EmulatorProfile profile, ProfileSettings settings)
     {
@@ -63,8 +65,11 @@ internal sealed class ProfiledRun : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         _profile = profile;
         Settings = settings;
+        // The same library the profile opened (the loader counts references; it is never unloaded).
+        var library = NativeLibrary.Load(profile.Device.LibraryPath);
+        _launchCount = (delegate* unmanaged<int>)NativeLibrary.GetExport(library, "cc_prof_launch_count");
         _gpu = new GpuBackend(profile.Device);
-        Backend = new RecordingBackend(_gpu, () => profile.LaunchCount);
+        Backend = new RecordingBackend(_gpu, () => _launchCount());
     }
 
     public ProfileSettings Settings { get; }
@@ -81,10 +86,17 @@ internal sealed class ProfiledRun : IDisposable
     {
         ArgumentNullException.ThrowIfNull(work);
         Backend.Clear();
-        // The session starts its launch count at 0, so the ops' first launches index the recorded launches directly.
+        // Begin resets the library's count: the ops' launch spans index the session's launches from 0.
         var recorded = _profile.Profile(work, sampleBlocks ?? Settings.SampleBlocks);
-        var ops = Backend.Ops;
-        var launches = ProfileModel.Model(Settings.Gpu, Settings.Occupancies, [.. recorded.Select(MeasuredLaunch.From)], ops, Settings.TensorCoreKernels);
+        var attributed = Backend.Ops.Sum(op => op.LaunchCount);
+        if (attributed != recorded.Count)
+        {
+            throw new InvalidOperationException(
+                $"the profile recorded {recorded.Count} launches but the backend's ops made {attributed}: launches outside the " +
+                "backend (another thread on the profiling library?) cannot be attributed to ops");
+        }
+
+        var launches = ProfileModel.Model(Settings.Gpu, Settings.Occupancies, [.. recorded.Select(MeasuredLaunch.From)], Backend.Ops, Settings.TensorCoreKernels);
         return (launches, [.. Backend.HostWaits]);
     }
 
