@@ -8,17 +8,15 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Xunit;
 
-namespace CheapConv.Tests.Export;
+namespace CheapConv.Tests.Exchange;
 
 /// <summary>
 /// <c>cheapconv export</c> as a user meets it: a checkpoint becomes an ONNX file that ONNX Runtime runs to the logits of
 /// <c>eval</c>'s model, with the run's normalisation in its metadata; bad input is one line and exit code 2, and no file.
 /// </summary>
-public sealed class ExportCommandTests : IDisposable
+public sealed class ExportCommandTests(TrainingFixture fixture) : IDisposable, IClassFixture<TrainingFixture>
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), $"cheapconv-export-{Guid.NewGuid():N}");
-
-    public ExportCommandTests() => Directory.CreateDirectory(_directory);
+    private readonly string _directory = Directory.CreateTempSubdirectory("cheapconv-export-").FullName;
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
@@ -54,8 +52,26 @@ public sealed class ExportCommandTests : IDisposable
         Assert.Equal("[0.286]", session.ModelMetadata.CustomMetadataMap[OnnxExport.MeanKey]);
         Assert.Equal("[0.353]", session.ModelMetadata.CustomMetadataMap[OnnxExport.StdKey]);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(OnnxExport.InputName, new DenseTensor<float>(images, [3, 1, 28, 28]))]);
-        var error2 = InteropModels.RelativeError(InteropModels.Logits(model, images, 3), [.. Assert.Single(results).AsEnumerable<float>()]);
-        Assert.True(error2 <= InteropModels.Tolerance(model), $"relative error {error2:0.00e+00}");
+        var difference = InteropModels.RelativeError(InteropModels.Logits(model, images, 3), [.. Assert.Single(results).AsEnumerable<float>()]);
+        Assert.True(difference <= InteropModels.Tolerance(model), $"relative error {difference:0.00e+00}");
+    }
+
+    [Fact]
+    public void Export_RunDirectoryOfATrainedRun_RunsInOnnxRuntimeWithEvalsLogits()
+    {
+        // A run the trainer made (train, 3 epochs): its best.safetensors, as `eval --ckpt RUN_DIR` reads it.
+        var onnx = Path.Combine(_directory, "teacher.onnx");
+        var (code, _, error) = CliRun.Run("export", "--ckpt", fixture.TeacherDirectory, "--onnx", onnx);
+        Assert.True(code == 0, error);
+        var checkpoint = Checkpoint.Load(Checkpoint.Resolve(fixture.TeacherDirectory));
+        var model = checkpoint.CreateModel(new CpuBackend());
+        model.Eval();
+        var images = InteropModels.Images(model.Config, 2, seed: 5);
+        using var session = new InferenceSession(onnx);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(checkpoint.Config.Normalization!.Mean), session.ModelMetadata.CustomMetadataMap[OnnxExport.MeanKey]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(OnnxExport.InputName, new DenseTensor<float>(images, [2, 1, 12, 12]))]);
+        var difference = InteropModels.RelativeError(InteropModels.Logits(model, images, 2), [.. Assert.Single(results).AsEnumerable<float>()]);
+        Assert.True(difference <= InteropModels.Tolerance(model), $"relative error {difference:0.00e+00}");
     }
 
     [Theory]

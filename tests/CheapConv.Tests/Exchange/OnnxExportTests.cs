@@ -10,7 +10,7 @@ using Onnx;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace CheapConv.Tests.Export;
+namespace CheapConv.Tests.Exchange;
 
 /// <summary>
 /// The ONNX export run by ONNX Runtime (CPU) against our own eval on the C# CPU backend: the teacher and every unit

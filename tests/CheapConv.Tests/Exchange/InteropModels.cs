@@ -4,7 +4,7 @@ using CheapConv.Models;
 using CheapConv.Nn;
 using CheapConv.Tests.Autograd;
 
-namespace CheapConv.Tests.Export;
+namespace CheapConv.Tests.Exchange;
 
 /// <summary>
 /// Small random models in eval mode for the checks against other runtimes (ONNX Runtime, PyTorch): weights from a
