@@ -1,5 +1,4 @@
 using System.Globalization;
-using CheapConv.Backends;
 using CheapConv.Export;
 using CheapConv.Training;
 
@@ -32,10 +31,8 @@ internal static class ExportCommand
         {
             var checkpoint = Checkpoint.Load(Checkpoint.Resolve(ckpt));
             var config = checkpoint.Config;
-            var normalization = config.Normalization
-                ?? throw new UsageException($"{checkpoint.Path} records no input normalisation (a run made before normalisations were stored); retrain or resume it to record one");
-            var model = checkpoint.CreateModel(new CpuBackend());
-            OnnxExport.Write(onnx, OnnxExport.Build(model, normalization, config.Dataset, batch));
+            OnnxExport.Write(onnx, OnnxExport.Build(checkpoint, batch));
+            var normalization = config.Normalization!;
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {onnx}: {config.Model.Describe()}, ONNX opset {OnnxExport.Opset}, batch {batch?.ToString(CultureInfo.InvariantCulture) ?? "dynamic"}"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

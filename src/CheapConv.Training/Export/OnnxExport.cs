@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using CheapConv.Backends;
 using CheapConv.Models;
 using CheapConv.Nn;
 using CheapConv.Training;
@@ -50,6 +51,19 @@ internal static class OnnxExport
 
     // IR version 7 is the one that goes with opset 13 (onnx/helper.py's VERSION_TABLE).
     private const long IrVersion = (long)Onnx.Version.IrVersion202058;
+
+    /// <summary>
+    /// The model of <paramref name="checkpoint"/> (built on the host) with the run's normalisation and dataset; an
+    /// <see cref="ArgumentException"/> when the checkpoint records no normalisation.
+    /// </summary>
+    public static ModelProto Build(Checkpoint checkpoint, int? batch)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var config = checkpoint.Config;
+        var normalization = config.Normalization
+            ?? throw new ArgumentException($"{checkpoint.Path} records no input normalisation (a run made before normalisations were stored); resume or retrain it to record one");
+        return Build(checkpoint.CreateModel(new CpuBackend()), normalization, config.Dataset, batch);
+    }
 
     /// <summary>
     /// The model in eval mode as ONNX; <paramref name="batch"/> fixes the batch size, null makes it the symbolic

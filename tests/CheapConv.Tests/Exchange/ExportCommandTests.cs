@@ -23,10 +23,10 @@ public sealed class ExportCommandTests(TrainingFixture fixture) : IDisposable, I
     private static readonly NormalizationConfig Normalization = new([0.2860f], [0.3530f]);
 
     /// <summary>A Fashion-MNIST-sized G(4) checkpoint with calibrated BN statistics; its model too.</summary>
-    private (string Path, WideResNet Model) SaveCheckpoint(ModelConfig? stored = null)
+    private (string Path, WideResNet Model) SaveCheckpoint(ModelConfig? stored = null, bool withNormalization = true)
     {
         var model = new ModelConfig("wrn-10-1", "G(4)", "basic", 1, 10, 28);
-        var config = TrainingTests.Config("G(4)", 1) with { Model = stored ?? model, Normalization = Normalization };
+        var config = TrainingTests.Config("G(4)", 1) with { Model = stored ?? model, Normalization = withNormalization ? Normalization : null };
         var wrn = model.ToWrnConfig();
         var network = InteropModels.Create(wrn, seed: 2, InteropModels.Images(wrn, 2, seed: 3), 2);
         var path = Path.Combine(_directory, "run.safetensors");
@@ -102,6 +102,13 @@ public sealed class ExportCommandTests(TrainingFixture fixture) : IDisposable, I
     {
         var (checkpoint, _) = SaveCheckpoint(new ModelConfig("resnet-18", "G(4)", "basic", 1, 10, 28));
         AssertRefused("unknown architecture 'resnet-18'", "--ckpt", checkpoint, "--onnx", Path.Combine(_directory, "m.onnx"));
+    }
+
+    [Fact]
+    public void Export_CheckpointWithoutNormalisation_IsAUsageError()
+    {
+        var (checkpoint, _) = SaveCheckpoint(withNormalization: false);
+        AssertRefused("records no input normalisation", "--ckpt", checkpoint, "--onnx", Path.Combine(_directory, "m.onnx"));
     }
 
     [Fact]
