@@ -39,6 +39,8 @@ internal static class CommandLine
         "                                         train a WRN teacher or student; distill a student with KD + AT\n" +
         "  " + EvalCommand.Usage + "\n" +
         "                                         test loss and accuracy of a checkpoint\n" +
+        "  " + ExportCommand.Usage + "\n" +
+        "                                         a checkpoint as an ONNX model (eval mode, normalisation in its metadata)\n" +
         "  " + ReportCommand.Usage + "\n" +
         "                                         the table over runs (params, sd, MACs, latency b1/b128, best/last error)\n" +
         "                                         as Markdown, report.csv and pareto.png\n\n" +
@@ -99,6 +101,7 @@ internal static class CommandLine
             "train" => TrainCommand.Run(new Options(args.Skip(1)), output),
             "distill" => TrainCommand.RunDistill(new Options(args.Skip(1)), output),
             "eval" => EvalCommand.Run(new Options(args.Skip(1)), output),
+            "export" => ExportCommand.Run(new Options(args.Skip(1)), output),
             "bench" => throw new UsageException("bench needs an op: bench conv ..."),
             "check" => throw new UsageException("check needs what to check: check conv ... or check model ..."),
             _ => throw new UsageException($"unknown command '{args[0]}'; run 'cheapconv help' for the list"),

@@ -31,7 +31,7 @@ internal static class TrainCommand
 
     public const string RecipeUsage =
         "RECIPE: [--epochs 200] [--batch-size 128] [--lr 0.1] [--momentum 0.9] [--weight-decay 5e-4] [--schedule step|cosine] [--nesterov] [--no-augment] " +
-        "[--train-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--threads N (cpu)] [--out RUN_DIR]";
+        "[--train-subset N] [--test-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--threads N (cpu)] [--out RUN_DIR]";
 
     /// <summary>The exit code of a run stopped by Ctrl+C (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
@@ -97,6 +97,7 @@ internal static class TrainCommand
             Nesterov = o.Flag("nesterov"),
             NoAugment = o.Flag("no-augment"),
             TrainSubset = OptionalInt(o, "train-subset"),
+            TestSubset = OptionalInt(o, "test-subset"),
             Seed = OptionalInt(o, "seed"),
             Deterministic = o.Flag("deterministic"),
             Device = device,

@@ -120,6 +120,23 @@ public sealed class ImageDataset
         return new ImageDataset($"{Name} (subset of {count}, seed {seed})", Channels, Height, Width, Classes, subsetPixels, subsetLabels, validateLabels: false);
     }
 
+    /// <summary>
+    /// The first <paramref name="count"/> images in file order (the --test-subset option: a quick evaluation on a fixed
+    /// part of the test split, the same images for every run).
+    /// </summary>
+    /// <exception cref="DataException"><paramref name="count"/> is not in 1..Count.</exception>
+    internal ImageDataset First(int count)
+    {
+        if (count < 1 || count > Count)
+        {
+            throw new DataException($"{Name}: its first {count} images were asked for, but it holds {Count}; choose 1..{Count}");
+        }
+
+        var size = ImageSize;
+        return new ImageDataset($"{Name} (first {count})", Channels, Height, Width, Classes, pixels.AsSpan(0, count * size).ToArray(),
+            labels.AsSpan(0, count).ToArray(), validateLabels: false);
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"{Name}: {Count} images {Channels}×{Height}×{Width}, {Classes} classes";
 }

@@ -235,26 +235,7 @@ public sealed class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         EnsureArchitecture(ModelConfig.From(model.Config));
-        var values = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        foreach (var (name, tensor) in model.StateDict())
-        {
-            if (!_tensors.TryGetValue(name, out var stored))
-            {
-                missing.Add(name);
-                continue;
-            }
-
-            CheckShape(name, stored.Shape, tensor);
-            values[name] = stored.Data;
-        }
-
-        if (missing.Count > 0)
-        {
-            throw new CheckpointException($"{Path}: missing tensors {string.Join(", ", missing.Take(8))}{(missing.Count > 8 ? $" and {missing.Count - 8} more" : "")}; the file is incomplete");
-        }
-
-        model.LoadStateDict(values, strict: false);
+        StateDictFile.Load(Path, _tensors, model, refuseUnexpected: false);
     }
 
     /// <summary>Restores the momentum buffers of <paramref name="optimizer"/> over <paramref name="model"/>'s parameters.</summary>

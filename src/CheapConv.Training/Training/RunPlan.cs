@@ -49,6 +49,9 @@ public sealed record RunRequest
 
     public int? TrainSubset { get; init; }
 
+    /// <summary>--test-subset: evaluate on the first N test images; null for all.</summary>
+    public int? TestSubset { get; init; }
+
     public int? Seed { get; init; }
 
     public bool Deterministic { get; init; }
@@ -183,8 +186,8 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
             r.LearningRate ?? TrainingConfig.DefaultLearningRate, r.Momentum ?? TrainingConfig.DefaultMomentum, r.WeightDecay ?? TrainingConfig.DefaultWeightDecay,
             r.Schedule ?? "step", TrainingConfig.DefaultLrDecay, r.Nesterov, !r.NoAugment,
             r.Seed ?? (r.Deterministic ? 0 : RandomNumberGenerator.GetInt32(int.MaxValue)), r.Deterministic,
-            (r.Device ?? DeviceRequest.Auto).Resolve().ToString(), distillation);
-        Validate(config, train);
+            (r.Device ?? DeviceRequest.Auto).Resolve().ToString(), distillation) { TestSubset = r.TestSubset };
+        Validate(config, train, test);
 
         var directory = r.Out ?? Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
             $"{model.Arch}-{model.BlockForPaths()}-{config.Mode.ToLowerInvariant().Replace('+', '-')}-{DateTime.Now:yyyyMMdd-HHmmss}"));
@@ -224,6 +227,7 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
             Model = requestedModel,
             Dataset = r.Dataset is null ? stored.Dataset : DatasetLoader.Name(DatasetLoader.ParseKind(r.Dataset)),
             TrainSubset = r.TrainSubset ?? stored.TrainSubset,
+            TestSubset = r.TestSubset ?? stored.TestSubset,
             Epochs = r.Epochs ?? stored.Epochs,
             BatchSize = r.BatchSize ?? stored.BatchSize,
             LearningRate = r.LearningRate ?? stored.LearningRate,
@@ -248,11 +252,11 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
         EnsureSameOptions(directory, stored, requested);
 
         var (train, test) = DatasetLoader.Load(DatasetLoader.ParseKind(requested.Dataset), r.Data);
-        Validate(requested, train);
+        Validate(requested, train, test);
         return new RunPlan(requested, directory, Resume: true, train, test);
     }
 
-    private static void Validate(TrainingConfig config, ImageDataset train)
+    private static void Validate(TrainingConfig config, ImageDataset train, ImageDataset test)
     {
         try
         {
@@ -266,6 +270,11 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
         if (config.TrainSubset > train.Count)
         {
             throw new ArgumentException($"--train-subset {config.TrainSubset} is more than the {train.Count} training images of {config.Dataset}");
+        }
+
+        if (config.TestSubset > test.Count)
+        {
+            throw new ArgumentException($"--test-subset {config.TestSubset} is more than the {test.Count} test images of {config.Dataset}");
         }
     }
 

@@ -102,6 +102,7 @@ public static class Trainer
 
         var normalization = new Normalization([.. config.Normalization!.Mean], [.. config.Normalization.Std]);
         var train = config.TrainSubset is { } subset ? options.Train.Subset(subset, config.Seed) : options.Train;
+        var test = config.TestSubset is { } testSubset ? options.Test.First(testSubset) : options.Test;
         var teacher = config.Distillation is { } distillation ? LoadTeacher(distillation, wrn, backend) : null;
 
         var model = new WideResNet(wrn, backend, config.Seed);
@@ -129,7 +130,7 @@ public static class Trainer
         var batchesPerEpoch = (train.Count + config.BatchSize - 1) / config.BatchSize;
         var observer = options.Observer;
         observer?.RunStarting(new TrainingStart(config, directory, options.Device, modelSummary.Parameters, modelSummary.Macs,
-            state.Epoch + 1, batchesPerEpoch, train.Count, options.Test.Count));
+            state.Epoch + 1, batchesPerEpoch, train.Count, test.Count));
 
         var lossOptions = config.Distillation?.LossOptions();
         var epochSeconds = new List<double>();
@@ -168,8 +169,8 @@ public static class Trainer
                             ? epochSeconds.Average()
                             // Before a whole epoch is measured: training at this rate plus evaluation at about three
                             // times it (a forward pass is about a third of a training step).
-                            : (train.Count / rate) + (options.Test.Count / (3 * rate));
-                        var runRemaining = epochRemaining + (options.Test.Count / (3 * rate)) + ((config.Epochs - epoch - 1) * epochEstimate);
+                            : (train.Count / rate) + (test.Count / (3 * rate));
+                        var runRemaining = epochRemaining + (test.Count / (3 * rate)) + ((config.Epochs - epoch - 1) * epochEstimate);
                         observer.BatchCompleted(new BatchProgress(epoch + 1, batchIndex, batchesPerEpoch, sums.Loss / sums.Images, sums.Ce / sums.Images,
                             lossOptions?.Alpha > 0 ? sums.Kd / sums.Images : null, lossOptions?.Beta > 0 ? sums.At / sums.Images : null,
                             learningRate, rate, TimeSpan.FromSeconds(epochRemaining), TimeSpan.FromSeconds(runRemaining)));
@@ -186,7 +187,7 @@ public static class Trainer
             EvaluationResult evaluation;
             try
             {
-                evaluation = Evaluator.Run(model, options.Test, normalization, cancellation: cancellation);
+                evaluation = Evaluator.Run(model, test, normalization, cancellation: cancellation);
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
             {

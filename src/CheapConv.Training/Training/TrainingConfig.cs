@@ -117,6 +117,12 @@ public sealed record TrainingConfig(
 
     public const double DefaultLrDecay = 0.2;
 
+    /// <summary>
+    /// Evaluate on the first N test images (quick runs); null for the whole test split. A property rather than a
+    /// constructor parameter, so that the shipped constructor stays as it was; config.json holds it like the others.
+    /// </summary>
+    public int? TestSubset { get; init; }
+
     /// <summary>"none", "KD", "AT" or "KD+AT".</summary>
     public string Mode => Distillation?.Mode ?? "none";
 
@@ -126,6 +132,7 @@ public sealed record TrainingConfig(
         Require(Epochs >= 1, $"epochs must be at least 1, got {Epochs}");
         Require(BatchSize >= 1, $"the batch size must be at least 1, got {BatchSize}");
         Require(TrainSubset is null or >= 1, $"the training subset must hold at least 1 image, got {TrainSubset}");
+        Require(TestSubset is null or >= 1, $"the test subset must hold at least 1 image, got {TestSubset}");
         Require(double.IsFinite(LearningRate) && LearningRate > 0, $"the learning rate must be positive, got {LearningRate}");
         Require(double.IsFinite(Momentum) && Momentum is >= 0 and < 1, $"the momentum must be in [0, 1), got {Momentum}");
         Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, $"the weight decay must be non-negative, got {WeightDecay}");

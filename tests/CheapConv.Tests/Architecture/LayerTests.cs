@@ -29,7 +29,7 @@ public sealed class LayerTests
 
     /// <summary>The namespaces that live in CheapConv.Training only.</summary>
     private static readonly string[] TrainingNamespaces =
-        ["CheapConv.Autograd", "CheapConv.Nn", "CheapConv.Models", "CheapConv.Data", "CheapConv.Training", "CheapConv.Reporting"];
+        ["CheapConv.Autograd", "CheapConv.Nn", "CheapConv.Models", "CheapConv.Data", "CheapConv.Training", "CheapConv.Reporting", "CheapConv.Export"];
 
     [Fact]
     public void Core_DependsOnNeitherTrainingNorCliNorPlottingNorConsoleUi()

@@ -15,9 +15,9 @@ namespace CheapConv.Tests.Bindings;
 /// </summary>
 public partial class PythonBindingTests(ITestOutputHelper output)
 {
-    private const string Python = "/usr/bin/python3";
+    internal const string Python = "/usr/bin/python3";
 
-    private static bool RequireTorch => Environment.GetEnvironmentVariable("CHEAPCONV_REQUIRE_TORCH") == "1";
+    internal static bool RequireTorch => Environment.GetEnvironmentVariable("CHEAPCONV_REQUIRE_TORCH") == "1";
 
     [SkippableFact]
     public void UnittestSuite_Passes()
@@ -68,7 +68,7 @@ public partial class PythonBindingTests(ITestOutputHelper output)
     }
 
     /// <summary>Why the suite cannot run here, or null when python3 imports torch and numpy.</summary>
-    private static string? MissingPrerequisite()
+    internal static string? MissingPrerequisite()
     {
         if (!File.Exists(Python))
         {

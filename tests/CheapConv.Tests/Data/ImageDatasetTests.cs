@@ -3,7 +3,7 @@ using Xunit;
 
 namespace CheapConv.Tests.Data;
 
-/// <summary>ImageDataset construction checks and the seeded --train-subset.</summary>
+/// <summary>ImageDataset construction checks, the seeded --train-subset and the --test-subset's first images.</summary>
 public sealed class ImageDatasetTests
 {
     /// <summary>N 1×2×2 images whose first pixel is the image number; label = number mod classes.</summary>
@@ -107,5 +107,28 @@ public sealed class ImageDatasetTests
         var error = Assert.Throws<DataException>(() => data.Subset(count, seed: 1));
 
         Assert.Equal($"numbered: a subset of {count} images was asked for, but it holds 100; choose 1..100", error.Message);
+    }
+
+    [Fact]
+    public void First_IsTheFirstImagesInOrder()
+    {
+        var data = Numbered(30);
+
+        var first = data.First(12);
+
+        Assert.Equal(12, first.Count);
+        Assert.Equal(data.Pixels[..(12 * 4)].ToArray(), first.Pixels.ToArray());
+        Assert.Equal(data.Labels[..12].ToArray(), first.Labels.ToArray());
+        Assert.Equal("numbered (first 12)", first.Name);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(31)]
+    public void First_OutsideOneToCount_Throws(int count)
+    {
+        var error = Assert.Throws<DataException>(() => Numbered(30).First(count));
+
+        Assert.Contains("choose 1..30", error.Message, StringComparison.Ordinal);
     }
 }

@@ -121,4 +121,81 @@ public sealed class TrainCommandTests(TrainingFixture fixture) : IClassFixture<T
         Assert.Equal((0, 100, "G(N)", "cpu", true), (config.Seed, config.TrainSubset, config.Model.Block, config.Device, config.Deterministic));
         Assert.Equal(100, RunFiles.ReadSummary(directory).TrainSubset);
     }
+
+    [Fact]
+    public void Train_WithTestSubset_EvaluatesTheFirstTestImages()
+    {
+        var directory = Path.Combine(fixture.Data.Directory, "test-subset-run");
+        var (code, output) = Train("--arch", "wrn-10-1", "--data", fixture.Data.Directory, "--epochs", "1", "--batch-size", "50",
+            "--train-subset", "50", "--test-subset", "10", "--deterministic", "--device", "cpu", "--out", directory);
+        Assert.Equal(0, code);
+        Assert.Contains("50 train / 10 test images", output);
+        Assert.Equal(10, TrainingConfig.Read(directory).TestSubset);
+        // The recorded accuracy is the model's on exactly the first 10 test images.
+        var checkpoint = Checkpoint.Load(Path.Combine(directory, RunFiles.BestCheckpointFile));
+        var normalization = checkpoint.Config.Normalization!;
+        var first = Evaluator.Run(checkpoint.CreateModel(new CheapConv.Backends.CpuBackend()), fixture.Test.First(10),
+            new CheapConv.Data.Normalization([.. normalization.Mean], [.. normalization.Std]));
+        Assert.Equal(first.Accuracy, RunFiles.ReadSummary(directory).BestAccuracy);
+    }
+
+    [Theory]
+    [InlineData("0", "the test subset must hold at least 1 image, got 0")]
+    [InlineData("101", "--test-subset 101 is more than the 100 test images of fashion-mnist")]
+    public void Train_BadTestSubset_IsAUsageError(string subset, string expected) =>
+        AssertUsageError(expected, () => Train("--arch", "wrn-10-1", "--data", fixture.Data.Directory, "--test-subset", subset,
+            "--out", Path.Combine(fixture.Data.Directory, "never")));
+
+    [Fact]
+    public void Eval_WithTestSubset_CountsTheFirstTestImages()
+    {
+        var (code, output) = Eval("--ckpt", fixture.TeacherDirectory, "--data", fixture.Data.Directory, "--device", "cpu", "--test-subset", "7");
+        Assert.Equal(0, code);
+        Assert.Matches(@"accuracy \d+\.\d\d% \(\d/7\)", output);
+        Assert.Contains("(first 7)", output);
+    }
+
+    [Theory]
+    [InlineData("0", "option --test-subset must be at least 1, got 0")]
+    [InlineData("101", "option --test-subset 101 is more than the 100 test images")]
+    [InlineData("x", "option --test-subset needs an integer, got 'x'")]
+    public void Eval_BadTestSubset_IsAUsageError(string subset, string expected) =>
+        AssertUsageError(expected, () => Eval("--ckpt", fixture.TeacherDirectory, "--data", fixture.Data.Directory, "--test-subset", subset));
+
+    /// <summary>The fixture teacher's state dict alone, as a plain safetensors file (what PyTorch's side writes: no CheapConv metadata).</summary>
+    private string TeacherStateDict(string folder, params SafetensorsTensor[] extra)
+    {
+        var model = Checkpoint.Load(Path.Combine(fixture.TeacherDirectory, RunFiles.BestCheckpointFile)).CreateModel(new CheapConv.Backends.CpuBackend());
+        var path = Path.Combine(fixture.Data.NewFolder(folder), "state.safetensors");
+        SafetensorsFile.Write(path, [.. model.StateDict().Select(e => new SafetensorsTensor(e.Name, [.. e.Tensor.Shape], e.Tensor.ToArray)), .. extra],
+            new Dictionary<string, string>());
+        return path;
+    }
+
+    [Fact]
+    public void Eval_StateDictWithArch_GivesTheCheckpointsAccuracy()
+    {
+        var path = TeacherStateDict("plain-state");
+        var (code, output) = Eval("--ckpt", path, "--arch", "wrn-10-1", "--block", "S", "--data", fixture.Data.Directory, "--device", "cpu");
+        Assert.Equal(0, code);
+        Assert.Contains("a state dict without CheapConv metadata", output);
+        // The checkpoint's run normalised with the training set's statistics, which is what a state dict alone gets too.
+        var (_, stored) = Eval("--ckpt", fixture.TeacherDirectory, "--data", fixture.Data.Directory, "--device", "cpu");
+        Assert.Equal(stored.Split('\n')[1].Split(" on ")[0], output.Split('\n')[1].Split(" on ")[0]);
+    }
+
+    [Fact]
+    public void Eval_StateDictOfAnotherBlock_IsAUsageError() =>
+        AssertUsageError("missing tensors block1.layer.0.conv1.grouped.weight", () => Eval("--ckpt", TeacherStateDict("other-block"), "--arch", "wrn-10-1", "--block", "G2",
+            "--data", fixture.Data.Directory, "--device", "cpu"));
+
+    [Fact]
+    public void Eval_StateDictOfADeeperNetwork_IsAUsageError() =>
+        AssertUsageError("tensors block1.layer.1.bn1.weight are not part of WRN-10-1 S basic", () => Eval("--ckpt",
+            TeacherStateDict("deeper", new SafetensorsTensor("block1.layer.1.bn1.weight", [16], () => new float[16])), "--arch", "wrn-10-1",
+            "--data", fixture.Data.Directory, "--device", "cpu"));
+
+    [Fact]
+    public void Eval_BlockWithoutArch_IsAUsageError() =>
+        AssertUsageError("--block and --block-type go with --arch", () => Eval("--ckpt", fixture.TeacherDirectory, "--block", "G2"));
 }
