@@ -51,7 +51,7 @@ extern "C" {
 
 /* The ABI version this header describes: MAJOR changes break callers, MINOR adds calls or fields. */
 #define CC_VERSION_MAJOR 1
-#define CC_VERSION_MINOR 0
+#define CC_VERSION_MINOR 1
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
 
@@ -249,6 +249,12 @@ CC_API cc_status cc_axpy(cc_handle handle, const cc_elementwise_problem* problem
 /* result[0] = sum of x, in a fixed order */
 CC_API cc_status cc_sum(cc_handle handle, const cc_elementwise_problem* problem, const float* x, float* result,
                         void* workspace, size_t workspace_bytes, void* stream);
+/* For each of the `count` tensors listed in `tensors` (an array of cc_tensor_ref in DEVICE memory, so that one
+ * launch covers them all and the list is uploaded once for a model), result[i] = the NaN or infinite element of
+ * tensor i with the lowest index, or 0 when every element of it is finite. result: `count` floats on the device,
+ * disjoint from the list. One launch; the answer is the same whatever the schedule. The list's contents cannot be
+ * checked without waiting for the device: each entry must name `length` readable floats (0 allowed). */
+CC_API cc_status cc_first_nonfinite(cc_handle handle, const cc_tensor_ref* tensors, int count, float* result, void* stream);
 
 /* ---- pooling and padding ---------------------------------------------------------------------------- */
 
@@ -316,6 +322,10 @@ CC_API cc_status cc_at_backward(cc_handle handle, const cc_loss_problem* problem
  * as the largest). Overwrites correct[0]. */
 CC_API cc_status cc_count_correct(cc_handle handle, const cc_loss_problem* problem, const float* logits,
                                   const int32_t* labels, int32_t* correct, void* stream);
+/* The same count written as a float to correct[0] (exact: n must be below 2^24), for per-step metrics that stay on
+ * the device beside the losses. */
+CC_API cc_status cc_count_correct_f32(cc_handle handle, const cc_loss_problem* problem, const float* logits,
+                                      const int32_t* labels, float* correct, void* stream);
 
 /* ---- SGD ------------------------------------------------------------------------------------------ */
 

@@ -7,6 +7,8 @@
 //   cc_sum_partials_kernel    G blocks (G depends only on the length), block a multiple of 32: partials[b]
 //                             is the sum of block b's grid-strided elements
 //   cc_sum_final_kernel       one block, block a multiple of 32: result[0] = sum of the G partials
+//   cc_first_nonfinite_kernel one block per tensor of a list, CC_FIRST_NONFINITE_BLOCK threads: result[b] = the
+//                             non-finite element of tensor b with the lowest index, or 0 when it has none
 // The Sum adds in an order fixed by the length alone (per-thread sequential sums over a fixed stride, then
 // the fixed trees of cheapconv/block_reduce.h): the same bits every run, no atomics.
 //
@@ -98,6 +100,32 @@ extern "C" __global__ void cc_sum_final_kernel(int count, const float* __restric
     if (threadIdx.x == 0) result[0] = sum;
 }
 
+// result[b] = tensors[b].data[i] for the lowest i whose element is a NaN or an infinity, or 0 when every element is
+// finite (0 is itself finite, so the two cases never mix). Each thread stops at its first non-finite element (its
+// lowest, since it walks upwards), then a fixed shared-memory tree takes the minimum index: the same answer every run,
+// whatever the schedule. Indices are 64-bit: a parameter list may hold any tensor the caller has.
+extern "C" __global__ void cc_first_nonfinite_kernel(const cc_tensor_ref* __restrict__ tensors, float* __restrict__ result)
+{
+    __shared__ long long first[CC_FIRST_NONFINITE_BLOCK];
+    const long long none = 0x7fffffffffffffffLL;
+    const cc_tensor_ref tensor = tensors[blockIdx.x];
+    long long mine = none;
+    for (long long i = threadIdx.x; i < tensor.length; i += CC_FIRST_NONFINITE_BLOCK) {
+        const float v = tensor.data[i];
+        if (v - v != 0.0f) { // NaN - NaN and inf - inf are NaN; every finite v gives 0
+            mine = i;
+            break;
+        }
+    }
+    first[threadIdx.x] = mine;
+    __syncthreads();
+    for (int half = CC_FIRST_NONFINITE_BLOCK / 2; half > 0; half /= 2) {
+        if ((int)threadIdx.x < half && first[threadIdx.x + half] < first[threadIdx.x]) first[threadIdx.x] = first[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) result[blockIdx.x] = first[0] == none ? 0.0f : tensor.data[first[0]];
+}
+
 CC_REGISTER_KERNEL(cc_relu_forward_kernel);
 CC_REGISTER_KERNEL(cc_relu_backward_kernel);
 CC_REGISTER_KERNEL(cc_add_kernel);
@@ -106,3 +134,4 @@ CC_REGISTER_KERNEL(cc_scale_kernel);
 CC_REGISTER_KERNEL(cc_axpy_kernel);
 CC_REGISTER_KERNEL(cc_sum_partials_kernel);
 CC_REGISTER_KERNEL(cc_sum_final_kernel);
+CC_REGISTER_KERNEL(cc_first_nonfinite_kernel);

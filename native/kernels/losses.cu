@@ -7,7 +7,8 @@
 // Launch geometry:
 //   cc_cross_entropy_forward_kernel           one warp per row (sample), 1-D grid, block a multiple of 32
 //   cc_kd_forward_kernel                      one warp per row, 1-D grid, block a multiple of 32
-//   cc_count_correct_kernel                   one warp per row, 1-D grid, block a multiple of 32
+//   cc_count_correct_kernel, cc_count_correct_f32_kernel
+//                                             one warp per row, 1-D grid, block a multiple of 32
 //   cc_at_forward_kernel                      one block per sample, grid N, block a multiple of 32 (at most 1024)
 //   cc_at_backward_kernel                     one block per sample, grid N, block a multiple of 32 (at most 1024)
 //   cc_loss_reduce_kernel                     one block, block a multiple of 32 (at most 1024)
@@ -17,7 +18,7 @@
 // Determinism: the forward kernels write one partial per sample (a row's loss, a sample's sum of squared
 // differences) and cc_loss_reduce_kernel adds them in one block in a fixed order (strided per-thread sums, then a
 // fixed tree, block_reduce.h), so the loss is bitwise the same run to run; no floating-point atomics anywhere.
-// cc_count_correct_kernel adds integers with atomicAdd, which is exact and order-independent.
+// The count-correct kernels add integers (as int, or as floats below 2^24) with atomicAdd: exact and order-independent.
 //
 // Accuracy: device expf/logf are ex2.approx/lg2.approx (see cuda_shim.h): relative error about 2^-21 plus
 // |x| * 2^-24 for expf, absolute error about 2^-21.4 for logf near 1. Every exponent here is x - max <= 0
@@ -256,14 +257,12 @@ static __device__ __forceinline__ bool cc_argmax_prefers(float value, int index,
     return value > best || (value == best && index < best_index);
 }
 
-// correct[0] += number of rows whose argmax is the label. The caller zeroes correct[0] first.
-extern "C" __global__ void cc_count_correct_kernel(int n, int classes, const float* __restrict__ logits,
-                                            const int* __restrict__ labels, int* __restrict__ correct)
+// Whether row `row`'s argmax (first on ties, NaN largest) is its label, in lane 0 of the row's warp (the other lanes'
+// answers are meaningless). The whole warp must call it: it shuffles.
+static __device__ __forceinline__ bool cc_row_is_correct(int row, int classes, const float* __restrict__ logits,
+                                                         const int* __restrict__ labels)
 {
     const int lane = threadIdx.x % warpSize;
-    const int row = blockIdx.x * (blockDim.x / warpSize) + threadIdx.x / warpSize;
-    if (row >= n) return;
-
     const float* x = logits + row * classes;
     float best = -__builtin_huge_valf();
     int best_index = 0x7fffffff;
@@ -281,7 +280,26 @@ extern "C" __global__ void cc_count_correct_kernel(int n, int classes, const flo
             best_index = other_index;
         }
     }
-    if (lane == 0 && best_index == labels[row]) atomicAdd(correct, 1);
+    return lane == 0 && best_index == labels[row];
+}
+
+// correct[0] += number of rows whose argmax is the label. The caller zeroes correct[0] first.
+extern "C" __global__ void cc_count_correct_kernel(int n, int classes, const float* __restrict__ logits,
+                                            const int* __restrict__ labels, int* __restrict__ correct)
+{
+    const int row = blockIdx.x * (blockDim.x / warpSize) + threadIdx.x / warpSize;
+    if (row >= n) return;
+    if (cc_row_is_correct(row, classes, logits, labels)) atomicAdd(correct, 1);
+}
+
+// The same count as a float, for logs of per-step metrics kept on the device. Adding 1.0f is exact while the count
+// stays below 2^24 (the launcher refuses larger n), so the order of the atomic additions cannot change the result.
+extern "C" __global__ void cc_count_correct_f32_kernel(int n, int classes, const float* __restrict__ logits,
+                                                const int* __restrict__ labels, float* __restrict__ correct)
+{
+    const int row = blockIdx.x * (blockDim.x / warpSize) + threadIdx.x / warpSize;
+    if (row >= n) return;
+    if (cc_row_is_correct(row, classes, logits, labels)) atomicAdd(correct, 1.0f);
 }
 
 CC_REGISTER_KERNEL(cc_cross_entropy_forward_kernel);
@@ -292,3 +310,4 @@ CC_REGISTER_KERNEL(cc_at_forward_kernel);
 CC_REGISTER_KERNEL(cc_at_backward_kernel);
 CC_REGISTER_KERNEL(cc_loss_reduce_kernel);
 CC_REGISTER_KERNEL(cc_count_correct_kernel);
+CC_REGISTER_KERNEL(cc_count_correct_f32_kernel);

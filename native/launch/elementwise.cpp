@@ -22,6 +22,11 @@ struct LengthText {
     void operator()(char* text, std::size_t capacity) const { format_into(text, capacity, "%lld elements", static_cast<long long>(length)); }
 };
 
+struct TensorListText {
+    int count;
+    void operator()(char* text, std::size_t capacity) const { format_into(text, capacity, "a list of %d tensors", count); }
+};
+
 cc_status validate(const char* call, const cc_elementwise_problem* problem)
 {
     CC_TRY(check_not_null(call, problem, "problem"));
@@ -126,6 +131,19 @@ CC_API cc_status cc_sum(cc_handle handle, const cc_elementwise_problem* problem,
     CC_TRY(launch<KernelId::sum_partials>(*handle, first, stream, text, static_cast<int>(n), x, partials));
     return launch<KernelId::sum_final>(*handle, block_per_item_geometry(1, kSumBlock), stream, text, static_cast<int>(blocks), partials,
                                        result);
+}
+
+CC_API cc_status cc_first_nonfinite(cc_handle handle, const cc_tensor_ref* tensors, int count, float* result, void* stream)
+{
+    constexpr const char* call = "cc_first_nonfinite";
+    CC_TRY(check_handle(call, handle));
+    CC_TRY(check_positive(call, "count", count));
+    // The grid has one block per tensor: its x extent allows 2^31 - 1, so any positive int count fits.
+    CC_TRY(check_tensors(call, {{tensors, "tensors"}, {result, "result"}}));
+    const i64 list_bytes = i64{count} * static_cast<i64>(sizeof(cc_tensor_ref));
+    CC_TRY(check_disjoint(call, {{result, bytes(count), "result"}}, {{tensors, list_bytes, "tensors"}}));
+    return launch<KernelId::first_nonfinite>(*handle, block_per_item_geometry(count, CC_FIRST_NONFINITE_BLOCK), stream,
+                                             TensorListText{count}, tensors, result);
 }
 
 } // extern "C"

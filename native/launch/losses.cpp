@@ -95,6 +95,23 @@ cc_status reduce(const cc_handle_s& handle, const cc_loss_problem& p, float scal
     return launch<KernelId::loss_reduce>(handle, block_per_item_geometry(1, kSampleBlock), stream, text, p.n, scale, partials, loss);
 }
 
+// The count-correct calls: the rows' checks, correct[0] zeroed on the stream (the kernels add to it; 0 has the same bits
+// as an int and as a float), then one warp per row. Counter is int32_t or float.
+template <KernelId Kernel, class Counter>
+cc_status count_correct(const char* call, cc_handle handle, const cc_loss_problem* problem, const float* logits, const int32_t* labels,
+                        Counter* correct, void* stream)
+{
+    CC_TRY(prepare(call, handle, problem));
+    const cc_loss_problem& p = *problem;
+    CC_TRY(require_rows(call, p));
+    CC_TRY(check_tensors(call, {{logits, "logits"}, {labels, "labels"}, {correct, "correct"}}));
+    CC_TRY(check_disjoint(call, {{correct, bytes(1), "correct"}},
+                          {{logits, bytes(logit_elements(p)), "logits"}, {labels, bytes(p.n), "labels"}}));
+    const LossText text{"count correct", p};
+    CC_TRY(memset32(*handle, correct, 0, 1, stream, text));
+    return launch<Kernel>(*handle, warp_per_item_geometry(p.n, kRowBlock), stream, text, p.n, p.classes, logits, labels, correct);
+}
+
 } // namespace
 } // namespace cc
 
@@ -230,18 +247,18 @@ CC_API cc_status cc_at_backward(cc_handle handle, const cc_loss_problem* problem
 CC_API cc_status cc_count_correct(cc_handle handle, const cc_loss_problem* problem, const float* logits, const int32_t* labels,
                                   int32_t* correct, void* stream)
 {
-    constexpr const char* call = "cc_count_correct";
-    CC_TRY(prepare(call, handle, problem));
-    const cc_loss_problem& p = *problem;
-    CC_TRY(require_rows(call, p));
-    CC_TRY(check_tensors(call, {{logits, "logits"}, {labels, "labels"}, {correct, "correct"}}));
-    CC_TRY(check_disjoint(call, {{correct, bytes(1), "correct"}},
-                          {{logits, bytes(logit_elements(p)), "logits"}, {labels, bytes(p.n), "labels"}}));
-    // The kernel adds to correct[0]; zeroing it first, on the same stream, makes the call overwrite.
-    const LossText text{"count correct", p};
-    CC_TRY(memset32(*handle, correct, 0, 1, stream, text));
-    return launch<KernelId::count_correct>(*handle, warp_per_item_geometry(p.n, kRowBlock), stream, text, p.n, p.classes, logits, labels,
-                                           correct);
+    return count_correct<KernelId::count_correct>("cc_count_correct", handle, problem, logits, labels, correct, stream);
+}
+
+CC_API cc_status cc_count_correct_f32(cc_handle handle, const cc_loss_problem* problem, const float* logits, const int32_t* labels,
+                                      float* correct, void* stream)
+{
+    constexpr const char* call = "cc_count_correct_f32";
+    // Float additions of 1 stay exact (and so independent of their order) only below 2^24.
+    if (problem != nullptr && problem->n >= (1 << 24))
+        return fail(CC_ERROR_INVALID_VALUE, "%s: n (%d) must be below 2^24 for a float count to be exact; use cc_count_correct", call,
+                    problem->n);
+    return count_correct<KernelId::count_correct_f32>(call, handle, problem, logits, labels, correct, stream);
 }
 
 } // extern "C"

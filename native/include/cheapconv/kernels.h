@@ -50,6 +50,7 @@
     X(elementwise, axpy)                        \
     X(elementwise, sum_partials)                \
     X(elementwise, sum_final)                   \
+    X(elementwise, first_nonfinite)             \
     X(gemm, pointwise_forward)                  \
     X(gemm, pointwise_backward_data)            \
     X(gemm, pointwise_backward_weight)          \
@@ -65,6 +66,7 @@
     X(losses, at_backward)                      \
     X(losses, loss_reduce)                      \
     X(losses, count_correct)                    \
+    X(losses, count_correct_f32)                \
     X(optim, sgd_step)                          \
     X(pooling, global_avg_pool_forward)         \
     X(pooling, global_avg_pool_backward)        \
@@ -115,6 +117,10 @@ extern "C" __global__ void cc_axpy_kernel(int length, float alpha, const float* 
 extern "C" __global__ void cc_sum_partials_kernel(int length, const float* __restrict__ x, float* __restrict__ partials);
 extern "C" __global__ void cc_sum_final_kernel(int count, const float* __restrict__ partials, float* __restrict__ result);
 
+/* The block size cc_first_nonfinite_kernel is written for (its shared-memory tree). */
+#define CC_FIRST_NONFINITE_BLOCK 256
+extern "C" __global__ void cc_first_nonfinite_kernel(const cc_tensor_ref* __restrict__ tensors, float* __restrict__ result);
+
 /* ---- gemm.cu ---- */
 extern "C" __global__ void cc_pointwise_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                        const float* __restrict__ w, float* __restrict__ y);
@@ -162,6 +168,8 @@ extern "C" __global__ void cc_loss_reduce_kernel(int count, float scale, const f
                                                  float* __restrict__ loss);
 extern "C" __global__ void cc_count_correct_kernel(int n, int classes, const float* __restrict__ logits,
                                                    const int* __restrict__ labels, int* __restrict__ correct);
+extern "C" __global__ void cc_count_correct_f32_kernel(int n, int classes, const float* __restrict__ logits,
+                                                       const int* __restrict__ labels, float* __restrict__ correct);
 
 /* ---- optim.cu ---- */
 extern "C" __global__ void cc_sgd_step_kernel(int length, float* __restrict__ parameter, const float* __restrict__ gradient,

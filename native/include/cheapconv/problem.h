@@ -30,6 +30,14 @@ typedef struct cc_conv_problem {
     int dtype;                  /* CC_DTYPE_* */
 } cc_conv_problem;
 
+/* One tensor of a list that a single launch walks (cc_first_nonfinite): where it starts on the device and how many
+ * fp32 elements it has. 16 bytes on every 64-bit build (a pointer, then a 64-bit length); the list itself lives in
+ * device memory, so one launch can cover every parameter of a model. The C# twin is TensorRef. */
+typedef struct cc_tensor_ref {
+    const float* data;
+    long long length;
+} cc_tensor_ref;
+
 #ifdef __cplusplus
 }
 #endif

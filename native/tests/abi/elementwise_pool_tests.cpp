@@ -75,6 +75,32 @@ void test_elementwise_results(Tally& t)
     t.check(zero == 0.0f, "the sum of 0 elements is 0");
 }
 
+// One launch over a list of tensors: the first non-finite element of each (lowest index, whichever thread meets it
+// first), 0 for an all-finite or empty tensor, and the refusals the launcher can make without reading the list.
+void test_first_nonfinite(Tally& t)
+{
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    std::vector<float> finite(1000, 1.5f), late(1000, 2.0f), early(5, 0.0f);
+    late[900] = kNaN;
+    late[700] = -kInf; // lower index than the NaN: it is the one reported
+    late[999] = kInf;
+    early[0] = kInf;
+    finite[999] = 3.4e38f; // large but finite
+    const cc_tensor_ref list[] = {{finite.data(), 1000}, {late.data(), 1000}, {early.data(), 5}, {nullptr, 0}};
+    std::vector<float> result(4, 1234.0f);
+    expect_status(t, cc_first_nonfinite(emulator(), list, 4, result.data(), nullptr), CC_SUCCESS, {}, "first non-finite of 4 tensors");
+    t.check(result[0] == 0.0f, "an all-finite tensor gives 0");
+    t.check(result[1] == -kInf, "the non-finite element with the lowest index is reported (-inf at 700, before NaN at 900)");
+    t.check(result[2] == kInf, "a non-finite first element is found");
+    t.check(result[3] == 0.0f, "an empty tensor gives 0");
+
+    const cc_status bad = CC_ERROR_INVALID_VALUE;
+    expect_status(t, cc_first_nonfinite(emulator(), list, 0, result.data(), nullptr), bad, {"count must be positive, got 0"}, "an empty list");
+    expect_status(t, cc_first_nonfinite(emulator(), nullptr, 1, result.data(), nullptr), bad, {"tensors is NULL"}, "no list");
+    expect_status(t, cc_first_nonfinite(emulator(), list, 1, reinterpret_cast<float*>(const_cast<cc_tensor_ref*>(list)), nullptr), bad,
+                  {"overlap"}, "results written over the list");
+}
+
 void test_pool_refusals(Tally& t)
 {
     const cc_status bad = CC_ERROR_INVALID_VALUE;
@@ -130,6 +156,7 @@ void run_elementwise_pool_tests(Tally& t)
 {
     test_elementwise_refusals(t);
     test_elementwise_results(t);
+    test_first_nonfinite(t);
     test_pool_refusals(t);
     test_pool_results(t);
 }

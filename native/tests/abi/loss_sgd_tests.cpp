@@ -186,6 +186,13 @@ void test_count_correct(Tally& t)
     expect_status(t, cc_count_correct(emulator(), &p, logits.data(), labels.data(), &correct, nullptr), CC_SUCCESS, {}, "count correct");
     t.check(correct == expected, "count correct overwrites its output and counts " + std::to_string(expected) + " (NaN largest, first of a tie): " +
                                      std::to_string(correct));
+    float correct_f32 = 1234.0f;
+    expect_status(t, cc_count_correct_f32(emulator(), &p, logits.data(), labels.data(), &correct_f32, nullptr), CC_SUCCESS, {},
+                  "count correct as a float");
+    t.check(correct_f32 == static_cast<float>(expected), "the float count overwrites its output with the same count: " + std::to_string(correct_f32));
+    const cc_loss_problem huge{1 << 24, static_cast<int>(classes), 0.0f, 0, 0, 0};
+    expect_status(t, cc_count_correct_f32(emulator(), &huge, logits.data(), labels.data(), &correct_f32, nullptr), CC_ERROR_INVALID_VALUE,
+                  {"must be below 2^24"}, "a float count of 2^24 rows");
 }
 
 void test_sgd(Tally& t)

@@ -13,6 +13,7 @@
 //   launch=N   cuLaunchKernel returns N                                    default 0
 //   memset=N   cuMemsetD32Async returns N                                  default 0
 //   memory=M   every device has M MiB of memory (cuDeviceTotalMem, cuMemGetInfo, cuMemAlloc's limit)  default 81559
+//   query=N    cuEventQuery returns N (e.g. 600, CUDA_ERROR_NOT_READY: the event's work "still runs")  default 0
 //   fault=N    the first launch "faults": from then on every call that waits for or queues work (stream and
 //              event synchronization, copies, memsets, launches, allocations) returns N, like a real driver after
 //              a kernel's sticky error (e.g. 700, CUDA_ERROR_ILLEGAL_ADDRESS)   default 0 (none)
@@ -36,7 +37,8 @@
 //   alloc P bytes=N context=C / free P
 //   memcpy htod|dtoh|dtod bytes=N stream=S
 //   stream create S context=C / stream destroy S / sync stream=S
-//   event create E / event record E stream=S / event destroy E
+//   event create E / event record E stream=S / event destroy E / event query E / event sync E
+//   hostalloc P bytes=N / freehost P     (page-locked host memory)
 // cuEventElapsedTime reports 1 microsecond per launch, copy or memset queued between the two records.
 #include <cstdarg>
 #include <cstdint>
@@ -638,7 +640,39 @@ CUresult cuEventSynchronize(CUevent event)
 {
     std::lock_guard<std::mutex> lock(g_mu);
     if (g_sticky != kSuccess) return g_sticky;
-    return g_events.count(event) != 0 ? kSuccess : kInvalidHandle;
+    if (g_events.count(event) == 0) return kInvalidHandle;
+    record_held("event sync %p", event);
+    return kSuccess;
+}
+
+CUresult cuEventQuery(CUevent event)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (g_sticky != kSuccess) return g_sticky;
+    if (g_events.count(event) == 0) return kInvalidHandle;
+    record_held("event query %p", event);
+    return setting("query", kSuccess);
+}
+
+// ---- page-locked host memory: plain host memory here ----------------------------------------------------------
+CUresult cuMemHostAlloc(void** pointer, std::size_t bytes, unsigned /*flags*/)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (const CUresult r = check_work_locked(nullptr); r != kSuccess) return r;
+    if (bytes == 0) return kInvalidValue;
+    *pointer = std::malloc(bytes);
+    if (*pointer == nullptr) return kOutOfMemory;
+    record_held("hostalloc %p bytes=%zu", *pointer, bytes);
+    return kSuccess;
+}
+
+CUresult cuMemFreeHost(void* pointer)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (!g_initialized) return kNotInitialized;
+    std::free(pointer);
+    record_held("freehost %p", pointer);
+    return kSuccess;
 }
 
 // Both events must have been recorded (CUDA_ERROR_INVALID_HANDLE otherwise, as in the real driver).

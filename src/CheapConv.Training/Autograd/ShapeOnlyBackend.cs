@@ -138,6 +138,25 @@ internal sealed class ShapeOnlyBackend : IBackend
     public int CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels) =>
         throw new InvalidOperationException("the shape-only backend holds no data to count");
 
+    /// <inheritdoc/>
+    public void CopyFromHost(ReadOnlySpan<float> source, Storage destination) { }
+
+    /// <inheritdoc/>
+    public void CopyElements(Storage source, long sourceOffset, Storage destination, long destinationOffset, long count)
+    {
+        CpuBackend.CheckSlice(nameof(source), source, sourceOffset, count);
+        CpuBackend.CheckSlice(nameof(destination), destination, destinationOffset, count);
+    }
+
+    /// <inheritdoc/>
+    public StorageList CreateList(IReadOnlyList<Storage> storages) => new ShapeOnlyList(storages);
+
+    /// <inheritdoc/>
+    public void FirstNonFinite(StorageList list, Storage result, long resultOffset) { }
+
+    /// <inheritdoc/>
+    public void CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels, Storage result, long resultOffset) { }
+
     /// <summary>The one precondition every backend checks for <see cref="Copy"/> and <see cref="Axpy"/> (as CpuBackend does):
     /// equal lengths, so a model that runs here does not fail on a real backend.</summary>
     private static void CheckSameLength(Storage a, Storage b)
@@ -152,6 +171,13 @@ internal sealed class ShapeOnlyBackend : IBackend
     {
         public override long Length { get; } = length;
 
+        public override void Dispose()
+        {
+        }
+    }
+
+    private sealed class ShapeOnlyList(IReadOnlyList<Storage> storages) : StorageList(storages)
+    {
         public override void Dispose()
         {
         }

@@ -85,18 +85,15 @@ public sealed class Tensor : IDisposable
         Persistent(backend, shape, values, TensorKind.Buffer);
 
     /// <summary>
-    /// A temporary holding a copy of host data (an input batch), optionally a leaf that receives a gradient.
-    /// IBackend has no upload into an existing storage, so this one is a fresh allocation freed with its scope
-    /// rather than a rented one.
+    /// A temporary holding a copy of host data (an input batch), optionally a leaf that receives a gradient: rented like
+    /// <see cref="Empty"/> and filled with <see cref="IBackend.CopyFromHost"/>, which never makes the host wait for a GPU.
     /// </summary>
     public static Tensor FromHost(IBackend backend, int[] shape, ReadOnlySpan<float> values, bool requiresGrad = false)
     {
         CheckShape(shape, values.Length);
-        var tensor = new Tensor(backend, (int[])shape.Clone(), backend.Upload(values), ownsStorage: true, TensorKind.Temporary)
-        {
-            RequiresGrad = requiresGrad,
-        };
-        TensorScope.Track(tensor);
+        var tensor = Empty(backend, shape);
+        tensor.RequiresGrad = requiresGrad;
+        backend.CopyFromHost(values, tensor.Storage);
         return tensor;
     }
 

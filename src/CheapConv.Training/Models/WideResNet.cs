@@ -36,6 +36,9 @@ public sealed class WideResNet : Module
         Fc = RegisterModule("fc", new Linear(backend, channels[3], config.Classes, random));
     }
 
+    /// <summary>The groups of blocks a WRN has (and so the activations <see cref="ForwardWithGroups"/> returns).</summary>
+    internal const int GroupCount = 3;
+
     /// <summary>The configuration it was built from.</summary>
     public WrnConfig Config { get; }
 

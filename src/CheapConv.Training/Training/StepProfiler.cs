@@ -37,9 +37,11 @@ internal static class StepProfiler
         }
 
         var labels = Enumerable.Range(0, batch).Select(_ => random.Next(student.Classes)).ToArray();
-        // Sampled launches leave partial outputs, so the losses and gradients are meaningless: the step reads them as a
-        // training step does (the same launches and host waits) but does not judge them (diverged: null).
-        void Step() => TrainingStep.Run(model, teacherModel, optimizer, loss, backend, shape, images, labels, diverged: null);
+        // Sampled launches leave partial outputs, so the losses and gradients are meaningless: the steps record them as a
+        // training step does (the same launches) and nobody reads them. The trainer's reads of the log come between
+        // steps, every few steps, and are not part of a step.
+        using var log = new StepLog(backend, model, TrainingStep.AttentionGroups(loss), capacity: 2);
+        void Step() => TrainingStep.Run(model, teacherModel, optimizer, loss, backend, shape, images, labels, log);
 
         run.Profile(Step, sampleBlocks: 1); // warm-up (one block per launch: quick): momentum and scratch buffers come into being
         var (launches, hostWaits) = run.Profile(Step);

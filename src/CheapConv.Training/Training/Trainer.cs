@@ -62,6 +62,12 @@ public sealed record TrainingOutcome(RunSummary Summary, bool Completed, Trainin
 public static class Trainer
 {
     /// <summary>
+    /// Steps between two progress reports. Each report reads the step log back (one host wait on a GPU, which empties the
+    /// device's queue), so it is not done every step; without an observer the log is read only at the end of an epoch.
+    /// </summary>
+    internal const int ProgressInterval = 16;
+
+    /// <summary>
     /// Runs the epochs from the first not yet done to <see cref="TrainingConfig.Epochs"/>, or until
     /// <paramref name="cancellation"/> (checked before every batch; an unfinished epoch is dropped and the checkpoint
     /// holds the last completed one). Bad options, data or checkpoints are <see cref="ArgumentException"/> (for
@@ -133,6 +139,7 @@ public static class Trainer
             state.Epoch + 1, batchesPerEpoch, train.Count, test.Count));
 
         var lossOptions = config.Distillation?.LossOptions();
+        using var log = new StepLog(backend, model, TrainingStep.AttentionGroups(teacher is null ? null : lossOptions), batchesPerEpoch);
         var epochSeconds = new List<double>();
         var completed = true;
         for (var epoch = state.Epoch; epoch < config.Epochs; epoch++)
@@ -142,6 +149,7 @@ public static class Trainer
             optimizer.LearningRate = (float)learningRate;
             observer?.EpochStarting(epoch + 1, batchesPerEpoch, learningRate);
             var sums = new LossSums();
+            log.Clear();
             var trainWatch = Stopwatch.StartNew();
             model.Train();
             using (var loader = new BatchLoader(train, config.BatchSize, normalization, shuffle: true,
@@ -157,11 +165,14 @@ public static class Trainer
                     }
 
                     batchIndex++;
-                    Step(model, teacher, optimizer, lossOptions, batch, train, backend, sums,
-                        (term, value) => new TrainingDivergedException(epoch + 1, batchIndex, batchesPerEpoch, term, value, state.Epoch));
+                    var n = batch.Count;
+                    TrainingStep.Run(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, [n, train.Channels, train.Height, train.Width],
+                        batch.Images.AsSpan(0, n * train.ImageSize), batch.Labels.AsSpan(0, n), log);
                     CrashPoints.Reach($"batch:{epoch + 1}:{batchIndex}");
-                    if (observer is not null)
+                    // The log is read (one host wait) only every few steps for the progress report, and at the epoch's end.
+                    if (observer is not null && (batchIndex % ProgressInterval == 0 || batchIndex == batchesPerEpoch))
                     {
+                        Absorb(log, sums, epoch, batchesPerEpoch, state.Epoch);
                         var elapsed = trainWatch.Elapsed.TotalSeconds;
                         var rate = sums.Images / elapsed;
                         var epochRemaining = (train.Count - sums.Images) / rate;
@@ -183,6 +194,9 @@ public static class Trainer
                 break;
             }
 
+            // Every step of the epoch judged before anything else uses the weights: a non-finite step stops the run here.
+            Absorb(log, sums, epoch, batchesPerEpoch, state.Epoch);
+            log.Clear();
             var trainSeconds = trainWatch.Elapsed.TotalSeconds;
             EvaluationResult evaluation;
             try
@@ -269,18 +283,30 @@ public static class Trainer
             config.TrainSubset, config.Distillation?.TeacherModel.Describe());
     }
 
-    private static void Step(WideResNet model, WideResNet? teacher, Sgd optimizer, DistillationOptions? lossOptions, Batch batch, ImageDataset data,
-        IBackend backend, LossSums sums, Func<string, double, TrainingDivergedException> diverged)
+    /// <summary>
+    /// Adds the steps the log holds unread to <paramref name="sums"/>, in step order; the first step with a non-finite loss
+    /// term or gradient throws <see cref="TrainingDivergedException"/> (its epoch, step and term) before any of it counts.
+    /// </summary>
+    private static void Absorb(StepLog log, LossSums sums, int epoch, int batchesPerEpoch, int checkpointedEpoch)
     {
-        var n = batch.Count;
-        var result = TrainingStep.Run(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, [n, data.Channels, data.Height, data.Width],
-            batch.Images.AsSpan(0, n * data.ImageSize), batch.Labels.AsSpan(0, n), diverged);
-        sums.Images += n;
-        sums.Loss += result.Loss * n;
-        sums.Ce += result.CrossEntropy * n;
-        sums.Kd += result.KnowledgeDistillation * n;
-        sums.At += result.AttentionTransfer * n;
-        sums.Correct += result.Correct;
+        var firstStep = log.Count - log.Unread + 1;
+        var records = log.ReadNew();
+        for (var i = 0; i < records.Count; i++)
+        {
+            var record = records[i];
+            if (record.Diverged is { } bad)
+            {
+                throw new TrainingDivergedException(epoch + 1, firstStep + i, batchesPerEpoch, bad.Term, bad.Value, checkpointedEpoch);
+            }
+
+            var n = record.Images;
+            sums.Images += n;
+            sums.Loss += record.Loss * n;
+            sums.Ce += record.CrossEntropy * n;
+            sums.Kd += record.KnowledgeDistillation * n;
+            sums.At += record.AttentionTransfer * n;
+            sums.Correct += record.Correct;
+        }
     }
 
     /// <summary>The first state-dict entry or momentum buffer holding a NaN or an infinity (checked before any checkpoint is written).</summary>

@@ -4,35 +4,33 @@ using CheapConv.Models;
 
 namespace CheapConv.Training;
 
-/// <summary>What one step reports back to the host, per image averages as the loss functions define them.</summary>
-/// <param name="Loss">The total loss the step descended.</param>
-/// <param name="KnowledgeDistillation">The KD term; 0 when α = 0 (not computed) or without a teacher.</param>
-/// <param name="AttentionTransfer">Σ of the AT terms (each before its β); 0 when there are none.</param>
-/// <param name="Correct">Images of the batch the student's logits (before the update) classify correctly.</param>
-internal sealed record StepResult(double Loss, double CrossEntropy, double KnowledgeDistillation, double AttentionTransfer, int Correct);
-
 /// <summary>
 /// One training step as <see cref="Trainer"/> runs it: upload the batch, the teacher's no-grad forward pass (distillation),
-/// the student's forward pass, the loss (cross-entropy alone, or <see cref="DistillationLoss"/>), the host reads of every
-/// loss term, backward, the gradient check (one sum read back per parameter), the SGD update, then the accuracy count.
-/// The trainer and the step profile run this one method, so what is profiled is what trains.
+/// the student's forward pass, the loss (cross-entropy alone, or <see cref="DistillationLoss"/>), backward, the step's row
+/// of the <see cref="StepLog"/> (every loss term, the correct count, the gradient check), then the SGD update. Nothing in
+/// it makes the host wait for the device: the batch goes up through staged copies, and the results stay in the log until
+/// the trainer reads them (<see cref="StepLog.ReadNew"/>) — so a GPU runs steps back to back. The trainer and the step
+/// profile run this one method, so what is profiled is what trains.
 /// </summary>
+/// <remarks>
+/// A step that goes non-finite is found when its row is read, not inside the step: the steps run after it, until that
+/// read, are wasted work whose results nobody keeps (the trainer stops before it evaluates or writes a checkpoint).
+/// </remarks>
 internal static class TrainingStep
 {
     /// <summary>
     /// Runs one step on <paramref name="images"/> (<paramref name="shape"/>: batch × channels × height × width) and
-    /// <paramref name="labels"/>. <paramref name="teacher"/> and <paramref name="loss"/> are both given for distillation,
-    /// both null for plain training. A non-finite loss term or gradient throws what <paramref name="diverged"/> makes of it
-    /// (its name and value), before the weights change; with <paramref name="diverged"/> null the values are read but not
-    /// judged — the reads, launches and host waits of a step whose values stay finite, which is what a profile of a
-    /// sampled (partial, meaningless) run needs. The step's temporaries are freed before it returns.
+    /// <paramref name="labels"/>, recording its results in <paramref name="log"/>. <paramref name="teacher"/> and
+    /// <paramref name="loss"/> are both given for distillation, both null for plain training. The step's temporaries are
+    /// freed before it returns.
     /// </summary>
-    public static StepResult Run(WideResNet student, WideResNet? teacher, Sgd optimizer, DistillationOptions? loss, IBackend backend,
-        int[] shape, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, Func<string, double, Exception>? diverged)
+    public static void Run(WideResNet student, WideResNet? teacher, Sgd optimizer, DistillationOptions? loss, IBackend backend,
+        int[] shape, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, StepLog log)
     {
         ArgumentNullException.ThrowIfNull(student);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(log);
         if ((teacher is null) != (loss is null))
         {
             throw new ArgumentException("a distillation step needs both the teacher and the loss options; a plain step neither");
@@ -63,60 +61,14 @@ internal static class TrainingStep
             total = crossEntropy = Ops.CrossEntropy(output.Logits, labels);
         }
 
-        // Every term is checked before the backward pass and every gradient before the optimiser step: a non-finite
-        // value stops the run here, with its name, instead of reaching the weights (and from there every later loss,
-        // the checkpoint and best).
-        var ce = Finite(crossEntropy.Item(), "the CE loss", diverged);
-        var kdValue = kd is null ? 0 : Finite(kd.Item(), "the KD loss", diverged);
-        var atValue = 0.0;
-        for (var g = 0; g < at.Count; g++)
-        {
-            atValue += Finite(at[g].Item(), $"the AT loss of group {g + 1}", diverged);
-        }
-
-        var totalValue = Finite(total.Item(), "the total loss", diverged);
-
         optimizer.ZeroGrad();
         total.Backward();
-        CheckGradients(student, backend, diverged);
+        // The logits are those before the update, as the accuracy of a training epoch has always been counted.
+        log.Record(total, crossEntropy, kd, at, output.Logits, labels);
         optimizer.Step();
-
-        return new StepResult(totalValue, ce, kdValue, atValue, backend.CountCorrect(shape[0], student.Config.Classes, output.Logits.Storage, labels));
     }
 
-    private static double Finite(float value, string term, Func<string, double, Exception>? diverged) =>
-        diverged is null || float.IsFinite(value) ? value : throw diverged(term, value);
-
-    /// <summary>
-    /// Throws for the first parameter whose gradient holds a NaN or an infinity. The backend sums each gradient (a NaN or
-    /// ∞ makes the sum non-finite; one scalar comes back per parameter); only a non-finite sum, which finite values can
-    /// also give by overflowing, is confirmed element by element.
-    /// </summary>
-    private static void CheckGradients(WideResNet model, IBackend backend, Func<string, double, Exception>? diverged)
-    {
-        using var sum = backend.Allocate(1);
-        Span<float> value = stackalloc float[1];
-        foreach (var (name, parameter) in model.NamedParameters())
-        {
-            if (parameter.Gradient is not { } gradient)
-            {
-                continue;
-            }
-
-            backend.Sum(gradient, sum);
-            backend.Download(sum, value);
-            if (diverged is null || float.IsFinite(value[0]))
-            {
-                continue;
-            }
-
-            foreach (var element in parameter.GradientToArray())
-            {
-                if (!float.IsFinite(element))
-                {
-                    throw diverged($"the gradient of {name}", element);
-                }
-            }
-        }
-    }
+    /// <summary>The AT terms a step with <paramref name="loss"/> computes (the log's AT columns): one per group of the WRN
+    /// when β ≠ 0 (DistillationLoss), none otherwise.</summary>
+    public static int AttentionGroups(DistillationOptions? loss) => loss is null || loss.Beta == 0f ? 0 : WideResNet.GroupCount;
 }

@@ -182,8 +182,8 @@ public sealed unsafe partial class GpuBackend
 
     /// <summary>
     /// Copies the labels into the reused device buffer, growing it when the batch is larger than any before. A host
-    /// copy of what the buffer holds skips the upload when the same labels come again (forward then backward):
-    /// on a CUDA device every upload waits for the stream, so a skipped one is a skipped synchronisation.
+    /// copy of what the buffer holds skips the upload when the same labels come again (forward then backward). The
+    /// upload is staged (Device.CopyHostToDeviceStaged): the host does not wait for it.
     /// </summary>
     private DeviceBuffer<int> UploadLabels(ReadOnlySpan<int> labels)
     {
@@ -205,7 +205,7 @@ public sealed unsafe partial class GpuBackend
         _labelsOnDevice = [];
         fixed (int* source = labels)
         {
-            Device.CopyHostToDevice(_labels.Pointer, source, (long)labels.Length * sizeof(int));
+            Device.CopyHostToDeviceStaged(_labels.Pointer, source, (long)labels.Length * sizeof(int));
         }
 
         _labelsOnDevice = labels.ToArray();

@@ -22,7 +22,7 @@ namespace CheapConv.Devices;
 /// <para>
 /// Errors: a kernel that faults (illegal address, misaligned access, trap) is reported by whichever call comes
 /// next — <see cref="Synchronize"/>, a copy to the host, a later kernel — and leaves the context unusable. Those
-/// reports are <see cref="KernelLaunchException"/>s that name the last call queued (<see cref="Queued"/>) and how many
+/// reports are <see cref="KernelLaunchException"/>s that name the last call queued (<see cref="Device.Queued"/>) and how many
 /// were pending; set <see cref="SynchronizeAfterEachLaunch"/> (or CHEAPCONV_CUDA_SYNC=1) to pin a fault on its call.
 /// </para>
 /// <para>
@@ -51,6 +51,7 @@ public sealed unsafe class CudaDevice : Device
     private string? _lastCall;
     private object? _lastProblem;
     private int _callsSinceSync;
+    private CudaStaging? _staging;
 
     private CudaDevice(int ordinal, int device, CudaDeviceInfo info, string driverVersion, nint context, bool primary, nint stream)
     {
@@ -287,7 +288,7 @@ public sealed unsafe class CudaDevice : Device
         return ((long)free, (long)total);
     }
 
-    internal override void Queued(string call, object? problem = null)
+    private protected override void OnQueued(string call, object? problem)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         _lastCall = call;
@@ -305,7 +306,7 @@ public sealed unsafe class CudaDevice : Device
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         Bind();
-        SynchronizeStream("synchronizing");
+        SynchronizeStream("synchronizing", HostWaitReason.Synchronize);
     }
 
     internal override nint AllocateBytes(long bytes)
@@ -347,11 +348,13 @@ public sealed unsafe class CudaDevice : Device
             return false;
         }
 
-        // A kernel still running on the stream may read this memory, and cuMemFree is not documented to wait for
-        // work on a non-default stream: wait here when work is pending. Errors surface at the next sync.
-        if (_callsSinceSync > 0 && cuStreamSynchronize(_stream) == CUDA_SUCCESS)
+        // A kernel, copy or fill still running on the stream may read or write this memory, and cuMemFree is not
+        // documented to wait for work on a non-default stream: wait here when any is queued. Errors surface at the
+        // next sync.
+        if (WorkQueued && cuStreamSynchronize(_stream) == CUDA_SUCCESS)
         {
             _callsSinceSync = 0;
+            HostWaited(HostWaitReason.FreeWithWorkQueued, canThrow: false);
         }
 
         var status = cuMemFree_v2(pointer);
@@ -375,7 +378,30 @@ public sealed unsafe class CudaDevice : Device
             throw CopyFailure(status, "cuMemcpyHtoDAsync_v2", $"copying {bytes} bytes to the device at 0x{destination:x}");
         }
 
-        SynchronizeStream($"copying {bytes} bytes to the device");
+        SynchronizeStream($"copying {bytes} bytes to the device", HostWaitReason.CopyFromHost);
+    }
+
+    internal override void CopyHostToDeviceStaged(nint destination, void* source, long bytes)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        Bind();
+        _staging ??= new CudaStaging(this);
+        _staging.Upload(destination, source, bytes, _stream, reason => HostWaited(reason));
+        WorkQueued = true;
+    }
+
+    /// <summary>Throws what a failed stream-ordered call means (a fault of an earlier kernel when the error is sticky).</summary>
+    internal void CheckStreamCall(int status, string call, string what)
+    {
+        if (status != CUDA_SUCCESS)
+        {
+            throw CopyFailure(status, call, what);
+        }
     }
 
     internal override void CopyDeviceToDevice(nint destination, nint source, long bytes)
@@ -393,6 +419,8 @@ public sealed unsafe class CudaDevice : Device
         {
             throw CopyFailure(status, "cuMemcpyDtoDAsync_v2", $"copying {bytes} bytes from 0x{source:x} to 0x{destination:x}");
         }
+
+        WorkQueued = true;
     }
 
     internal override void CopyDeviceToHost(void* destination, nint source, long bytes)
@@ -410,7 +438,7 @@ public sealed unsafe class CudaDevice : Device
             throw CopyFailure(status, "cuMemcpyDtoHAsync_v2", $"copying {bytes} bytes from the device at 0x{source:x}");
         }
 
-        SynchronizeStream($"copying {bytes} bytes to the host");
+        SynchronizeStream($"copying {bytes} bytes to the host", HostWaitReason.CopyToHost);
     }
 
     internal override void FillBytes(nint destination, byte value, long bytes)
@@ -427,6 +455,8 @@ public sealed unsafe class CudaDevice : Device
         {
             throw CopyFailure(status, "cuMemsetD8Async", $"filling {bytes} bytes at 0x{destination:x} with 0x{value:x2}");
         }
+
+        WorkQueued = true;
     }
 
     private protected override void Dispose(bool disposing)
@@ -440,6 +470,7 @@ public sealed unsafe class CudaDevice : Device
         // point of disposing is to release what can be released.
         _ = cuCtxSetCurrent(_context);
         _ = cuStreamSynchronize(_stream);
+        _staging?.Release();
 
         // The primary context outlives us (others retain it), and a foreign one belongs to the caller: free ours.
         lock (_allocationsLock)
@@ -519,8 +550,9 @@ public sealed unsafe class CudaDevice : Device
     private static int OptionalAttribute(int attribute, int device) =>
         cuDeviceGetAttribute(out var value, attribute, device) == CUDA_SUCCESS ? value : 0;
 
-    /// <summary>cuStreamSynchronize; a failure is reported against the calls it was waiting for.</summary>
-    private void SynchronizeStream(string what)
+    /// <summary>cuStreamSynchronize, counted as a host wait for <paramref name="reason"/>; a failure is reported against
+    /// the calls it was waiting for.</summary>
+    private void SynchronizeStream(string what, string reason)
     {
         var status = cuStreamSynchronize(_stream);
         if (status != CUDA_SUCCESS)
@@ -529,6 +561,7 @@ public sealed unsafe class CudaDevice : Device
         }
 
         _callsSinceSync = 0;
+        HostWaited(reason);
     }
 
     private DeviceException CopyFailure(int status, string call, string what) =>

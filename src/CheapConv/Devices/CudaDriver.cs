@@ -353,4 +353,17 @@ internal static unsafe partial class CudaDriver
 
     [LibraryImport(Library)]
     public static partial int cuEventElapsedTime(out float milliseconds, nint start, nint end);
+
+    /// <summary>CUDA_SUCCESS when the work before the event's record is done, CUDA_ERROR_NOT_READY while it runs; never waits.</summary>
+    [LibraryImport(Library)]
+    public static partial int cuEventQuery(nint @event);
+
+    // Page-locked host memory: the only host memory an asynchronous copy leaves the host free during (from pageable
+    // memory the driver copies through its own staging and the call returns only when the source may be reused).
+    // cuMemHostAlloc has no _v2: its signature has taken size_t since it was introduced.
+    [LibraryImport(Library)]
+    public static partial int cuMemHostAlloc(out nint pointer, nuint bytes, uint flags);
+
+    [LibraryImport(Library)]
+    public static partial int cuMemFreeHost(nint pointer);
 }

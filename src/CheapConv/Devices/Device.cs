@@ -62,13 +62,40 @@ public abstract unsafe class Device : IDisposable
     /// <summary>Waits for all queued work to finish and reports any asynchronous error.</summary>
     public abstract void Synchronize();
 
+    /// <summary>Every host wait on this device, with its reason; the strict mode that forbids them (see <see cref="Devices.HostWaits"/>).</summary>
+    internal HostWaits HostWaits { get; } = new();
+
+    /// <summary>
+    /// Whether work was queued on <see cref="Stream"/> — a kernel, a device-to-device copy, a fill — since the host last
+    /// waited for it. A free must wait for such work (it may still read the memory); the emulator tracks it too, so it
+    /// counts the same waits as a GPU.
+    /// </summary>
+    private protected bool WorkQueued { get; set; }
+
     /// <summary>
     /// Says that <paramref name="call"/> (e.g. "cc_conv_forward") has just queued work on <see cref="Stream"/> for
     /// <paramref name="problem"/> (a descriptor, formatted only if needed), so that a fault reported later, by a
-    /// copy or a synchronization, names it. The emulator finishes every call before it returns: nothing to remember.
+    /// copy or a synchronization, names it.
     /// </summary>
-    internal virtual void Queued(string call, object? problem = null)
+    internal void Queued(string call, object? problem = null)
     {
+        WorkQueued = true;
+        OnQueued(call, problem);
+    }
+
+    /// <summary>What a device remembers of a queued call (the emulator finishes every call before it returns: nothing).</summary>
+    private protected virtual void OnQueued(string call, object? problem)
+    {
+    }
+
+    /// <summary>
+    /// Records that the host has just waited for everything queued (<paramref name="reason"/>: what made it wait, e.g.
+    /// "copy to the host"). <paramref name="canThrow"/> false for frees, which must never throw (see <see cref="HostWaits"/>).
+    /// </summary>
+    private protected void HostWaited(string reason, bool canThrow = true)
+    {
+        WorkQueued = false;
+        HostWaits.Waited(reason, canThrow);
     }
 
     internal abstract nint AllocateBytes(long bytes);
@@ -78,6 +105,13 @@ public abstract unsafe class Device : IDisposable
     internal abstract bool Release(nint pointer);
 
     internal abstract void CopyHostToDevice(nint destination, void* source, long bytes);
+
+    /// <summary>
+    /// Copies host memory to the device without making the host wait (unlike <see cref="CopyHostToDevice"/>, which waits
+    /// until the source may be reused): the bytes are staged in memory the device owns, so the caller's memory is free
+    /// again on return, and the copy is ordered with the kernels on <see cref="Stream"/>. For what a training step uploads.
+    /// </summary>
+    internal abstract void CopyHostToDeviceStaged(nint destination, void* source, long bytes);
 
     internal abstract void CopyDeviceToHost(void* destination, nint source, long bytes);
 

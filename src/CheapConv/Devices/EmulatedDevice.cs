@@ -191,28 +191,59 @@ public sealed unsafe class EmulatedDevice : Device
         return "";
     }
 
-    /// <summary>Launches are synchronous in the emulator: nothing is ever pending.</summary>
-    public override void Synchronize() => ObjectDisposedException.ThrowIf(_disposed, this);
+    /// <summary>
+    /// Launches are synchronous in the emulator: nothing is ever pending. The calls that would make the host wait on a
+    /// GPU count as waits all the same (see <see cref="HostWaits"/>), so tests here see the GPU's count.
+    /// </summary>
+    public override void Synchronize()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        HostWaited(HostWaitReason.Synchronize);
+    }
 
     internal override nint AllocateBytes(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 256);
 
     internal override bool Release(nint pointer)
     {
+        if (WorkQueued)
+        {
+            HostWaited(HostWaitReason.FreeWithWorkQueued, canThrow: false);
+        }
+
         NativeMemory.AlignedFree((void*)pointer);
         return true;
     }
 
-    internal override void CopyHostToDevice(nint destination, void* source, long bytes) =>
+    internal override void CopyHostToDevice(nint destination, void* source, long bytes)
+    {
         Buffer.MemoryCopy(source, (void*)destination, bytes, bytes);
+        HostWaited(HostWaitReason.CopyFromHost);
+    }
 
-    internal override void CopyDeviceToHost(void* destination, nint source, long bytes) =>
+    /// <summary>The emulator's device memory is host memory: the copy is done on return, and no GPU would have waited.</summary>
+    internal override void CopyHostToDeviceStaged(nint destination, void* source, long bytes)
+    {
+        Buffer.MemoryCopy(source, (void*)destination, bytes, bytes);
+        WorkQueued = true;
+    }
+
+    internal override void CopyDeviceToHost(void* destination, nint source, long bytes)
+    {
         Buffer.MemoryCopy((void*)source, destination, bytes, bytes);
+        HostWaited(HostWaitReason.CopyToHost);
+    }
 
-    internal override void CopyDeviceToDevice(nint destination, nint source, long bytes) =>
+    internal override void CopyDeviceToDevice(nint destination, nint source, long bytes)
+    {
         Buffer.MemoryCopy((void*)source, (void*)destination, bytes, bytes);
+        WorkQueued = true;
+    }
 
-    internal override void FillBytes(nint destination, byte value, long bytes) =>
+    internal override void FillBytes(nint destination, byte value, long bytes)
+    {
         NativeMemory.Fill((void*)destination, (nuint)bytes, value);
+        WorkQueued = true;
+    }
 
     // The library stays loaded for the life of the process: other EmulatedDevice instances share it, and
     // unloading a library whose worker threads may still exist is unsafe.

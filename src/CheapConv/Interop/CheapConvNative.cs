@@ -462,6 +462,15 @@ public sealed unsafe class CheapConvNative
             h.Value, &problem, x, result, workspace, workspaceBytes, stream), "cc_sum");
     }
 
+    /// <summary>cc_first_nonfinite: result[i] = the first NaN or infinity of tensors[i] (a device array of
+    /// <see cref="TensorRef"/>), or 0 when it has none; one launch for the whole list.</summary>
+    public void FirstNonFinite(CheapConvHandle handle, nint tensors, int count, nint result, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, nint, int, nint, nint, int>)Export("cc_first_nonfinite"))(h.Value, tensors, count, result, stream),
+            "cc_first_nonfinite");
+    }
+
     // ----- pooling and padding -----
 
     /// <summary>cc_pool_validate.</summary>
@@ -545,6 +554,10 @@ public sealed unsafe class CheapConvNative
     /// <summary>cc_count_correct: correct[0] = samples whose first maximal logit is the label (int32 on the device).</summary>
     public void CountCorrect(CheapConvHandle handle, LossProblem problem, nint logits, nint labels, nint correct, nint stream) =>
         Call("cc_count_correct", handle, problem, logits, labels, correct, stream);
+
+    /// <summary>cc_count_correct_f32: the same count as <see cref="CountCorrect"/>, written as a float (exact below 2^24).</summary>
+    public void CountCorrectF32(CheapConvHandle handle, LossProblem problem, nint logits, nint labels, nint correct, nint stream) =>
+        Call("cc_count_correct_f32", handle, problem, logits, labels, correct, stream);
 
     // ----- SGD -----
 

@@ -74,6 +74,12 @@ public readonly record struct ElementwiseProblem(long Length);
 [StructLayout(LayoutKind.Sequential)]
 public readonly record struct PoolProblem(int N, int C, int H, int W, int PadTop = 0, int PadBottom = 0, int PadLeft = 0, int PadRight = 0);
 
+/// <summary>cc_tensor_ref: one tensor of a list a single launch walks (cc_first_nonfinite); lists live in device memory.</summary>
+/// <param name="Data">The tensor's first element, a device pointer.</param>
+/// <param name="Length">Its fp32 elements.</param>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct TensorRef(nint Data, long Length);
+
 /// <summary>cc_loss_problem: logits (N × Classes) for cross-entropy, KD and count-correct; feature maps (N × C × H × W)
 /// for attention transfer.</summary>
 /// <param name="Temperature">KD's softmax temperature T (the loss is scaled by T²).</param>

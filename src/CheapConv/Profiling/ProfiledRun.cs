@@ -86,6 +86,7 @@ internal sealed unsafe class ProfiledRun : IDisposable
     {
         ArgumentNullException.ThrowIfNull(work);
         Backend.Clear();
+        using var waits = _profile.Device.HostWaits.Watch();
         // Begin resets the library's count: the ops' launch spans index the session's launches from 0.
         var recorded = _profile.Profile(work, sampleBlocks ?? Settings.SampleBlocks);
         var attributed = Backend.Ops.Sum(op => op.LaunchCount);
@@ -97,7 +98,7 @@ internal sealed unsafe class ProfiledRun : IDisposable
         }
 
         var launches = ProfileModel.Model(Settings.Gpu, Settings.Occupancies, [.. recorded.Select(MeasuredLaunch.From)], Backend.Ops, Settings.TensorCoreKernels);
-        return (launches, [.. Backend.HostWaits]);
+        return (launches, waits.Reasons);
     }
 
     /// <summary>Frees the backend's scratch buffers; the profiling library stays open (its owner closes it).</summary>

@@ -16,33 +16,19 @@ internal sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pas
 /// <summary>
 /// An <see cref="IBackend"/> that forwards every op to another and records it: the op, its problem and FLOPs, the
 /// bytes of its tensors, and the span of kernel launches it made (read from <c>launchCounter</c>, the number of launches
-/// so far — the profiling emulator's), so that each profiled launch can be attributed to the op that made it. It also
-/// counts the host waits it can see: every <see cref="Download"/> (Tensor.Item and ToArray end in one) and every
-/// <see cref="CountCorrect"/> (which returns a count to the host) — the points where a GPU step stops the host until the
-/// device is done.
+/// so far — the profiling emulator's), so that each profiled launch can be attributed to the op that made it. Host
+/// waits are the device layer's to count (<see cref="Devices.HostWaits"/>): the step profile watches them there.
 /// </summary>
-/// <remarks>
-/// Host waits inside the device layer itself (a synchronising copy, an explicit synchronise) are not visible here; the
-/// device layer is being rewritten over the C ABI, and this backend is the integration point until it counts them.
-/// </remarks>
 internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) : IBackend
 {
     private readonly Func<int> _launches = launchCounter;
     private readonly List<RecordedOp> _ops = [];
-    private readonly List<string> _hostWaits = [];
 
     /// <summary>Every op so far, in order.</summary>
     public IReadOnlyList<RecordedOp> Ops => _ops;
 
-    /// <summary>The host waits so far, by the op that made them ("Download", "CountCorrect").</summary>
-    public IReadOnlyList<string> HostWaits => _hostWaits;
-
-    /// <summary>Forgets the ops and host waits recorded so far.</summary>
-    public void Clear()
-    {
-        _ops.Clear();
-        _hostWaits.Clear();
-    }
+    /// <summary>Forgets the ops recorded so far.</summary>
+    public void Clear() => _ops.Clear();
 
     public string Name => inner.Name;
 
@@ -50,11 +36,7 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
 
     public Storage Upload(ReadOnlySpan<float> data) => inner.Upload(data);
 
-    public void Download(Storage source, Span<float> destination)
-    {
-        _hostWaits.Add(nameof(Download));
-        inner.Download(source, destination);
-    }
+    public void Download(Storage source, Span<float> destination) => inner.Download(source, destination);
 
     public void Copy(Storage source, Storage destination)
     {
@@ -167,7 +149,6 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
     public int CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels)
     {
         using var op = Begin(nameof(CountCorrect), logits);
-        _hostWaits.Add(nameof(CountCorrect));
         return inner.CountCorrect(n, classes, logits, labels);
     }
 
@@ -281,6 +262,32 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
 
     private OpScope BeginConv(string name, ConvProblem problem, string pass, params ReadOnlySpan<Storage> storages) =>
         new(this, name, problem, pass, 2.0 * problem.Macs, Bytes(storages));
+
+    public void CopyFromHost(ReadOnlySpan<float> source, Storage destination)
+    {
+        using var op = Begin(nameof(CopyFromHost), destination);
+        inner.CopyFromHost(source, destination);
+    }
+
+    public void CopyElements(Storage source, long sourceOffset, Storage destination, long destinationOffset, long count)
+    {
+        using var op = Begin(nameof(CopyElements), source, destination);
+        inner.CopyElements(source, sourceOffset, destination, destinationOffset, count);
+    }
+
+    public StorageList CreateList(IReadOnlyList<Storage> storages) => inner.CreateList(storages);
+
+    public void FirstNonFinite(StorageList list, Storage result, long resultOffset)
+    {
+        using var op = Begin(nameof(FirstNonFinite), [.. list.Storages, result]);
+        inner.FirstNonFinite(list, result, resultOffset);
+    }
+
+    public void CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels, Storage result, long resultOffset)
+    {
+        using var op = Begin(nameof(CountCorrect), logits, result);
+        inner.CountCorrect(n, classes, logits, labels, result, resultOffset);
+    }
 
     private OpScope Begin(string name, params ReadOnlySpan<Storage> storages) => new(this, name, null, null, 0, Bytes(storages));
 

@@ -23,9 +23,20 @@ public class FakeDriverDeviceTests
     [InlineData(nameof(FakeDriverScenarios.CopiesRoundTripHostData))]
     [InlineData(nameof(FakeDriverScenarios.ConvLaunchesTheKernelsTheLibraryChoseOnTheCallersStream))]
     [InlineData(nameof(FakeDriverScenarios.TimerRecordsEventsOnTheDevicesStream))]
+    [InlineData(nameof(FakeDriverScenarios.FreeAfterQueuedCopyOrFillWaitsForTheStream))]
+    [InlineData(nameof(FakeDriverScenarios.StagedUploadsDoNotWait))]
     public void Scenario_Passes(string scenario)
     {
         var (code, output) = Run(Child(TestAssembly, "fake-driver", scenario), "cc=90");
+        Assert.True(code == 0, output);
+        Assert.Contains($"{scenario}: passed", output);
+    }
+
+    [Fact]
+    public void StagedUpload_WithBothBuffersBusy_WaitsAndCountsIt()
+    {
+        var scenario = nameof(FakeDriverScenarios.StagedUploadWaitsOnlyWhenBothBuffersAreBusy);
+        var (code, output) = Run(Child(TestAssembly, "fake-driver", scenario), "cc=90,query=600");
         Assert.True(code == 0, output);
         Assert.Contains($"{scenario}: passed", output);
     }

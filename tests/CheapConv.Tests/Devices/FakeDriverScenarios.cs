@@ -100,7 +100,7 @@ internal sealed unsafe class FakeCuda
 /// method is a scenario, named on the command line (<see cref="TestProgram"/>). A scenario asserts with xunit's
 /// <see cref="Assert"/>; a failure prints the exception and the fake's log, and the process exits 1.
 /// </summary>
-internal static class FakeDriverScenarios
+internal static unsafe class FakeDriverScenarios
 {
     public static int Run(string name, TextWriter output)
     {
@@ -360,6 +360,90 @@ internal static class FakeDriverScenarios
         Assert.Contains("an illegal memory access was encountered", e.Detail);
         device.Dispose();
         Assert.Equal("release 0 refs=0", fake.Lines("release").Last());
+    }
+
+    /// <summary>
+    /// A free waits for queued work of every kind — a device-to-device copy or a fill reading or writing the memory, not
+    /// only a kernel — and the wait is counted; a free with nothing queued does not wait.
+    /// </summary>
+    public static void FreeAfterQueuedCopyOrFillWaitsForTheStream(FakeCuda fake)
+    {
+        using var device = CudaDevice.Open();
+        var data = Ramp(1000);
+        var source = device.Upload<float>(data);
+        var target = device.Allocate<float>(data.Length);
+        var filled = device.Allocate<float>(data.Length);
+        fake.Reset();
+        var waits = device.HostWaits.Count;
+
+        device.CopyDeviceToDevice(target.Pointer, source.Pointer, source.Bytes);
+        source.Dispose(); // the copy may still be reading it
+        filled.FillBytes(0);
+        filled.Dispose(); // the fill may still be writing it
+        target.Dispose(); // nothing queued since the last wait
+
+        var lines = fake.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(line => line.StartsWith("memcpy", StringComparison.Ordinal) || line.StartsWith("memset8", StringComparison.Ordinal) ||
+                line.StartsWith("sync", StringComparison.Ordinal) || line.StartsWith("free", StringComparison.Ordinal))
+            .Select(line => line.StartsWith("free", StringComparison.Ordinal) ? "free" : line).ToList();
+        Assert.Equal(
+            [
+                "memcpy dtod bytes=4000 stream=(nil)", "sync stream=(nil)", "free",
+                "memset8 bytes=4000 value=0 stream=(nil)", "sync stream=(nil)", "free",
+                "free",
+            ],
+            lines);
+        Assert.Equal(waits + 2, device.HostWaits.Count);
+    }
+
+    /// <summary>
+    /// Staged uploads never make the host wait while a staging buffer is free: each goes through page-locked memory, an
+    /// asynchronous copy and an event, with no stream synchronisation; the data arrives.
+    /// </summary>
+    public static void StagedUploadsDoNotWait(FakeCuda fake)
+    {
+        using var device = CudaDevice.Open();
+        using var target = device.Allocate<float>(256);
+        fake.Reset();
+        var waits = device.HostWaits.Count;
+        for (var i = 0; i < 3; i++)
+        {
+            var values = Ramp(256).Select(v => v + i).ToArray();
+            fixed (float* pointer = values)
+            {
+                device.CopyHostToDeviceStaged(target.Pointer, pointer, target.Bytes);
+            }
+        }
+
+        Assert.Equal(waits, device.HostWaits.Count);
+        var log = fake.Log;
+        Assert.DoesNotContain("sync", log);
+        Assert.Equal(2, fake.Lines("hostalloc").Count); // two buffers, reused
+        Assert.Equal(3, fake.Lines("memcpy htod").Count);
+        Assert.Equal(3, fake.Lines("event record").Count);
+        Assert.Single(fake.Lines("event query")); // the third upload comes back to the first buffer and asks if it is free
+        Assert.Equal(Ramp(256).Select(v => v + 2).ToArray(), target.ToArray());
+    }
+
+    /// <summary>With both staging buffers' copies still running (the driver says CUDA_ERROR_NOT_READY), the third upload
+    /// waits for the first buffer's event, and that wait is counted with its reason.</summary>
+    public static void StagedUploadWaitsOnlyWhenBothBuffersAreBusy(FakeCuda fake)
+    {
+        using var device = CudaDevice.Open();
+        using var target = device.Allocate<float>(16);
+        var values = Ramp(16);
+        fake.Reset();
+        using var watch = device.HostWaits.Watch();
+        fixed (float* pointer = values)
+        {
+            device.CopyHostToDeviceStaged(target.Pointer, pointer, target.Bytes);
+            device.CopyHostToDeviceStaged(target.Pointer, pointer, target.Bytes);
+            Assert.Empty(watch.Reasons);
+            device.CopyHostToDeviceStaged(target.Pointer, pointer, target.Bytes);
+        }
+
+        Assert.Equal([HostWaitReason.StagingBufferBusy], watch.Reasons);
+        Assert.Single(fake.Lines("event sync"));
     }
 
     private static float[] Ramp(long length) => [.. Enumerable.Range(0, checked((int)length)).Select(i => (float)i)];

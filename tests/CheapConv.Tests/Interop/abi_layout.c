@@ -40,6 +40,8 @@ int main(void)
     FIELD(cc_pool_problem, pad_top); FIELD(cc_pool_problem, pad_bottom);
     FIELD(cc_pool_problem, pad_left); FIELD(cc_pool_problem, pad_right);
 
+    SIZE(cc_tensor_ref);
+    FIELD(cc_tensor_ref, data); FIELD(cc_tensor_ref, length);
     SIZE(cc_loss_problem);
     FIELD(cc_loss_problem, n); FIELD(cc_loss_problem, classes); FIELD(cc_loss_problem, temperature);
     FIELD(cc_loss_problem, c); FIELD(cc_loss_problem, h); FIELD(cc_loss_problem, w);

@@ -78,7 +78,10 @@ public sealed class TrainingTests(TrainingFixture fixture) : IClassFixture<Train
         // The total is the weighted sum of the logged parts (each a mean over the same images).
         Assert.All(metrics, m => Assert.Equal(0.5 * m.Ce + 0.5 * m.Kd!.Value + 1e3 * m.At!.Value, m.Loss, 1e-4 * m.Loss));
         Assert.Equal(teacher, outcome.Summary.Teacher);
-        Assert.Equal(3 * 10, observer.Batches.Count);
+        // Progress comes every Trainer.ProgressInterval steps and at each epoch's last (each report reads the step log back):
+        // with 10 batches an epoch, once per epoch, after its last batch, with that epoch's means.
+        Assert.Equal([10, 10, 10], observer.Batches.Select(b => b.Batch));
+        Assert.All(metrics.Zip(observer.Batches), pair => Assert.Equal(pair.First.Loss, pair.Second.Loss, 1e-9 * pair.First.Loss));
     }
 
     [Fact]

@@ -1,0 +1,72 @@
+using CheapConv.Devices;
+using CheapConv.Interop;
+
+namespace CheapConv.Backends;
+
+// The device-resident ops of IBackend.DeviceResident.cs: none of them makes the host wait.
+public sealed unsafe partial class GpuBackend
+{
+    public void CopyFromHost(ReadOnlySpan<float> source, Storage destination)
+    {
+        var target = Buffer(destination);
+        CpuBackend.CheckElements(nameof(source), source.Length, target.Length);
+        fixed (float* pointer = source)
+        {
+            Device.CopyHostToDeviceStaged(target.Pointer, pointer, (long)source.Length * sizeof(float));
+        }
+    }
+
+    public void CopyElements(Storage source, long sourceOffset, Storage destination, long destinationOffset, long count)
+    {
+        CpuBackend.CheckSlice(nameof(source), source, sourceOffset, count);
+        CpuBackend.CheckSlice(nameof(destination), destination, destinationOffset, count);
+        Device.CopyDeviceToDevice(Element(destination, destinationOffset), Element(source, sourceOffset), count * sizeof(float));
+    }
+
+    public StorageList CreateList(IReadOnlyList<Storage> storages) => new DeviceStorageList(this, storages);
+
+    public void FirstNonFinite(StorageList list, Storage result, long resultOffset)
+    {
+        var table = list is DeviceStorageList own && own.Backend == this
+            ? own.Table
+            : throw new ArgumentException($"a storage list made by another backend was given to the backend of {Device.Name}", nameof(list));
+        CpuBackend.CheckSlice(nameof(result), result, resultOffset, list.Storages.Count);
+        Device.Native.FirstNonFinite(Device.Handle, table.Pointer, list.Storages.Count, Element(result, resultOffset), Device.Stream);
+        Device.Queued("cc_first_nonfinite", $"{list.Storages.Count} tensors");
+    }
+
+    public void CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels, Storage result, long resultOffset)
+    {
+        CpuBackend.CheckRows(n, classes);
+        CpuBackend.CheckLabels(labels, n, classes);
+        CpuBackend.CheckCountBelowFloatLimit(n);
+        var rows = Buffer(logits);
+        CheckLossBuffer(nameof(logits), rows, (long)n * classes);
+        CpuBackend.CheckSlice(nameof(result), result, resultOffset, 1);
+        var deviceLabels = UploadLabels(labels);
+        var problem = new LossProblem(n, classes, 0, 0, 0, 0);
+        Device.Native.CountCorrectF32(Device.Handle, problem, rows.Pointer, deviceLabels.Pointer, Element(result, resultOffset), Device.Stream);
+        Device.Queued("cc_count_correct_f32", problem);
+    }
+
+    /// <summary>The device address of element <paramref name="offset"/> of a storage of this backend.</summary>
+    private nint Element(Storage storage, long offset) => Buffer(storage).Pointer + checked((nint)(offset * sizeof(float)));
+
+    /// <summary>The list's pointers and lengths as cc_tensor_ref entries in device memory, uploaded once.</summary>
+    private sealed class DeviceStorageList : StorageList
+    {
+        public DeviceStorageList(GpuBackend backend, IReadOnlyList<Storage> storages)
+            : base(storages)
+        {
+            Backend = backend;
+            var entries = Storages.Select(storage => new TensorRef(backend.Buffer(storage).Pointer, storage.Length)).ToArray();
+            Table = backend.Device.Upload<TensorRef>(entries);
+        }
+
+        public GpuBackend Backend { get; }
+
+        public DeviceBuffer<TensorRef> Table { get; }
+
+        public override void Dispose() => Table.Dispose();
+    }
+}
