@@ -670,8 +670,8 @@ CUresult cuMemFreeHost(void* pointer)
 {
     std::lock_guard<std::mutex> lock(g_mu);
     if (!g_initialized) return kNotInitialized;
+    record_held("freehost %p", pointer); // logged first: the pointer's value must not be used after the free
     std::free(pointer);
-    record_held("freehost %p", pointer);
     return kSuccess;
 }
 
