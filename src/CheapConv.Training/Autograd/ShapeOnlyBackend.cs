@@ -157,6 +157,9 @@ internal sealed class ShapeOnlyBackend : IBackend
     /// <inheritdoc/>
     public void CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels, Storage result, long resultOffset) { }
 
+    /// <inheritdoc/>
+    public StorageArena? AllocateArena(IReadOnlyList<long> lengths) => null;
+
     /// <summary>The one precondition every backend checks for <see cref="Copy"/> and <see cref="Axpy"/> (as CpuBackend does):
     /// equal lengths, so a model that runs here does not fail on a real backend.</summary>
     private static void CheckSameLength(Storage a, Storage b)

@@ -205,6 +205,41 @@ public sealed class Tensor : IDisposable
         return postOrder;
     }
 
+    /// <summary>
+    /// Moves a parameter's values into <paramref name="storage"/> (of its length, on its backend: a part of the
+    /// optimiser's arena) and frees its own storage; from then on the parameter lives there.
+    /// </summary>
+    internal void MoveTo(Storage storage)
+    {
+        RequireParameterStorage(storage, "its values");
+        Backend.Copy(Storage, storage);
+        _storage?.Dispose();
+        _storage = storage;
+    }
+
+    /// <summary>Makes <paramref name="storage"/> (a part of the optimiser's gradient arena) this parameter's gradient
+    /// buffer, which every later backward pass writes into; any buffer it had is freed.</summary>
+    internal void UseGradientBuffer(Storage storage)
+    {
+        RequireParameterStorage(storage, "its gradient");
+        if (_parameterGradientValid)
+        {
+            Backend.Copy(_parameterGradient!, storage);
+        }
+
+        _parameterGradient?.Dispose();
+        _parameterGradient = storage;
+    }
+
+    private void RequireParameterStorage(Storage storage, string what)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        if (Kind != TensorKind.Parameter || storage.Length != Length)
+        {
+            throw new ArgumentException($"{Describe()} cannot keep {what} in a storage of {storage.Length} elements: only a parameter, and only in one of its length");
+        }
+    }
+
     /// <summary>Forgets a parameter's gradient (the buffer is kept for the next step).</summary>
     public void ZeroGrad()
     {

@@ -39,6 +39,9 @@ public sealed partial class CpuBackend
         Host(result)[resultOffset] = CountCorrect(n, classes, Host(logits), labels);
     }
 
+    /// <summary>None: every CPU op is a loop over its own array, so one allocation would save nothing.</summary>
+    public StorageArena? AllocateArena(IReadOnlyList<long> lengths) => null;
+
     /// <summary>The NaN or infinity with the lowest index, or 0 when every value is finite.</summary>
     internal static float FirstNonFinite(ReadOnlySpan<float> values)
     {

@@ -49,6 +49,32 @@ public sealed unsafe partial class GpuBackend
         Device.Queued("cc_count_correct_f32", problem);
     }
 
+    public StorageArena? AllocateArena(IReadOnlyList<long> lengths)
+    {
+        ArgumentNullException.ThrowIfNull(lengths);
+        if (lengths.Count == 0 || lengths.Any(length => length <= 0))
+        {
+            throw new ArgumentException($"an arena needs at least one part, each of positive length, got [{string.Join(", ", lengths)}]");
+        }
+
+        // Each part starts on a 256-byte boundary, as cuMemAlloc's allocations do, so every vector-load path of the
+        // kernels stays open to it.
+        const long Alignment = 256 / sizeof(float);
+        var offsets = new long[lengths.Count];
+        long total = 0;
+        for (var i = 0; i < lengths.Count; i++)
+        {
+            offsets[i] = total;
+            total = checked(total + (lengths[i] + Alignment - 1) / Alignment * Alignment);
+        }
+
+        var whole = Device.Allocate<float>(total);
+        whole.FillBytes(0); // the padding stays zero: an op over the whole arena leaves it so
+        var parts = lengths.Select((length, i) =>
+            (Storage)new DeviceStorage(DeviceBuffer<float>.Wrap(Device, whole.Pointer + checked((nint)(offsets[i] * sizeof(float))), length), whole)).ToList();
+        return new StorageArena(new DeviceStorage(whole), parts);
+    }
+
     /// <summary>The device address of element <paramref name="offset"/> of a storage of this backend.</summary>
     private nint Element(Storage storage, long offset) => Buffer(storage).Pointer + checked((nint)(offset * sizeof(float)));
 

@@ -34,6 +34,13 @@ public partial interface IBackend
     /// the label, as a float (exact: N is below 2^24) — the count that stays on the device.
     /// </summary>
     void CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels, Storage result, long resultOffset);
+
+    /// <summary>
+    /// Storages of <paramref name="lengths"/> elements back to back in one zero-filled allocation (see
+    /// <see cref="StorageArena"/>), or null where one allocation gains nothing — the CPU, whose ops are loops with no
+    /// launch to save.
+    /// </summary>
+    StorageArena? AllocateArena(IReadOnlyList<long> lengths);
 }
 
 /// <summary>A list of storages made by <see cref="IBackend.CreateList"/>, for that backend only.</summary>
@@ -54,4 +61,34 @@ public abstract class StorageList : IDisposable
     public IReadOnlyList<Storage> Storages { get; }
 
     public abstract void Dispose();
+}
+
+/// <summary>
+/// Storages laid out back to back in one allocation (<see cref="IBackend.AllocateArena"/>), so that one launch over
+/// <see cref="Whole"/> covers every part: the optimiser's parameters, gradients and momentum, updated by one SGD launch.
+/// Each part starts on a 256-byte boundary (as an allocation of its own would), and the padding between parts is zero.
+/// </summary>
+/// <remarks>
+/// The parts do not own memory: the arena's one allocation lives as long as any part is reachable (each part keeps it
+/// alive), or until <see cref="Dispose"/> frees it — after which no part may be used.
+/// </remarks>
+public sealed class StorageArena : IDisposable
+{
+    /// <summary>An arena over <paramref name="whole"/> cut into <paramref name="parts"/> (made by a backend).</summary>
+    public StorageArena(Storage whole, IReadOnlyList<Storage> parts)
+    {
+        ArgumentNullException.ThrowIfNull(whole);
+        ArgumentNullException.ThrowIfNull(parts);
+        Whole = whole;
+        Parts = [.. parts];
+    }
+
+    /// <summary>Every part and the zero padding between them, as one storage.</summary>
+    public Storage Whole { get; }
+
+    /// <summary>The parts, in the order of the lengths asked for.</summary>
+    public IReadOnlyList<Storage> Parts { get; }
+
+    /// <summary>Frees the allocation; every part becomes invalid.</summary>
+    public void Dispose() => Whole.Dispose();
 }

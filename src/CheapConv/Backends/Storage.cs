@@ -27,10 +27,16 @@ internal sealed class HostStorage(float[] data) : Storage
     }
 }
 
-/// <summary>Device memory for the GPU backend (a CUDA device or the emulator).</summary>
-internal sealed class DeviceStorage(DeviceBuffer<float> buffer) : Storage
+/// <summary>
+/// Device memory for the GPU backend (a CUDA device or the emulator). A part of a <see cref="StorageArena"/> wraps memory
+/// of the arena's allocation and holds that allocation in <paramref name="arena"/>, so the arena lives while a part does.
+/// </summary>
+internal sealed class DeviceStorage(DeviceBuffer<float> buffer, DeviceBuffer<float>? arena = null) : Storage
 {
     public DeviceBuffer<float> Buffer { get; } = buffer;
+
+    /// <summary>The arena allocation this storage is a part of (kept alive by this reference), or null.</summary>
+    public DeviceBuffer<float>? Arena { get; } = arena;
 
     public override long Length => Buffer.Length;
 

@@ -277,6 +277,8 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
 
     public StorageList CreateList(IReadOnlyList<Storage> storages) => inner.CreateList(storages);
 
+    public StorageArena? AllocateArena(IReadOnlyList<long> lengths) => inner.AllocateArena(lengths);
+
     public void FirstNonFinite(StorageList list, Storage result, long resultOffset)
     {
         using var op = Begin(nameof(FirstNonFinite), [.. list.Storages, result]);
