@@ -132,8 +132,8 @@ internal sealed class StepLog : IDisposable
             return [];
         }
 
-        // Download takes whole storages: read the log up to the last row written and keep the new rows.
-        var values = new float[(long)Count * RowLength];
+        // Download takes whole storages: read the whole log (a few hundred kilobytes at most) and keep the new rows.
+        var values = new float[_rows.Length];
         _backend.Download(_rows, values);
         var records = new StepRecord[count];
         for (var i = 0; i < count; i++)

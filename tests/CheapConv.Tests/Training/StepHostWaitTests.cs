@@ -57,6 +57,32 @@ public class StepHostWaitTests(EmulatorFixture emulator) : IClassFixture<Emulato
         Assert.Empty(log.ReadNew()); // read once
     }
 
+    [Fact]
+    public void ReadNew_BeforeTheLogIsFull_ReturnsEachRowOnce_InStepOrder()
+    {
+        // The trainer reads every few steps, long before the log (sized for an epoch) is full.
+        var backend = new CpuBackend();
+        var (student, _) = Models(backend, distill: false);
+        using var optimizer = new Sgd(student.Parameters(), 0.1f, 0.9f, 5e-4f);
+        using var log = new StepLog(backend, student, 0, capacity: 5);
+        var reads = new List<IReadOnlyList<StepRecord>>();
+        for (var step = 0; step < 3; step++)
+        {
+            var (images, labels) = Batch_(step);
+            TrainingStep.Run(student, null, optimizer, null, backend, [Batch, 1, 12, 12], images, labels, log);
+            if (step != 0)
+            {
+                reads.Add(log.ReadNew());
+            }
+        }
+
+        Assert.Equal([2, 1], reads.Select(r => r.Count));
+        Assert.All(reads.SelectMany(r => r), r => Assert.True(r.Images == Batch && r.Loss > 0 && r.Diverged is null));
+        Assert.NotEqual(reads[0][0].Loss, reads[0][1].Loss); // two different steps, not one row twice
+        log.Clear();
+        Assert.Equal((0, 0), (log.Count, log.Unread));
+    }
+
     private static List<StepRecord> RunSteps(IBackend backend, bool distill, bool strictAfterFirst)
     {
         // Buffers other tests left to the garbage collector are freed by finalizers, and a free with work queued is a
