@@ -32,7 +32,7 @@ public sealed unsafe partial class GpuBackend
             : throw new ArgumentException($"a storage list made by another backend was given to the backend of {Device.Name}", nameof(list));
         CpuBackend.CheckSlice(nameof(result), result, resultOffset, list.Storages.Count);
         Device.Native.FirstNonFinite(Device.Handle, table.Pointer, list.Storages.Count, Element(result, resultOffset), Device.Stream);
-        Device.Queued("cc_first_nonfinite", $"{list.Storages.Count} tensors");
+        Device.Queued("cc_first_nonfinite", new ElementwiseProblem(list.Storages.Count)); // the tensor count, for a fault's message
     }
 
     public void CountCorrect(int n, int classes, Storage logits, ReadOnlySpan<int> labels, Storage result, long resultOffset)

@@ -97,7 +97,7 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
         Check(problem, (firstName, first, firstLength), (secondName, second, secondLength), (outputName, output, outputLength));
         var (workspace, bytes) = Workspace(Device.Native.ConvWorkspaceSize(problem, pass, options));
         Device.Native.Conv(pass, Device.Handle, problem, options, first.Pointer, second.Pointer, output.Pointer, workspace, bytes, Device.Stream);
-        Device.Queued(CheapConvNative.ConvCall(pass), problem);
+        Device.Queued(AbiFunctions.Name(CheapConvNative.ConvCall(pass)), problem);
     }
 
     /// <summary>

@@ -288,6 +288,8 @@ public sealed unsafe class CudaDevice : Device
         return ((long)free, (long)total);
     }
 
+    private protected override bool RemembersQueuedCalls => true;
+
     private protected override void OnQueued(string call, object? problem)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);

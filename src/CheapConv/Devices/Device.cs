@@ -74,16 +74,33 @@ public abstract unsafe class Device : IDisposable
 
     /// <summary>
     /// Says that <paramref name="call"/> (e.g. "cc_conv_forward") has just queued work on <see cref="Stream"/> for
-    /// <paramref name="problem"/> (a descriptor, formatted only if needed), so that a fault reported later, by a
-    /// copy or a synchronization, names it.
+    /// <paramref name="problem"/> (a descriptor, formatted only if a fault is reported), so that a fault reported later,
+    /// by a copy or a synchronization, names it. Generic so that a device that remembers nothing (the emulator, which
+    /// finishes every call before it returns) costs a launch no boxing.
     /// </summary>
-    internal void Queued(string call, object? problem = null)
+    internal void Queued<TProblem>(string call, TProblem problem) where TProblem : struct
     {
         WorkQueued = true;
-        OnQueued(call, problem);
+        if (RemembersQueuedCalls)
+        {
+            OnQueued(call, problem);
+        }
     }
 
-    /// <summary>What a device remembers of a queued call (the emulator finishes every call before it returns: nothing).</summary>
+    /// <summary>As <see cref="Queued{TProblem}"/>, for a call without a descriptor.</summary>
+    internal void Queued(string call)
+    {
+        WorkQueued = true;
+        if (RemembersQueuedCalls)
+        {
+            OnQueued(call, null);
+        }
+    }
+
+    /// <summary>Whether <see cref="OnQueued"/> keeps anything (a CUDA device keeps the last call for fault messages).</summary>
+    private protected virtual bool RemembersQueuedCalls => false;
+
+    /// <summary>What a device remembers of a queued call.</summary>
     private protected virtual void OnQueued(string call, object? problem)
     {
     }

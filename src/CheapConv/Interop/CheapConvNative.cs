@@ -53,20 +53,20 @@ public sealed unsafe class CheapConvNative
     private static readonly ConcurrentDictionary<string, Lazy<CheapConvNative>> Instances = new(StringComparer.Ordinal);
 
     private readonly nint _library;
-    private readonly ConcurrentDictionary<string, nint> _exports = new(StringComparer.Ordinal);
+    private readonly nint[] _exports = new nint[AbiFunctions.Count];
 
     private CheapConvNative(nint library, string path)
     {
         _library = library;
         LibraryPath = path;
-        Version = ((delegate* unmanaged<int>)Export("cc_version"))();
+        Version = ((delegate* unmanaged<int>)Export(AbiFunction.Version))();
         if (Version / 10000 != AbiMajorVersion)
         {
             throw new DeviceUnavailableException(
                 $"{path} implements cheapconv.h version {FormatVersion(Version)}, but this assembly was built for major version {AbiMajorVersion}: use a matching library");
         }
 
-        Backend = (CheapConvBackend)((delegate* unmanaged<int>)Export("cc_backend_kind"))();
+        Backend = (CheapConvBackend)((delegate* unmanaged<int>)Export(AbiFunction.BackendKind))();
     }
 
     /// <summary>Where the library was loaded from.</summary>
@@ -196,14 +196,30 @@ public sealed unsafe class CheapConvNative
 
     // ----- errors and exports -----
 
-    /// <summary>The address of an export of this library; an <see cref="EntryPointNotFoundException"/> that says the
-    /// library is older than this assembly when it lacks one.</summary>
-    internal nint Export(string name) => _exports.GetOrAdd(name, n => NativeLibrary.TryGetExport(_library, n, out var address)
-        ? address
-        : throw new EntryPointNotFoundException($"{LibraryPath} does not export {n}: it was built from an older cheapconv.h; rebuild it with 'make -C native'"));
+    /// <summary>The address of an export of this library, looked up on its first use and then read from a slot (the
+    /// per-call cost of a launch is one array read); an <see cref="EntryPointNotFoundException"/> that says the library
+    /// is older than this assembly when it lacks one.</summary>
+    internal nint Export(AbiFunction function)
+    {
+        var address = _exports[(int)function];
+        return address != 0 ? address : Resolve(function);
+    }
+
+    private nint Resolve(AbiFunction function)
+    {
+        var name = AbiFunctions.Name(function);
+        if (!NativeLibrary.TryGetExport(_library, name, out var address))
+        {
+            throw new EntryPointNotFoundException($"{LibraryPath} does not export {name}: it was built from an older cheapconv.h; rebuild it with 'make -C native'");
+        }
+
+        // A race resolves the same address twice: harmless.
+        _exports[(int)function] = address;
+        return address;
+    }
 
     /// <summary>Throws the <see cref="CheapConvException"/> of a failed call; reads cc_last_error on this thread.</summary>
-    private void Check(int status, string call)
+    private void Check(int status, AbiFunction call)
     {
         if (status == (int)CheapConvStatus.Success)
         {
@@ -211,13 +227,13 @@ public sealed unsafe class CheapConvNative
         }
 
         // First the message: any other call into the library may replace it.
-        var detail = Text(((delegate* unmanaged<byte*>)Export("cc_last_error"))());
-        var name = Text(((delegate* unmanaged<int, byte*>)Export("cc_status_string"))(status));
-        throw new CheapConvException(FileName, call, (CheapConvStatus)status, name, detail);
+        var detail = Text(((delegate* unmanaged<byte*>)Export(AbiFunction.LastError))());
+        var name = Text(((delegate* unmanaged<int, byte*>)Export(AbiFunction.StatusString))(status));
+        throw new CheapConvException(FileName, AbiFunctions.Name(call), (CheapConvStatus)status, name, detail);
     }
 
     /// <summary>cc_status_string: "CC_ERROR_INVALID_VALUE", ...; "CC_ERROR_UNKNOWN" outside the enum.</summary>
-    public string StatusName(CheapConvStatus status) => Text(((delegate* unmanaged<int, byte*>)Export("cc_status_string"))((int)status));
+    public string StatusName(CheapConvStatus status) => Text(((delegate* unmanaged<int, byte*>)Export(AbiFunction.StatusString))((int)status));
 
     private static string Text(byte* text) => text == null ? "" : Marshal.PtrToStringUTF8((nint)text) ?? "";
 
@@ -260,12 +276,12 @@ public sealed unsafe class CheapConvNative
     public CheapConvHandle Create(int device)
     {
         nint handle;
-        Check(((delegate* unmanaged<nint*, int, int>)Export("cc_create"))(&handle, device), "cc_create");
+        Check(((delegate* unmanaged<nint*, int, int>)Export(AbiFunction.Create))(&handle, device), AbiFunction.Create);
         return new CheapConvHandle(this, handle);
     }
 
     /// <summary>cc_destroy, for <see cref="CheapConvHandle"/>; false when it failed (a SafeHandle must not throw).</summary>
-    internal bool Destroy(nint handle) => ((delegate* unmanaged<nint, int>)Export("cc_destroy"))(handle) == 0;
+    internal bool Destroy(nint handle) => ((delegate* unmanaged<nint, int>)Export(AbiFunction.Destroy))(handle) == 0;
 
     /// <summary>cc_describe: what the handle runs on, e.g. "cuda: NVIDIA H100 80GB HBM3 (device 0, sm_90), kernels: SASS
     /// sm_90 from the fatbin" or "emulator: 2 worker threads".</summary>
@@ -274,7 +290,7 @@ public sealed unsafe class CheapConvNative
         using var h = Use(handle);
         var text = stackalloc byte[TextCapacity];
         text[0] = 0;
-        Check(((delegate* unmanaged<nint, byte*, nuint, int>)Export("cc_describe"))(h.Value, text, TextCapacity), "cc_describe");
+        Check(((delegate* unmanaged<nint, byte*, nuint, int>)Export(AbiFunction.Describe))(h.Value, text, TextCapacity), AbiFunction.Describe);
         return Text(text);
     }
 
@@ -284,21 +300,21 @@ public sealed unsafe class CheapConvNative
     public ConvProblem ConvInit(int n, int c, int h, int w, int k, int r, int s, int padH, int padW, int strideH, int strideW, int groups)
     {
         ConvProblem problem;
-        Check(((delegate* unmanaged<ConvProblem*, int, int, int, int, int, int, int, int, int, int, int, int, int>)Export("cc_conv_init"))(
-            &problem, n, c, h, w, k, r, s, padH, padW, strideH, strideW, groups), "cc_conv_init");
+        Check(((delegate* unmanaged<ConvProblem*, int, int, int, int, int, int, int, int, int, int, int, int, int>)Export(AbiFunction.ConvInit))(
+            &problem, n, c, h, w, k, r, s, padH, padW, strideH, strideW, groups), AbiFunction.ConvInit);
         return problem;
     }
 
     /// <summary>cc_conv_validate.</summary>
     public void ConvValidate(ConvProblem problem) =>
-        Validate("cc_conv_validate", problem);
+        Validate(AbiFunction.ConvValidate, problem);
 
     /// <summary>cc_conv_workspace_size: bytes of workspace <paramref name="pass"/> needs with these options.</summary>
     public nuint ConvWorkspaceSize(ConvProblem problem, ConvPass pass, KernelOptions options)
     {
         nuint bytes;
-        Check(((delegate* unmanaged<ConvProblem*, int, KernelOptions*, nuint*, int>)Export("cc_conv_workspace_size"))(&problem, (int)pass, &options, &bytes),
-            "cc_conv_workspace_size");
+        Check(((delegate* unmanaged<ConvProblem*, int, KernelOptions*, nuint*, int>)Export(AbiFunction.ConvWorkspaceSize))(&problem, (int)pass, &options, &bytes),
+            AbiFunction.ConvWorkspaceSize);
         return bytes;
     }
 
@@ -307,25 +323,25 @@ public sealed unsafe class CheapConvNative
     {
         var text = stackalloc byte[TextCapacity];
         text[0] = 0;
-        Check(((delegate* unmanaged<ConvProblem*, int, KernelOptions*, byte*, nuint, int>)Export("cc_conv_kernel_names"))(
-            &problem, (int)pass, &options, text, TextCapacity), "cc_conv_kernel_names");
+        Check(((delegate* unmanaged<ConvProblem*, int, KernelOptions*, byte*, nuint, int>)Export(AbiFunction.ConvKernelNames))(
+            &problem, (int)pass, &options, text, TextCapacity), AbiFunction.ConvKernelNames);
         return Text(text);
     }
 
     /// <summary>cc_conv_forward: y = conv(x, w).</summary>
     public void ConvForward(CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint x, nint w, nint y,
         nint workspace, nuint workspaceBytes, nint stream) =>
-        WorkspaceCall("cc_conv_forward", handle, problem, options, x, w, y, workspace, workspaceBytes, stream);
+        WorkspaceCall(AbiFunction.ConvForward, handle, problem, options, x, w, y, workspace, workspaceBytes, stream);
 
     /// <summary>cc_conv_backward_data: dx given dy.</summary>
     public void ConvBackwardData(CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint dy, nint w, nint dx,
         nint workspace, nuint workspaceBytes, nint stream) =>
-        WorkspaceCall("cc_conv_backward_data", handle, problem, options, dy, w, dx, workspace, workspaceBytes, stream);
+        WorkspaceCall(AbiFunction.ConvBackwardData, handle, problem, options, dy, w, dx, workspace, workspaceBytes, stream);
 
     /// <summary>cc_conv_backward_weight: dw given x and dy (overwritten).</summary>
     public void ConvBackwardWeight(CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint x, nint dy, nint dw,
         nint workspace, nuint workspaceBytes, nint stream) =>
-        WorkspaceCall("cc_conv_backward_weight", handle, problem, options, x, dy, dw, workspace, workspaceBytes, stream);
+        WorkspaceCall(AbiFunction.ConvBackwardWeight, handle, problem, options, x, dy, dw, workspace, workspaceBytes, stream);
 
     /// <summary>One of the three passes: <see cref="ConvForward"/>, <see cref="ConvBackwardData"/> or
     /// <see cref="ConvBackwardWeight"/>, with the operands in the order <see cref="ConvPassOperands"/> names them.</summary>
@@ -334,58 +350,58 @@ public sealed unsafe class CheapConvNative
         WorkspaceCall(ConvCall(pass), handle, problem, options, first, second, output, workspace, workspaceBytes, stream);
 
     /// <summary>"cc_conv_forward", "cc_conv_backward_data" or "cc_conv_backward_weight".</summary>
-    internal static string ConvCall(ConvPass pass) => pass switch
+    internal static AbiFunction ConvCall(ConvPass pass) => pass switch
     {
-        ConvPass.Forward => "cc_conv_forward",
-        ConvPass.BackwardData => "cc_conv_backward_data",
-        _ => "cc_conv_backward_weight",
+        ConvPass.Forward => AbiFunction.ConvForward,
+        ConvPass.BackwardData => AbiFunction.ConvBackwardData,
+        _ => AbiFunction.ConvBackwardWeight,
     };
 
     // ----- linear layer -----
 
     /// <summary>cc_linear_validate.</summary>
     public void LinearValidate(LinearProblem problem) =>
-        Validate("cc_linear_validate", problem);
+        Validate(AbiFunction.LinearValidate, problem);
 
     /// <summary>cc_linear_workspace_size: the weight gradient's workspace (the other passes need none).</summary>
     public nuint LinearWorkspaceSize(LinearProblem problem, KernelOptions options)
     {
         nuint bytes;
-        Check(((delegate* unmanaged<LinearProblem*, KernelOptions*, nuint*, int>)Export("cc_linear_workspace_size"))(&problem, &options, &bytes),
-            "cc_linear_workspace_size");
+        Check(((delegate* unmanaged<LinearProblem*, KernelOptions*, nuint*, int>)Export(AbiFunction.LinearWorkspaceSize))(&problem, &options, &bytes),
+            AbiFunction.LinearWorkspaceSize);
         return bytes;
     }
 
     /// <summary>cc_linear_forward: y = x·wᵀ + b.</summary>
     public void LinearForward(CheapConvHandle handle, LinearProblem problem, nint x, nint w, nint b, nint y, nint stream) =>
-        Call("cc_linear_forward", handle, problem, x, w, b, y, stream);
+        Call(AbiFunction.LinearForward, handle, problem, x, w, b, y, stream);
 
     /// <summary>cc_linear_backward_data: dx = dy·w.</summary>
     public void LinearBackwardData(CheapConvHandle handle, LinearProblem problem, nint dy, nint w, nint dx, nint stream) =>
-        Call("cc_linear_backward_data", handle, problem, dy, w, dx, stream);
+        Call(AbiFunction.LinearBackwardData, handle, problem, dy, w, dx, stream);
 
     /// <summary>cc_linear_backward_weight: dw = dyᵀ·x.</summary>
     public void LinearBackwardWeight(CheapConvHandle handle, LinearProblem problem, KernelOptions options, nint x, nint dy, nint dw,
         nint workspace, nuint workspaceBytes, nint stream) =>
-        WorkspaceCall("cc_linear_backward_weight", handle, problem, options, x, dy, dw, workspace, workspaceBytes, stream);
+        WorkspaceCall(AbiFunction.LinearBackwardWeight, handle, problem, options, x, dy, dw, workspace, workspaceBytes, stream);
 
     /// <summary>cc_linear_backward_bias: db = column sums of dy.</summary>
     public void LinearBackwardBias(CheapConvHandle handle, LinearProblem problem, nint dy, nint db, nint stream) =>
-        Call("cc_linear_backward_bias", handle, problem, dy, db, stream);
+        Call(AbiFunction.LinearBackwardBias, handle, problem, dy, db, stream);
 
     // ----- batch normalisation -----
 
     /// <summary>cc_batchnorm_validate.</summary>
     public void BatchNormValidate(BatchNormProblem problem) =>
-        Validate("cc_batchnorm_validate", problem);
+        Validate(AbiFunction.BatchnormValidate, problem);
 
     /// <summary>cc_batchnorm_train_forward: batch statistics saved, running statistics updated in place, y normalised.</summary>
     public void BatchNormTrainForward(CheapConvHandle handle, BatchNormProblem problem, nint x, nint gamma, nint beta,
         nint runningMean, nint runningVar, nint y, nint saveMean, nint saveInvStd, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export("cc_batchnorm_train_forward"))(
-            h.Value, &problem, x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvStd, stream), "cc_batchnorm_train_forward");
+        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export(AbiFunction.BatchnormTrainForward))(
+            h.Value, &problem, x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvStd, stream), AbiFunction.BatchnormTrainForward);
     }
 
     /// <summary>cc_batchnorm_eval_forward: normalised by the running statistics.</summary>
@@ -393,8 +409,8 @@ public sealed unsafe class CheapConvNative
         nint runningMean, nint runningVar, nint y, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, int>)Export("cc_batchnorm_eval_forward"))(
-            h.Value, &problem, x, gamma, beta, runningMean, runningVar, y, stream), "cc_batchnorm_eval_forward");
+        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, int>)Export(AbiFunction.BatchnormEvalForward))(
+            h.Value, &problem, x, gamma, beta, runningMean, runningVar, y, stream), AbiFunction.BatchnormEvalForward);
     }
 
     /// <summary>cc_batchnorm_backward: of the training-mode forward; <paramref name="beta"/> is read only with ReLU (0 otherwise).</summary>
@@ -402,46 +418,46 @@ public sealed unsafe class CheapConvNative
         nint saveMean, nint saveInvStd, nint dx, nint dgamma, nint dbeta, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export("cc_batchnorm_backward"))(
-            h.Value, &problem, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, stream), "cc_batchnorm_backward");
+        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export(AbiFunction.BatchnormBackward))(
+            h.Value, &problem, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, stream), AbiFunction.BatchnormBackward);
     }
 
     // ----- element-wise -----
 
     /// <summary>cc_elementwise_validate.</summary>
     public void ElementwiseValidate(ElementwiseProblem problem) =>
-        Validate("cc_elementwise_validate", problem);
+        Validate(AbiFunction.ElementwiseValidate, problem);
 
     /// <summary>cc_sum_workspace_size.</summary>
     public nuint SumWorkspaceSize(ElementwiseProblem problem)
     {
         nuint bytes;
-        Check(((delegate* unmanaged<ElementwiseProblem*, nuint*, int>)Export("cc_sum_workspace_size"))(&problem, &bytes), "cc_sum_workspace_size");
+        Check(((delegate* unmanaged<ElementwiseProblem*, nuint*, int>)Export(AbiFunction.SumWorkspaceSize))(&problem, &bytes), AbiFunction.SumWorkspaceSize);
         return bytes;
     }
 
     /// <summary>cc_relu_forward: y = max(x, 0).</summary>
     public void ReluForward(CheapConvHandle handle, ElementwiseProblem problem, nint x, nint y, nint stream) =>
-        Call("cc_relu_forward", handle, problem, x, y, stream);
+        Call(AbiFunction.ReluForward, handle, problem, x, y, stream);
 
     /// <summary>cc_relu_backward: dx = dy where y &gt; 0, else 0.</summary>
     public void ReluBackward(CheapConvHandle handle, ElementwiseProblem problem, nint y, nint dy, nint dx, nint stream) =>
-        Call("cc_relu_backward", handle, problem, y, dy, dx, stream);
+        Call(AbiFunction.ReluBackward, handle, problem, y, dy, dx, stream);
 
     /// <summary>cc_add: y = a + b (y may alias a or b).</summary>
     public void Add(CheapConvHandle handle, ElementwiseProblem problem, nint a, nint b, nint y, nint stream) =>
-        Call("cc_add", handle, problem, a, b, y, stream);
+        Call(AbiFunction.Add, handle, problem, a, b, y, stream);
 
     /// <summary>cc_fill: every element of x = value.</summary>
     public void Fill(CheapConvHandle handle, ElementwiseProblem problem, float value, nint x, nint stream) =>
-        InPlaceCall("cc_fill", handle, problem, value, x, stream);
+        InPlaceCall(AbiFunction.Fill, handle, problem, value, x, stream);
 
     /// <summary>cc_scale: x *= alpha.</summary>
     public void Scale(CheapConvHandle handle, ElementwiseProblem problem, float alpha, nint x, nint stream) =>
-        InPlaceCall("cc_scale", handle, problem, alpha, x, stream);
+        InPlaceCall(AbiFunction.Scale, handle, problem, alpha, x, stream);
 
     // cc_fill and cc_scale share one C signature: (handle, problem, scalar, x, stream).
-    private void InPlaceCall(string call, CheapConvHandle handle, ElementwiseProblem problem, float scalar, nint x, nint stream)
+    private void InPlaceCall(AbiFunction call, CheapConvHandle handle, ElementwiseProblem problem, float scalar, nint x, nint stream)
     {
         using var h = Use(handle);
         Check(((delegate* unmanaged<nint, ElementwiseProblem*, float, nint, nint, int>)Export(call))(h.Value, &problem, scalar, x, stream), call);
@@ -451,15 +467,15 @@ public sealed unsafe class CheapConvNative
     public void Axpy(CheapConvHandle handle, ElementwiseProblem problem, float alpha, nint x, nint y, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, ElementwiseProblem*, float, nint, nint, nint, int>)Export("cc_axpy"))(h.Value, &problem, alpha, x, y, stream), "cc_axpy");
+        Check(((delegate* unmanaged<nint, ElementwiseProblem*, float, nint, nint, nint, int>)Export(AbiFunction.Axpy))(h.Value, &problem, alpha, x, y, stream), AbiFunction.Axpy);
     }
 
     /// <summary>cc_sum: result[0] = the sum of x, in a fixed order.</summary>
     public void Sum(CheapConvHandle handle, ElementwiseProblem problem, nint x, nint result, nint workspace, nuint workspaceBytes, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, ElementwiseProblem*, nint, nint, nint, nuint, nint, int>)Export("cc_sum"))(
-            h.Value, &problem, x, result, workspace, workspaceBytes, stream), "cc_sum");
+        Check(((delegate* unmanaged<nint, ElementwiseProblem*, nint, nint, nint, nuint, nint, int>)Export(AbiFunction.Sum))(
+            h.Value, &problem, x, result, workspace, workspaceBytes, stream), AbiFunction.Sum);
     }
 
     /// <summary>cc_first_nonfinite: result[i] = the first NaN or infinity of tensors[i] (a device array of
@@ -467,43 +483,43 @@ public sealed unsafe class CheapConvNative
     public void FirstNonFinite(CheapConvHandle handle, nint tensors, int count, nint result, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, nint, int, nint, nint, int>)Export("cc_first_nonfinite"))(h.Value, tensors, count, result, stream),
-            "cc_first_nonfinite");
+        Check(((delegate* unmanaged<nint, nint, int, nint, nint, int>)Export(AbiFunction.FirstNonfinite))(h.Value, tensors, count, result, stream),
+            AbiFunction.FirstNonfinite);
     }
 
     // ----- pooling and padding -----
 
     /// <summary>cc_pool_validate.</summary>
     public void PoolValidate(PoolProblem problem) =>
-        Validate("cc_pool_validate", problem);
+        Validate(AbiFunction.PoolValidate, problem);
 
     /// <summary>cc_global_avg_pool_forward: y[n, c] = mean of x[n, c, :, :].</summary>
     public void GlobalAvgPoolForward(CheapConvHandle handle, PoolProblem problem, nint x, nint y, nint stream) =>
-        Call("cc_global_avg_pool_forward", handle, problem, x, y, stream);
+        Call(AbiFunction.GlobalAvgPoolForward, handle, problem, x, y, stream);
 
     /// <summary>cc_global_avg_pool_backward.</summary>
     public void GlobalAvgPoolBackward(CheapConvHandle handle, PoolProblem problem, nint dy, nint dx, nint stream) =>
-        Call("cc_global_avg_pool_backward", handle, problem, dy, dx, stream);
+        Call(AbiFunction.GlobalAvgPoolBackward, handle, problem, dy, dx, stream);
 
     /// <summary>cc_zero_pad_forward: zeros around x.</summary>
     public void ZeroPadForward(CheapConvHandle handle, PoolProblem problem, nint x, nint y, nint stream) =>
-        Call("cc_zero_pad_forward", handle, problem, x, y, stream);
+        Call(AbiFunction.ZeroPadForward, handle, problem, x, y, stream);
 
     /// <summary>cc_zero_pad_backward: the inner part of dy.</summary>
     public void ZeroPadBackward(CheapConvHandle handle, PoolProblem problem, nint dy, nint dx, nint stream) =>
-        Call("cc_zero_pad_backward", handle, problem, dy, dx, stream);
+        Call(AbiFunction.ZeroPadBackward, handle, problem, dy, dx, stream);
 
     // ----- losses -----
 
     /// <summary>cc_loss_validate.</summary>
     public void LossValidate(LossProblem problem) =>
-        Validate("cc_loss_validate", problem);
+        Validate(AbiFunction.LossValidate, problem);
 
     /// <summary>cc_loss_workspace_size: the workspace of every forward loss.</summary>
     public nuint LossWorkspaceSize(LossProblem problem)
     {
         nuint bytes;
-        Check(((delegate* unmanaged<LossProblem*, nuint*, int>)Export("cc_loss_workspace_size"))(&problem, &bytes), "cc_loss_workspace_size");
+        Check(((delegate* unmanaged<LossProblem*, nuint*, int>)Export(AbiFunction.LossWorkspaceSize))(&problem, &bytes), AbiFunction.LossWorkspaceSize);
         return bytes;
     }
 
@@ -512,34 +528,34 @@ public sealed unsafe class CheapConvNative
         nint workspace, nuint workspaceBytes, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nuint, nint, int>)Export("cc_cross_entropy_forward"))(
-            h.Value, &problem, logits, labels, loss, probabilities, workspace, workspaceBytes, stream), "cc_cross_entropy_forward");
+        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nuint, nint, int>)Export(AbiFunction.CrossEntropyForward))(
+            h.Value, &problem, logits, labels, loss, probabilities, workspace, workspaceBytes, stream), AbiFunction.CrossEntropyForward);
     }
 
     /// <summary>cc_cross_entropy_backward: dlogits = (p − onehot) · dloss[0] / n.</summary>
     public void CrossEntropyBackward(CheapConvHandle handle, LossProblem problem, nint probabilities, nint labels, nint dloss, nint dlogits, nint stream) =>
-        Call("cc_cross_entropy_backward", handle, problem, probabilities, labels, dloss, dlogits, stream);
+        Call(AbiFunction.CrossEntropyBackward, handle, problem, probabilities, labels, dloss, dlogits, stream);
 
     /// <summary>cc_kd_forward: T²/n · Σ KL(softmax(teacher/T) ‖ softmax(student/T)); both softmaxes kept.</summary>
     public void KdForward(CheapConvHandle handle, LossProblem problem, nint student, nint teacher, nint loss, nint studentSoft, nint teacherSoft,
         nint workspace, nuint workspaceBytes, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nint, nuint, nint, int>)Export("cc_kd_forward"))(
-            h.Value, &problem, student, teacher, loss, studentSoft, teacherSoft, workspace, workspaceBytes, stream), "cc_kd_forward");
+        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nint, nuint, nint, int>)Export(AbiFunction.KdForward))(
+            h.Value, &problem, student, teacher, loss, studentSoft, teacherSoft, workspace, workspaceBytes, stream), AbiFunction.KdForward);
     }
 
     /// <summary>cc_kd_backward.</summary>
     public void KdBackward(CheapConvHandle handle, LossProblem problem, nint studentSoft, nint teacherSoft, nint dloss, nint dstudent, nint stream) =>
-        Call("cc_kd_backward", handle, problem, studentSoft, teacherSoft, dloss, dstudent, stream);
+        Call(AbiFunction.KdBackward, handle, problem, studentSoft, teacherSoft, dloss, dstudent, stream);
 
     /// <summary>cc_at_forward: attention transfer of one activation pair; maps and the student's norms kept.</summary>
     public void AtForward(CheapConvHandle handle, LossProblem problem, nint student, nint teacher, nint loss, nint studentMap, nint teacherMap,
         nint studentNorm, nint workspace, nuint workspaceBytes, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nint, nint, nuint, nint, int>)Export("cc_at_forward"))(
-            h.Value, &problem, student, teacher, loss, studentMap, teacherMap, studentNorm, workspace, workspaceBytes, stream), "cc_at_forward");
+        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nint, nint, nuint, nint, int>)Export(AbiFunction.AtForward))(
+            h.Value, &problem, student, teacher, loss, studentMap, teacherMap, studentNorm, workspace, workspaceBytes, stream), AbiFunction.AtForward);
     }
 
     /// <summary>cc_at_backward.</summary>
@@ -547,48 +563,48 @@ public sealed unsafe class CheapConvNative
         nint dloss, nint dstudent, nint stream)
     {
         using var h = Use(handle);
-        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nint, nint, int>)Export("cc_at_backward"))(
-            h.Value, &problem, student, studentMap, teacherMap, studentNorm, dloss, dstudent, stream), "cc_at_backward");
+        Check(((delegate* unmanaged<nint, LossProblem*, nint, nint, nint, nint, nint, nint, nint, int>)Export(AbiFunction.AtBackward))(
+            h.Value, &problem, student, studentMap, teacherMap, studentNorm, dloss, dstudent, stream), AbiFunction.AtBackward);
     }
 
     /// <summary>cc_count_correct: correct[0] = samples whose first maximal logit is the label (int32 on the device).</summary>
     public void CountCorrect(CheapConvHandle handle, LossProblem problem, nint logits, nint labels, nint correct, nint stream) =>
-        Call("cc_count_correct", handle, problem, logits, labels, correct, stream);
+        Call(AbiFunction.CountCorrect, handle, problem, logits, labels, correct, stream);
 
     /// <summary>cc_count_correct_f32: the same count as <see cref="CountCorrect"/>, written as a float (exact below 2^24).</summary>
     public void CountCorrectF32(CheapConvHandle handle, LossProblem problem, nint logits, nint labels, nint correct, nint stream) =>
-        Call("cc_count_correct_f32", handle, problem, logits, labels, correct, stream);
+        Call(AbiFunction.CountCorrectF32, handle, problem, logits, labels, correct, stream);
 
     // ----- SGD -----
 
     /// <summary>cc_sgd_validate.</summary>
     public void SgdValidate(SgdProblem problem) =>
-        Validate("cc_sgd_validate", problem);
+        Validate(AbiFunction.SgdValidate, problem);
 
     /// <summary>cc_sgd_step: one torch.optim.SGD step in place.</summary>
     public void SgdStep(CheapConvHandle handle, SgdProblem problem, nint parameter, nint gradient, nint momentumBuffer, nint stream) =>
-        Call("cc_sgd_step", handle, problem, parameter, gradient, momentumBuffer, stream);
+        Call(AbiFunction.SgdStep, handle, problem, parameter, gradient, momentumBuffer, stream);
 
     // ----- the call shapes several functions share -----
 
     // Every *_validate: (const problem*).
-    private void Validate<TProblem>(string call, TProblem problem) where TProblem : unmanaged =>
+    private void Validate<TProblem>(AbiFunction call, TProblem problem) where TProblem : unmanaged =>
         Check(((delegate* unmanaged<TProblem*, int>)Export(call))(&problem), call);
 
     // (handle, const problem*, two, three or four device pointers, stream): the calls without options or workspace.
-    private void Call<TProblem>(string call, CheapConvHandle handle, TProblem problem, nint a, nint b, nint stream) where TProblem : unmanaged
+    private void Call<TProblem>(AbiFunction call, CheapConvHandle handle, TProblem problem, nint a, nint b, nint stream) where TProblem : unmanaged
     {
         using var h = Use(handle);
         Check(((delegate* unmanaged<nint, TProblem*, nint, nint, nint, int>)Export(call))(h.Value, &problem, a, b, stream), call);
     }
 
-    private void Call<TProblem>(string call, CheapConvHandle handle, TProblem problem, nint a, nint b, nint c, nint stream) where TProblem : unmanaged
+    private void Call<TProblem>(AbiFunction call, CheapConvHandle handle, TProblem problem, nint a, nint b, nint c, nint stream) where TProblem : unmanaged
     {
         using var h = Use(handle);
         Check(((delegate* unmanaged<nint, TProblem*, nint, nint, nint, nint, int>)Export(call))(h.Value, &problem, a, b, c, stream), call);
     }
 
-    private void Call<TProblem>(string call, CheapConvHandle handle, TProblem problem, nint a, nint b, nint c, nint d, nint stream)
+    private void Call<TProblem>(AbiFunction call, CheapConvHandle handle, TProblem problem, nint a, nint b, nint c, nint d, nint stream)
         where TProblem : unmanaged
     {
         using var h = Use(handle);
@@ -597,7 +613,7 @@ public sealed unsafe class CheapConvNative
 
     // (handle, const problem*, const cc_options*, in, in, out, workspace, bytes, stream): the conv passes and the linear
     // weight gradient.
-    private void WorkspaceCall<TProblem>(string call, CheapConvHandle handle, TProblem problem, KernelOptions options, nint first, nint second,
+    private void WorkspaceCall<TProblem>(AbiFunction call, CheapConvHandle handle, TProblem problem, KernelOptions options, nint first, nint second,
         nint output, nint workspace, nuint workspaceBytes, nint stream) where TProblem : unmanaged
     {
         using var h = Use(handle);
