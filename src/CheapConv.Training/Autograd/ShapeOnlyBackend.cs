@@ -160,6 +160,9 @@ internal sealed class ShapeOnlyBackend : IBackend
     /// <inheritdoc/>
     public StorageArena? AllocateArena(IReadOnlyList<long> lengths) => null;
 
+    /// <inheritdoc/>
+    public StorageReadback CreateReadback(Storage source) => new NoDataReadback();
+
     /// <summary>The one precondition every backend checks for <see cref="Copy"/> and <see cref="Axpy"/> (as CpuBackend does):
     /// equal lengths, so a model that runs here does not fail on a real backend.</summary>
     private static void CheckSameLength(Storage a, Storage b)
@@ -173,6 +176,20 @@ internal sealed class ShapeOnlyBackend : IBackend
     private sealed class ShapeOnlyStorage(long length) : Storage
     {
         public override long Length { get; } = length;
+
+        public override void Dispose()
+        {
+        }
+    }
+
+    private sealed class NoDataReadback : StorageReadback
+    {
+        public override void Start()
+        {
+        }
+
+        public override bool TryFinish(Span<float> destination) =>
+            throw new InvalidOperationException("the shape-only backend holds no data; run the model on cpu or a GPU backend to read values");
 
         public override void Dispose()
         {

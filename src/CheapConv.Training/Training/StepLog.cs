@@ -13,8 +13,9 @@ namespace CheapConv.Training;
 /// <param name="Diverged">The first loss term or gradient of the step holding a NaN or an infinity — in the order the
 /// terms are computed (CE, KD, each AT group, the total, then each parameter's gradient in state-dict order) — with that
 /// value; null when everything was finite.</param>
+/// <param name="Step">The step's place in the log, from 1 (the log is cleared every epoch: the step of the epoch).</param>
 /// <param name="Images">The batch size of the step.</param>
-internal sealed record StepRecord(int Images, double Loss, double CrossEntropy, double KnowledgeDistillation, double AttentionTransfer, int Correct,
+internal sealed record StepRecord(int Step, int Images, double Loss, double CrossEntropy, double KnowledgeDistillation, double AttentionTransfer, int Correct,
     (string Term, double Value)? Diverged);
 
 /// <summary>
@@ -44,6 +45,9 @@ internal sealed class StepLog : IDisposable
     private readonly int[] _images;
     private Storage[]? _listed;
     private StorageList? _list;
+    private StorageReadback? _readback;
+    private float[]? _readbackValues;
+    private int _pending = -1; // rows the read-back in flight covers; -1 when none is
     private int _read;
 
     /// <summary>A log of up to <paramref name="capacity"/> steps of <paramref name="model"/> with <paramref name="attentionGroups"/> AT terms.</summary>
@@ -132,30 +136,79 @@ internal sealed class StepLog : IDisposable
             return [];
         }
 
-        // Download takes whole storages: read the whole log (a few hundred kilobytes at most) and keep the new rows.
+        // Download takes whole storages: read the whole log (a few hundred kilobytes at most) and keep the new rows. A
+        // read-back still in flight covers rows read here: it is dropped.
         var values = new float[_rows.Length];
         _backend.Download(_rows, values);
-        var records = new StepRecord[count];
-        for (var i = 0; i < count; i++)
-        {
-            records[i] = Decode(_images[_read + i], values.AsSpan((_read + i) * RowLength, RowLength));
-        }
-
+        var records = Decode(values, _read, Count);
         _read = Count;
+        _pending = -1;
         return records;
     }
 
-    /// <summary>Forgets every row (the next step writes row 0).</summary>
-    public void Clear() => (Count, _read) = (0, 0);
+    private StepRecord[] Decode(float[] values, int from, int to)
+    {
+        var records = new StepRecord[Math.Max(0, to - from)];
+        for (var i = 0; i < records.Length; i++)
+        {
+            records[i] = Decode(from + i + 1, _images[from + i], values.AsSpan((from + i) * RowLength, RowLength));
+        }
+
+        return records;
+    }
+
+    /// <summary>
+    /// Starts copying the rows written so far to the host without waiting (a no-op while an earlier such copy is still to
+    /// be taken); <see cref="TryReadNew"/> takes them once they have arrived. For the progress report, which must not stall
+    /// a GPU: on the CPU the rows are there at once.
+    /// </summary>
+    public void BeginRead()
+    {
+        if (_pending >= 0)
+        {
+            return;
+        }
+
+        _readback ??= _backend.CreateReadback(_rows);
+        _readback.Start();
+        _pending = Count;
+    }
+
+    /// <summary>
+    /// The rows the copy <see cref="BeginRead"/> started covers that no read has returned yet, in step order, once the copy
+    /// has arrived; null, without waiting, while it has not (or when none was started).
+    /// </summary>
+    public IReadOnlyList<StepRecord>? TryReadNew()
+    {
+        if (_pending < 0)
+        {
+            return null;
+        }
+
+        _readbackValues ??= new float[_rows.Length];
+        if (!_readback!.TryFinish(_readbackValues))
+        {
+            return null;
+        }
+
+        var records = Decode(_readbackValues, _read, _pending);
+        _read = Math.Max(_read, _pending);
+        _pending = -1;
+        return records;
+    }
+
+    /// <summary>Forgets every row (the next step writes row 0) and any read-back not taken.</summary>
+    public void Clear() => (Count, _read, _pending) = (0, 0, -1);
 
     public void Dispose()
     {
+        _readback?.Dispose();
         _list?.Dispose();
         _rows.Dispose();
         _zero.Dispose();
     }
 
-    private StepRecord Decode(int images, ReadOnlySpan<float> row)
+    private StepRecord Decode(int step, int images, ReadOnlySpan<float> row)
     {
         (string, double)? diverged = null;
         void Check(string term, float value)
@@ -181,7 +234,7 @@ internal sealed class StepLog : IDisposable
             Check($"the gradient of {_parameterNames[p]}", row[FirstGradientColumn + p]);
         }
 
-        return new StepRecord(images, row[TotalColumn], row[CrossEntropyColumn], row[KnowledgeDistillationColumn], attention,
+        return new StepRecord(step, images, row[TotalColumn], row[CrossEntropyColumn], row[KnowledgeDistillationColumn], attention,
             (int)row[CorrectColumn], diverged);
     }
 

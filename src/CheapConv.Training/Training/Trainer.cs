@@ -62,8 +62,9 @@ public sealed record TrainingOutcome(RunSummary Summary, bool Completed, Trainin
 public static class Trainer
 {
     /// <summary>
-    /// Steps between two progress reports. Each report reads the step log back (one host wait on a GPU, which empties the
-    /// device's queue), so it is not done every step; without an observer the log is read only at the end of an epoch.
+    /// Steps between two progress reports. Each report takes the rows of a copy of the step log started without waiting
+    /// (on a GPU the rows of the previous report's copy, once arrived); without an observer the log is read only at the
+    /// end of an epoch.
     /// </summary>
     internal const int ProgressInterval = 16;
 
@@ -169,10 +170,22 @@ public static class Trainer
                     TrainingStep.Run(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, [n, train.Channels, train.Height, train.Width],
                         batch.Images.AsSpan(0, n * train.ImageSize), batch.Labels.AsSpan(0, n), log);
                     CrashPoints.Reach($"batch:{epoch + 1}:{batchIndex}");
-                    // The log is read (one host wait) only every few steps for the progress report, and at the epoch's end.
-                    if (observer is not null && (batchIndex % ProgressInterval == 0 || batchIndex == batchesPerEpoch))
+                    // Progress every few steps from rows copied back without waiting (a GPU reports them a little late);
+                    // the epoch's last step reads the log at once, as the end of the epoch does anyway.
+                    IReadOnlyList<StepRecord>? progress = null;
+                    if (observer is not null && batchIndex == batchesPerEpoch)
                     {
-                        Absorb(log, sums, epoch, batchesPerEpoch, state.Epoch);
+                        progress = log.ReadNew();
+                    }
+                    else if (observer is not null && batchIndex % ProgressInterval == 0)
+                    {
+                        log.BeginRead();
+                        progress = log.TryReadNew();
+                    }
+
+                    if (observer is not null && progress is { Count: > 0 })
+                    {
+                        Absorb(progress, sums, epoch, batchesPerEpoch, state.Epoch);
                         var elapsed = trainWatch.Elapsed.TotalSeconds;
                         var rate = sums.Images / elapsed;
                         var epochRemaining = (train.Count - sums.Images) / rate;
@@ -195,7 +208,7 @@ public static class Trainer
             }
 
             // Every step of the epoch judged before anything else uses the weights: a non-finite step stops the run here.
-            Absorb(log, sums, epoch, batchesPerEpoch, state.Epoch);
+            Absorb(log.ReadNew(), sums, epoch, batchesPerEpoch, state.Epoch);
             log.Clear();
             var trainSeconds = trainWatch.Elapsed.TotalSeconds;
             EvaluationResult evaluation;
@@ -284,19 +297,17 @@ public static class Trainer
     }
 
     /// <summary>
-    /// Adds the steps the log holds unread to <paramref name="sums"/>, in step order; the first step with a non-finite loss
-    /// term or gradient throws <see cref="TrainingDivergedException"/> (its epoch, step and term) before any of it counts.
+    /// Adds <paramref name="records"/> (read from the step log, in step order) to <paramref name="sums"/>; the first step
+    /// with a non-finite loss term or gradient throws <see cref="TrainingDivergedException"/> (its epoch, step and term)
+    /// before any of it counts.
     /// </summary>
-    private static void Absorb(StepLog log, LossSums sums, int epoch, int batchesPerEpoch, int checkpointedEpoch)
+    private static void Absorb(IReadOnlyList<StepRecord> records, LossSums sums, int epoch, int batchesPerEpoch, int checkpointedEpoch)
     {
-        var firstStep = log.Count - log.Unread + 1;
-        var records = log.ReadNew();
-        for (var i = 0; i < records.Count; i++)
+        foreach (var record in records)
         {
-            var record = records[i];
             if (record.Diverged is { } bad)
             {
-                throw new TrainingDivergedException(epoch + 1, firstStep + i, batchesPerEpoch, bad.Term, bad.Value, checkpointedEpoch);
+                throw new TrainingDivergedException(epoch + 1, record.Step, batchesPerEpoch, bad.Term, bad.Value, checkpointedEpoch);
             }
 
             var n = record.Images;

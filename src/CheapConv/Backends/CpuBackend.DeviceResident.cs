@@ -42,6 +42,8 @@ public sealed partial class CpuBackend
     /// <summary>None: every CPU op is a loop over its own array, so one allocation would save nothing.</summary>
     public StorageArena? AllocateArena(IReadOnlyList<long> lengths) => null;
 
+    public StorageReadback CreateReadback(Storage source) => new SnapshotReadback(Host(source));
+
     /// <summary>The NaN or infinity with the lowest index, or 0 when every value is finite.</summary>
     internal static float FirstNonFinite(ReadOnlySpan<float> values)
     {
@@ -72,6 +74,34 @@ public sealed partial class CpuBackend
         if (n >= 1 << 24)
         {
             throw new ArgumentException($"a count of {n} rows cannot be kept exactly in a float (2^24 is the limit)");
+        }
+    }
+
+    /// <summary>A snapshot taken at <see cref="Start"/>: host memory has nothing to wait for.</summary>
+    private sealed class SnapshotReadback(float[] source) : StorageReadback
+    {
+        private readonly float[] _snapshot = new float[source.Length];
+        private bool _started;
+
+        public override void Start()
+        {
+            source.AsSpan().CopyTo(_snapshot);
+            _started = true;
+        }
+
+        public override bool TryFinish(Span<float> destination)
+        {
+            if (!_started)
+            {
+                throw new InvalidOperationException("TryFinish before any Start");
+            }
+
+            _snapshot.AsSpan().CopyTo(destination);
+            return true;
+        }
+
+        public override void Dispose()
+        {
         }
     }
 

@@ -75,8 +75,41 @@ public sealed unsafe partial class GpuBackend
         return new StorageArena(new DeviceStorage(whole), parts);
     }
 
+    public StorageReadback CreateReadback(Storage source) => new DeviceReadback(Buffer(source));
+
     /// <summary>The device address of element <paramref name="offset"/> of a storage of this backend.</summary>
     private nint Element(Storage storage, long offset) => Buffer(storage).Pointer + checked((nint)(offset * sizeof(float)));
+
+    /// <summary>A storage's read-back through the device's <see cref="HostReadback"/>.</summary>
+    private sealed class DeviceReadback(DeviceBuffer<float> source) : StorageReadback
+    {
+        private readonly HostReadback _readback = source.Device.CreateReadback(source.Bytes);
+        private bool _started;
+
+        public override void Start()
+        {
+            _readback.Start(source.Pointer, source.Bytes);
+            _started = true;
+        }
+
+        public override bool TryFinish(Span<float> destination)
+        {
+            if (!_started)
+            {
+                throw new InvalidOperationException("TryFinish before any Start");
+            }
+
+            if (!_readback.IsDone)
+            {
+                return false;
+            }
+
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(_readback.Data).CopyTo(destination);
+            return true;
+        }
+
+        public override void Dispose() => _readback.Dispose();
+    }
 
     /// <summary>The list's pointers and lengths as cc_tensor_ref entries in device memory, uploaded once.</summary>
     private sealed class DeviceStorageList : StorageList

@@ -41,6 +41,28 @@ public partial interface IBackend
     /// launch to save.
     /// </summary>
     StorageArena? AllocateArena(IReadOnlyList<long> lengths);
+
+    /// <summary>A copy of <paramref name="source"/> to the host that the host does not wait for (see <see cref="StorageReadback"/>).</summary>
+    StorageReadback CreateReadback(Storage source);
+}
+
+/// <summary>
+/// A reusable copy of one storage to the host, made by <see cref="IBackend.CreateReadback"/>: <see cref="Start"/> queues
+/// it (after the work already queued) and returns at once; <see cref="TryFinish"/> hands out the values once they have
+/// arrived and otherwise returns false without waiting. A GPU copies into page-locked memory behind the host's back; the
+/// CPU has the values at once.
+/// </summary>
+public abstract class StorageReadback : IDisposable
+{
+    /// <summary>Queues the copy of the storage's contents as the work queued so far leaves them. A copy still in flight
+    /// from the previous start is waited for first (its buffer is reused).</summary>
+    public abstract void Start();
+
+    /// <summary>Copies the values of the last <see cref="Start"/> into <paramref name="destination"/> (the storage's
+    /// length) and returns true once they have arrived; returns false, without waiting, before.</summary>
+    public abstract bool TryFinish(Span<float> destination);
+
+    public abstract void Dispose();
 }
 
 /// <summary>A list of storages made by <see cref="IBackend.CreateList"/>, for that backend only.</summary>

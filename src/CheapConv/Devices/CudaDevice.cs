@@ -397,6 +397,12 @@ public sealed unsafe class CudaDevice : Device
         WorkQueued = true;
     }
 
+    internal override HostReadback CreateReadback(long bytes)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return new CudaReadback(this, bytes, reason => HostWaited(reason));
+    }
+
     /// <summary>Throws what a failed stream-ordered call means (a fault of an earlier kernel when the error is sticky).</summary>
     internal void CheckStreamCall(int status, string call, string what)
     {

@@ -132,6 +132,10 @@ public abstract unsafe class Device : IDisposable
 
     internal abstract void CopyDeviceToHost(void* destination, nint source, long bytes);
 
+    /// <summary>A host buffer of <paramref name="bytes"/> the device copies into without the host waiting
+    /// (<see cref="HostReadback"/>).</summary>
+    internal abstract HostReadback CreateReadback(long bytes);
+
     /// <summary>Copies between two buffers of this device, ordered with the kernels.</summary>
     internal abstract void CopyDeviceToDevice(nint destination, nint source, long bytes);
 

@@ -233,6 +233,9 @@ public sealed unsafe class EmulatedDevice : Device
         HostWaited(HostWaitReason.CopyToHost);
     }
 
+    /// <summary>The copy is done when <see cref="HostReadback.Start"/> returns: nothing a GPU would wait for.</summary>
+    internal override HostReadback CreateReadback(long bytes) => new EmulatedReadback(bytes);
+
     internal override void CopyDeviceToDevice(nint destination, nint source, long bytes)
     {
         Buffer.MemoryCopy((void*)source, (void*)destination, bytes, bytes);
@@ -261,4 +264,25 @@ public sealed unsafe class EmulatedDevice : Device
         NativeLibrary.TryGetExport(_library, name, out var address)
             ? address
             : throw new EntryPointNotFoundException($"emulator library {LibraryPath} lacks the export {name}: rebuild it with 'make -C native'");
+
+    private sealed class EmulatedReadback(long bytes) : HostReadback(bytes)
+    {
+        private nint _host = (nint)NativeMemory.Alloc((nuint)Math.Max(bytes, 1));
+
+        public override bool IsDone => true;
+
+        private protected override nint Buffer => _host;
+
+        public override void Wait()
+        {
+        }
+
+        public override void Dispose()
+        {
+            NativeMemory.Free((void*)_host);
+            _host = 0;
+        }
+
+        private protected override void StartCopy(nint source, long length) => System.Buffer.MemoryCopy((void*)source, (void*)_host, length, length);
+    }
 }

@@ -173,4 +173,5 @@ internal static class HostWaitReason
     public const string CopyToHost = "copy to host memory";
     public const string FreeWithWorkQueued = "free while work is queued";
     public const string StagingBufferBusy = "staged upload: both staging buffers still in flight";
+    public const string ReadBackNotArrived = "read-back: the copy to the host had not arrived";
 }

@@ -279,6 +279,8 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
 
     public StorageArena? AllocateArena(IReadOnlyList<long> lengths) => inner.AllocateArena(lengths);
 
+    public StorageReadback CreateReadback(Storage source) => inner.CreateReadback(source);
+
     public void FirstNonFinite(StorageList list, Storage result, long resultOffset)
     {
         using var op = Begin(nameof(FirstNonFinite), [.. list.Storages, result]);

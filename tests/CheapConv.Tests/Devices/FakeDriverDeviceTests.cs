@@ -25,6 +25,7 @@ public class FakeDriverDeviceTests
     [InlineData(nameof(FakeDriverScenarios.TimerRecordsEventsOnTheDevicesStream))]
     [InlineData(nameof(FakeDriverScenarios.FreeAfterQueuedCopyOrFillWaitsForTheStream))]
     [InlineData(nameof(FakeDriverScenarios.StagedUploadsDoNotWait))]
+    [InlineData(nameof(FakeDriverScenarios.ReadbackQueuesACopyAndAnEvent))]
     public void Scenario_Passes(string scenario)
     {
         var (code, output) = Run(Child(TestAssembly, "fake-driver", scenario), "cc=90");
@@ -32,10 +33,11 @@ public class FakeDriverDeviceTests
         Assert.Contains($"{scenario}: passed", output);
     }
 
-    [Fact]
-    public void StagedUpload_WithBothBuffersBusy_WaitsAndCountsIt()
+    [Theory]
+    [InlineData(nameof(FakeDriverScenarios.StagedUploadWaitsOnlyWhenBothBuffersAreBusy))]
+    [InlineData(nameof(FakeDriverScenarios.ReadbackNotYetArrivedIsNotWaitedFor))]
+    public void Scenario_WithCopiesStillRunning_Passes(string scenario)
     {
-        var scenario = nameof(FakeDriverScenarios.StagedUploadWaitsOnlyWhenBothBuffersAreBusy);
         var (code, output) = Run(Child(TestAssembly, "fake-driver", scenario), "cc=90,query=600");
         Assert.True(code == 0, output);
         Assert.Contains($"{scenario}: passed", output);

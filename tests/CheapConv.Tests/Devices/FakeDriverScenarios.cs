@@ -446,5 +446,53 @@ internal static unsafe class FakeDriverScenarios
         Assert.Single(fake.Lines("event sync"));
     }
 
+    /// <summary>A read-back queues a device-to-host copy into page-locked memory and an event, and never synchronises the
+    /// stream; once the event has completed its data are the device's.</summary>
+    public static void ReadbackQueuesACopyAndAnEvent(FakeCuda fake)
+    {
+        var (device, source, readback, watch) = StartReadback(fake, 64);
+        using var owner = device;
+        using var sourceBuffer = source;
+        using var started = readback;
+        using var waits = watch;
+        Assert.True(readback.IsDone);
+        Assert.Equal(Ramp(64), System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(readback.Data).ToArray());
+        Assert.Empty(watch.Reasons);
+        Assert.DoesNotContain("sync", fake.Log);
+        Assert.Single(fake.Lines("memcpy dtoh"));
+        Assert.Single(fake.Lines("event record"));
+    }
+
+    /// <summary>While the driver says the copy is still running (CUDA_ERROR_NOT_READY), <see cref="HostReadback.IsDone"/>
+    /// says no without waiting, and only <see cref="HostReadback.Wait"/> waits — counted with its reason.</summary>
+    public static void ReadbackNotYetArrivedIsNotWaitedFor(FakeCuda fake)
+    {
+        var (device, source, readback, watch) = StartReadback(fake, 8);
+        using var owner = device;
+        using var sourceBuffer = source;
+        using var started = readback;
+        using var waits = watch;
+        Assert.False(readback.IsDone);
+        Assert.Empty(watch.Reasons);
+        Assert.Empty(fake.Lines("event sync"));
+        readback.Wait();
+        Assert.Equal([HostWaitReason.ReadBackNotArrived], watch.Reasons);
+        Assert.Single(fake.Lines("event sync"));
+    }
+
+    /// <summary>A device, a buffer of the ramp 0, 1, ... on it, and a read-back of it started after the fake's log was reset
+    /// and a watch of the host waits opened.</summary>
+    private static (CudaDevice Device, DeviceBuffer<float> Source, HostReadback Readback, HostWaits.HostWaitWatch Watch) StartReadback(
+        FakeCuda fake, int length)
+    {
+        var device = CudaDevice.Open();
+        var source = device.Upload<float>(Ramp(length));
+        var readback = device.CreateReadback(source.Bytes);
+        fake.Reset();
+        var watch = device.HostWaits.Watch();
+        readback.Start(source.Pointer, source.Bytes);
+        return (device, source, readback, watch);
+    }
+
     private static float[] Ramp(long length) => [.. Enumerable.Range(0, checked((int)length)).Select(i => (float)i)];
 }

@@ -83,6 +83,34 @@ public class StepHostWaitTests(EmulatorFixture emulator) : IClassFixture<Emulato
         Assert.Equal((0, 0), (log.Count, log.Unread));
     }
 
+    [Fact]
+    public void BeginRead_InsideAStrictStep_DoesNotWait_AndTryReadNewTakesTheRowsOnce()
+    {
+        var backend = new GpuBackend(emulator.Device);
+        var (student, _) = Models(backend, distill: false);
+        using var optimizer = new Sgd(student.Parameters(), 0.1f, 0.9f, 5e-4f);
+        using var log = new StepLog(backend, student, 0, capacity: 4);
+        Assert.Null(log.TryReadNew()); // nothing started
+        for (var step = 0; step < 3; step++)
+        {
+            var (images, labels) = Batch_(step);
+            TrainingStep.Run(student, null, optimizer, null, backend, [Batch, 1, 12, 12], images, labels, log);
+        }
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        IReadOnlyList<StepRecord>? rows;
+        using (emulator.Device.HostWaits.Forbid("a progress read"))
+        {
+            log.BeginRead();
+            rows = log.TryReadNew(); // the emulator's copy has arrived when it was started
+        }
+
+        Assert.Equal([1, 2, 3], rows!.Select(r => r.Step));
+        Assert.Null(log.TryReadNew()); // taken once
+        Assert.Empty(log.ReadNew());   // and not read again by the synchronous read
+    }
+
     private static List<StepRecord> RunSteps(IBackend backend, bool distill, bool strictAfterFirst)
     {
         // Buffers other tests left to the garbage collector are freed by finalizers, and a free with work queued is a
