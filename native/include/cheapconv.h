@@ -51,7 +51,7 @@ extern "C" {
 
 /* The ABI version this header describes: MAJOR changes break callers, MINOR adds calls or fields. */
 #define CC_VERSION_MAJOR 1
-#define CC_VERSION_MINOR 1
+#define CC_VERSION_MINOR 2
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
 
@@ -326,6 +326,29 @@ CC_API cc_status cc_count_correct(cc_handle handle, const cc_loss_problem* probl
  * the device beside the losses. */
 CC_API cc_status cc_count_correct_f32(cc_handle handle, const cc_loss_problem* problem, const float* logits,
                                       const int32_t* labels, float* correct, void* stream);
+
+/* ---- stream capture and graphs ---------------------------------------------------------------------- */
+
+/* A recording of calls made on one stream, replayed as one submission (a CUDA graph on a GPU). */
+typedef struct cc_graph_s* cc_graph;
+
+/* Between cc_capture_begin and cc_capture_end, the calls made with `handle` on `stream` are recorded instead of run: the
+ * kernel launches and memsets of every cc_* call, cc_memcpy_async and cc_memset8_async, and — on a GPU, where this is the
+ * driver's stream capture (relaxed mode) — every other copy or launch the caller queues on that stream. cc_graph_launch
+ * runs the recording again, with the same pointers and values (so the buffers must still exist and hold the next inputs),
+ * in order on the stream it is given. Calls never allocate or wait, so a training step can be captured whole.
+ * One capture at a time per handle. On a GPU `stream` must be a stream the caller created: CUDA cannot capture the legacy
+ * default stream (NULL), and the call then returns CC_ERROR_NOT_SUPPORTED. */
+CC_API cc_status cc_capture_begin(cc_handle handle, void* stream);
+CC_API cc_status cc_capture_end(cc_handle handle, void* stream, cc_graph* graph);
+CC_API cc_status cc_graph_launch(cc_handle handle, cc_graph graph, void* stream);
+/* Frees a graph (NULL: nothing to do); the handle that made it must still exist. */
+CC_API cc_status cc_graph_destroy(cc_handle handle, cc_graph graph);
+
+/* Device-to-device copy and byte fill ordered on `stream` like a launch (and recorded by a capture, also on the
+ * emulator). `destination` and `source` must not overlap. */
+CC_API cc_status cc_memcpy_async(cc_handle handle, void* destination, const void* source, size_t bytes, void* stream);
+CC_API cc_status cc_memset8_async(cc_handle handle, void* destination, unsigned char value, size_t bytes, void* stream);
 
 /* ---- SGD ------------------------------------------------------------------------------------------ */
 

@@ -59,6 +59,20 @@ cc_status load_driver(const char* call, Driver* driver)
     resolve(d.cuLaunchKernel, "cuLaunchKernel");
     resolve(d.cuMemsetD32Async, "cuMemsetD32Async");
     resolve(d.cuGetErrorName, "cuGetErrorName");
+    resolve(d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2");
+    resolve(d.cuMemsetD8Async, "cuMemsetD8Async");
+    if (complete) {
+        // Optional: a driver without them still runs every kernel; only capture is refused.
+        const auto optional = [&](auto& entry, const char* name) {
+            entry = reinterpret_cast<std::remove_reference_t<decltype(entry)>>(dlsym(d.library, name));
+        };
+        optional(d.cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+        optional(d.cuStreamEndCapture, "cuStreamEndCapture");
+        optional(d.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
+        optional(d.cuGraphLaunch, "cuGraphLaunch");
+        optional(d.cuGraphExecDestroy, "cuGraphExecDestroy");
+        optional(d.cuGraphDestroy, "cuGraphDestroy");
+    }
     if (!complete) {
         dlclose(d.library);
         return fail(CC_ERROR_NO_DEVICE, "%s: %s is not a usable CUDA driver: it has no entry point %s (not the NVIDIA driver, or one older than CUDA 11)", call, path,

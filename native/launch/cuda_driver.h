@@ -21,12 +21,16 @@ using CUcontext = struct CUctx_st*;
 using CUmodule = struct CUmod_st*;
 using CUfunction = struct CUfunc_st*;
 using CUstream = struct CUstream_st*;
+using CUgraph = struct CUgraph_st*;
+using CUgraphExec = struct CUgraphExec_st*;
 
 inline constexpr CUresult CUDA_SUCCESS = 0;
 inline constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 inline constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 inline constexpr int CU_JIT_ERROR_LOG_BUFFER = 5;
 inline constexpr int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
+// Relaxed capture: other threads may keep calling the driver (and, say, allocate) while a stream is captured.
+inline constexpr int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
 
 // The environment variable that replaces "libcuda.so.1".
 inline constexpr const char* kDriverEnvironmentVariable = "CHEAPCONV_CUDA_DRIVER";
@@ -55,6 +59,16 @@ struct Driver {
                                void** extra) = nullptr;
     CUresult (*cuMemsetD32Async)(CUdeviceptr destination, unsigned value, std::size_t count, CUstream stream) = nullptr;
     CUresult (*cuGetErrorName)(CUresult error, const char** name) = nullptr;
+    CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr destination, CUdeviceptr source, std::size_t bytes, CUstream stream) = nullptr;
+    CUresult (*cuMemsetD8Async)(CUdeviceptr destination, unsigned char value, std::size_t count, CUstream stream) = nullptr;
+
+    // Stream capture and graphs: optional (null on a driver older than CUDA 11.4, where cc_capture_begin says so).
+    CUresult (*cuStreamBeginCapture)(CUstream stream, int mode) = nullptr;
+    CUresult (*cuStreamEndCapture)(CUstream stream, CUgraph* graph) = nullptr;
+    CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec* exec, CUgraph graph, unsigned long long flags) = nullptr;
+    CUresult (*cuGraphLaunch)(CUgraphExec exec, CUstream stream) = nullptr;
+    CUresult (*cuGraphExecDestroy)(CUgraphExec exec) = nullptr;
+    CUresult (*cuGraphDestroy)(CUgraph graph) = nullptr;
 
     // "CUDA_ERROR_INVALID_VALUE", or "CUresult 999" where the driver does not know the value.
     const char* error_name(CUresult result, char* buffer, std::size_t capacity) const;

@@ -74,7 +74,8 @@ public:
     // cc_create's work: driver, context, device facts, modules. The destructor undoes any part done.
     cc_status open(int ordinal);
 
-    cc_status launch(KernelId kernel, const Geometry& g, void** args, void* stream, Reason& why) const override
+    cc_status launch(KernelId kernel, const Geometry& g, void** args, ArgSizes /*sizes: the driver copies them itself*/, void* stream,
+                     Reason& why) const override
     {
         ContextScope scope(driver_, context_);
         if (scope.status() != CUDA_SUCCESS) return driver_failure(why, "making the handle's context current", scope.status());
@@ -94,6 +95,44 @@ public:
                                                     static_cast<CUstream>(stream));
         return r == CUDA_SUCCESS ? CC_SUCCESS : driver_failure(why, "cuMemsetD32Async", r);
     }
+
+    cc_status memcpy(void* destination, const void* source, std::size_t bytes, void* stream, Reason& why) const override
+    {
+        ContextScope scope(driver_, context_);
+        if (scope.status() != CUDA_SUCCESS) return driver_failure(why, "making the handle's context current", scope.status());
+        const CUresult r = driver_.cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(destination), reinterpret_cast<CUdeviceptr>(source), bytes,
+                                                     static_cast<CUstream>(stream));
+        return r == CUDA_SUCCESS ? CC_SUCCESS : driver_failure(why, "cuMemcpyDtoDAsync_v2", r);
+    }
+
+    cc_status memset8(void* destination, unsigned char value, std::size_t bytes, void* stream, Reason& why) const override
+    {
+        ContextScope scope(driver_, context_);
+        if (scope.status() != CUDA_SUCCESS) return driver_failure(why, "making the handle's context current", scope.status());
+        const CUresult r = driver_.cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(destination), value, bytes, static_cast<CUstream>(stream));
+        return r == CUDA_SUCCESS ? CC_SUCCESS : driver_failure(why, "cuMemsetD8Async", r);
+    }
+
+    // The driver's own stream capture: it records what is queued on the stream, the caller's copies included.
+    cc_status begin_capture(void* stream, Reason& why) const override
+    {
+        if (driver_.cuStreamBeginCapture == nullptr || driver_.cuGraphInstantiateWithFlags == nullptr) {
+            format_into(why.text, sizeof why.text, "the CUDA driver %s has no stream capture with cuGraphInstantiateWithFlags (CUDA 11.4 or later)",
+                        driver_.path);
+            return CC_ERROR_NOT_SUPPORTED;
+        }
+        if (stream == nullptr) {
+            format_into(why.text, sizeof why.text,
+                        "CUDA cannot capture the legacy default stream (NULL): create a stream (cuStreamCreate) and queue the work on it");
+            return CC_ERROR_NOT_SUPPORTED;
+        }
+        ContextScope scope(driver_, context_);
+        if (scope.status() != CUDA_SUCCESS) return driver_failure(why, "making the handle's context current", scope.status());
+        const CUresult r = driver_.cuStreamBeginCapture(static_cast<CUstream>(stream), CU_STREAM_CAPTURE_MODE_RELAXED);
+        return r == CUDA_SUCCESS ? CC_SUCCESS : driver_failure(why, "cuStreamBeginCapture_v2", r);
+    }
+
+    cc_status end_capture(void* stream, std::unique_ptr<Graph>* graph, Reason& why) const override;
 
     void describe(char* text, std::size_t capacity) const override
     {
@@ -194,6 +233,71 @@ cc_status CudaRuntime::load_modules()
                         module_name(kernel_module(kernel)));
             return create_failure(CC_ERROR_INTERNAL, what, r);
         }
+    }
+    return CC_SUCCESS;
+}
+
+// An instantiated CUDA graph; destroyed with the handle's context current.
+class CudaGraph final : public Graph {
+public:
+    CudaGraph(const Driver& driver, CUcontext context, CUgraph graph, CUgraphExec exec)
+        : driver_(driver), context_(context), graph_(graph), exec_(exec)
+    {
+    }
+    ~CudaGraph() override
+    {
+        ContextScope scope(driver_, context_);
+        driver_.cuGraphExecDestroy(exec_);
+        driver_.cuGraphDestroy(graph_);
+    }
+    CudaGraph(const CudaGraph&) = delete;
+    CudaGraph& operator=(const CudaGraph&) = delete;
+
+    cc_status launch(void* stream, Reason& why) const override
+    {
+        ContextScope scope(driver_, context_);
+        char buffer[32];
+        if (scope.status() != CUDA_SUCCESS) {
+            format_into(why.text, sizeof why.text, "making the handle's context current returned %s",
+                        driver_.error_name(scope.status(), buffer, sizeof buffer));
+            return CC_ERROR_DRIVER;
+        }
+        const CUresult r = driver_.cuGraphLaunch(exec_, static_cast<CUstream>(stream));
+        if (r == CUDA_SUCCESS) return CC_SUCCESS;
+        format_into(why.text, sizeof why.text, "cuGraphLaunch returned %s", driver_.error_name(r, buffer, sizeof buffer));
+        return CC_ERROR_LAUNCH;
+    }
+
+private:
+    const Driver& driver_;
+    CUcontext context_;
+    CUgraph graph_;
+    CUgraphExec exec_;
+};
+
+cc_status CudaRuntime::end_capture(void* stream, std::unique_ptr<Graph>* graph, Reason& why) const
+{
+    if (driver_.cuStreamEndCapture == nullptr) {
+        format_into(why.text, sizeof why.text, "the CUDA driver %s has no stream capture", driver_.path);
+        return CC_ERROR_NOT_SUPPORTED;
+    }
+    ContextScope scope(driver_, context_);
+    if (scope.status() != CUDA_SUCCESS) return driver_failure(why, "making the handle's context current", scope.status());
+    CUgraph captured = nullptr;
+    CUresult r = driver_.cuStreamEndCapture(static_cast<CUstream>(stream), &captured);
+    if (r != CUDA_SUCCESS) return driver_failure(why, "cuStreamEndCapture", r);
+    CUgraphExec exec = nullptr;
+    r = driver_.cuGraphInstantiateWithFlags(&exec, captured, 0);
+    if (r != CUDA_SUCCESS) {
+        driver_.cuGraphDestroy(captured);
+        return driver_failure(why, "cuGraphInstantiateWithFlags", r);
+    }
+    graph->reset(new (std::nothrow) CudaGraph(driver_, context_, captured, exec));
+    if (!*graph) {
+        driver_.cuGraphExecDestroy(exec);
+        driver_.cuGraphDestroy(captured);
+        format_into(why.text, sizeof why.text, "out of host memory for the graph");
+        return CC_ERROR_INTERNAL;
     }
     return CC_SUCCESS;
 }

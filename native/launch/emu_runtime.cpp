@@ -22,8 +22,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <cstddef>
 #include <mutex>
 #include <new>
+#include <vector>
 
 namespace cc {
 namespace {
@@ -93,16 +95,119 @@ WarningLog& warning_log()
     return *log;
 }
 
+// One call of a capture, kept by value: a launch with a copy of its arguments, or a memset / copy.
+struct RecordedCall {
+    enum class Kind { launch, memset32, memcpy, memset8 } kind = Kind::launch;
+    KernelId kernel{};
+    Geometry geometry;
+    std::vector<std::max_align_t> arguments; // the argument values, each at its offset, aligned for any type
+    std::vector<std::size_t> offsets;
+    void* destination = nullptr;
+    const void* source = nullptr;
+    std::uint32_t value = 0;
+    std::size_t count = 0; // words (memset32) or bytes (memcpy, memset8)
+};
+
+// The emulator runs every call at once, so replaying a recording is running its calls again in order.
+cc_status run_call(const RecordedCall& call, Reason& why);
+
+class EmulatorGraph final : public Graph {
+public:
+    explicit EmulatorGraph(std::vector<RecordedCall> calls) : calls_(std::move(calls)) {}
+
+    cc_status launch(void* /*stream*/, Reason& why) const override
+    {
+        for (const RecordedCall& call : calls_) CC_TRY(run_call(call, why));
+        return CC_SUCCESS;
+    }
+
+private:
+    std::vector<RecordedCall> calls_;
+};
+
+// A launch's arguments copied out of the caller's void** (they live on the launcher's stack).
+RecordedCall record_launch(KernelId kernel, const Geometry& g, void** args, ArgSizes sizes)
+{
+    RecordedCall call;
+    call.kernel = kernel;
+    call.geometry = g;
+    std::size_t total = 0;
+    for (int i = 0; i < sizes.count; ++i) {
+        total = (total + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) * alignof(std::max_align_t);
+        call.offsets.push_back(total);
+        total += sizes.bytes[i];
+    }
+    call.arguments.resize((total + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
+    auto* base = reinterpret_cast<unsigned char*>(call.arguments.data());
+    for (int i = 0; i < sizes.count; ++i) std::memcpy(base + call.offsets[i], args[i], sizes.bytes[i]);
+    return call;
+}
+
 class EmulatorRuntime final : public Runtime {
 public:
-    cc_status launch(KernelId kernel, const Geometry& g, void** args, void* /*stream*/, Reason& why) const override
+    cc_status launch(KernelId kernel, const Geometry& g, void** args, ArgSizes sizes, void* /*stream*/, Reason& why) const override
     {
+        if (record([&] { return record_launch(kernel, g, args, sizes); })) return CC_SUCCESS;
         return emulator_launch(kernel_name(kernel), g, args, why);
     }
 
-    cc_status memset32(void* destination, std::uint32_t value, std::size_t count, void* /*stream*/, Reason& /*why*/) const override
+    cc_status memset32(void* destination, std::uint32_t value, std::size_t count, void* /*stream*/, Reason& why) const override
     {
-        std::fill_n(static_cast<std::uint32_t*>(destination), count, value);
+        RecordedCall call;
+        call.kind = RecordedCall::Kind::memset32;
+        call.destination = destination;
+        call.value = value;
+        call.count = count;
+        return record([&] { return call; }) ? CC_SUCCESS : run_call(call, why);
+    }
+
+    cc_status memcpy(void* destination, const void* source, std::size_t bytes, void* /*stream*/, Reason& why) const override
+    {
+        RecordedCall call;
+        call.kind = RecordedCall::Kind::memcpy;
+        call.destination = destination;
+        call.source = source;
+        call.count = bytes;
+        return record([&] { return call; }) ? CC_SUCCESS : run_call(call, why);
+    }
+
+    cc_status memset8(void* destination, unsigned char value, std::size_t bytes, void* /*stream*/, Reason& why) const override
+    {
+        RecordedCall call;
+        call.kind = RecordedCall::Kind::memset8;
+        call.destination = destination;
+        call.value = value;
+        call.count = bytes;
+        return record([&] { return call; }) ? CC_SUCCESS : run_call(call, why);
+    }
+
+    // The emulator ignores streams, so a capture records every call made with the handle, from any thread, until it ends.
+    cc_status begin_capture(void* /*stream*/, Reason& why) const override
+    {
+        std::lock_guard<std::mutex> lock(capture_mu_);
+        if (capturing_) {
+            format_into(why.text, sizeof why.text, "a capture is already under way on this handle (end it with cc_capture_end first)");
+            return CC_ERROR_INVALID_VALUE;
+        }
+        capturing_ = true;
+        recorded_.clear();
+        return CC_SUCCESS;
+    }
+
+    cc_status end_capture(void* /*stream*/, std::unique_ptr<Graph>* graph, Reason& why) const override
+    {
+        std::lock_guard<std::mutex> lock(capture_mu_);
+        if (!capturing_) {
+            format_into(why.text, sizeof why.text, "no capture is under way on this handle (start one with cc_capture_begin)");
+            return CC_ERROR_INVALID_VALUE;
+        }
+        capturing_ = false;
+        graph->reset(new (std::nothrow) EmulatorGraph(std::move(recorded_)));
+        recorded_.clear();
+        if (!*graph) {
+            format_into(why.text, sizeof why.text, "out of host memory for the graph");
+            return CC_ERROR_INTERNAL;
+        }
         return CC_SUCCESS;
     }
 
@@ -110,7 +215,44 @@ public:
     {
         format_into(text, capacity, "emulator: %d worker threads", cc_emu::worker_thread_count());
     }
+
+private:
+    // True when a capture is under way, after adding make()'s call to the recording.
+    template <class Make>
+    bool record(Make&& make) const
+    {
+        std::lock_guard<std::mutex> lock(capture_mu_);
+        if (!capturing_) return false;
+        recorded_.push_back(make());
+        return true;
+    }
+
+    mutable std::mutex capture_mu_;
+    mutable bool capturing_ = false;
+    mutable std::vector<RecordedCall> recorded_;
 };
+
+cc_status run_call(const RecordedCall& call, Reason& why)
+{
+    switch (call.kind) {
+    case RecordedCall::Kind::launch: {
+        auto* base = const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(call.arguments.data()));
+        std::vector<void*> pointers;
+        for (std::size_t offset : call.offsets) pointers.push_back(base + offset);
+        return emulator_launch(kernel_name(call.kernel), call.geometry, pointers.data(), why);
+    }
+    case RecordedCall::Kind::memset32:
+        std::fill_n(static_cast<std::uint32_t*>(call.destination), call.count, call.value);
+        return CC_SUCCESS;
+    case RecordedCall::Kind::memcpy:
+        std::memcpy(call.destination, call.source, call.count);
+        return CC_SUCCESS;
+    case RecordedCall::Kind::memset8:
+        std::memset(call.destination, static_cast<int>(call.value), call.count);
+        return CC_SUCCESS;
+    }
+    return CC_ERROR_INTERNAL;
+}
 
 } // namespace
 

@@ -4,11 +4,11 @@
 
 namespace cc {
 
-cc_status launch_packed(const cc_handle_s& handle, KernelId kernel, const Geometry& geometry, void** args, void* stream,
-                        const ProblemText& text)
+cc_status launch_packed(const cc_handle_s& handle, KernelId kernel, const Geometry& geometry, void** args, ArgSizes sizes,
+                        void* stream, const ProblemText& text)
 {
     Reason why;
-    const cc_status status = handle.runtime->launch(kernel, geometry, args, stream, why);
+    const cc_status status = handle.runtime->launch(kernel, geometry, args, sizes, stream, why);
     if (status == CC_SUCCESS) return CC_SUCCESS;
     char problem[512];
     text.write(problem, sizeof problem);

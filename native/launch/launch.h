@@ -41,8 +41,8 @@ private:
 // Hands the packed arguments to the handle's runtime; on failure (refused, or, in the emulator, run and
 // found faulty) records "KERNEL (grid ..., block ..., ...) failed for PROBLEM: REASON" and returns the
 // runtime's status.
-cc_status launch_packed(const cc_handle_s& handle, KernelId kernel, const Geometry& geometry, void** args, void* stream,
-                        const ProblemText& text);
+cc_status launch_packed(const cc_handle_s& handle, KernelId kernel, const Geometry& geometry, void** args, ArgSizes sizes,
+                        void* stream, const ProblemText& text);
 
 // Sets count 32-bit words to value on the stream; on failure records which buffer and problem.
 cc_status memset32(const cc_handle_s& handle, void* destination, std::uint32_t value, std::size_t count, void* stream,
@@ -80,10 +80,11 @@ struct Packer<void (*)(P...)> {
                       "wrong number of kernel arguments: compare the call with the kernel's declaration in cheapconv/kernels.h");
         if constexpr (sizeof...(A) == sizeof...(P)) {
             std::tuple<P...> values{exactly<P>(std::forward<A>(args))...};
+            static constexpr std::size_t sizes[] = {sizeof(P)...};
             return std::apply(
                 [&](P&... value) {
                     void* pointers[] = {static_cast<void*>(&value)...};
-                    return launch_packed(handle, kernel, geometry, pointers, stream, text);
+                    return launch_packed(handle, kernel, geometry, pointers, ArgSizes{sizes, sizeof...(P)}, stream, text);
                 },
                 values);
         } else {

@@ -33,17 +33,41 @@ struct Reason {
     char text[2048] = "";
 };
 
+// The sizes of a launch's arguments, in parameter order (what a recording needs to keep their values).
+struct ArgSizes {
+    const std::size_t* bytes = nullptr;
+    int count = 0;
+};
+
+// A finished capture (cc_graph): runs what was recorded, in order, on a stream.
+class Graph {
+public:
+    virtual ~Graph() = default;
+    virtual cc_status launch(void* stream, Reason& why) const = 0;
+};
+
 class Runtime {
 public:
     virtual ~Runtime() = default;
 
     // Enqueues the kernel on `stream`. args[i] points at the i-th parameter's value (cuLaunchKernel's
-    // convention). Returns CC_SUCCESS, or CC_ERROR_LAUNCH / CC_ERROR_EMULATOR / CC_ERROR_DRIVER with `why`.
-    virtual cc_status launch(KernelId kernel, const Geometry& geometry, void** args, void* stream, Reason& why) const = 0;
+    // convention), of sizes.bytes[i] bytes. Returns CC_SUCCESS, or CC_ERROR_LAUNCH / CC_ERROR_EMULATOR /
+    // CC_ERROR_DRIVER with `why`.
+    virtual cc_status launch(KernelId kernel, const Geometry& geometry, void** args, ArgSizes sizes, void* stream,
+                             Reason& why) const = 0;
 
     // Sets `count` 32-bit words at `destination` to `value`, ordered on `stream` like a launch.
     virtual cc_status memset32(void* destination, std::uint32_t value, std::size_t count, void* stream,
                                Reason& why) const = 0;
+
+    // cc_memcpy_async and cc_memset8_async: ordered on `stream` like a launch.
+    virtual cc_status memcpy(void* destination, const void* source, std::size_t bytes, void* stream, Reason& why) const = 0;
+    virtual cc_status memset8(void* destination, unsigned char value, std::size_t bytes, void* stream, Reason& why) const = 0;
+
+    // Stream capture (cc_capture_begin / cc_capture_end): from begin to end the calls on `stream` are recorded, not
+    // run; end hands over the recording. CC_ERROR_INVALID_VALUE (with `why`) for a second begin or an end without one.
+    virtual cc_status begin_capture(void* stream, Reason& why) const = 0;
+    virtual cc_status end_capture(void* stream, std::unique_ptr<Graph>* graph, Reason& why) const = 0;
 
     // cc_describe's text: the device, and where the kernels came from.
     virtual void describe(char* text, std::size_t capacity) const = 0;

@@ -89,7 +89,8 @@ void run_emulator_tests(Tally& t)
                     {"batch norm", run_batchnorm_tests},
                     {"element-wise, pooling, padding", run_elementwise_pool_tests},
                     {"losses, SGD", run_loss_sgd_tests},
-                    {"launch failures and warnings on the emulator runtime", run_runtime_tests}};
+                    {"launch failures and warnings on the emulator runtime", run_runtime_tests},
+                    {"stream capture and graphs", run_graph_tests}};
     for (const auto& family : families) {
         std::printf("C ABI: %s\n", family.heading);
         family.run(t);

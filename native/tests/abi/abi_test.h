@@ -64,6 +64,7 @@ void run_batchnorm_tests(Tally& t);
 void run_elementwise_pool_tests(Tally& t);
 void run_loss_sgd_tests(Tally& t);
 void run_runtime_tests(Tally& t);
+void run_graph_tests(Tally& t);
 
 // libcheapconv.so's CUDA runtime against the fake driver and against a missing one. `expect_sass` is the
 // SASS list the build embedded ("80 90", or "none"), or "" when the caller does not know; either way the

@@ -27,12 +27,15 @@ struct CudaAbi {
         : create(CC_SYMBOL(library, cc_create)), destroy(CC_SYMBOL(library, cc_destroy)), describe(CC_SYMBOL(library, cc_describe)),
           last_error(CC_SYMBOL(library, cc_last_error)), backend_kind(CC_SYMBOL(library, cc_backend_kind)),
           conv_forward(CC_SYMBOL(library, cc_conv_forward)), conv_backward_weight(CC_SYMBOL(library, cc_conv_backward_weight)),
-          count_correct(CC_SYMBOL(library, cc_count_correct))
+          count_correct(CC_SYMBOL(library, cc_count_correct)), capture_begin(CC_SYMBOL(library, cc_capture_begin)),
+          capture_end(CC_SYMBOL(library, cc_capture_end)), graph_launch(CC_SYMBOL(library, cc_graph_launch)),
+          graph_destroy(CC_SYMBOL(library, cc_graph_destroy)), memcpy_async(CC_SYMBOL(library, cc_memcpy_async))
     {
     }
     bool complete() const
     {
-        return create && destroy && describe && last_error && backend_kind && conv_forward && conv_backward_weight && count_correct;
+        return create && destroy && describe && last_error && backend_kind && conv_forward && conv_backward_weight && count_correct &&
+               capture_begin && capture_end && graph_launch && graph_destroy && memcpy_async;
     }
     decltype(&cc_create) create;
     decltype(&cc_destroy) destroy;
@@ -42,6 +45,11 @@ struct CudaAbi {
     decltype(&cc_conv_forward) conv_forward;
     decltype(&cc_conv_backward_weight) conv_backward_weight;
     decltype(&cc_count_correct) count_correct;
+    decltype(&cc_capture_begin) capture_begin;
+    decltype(&cc_capture_end) capture_end;
+    decltype(&cc_graph_launch) graph_launch;
+    decltype(&cc_graph_destroy) graph_destroy;
+    decltype(&cc_memcpy_async) memcpy_async;
 };
 
 // The fake driver's test interface and the context calls the tests use to play a caller.
@@ -233,6 +241,38 @@ void test_launches(Tally& t, const CudaAbi& abi, const FakeDriver& fake)
 
 } // namespace
 
+// Capture is the driver's stream capture: between begin and end the calls go to the driver as usual (it records them),
+// end instantiates the graph, a launch of it is one cuGraphLaunch; the legacy default stream is refused.
+void test_capture(Tally& t, const CudaAbi& abi, const FakeDriver& fake)
+{
+    setenv("CHEAPCONV_FAKE_CUDA", "cc=90", 1);
+    cc_handle h = nullptr;
+    abi.create(&h, 0);
+    expect(t, abi, [&] { return abi.capture_begin(h, nullptr); }, CC_ERROR_NOT_SUPPORTED, {"legacy default stream"},
+           "capturing the legacy default stream");
+    void* const stream = fake_pointer<void>(0x1230);
+    cc_conv_problem grouped;
+    cc_conv_init(&grouped, 2, 8, 9, 7, 8, 3, 3, 1, 1, 2, 2, 4);
+    cc_graph graph = nullptr;
+    fake.reset();
+    expect(t, abi, [&] { return abi.capture_begin(h, stream); }, CC_SUCCESS, {}, "capture begin on a stream");
+    expect(t, abi, [&] { return abi.conv_forward(h, &grouped, nullptr, fake_pointer<const float>(0x100000), fake_pointer<const float>(0x200000),
+                                                fake_pointer<float>(0x300000), nullptr, 0, stream); }, CC_SUCCESS, {}, "a captured convolution");
+    expect(t, abi, [&] { return abi.capture_end(h, stream, &graph); }, CC_SUCCESS, {}, "capture end");
+    expect(t, abi, [&] { return abi.graph_launch(h, graph, stream); }, CC_SUCCESS, {}, "a graph launch");
+    expect(t, abi, [&] { return abi.graph_launch(h, graph, stream); }, CC_SUCCESS, {}, "another graph launch");
+    expect(t, abi, [&] { return abi.graph_destroy(h, graph); }, CC_SUCCESS, {}, "graph destroy");
+    const std::string log = fake.log();
+    const auto begin = log.find("capture begin stream=0x1230 mode=2"), launch = log.find("launch cc_conv2d_forward_kernel"),
+               end = log.find("capture end stream=0x1230"), instantiate = log.find("graph instantiate");
+    t.check(begin != std::string::npos && begin < launch && launch < end && end < instantiate,
+            "the launcher's calls go to the driver between capture begin (relaxed mode) and end, then the graph is instantiated:\n" + log);
+    t.check(count(log, "graph launch") == 2 && contains(log, "stream=0x1230") && contains(log, "graph exec destroy") &&
+                contains(log, "graph destroy"),
+            "each launch of the graph is one cuGraphLaunch on the given stream; destroy frees the executable graph and the graph:\n" + log);
+    abi.destroy(h);
+}
+
 void run_cuda_runtime_tests(Tally& t, const std::string& library, const std::string& fake_driver, const std::string& expect_sass)
 {
     void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -251,6 +291,7 @@ void run_cuda_runtime_tests(Tally& t, const std::string& library, const std::str
         test_device_selection(t, abi);
         test_images(t, abi, fake, expect_sass);
         test_launches(t, abi, fake);
+        test_capture(t, abi, fake);
     }
     unsetenv("CHEAPCONV_CUDA_DRIVER");
     unsetenv("CHEAPCONV_FAKE_CUDA");

@@ -39,6 +39,8 @@
 //   stream create S context=C / stream destroy S / sync stream=S
 //   event create E / event record E stream=S / event destroy E / event query E / event sync E
 //   hostalloc P bytes=N / freehost P     (page-locked host memory)
+//   capture begin stream=S mode=M / capture end stream=S graph=G / graph instantiate G exec=E / graph launch E stream=S /
+//   graph exec destroy E / graph destroy G   (stream capture: nothing is recorded or replayed, only logged)
 // cuEventElapsedTime reports 1 microsecond per launch, copy or memset queued between the two records.
 #include <cstdarg>
 #include <cstdint>
@@ -652,6 +654,59 @@ CUresult cuEventQuery(CUevent event)
     if (g_events.count(event) == 0) return kInvalidHandle;
     record_held("event query %p", event);
     return setting("query", kSuccess);
+}
+
+// ---- stream capture and graphs: logged, with fake graph objects ----------------------------------------------------
+char g_graphs[64];     // CUgraph i is g_graphs + i
+char g_graph_execs[64]; // CUgraphExec i is g_graph_execs + i
+int g_next_graph = 0;
+
+CUresult cuStreamBeginCapture_v2(CUstream stream, int mode)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (const CUresult r = check_work_locked(stream); r != kSuccess) return r;
+    record_held("capture begin stream=%p mode=%d", stream, mode);
+    return kSuccess;
+}
+
+CUresult cuStreamEndCapture(CUstream stream, void** graph)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (const CUresult r = check_work_locked(stream); r != kSuccess) return r;
+    *graph = g_graphs + (g_next_graph++ % 64);
+    record_held("capture end stream=%p graph=%p", stream, *graph);
+    return kSuccess;
+}
+
+CUresult cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long /*flags*/)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (const CUresult r = check_work_locked(nullptr); r != kSuccess) return r;
+    *exec = g_graph_execs + (static_cast<char*>(graph) - g_graphs);
+    record_held("graph instantiate %p exec=%p", graph, *exec);
+    return kSuccess;
+}
+
+CUresult cuGraphLaunch(void* exec, CUstream stream)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (const CUresult r = check_work_locked(stream); r != kSuccess) return r;
+    record_held("graph launch %p stream=%p", exec, stream);
+    return kSuccess;
+}
+
+CUresult cuGraphExecDestroy(void* exec)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    record_held("graph exec destroy %p", exec);
+    return kSuccess;
+}
+
+CUresult cuGraphDestroy(void* graph)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    record_held("graph destroy %p", graph);
+    return kSuccess;
 }
 
 // ---- page-locked host memory: plain host memory here ----------------------------------------------------------
