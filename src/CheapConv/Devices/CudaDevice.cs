@@ -391,6 +391,7 @@ public sealed unsafe class CudaDevice : Device
             return;
         }
 
+        RefuseWhileCapturing("an upload");
         Bind();
         _staging ??= new CudaStaging(this);
         _staging.Upload(destination, source, bytes, _stream, reason => HostWaited(reason));

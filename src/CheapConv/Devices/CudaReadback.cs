@@ -18,7 +18,7 @@ internal sealed unsafe class CudaReadback : HostReadback
     private bool _inFlight;
 
     public CudaReadback(CudaDevice device, long bytes, Action<string> hostWaited)
-        : base(bytes)
+        : base(device, bytes)
     {
         _device = device;
         _hostWaited = hostWaited;

@@ -105,12 +105,50 @@ public abstract unsafe class Device : IDisposable
     {
     }
 
+    /// <summary>Whether a capture (<see cref="BeginCapture"/>) is under way: the work queued on <see cref="Stream"/> is
+    /// recorded, not run.</summary>
+    internal bool Capturing { get; private set; }
+
+    /// <summary>
+    /// Starts recording the kernels, device-to-device copies and fills queued on <see cref="Stream"/> instead of running
+    /// them (the C ABI's stream capture); <see cref="EndCapture"/> makes the recording a <see cref="DeviceGraph"/>.
+    /// Nothing that makes the host wait or crosses to the host may be queued meanwhile (it could not be replayed): such a
+    /// call throws <see cref="InvalidOperationException"/>. On a GPU the stream must be one the caller created.
+    /// </summary>
+    internal void BeginCapture()
+    {
+        Native.CaptureBegin(Handle, Stream);
+        Capturing = true;
+    }
+
+    /// <summary>Ends the capture <see cref="BeginCapture"/> started and returns what it recorded.</summary>
+    internal DeviceGraph EndCapture()
+    {
+        var graph = Native.CaptureEnd(Handle, Stream);
+        Capturing = false;
+        return new DeviceGraph(this, graph);
+    }
+
+    /// <summary>Throws when a capture is under way: <paramref name="what"/> cannot be part of a graph.</summary>
+    private protected void RefuseWhileCapturing(string what)
+    {
+        if (Capturing)
+        {
+            throw new InvalidOperationException($"{Name}: {what} while a capture is under way: a graph cannot replay it; do it before or after the capture");
+        }
+    }
+
     /// <summary>
     /// Records that the host has just waited for everything queued (<paramref name="reason"/>: what made it wait, e.g.
     /// "copy to the host"). <paramref name="canThrow"/> false for frees, which must never throw (see <see cref="HostWaits"/>).
     /// </summary>
     private protected void HostWaited(string reason, bool canThrow = true)
     {
+        if (canThrow)
+        {
+            RefuseWhileCapturing($"a host wait ({reason})");
+        }
+
         WorkQueued = false;
         HostWaits.Waited(reason, canThrow);
     }

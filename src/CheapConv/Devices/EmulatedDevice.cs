@@ -223,6 +223,7 @@ public sealed unsafe class EmulatedDevice : Device
     /// <summary>The emulator's device memory is host memory: the copy is done on return, and no GPU would have waited.</summary>
     internal override void CopyHostToDeviceStaged(nint destination, void* source, long bytes)
     {
+        RefuseWhileCapturing("an upload");
         Buffer.MemoryCopy(source, (void*)destination, bytes, bytes);
         WorkQueued = true;
     }
@@ -234,17 +235,19 @@ public sealed unsafe class EmulatedDevice : Device
     }
 
     /// <summary>The copy is done when <see cref="HostReadback.Start"/> returns: nothing a GPU would wait for.</summary>
-    internal override HostReadback CreateReadback(long bytes) => new EmulatedReadback(bytes);
+    internal override HostReadback CreateReadback(long bytes) => new EmulatedReadback(this, bytes);
 
+    // Copies and fills go through the C ABI (cc_memcpy_async, cc_memset8_async), as a GPU's go through the driver, so that
+    // a capture records them with the kernels around them.
     internal override void CopyDeviceToDevice(nint destination, nint source, long bytes)
     {
-        Buffer.MemoryCopy((void*)source, (void*)destination, bytes, bytes);
+        Native.MemcpyAsync(Handle, destination, source, (nuint)bytes, Stream);
         WorkQueued = true;
     }
 
     internal override void FillBytes(nint destination, byte value, long bytes)
     {
-        NativeMemory.Fill((void*)destination, (nuint)bytes, value);
+        Native.Memset8Async(Handle, destination, value, (nuint)bytes, Stream);
         WorkQueued = true;
     }
 
@@ -265,7 +268,7 @@ public sealed unsafe class EmulatedDevice : Device
             ? address
             : throw new EntryPointNotFoundException($"emulator library {LibraryPath} lacks the export {name}: rebuild it with 'make -C native'");
 
-    private sealed class EmulatedReadback(long bytes) : HostReadback(bytes)
+    private sealed class EmulatedReadback(Device device, long bytes) : HostReadback(device, bytes)
     {
         private nint _host = (nint)NativeMemory.Alloc((nuint)Math.Max(bytes, 1));
 

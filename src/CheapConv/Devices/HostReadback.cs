@@ -6,7 +6,7 @@ namespace CheapConv.Devices;
 /// made it; <see cref="Wait"/> waits for it (a counted host wait). The buffer is reused by the next start, which waits for
 /// the previous copy first if it is still running.
 /// </summary>
-internal abstract unsafe class HostReadback(long bytes) : IDisposable
+internal abstract unsafe class HostReadback(Device device, long bytes) : IDisposable
 {
     /// <summary>Capacity of the buffer.</summary>
     public long Bytes { get; } = bytes;
@@ -19,6 +19,11 @@ internal abstract unsafe class HostReadback(long bytes) : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Bytes);
+        if (device.Capturing)
+        {
+            throw new InvalidOperationException($"{device.Name}: a read-back while a capture is under way: a graph cannot replay it");
+        }
+
         StartCopy(source, length);
         Length = length;
     }

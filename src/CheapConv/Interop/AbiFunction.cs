@@ -57,6 +57,12 @@ internal enum AbiFunction
     CountCorrectF32,
     SgdValidate,
     SgdStep,
+    CaptureBegin,
+    CaptureEnd,
+    GraphLaunch,
+    GraphDestroy,
+    MemcpyAsync,
+    Memset8Async,
 }
 
 /// <summary>The C names of <see cref="AbiFunction"/>, in its order.</summary>
@@ -115,6 +121,12 @@ internal static class AbiFunctions
         "cc_count_correct_f32",
         "cc_sgd_validate",
         "cc_sgd_step",
+        "cc_capture_begin",
+        "cc_capture_end",
+        "cc_graph_launch",
+        "cc_graph_destroy",
+        "cc_memcpy_async",
+        "cc_memset8_async",
     ];
 
     /// <summary>How many functions there are.</summary>

@@ -585,6 +585,55 @@ public sealed unsafe class CheapConvNative
     public void SgdStep(CheapConvHandle handle, SgdProblem problem, nint parameter, nint gradient, nint momentumBuffer, nint stream) =>
         Call(AbiFunction.SgdStep, handle, problem, parameter, gradient, momentumBuffer, stream);
 
+    // ----- stream capture and graphs; ordered copies -----
+
+    /// <summary>cc_capture_begin: the calls made with <paramref name="handle"/> on <paramref name="stream"/> are recorded,
+    /// not run, until <see cref="CaptureEnd"/>.</summary>
+    public void CaptureBegin(CheapConvHandle handle, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, nint, int>)Export(AbiFunction.CaptureBegin))(h.Value, stream), AbiFunction.CaptureBegin);
+    }
+
+    /// <summary>cc_capture_end: the recording as a cc_graph (free it with <see cref="GraphDestroy"/>).</summary>
+    public nint CaptureEnd(CheapConvHandle handle, nint stream)
+    {
+        using var h = Use(handle);
+        nint graph;
+        Check(((delegate* unmanaged<nint, nint, nint*, int>)Export(AbiFunction.CaptureEnd))(h.Value, stream, &graph), AbiFunction.CaptureEnd);
+        return graph;
+    }
+
+    /// <summary>cc_graph_launch: runs the recording again, in order, on <paramref name="stream"/>.</summary>
+    public void GraphLaunch(CheapConvHandle handle, nint graph, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, nint, nint, int>)Export(AbiFunction.GraphLaunch))(h.Value, graph, stream), AbiFunction.GraphLaunch);
+    }
+
+    /// <summary>cc_graph_destroy.</summary>
+    public void GraphDestroy(CheapConvHandle handle, nint graph)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, nint, int>)Export(AbiFunction.GraphDestroy))(h.Value, graph), AbiFunction.GraphDestroy);
+    }
+
+    /// <summary>cc_memcpy_async: a device-to-device copy ordered on the stream (recorded by a capture).</summary>
+    public void MemcpyAsync(CheapConvHandle handle, nint destination, nint source, nuint bytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, nint, nint, nuint, nint, int>)Export(AbiFunction.MemcpyAsync))(h.Value, destination, source, bytes, stream),
+            AbiFunction.MemcpyAsync);
+    }
+
+    /// <summary>cc_memset8_async: a byte fill ordered on the stream (recorded by a capture).</summary>
+    public void Memset8Async(CheapConvHandle handle, nint destination, byte value, nuint bytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, nint, byte, nuint, nint, int>)Export(AbiFunction.Memset8Async))(h.Value, destination, value, bytes, stream),
+            AbiFunction.Memset8Async);
+    }
+
     // ----- the call shapes several functions share -----
 
     // Every *_validate: (const problem*).
