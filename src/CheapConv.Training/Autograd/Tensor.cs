@@ -97,6 +97,18 @@ public sealed class Tensor : IDisposable
         return tensor;
     }
 
+    /// <summary>
+    /// A temporary over <paramref name="storage"/>, which the caller keeps and frees (a captured step's input, refilled
+    /// before each replay): the scope releases the tensor but leaves the storage alone.
+    /// </summary>
+    internal static Tensor Over(IBackend backend, int[] shape, Storage storage)
+    {
+        CheckShape(shape, storage.Length);
+        var tensor = new Tensor(backend, (int[])shape.Clone(), storage, ownsStorage: false, TensorKind.Temporary);
+        TensorScope.Track(tensor);
+        return tensor;
+    }
+
     /// <summary>A temporary with unspecified contents: rented from the cache inside a <see cref="TensorScope"/>.</summary>
     public static Tensor Empty(IBackend backend, params int[] shape)
     {

@@ -52,9 +52,39 @@ public sealed class TensorScope : IDisposable
     /// <summary>Releases the scope's tensors and returns its storages to their caches.</summary>
     public void Dispose()
     {
+        if (End())
+        {
+            foreach (var (cache, storage) in _rented)
+            {
+                cache.Return(storage);
+            }
+
+            _rented.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Ends the scope like <see cref="Dispose"/> but keeps its storages out of the caches: the caller holds them (a captured
+    /// graph, whose recorded kernels keep using them) and gives them back with <see cref="StorageCache.Return"/>.
+    /// </summary>
+    internal IReadOnlyList<(StorageCache Cache, Storage Storage)> EndKeepingStorages()
+    {
+        if (!End())
+        {
+            return [];
+        }
+
+        List<(StorageCache, Storage)> kept = [.. _rented];
+        _rented.Clear();
+        return kept;
+    }
+
+    /// <summary>Releases the tensors and closes the scope; false when it was closed already.</summary>
+    private bool End()
+    {
         if (_disposed)
         {
-            return;
+            return false;
         }
 
         if (_current != this)
@@ -68,13 +98,8 @@ public sealed class TensorScope : IDisposable
             tensor.Release();
         }
 
-        foreach (var (cache, storage) in _rented)
-        {
-            cache.Return(storage);
-        }
-
         _tensors.Clear();
-        _rented.Clear();
         _current = _outer;
+        return true;
     }
 }

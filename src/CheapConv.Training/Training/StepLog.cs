@@ -39,6 +39,7 @@ internal sealed class StepLog : IDisposable
 
     private readonly IBackend _backend;
     private readonly Storage _rows;
+    private readonly Storage _row; // the step being recorded, copied into _rows by Commit
     private readonly Storage _zero;
     private readonly string[] _parameterNames;
     private readonly Tensor[] _parameters;
@@ -65,6 +66,7 @@ internal sealed class StepLog : IDisposable
         Capacity = capacity;
         _images = new int[capacity];
         _rows = backend.Allocate((long)capacity * RowLength);
+        _row = backend.Allocate(RowLength);
         _zero = backend.Allocate(1);
         backend.Fill(_zero, 0f);
     }
@@ -89,39 +91,44 @@ internal sealed class StepLog : IDisposable
     private int FirstGradientColumn => CorrectColumn + 1;
 
     /// <summary>
-    /// Records the next step's row: copies of the one-element loss tensors (KD null when not computed, AT empty without
-    /// a teacher), the correct count of <paramref name="logits"/> against <paramref name="labels"/>, and the gradient
-    /// check. Call after the backward pass and before the optimiser step (the gradients are those of this step).
+    /// Records a step's row, for <see cref="Commit"/> to add to the log: copies of the one-element loss tensors (KD null
+    /// when not computed, AT empty without a teacher), the correct count of <paramref name="logits"/> against
+    /// <paramref name="labels"/>, and the gradient check. Call after the backward pass and before the optimiser step (the
+    /// gradients are those of this step). Device-side work only, so a captured step can record (a replay records again).
     /// </summary>
     public void Record(Tensor total, Tensor crossEntropy, Tensor? knowledgeDistillation, IReadOnlyList<Tensor> attention,
         Tensor logits, ReadOnlySpan<int> labels)
+    {
+        if (attention.Count != AttentionGroups)
+        {
+            throw new ArgumentException($"the step log has {AttentionGroups} AT columns, the step computed {attention.Count} terms");
+        }
+
+        _backend.CopyElements(total.Storage, 0, _row, TotalColumn, 1);
+        _backend.CopyElements(crossEntropy.Storage, 0, _row, CrossEntropyColumn, 1);
+        _backend.CopyElements(knowledgeDistillation?.Storage ?? _zero, 0, _row, KnowledgeDistillationColumn, 1);
+        for (var g = 0; g < attention.Count; g++)
+        {
+            _backend.CopyElements(attention[g].Storage, 0, _row, FirstAttentionColumn + g, 1);
+        }
+
+        _backend.CountCorrect(logits.Dim(0), logits.Dim(1), logits.Storage, labels, _row, CorrectColumn);
+        if (_parameters.Length > 0)
+        {
+            _backend.FirstNonFinite(GradientList(), _row, FirstGradientColumn);
+        }
+    }
+
+    /// <summary>Adds the row <see cref="Record"/> (or a replay of it) wrote as the next step, of <paramref name="images"/> images.</summary>
+    public void Commit(int images)
     {
         if (Count == Capacity)
         {
             throw new InvalidOperationException($"the step log is full ({Capacity} steps): clear it at the end of each epoch");
         }
 
-        if (attention.Count != AttentionGroups)
-        {
-            throw new ArgumentException($"the step log has {AttentionGroups} AT columns, the step computed {attention.Count} terms");
-        }
-
-        var row = (long)Count * RowLength;
-        _backend.CopyElements(total.Storage, 0, _rows, row + TotalColumn, 1);
-        _backend.CopyElements(crossEntropy.Storage, 0, _rows, row + CrossEntropyColumn, 1);
-        _backend.CopyElements(knowledgeDistillation?.Storage ?? _zero, 0, _rows, row + KnowledgeDistillationColumn, 1);
-        for (var g = 0; g < attention.Count; g++)
-        {
-            _backend.CopyElements(attention[g].Storage, 0, _rows, row + FirstAttentionColumn + g, 1);
-        }
-
-        _images[Count] = logits.Dim(0);
-        _backend.CountCorrect(logits.Dim(0), logits.Dim(1), logits.Storage, labels, _rows, row + CorrectColumn);
-        if (_parameters.Length > 0)
-        {
-            _backend.FirstNonFinite(GradientList(), _rows, row + FirstGradientColumn);
-        }
-
+        _images[Count] = images;
+        _backend.CopyElements(_row, 0, _rows, (long)Count * RowLength, RowLength);
         Count++;
     }
 
@@ -205,6 +212,7 @@ internal sealed class StepLog : IDisposable
         _readback?.Dispose();
         _list?.Dispose();
         _rows.Dispose();
+        _row.Dispose();
         _zero.Dispose();
     }
 

@@ -38,6 +38,18 @@ internal static class TrainingStep
 
         using var scope = TensorScope.Begin();
         var input = Tensor.FromHost(backend, shape, images);
+        Compute(student, teacher, optimizer, loss, input, labels, log);
+        log.Commit(shape[0]);
+    }
+
+    /// <summary>
+    /// The device-side part of a step on an <paramref name="input"/> already on the device: forward passes, loss, backward,
+    /// the log's row (<see cref="StepLog.Record"/>, not committed) and the SGD update. Nothing here uploads or waits, so it
+    /// can be captured as a graph (<see cref="StepGraph"/>).
+    /// </summary>
+    internal static void Compute(WideResNet student, WideResNet? teacher, Sgd optimizer, DistillationOptions? loss, Tensor input,
+        ReadOnlySpan<int> labels, StepLog log)
+    {
         WrnOutput? taught = null;
         if (teacher is not null)
         {

@@ -171,6 +171,12 @@ public sealed unsafe partial class GpuBackend
         return count[0];
     }
 
+    /// <summary>
+    /// Puts <paramref name="labels"/> in the device buffer the loss kernels read (a staged upload, no wait), so that a
+    /// captured step's kernels, which read that buffer, see the labels of the step being replayed.
+    /// </summary>
+    internal void StageLabels(ReadOnlySpan<int> labels) => UploadLabels(labels);
+
     /// <summary>Frees the labels and the correct count (allocated again when next needed); part of <see cref="Dispose"/>.</summary>
     private void ReleaseLossBuffers()
     {
