@@ -101,12 +101,20 @@ internal static class ProfileModel
             var compulsory = !main ? dram : op!.Problem is { } problem && op.Pass is { } pass ? CompulsoryBytes(problem, pass) : op.StorageBytes;
             var work = new LaunchWork(launch.Kernel, launch.GridBlocks, launch.ThreadsPerBlock,
                 occupancies.BlocksPerSm(launch.Kernel, launch.ThreadsPerBlock, launch.DynamicSharedBytes),
-                Flops: main ? op!.Flops : 0, TensorCores: tensorCoreKernels?.Contains(launch.Kernel) ?? false,
+                Flops: main ? op!.Flops : 0, TensorCores: UsesTensorCores(launch, tensorCoreKernels),
                 CompulsoryBytes: compulsory, DramBytes: dram, L2Sectors: launch.L2Sectors, SharedWavefronts: launch.SharedWavefronts);
             result.Add(new ModelledLaunch(launch, op, work, RooflineModel.Estimate(gpu, work)));
         }
 
         return result;
+    }
+
+    /// <summary>Whether a launch computes on tensor cores, so the model charges its FLOPs at the tf32 peak: its kernel's PTX
+    /// issues mma (<see cref="ProfileSettings.FindTensorCoreKernels"/>), or the emulator counted its mma.sync executions.</summary>
+    public static bool UsesTensorCores(MeasuredLaunch launch, IReadOnlySet<string>? tensorCoreKernels)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        return (tensorCoreKernels?.Contains(launch.Kernel) ?? false) || launch.TensorMmaRequests > 0;
     }
 
     /// <summary>
