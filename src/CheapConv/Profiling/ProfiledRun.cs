@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using CheapConv.Backends;
 using CheapConv.Devices;
+using CheapConv.Interop;
 
 namespace CheapConv.Profiling;
 
@@ -68,7 +69,8 @@ internal sealed unsafe class ProfiledRun : IDisposable
         // The same library the profile opened (the loader counts references; it is never unloaded).
         var library = NativeLibrary.Load(profile.Device.LibraryPath);
         _launchCount = (delegate* unmanaged<int>)NativeLibrary.GetExport(library, "cc_prof_launch_count");
-        _gpu = new GpuBackend(profile.Device);
+        // The C library's default precision, tf32: the kernels a cc_conv_* caller gets (tensor cores where they apply).
+        _gpu = new GpuBackend(profile.Device) { ConvPrecision = KernelPrecision.Tf32 };
         Backend = new RecordingBackend(_gpu, () => _launchCount());
     }
 
