@@ -9,6 +9,9 @@
 //                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered)
 //   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
 //                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
+//   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
+//                     (stride 1): the forward convolution of dy with the turned filter and padding 2 - pad;
+//                     M = Cg, N = N*H*W, Kr = Kg*9; A = the turned w (gathered), B = im2col(dy)
 //   backward weight   dw[g Kg + m, (c,r,s)]  = sum_j dy[n, g Kg + m, p, q] . im2col(x)[(c,r,s), j]
 //                     M = Kg, N = Cg*RS, Kr = N*P*Q, split over gridDim.z = groups * splits: split z sums the
 //                     positions [z_split * k_chunk, ...) into its own slice of dw_partials (a whole dw), and
@@ -41,6 +44,9 @@ constexpr int kTile = 64;     // rows and columns of C per block
 constexpr int kTileK = 16;    // reduction indices per stage
 constexpr int kStages = 3;
 constexpr int kThreads = 128; // must match kImplicitGemmBlock (native/launch/conv_implicit_gemm.h)
+// At least 4 resident blocks (16 warps) per SM: caps the registers at 128 per thread (65536 / (4 * 128)), enough warps
+// for the loads in flight of these mostly memory-bound shapes; 30 KiB x 4 of shared memory fits every target.
+constexpr int kMinBlocksPerSm = 4;
 constexpr int kWarpTile = 32;
 constexpr int kFragsM = kWarpTile / 16;
 constexpr int kFragsN = kWarpTile / 8;
@@ -70,6 +76,25 @@ __device__ __forceinline__ void copy4(float* dst, const float* src, const float*
 __device__ __forceinline__ void copy16(float* dst, const float* src, const float* any_valid)
 {
     cc_cp_async_cg(dst, src != nullptr ? src : any_valid, src != nullptr ? 16u : 0u);
+}
+
+// Which element of an mn-major tile (rows 20 words apart) a thread copies in step i of the 8 4-byte copies: the lanes
+// of a half warp along k, so 16 consecutive k of one row (coalesced in memory, 16 banks), the other half warp 4 rows
+// further (80 words = 16 banks on), so the 32 lanes hit 32 banks. k is the same in every step.
+__device__ __forceinline__ void mn_major_element(int i, int& mn, int& k)
+{
+    const int lane = (int)threadIdx.x % 32, r = 4 * i + (int)threadIdx.x / 32; // r: 0..31 over the steps and warps
+    mn = r % 4 + 8 * (r / 4) + 4 * (lane / 16);
+    k = lane % 16;
+}
+
+// The same for step i of the 2 16-byte copies: a quarter warp (one 16-byte phase) writes the same 4 columns of 8
+// consecutive rows, whose 20-word strides spread them over all 32 banks. k is the same in both steps.
+__device__ __forceinline__ void mn_major_chunk(int i, int& mn, int& k)
+{
+    const int chunk = (int)threadIdx.x + kThreads * i;
+    mn = chunk % 8 + 8 * (chunk / 32);
+    k = 4 * ((chunk / 8) % 4);
 }
 
 // An output position j = (n, p, q) and the reduction cursor over positions: advancing it by a step is a few
@@ -169,19 +194,39 @@ struct DenseRows {
     {
         const int t = (int)threadIdx.x;
         if (vectorized) {
-            for (int i = 0; i < 2; ++i) {
-                const int chunk = t + kThreads * i; // 4 consecutive elements along the contiguous dimension
-                const int mn = KContiguous ? chunk / 4 : 4 * (chunk % 16), k = KContiguous ? 4 * (chunk % 4) : chunk / 16;
+            for (int i = 0; i < 2; ++i) { // 4 consecutive elements along the contiguous dimension
+                int mn = 4 * (t % 16), k = t / 16 + 8 * i; // k-major: a quarter warp writes 128 contiguous bytes
+                if (KContiguous) mn_major_chunk(i, mn, k);
                 const bool ok = row0 + mn < rows && k0 + k < k_end; // all 4 or none: k_end (or rows) % 4 == 0
                 copy16(&s[smem_index<kLayout>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
             }
             return;
         }
         for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
-            const int e = t + kThreads * i; // consecutive threads along the contiguous dimension
-            const int mn = KContiguous ? e / kTileK : e % kTile, k = KContiguous ? e % kTileK : e / kTile;
+            int mn = t % kTile, k = t / kTile + 2 * i; // k-major: consecutive threads along mn
+            if (KContiguous) mn_major_element(i, mn, k);
             const bool ok = row0 + mn < rows && k0 + k < k_end;
             copy4(&s[smem_index<kLayout>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
+        }
+    }
+};
+
+// The stride-1 data gradient's weights: A(c, (k, r', s')) = w[g Kg + k, c, R-1-r', S-1-s'] (the filter turned by 180
+// degrees and its channels swapped), at base + c RS + k Cg RS + (RS - 1 - (r' S + s')). Mn-major in shared memory,
+// 4-byte copies (the weights are small and stay in L2).
+template <int R, int S>
+struct TurnedWeights {
+    const float* base;
+    int rows, row0, k_end; // rows = Cg; k_end = Kg R S
+
+    __device__ __forceinline__ void load(float* s, int k0) const
+    {
+        for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
+            int mn, k;
+            mn_major_element(i, mn, k);
+            const int kk = k0 + k, filter = kk / (R * S), tap = kk % (R * S); // divisions by compile-time constants
+            const bool ok = row0 + mn < rows && kk < k_end;
+            copy4(&s[smem_index<kMnMajor>(mn, k)], ok ? base + ((row0 + mn) + filter * rows) * (R * S) + (R * S - 1 - tap) : nullptr, base);
         }
     }
 };
@@ -200,27 +245,28 @@ struct Im2colRows {
     __device__ Im2colRows(const Activation& act, int rows_, int row0_, int k_begin, int k_end_, bool vec)
         : a(act), rows(rows_), row0(row0_), k_end(k_end_), vectorized(vec)
     {
-        const int t = (int)threadIdx.x;
-        pos.set(k_begin + (vectorized ? 4 * (t % 4) : t % 16), a.out_h, a.out_w);
+        int mn, k; // the thread's k is the same in every step (mn_major_chunk, mn_major_element)
+        if (vectorized) mn_major_chunk(0, mn, k);
+        else mn_major_element(0, mn, k);
+        pos.set(k_begin + k, a.out_h, a.out_w);
     }
 
     // Copies the tile at k0 (the tiles come in order, one call each) and moves to the next.
     __device__ __forceinline__ void load(float* s, int k0)
     {
-        const int t = (int)threadIdx.x;
         const int h0 = pos.p * a.stride_h - a.pad_h, w0 = pos.q * a.stride_w - a.pad_w;
         const float* pixel = a.base + pos.n * a.image + h0 * a.width + w0;
         if (vectorized) {
-            const int k = 4 * (t % 4);
             for (int i = 0; i < 2; ++i) {
-                const int mn = t / 4 + 32 * i;
+                int mn, k;
+                mn_major_chunk(i, mn, k);
                 const bool ok = row0 + mn < rows && k0 + k < k_end;
                 copy16(&s[smem_index<kMnMajor>(mn, k)], ok ? pixel + (row0 + mn) * a.plane : nullptr, a.base);
             }
         } else {
-            const int k = t % 16;
             for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
-                const int mn = t / 16 + 8 * i;
+                int mn, k;
+                mn_major_element(i, mn, k);
                 const int row = row0 + mn, c = row / (R * S), rs = row % (R * S);
                 const int h = h0 + rs / S, w = w0 + rs % S;
                 const bool ok = row < rows && k0 + k < k_end && h >= 0 && h < a.height && w >= 0 && w < a.width;
@@ -406,10 +452,37 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
         }
 }
 
+// dx for stride 1: the forward convolution of dy (K channels, P x Q pixels) with the turned filter, padding R-1-pad,
+// over the positions (n, h, w) of dx. M = Cg, N = N*H*W, Kr = Kg*R*S.
+template <int R, int S>
+__device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx)
+{
+    const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
+    const int kr = kg * R * S;
+    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    Activation grad;
+    grad.base = dy + g * kg * pr.p * pr.q;
+    grad.image = pr.k * pr.p * pr.q;
+    grad.plane = pr.p * pr.q;
+    grad.height = pr.p;
+    grad.width = pr.q;
+    grad.stride_h = grad.stride_w = 1;
+    grad.pad_h = R - 1 - pr.pad_h;
+    grad.pad_w = S - 1 - pr.pad_w;
+    grad.out_h = pr.h;
+    grad.out_w = pr.w;
+    grad.positions = pr.n * pr.h * pr.w;
+    TurnedWeights<R, S> a{w + g * kg * cg * R * S, cg, row0, kr};
+    Im2colColumns<R, S> b(grad, col0, kr, false);
+    float acc[kFragsM][kFragsN][4];
+    reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    store_activation(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w);
+}
+
 } // namespace
 
 // y = conv(x, w) for 1x1 filters (any stride, padding and groups).
-extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
                                                                                           float* __restrict__ y, int vectorized)
 {
@@ -417,7 +490,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_forward_
 }
 
 // y = conv(x, w) for 3x3 filters (any stride, padding and groups).
-extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
                                                                                           float* __restrict__ y, int vectorized)
 {
@@ -426,7 +499,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_forward_
 
 // dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1 (every dx pixel is written).
 // vectorized bit 0: w^T (C % 4 == 0); bit 1: dy (P*Q % 4 == 0).
-extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr,
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr,
                                                                                                 const float* __restrict__ dy,
                                                                                                 const float* __restrict__ w,
                                                                                                 float* __restrict__ dx, int vectorized)
@@ -440,9 +513,19 @@ extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_backward
     store_activation(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w);
 }
 
+// dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written).
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr,
+                                                                                                const float* __restrict__ dy,
+                                                                                                const float* __restrict__ w,
+                                                                                                float* __restrict__ dx, int vectorized)
+{
+    (void)vectorized; // 4-byte copies only: the turned filter and the padded window are not contiguous runs of 4
+    backward_data<3, 3>(pr, dy, w, dx);
+}
+
 // dw (split-K partials) for 1x1 filters (any stride, padding and groups). vectorized: 1x1 stride 1 without padding,
 // P*Q and k_chunk multiples of 4, both tensors 16-byte aligned.
-extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr,
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
                                                                                                   float* __restrict__ dw_partials,
@@ -452,7 +535,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_backward
 }
 
 // dw (split-K partials) for 3x3 filters (any stride, padding and groups).
-extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr,
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
                                                                                                   float* __restrict__ dw_partials,
@@ -464,5 +547,6 @@ extern "C" __global__ void __launch_bounds__(kThreads) cc_implicit_gemm_backward
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_1x1_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_3x3_kernel);

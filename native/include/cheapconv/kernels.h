@@ -61,6 +61,7 @@
     X(implicit_gemm, implicit_gemm_forward_1x1) \
     X(implicit_gemm, implicit_gemm_forward_3x3) \
     X(implicit_gemm, implicit_gemm_backward_data_1x1) \
+    X(implicit_gemm, implicit_gemm_backward_data_3x3) \
     X(implicit_gemm, implicit_gemm_backward_weight_1x1) \
     X(implicit_gemm, implicit_gemm_backward_weight_3x3) \
     X(losses, cross_entropy_forward)            \
@@ -148,6 +149,9 @@ extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem p
                                                                const float* __restrict__ w, float* __restrict__ y,
                                                                int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
+                                                                     const float* __restrict__ w, float* __restrict__ dx,
+                                                                     int vectorized);
+extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,

@@ -187,8 +187,11 @@ void test_variants_and_workspace(Tally& t)
     dense.k = 16;
     t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_implicit_gemm_forward_3x3_kernel" &&
                 kernel_names(dense, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_implicit_gemm_backward_weight_3x3_kernel" &&
-                kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_conv2d_backward_data_kernel",
-            "tf32: a 3x3 with 8 channels and filters per group: forward and weight gradient on tensor cores, data gradient direct");
+                kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_implicit_gemm_backward_data_3x3_kernel",
+            "tf32: a stride-1 3x3 with 8 channels and filters per group: every pass on tensor cores");
+    cc_conv_init(&dense, 2, 16, 9, 7, 16, 3, 3, 1, 1, 2, 2, 2);
+    t.check(kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_conv2d_backward_data_kernel",
+            "tf32: a stride-2 3x3 data gradient (not on tensor cores yet) stays direct");
 
     size_t bytes = 1;
     cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, nullptr, &bytes);
@@ -267,6 +270,12 @@ void run_conv_tests(Tally& t)
     check_passes(t, p, nullptr, "pointwise 20 -> 68 channels, 8x6 (tf32, 16-byte copies, partial tiles)");
     cc_conv_init(&p, 2, 16, 9, 7, 16, 3, 3, 1, 1, 2, 2, 2);
     check_passes(t, p, nullptr, "3x3 stride 2, 8 channels per group (tf32 forward and weight gradient)");
+    cc_conv_init(&p, 2, 16, 7, 6, 24, 3, 3, 1, 1, 1, 1, 2);
+    check_passes(t, p, nullptr, "3x3 stride 1 pad 1, 8 channels and 12 filters per group (tf32, every pass)");
+    cc_conv_init(&p, 1, 9, 6, 7, 10, 3, 3, 0, 0, 1, 1, 1);
+    check_passes(t, p, nullptr, "3x3 stride 1 pad 0, 9 -> 10 channels (tf32, every pass)");
+    cc_conv_init(&p, 1, 8, 5, 4, 8, 3, 3, 2, 2, 1, 1, 1);
+    check_passes(t, p, nullptr, "3x3 stride 1 pad 2 (tf32, every pass)");
     cc_conv_init(&p, 2, 3, 5, 7, 5, 1, 1, 0, 0, 1, 1, 1);
     check_passes(t, p, &implicit, "pointwise 3 -> 5 channels, 5x7 (CC_ALGO_IMPLICIT_GEMM, 4-byte copies)");
 }
