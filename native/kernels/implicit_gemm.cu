@@ -10,7 +10,8 @@
 //   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
 //                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
 //   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
-//                     (stride 1): the forward convolution of dy with the turned filter and padding 2 - pad;
+//                     (stride 1 or 2): the forward convolution of dy (stride 2: dilated, a zero between neighbours)
+//                     with the turned filter and padding 2 - pad;
 //                     M = Cg, N = N*H*W, Kr = Kg*9; A = the turned w (gathered), B = im2col(dy)
 //   backward weight   dw[g Kg + m, (c,r,s)]  = sum_j dy[n, g Kg + m, p, q] . im2col(x)[(c,r,s), j]
 //                     M = Kg, N = Cg*RS, Kr = N*P*Q, split over gridDim.z = groups * splits: split z sums the
@@ -125,11 +126,13 @@ struct Activation {
     int positions;      // N * P * Q
 };
 
-// Operand B of the forward pass (and of the 1x1 backward-data pass): im2col(x), k-major. Element (k = (c, r, s),
-// column j) is x at (n, c, p sh - pad + r, q sw - pad + s), zero outside the image or the matrix.
+// Operand B of the forward pass (and of the backward-data passes): im2col(x), k-major. Element (k = (c, r, s),
+// column j) is x at (n, c, p sh - pad + r, q sw - pad + s), zero outside the image or the matrix. With Dilation 2 the
+// window reads the tensor with a zero between neighbours (element h of the dilated row is row h / 2 where h is even,
+// zero where odd): the stride-2 data gradient's dy.
 // Thread t always copies column (t % 64) (4-byte) or columns 4 (t % 16) .. +3 (vectorized), so the position split
 // is done once, in the constructor.
-template <int R, int S>
+template <int R, int S, int Dilation = 1>
 struct Im2colColumns {
     const Activation& a;
     int k_end;
@@ -137,7 +140,8 @@ struct Im2colColumns {
     int col;               // the thread's column (first of 4, vectorized) within the tile
     const float* pixel;    // x at (n, 0, p sh - pad, q sw - pad) for the thread's column (may point outside: only
                            // offsets that land inside are used), nullptr past the last position
-    int h0, w0;
+    int h0, w0;            // the window's origin, in dilated coordinates
+    int h0_row, w0_column; // the pixel `pixel` stands for: the origin, divided by the dilation (rounded down)
 
     __device__ Im2colColumns(const Activation& act, int col0, int k_end_, bool vec) : a(act), k_end(k_end_), vectorized(vec)
     {
@@ -148,8 +152,13 @@ struct Im2colColumns {
         pos.set(j, a.out_h, a.out_w);
         h0 = pos.p * a.stride_h - a.pad_h;
         w0 = pos.q * a.stride_w - a.pad_w;
-        pixel = j < a.positions ? a.base + pos.n * a.image + h0 * a.width + w0 : nullptr;
+        // Dilated: the pixel the window's origin rounds down to (only offsets of even coordinates are used).
+        h0_row = Dilation == 1 ? h0 : floor_div(h0);
+        w0_column = Dilation == 1 ? w0 : floor_div(w0);
+        pixel = j < a.positions ? a.base + pos.n * a.image + h0_row * a.width + w0_column : nullptr;
     }
+
+    static __device__ __forceinline__ int floor_div(int v) { return v >= 0 ? v / Dilation : -((-v + Dilation - 1) / Dilation); }
 
     __device__ __forceinline__ void load(float* s, int k0) const
     {
@@ -167,9 +176,11 @@ struct Im2colColumns {
             const int k = (int)threadIdx.x / 64 + 2 * i;
             const int kk = k0 + k;
             const int c = kk / (R * S), rs = kk % (R * S); // divisions by compile-time constants
-            const int h = h0 + rs / S, w = w0 + rs % S;
-            const bool ok = pixel != nullptr && kk < k_end && h >= 0 && h < a.height && w >= 0 && w < a.width;
-            copy4(&s[smem_index<kKMajor>(col, k)], ok ? pixel + c * a.plane + (rs / S) * a.width + rs % S : nullptr, a.base);
+            const int h = h0 + rs / S, w = w0 + rs % S;     // in the (dilated) window's coordinates
+            const bool ok = pixel != nullptr && kk < k_end && h >= 0 && h < Dilation * (a.height - 1) + 1 && w >= 0 &&
+                            w < Dilation * (a.width - 1) + 1 && h % Dilation == 0 && w % Dilation == 0;
+            const int offset = Dilation == 1 ? (rs / S) * a.width + rs % S : (h / Dilation - h0_row) * a.width + (w / Dilation - w0_column);
+            copy4(&s[smem_index<kKMajor>(col, k)], ok ? pixel + c * a.plane + offset : nullptr, a.base);
         }
     }
 };
@@ -452,9 +463,11 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
         }
 }
 
-// dx for stride 1: the forward convolution of dy (K channels, P x Q pixels) with the turned filter, padding R-1-pad,
-// over the positions (n, h, w) of dx. M = Cg, N = N*H*W, Kr = Kg*R*S.
-template <int R, int S>
+// dx: the forward convolution of dy (K channels, P x Q pixels; with stride 2, dilated: a zero between neighbours) with
+// the turned filter, padding R-1-pad, stride 1, over the positions (n, h, w) of dx. M = Cg, N = N*H*W, Kr = Kg*R*S.
+// With stride 2 three quarters of the products are with those zeros: copies the tensor cores multiply but memory
+// never serves (zero-filled), the price of one GEMM for the whole pass.
+template <int R, int S, int Stride>
 __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
@@ -473,7 +486,7 @@ __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const f
     grad.out_w = pr.w;
     grad.positions = pr.n * pr.h * pr.w;
     TurnedWeights<R, S> a{w + g * kg * cg * R * S, cg, row0, kr};
-    Im2colColumns<R, S> b(grad, col0, kr, false);
+    Im2colColumns<R, S, Stride> b(grad, col0, kr, false);
     float acc[kFragsM][kFragsN][4];
     reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
     store_activation(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w);
@@ -520,7 +533,15 @@ extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_impli
                                                                                                 float* __restrict__ dx, int vectorized)
 {
     (void)vectorized; // 4-byte copies only: the turned filter and the padded window are not contiguous runs of 4
-    backward_data<3, 3>(pr, dy, w, dx);
+    backward_data<3, 3, 1>(pr, dy, w, dx);
+}
+
+// The same for stride 2 (both directions), over the dilated dy.
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_stride2_kernel(
+    cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized)
+{
+    (void)vectorized;
+    backward_data<3, 3, 2>(pr, dy, w, dx);
 }
 
 // dw (split-K partials) for 1x1 filters (any stride, padding and groups). vectorized: 1x1 stride 1 without padding,
@@ -548,5 +569,6 @@ CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_stride2_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_3x3_kernel);

@@ -61,10 +61,10 @@ bool implicit_gemm_implements(const cc_conv_problem& p, cc_conv_pass pass)
 {
     if (!filter_is(p, 1) && !filter_is(p, 3)) return false;
     if (pass != CC_CONV_BACKWARD_DATA) return true;
-    // The data gradient as the forward convolution of dy with the turned filter: stride 1, and a padding the turned
-    // window can mirror (pad <= r - 1); the 1x1 kernel has no groups.
+    // The data gradient as the forward convolution of dy (dilated for stride 2) with the turned filter: stride 1 or 2
+    // in both directions, and a padding the turned window can mirror (pad <= r - 1); the 1x1 kernel has no groups.
     if (filter_is(p, 1)) return one_to_one(p) && p.groups == 1;
-    return p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= 2 && p.pad_w <= 2;
+    return p.stride_h == p.stride_w && (p.stride_h == 1 || p.stride_h == 2) && p.pad_h <= 2 && p.pad_w <= 2;
 }
 
 bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass)
@@ -78,7 +78,7 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
     if (!implicit_gemm_implements(p, pass))
         return fail(CC_ERROR_NOT_SUPPORTED,
                     "%s: CC_ALGO_IMPLICIT_GEMM implements the forward and weight-gradient passes of 1x1 and 3x3 filters, and "
-                    "the data gradient of 3x3 filters with stride 1 and padding at most 2 and of 1x1 filters with stride 1, no "
+                    "the data gradient of 3x3 filters with stride 1 or 2 and padding at most 2 and of 1x1 filters with stride 1, no "
                     "padding and groups 1; not this pass of r=%d s=%d stride=%dx%d pad=%dx%d groups=%d (use CC_ALGO_AUTO or "
                     "CC_ALGO_DIRECT)",
                     call, p.r, p.s, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.groups);
@@ -91,7 +91,9 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
         CC_TRY(geometry_for(call, kg, positions(p), p.groups, &result.geometry));
         break;
     case CC_CONV_BACKWARD_DATA: // over dx's pixels
-        result.kernel = three ? KernelId::implicit_gemm_backward_data_3x3 : KernelId::implicit_gemm_backward_data_1x1;
+        result.kernel = !three               ? KernelId::implicit_gemm_backward_data_1x1
+                        : p.stride_h == 1 ? KernelId::implicit_gemm_backward_data_3x3
+                                          : KernelId::implicit_gemm_backward_data_3x3_stride2;
         CC_TRY(geometry_for(call, cg, i64{p.n} * p.h * p.w, p.groups, &result.geometry));
         break;
     case CC_CONV_BACKWARD_WEIGHT: {
@@ -125,6 +127,9 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
         return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
     case KernelId::implicit_gemm_backward_data_3x3:
         return launch<KernelId::implicit_gemm_backward_data_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+    case KernelId::implicit_gemm_backward_data_3x3_stride2:
+        return launch<KernelId::implicit_gemm_backward_data_3x3_stride2>(handle, plan.geometry, stream, text, p, in0, in1, out,
+                                                                         vectorized);
     default: break;
     }
     // The weight gradient: split z writes its partial dw to slice z of the workspace (dw itself with one split), then

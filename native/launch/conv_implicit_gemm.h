@@ -25,8 +25,8 @@ struct ImplicitGemmPlan {
 };
 
 // Whether the kernels implement `pass` of `p` (a problem validate() accepted): the forward and weight-gradient passes
-// of 1x1 and 3x3 filters (any stride, padding and groups), the data gradient of 3x3 filters with stride 1 and
-// padding at most 2 (any groups) and of 1x1 filters with stride 1, no padding and groups 1.
+// of 1x1 and 3x3 filters (any stride, padding and groups), the data gradient of 3x3 filters with stride 1 or 2
+// (the same in both directions) and padding at most 2 (any groups) and of 1x1 filters with stride 1, no padding and groups 1.
 bool implicit_gemm_implements(const cc_conv_problem& p, cc_conv_pass pass);
 
 // Whether CC_ALGO_AUTO runs them when tf32 is allowed: where implemented, for 1x1 filters and for 3x3 filters with at

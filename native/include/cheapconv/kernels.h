@@ -62,6 +62,7 @@
     X(implicit_gemm, implicit_gemm_forward_3x3) \
     X(implicit_gemm, implicit_gemm_backward_data_1x1) \
     X(implicit_gemm, implicit_gemm_backward_data_3x3) \
+    X(implicit_gemm, implicit_gemm_backward_data_3x3_stride2) \
     X(implicit_gemm, implicit_gemm_backward_weight_1x1) \
     X(implicit_gemm, implicit_gemm_backward_weight_3x3) \
     X(losses, cross_entropy_forward)            \
@@ -154,6 +155,9 @@ extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_pro
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized);
+extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_stride2_kernel(cc_conv_problem pr, const float* __restrict__ dy,
+                                                                             const float* __restrict__ w,
+                                                                             float* __restrict__ dx, int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                        const float* __restrict__ dy,
                                                                        float* __restrict__ dw_partials, int k_chunk,

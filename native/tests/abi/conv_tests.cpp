@@ -135,9 +135,11 @@ void test_refusals(Tally& t)
     expect_status(t, cc_conv_workspace_size(&p, CC_CONV_FORWARD, &options, &planned), CC_ERROR_NOT_SUPPORTED,
                   {"CC_ALGO_IMPLICIT_GEMM runs on tensor cores in tf32", "CC_PRECISION_FP32"}, "CC_ALGO_IMPLICIT_GEMM with fp32");
     options.precision = CC_PRECISION_TF32;
-    expect_status(t, cc_conv_workspace_size(&p, CC_CONV_BACKWARD_DATA, &options, &planned), CC_ERROR_NOT_SUPPORTED,
-                  {"CC_ALGO_IMPLICIT_GEMM implements", "r=3 s=3 stride=2x2 pad=1x1 groups=4"},
-                  "CC_ALGO_IMPLICIT_GEMM for a 3x3 backward-data pass");
+    cc_conv_problem mixed;
+    cc_conv_init(&mixed, 2, 8, 9, 7, 8, 3, 3, 1, 1, 2, 1, 4);
+    expect_status(t, cc_conv_workspace_size(&mixed, CC_CONV_BACKWARD_DATA, &options, &planned), CC_ERROR_NOT_SUPPORTED,
+                  {"CC_ALGO_IMPLICIT_GEMM implements", "r=3 s=3 stride=2x1 pad=1x1 groups=4"},
+                  "CC_ALGO_IMPLICIT_GEMM for a 3x3 backward-data pass with strides 2 and 1");
     options.precision = 2;
     expect_status(t, cc_conv_workspace_size(&p, CC_CONV_FORWARD, &options, &planned), bad,
                   {"options->precision must be CC_PRECISION_TF32 (0) or CC_PRECISION_FP32 (1), got 2"}, "an unknown precision");
@@ -190,8 +192,8 @@ void test_variants_and_workspace(Tally& t)
                 kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_implicit_gemm_backward_data_3x3_kernel",
             "tf32: a stride-1 3x3 with 8 channels and filters per group: every pass on tensor cores");
     cc_conv_init(&dense, 2, 16, 9, 7, 16, 3, 3, 1, 1, 2, 2, 2);
-    t.check(kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_conv2d_backward_data_kernel",
-            "tf32: a stride-2 3x3 data gradient (not on tensor cores yet) stays direct");
+    t.check(kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_implicit_gemm_backward_data_3x3_stride2_kernel",
+            "tf32: a stride-2 3x3 data gradient runs on the dilated dy");
 
     size_t bytes = 1;
     cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, nullptr, &bytes);
@@ -276,6 +278,10 @@ void run_conv_tests(Tally& t)
     check_passes(t, p, nullptr, "3x3 stride 1 pad 0, 9 -> 10 channels (tf32, every pass)");
     cc_conv_init(&p, 1, 8, 5, 4, 8, 3, 3, 2, 2, 1, 1, 1);
     check_passes(t, p, nullptr, "3x3 stride 1 pad 2 (tf32, every pass)");
+    cc_conv_init(&p, 2, 16, 8, 7, 8, 3, 3, 1, 1, 2, 2, 1);
+    check_passes(t, p, nullptr, "3x3 stride 2 pad 1, 8x7 (tf32, every pass; dx's last row gets no window)");
+    cc_conv_init(&p, 1, 24, 9, 6, 16, 3, 3, 0, 0, 2, 2, 2);
+    check_passes(t, p, nullptr, "3x3 stride 2 pad 0, groups 2 (tf32, every pass)");
     cc_conv_init(&p, 2, 3, 5, 7, 5, 1, 1, 0, 0, 1, 1, 1);
     check_passes(t, p, &implicit, "pointwise 3 -> 5 channels, 5x7 (CC_ALGO_IMPLICIT_GEMM, 4-byte copies)");
 }

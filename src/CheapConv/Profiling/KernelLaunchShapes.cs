@@ -58,6 +58,7 @@ internal static class KernelLaunchShapes
         new("cc_implicit_gemm_forward_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_data_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_data_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_data_3x3_stride2_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_weight_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_weight_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
         new("cc_cross_entropy_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),
