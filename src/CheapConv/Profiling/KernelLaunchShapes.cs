@@ -38,7 +38,7 @@ internal static class KernelLaunchShapes
         new("cc_batchnorm_backward_data_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_conv2d_forward_kernel", "conv2d", Block, 0, "one thread per output element", Elementwise, ElementwiseText),
         new("cc_conv2d_backward_data_kernel", "conv2d", Block, 0, "one thread per input element", Elementwise, ElementwiseText),
-        new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:18", "kWeightGradBlock = 256"),
+        new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:19", "kWeightGradBlock = 256"),
         new("cc_relu_forward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_relu_backward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_add_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
