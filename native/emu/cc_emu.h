@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* Incremented whenever this API or its behaviour changes incompatibly. */
-#define CC_EMU_VERSION 1
+#define CC_EMU_VERSION 2
 
 typedef struct cc_dim3 { unsigned x, y, z; } cc_dim3;
 
@@ -39,7 +39,8 @@ enum {
     CC_EMU_DEADLOCK = 10002,             /* no thread of a block can make progress (e.g. barrier vs warp op) */
     CC_EMU_WARP_MISMATCH = 10003,        /* lanes of one warp op disagree on mask, op or call site; own bit not in mask; bad width */
     CC_EMU_INACTIVE_LANE_READ = 10004,   /* a shuffle reads a lane that is not participating (not in mask, exited, nonexistent) */
-    CC_EMU_EXITED_AT_BARRIER = 10005     /* strict mode only: threads returned while others wait at __syncthreads */
+    CC_EMU_EXITED_AT_BARRIER = 10005,    /* strict mode only: threads returned while others wait at __syncthreads */
+    CC_EMU_INVALID_OPERAND = 10006       /* a warp-collective operand the GPU would fault on (ldmatrix: a misaligned row) */
 };
 
 /* CC_EMU_VERSION of the loaded library. */
@@ -51,6 +52,18 @@ CC_EMU_API int cc_emu_version(void);
  * say. The text starts with the status name, e.g. "CC_EMU_DIVERGENT_BARRIER: kernel ..., block ...". */
 CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, unsigned dynamic_shared_bytes,
                              void** args, char* message, int message_capacity);
+
+/* The per-block dynamic shared memory a launch may ask for: 48 KiB, as on a GPU, unless the kernel was opted in
+ * to more. */
+#define CC_EMU_DEFAULT_DYNAMIC_SHARED (48 * 1024)
+/* The most a kernel can be opted in to: 163 KiB (166912 bytes), the sm_80 limit (227 KiB on sm_90); the
+ * kernels are built for both, so the smaller one holds. */
+#define CC_EMU_MAX_DYNAMIC_SHARED (163 * 1024)
+
+/* cuFuncSetAttribute(kernel, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes): later launches of
+ * `kernel` may use up to `bytes` of dynamic shared memory. Returns 0, CUDA_ERROR_NOT_FOUND for an unknown
+ * kernel, or CUDA_ERROR_INVALID_VALUE for bytes above CC_EMU_MAX_DYNAMIC_SHARED. */
+CC_EMU_API int cc_emu_set_max_dynamic_shared(const char* kernel, unsigned bytes);
 
 /* "CUDA_SUCCESS", "CUDA_ERROR_INVALID_VALUE", "CC_EMU_DEADLOCK", ...; "CC_EMU_UNKNOWN_STATUS" otherwise. */
 CC_EMU_API const char* cc_emu_status_name(int status);

@@ -5,6 +5,8 @@
 //                  including the ASan/TSan fiber annotations (the only place that knows about them)
 //   scheduler.cpp  runs one block: fibers round-robin, __syncthreads and warp-op rendezvous, diagnostics;
 //                  also the cc_emu_detail entry points that kernel code calls through cuda_shim.h
+//   warp_matrix.cpp what the warp-collective matrix operations compute once all lanes arrived (mma, ldmatrix)
+//   async_copy.cpp the per-thread queue of cp.async copies (issue, commit, wait)
 //   launch.cpp     C API: validation, kernel registry, worker pool, error/warning collection
 #ifndef CHEAPCONV_EMU_INTERNAL_H
 #define CHEAPCONV_EMU_INTERNAL_H
@@ -46,6 +48,20 @@ struct Worker;
 
 enum class FiberState : unsigned char { kReady, kAtBarrier, kAtWarpOp, kExited };
 
+// One CUDA thread's cp.async copies that no wait has completed yet (async_copy.cpp).
+struct AsyncCopies {
+    std::vector<cc_emu_detail::AsyncCopy> pending; // issue order
+    std::vector<unsigned> group;                   // group of pending[i]: the number of commits before its issue
+    unsigned committed = 0;                        // commit_group calls so far
+    std::vector<cc_emu_detail::AsyncCopy> done;    // what the last wait completed, for the shim to perform
+    void clear() {
+        pending.clear();
+        group.clear();
+        done.clear();
+        committed = 0;
+    }
+};
+
 // One CUDA thread. Fibers are owned by a Worker and reused for every block that worker runs; each block
 // restarts them from a fresh initial frame.
 struct Fiber {
@@ -71,6 +87,9 @@ struct Fiber {
     unsigned mask = 0, value = 0;
     int operand = 0, width = 32;     // shuffle source lane / delta / xor mask, and width
     unsigned result = 0;             // warp op result, written by the scheduler
+    const void* collective_in = nullptr; // warp_collective: this lane's operands ...
+    void* collective_out = nullptr;      // ... and where its results go (both in the lane's frame)
+    AsyncCopies async_copies;
 
     // TSan: happens-before objects. Heap addresses; TSan keys synchronization objects by address.
     char barrier_sync_parity = 0;    // which Block::barrier_sync slot this thread released into
@@ -94,6 +113,7 @@ struct KernelEntry {
     const char* name;
     cc_emu_detail::Invoker invoke;
     int param_count;
+    unsigned max_dynamic_shared; // what its launches may ask for (cc_emu_set_max_dynamic_shared); guarded by the registry's lock
 };
 
 // One launch, shared by all workers running its blocks.
@@ -169,6 +189,14 @@ void fiber_release(Fiber& f);
 // TSan happens-before annotations; no-ops in other builds.
 void hb_release(void* addr);
 void hb_acquire(void* addr);
+
+// ---- warp_matrix.cpp ----
+// D = A·B + C of mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 over the 32 lanes (index = lane), each lane's
+// collective_in an MmaOperands, collective_out its float[4].
+void warp_mma_tf32_m16n8k8(Fiber* const lanes[32]);
+// ldmatrix .x`count` (.trans when `trans`): each lane's collective_in an LdmatrixRow, collective_out its
+// unsigned[count]. Returns "" on success, else why the operation is invalid (a misaligned row address).
+std::string warp_ldmatrix(Fiber* const lanes[32], int count, bool trans);
 
 // ---- scheduler.cpp ----
 // Runs blocks of `launch` until none are left or the launch failed.

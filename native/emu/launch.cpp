@@ -19,6 +19,14 @@ struct Registry {
     std::vector<KernelEntry> kernels; // sorted by name
 };
 
+// Index of `name` in the sorted registry, or kernels.size(). Call with r.mu held.
+std::size_t kernel_index(const Registry& r, const char* name) {
+    auto it = std::lower_bound(r.kernels.begin(), r.kernels.end(), name,
+                               [](const KernelEntry& k, const char* n) { return std::strcmp(k.name, n) < 0; });
+    if (it != r.kernels.end() && std::strcmp(it->name, name) == 0) return static_cast<std::size_t>(it - r.kernels.begin());
+    return r.kernels.size();
+}
+
 // Function-local static: kernels register from static initializers of other translation units, whose
 // order relative to this one is unspecified.
 Registry& registry() {
@@ -26,13 +34,14 @@ Registry& registry() {
     return *r;
 }
 
-const KernelEntry* find_kernel(const char* name) {
+// The kernel named `name` (nullptr if none) and, in *shared_limit, the dynamic shared memory its launches may use.
+const KernelEntry* find_kernel(const char* name, unsigned* shared_limit) {
     Registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mu);
-    auto it = std::lower_bound(r.kernels.begin(), r.kernels.end(), name,
-                               [](const KernelEntry& k, const char* n) { return std::strcmp(k.name, n) < 0; });
-    if (it != r.kernels.end() && std::strcmp(it->name, name) == 0) return &*it;
-    return nullptr;
+    const std::size_t i = kernel_index(r, name);
+    if (i == r.kernels.size()) return nullptr;
+    *shared_limit = r.kernels[i].max_dynamic_shared;
+    return &r.kernels[i];
 }
 
 // ---- worker pool ----------------------------------------------------------------------------------------
@@ -147,7 +156,6 @@ int reject(int status, const std::string& text, char* message, int capacity) {
     return status;
 }
 
-constexpr unsigned kMaxDynamicShared = 48 * 1024;
 
 } // namespace
 } // namespace cc_emu
@@ -166,7 +174,8 @@ bool register_kernel(const char* name, Invoker invoke, int param_count) {
     auto it = std::lower_bound(r.kernels.begin(), r.kernels.end(), name,
                                [](const cc_emu::KernelEntry& k, const char* n) { return std::strcmp(k.name, n) < 0; });
     // A duplicate name cannot link (kernels are extern "C"), so a repeat is the same kernel.
-    if (it == r.kernels.end() || std::strcmp(it->name, name) != 0) r.kernels.insert(it, cc_emu::KernelEntry{name, invoke, param_count});
+    if (it == r.kernels.end() || std::strcmp(it->name, name) != 0)
+        r.kernels.insert(it, cc_emu::KernelEntry{name, invoke, param_count, CC_EMU_DEFAULT_DYNAMIC_SHARED});
     return true;
 }
 
@@ -187,6 +196,7 @@ CC_EMU_API const char* cc_emu_status_name(int status) {
     case CC_EMU_WARP_MISMATCH: return "CC_EMU_WARP_MISMATCH";
     case CC_EMU_INACTIVE_LANE_READ: return "CC_EMU_INACTIVE_LANE_READ";
     case CC_EMU_EXITED_AT_BARRIER: return "CC_EMU_EXITED_AT_BARRIER";
+    case CC_EMU_INVALID_OPERAND: return "CC_EMU_INVALID_OPERAND";
     default: return "CC_EMU_UNKNOWN_STATUS";
     }
 }
@@ -210,6 +220,17 @@ CC_EMU_API int cc_emu_set_worker_threads(int count) {
     return CC_EMU_SUCCESS;
 }
 
+CC_EMU_API int cc_emu_set_max_dynamic_shared(const char* kernel, unsigned bytes) {
+    if (!kernel) return CC_EMU_ERROR_INVALID_VALUE;
+    cc_emu::Registry& r = cc_emu::registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    const std::size_t i = cc_emu::kernel_index(r, kernel);
+    if (i == r.kernels.size()) return CC_EMU_ERROR_NOT_FOUND;
+    if (bytes > CC_EMU_MAX_DYNAMIC_SHARED) return CC_EMU_ERROR_INVALID_VALUE;
+    r.kernels[i].max_dynamic_shared = bytes;
+    return CC_EMU_SUCCESS;
+}
+
 CC_EMU_API int cc_emu_set_strict(int strict) { return cc_emu::strict_mode.exchange(strict != 0); }
 
 CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, unsigned dynamic_shared_bytes, void** args,
@@ -217,7 +238,8 @@ CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, un
     using namespace cc_emu;
     copy_message("", message, message_capacity);
     if (!kernel) return reject(CC_EMU_ERROR_INVALID_VALUE, "kernel name is NULL", message, message_capacity);
-    const KernelEntry* entry = find_kernel(kernel);
+    unsigned shared_limit = 0;
+    const KernelEntry* entry = find_kernel(kernel, &shared_limit);
     if (!entry)
         return reject(CC_EMU_ERROR_NOT_FOUND,
                       format("no kernel named '%s' in this library (%d registered)", kernel, cc_emu_kernel_count()), message,
@@ -237,11 +259,16 @@ CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, un
                              "y and z at most 65535",
                              kernel, grid.x, grid.y, grid.z),
                       message, message_capacity);
-    if (dynamic_shared_bytes > kMaxDynamicShared)
+    if (dynamic_shared_bytes > shared_limit)
         return reject(CC_EMU_ERROR_INVALID_VALUE,
-                      format("kernel %s: %u bytes of dynamic shared memory exceed the 48 KiB (%u bytes) per-block limit "
-                             "of a launch without cuFuncSetAttribute",
-                             kernel, dynamic_shared_bytes, kMaxDynamicShared),
+                      shared_limit == CC_EMU_DEFAULT_DYNAMIC_SHARED
+                          ? format("kernel %s: %u bytes of dynamic shared memory exceed the 48 KiB (%u bytes) per-block limit "
+                                   "of a launch without cuFuncSetAttribute (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES; "
+                                   "cc_emu_set_max_dynamic_shared here)",
+                                   kernel, dynamic_shared_bytes, shared_limit)
+                          : format("kernel %s: %u bytes of dynamic shared memory exceed the %u bytes it was opted in to "
+                                   "(cc_emu_set_max_dynamic_shared)",
+                                   kernel, dynamic_shared_bytes, shared_limit),
                       message, message_capacity);
     for (int i = 0; i < entry->param_count; ++i)
         if (!args || !args[i])

@@ -82,7 +82,7 @@ namespace {
 
 using u64 = unsigned long long;
 
-enum Op : unsigned char { kLoad, kStore, kAtomic };
+enum Op : unsigned char { kLoad, kStore, kAtomic, kMma };
 
 // One lane's access, as the hook saw it.
 struct Access {
@@ -268,7 +268,7 @@ void add_counters(cc_prof_counters& to, const cc_prof_counters& from) {
 
 namespace {
 
-constexpr int kKinds = 6; // cc_prof_kind values
+constexpr int kKinds = 7; // cc_prof_kind values
 
 // Dense ids for the instructions (pcs) one worker meets in a launch: a block's accesses are bucketed by
 // (warp, id) with a counting sort, and counted in arrays indexed by id.
@@ -434,6 +434,7 @@ void shared_wavefronts(const Access* const* lanes, const unsigned* lane_ids, uns
 }
 
 int kind_of(Op op, bool shared) {
+    if (op == kMma) return CC_PROF_TENSOR_MMA;
     if (shared) return op == kLoad ? CC_PROF_SHARED_LOAD : op == kStore ? CC_PROF_SHARED_STORE : CC_PROF_SHARED_ATOMIC;
     return op == kLoad ? CC_PROF_GLOBAL_LOAD : op == kStore ? CC_PROF_GLOBAL_STORE : CC_PROF_GLOBAL_ATOMIC;
 }
@@ -455,6 +456,10 @@ void count_request(WorkerProfile& p, unsigned id, Footprint& reads, Footprint& w
     ic.requests += 1;
     ic.lane_accesses += n;
     ic.bytes += bytes;
+    if (first.op == kMma) {
+        t.tensor_mma_requests += 1;
+        return;
+    }
     if (!first.shared) {
         const u64 sectors = distinct_sectors(lanes, n, p.scratch);
         ic.sectors += sectors;
@@ -466,6 +471,7 @@ void count_request(WorkerProfile& p, unsigned id, Footprint& reads, Footprint& w
         case kLoad: t.global_load_requests += 1, t.global_load_sectors += sectors, t.global_load_bytes += bytes; break;
         case kStore: t.global_store_requests += 1, t.global_store_sectors += sectors, t.global_store_bytes += bytes; break;
         case kAtomic: t.global_atomic_requests += 1, t.global_atomic_sectors += sectors, t.global_atomic_ops += n; break;
+        case kMma: break; // counted above
         }
         return;
     }
@@ -807,6 +813,15 @@ inline void record(const void* address, std::size_t size, Op op, void* pc) {
                               static_cast<std::uint16_t>(f->linear), op, shared});
 }
 
+// A warp-collective mma.sync: one entry per lane, no memory.
+inline void record_mma(void* pc) {
+    WorkerProfile* p = t_recording;
+    if (!p) return;
+    const Fiber* f = p->worker->current;
+    if (!f) return;
+    p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), 0, 0, static_cast<std::uint16_t>(f->linear), kMma, false});
+}
+
 } // namespace
 } // namespace cc_emu::prof
 
@@ -815,6 +830,16 @@ namespace cc_emu_detail {
 void profile_atomic(const void* address, unsigned size) {
     cc_emu::prof::record(address, size, cc_emu::prof::kAtomic, __builtin_return_address(0));
 }
+
+// cp.async: the global load and the shared store it makes, as two instructions of the call site (the store's
+// identity is the call's return address + 1, which no other call site can have: a call is 5 bytes long).
+void profile_async_copy(const void* dst, const void* src, unsigned bytes) {
+    auto* pc = static_cast<char*>(__builtin_return_address(0));
+    cc_emu::prof::record(src, bytes, cc_emu::prof::kLoad, pc);
+    cc_emu::prof::record(dst, bytes, cc_emu::prof::kStore, pc + 1);
+}
+
+void profile_mma() { cc_emu::prof::record_mma(__builtin_return_address(0)); }
 
 } // namespace cc_emu_detail
 

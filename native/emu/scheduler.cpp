@@ -75,6 +75,9 @@ const char* op_name(WarpOp op) {
     case cc_emu_detail::kAny: return "__any_sync";
     case cc_emu_detail::kAll: return "__all_sync";
     case cc_emu_detail::kSyncWarp: return "__syncwarp";
+    case cc_emu_detail::kActiveMask: return "__activemask";
+    case cc_emu_detail::kMma: return "cc_mma_tf32_m16n8k8";
+    case cc_emu_detail::kLdmatrix: return "cc_ldmatrix";
     }
     return "?";
 }
@@ -221,14 +224,18 @@ private:
     void complete_warp_op(unsigned wp, unsigned members) {
         Fiber& first = fiber(wp * 32 + static_cast<unsigned>(__builtin_ctz(members)));
         const WarpOp op = first.op;
+        if (op == cc_emu_detail::kMma || op == cc_emu_detail::kLdmatrix) {
+            if (!complete_collective(wp, members, first)) return;
+            make_ready(wp, members);
+            return;
+        }
         unsigned values[32] = {};
-        unsigned ballot = 0, parity = 0;
+        unsigned ballot = 0;
         for (unsigned m = members; m; m &= m - 1) {
             const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
             const Fiber& f = fiber(wp * 32 + l);
             values[l] = f.value;
             if (f.value) ballot |= 1u << l;
-            if (f.warp_parity) parity |= 1u << l;
         }
         for (unsigned m = members; m; m &= m - 1) {
             const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
@@ -256,7 +263,18 @@ private:
             case cc_emu_detail::kAny: f.result = ballot != 0; break;
             case cc_emu_detail::kAll: f.result = ballot == members; break;
             case cc_emu_detail::kSyncWarp: f.result = 0; break;
+            case cc_emu_detail::kActiveMask: f.result = members; break;
+            default: break; // the collectives are completed above
             }
+        }
+        make_ready(wp, members);
+    }
+
+    void make_ready(unsigned wp, unsigned members) {
+        unsigned parity = 0;
+        for (unsigned m = members; m; m &= m - 1) {
+            const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
+            if (fiber(wp * 32 + l).warp_parity) parity |= 1u << l;
         }
         for (unsigned m = members; m; m &= m - 1) {
             Fiber& f = fiber(wp * 32 + static_cast<unsigned>(__builtin_ctz(m)));
@@ -264,6 +282,31 @@ private:
             f.group_parity = parity;
             f.state = FiberState::kReady;
         }
+    }
+
+    // mma.sync and ldmatrix are .aligned: every lane of the warp executes them together.
+    bool complete_collective(unsigned wp, unsigned members, const Fiber& first) {
+        if (members != 0xffffffffu) {
+            const unsigned missing = ~members;
+            const unsigned l = static_cast<unsigned>(__builtin_ctz(missing));
+            fail(CC_EMU_WARP_MISMATCH,
+                 format("%s (lane %u) %s, which needs all 32 lanes of warp %u, but lanes 0x%08x do not take part (lane %u %s)",
+                        thread_name(first).c_str(), first.lane, wait_site(first).c_str(), wp, missing, l,
+                        wp * 32 + l >= n_ ? "is beyond blockDim" : "has exited"));
+            return false;
+        }
+        Fiber* lanes[32];
+        for (unsigned l = 0; l < 32; ++l) lanes[l] = &fiber(wp * 32 + l);
+        if (first.op == cc_emu_detail::kMma) {
+            warp_mma_tf32_m16n8k8(lanes);
+            return true;
+        }
+        const std::string error = warp_ldmatrix(lanes, first.operand & 0xff, (first.operand & 0x100) != 0);
+        if (!error.empty()) {
+            fail(CC_EMU_INVALID_OPERAND, format("%s %s: %s", thread_name(first).c_str(), wait_site(first).c_str(), error.c_str()));
+            return false;
+        }
+        return true;
     }
 
     // PTX shfl.sync semantics: the segment mask is 32 - width; the operand uses only its low 5 bits;
@@ -428,6 +471,7 @@ bool run_block(Worker& w, Launch& l, unsigned long long linear_block) {
         f.state = FiberState::kReady;
         f.file = nullptr;
         f.line = 0;
+        f.async_copies.clear();
         fiber_prepare(f, &fiber_main, l.mxcsr, l.fpu_cw);
         fiber_set_name(f, f.ctx);
     }
@@ -503,6 +547,13 @@ void syncthreads(const char* file, unsigned line) {
     cc_emu::hb_release(slot);
     cc_emu::fiber_switch_out(w, f, false);
     cc_emu::hb_acquire(slot);
+}
+
+void warp_collective(WarpOp op, const void* in, void* out, int operand, const char* file, unsigned line) {
+    Fiber& f = *cc_emu::t_worker->current;
+    f.collective_in = in;
+    f.collective_out = out;
+    warp_op(op, 0xffffffffu, 0, operand, 32, file, line);
 }
 
 unsigned warp_op(WarpOp op, unsigned mask, unsigned value, int operand, int width, const char* file, unsigned line) {

@@ -49,9 +49,13 @@ extern "C" {
 
 /* ---- version -------------------------------------------------------------------------------------- */
 
-/* The ABI version this header describes: MAJOR changes break callers, MINOR adds calls or fields. */
-#define CC_VERSION_MAJOR 1
-#define CC_VERSION_MINOR 2
+/* The ABI version this header describes: MAJOR changes break callers, MINOR adds calls or fields.
+ * 1.1 added cc_first_nonfinite and cc_count_correct_f32; 1.2 stream capture and graphs (cc_capture_begin, ...) and
+ * cc_memcpy_async / cc_memset8_async.
+ * 2.0: cc_options gained `precision` (a struct a caller allocates changed size, so callers built against 1.x
+ * must be rebuilt) and cc_algo CC_ALGO_IMPLICIT_GEMM. */
+#define CC_VERSION_MAJOR 2
+#define CC_VERSION_MINOR 0
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
 
@@ -114,12 +118,23 @@ CC_API cc_backend cc_backend_kind(void);
 /* ---- options shared by the GEMM-based families --------------------------------------------------- */
 
 typedef enum cc_algo {
-    CC_ALGO_AUTO = 0,     /* the launcher's choice (the fastest correct variant for the problem) */
+    CC_ALGO_AUTO = 0,     /* the launcher's choice (the fastest correct variant for the problem and precision) */
     CC_ALGO_DIRECT = 1,   /* the direct, correct-first kernels: the reference algorithm on the device */
-    CC_ALGO_GEMM = 2      /* the tiled GEMM kernels (1x1, groups 1, no padding, any stride); another
+    CC_ALGO_GEMM = 2,     /* the tiled fp32 GEMM kernels (1x1, groups 1, no padding, any stride); another
                              convolution asked for with it gets CC_ERROR_NOT_SUPPORTED, as does a linear
                              layer asked for with CC_ALGO_DIRECT */
+    /* 3 is reserved. */
+    CC_ALGO_IMPLICIT_GEMM = 4 /* the tensor-core (tf32 mma.sync) implicit GEMM kernels; needs CC_PRECISION_TF32 and
+                             a problem they implement (CC_ERROR_NOT_SUPPORTED otherwise) */
 } cc_algo;
+
+/* The arithmetic a convolution may use. TF32 (the default, as PyTorch's for cuDNN convolutions) lets the
+ * launcher run tensor-core kernels, which round x, w and dy to tf32 (10 mantissa bits: a relative error up
+ * to 2^-11 per input) and accumulate in fp32; FP32 keeps every product exact in fp32 (the CUDA-core kernels). */
+typedef enum cc_precision {
+    CC_PRECISION_TF32 = 0,
+    CC_PRECISION_FP32 = 1
+} cc_precision;
 
 /* Zero-initialised options mean "all defaults". */
 typedef struct cc_options {
@@ -128,6 +143,8 @@ typedef struct cc_options {
                              indices per deterministic split; 0 = the launcher's choice; >= the reduction
                              length = one pass straight into dw (no workspace). The direct kernels do
                              not split and ignore it. Negative is invalid. */
+    int precision;        /* cc_precision: what CC_ALGO_AUTO may choose (CC_ALGO_DIRECT and CC_ALGO_GEMM are
+                             fp32 whatever it says). The linear layer is always fp32. */
 } cc_options;
 
 /* ---- convolution (cc_conv_problem in cheapconv/problem.h) ----------------------------------------- */

@@ -61,6 +61,14 @@ cc_status check_not_negative(const char* call, const char* name, std::int64_t va
     return CC_SUCCESS;
 }
 
+cc_status check_precision(const char* call, int precision)
+{
+    if (precision != CC_PRECISION_TF32 && precision != CC_PRECISION_FP32)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: options->precision must be CC_PRECISION_TF32 (0) or CC_PRECISION_FP32 (1), got %d", call,
+                    precision);
+    return CC_SUCCESS;
+}
+
 cc_status check_elements(const char* call, const char* what, std::int64_t count)
 {
     if (count > kMaxElements)

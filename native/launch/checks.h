@@ -61,6 +61,9 @@ cc_status check_not_negative(const char* call, const char* name, std::int64_t va
 // A tensor of `count` elements fits the kernels' indices (count <= 2^31 - 1); `what` names it.
 cc_status check_elements(const char* call, const char* what, std::int64_t count);
 
+// options->precision is a cc_precision.
+cc_status check_precision(const char* call, int precision);
+
 // A float parameter is finite and at least `minimum`; `rule` completes "must be ..." in the message.
 cc_status check_finite_at_least(const char* call, const char* name, float value, float minimum, const char* rule);
 

@@ -3,6 +3,7 @@
 // with the split-K weight gradient), workspace sizes, and the three passes.
 // Ported from the C# launcher (GpuBackend.cs, GpuBackend.Gemm.cs) and ConvProblem.Validate.
 #include "checks.h"
+#include "conv_implicit_gemm.h"
 #include "gemm_plan.h"
 #include "geometry.h"
 #include "launch.h"
@@ -82,6 +83,8 @@ struct ConvPlan {
     Geometry geometry;
     SplitPlan split;
     std::size_t workspace_bytes = 0;
+    bool implicit_gemm = false; // the tensor-core variant (conv_implicit_gemm.h) runs the pass, as planned here:
+    ImplicitGemmPlan implicit;
 };
 
 // The GEMM kernels compute 1x1 convolutions with groups 1 and no padding, any stride.
@@ -120,12 +123,29 @@ cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pa
     if (pass != CC_CONV_FORWARD && pass != CC_CONV_BACKWARD_DATA && pass != CC_CONV_BACKWARD_WEIGHT)
         return fail(CC_ERROR_INVALID_VALUE, "%s: pass must be CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA or CC_CONV_BACKWARD_WEIGHT, got %d",
                     call, static_cast<int>(pass));
-    if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_DIRECT && o.algo != CC_ALGO_GEMM)
-        return fail(CC_ERROR_INVALID_VALUE, "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1) or CC_ALGO_GEMM (2), got %d",
+    if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_DIRECT && o.algo != CC_ALGO_GEMM && o.algo != CC_ALGO_IMPLICIT_GEMM)
+        return fail(CC_ERROR_INVALID_VALUE,
+                    "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1), CC_ALGO_GEMM (2) or CC_ALGO_IMPLICIT_GEMM (4), got %d",
                     call, o.algo);
     if (o.split_chunk < 0)
         return fail(CC_ERROR_INVALID_VALUE, "%s: options->split_chunk must be 0 (the launcher's choice) or positive, got %d", call,
                     o.split_chunk);
+    CC_TRY(check_precision(call, o.precision));
+
+    // The tensor-core variant: asked for, or CC_ALGO_AUTO's choice where tf32 is allowed (conv_implicit_gemm.h).
+    if (o.algo == CC_ALGO_IMPLICIT_GEMM && o.precision != CC_PRECISION_TF32)
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: CC_ALGO_IMPLICIT_GEMM runs on tensor cores in tf32; options->precision CC_PRECISION_FP32 asks for exact "
+                    "fp32 products (use CC_ALGO_AUTO, CC_ALGO_DIRECT or CC_ALGO_GEMM with it)",
+                    call);
+    if (o.algo == CC_ALGO_IMPLICIT_GEMM || (o.algo == CC_ALGO_AUTO && o.precision == CC_PRECISION_TF32 && implicit_gemm_preferred(p, pass))) {
+        ConvPlan result;
+        result.implicit_gemm = true;
+        CC_TRY(plan_implicit_gemm(call, p, pass, o.split_chunk, &result.implicit));
+        result.workspace_bytes = result.implicit.workspace_bytes;
+        *plan = result;
+        return CC_SUCCESS;
+    }
     if (o.algo == CC_ALGO_GEMM && !is_pointwise(p))
         return fail(CC_ERROR_NOT_SUPPORTED,
                     "%s: CC_ALGO_GEMM computes 1x1 convolutions with groups 1 and no padding, not r=%d s=%d groups=%d pad=%dx%d "
@@ -194,6 +214,7 @@ cc_status run_pass(const char* call, cc_conv_pass pass, cc_handle handle, const 
     ConvPlan plan;
     CC_TRY(prepare(call, handle, problem, pass, options, in0, in1, out, workspace, workspace_bytes, &plan));
     const ConvText text{*problem};
+    if (plan.implicit_gemm) return launch_implicit_gemm(*handle, plan.implicit, pass, *problem, in0, in1, out, workspace, stream, text);
     if (plan.gemm) return launch<Gemm>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
     return launch<Direct>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
 }
@@ -256,8 +277,8 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
     static constexpr KernelId direct[] = {KernelId::conv2d_forward, KernelId::conv2d_backward_data, KernelId::conv2d_backward_weight};
     static constexpr KernelId gemm[] = {KernelId::pointwise_forward, KernelId::pointwise_backward_data,
                                         KernelId::pointwise_backward_weight};
-    const KernelId kernel = (plan.gemm ? gemm : direct)[pass];
-    const bool reduced = plan.gemm && plan.split.splits > 1;
+    const KernelId kernel = plan.implicit_gemm ? plan.implicit.kernel : (plan.gemm ? gemm : direct)[pass];
+    const bool reduced = (plan.gemm && plan.split.splits > 1) || (plan.implicit_gemm && plan.implicit.splits > 1);
     format_into(text, capacity, "%s%s%s", kernel_name(kernel), reduced ? "+" : "",
                 reduced ? kernel_name(KernelId::gemm_column_sums) : "");
     return CC_SUCCESS;
@@ -284,6 +305,8 @@ CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem
     CC_TRY(prepare("cc_conv_backward_weight", handle, problem, CC_CONV_BACKWARD_WEIGHT, options, x, dy, dw, workspace,
                    workspace_bytes, &plan));
     const ConvText text{*problem};
+    if (plan.implicit_gemm)
+        return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_BACKWARD_WEIGHT, *problem, x, dy, dw, workspace, stream, text);
     if (plan.gemm)
         return launch_split<KernelId::pointwise_backward_weight>(*handle, plan.split, stream, text, dw, workspace, *problem, x, dy);
     return launch<KernelId::conv2d_backward_weight>(*handle, plan.geometry, stream, text, *problem, x, dy, dw);

@@ -56,6 +56,7 @@ cc_status load_driver(const char* call, Driver* driver)
     resolve(d.cuModuleLoadDataEx, "cuModuleLoadDataEx");
     resolve(d.cuModuleGetFunction, "cuModuleGetFunction");
     resolve(d.cuModuleUnload, "cuModuleUnload");
+    resolve(d.cuFuncSetAttribute, "cuFuncSetAttribute");
     resolve(d.cuLaunchKernel, "cuLaunchKernel");
     resolve(d.cuMemsetD32Async, "cuMemsetD32Async");
     resolve(d.cuGetErrorName, "cuGetErrorName");

@@ -31,6 +31,7 @@ inline constexpr int CU_JIT_ERROR_LOG_BUFFER = 5;
 inline constexpr int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 // Relaxed capture: other threads may keep calling the driver (and, say, allocate) while a stream is captured.
 inline constexpr int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+inline constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 
 // The environment variable that replaces "libcuda.so.1".
 inline constexpr const char* kDriverEnvironmentVariable = "CHEAPCONV_CUDA_DRIVER";
@@ -54,6 +55,7 @@ struct Driver {
                                    void** option_values) = nullptr;
     CUresult (*cuModuleGetFunction)(CUfunction* function, CUmodule module, const char* name) = nullptr;
     CUresult (*cuModuleUnload)(CUmodule module) = nullptr;
+    CUresult (*cuFuncSetAttribute)(CUfunction function, int attribute, int value) = nullptr;
     CUresult (*cuLaunchKernel)(CUfunction function, unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x,
                                unsigned block_y, unsigned block_z, unsigned shared_bytes, CUstream stream, void** params,
                                void** extra) = nullptr;

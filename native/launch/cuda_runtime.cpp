@@ -20,6 +20,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 namespace cc {
@@ -79,6 +80,7 @@ public:
     {
         ContextScope scope(driver_, context_);
         if (scope.status() != CUDA_SUCCESS) return driver_failure(why, "making the handle's context current", scope.status());
+        CC_TRY(allow_dynamic_shared(kernel, g.shared_bytes, why));
         const CUresult r = driver_.cuLaunchKernel(functions_[static_cast<int>(kernel)], g.grid.x, g.grid.y, g.grid.z, g.block.x,
                                                   g.block.y, g.block.z, g.shared_bytes, static_cast<CUstream>(stream), args, nullptr);
         if (r == CUDA_SUCCESS) return CC_SUCCESS;
@@ -146,6 +148,21 @@ public:
     }
 
 private:
+    // A launch may use more than 48 KiB of dynamic shared memory only after the kernel's attribute says so
+    // (cuFuncSetAttribute, once per kernel and size: the attribute only grows).
+    cc_status allow_dynamic_shared(KernelId kernel, unsigned bytes, Reason& why) const
+    {
+        if (bytes <= kDefaultDynamicShared) return CC_SUCCESS;
+        std::lock_guard<std::mutex> lock(attribute_mu_);
+        unsigned& allowed = dynamic_shared_allowed_[static_cast<int>(kernel)];
+        if (bytes <= allowed) return CC_SUCCESS;
+        const CUresult r = driver_.cuFuncSetAttribute(functions_[static_cast<int>(kernel)], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                      static_cast<int>(bytes));
+        if (r != CUDA_SUCCESS) return driver_failure(why, "cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)", r);
+        allowed = bytes;
+        return CC_SUCCESS;
+    }
+
     cc_status driver_failure(Reason& why, const char* what, CUresult r) const
     {
         char buffer[32];
@@ -174,6 +191,9 @@ private:
     char ptx_target_[16] = "sm_80";
     CUmodule modules_[kModuleCount] = {};
     CUfunction functions_[kKernelCount] = {};
+    static constexpr unsigned kDefaultDynamicShared = 48 * 1024;
+    mutable std::mutex attribute_mu_;                            // guards dynamic_shared_allowed_
+    mutable unsigned dynamic_shared_allowed_[kKernelCount] = {}; // what each kernel's attribute allows above 48 KiB
 };
 
 cc_status CudaRuntime::bind_context(int ordinal)

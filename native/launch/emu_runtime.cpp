@@ -147,6 +147,7 @@ class EmulatorRuntime final : public Runtime {
 public:
     cc_status launch(KernelId kernel, const Geometry& g, void** args, ArgSizes sizes, void* /*stream*/, Reason& why) const override
     {
+        CC_TRY(allow_dynamic_shared(kernel, g.shared_bytes, why)); // at capture too: a replay runs with the allowance set
         if (record([&] { return record_launch(kernel, g, args, sizes); })) return CC_SUCCESS;
         return emulator_launch(kernel_name(kernel), g, args, why);
     }
@@ -230,6 +231,31 @@ private:
     mutable std::mutex capture_mu_;
     mutable bool capturing_ = false;
     mutable std::vector<RecordedCall> recorded_;
+
+    // What the CUDA runtime does with cuFuncSetAttribute: a launch with more than 48 KiB of dynamic shared memory
+    // opts its kernel in first (the emulator refuses it otherwise, as the driver would). The emulator's attribute is
+    // one per kernel for the whole process, so the allowance is too, and it only grows: a concurrent launch, of this
+    // handle or another, never sees it shrink under it.
+    static cc_status allow_dynamic_shared(KernelId kernel, unsigned bytes, Reason& why)
+    {
+        if (bytes <= CC_EMU_DEFAULT_DYNAMIC_SHARED) return CC_SUCCESS;
+        struct Allowance {
+            std::mutex mu;
+            unsigned bytes[kKernelCount] = {};
+        };
+        static Allowance* const allowance = new Allowance; // never destroyed: launches may run during process exit
+        std::lock_guard<std::mutex> lock(allowance->mu);
+        unsigned& allowed = allowance->bytes[static_cast<int>(kernel)];
+        if (bytes <= allowed) return CC_SUCCESS;
+        const int status = cc_emu_set_max_dynamic_shared(kernel_name(kernel), bytes);
+        if (status != CC_EMU_SUCCESS) {
+            format_into(why.text, sizeof why.text, "%s: kernel %s: cannot allow %u bytes of dynamic shared memory (at most %u)",
+                        cc_emu_status_name(status), kernel_name(kernel), bytes, static_cast<unsigned>(CC_EMU_MAX_DYNAMIC_SHARED));
+            return status_of(status);
+        }
+        allowed = bytes;
+        return CC_SUCCESS;
+    }
 };
 
 cc_status run_call(const RecordedCall& call, Reason& why)

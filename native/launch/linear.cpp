@@ -45,9 +45,13 @@ cc_status plan_weight_gradient(const char* call, const cc_linear_problem* proble
     if (o.algo == CC_ALGO_DIRECT)
         return fail(CC_ERROR_NOT_SUPPORTED, "%s: the linear layer runs on the GEMM kernels only; options->algo CC_ALGO_DIRECT is "
                                             "for convolutions (use CC_ALGO_AUTO or CC_ALGO_GEMM)", call);
+    if (o.algo == CC_ALGO_IMPLICIT_GEMM)
+        return fail(CC_ERROR_NOT_SUPPORTED, "%s: the linear layer runs on the fp32 GEMM kernels only; options->algo CC_ALGO_IMPLICIT_GEMM "
+                                            "is for convolutions (use CC_ALGO_AUTO or CC_ALGO_GEMM)", call);
     if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_GEMM)
-        return fail(CC_ERROR_INVALID_VALUE, "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1) or CC_ALGO_GEMM (2), got %d",
-                    call, o.algo);
+        return fail(CC_ERROR_INVALID_VALUE, "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1), CC_ALGO_GEMM (2) or "
+                                            "CC_ALGO_IMPLICIT_GEMM (4), got %d", call, o.algo);
+    CC_TRY(check_precision(call, o.precision));
     return plan_split(call, problem->out_features, problem->in_features, problem->n, o.split_chunk, plan);
 }
 

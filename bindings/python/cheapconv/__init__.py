@@ -13,10 +13,22 @@ from ._errors import CheapConvError, InvalidValueError, LibraryLoadError
 __all__ = [
     "CheapConvError", "InvalidValueError", "LibraryLoadError",
     "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight", "conv2d_kernel_names",
-    "library_version", "library_path",
+    "library_version", "library_path", "set_precision", "precision",
 ]
 
-__version__ = "1.0.0"
+__version__ = "2.0.0"
+
+
+def set_precision(name):
+    """What the convolutions may use from now on: "tf32" (the default, as PyTorch's cuDNN convolutions: tensor-core
+    kernels round x, w and dy to tf32, a relative error up to 2^-11 each, and accumulate in fp32) or "fp32"
+    (every product exact in fp32)."""
+    _library.set_precision(name)
+
+
+def precision():
+    """The precision set_precision last set: "tf32" or "fp32"."""
+    return _library.precision()
 
 
 def library_version(cuda=False):

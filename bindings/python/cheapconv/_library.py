@@ -15,7 +15,7 @@ import threading
 from ._errors import CheapConvError, InvalidValueError, LibraryLoadError
 
 # The cheapconv.h this binding mirrors: a library with another major version has another ABI.
-BINDING_VERSION_MAJOR = 1
+BINDING_VERSION_MAJOR = 2
 
 # cc_status
 CC_SUCCESS = 0
@@ -47,8 +47,32 @@ class ConvProblem(ctypes.Structure):
 
 
 class Options(ctypes.Structure):
-    """cc_options; all zero means the launcher's defaults (the binding passes NULL for that)."""
-    _fields_ = [("algo", ctypes.c_int), ("split_chunk", ctypes.c_int)]
+    """cc_options; all zero means the launcher's defaults."""
+    _fields_ = [("algo", ctypes.c_int), ("split_chunk", ctypes.c_int), ("precision", ctypes.c_int)]
+
+
+# cc_precision values, by the names set_precision takes.
+PRECISIONS = {"tf32": 0, "fp32": 1}
+# What the binding's convolutions may use (cheapconv.set_precision): tf32, the library's default (as PyTorch's
+# cuDNN convolutions), or fp32.
+_precision = "tf32"
+
+
+def set_precision(name):
+    global _precision
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {name!r}")
+    _precision = name
+
+
+def precision():
+    return _precision
+
+
+def _options():
+    options = Options()
+    options.precision = PRECISIONS[_precision]
+    return ctypes.byref(options)
 
 
 _status = ctypes.c_int
@@ -183,13 +207,13 @@ class Library:
 
     def conv_workspace_size(self, problem, conv_pass):
         size = ctypes.c_size_t()
-        self.check(self._dll.cc_conv_workspace_size(ctypes.byref(problem), conv_pass, None, ctypes.byref(size)),
+        self.check(self._dll.cc_conv_workspace_size(ctypes.byref(problem), conv_pass, _options(), ctypes.byref(size)),
                    "cc_conv_workspace_size", f"{CONV_PASS_NAMES[conv_pass]}, {problem}")
         return size.value
 
     def conv_kernel_names(self, problem, conv_pass):
         text = ctypes.create_string_buffer(512)
-        self.check(self._dll.cc_conv_kernel_names(ctypes.byref(problem), conv_pass, None, text, len(text)),
+        self.check(self._dll.cc_conv_kernel_names(ctypes.byref(problem), conv_pass, _options(), text, len(text)),
                    "cc_conv_kernel_names", f"{CONV_PASS_NAMES[conv_pass]}, {problem}")
         return text.value.decode()
 
@@ -197,7 +221,7 @@ class Library:
         """One pass: forward (x, w -> y), backward_data (dy, w -> dx), backward_weight (x, dy -> dw).
         Pointers are raw addresses; ctypes releases the GIL for the call."""
         name = _CONV_CALLS[conv_pass]
-        status = getattr(self._dll, name)(handle, ctypes.byref(problem), None, in_a, in_b, out,
+        status = getattr(self._dll, name)(handle, ctypes.byref(problem), _options(), in_a, in_b, out,
                                           workspace, workspace_bytes, stream)
         self.check(status, name, problem)
 

@@ -15,6 +15,10 @@ import torch.nn.functional as F  # noqa: E402
 
 import cheapconv  # noqa: E402
 
+# These tests hold the kernels to fp32's bound, so they ask for fp32 (the library's default is tf32); the tf32
+# tests of test_conv.py ask for tf32 themselves and use relative_tolerance_tf32.
+cheapconv.set_precision("fp32")
+
 # Rounding of a sum of n fp32 products grows like √n·ε whatever the order of additions (sequential, tree,
 # shuffles), so each element may differ from the exact value by ε·(4 + 2√n) times the sum of the absolute
 # values of its terms (ε = 2^-23), plus a tiny absolute slack for elements whose terms are all zero. Not
@@ -25,6 +29,17 @@ ABSOLUTE_TOLERANCE = 1e-6
 
 def relative_tolerance(terms):
     return EPSILON * (4 + 2 * math.sqrt(terms))
+
+
+# tf32 (the tensor-core kernels): each factor is rounded to 10 mantissa bits first, a relative error of at most
+# v = 2^-11 (round to nearest), so a product is off by at most (2v + v^2)|ab|; the fp32 sum of the rounded
+# products, whose magnitudes add up to at most (1 + v)^2 times the scale, adds the fp32 bound of that.
+TF32_ROUNDING = 2.0 ** -11
+
+
+def relative_tolerance_tf32(terms):
+    v = TF32_ROUNDING
+    return 2 * v + v * v + relative_tolerance(terms) * (1 + v) ** 2
 
 
 class Case:
@@ -86,20 +101,20 @@ def reference(case, x, w, dy):
     return {name: (exact[name], scale[name]) for name in exact}
 
 
-def failures(case, pass_name, actual, exact, scale):
+def failures(case, pass_name, actual, exact, scale, tolerance_of=relative_tolerance):
     """A description of every way `actual` misses the bound ("" when it meets it everywhere)."""
     actual = torch.as_tensor(actual).detach().cpu()
     if tuple(actual.shape) != tuple(exact.shape):
         return f"{pass_name}: shape {tuple(actual.shape)}, expected {tuple(exact.shape)}"
     if actual.dtype != torch.float32:
         return f"{pass_name}: dtype {actual.dtype}, expected float32"
-    tolerance = relative_tolerance(case.terms()[pass_name])
+    tolerance = tolerance_of(case.terms()[pass_name])
     error = (actual.double() - exact).abs()
     bad = ~(error <= ABSOLUTE_TOLERANCE + tolerance * scale)  # NaN fails: the comparison is False
     if not bad.any():
         return ""
     count = int(bad.sum())
-    lines = [f"{pass_name} of {case}: {count} of {actual.numel()} elements beyond ε·(4+2√n) = {tolerance:.2e} "
+    lines = [f"{pass_name} of {case}: {count} of {actual.numel()} elements beyond {tolerance:.2e} "
              f"of their scale; max abs error {error.max():.3e}"]
     for index in bad.nonzero()[:5].tolist():
         index = tuple(index)

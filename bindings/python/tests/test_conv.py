@@ -9,7 +9,8 @@ import unittest
 import numpy as np
 import torch
 
-from conv_reference import CASES_BY_NAME, add_case_tests, check_passes, failures, reference, run_passes
+from conv_reference import (CASES_BY_NAME, Case, add_case_tests, check_passes, failures, reference,
+                            relative_tolerance_tf32, run_passes)
 
 import cheapconv
 
@@ -108,6 +109,29 @@ class BoundTests(unittest.TestCase):
         poisoned = exact.float()
         poisoned[1, 2, 3, 4] = float("nan")
         self.assertIn("1 of", failures(self.case, "forward", poisoned, exact, scale))
+
+
+class Tf32Tests(unittest.TestCase):
+    """With precision "tf32" (the library's default) 1x1 and many-channel 3x3 passes run on the tensor-core kernels,
+    within tf32's bound of the float64 reference."""
+
+    def setUp(self):
+        cheapconv.set_precision("tf32")
+        self.addCleanup(cheapconv.set_precision, "fp32")
+
+    def test_tensor_core_passes_meet_the_tf32_bound(self):
+        for case in (CASES_BY_NAME["pointwise_1x1"], Case("dense_3x3_8_channels", 2, 8, 6, 5, 8, 3, 3, stride=2, padding=1)):
+            name = case.name
+            names = cheapconv.conv2d_kernel_names(case.x_shape, case.w_shape, **case.geometry)
+            self.assertIn("implicit_gemm", names["forward"], name)
+            x, w, dy = case.inputs(seed=1)
+            results = run_passes(case, x, w, dy)
+            for pass_name, (exact, scale) in reference(case, x, w, dy).items():
+                self.assertEqual("", failures(case, pass_name, results[pass_name], exact, scale, relative_tolerance_tf32))
+
+    def test_unknown_precision_is_refused(self):
+        with self.assertRaises(ValueError):
+            cheapconv.set_precision("fp16")
 
 
 class KernelChoiceTests(unittest.TestCase):

@@ -24,8 +24,40 @@
  *   fmaxf fminf fmaf fabsf sqrtf rsqrtf expf logf, min / max (int, unsigned, float), __ldg (float, int)
  *   float2 / float4 (8- and 16-byte aligned, as CUDA's), make_float2 / make_float4: a float4 load or store
  *       through a float4 pointer is one 16-byte access (ld.global.v4.f32 on the GPU)
- *   CC_DYNAMIC_SHARED(type, name)   dynamic shared memory (the launch's dynamic_shared_bytes)
+ *   __shfl*_sync also for 64-bit values (double, long long, unsigned long long: two 32-bit shuffles, as CUDA's)
+ *   __activemask()                  (emulator: a rendezvous of the warp's lanes that exist and have not exited, and
+ *                                    its answer; so use it where the warp is converged, as the GPU's answer is then
+ *                                    the same)
+ *   CC_DYNAMIC_SHARED(type, name)   dynamic shared memory (the launch's dynamic_shared_bytes); above 48 KiB only
+ *                                    for a kernel the runtime has opted in (cuFuncSetAttribute), as on a GPU
  *   CC_REGISTER_KERNEL(name);       after each kernel, at file scope
+ * Tensor cores and asynchronous copies (sm_80 and later), the only inline PTX the kernels may use: kernels
+ * never write `asm` themselves (tests/CheapConv.Tests/Kernels/KernelSourceLintTests.cs fails on it):
+ *   unsigned cc_cvt_tf32(float x)   cvt.rna.tf32.f32: x rounded to tf32 (10 mantissa bits, nearest, ties away
+ *                                    from zero), as a .b32 register for the mma below
+ *   cc_mma_tf32_m16n8k8(d, a, b, c) mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32: D = A·B + C for one
+ *                                    16×8 tile, warp-collective (all 32 lanes, converged). Each lane passes its
+ *                                    fragments in the PTX ISA layout (groupID g = lane / 4, t = lane % 4):
+ *                                      a[4] (A 16×8, row):  a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4]
+ *                                      b[2] (B 8×8, col):   b0 = B[t][g], b1 = B[t+4][g]
+ *                                      c[4], d[4] (16×8):   c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1]
+ *                                    a and b are tf32 bit patterns (cc_cvt_tf32); d may be c.
+ *   cc_ldmatrix_x1/_x2/_x4(r, row)  ldmatrix.sync.aligned.m8n8.x{1,2,4}.shared.b16 (and _trans: .trans), warp-
+ *                                    collective: lane 8i + j passes the 16-byte-aligned shared address of row j of
+ *                                    matrix i (lanes beyond 8 × count pass anything); r[i] of lane l receives the
+ *                                    32-bit word l % 4 of row l / 4 of matrix i (.trans: the b16 elements [2(l%4)][l/4]
+ *                                    and [2(l%4)+1][l/4]). For 32-bit data an 8×8 b16 matrix is 8 rows of 4 words, so
+ *                                    the x4 form loads an mma A fragment of a row-major 16×8 tf32 tile.
+ *   cc_cp_async_ca<B>(dst, src, n)  cp.async.ca.shared.global, B = 4, 8 or 16 bytes (cc_cp_async_cg: .cg, 16 only):
+ *                                    copies n <= B bytes of global src to shared dst and zero-fills the rest (n = 0
+ *                                    writes zeros: an edge tile's padding). Asynchronous: dst holds the data only
+ *                                    after a cc_cp_async_wait that covers its group; the emulator writes
+ *                                    CC_CP_ASYNC_POISON (a signalling NaN) into dst at issue and the data at the wait,
+ *                                    so a read before the wait sees the poison. __syncthreads does not wait for it.
+ *   cc_cp_async_commit()            cp.async.commit_group: closes the group of this thread's copies issued so far
+ *   cc_cp_async_wait<N>()           cp.async.wait_group N: waits until at most the N newest committed groups are
+ *                                    pending (copies not yet committed are not waited for); then __syncthreads
+ *                                    before other threads read what this one copied.
  *
  * One math decision for every GPU build (modes 1 and 2), documented here and in native/Makefile:
  *   expf and logf are the approximate hardware forms, ex2.approx / lg2.approx, in BOTH GPU builds: clang
@@ -171,6 +203,36 @@ CC_SHIM_DEV float max(float a, float b) { return __builtin_fmaxf(a, b); }
 CC_SHIM_DEV float __ldg(const float* p) { return __nvvm_ldg_f(p); }
 CC_SHIM_DEV int __ldg(const int* p) { return __nvvm_ldg_i(p); }
 
+/* 64-bit shuffles: two 32-bit shuffles of the halves, as CUDA's headers do it. */
+namespace cc_shim {
+template <class T, class Shuffle>
+CC_SHIM_DEV T shfl64(T v, Shuffle shuffle) {
+    const unsigned long long bits = __builtin_bit_cast(unsigned long long, v);
+    const unsigned lo = shuffle((unsigned)bits), hi = shuffle((unsigned)(bits >> 32));
+    return __builtin_bit_cast(T, (unsigned long long)hi << 32 | lo);
+}
+} // namespace cc_shim
+#define CC_SHIM_SHFL64(NAME, T, BT)                                                                 \
+    CC_SHIM_DEV T NAME(unsigned m, T v, BT b, int width = 32) {                                     \
+        return cc_shim::shfl64(v, [&](unsigned half) { return NAME(m, half, b, width); });          \
+    }
+#define CC_SHIM_SHFL64_ALL(T)                                                                       \
+    CC_SHIM_SHFL64(__shfl_sync, T, int)                                                             \
+    CC_SHIM_SHFL64(__shfl_up_sync, T, unsigned)                                                     \
+    CC_SHIM_SHFL64(__shfl_down_sync, T, unsigned)                                                   \
+    CC_SHIM_SHFL64(__shfl_xor_sync, T, int)
+CC_SHIM_SHFL64_ALL(double)
+CC_SHIM_SHFL64_ALL(long long)
+CC_SHIM_SHFL64_ALL(unsigned long long)
+#undef CC_SHIM_SHFL64_ALL
+#undef CC_SHIM_SHFL64
+
+CC_SHIM_DEV unsigned __activemask() {
+    unsigned mask;
+    asm volatile("activemask.b32 %0;" : "=r"(mask));
+    return mask;
+}
+
 #define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 #define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
 
@@ -189,6 +251,7 @@ CC_SHIM_DEV int __ldg(const int* p) { return __nvvm_ldg_i(p); }
 #include <atomic>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <source_location>
 #include <utility>
 
@@ -226,7 +289,7 @@ struct ThreadContext {
     uint3 thread_idx, block_idx, block_dim, grid_dim;
 };
 
-enum WarpOp : int { kShflIdx, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll, kSyncWarp };
+enum WarpOp : int { kShflIdx, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll, kSyncWarp, kActiveMask, kMma, kLdmatrix };
 
 /* The running CUDA thread. Only valid inside a kernel launched by the emulator. */
 const ThreadContext* current();
@@ -235,6 +298,20 @@ void* dynamic_shared();
 void syncthreads(const char* file, unsigned line);
 /* Rendezvous with the lanes in `mask`; returns the lane's 32-bit result (shuffled bits, ballot...). */
 unsigned warp_op(WarpOp op, unsigned mask, unsigned value, int lane_or_delta, int width, const char* file, unsigned line);
+/* Rendezvous of all 32 lanes for an operation whose lanes exchange more than a 32-bit value (kMma, kLdmatrix):
+ * `in` points at this lane's operands, `out` at where its results go (both in the lane's own frame). */
+void warp_collective(WarpOp op, const void* in, void* out, int operand, const char* file, unsigned line);
+/* cp.async (native/emu/async_copy.cpp): the calling thread's pending copies. */
+struct AsyncCopy {
+    void* dst;
+    const void* src;
+    unsigned bytes, src_bytes;
+};
+void async_copy_issue(const AsyncCopy& copy);
+void async_copy_commit();
+/* Removes and returns (oldest first, *count of them) the copies that cp.async.wait_group `pending` completes:
+ * those of every committed group but the `pending` newest. Valid until the thread's next async_copy_ call. */
+const AsyncCopy* async_copy_complete(int pending, unsigned* count);
 
 using Invoker = void (*)(void** args);
 bool register_kernel(const char* name, Invoker invoke, int param_count);
@@ -327,7 +404,6 @@ inline int __any_sync(unsigned mask, int pred, CC_SHIM_LOC) {
 inline int __all_sync(unsigned mask, int pred, CC_SHIM_LOC) {
     return (int)::cc_emu_detail::warp_op(::cc_emu_detail::kAll, mask, pred != 0, 0, 32, loc.file_name(), loc.line());
 }
-#undef CC_SHIM_LOC
 
 /* Atomics are real atomics: blocks run in parallel on several OS threads. Relaxed ordering, as on the
  * GPU (atomics there order nothing but themselves), which also keeps TSan from inventing
@@ -393,6 +469,152 @@ inline float max(float a, float b) { return std::fmax(a, b); }
 CC_SHIM_MEMORY_OP float __ldg(const float* p) { return *p; }
 CC_SHIM_MEMORY_OP int __ldg(const int* p) { return *p; }
 
+/* 64-bit shuffles: two 32-bit rendezvous at the same call site, low half first, as CUDA's headers do it. */
+namespace cc_emu_detail {
+template <class T>
+inline T shfl64(WarpOp op, unsigned mask, T v, int b, int width, const std::source_location& loc) {
+    static_assert(sizeof(T) == 8, "64-bit shuffles are for double, long long and unsigned long long");
+    const auto bits = __builtin_bit_cast(unsigned long long, v);
+    const unsigned lo = warp_op(op, mask, static_cast<unsigned>(bits), b, width, loc.file_name(), loc.line());
+    const unsigned hi = warp_op(op, mask, static_cast<unsigned>(bits >> 32), b, width, loc.file_name(), loc.line());
+    return __builtin_bit_cast(T, static_cast<unsigned long long>(hi) << 32 | lo);
+}
+} // namespace cc_emu_detail
+#define CC_SHIM_SHFL64(NAME, OP, T, BT)                                                             \
+    inline T NAME(unsigned mask, T v, BT b, int width = 32, CC_SHIM_LOC) {                          \
+        return ::cc_emu_detail::shfl64<T>(::cc_emu_detail::OP, mask, v, (int)b, width, loc);        \
+    }
+#define CC_SHIM_SHFL64_ALL(T)                                                                       \
+    CC_SHIM_SHFL64(__shfl_sync, kShflIdx, T, int)                                                   \
+    CC_SHIM_SHFL64(__shfl_up_sync, kShflUp, T, unsigned)                                            \
+    CC_SHIM_SHFL64(__shfl_down_sync, kShflDown, T, unsigned)                                        \
+    CC_SHIM_SHFL64(__shfl_xor_sync, kShflXor, T, int)
+CC_SHIM_SHFL64_ALL(double)
+CC_SHIM_SHFL64_ALL(long long)
+CC_SHIM_SHFL64_ALL(unsigned long long)
+#undef CC_SHIM_SHFL64_ALL
+#undef CC_SHIM_SHFL64
+
+/* The emulator runs the lanes one after another, so "active" cannot mean "executing this instruction now": it
+ * is a rendezvous of every lane that exists and has not exited, whose result is those lanes. In converged code
+ * that is the GPU's answer; in divergent code the lanes elsewhere never arrive and the emulator reports it. */
+inline unsigned __activemask(CC_SHIM_LOC) {
+    return ::cc_emu_detail::warp_op(::cc_emu_detail::kActiveMask, 0xffffffffu, 0, 0, 32, loc.file_name(), loc.line());
+}
+
+/* ---- tensor cores and asynchronous copies (see the header comment; the GPU builds use PTX) ---------- */
+/* The bit pattern the emulator writes into a cp.async destination until the wait: a signalling NaN. */
+#define CC_CP_ASYNC_POISON 0x7fa0deadu
+namespace cc_emu_detail {
+/* cvt.rna.tf32.f32 on the bits: round the 23-bit mantissa to 10 bits, to nearest with ties away from zero
+ * (adding half an ulp of tf32 to the magnitude carries into the exponent when it must, up to infinity);
+ * NaN and infinity pass unchanged. */
+inline unsigned tf32_round(unsigned bits) {
+    if ((bits & 0x7f800000u) == 0x7f800000u) return bits;
+    return (bits + 0x1000u) & ~0x1fffu;
+}
+/* One lane's operands of cc_mma_tf32_m16n8k8, in the PTX fragment layout. */
+struct MmaOperands {
+    unsigned a[4], b[2];
+    float c[4];
+};
+/* One lane's part of ldmatrix: the row it addressed and, when it is one of the 8 × count addressing lanes,
+ * the row's 16 bytes (read by the lane itself, so that the sanitizers and the profile see a shared load of
+ * the kernel's). */
+struct LdmatrixRow {
+    const void* address;
+    unsigned words[4];
+    bool read;
+};
+inline unsigned lane_id() {
+    const ThreadContext& c = *current();
+    return (c.thread_idx.x + c.block_dim.x * (c.thread_idx.y + c.block_dim.y * c.thread_idx.z)) % 32;
+}
+template <int Count, bool Trans>
+CC_SHIM_MEMORY_OP void ldmatrix(unsigned* r, const void* row, const std::source_location& loc) {
+    LdmatrixRow in{row, {}, false};
+    /* A misaligned row is not read here (the host's aligned 16-byte load would fault): the rendezvous
+     * reports it. */
+    if (lane_id() < 8u * Count && reinterpret_cast<std::uintptr_t>(row) % 16 == 0) {
+        const float4 v = *static_cast<const float4*>(row);
+        in.words[0] = to_bits(v.x), in.words[1] = to_bits(v.y), in.words[2] = to_bits(v.z), in.words[3] = to_bits(v.w);
+        in.read = true;
+    }
+    warp_collective(kLdmatrix, &in, r, Count | (Trans ? 0x100 : 0), loc.file_name(), loc.line());
+}
+
+/* cp.async. The poison written at issue and the data written at the wait are the kernel's own writes in the
+ * sanitizer builds (so ASan checks both ranges and TSan sees a write at each end of the copy's lifetime); the
+ * profiling build records instead what the GPU does, one global read and one shared write at the issuing
+ * instruction (profile_async_copy), and leaves these writes out of its counts. */
+#if defined(CC_EMU_PROFILE)
+void profile_async_copy(const void* dst, const void* src, unsigned bytes);
+void profile_mma();
+#define CC_SHIM_UNCOUNTED inline __attribute__((noinline, no_sanitize("thread")))
+#else
+#define CC_SHIM_UNCOUNTED inline
+#endif
+CC_SHIM_UNCOUNTED void async_copy_poison(void* dst, unsigned bytes) {
+    for (unsigned i = 0; i < bytes / 4; ++i) static_cast<unsigned*>(dst)[i] = CC_CP_ASYNC_POISON;
+}
+CC_SHIM_UNCOUNTED void async_copy_perform(const AsyncCopy& c) {
+    auto* d = static_cast<unsigned char*>(c.dst);
+    const auto* s = static_cast<const unsigned char*>(c.src);
+    for (unsigned i = 0; i < c.bytes; ++i) d[i] = i < c.src_bytes ? s[i] : 0;
+}
+#undef CC_SHIM_UNCOUNTED
+template <int Bytes>
+CC_SHIM_MEMORY_OP void cp_async(void* dst, const void* src, unsigned src_bytes) {
+#if defined(CC_EMU_PROFILE)
+    profile_async_copy(dst, src, Bytes);
+#endif
+    async_copy_poison(dst, Bytes);
+    async_copy_issue(AsyncCopy{dst, src, Bytes, src_bytes});
+}
+} // namespace cc_emu_detail
+
+
+inline unsigned cc_cvt_tf32(float x) { return ::cc_emu_detail::tf32_round(::cc_emu_detail::to_bits(x)); }
+
+CC_SHIM_MEMORY_OP void cc_mma_tf32_m16n8k8(float d[4], const unsigned a[4], const unsigned b[2], const float c[4], CC_SHIM_LOC) {
+#if defined(CC_EMU_PROFILE)
+    ::cc_emu_detail::profile_mma();
+#endif
+    const ::cc_emu_detail::MmaOperands in{{a[0], a[1], a[2], a[3]}, {b[0], b[1]}, {c[0], c[1], c[2], c[3]}};
+    ::cc_emu_detail::warp_collective(::cc_emu_detail::kMma, &in, d, 0, loc.file_name(), loc.line());
+}
+
+#define CC_SHIM_LDMATRIX(NAME, COUNT, TRANS)                                                        \
+    CC_SHIM_MEMORY_OP void NAME(unsigned r[COUNT], const void* row, CC_SHIM_LOC) {                  \
+        ::cc_emu_detail::ldmatrix<COUNT, TRANS>(r, row, loc);                                       \
+    }
+CC_SHIM_LDMATRIX(cc_ldmatrix_x1, 1, false)
+CC_SHIM_LDMATRIX(cc_ldmatrix_x2, 2, false)
+CC_SHIM_LDMATRIX(cc_ldmatrix_x4, 4, false)
+CC_SHIM_LDMATRIX(cc_ldmatrix_x1_trans, 1, true)
+CC_SHIM_LDMATRIX(cc_ldmatrix_x2_trans, 2, true)
+CC_SHIM_LDMATRIX(cc_ldmatrix_x4_trans, 4, true)
+#undef CC_SHIM_LDMATRIX
+
+template <int Bytes>
+CC_SHIM_MEMORY_OP void cc_cp_async_ca(void* shared_dst, const void* global_src, unsigned src_bytes = Bytes) {
+    static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async.ca copies 4, 8 or 16 bytes");
+    ::cc_emu_detail::cp_async<Bytes>(shared_dst, global_src, src_bytes);
+}
+CC_SHIM_MEMORY_OP void cc_cp_async_cg(void* shared_dst, const void* global_src, unsigned src_bytes = 16) {
+    ::cc_emu_detail::cp_async<16>(shared_dst, global_src, src_bytes);
+}
+inline void cc_cp_async_commit() { ::cc_emu_detail::async_copy_commit(); }
+template <int Pending>
+inline void cc_cp_async_wait() {
+    static_assert(Pending >= 0 && Pending <= 7, "cp.async.wait_group takes 0..7");
+    unsigned count = 0;
+    const ::cc_emu_detail::AsyncCopy* copies = ::cc_emu_detail::async_copy_complete(Pending, &count);
+    for (unsigned i = 0; i < count; ++i) ::cc_emu_detail::async_copy_perform(copies[i]);
+}
+
+#undef CC_SHIM_LOC
+
 #define CC_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::cc_emu_detail::dynamic_shared())
 
 /* Registers the kernel by name with an unpacker generated from its parameter types. The registrar runs
@@ -402,5 +624,71 @@ CC_SHIM_MEMORY_OP int __ldg(const int* p) { return *p; }
         ::cc_emu_detail::register_kernel(#fn, &::cc_emu_detail::invoke_kernel<&fn>, ::cc_emu_detail::param_count(&fn))
 
 #endif /* modes */
+
+#if defined(CC_DEVICE_BUILD)
+/* ---- modes 1 and 2: tensor cores and asynchronous copies, the shim's only inline PTX. ----------- */
+#define CC_SHIM_PTX static __device__ __forceinline__
+
+namespace cc_shim {
+/* The shared-window address of a generic pointer into shared memory: what ldmatrix and cp.async take. */
+CC_SHIM_PTX unsigned shared_address(const void* p) {
+    unsigned long long address;
+    asm("cvta.to.shared.u64 %0, %1;" : "=l"(address) : "l"(p));
+    return (unsigned)address;
+}
+} // namespace cc_shim
+
+CC_SHIM_PTX unsigned cc_cvt_tf32(float x) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+}
+
+CC_SHIM_PTX void cc_mma_tf32_m16n8k8(float d[4], const unsigned a[4], const unsigned b[2], const float c[4]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+
+/* "memory": the compiler must not move shared-memory stores of this thread across the read. TRANS is "" or
+ * ".trans". */
+#define CC_SHIM_LDMATRIX(SUFFIX, TRANS)                                                                           \
+    CC_SHIM_PTX void cc_ldmatrix_x1##SUFFIX(unsigned r[1], const void* row) {                                     \
+        asm volatile("ldmatrix.sync.aligned.m8n8.x1" TRANS ".shared.b16 {%0}, [%1];"                              \
+                     : "=r"(r[0]) : "r"(cc_shim::shared_address(row)) : "memory");                                \
+    }                                                                                                             \
+    CC_SHIM_PTX void cc_ldmatrix_x2##SUFFIX(unsigned r[2], const void* row) {                                     \
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2" TRANS ".shared.b16 {%0,%1}, [%2];"                           \
+                     : "=r"(r[0]), "=r"(r[1]) : "r"(cc_shim::shared_address(row)) : "memory");                    \
+    }                                                                                                             \
+    CC_SHIM_PTX void cc_ldmatrix_x4##SUFFIX(unsigned r[4], const void* row) {                                     \
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4" TRANS ".shared.b16 {%0,%1,%2,%3}, [%4];"                     \
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(cc_shim::shared_address(row)) : "memory"); \
+    }
+CC_SHIM_LDMATRIX(, "")
+CC_SHIM_LDMATRIX(_trans, ".trans")
+#undef CC_SHIM_LDMATRIX
+
+template <int Bytes>
+CC_SHIM_PTX void cc_cp_async_ca(void* shared_dst, const void* global_src, unsigned src_bytes = Bytes) {
+    static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async.ca copies 4, 8 or 16 bytes");
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" ::"r"(cc_shim::shared_address(shared_dst)), "l"(global_src),
+                 "n"(Bytes), "r"(src_bytes)
+                 : "memory");
+}
+CC_SHIM_PTX void cc_cp_async_cg(void* shared_dst, const void* global_src, unsigned src_bytes = 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(cc_shim::shared_address(shared_dst)), "l"(global_src),
+                 "r"(src_bytes)
+                 : "memory");
+}
+CC_SHIM_PTX void cc_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int Pending>
+CC_SHIM_PTX void cc_cp_async_wait() {
+    static_assert(Pending >= 0 && Pending <= 7, "cp.async.wait_group takes 0..7");
+    asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
+}
+#undef CC_SHIM_PTX
+
+#endif /* CC_DEVICE_BUILD */
 
 #endif /* CHEAPCONV_CUDA_SHIM_H */

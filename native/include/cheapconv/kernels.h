@@ -29,6 +29,7 @@
     X(conv2d)                \
     X(elementwise)           \
     X(gemm)                  \
+    X(implicit_gemm)         \
     X(losses)                \
     X(optim)                 \
     X(pooling)
@@ -58,6 +59,13 @@
     X(gemm, linear_backward_data)               \
     X(gemm, linear_backward_weight)             \
     X(gemm, gemm_column_sums)                   \
+    X(implicit_gemm, implicit_gemm_forward_1x1) \
+    X(implicit_gemm, implicit_gemm_forward_3x3) \
+    X(implicit_gemm, implicit_gemm_backward_data_1x1) \
+    X(implicit_gemm, implicit_gemm_backward_data_3x3) \
+    X(implicit_gemm, implicit_gemm_backward_data_3x3_stride2) \
+    X(implicit_gemm, implicit_gemm_backward_weight_1x1) \
+    X(implicit_gemm, implicit_gemm_backward_weight_3x3) \
     X(losses, cross_entropy_forward)            \
     X(losses, cross_entropy_backward)           \
     X(losses, kd_forward)                       \
@@ -139,6 +147,31 @@ extern "C" __global__ void cc_linear_backward_weight_kernel(int n, int in, int o
                                                             float* __restrict__ dw_partials, int k_chunk);
 extern "C" __global__ void cc_gemm_column_sums_kernel(int rows, int cols, const float* __restrict__ src,
                                                       float* __restrict__ dst);
+
+/* ---- implicit_gemm.cu ---- */
+extern "C" __global__ void cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                               const float* __restrict__ w, float* __restrict__ y,
+                                                               int vectorized);
+extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                               const float* __restrict__ w, float* __restrict__ y,
+                                                               int vectorized);
+extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
+                                                                     const float* __restrict__ w, float* __restrict__ dx,
+                                                                     int vectorized);
+extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr, const float* __restrict__ dy,
+                                                                     const float* __restrict__ w, float* __restrict__ dx,
+                                                                     int vectorized);
+extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_stride2_kernel(cc_conv_problem pr, const float* __restrict__ dy,
+                                                                             const float* __restrict__ w,
+                                                                             float* __restrict__ dx, int vectorized);
+extern "C" __global__ void cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                                       const float* __restrict__ dy,
+                                                                       float* __restrict__ dw_partials, int k_chunk,
+                                                                       int vectorized);
+extern "C" __global__ void cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                                       const float* __restrict__ dy,
+                                                                       float* __restrict__ dw_partials, int k_chunk,
+                                                                       int vectorized);
 
 /* ---- losses.cu ---- */
 extern "C" __global__ void cc_cross_entropy_forward_kernel(int n, int classes, const float* __restrict__ logits,

@@ -26,6 +26,11 @@
  *     read (loads and atomics) and wrote (stores and atomics) over the whole launch: the compulsory
  *     traffic, each byte counted once however often it is touched.
  *   - atomics (atomicAdd, atomicCAS, ...): counted separately, never as loads or stores.
+ *   - cp.async (cc_cp_async_*): one global load of the source and one shared store of the destination, both
+ *     at the issuing instruction (what the GPU's LDGSTS moves), whatever the emulator does to model it.
+ *   - ldmatrix: a 16-byte shared load by each lane that supplies a row address (8 per matrix), so a .x4 is
+ *     four quarter-warp phases, one 8×16-byte matrix each, as the hardware reads it.
+ *   - mma.sync: tensor_mma_requests, one per warp-level execution (no memory).
  * How a GPU's warp is reconstructed from the emulator's fibers, what counts as shared, global or neither,
  * and the limits of the method: see native/emu/profile.cpp.
  *
@@ -53,7 +58,7 @@ extern "C" {
 #endif
 
 /* Incremented whenever this API, a struct below or a counter's meaning changes. */
-#define CC_PROF_VERSION 1
+#define CC_PROF_VERSION 2
 
 /* cc_prof_begin flags. */
 enum {
@@ -68,7 +73,8 @@ typedef enum cc_prof_kind {
     CC_PROF_GLOBAL_ATOMIC = 2,
     CC_PROF_SHARED_LOAD = 3,
     CC_PROF_SHARED_STORE = 4,
-    CC_PROF_SHARED_ATOMIC = 5
+    CC_PROF_SHARED_ATOMIC = 5,
+    CC_PROF_TENSOR_MMA = 6      /* a tensor-core mma.sync (cc_mma_tf32_m16n8k8): no memory, counted per warp */
 } cc_prof_kind;
 
 typedef struct cc_prof_dim3 { unsigned x, y, z; } cc_prof_dim3;
@@ -98,6 +104,8 @@ typedef struct cc_prof_counters {
     unsigned long long shared_store_bytes;
     unsigned long long shared_atomic_requests;
     unsigned long long shared_atomic_ops;
+    unsigned long long tensor_mma_requests;        /* warp-level mma.sync m16n8k8 tf32 executions: 2 * 16 * 8 * 8 =
+                                                      2048 FLOPs each, on the tensor cores */
 } cc_prof_counters;
 
 /* One kernel launch recorded in the session (launches through the C ABI and cc_emu_launch alike). */

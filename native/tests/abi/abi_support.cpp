@@ -39,14 +39,16 @@ std::vector<float> random_values(std::size_t count, unsigned long long seed, flo
     return values;
 }
 
-void expect_sums(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what)
+namespace {
+
+// Every element within its bound, the bound of one element being relative(terms) * sum |products|.
+template <class Relative>
+void expect_within(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what, Relative relative)
 {
-    const double u = std::ldexp(1.0, -24);
     std::size_t bad = 0, worst = 0;
     double worst_ratio = 0.0;
     for (std::size_t i = 0; i < want.value.size(); ++i) {
-        const double terms = static_cast<double>(want.terms[i]);
-        const double bound = terms * u / (1.0 - terms * u) * want.magnitude[i];
+        const double bound = relative(static_cast<double>(want.terms[i])) * want.magnitude[i];
         const double error = std::fabs(static_cast<double>(got[i]) - want.value[i]);
         if (!(error <= bound)) ++bad;
         const double ratio = bound > 0 ? error / bound : (error > 0 ? INFINITY : 0);
@@ -59,6 +61,25 @@ void expect_sums(Tally& t, const std::vector<float>& got, const Sums& want, cons
     std::snprintf(detail, sizeof detail, "%s: %zu elements within their rounding bounds (worst error/bound %.3g at [%zu]: %.9g vs %.9g)",
                   what.c_str(), want.value.size(), worst_ratio, worst, static_cast<double>(got[worst]), want.value[worst]);
     t.check(bad == 0 && got.size() == want.value.size(), detail);
+}
+
+double fp32_sum_gamma(double terms)
+{
+    const double u = std::ldexp(1.0, -24);
+    return terms * u / (1.0 - terms * u);
+}
+
+} // namespace
+
+void expect_sums(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what)
+{
+    expect_within(t, got, want, what, fp32_sum_gamma);
+}
+
+void expect_sums_tf32(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what)
+{
+    const double v = std::ldexp(1.0, -11);
+    expect_within(t, got, want, what + " (tf32)", [v](double terms) { return 2 * v + v * v + fp32_sum_gamma(terms) * (1 + v) * (1 + v); });
 }
 
 void expect_close(Tally& t, const float* got, const double* want, std::size_t count, double rel, double abs, const std::string& what)

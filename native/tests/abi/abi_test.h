@@ -47,6 +47,12 @@ struct Sums {
 // Every element of `got` within its Sums bound; one check, named `what`.
 void expect_sums(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what);
 
+// The same for a tf32 evaluation (the tensor-core kernels): each factor rounded to tf32 first, |a~ - a| <= v|a| with
+// v = 2^-11 (cvt.rna keeps 10 mantissa bits), so a product is off by at most (2v + v^2)|ab|, and the fp32 sum of the
+// rounded products, whose magnitudes add up to at most (1 + v)^2 sum |ab|, by gamma(T) of that:
+//   bound = (2v + v^2 + gamma(T) (1 + v)^2) * sum |products|.
+void expect_sums_tf32(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what);
+
 // Every element within abs + rel * |want|; for results of exp, log, sqrt and divisions, whose errors the
 // test states in ulps rather than derives term by term.
 void expect_close(Tally& t, const float* got, const double* want, std::size_t count, double rel, double abs, const std::string& what);

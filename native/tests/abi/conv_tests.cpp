@@ -43,7 +43,15 @@ void reference(const cc_conv_problem& p, const Tensors& in, Sums& y, Sums& dx, S
                             }
 }
 
-// Runs the three passes with `options` (outputs NaN-poisoned first) and checks them against the reference.
+std::string kernel_names(const cc_conv_problem& p, cc_conv_pass pass, const cc_options* options)
+{
+    char text[128] = "";
+    if (cc_conv_kernel_names(&p, pass, options, text, sizeof text) != CC_SUCCESS) return std::string("failed: ") + cc_last_error();
+    return text;
+}
+
+// Runs the three passes with `options` (outputs NaN-poisoned first) and checks them against the reference, with
+// the tf32 bound where the tensor-core kernels ran the pass and the fp32 bound elsewhere.
 void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
 {
     Tensors in{random_values(input_count(p), 1), random_values(weight_count(p), 2), random_values(output_count(p), 3)};
@@ -65,16 +73,15 @@ void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options,
     }
     Sums ry(y.size()), rdx(dx.size()), rdw(dw.size());
     reference(p, in, ry, rdx, rdw);
-    expect_sums(t, y, ry, name + ": forward");
-    expect_sums(t, dx, rdx, name + ": backward-data");
-    expect_sums(t, dw, rdw, name + ": backward-weight");
-}
-
-std::string kernel_names(const cc_conv_problem& p, cc_conv_pass pass, const cc_options* options)
-{
-    char text[128] = "";
-    if (cc_conv_kernel_names(&p, pass, options, text, sizeof text) != CC_SUCCESS) return std::string("failed: ") + cc_last_error();
-    return text;
+    const auto expect = [&](cc_conv_pass pass, const std::vector<float>& got, const Sums& want, const char* what) {
+        const std::string kernel = kernel_names(p, pass, options);
+        const std::string label = name + ": " + what + " on " + kernel;
+        if (kernel.find("implicit_gemm") != std::string::npos) expect_sums_tf32(t, got, want, label);
+        else expect_sums(t, got, want, label);
+    };
+    expect(CC_CONV_FORWARD, y, ry, "forward");
+    expect(CC_CONV_BACKWARD_DATA, dx, rdx, "backward-data");
+    expect(CC_CONV_BACKWARD_WEIGHT, dw, rdw, "backward-weight");
 }
 
 void test_refusals(Tally& t)
@@ -122,6 +129,21 @@ void test_refusals(Tally& t)
     options.algo = 7;
     expect_status(t, cc_conv_forward(emulator(), &p, &options, x.data(), w.data(), y.data(), nullptr, 0, nullptr), bad,
                   {"options->algo must be", "got 7"}, "an unknown algo");
+    size_t planned = 0;
+    options.algo = CC_ALGO_IMPLICIT_GEMM;
+    options.precision = CC_PRECISION_FP32;
+    expect_status(t, cc_conv_workspace_size(&p, CC_CONV_FORWARD, &options, &planned), CC_ERROR_NOT_SUPPORTED,
+                  {"CC_ALGO_IMPLICIT_GEMM runs on tensor cores in tf32", "CC_PRECISION_FP32"}, "CC_ALGO_IMPLICIT_GEMM with fp32");
+    options.precision = CC_PRECISION_TF32;
+    cc_conv_problem mixed;
+    cc_conv_init(&mixed, 2, 8, 9, 7, 8, 3, 3, 1, 1, 2, 1, 4);
+    expect_status(t, cc_conv_workspace_size(&mixed, CC_CONV_BACKWARD_DATA, &options, &planned), CC_ERROR_NOT_SUPPORTED,
+                  {"CC_ALGO_IMPLICIT_GEMM implements", "r=3 s=3 stride=2x1 pad=1x1 groups=4"},
+                  "CC_ALGO_IMPLICIT_GEMM for a 3x3 backward-data pass with strides 2 and 1");
+    options.precision = 2;
+    expect_status(t, cc_conv_workspace_size(&p, CC_CONV_FORWARD, &options, &planned), bad,
+                  {"options->precision must be CC_PRECISION_TF32 (0) or CC_PRECISION_FP32 (1), got 2"}, "an unknown precision");
+    options = cc_options{};
     options.algo = CC_ALGO_GEMM;
     expect_status(t, cc_conv_forward(emulator(), &p, &options, x.data(), w.data(), y.data(), nullptr, 0, nullptr),
                   CC_ERROR_NOT_SUPPORTED, {"CC_ALGO_GEMM computes 1x1", "r=3 s=3 groups=4"}, "CC_ALGO_GEMM for a grouped 3x3");
@@ -135,29 +157,52 @@ void test_refusals(Tally& t)
     expect_status(t, cc_conv_workspace_size(&p, CC_CONV_FORWARD, nullptr, nullptr), bad, {"bytes is NULL"}, "NULL bytes");
 }
 
-// Pointwise problems go to the GEMM, and a forced split needs a workspace the call checks.
+// Which kernels run: with fp32, pointwise problems go to the GEMM; with tf32 (the default) 1x1 and many-channel 3x3
+// problems go to the tensor-core kernels where they implement the pass; a forced split needs a workspace the call
+// checks.
 void test_variants_and_workspace(Tally& t)
 {
-    cc_conv_problem pw, grouped;
+    cc_conv_problem pw, grouped, dense;
     cc_conv_init(&pw, 2, 5, 7, 6, 7, 1, 1, 0, 0, 2, 2, 1);
     cc_conv_init(&grouped, 2, 8, 9, 7, 8, 3, 3, 1, 1, 2, 2, 4);
-    cc_options split{};
+    cc_conv_init(&dense, 2, 16, 9, 7, 8, 3, 3, 1, 1, 1, 1, 2); // 8 channels and 4 filters per group
+    cc_options fp32{}, split{}, direct{};
+    fp32.precision = CC_PRECISION_FP32;
     split.split_chunk = 5; // 2*4*3 = 24 positions -> 5 splits of 5
-    cc_options direct{};
+    split.precision = CC_PRECISION_FP32;
     direct.algo = CC_ALGO_DIRECT;
-    t.check(kernel_names(grouped, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel", "a grouped 3x3 runs the direct kernel");
-    t.check(kernel_names(pw, CC_CONV_FORWARD, nullptr) == "cc_pointwise_forward_kernel", "a 1x1 runs the GEMM");
-    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_pointwise_backward_weight_kernel",
-            "a short reduction is not split: " + kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, nullptr));
+    t.check(kernel_names(grouped, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel", "a 3x3 with 2 channels per group runs the direct kernel");
+    t.check(kernel_names(pw, CC_CONV_FORWARD, &fp32) == "cc_pointwise_forward_kernel", "fp32: a 1x1 runs the GEMM");
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &fp32) == "cc_pointwise_backward_weight_kernel",
+            "fp32: a short reduction is not split: " + kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &fp32));
     t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_pointwise_backward_weight_kernel+cc_gemm_column_sums_kernel",
-            "a split weight gradient adds the column sums");
+            "fp32: a split weight gradient adds the column sums");
     t.check(kernel_names(pw, CC_CONV_BACKWARD_DATA, &direct) == "cc_conv2d_backward_data_kernel", "CC_ALGO_DIRECT keeps a 1x1 direct");
+    t.check(kernel_names(pw, CC_CONV_FORWARD, nullptr) == "cc_implicit_gemm_forward_1x1_kernel", "tf32: a 1x1 runs on tensor cores");
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_DATA, nullptr) == "cc_pointwise_backward_data_kernel",
+            "tf32: a stride-2 1x1 backward-data pass (not implemented on tensor cores) runs the GEMM");
+    split.precision = CC_PRECISION_TF32;
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_implicit_gemm_backward_weight_1x1_kernel+cc_gemm_column_sums_kernel",
+            "tf32: a split weight gradient adds the column sums");
+    t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel",
+            "tf32: a 3x3 with 4 filters per group stays direct: " + kernel_names(dense, CC_CONV_FORWARD, nullptr));
+    dense.k = 16;
+    t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_implicit_gemm_forward_3x3_kernel" &&
+                kernel_names(dense, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_implicit_gemm_backward_weight_3x3_kernel" &&
+                kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_implicit_gemm_backward_data_3x3_kernel",
+            "tf32: a stride-1 3x3 with 8 channels and filters per group: every pass on tensor cores");
+    cc_conv_init(&dense, 2, 16, 9, 7, 16, 3, 3, 1, 1, 2, 2, 2);
+    t.check(kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_implicit_gemm_backward_data_3x3_stride2_kernel",
+            "tf32: a stride-2 3x3 data gradient runs on the dilated dy");
 
     size_t bytes = 1;
     cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, nullptr, &bytes);
     t.check(bytes == 0, "no split, no workspace");
-    cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, &split, &bytes);
-    t.check(bytes == 5 * 7 * 5 * sizeof(float), "5 splits of a 7x5 weight gradient need 5*7*5 floats: " + std::to_string(bytes));
+    for (int precision : {CC_PRECISION_FP32, CC_PRECISION_TF32}) {
+        split.precision = precision;
+        cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, &split, &bytes);
+        t.check(bytes == 5 * 7 * 5 * sizeof(float), "5 splits of a 7x5 weight gradient need 5*7*5 floats: " + std::to_string(bytes));
+    }
     cc_conv_workspace_size(&grouped, CC_CONV_FORWARD, nullptr, &bytes);
     t.check(bytes == 0, "the direct kernels need no workspace");
 }
@@ -201,9 +246,13 @@ void run_conv_tests(Tally& t)
     test_determinism(t);
 
     cc_conv_problem p;
-    cc_options direct{}, split{};
+    cc_options direct{}, fp32{}, split{}, split_tf32{}, implicit{};
     direct.algo = CC_ALGO_DIRECT;
+    fp32.precision = CC_PRECISION_FP32;
     split.split_chunk = 5;
+    split.precision = CC_PRECISION_FP32;
+    split_tf32.split_chunk = 5;
+    implicit.algo = CC_ALGO_IMPLICIT_GEMM;
     cc_conv_init(&p, 2, 6, 7, 5, 6, 3, 3, 1, 1, 2, 2, 3);
     check_passes(t, p, nullptr, "grouped 3x3 stride 2");
     cc_conv_init(&p, 2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 4);
@@ -211,11 +260,30 @@ void run_conv_tests(Tally& t)
     cc_conv_init(&p, 1, 4, 5, 6, 8, 3, 2, 0, 1, 1, 2, 2);
     check_passes(t, p, nullptr, "rectangular filter and stride, k = 2c");
     cc_conv_init(&p, 2, 5, 7, 6, 7, 1, 1, 0, 0, 2, 2, 1);
-    check_passes(t, p, nullptr, "pointwise stride 2 (GEMM)");
-    check_passes(t, p, &split, "pointwise stride 2 (GEMM, 5 splits)");
+    check_passes(t, p, &fp32, "pointwise stride 2 (fp32 GEMM)");
+    check_passes(t, p, &split, "pointwise stride 2 (fp32 GEMM, 5 splits)");
     check_passes(t, p, &direct, "pointwise stride 2 (CC_ALGO_DIRECT)");
+    check_passes(t, p, nullptr, "pointwise stride 2 (tf32)");
+    check_passes(t, p, &split_tf32, "pointwise stride 2 (tf32, 5 splits)");
     cc_conv_init(&p, 2, 70, 9, 9, 66, 1, 1, 0, 0, 1, 1, 1);
-    check_passes(t, p, nullptr, "pointwise 70 -> 66 channels (GEMM, partial tiles)");
+    check_passes(t, p, &fp32, "pointwise 70 -> 66 channels (fp32 GEMM, partial tiles)");
+    check_passes(t, p, nullptr, "pointwise 70 -> 66 channels (tf32, partial tiles, 4-byte copies)");
+    cc_conv_init(&p, 3, 20, 8, 6, 68, 1, 1, 0, 0, 1, 1, 1);
+    check_passes(t, p, nullptr, "pointwise 20 -> 68 channels, 8x6 (tf32, 16-byte copies, partial tiles)");
+    cc_conv_init(&p, 2, 16, 9, 7, 16, 3, 3, 1, 1, 2, 2, 2);
+    check_passes(t, p, nullptr, "3x3 stride 2, 8 channels per group (tf32 forward and weight gradient)");
+    cc_conv_init(&p, 2, 16, 7, 6, 24, 3, 3, 1, 1, 1, 1, 2);
+    check_passes(t, p, nullptr, "3x3 stride 1 pad 1, 8 channels and 12 filters per group (tf32, every pass)");
+    cc_conv_init(&p, 1, 9, 6, 7, 10, 3, 3, 0, 0, 1, 1, 1);
+    check_passes(t, p, nullptr, "3x3 stride 1 pad 0, 9 -> 10 channels (tf32, every pass)");
+    cc_conv_init(&p, 1, 8, 5, 4, 8, 3, 3, 2, 2, 1, 1, 1);
+    check_passes(t, p, nullptr, "3x3 stride 1 pad 2 (tf32, every pass)");
+    cc_conv_init(&p, 2, 16, 8, 7, 8, 3, 3, 1, 1, 2, 2, 1);
+    check_passes(t, p, nullptr, "3x3 stride 2 pad 1, 8x7 (tf32, every pass; dx's last row gets no window)");
+    cc_conv_init(&p, 1, 24, 9, 6, 16, 3, 3, 0, 0, 2, 2, 2);
+    check_passes(t, p, nullptr, "3x3 stride 2 pad 0, groups 2 (tf32, every pass)");
+    cc_conv_init(&p, 2, 3, 5, 7, 5, 1, 1, 0, 0, 1, 1, 1);
+    check_passes(t, p, &implicit, "pointwise 3 -> 5 channels, 5x7 (CC_ALGO_IMPLICIT_GEMM, 4-byte copies)");
 }
 
 } // namespace cc_abi_test

@@ -138,8 +138,8 @@ void test_images(Tally& t, const CudaAbi& abi, const FakeDriver& fake, const std
     std::string log = fake.log();
     t.check(describe(abi, h) == "cuda: Fake GPU 0 (device 0, sm_86), kernels: PTX sm_80 (JIT)",
             "sm_86 has no SASS in the fatbin: the PTX is JIT-compiled: " + describe(abi, h));
-    t.check(count(log, "load ptx") == 7 && count(log, "load fatbin") == 0 && contains(log, "retain 0"),
-            "sm_86: 7 PTX modules loaded into the retained primary context");
+    t.check(count(log, "load ptx") == 8 && count(log, "load fatbin") == 0 && contains(log, "retain 0"),
+            "sm_86: 8 PTX modules loaded into the retained primary context");
     fake.reset();
     abi.destroy(h);
     t.check(contains(fake.log(), "release 0"), "cc_destroy releases the primary context");
@@ -151,8 +151,8 @@ void test_images(Tally& t, const CudaAbi& abi, const FakeDriver& fake, const std
     const std::string text = describe(abi, h);
     const bool sass = text == "cuda: Fake GPU 0 (device 0, sm_90), kernels: SASS sm_90 from the fatbin";
     const bool ptx = text == "cuda: Fake GPU 0 (device 0, sm_90), kernels: PTX sm_80 (JIT)";
-    t.check((sass && count(log, "load fatbin") == 7 && count(log, "load ptx") == 0) ||
-                (ptx && count(log, "load ptx") == 7 && count(log, "load fatbin") == 0),
+    t.check((sass && count(log, "load fatbin") == 8 && count(log, "load ptx") == 0) ||
+                (ptx && count(log, "load ptx") == 8 && count(log, "load fatbin") == 0),
             "sm_90: what cc_describe says was loaded was loaded: " + text);
     if (!expect_sass.empty())
         t.check(sass == contains(" " + expect_sass + " ", " 90 "), "the build embedded SASS for \"" + expect_sass + "\": " + text);
@@ -161,7 +161,7 @@ void test_images(Tally& t, const CudaAbi& abi, const FakeDriver& fake, const std
     setenv("CHEAPCONV_CUDA_PTX_ONLY", "1", 1);
     fake.reset();
     abi.create(&h, 0);
-    t.check(count(fake.log(), "load ptx") == 7 && contains(describe(abi, h), "PTX sm_80 (JIT)"), "CHEAPCONV_CUDA_PTX_ONLY=1 loads the PTX");
+    t.check(count(fake.log(), "load ptx") == 8 && contains(describe(abi, h), "PTX sm_80 (JIT)"), "CHEAPCONV_CUDA_PTX_ONLY=1 loads the PTX");
     abi.destroy(h);
     unsetenv("CHEAPCONV_CUDA_PTX_ONLY");
 }
@@ -191,12 +191,20 @@ void test_launches(Tally& t, const CudaAbi& abi, const FakeDriver& fake)
 
     cc_options split{};
     split.split_chunk = 5;
+    split.precision = CC_PRECISION_FP32;
     fake.reset();
-    expect(t, abi, [&] { return abi.conv_backward_weight(h, &pointwise, &split, x, fake_pointer<const float>(0x500000), y, ws, 700, stream); }, CC_SUCCESS, {}, "a split pointwise weight gradient through the fake driver");
+    expect(t, abi, [&] { return abi.conv_backward_weight(h, &pointwise, &split, x, fake_pointer<const float>(0x500000), y, ws, 700, stream); }, CC_SUCCESS, {}, "a split fp32 pointwise weight gradient through the fake driver");
     log = fake.log();
     t.check(contains(log, "launch cc_pointwise_backward_weight_kernel grid=(1,1,5) block=(256,1,1)") &&
                 log.find("cc_pointwise_backward_weight_kernel") < log.find("launch cc_gemm_column_sums_kernel grid=(1,1,1) block=(256,1,1)"),
             "5 splits in gridDim.z, then the column sums:\n" + log);
+    split.precision = CC_PRECISION_TF32;
+    fake.reset();
+    expect(t, abi, [&] { return abi.conv_backward_weight(h, &pointwise, &split, x, fake_pointer<const float>(0x500000), y, ws, 700, stream); }, CC_SUCCESS, {}, "a split tf32 pointwise weight gradient through the fake driver");
+    log = fake.log();
+    t.check(contains(log, "launch cc_implicit_gemm_backward_weight_1x1_kernel grid=(1,1,5) block=(128,1,1) shared=30720") &&
+                log.find("cc_implicit_gemm_backward_weight_1x1_kernel") < log.find("launch cc_gemm_column_sums_kernel grid=(1,1,1) block=(256,1,1)"),
+            "tf32: the tensor-core kernel in 5 splits with 30 KiB of dynamic shared memory, then the column sums:\n" + log);
 
     const cc_loss_problem rows{20, 7, 0.0f, 0, 0, 0};
     fake.reset();

@@ -31,6 +31,7 @@
 // (CUDA_ERROR_INVALID_CONTEXT otherwise), and the current-context stack is per thread, as in the real driver.
 // Log lines (pointers as %p):
 //   load ptx|fatbin                     launch NAME grid=(x,y,z) block=(x,y,z) shared=N stream=S context=C
+//   attribute NAME max_dynamic_shared=N (cuFuncSetAttribute; a launch above the attribute, 48 KiB by default, is refused)
 //   memset32 words=N value=V stream=S   memset8 bytes=N value=V stream=S
 //   push C / pop C                      retain D refs=N / release D refs=N   (primary context reference count)
 //   context create C device=D / context destroy C
@@ -150,6 +151,7 @@ void record_held(const char* format, ...)
 
 struct Function {
     std::string name;
+    int max_dynamic_shared = 48 * 1024; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 };
 
 struct Module {
@@ -478,11 +480,26 @@ CUresult cuModuleUnload(CUmodule module)
     return kSuccess;
 }
 
+// Only the attribute the C ABI sets: the dynamic shared memory a launch may use (above 48 KiB needs it, at most
+// sm_90's 227 KiB).
+CUresult cuFuncSetAttribute(CUfunction function, int attribute, int value)
+{
+    constexpr int kMaxDynamicSharedSizeBytes = 8;
+    if (function == nullptr || attribute != kMaxDynamicSharedSizeBytes || value < 0 || value > 227 * 1024) return kInvalidValue;
+    auto* f = static_cast<Function*>(function);
+    std::lock_guard<std::mutex> lock(g_mu);
+    f->max_dynamic_shared = value;
+    record_held("attribute %s max_dynamic_shared=%d", f->name.c_str(), value);
+    return kSuccess;
+}
+
 CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, CUstream stream, void** params, void** extra)
 {
     if (t_stack.empty()) return kInvalidContext;
     if (params == nullptr || extra != nullptr) return kInvalidValue;
+    // As the driver: more dynamic shared memory than the kernel's attribute allows is refused.
+    if (shared > static_cast<unsigned>(static_cast<const Function*>(function)->max_dynamic_shared)) return kInvalidValue;
     const CUresult configured = setting("launch", kSuccess);
     if (configured != kSuccess) return configured;
     std::lock_guard<std::mutex> lock(g_mu);

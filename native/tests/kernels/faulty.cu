@@ -31,6 +31,10 @@
  *                                                                 out: 64 ints                CC_EMU_EXITED_AT_BARRIER (an error
  *                                                                                             with cc_emu_set_strict(1)); out[t] =
  *                                                                                             t+1 for t < 32, untouched otherwise
+ * cc_test_mma_partial_warp(int* out)                              grid (1,1,1), block (48,1,1), CC_EMU_WARP_MISMATCH (mma.sync needs
+ *                                                                 out: 48 ints                all 32 lanes; lanes 48..63 do not exist)
+ * cc_test_ldmatrix_misaligned(int* out)                           grid (1,1,1), block (32,1,1), CC_EMU_INVALID_OPERAND (lane 5's row
+ *                                                                 out: 32 ints                address is not 16-byte aligned)
  */
 #include "cheapconv/cuda_shim.h"
 
@@ -164,3 +168,24 @@ extern "C" __global__ void cc_test_early_return_barrier(int* out) {
     out[t] = s[t];
 }
 CC_REGISTER_KERNEL(cc_test_early_return_barrier);
+
+/* mma.sync in a block of 48 threads: the second warp has 16 lanes, and mma needs all 32. */
+extern "C" __global__ void cc_test_mma_partial_warp(int* out) {
+    const unsigned zero[4] = {0, 0, 0, 0};
+    float d[4] = {0, 0, 0, 0};
+    cc_mma_tf32_m16n8k8(d, zero, zero, d);
+    out[threadIdx.x] = (int)d[0];
+}
+CC_REGISTER_KERNEL(cc_test_mma_partial_warp);
+
+/* ldmatrix with lane 5's row address 4 bytes past a 16-byte boundary (rows must be 16-byte aligned). */
+extern "C" __global__ void cc_test_ldmatrix_misaligned(int* out) {
+    __shared__ __align__(16) unsigned s[8 * 4 + 4];
+    const unsigned lane = threadIdx.x;
+    for (unsigned i = lane; i < 8 * 4 + 4; i += 32) s[i] = i;
+    __syncwarp();
+    unsigned r[1];
+    cc_ldmatrix_x1(r, &s[(lane % 8) * 4 + (lane == 5 ? 1 : 0)]);
+    out[lane] = (int)r[0];
+}
+CC_REGISTER_KERNEL(cc_test_ldmatrix_misaligned);

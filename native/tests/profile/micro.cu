@@ -15,6 +15,9 @@
  * cc_prof_dynamic_shared_stride(float* out, int stride)                the same in dynamic shared memory
  * cc_prof_shared_vector(float* out, int stride)                        float2 and float4 shared accesses at element stride
  * cc_prof_atomics(int* counter)                                        one global and one shared atomicAdd per thread
+ * cc_prof_tensor_core(const float* in, float* out, int row_stride)     one warp: a 16-byte cp.async per lane into shared row
+ *                                                                      lane * row_stride (words), ldmatrix.x4 of those rows,
+ *                                                                      one mma.sync; out[4 lane + i] = d[i]
  */
 #include "cheapconv/cuda_shim.h"
 
@@ -111,3 +114,24 @@ extern "C" __global__ void cc_prof_atomics(int* counter)
     if (threadIdx.x == 0) counter[1 + blockIdx.x] = block_count;
 }
 CC_REGISTER_KERNEL(cc_prof_atomics);
+
+// cp.async of 512 contiguous bytes (16 per lane), ldmatrix.x4 of the 32 rows the lanes wrote, one mma.sync whose A
+// is that fragment (B is its first two registers, C is zero). row_stride 4: the rows are contiguous; 8: rows l and
+// l + 4 of each matrix share banks.
+extern "C" __global__ void cc_prof_tensor_core(const float* __restrict__ in, float* __restrict__ out, int row_stride)
+{
+    __shared__ __align__(16) float s[32 * 8];
+    const unsigned lane = threadIdx.x;
+    float* row = &s[lane * row_stride];
+    cc_cp_async_ca<16>(row, &in[4 * lane]);
+    cc_cp_async_commit();
+    cc_cp_async_wait<0>();
+    __syncwarp();
+    unsigned a[4];
+    cc_ldmatrix_x4(a, row);
+    const unsigned b[2] = {a[0], a[1]};
+    float d[4] = {0, 0, 0, 0};
+    cc_mma_tf32_m16n8k8(d, a, b, d);
+    for (int i = 0; i < 4; ++i) out[4 * lane + i] = d[i];
+}
+CC_REGISTER_KERNEL(cc_prof_tensor_core);

@@ -20,8 +20,8 @@
 #include <vector>
 
 // The layouts the C# twins (src/CheapConv/Devices/EmulatorProfile.cs) are checked against.
-static_assert(sizeof(cc_prof_counters) == 23 * 8, "23 64-bit counters");
-static_assert(sizeof(cc_prof_launch_info) == 448, "8 + 2 * 12 + 2 * 4 + 3 * 8 + 2 * 4 + 8 + 2 * 184, no padding");
+static_assert(sizeof(cc_prof_counters) == 24 * 8, "24 64-bit counters");
+static_assert(sizeof(cc_prof_launch_info) == 464, "8 + 2 * 12 + 2 * 4 + 3 * 8 + 2 * 4 + 8 + 2 * 192, no padding");
 static_assert(sizeof(cc_prof_instruction_info) == 88, "3 * 8 + 4 * 4 + 6 * 8, no padding");
 
 namespace {
@@ -355,6 +355,49 @@ void test_atomics() {
               (atomics.empty() ? std::string("none") : atomics[0].file_name + ":" + std::to_string(atomics[0].line)) + ")");
 }
 
+void test_tensor_core(int row_stride, unsigned long long wavefronts) {
+    const std::string name = "tensor core, row stride " + std::to_string(row_stride);
+    Buffer in(512), out(512);
+    for (int i = 0; i < 128; ++i) in.f()[i] = 1.0f;
+    const float* pin = in.f();
+    float* pout = out.f();
+    void* args[] = {&pin, &pout, &row_stride};
+    const Profiled p = profile("cc_prof_tensor_core", {1, 1, 1}, {32, 1, 1}, 0, args);
+    const cc_prof_counters& c = p.launch.raw;
+    expect(name + ": status", static_cast<unsigned long long>(p.status), 0);
+    // A is all ones and so is B (its registers are A's): every D element is the sum of 8 products, 8.
+    bool right = true;
+    for (int i = 0; i < 128; ++i) right = right && out.f()[i] == 8.0f;
+    check(right, name + ": D = 8 everywhere");
+    // cp.async: what the GPU moves, one global load of the 512 contiguous bytes (16 sectors, one request) and one
+    // shared store of 16 bytes per lane (four quarter-warp phases); the emulator's poison and deferred copy are
+    // not counted.
+    expect(name + ": global load requests", c.global_load_requests, 1);
+    expect(name + ": global load sectors", c.global_load_sectors, 16);
+    expect(name + ": global load bytes", c.global_load_bytes, 512);
+    expect(name + ": shared store requests", c.shared_store_requests, 1);
+    expect(name + ": shared store bytes", c.shared_store_bytes, 512);
+    expect(name + ": shared store ideal wavefronts", c.shared_store_ideal_wavefronts, 4);
+    // Row stride 4 words: each phase's 8 rows are 128 contiguous bytes, 1 wavefront; stride 8: rows l and l + 4 of a
+    // phase are 128 bytes apart, the same banks: 2 wavefronts per phase.
+    expect(name + ": shared store wavefronts", c.shared_store_wavefronts, wavefronts);
+    // ldmatrix.x4: every lane supplies one 16-byte row: one request, the same four phases.
+    expect(name + ": shared load requests", c.shared_load_requests, 1);
+    expect(name + ": shared load bytes", c.shared_load_bytes, 512);
+    expect(name + ": shared load ideal wavefronts", c.shared_load_ideal_wavefronts, 4);
+    expect(name + ": shared load wavefronts", c.shared_load_wavefronts, wavefronts);
+    expect(name + ": tensor mma requests", c.tensor_mma_requests, 1);
+    const auto mma = of_kind(p, CC_PROF_TENSOR_MMA);
+    check(mma.size() == 1 && mma[0].requests == 1 && mma[0].lane_accesses == 32 &&
+              source_line(mma[0]).find("cc_mma_tf32_m16n8k8(d, a, b, d)") != std::string::npos,
+          name + ": one mma instruction, one warp-level request of 32 lanes, at micro.cu's cc_mma_tf32_m16n8k8 line");
+}
+
+void test_tensor_cores() {
+    test_tensor_core(4, 4);
+    test_tensor_core(8, 8);
+}
+
 void test_sources() {
     // The copy's two instructions name cc_prof_copy's line in micro.cu, with stable ids.
     CopyArgs copy(256);
@@ -477,6 +520,7 @@ int main(int argc, char** argv) {
     test_shared_strides();
     test_shared_vectors();
     test_atomics();
+    test_tensor_cores();
     test_sources();
     test_sampling();
     test_session();

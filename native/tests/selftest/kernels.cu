@@ -156,3 +156,131 @@ extern "C" __global__ void st_partial_warp(unsigned* out) {
     out[96 + t] = (unsigned)__all_sync(0xffffffffu, t < 48);
 }
 CC_REGISTER_KERNEL(st_partial_warp);
+
+/* ---- tensor cores, ldmatrix, cp.async, 64-bit shuffles, __activemask (primitives.cpp checks them) ---- */
+
+/* cc_cvt_tf32 of each input: out[i] = the tf32 bits. One block of 32 threads, n <= 32. */
+extern "C" __global__ void st_cvt_tf32(const float* in, unsigned* out, int n) {
+    const int i = (int)threadIdx.x;
+    if (i < n) out[i] = cc_cvt_tf32(in[i]);
+}
+CC_REGISTER_KERNEL(st_cvt_tf32);
+
+/* D = A·B + C with one mma.sync m16n8k8: a 16×8 row-major, b 8×8 row-major (B[k][n] at b[k*8+n]), c and d
+ * 16×8 row-major. One warp; each lane gathers and scatters its fragments with the PTX ISA layout. */
+extern "C" __global__ void st_mma_tf32(const float* a, const float* b, const float* c, float* d) {
+    const unsigned lane = threadIdx.x, g = lane / 4, t = lane % 4;
+    const unsigned fa[4] = {cc_cvt_tf32(a[g * 8 + t]), cc_cvt_tf32(a[(g + 8) * 8 + t]), cc_cvt_tf32(a[g * 8 + t + 4]),
+                            cc_cvt_tf32(a[(g + 8) * 8 + t + 4])};
+    const unsigned fb[2] = {cc_cvt_tf32(b[t * 8 + g]), cc_cvt_tf32(b[(t + 4) * 8 + g])};
+    float acc[4] = {c[g * 8 + 2 * t], c[g * 8 + 2 * t + 1], c[(g + 8) * 8 + 2 * t], c[(g + 8) * 8 + 2 * t + 1]};
+    cc_mma_tf32_m16n8k8(acc, fa, fb, acc);
+    d[g * 8 + 2 * t] = acc[0];
+    d[g * 8 + 2 * t + 1] = acc[1];
+    d[(g + 8) * 8 + 2 * t] = acc[2];
+    d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+}
+CC_REGISTER_KERNEL(st_mma_tf32);
+
+/* Every ldmatrix form on four 8×8 b16 matrices held in shared memory with their rows in reverse order (row j
+ * of matrix m at slot 8m + 7 - j), so the result also checks that each lane's address is the one used.
+ * in: 4 matrices × 8 rows × 4 words in matrix order; out: 6 forms (x1, x2, x4, x1.trans, x2.trans, x4.trans)
+ * × 32 lanes × 4 words, the words a form does not return left as they were. One warp. */
+extern "C" __global__ void st_ldmatrix(const unsigned* in, unsigned* out) {
+    __shared__ __align__(16) unsigned s[32 * 4];
+    const unsigned lane = threadIdx.x, m = lane / 8, j = lane % 8;
+    for (int w = 0; w < 4; ++w) s[(m * 8 + 7 - j) * 4 + w] = in[(m * 8 + j) * 4 + w];
+    __syncwarp();
+    const unsigned* row = &s[(m * 8 + 7 - j) * 4];
+    unsigned r[4];
+    cc_ldmatrix_x1(r, row);
+    out[(0 * 32 + lane) * 4] = r[0];
+    cc_ldmatrix_x2(r, row);
+    for (int i = 0; i < 2; ++i) out[(1 * 32 + lane) * 4 + i] = r[i];
+    cc_ldmatrix_x4(r, row);
+    for (int i = 0; i < 4; ++i) out[(2 * 32 + lane) * 4 + i] = r[i];
+    cc_ldmatrix_x1_trans(r, row);
+    out[(3 * 32 + lane) * 4] = r[0];
+    cc_ldmatrix_x2_trans(r, row);
+    for (int i = 0; i < 2; ++i) out[(4 * 32 + lane) * 4 + i] = r[i];
+    cc_ldmatrix_x4_trans(r, row);
+    for (int i = 0; i < 4; ++i) out[(5 * 32 + lane) * 4 + i] = r[i];
+}
+CC_REGISTER_KERNEL(st_ldmatrix);
+
+/* cp.async and its groups, per thread t of one warp, each step's shared words read back into out
+ * (kCpAsyncSteps words per thread, in this order):
+ *   0      4-byte .ca copy of src[t], read before any wait          -> the poison
+ *   1      the same word after wait<0>                               -> src[t]
+ *   2..3   8-byte .ca copy of src[32+2t..], after commit + wait<0>   -> the data
+ *   4..7   16-byte .cg copy with src_bytes 8 (zero-fill), waited     -> src[96+4t], src[97+4t], 0, 0
+ *   8..9   group A then group B committed, after wait<1>: A, B       -> A's data, the poison
+ *   10     B after wait<0>                                           -> B's data
+ *   11     a copy issued but never committed, after wait<0>          -> the poison (no group covers it)
+ *   12     the same after commit + wait<0>                           -> the data */
+#define ST_CP_ASYNC_STEPS 13
+extern "C" __global__ void st_cp_async(const unsigned* src, unsigned* out) {
+    __shared__ __align__(16) unsigned s[32 * 16];
+    const unsigned t = threadIdx.x;
+    unsigned* mine = &s[t * 16];
+    unsigned* o = &out[t * ST_CP_ASYNC_STEPS];
+    cc_cp_async_ca<4>(&mine[0], &src[t]);
+    cc_cp_async_commit();
+    o[0] = mine[0];
+    cc_cp_async_wait<0>();
+    o[1] = mine[0];
+    cc_cp_async_ca<8>(&mine[2], &src[32 + 2 * t]);
+    cc_cp_async_commit();
+    cc_cp_async_wait<0>();
+    o[2] = mine[2];
+    o[3] = mine[3];
+    cc_cp_async_cg(&mine[4], &src[96 + 4 * t], 8);
+    cc_cp_async_commit();
+    cc_cp_async_wait<0>();
+    for (int i = 0; i < 4; ++i) o[4 + i] = mine[4 + i];
+    cc_cp_async_ca<4>(&mine[8], &src[224 + t]);
+    cc_cp_async_commit();
+    cc_cp_async_ca<4>(&mine[9], &src[256 + t]);
+    cc_cp_async_commit();
+    cc_cp_async_wait<1>();
+    o[8] = mine[8];
+    o[9] = mine[9];
+    cc_cp_async_wait<0>();
+    o[10] = mine[9];
+    cc_cp_async_ca<4>(&mine[10], &src[288 + t]);
+    cc_cp_async_wait<0>();
+    o[11] = mine[10];
+    cc_cp_async_commit();
+    cc_cp_async_wait<0>();
+    o[12] = mine[10];
+}
+CC_REGISTER_KERNEL(st_cp_async);
+
+/* 64-bit shuffles: out[t] = __shfl_xor_sync of double (t + 0.25) * 2^40 with lane mask 1; lout[t] = __shfl_down
+ * of long long -(t << 33) - t by 2 at width 16; uout[t] = __shfl_sync of unsigned long long (t << 40 | 7) from
+ * lane 3 of each 8-lane segment. One block of 64 threads. */
+extern "C" __global__ void st_shuffles64(double* out, long long* lout, unsigned long long* uout) {
+    const unsigned t = threadIdx.x;
+    out[t] = __shfl_xor_sync(0xffffffffu, ((double)t + 0.25) * 1099511627776.0, 1);
+    lout[t] = __shfl_down_sync(0xffffffffu, -(long long)((unsigned long long)t << 33) - (long long)t, 2, 16);
+    uout[t] = __shfl_sync(0xffffffffu, (unsigned long long)t << 40 | 7, 3, 8);
+}
+CC_REGISTER_KERNEL(st_shuffles64);
+
+/* __activemask() of every thread of a block of 48 (a full warp and a half warp). */
+extern "C" __global__ void st_activemask(unsigned* out) { out[threadIdx.x] = __activemask(); }
+CC_REGISTER_KERNEL(st_activemask);
+
+/* Writes i into each of the n words of dynamic shared memory, then out[0] = the sum read back (one thread).
+ * For the 48 KiB opt-in check: the launch asks for n * 4 bytes. */
+extern "C" __global__ void st_large_dynamic_shared(unsigned* out, unsigned n) {
+    CC_DYNAMIC_SHARED(unsigned, words); /* a name of its own: extern __shared__ arrays share one name space */
+    for (unsigned i = threadIdx.x; i < n; i += blockDim.x) words[i] = i;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned sum = 0;
+        for (unsigned i = 0; i < n; ++i) sum += words[i];
+        out[0] = sum;
+    }
+}
+CC_REGISTER_KERNEL(st_large_dynamic_shared);

@@ -3,6 +3,7 @@
 
 #include "cheapconv/problem.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -228,6 +229,189 @@ void test_partial_warp(Tally& t) {
     t.check(ok, "block of 48 threads: the partial warp's missing lanes are not waited for");
 }
 
+// cvt.rna.tf32.f32 on hand-picked bit patterns: 13 low mantissa bits dropped, rounding to nearest with ties
+// away from zero (the PTX ISA's .rna).
+void test_cvt_tf32(Tally& t) {
+    struct Case {
+        unsigned in, want;
+    };
+    const Case cases[] = {
+        {0x3f800000u, 0x3f800000u}, // 1.0 is tf32 already
+        {0x3f801000u, 0x3f802000u}, // 1 + 2^-11: a tie, away from zero -> 1 + 2^-10
+        {0x3f800800u, 0x3f800000u}, // 1 + 2^-12: below half an ulp -> 1
+        {0x3f801800u, 0x3f802000u}, // 1 + 3*2^-12: above half -> 1 + 2^-10
+        {0xbf801000u, 0xbf802000u}, // -(1 + 2^-11): a tie, away from zero -> -(1 + 2^-10)
+        {0x3fffffffu, 0x40000000u}, // just below 2: the carry reaches the exponent -> 2.0
+        {0x00001fffu, 0x00002000u}, // a denormal rounds like any other value
+        {0x7f800000u, 0x7f800000u}, // +inf
+        {0x7fc00001u, 0x7fc00001u}, // a NaN stays a NaN
+    };
+    const int n = static_cast<int>(sizeof cases / sizeof cases[0]);
+    std::vector<float> in(n);
+    std::vector<unsigned> out(n, 0);
+    for (int i = 0; i < n; ++i) std::memcpy(&in[static_cast<std::size_t>(i)], &cases[i].in, 4);
+    const float* pi = in.data();
+    unsigned* po = out.data();
+    void* args[] = {&pi, &po, const_cast<int*>(&n)};
+    bool ok = launch("st_cvt_tf32", {1, 1, 1}, {32, 1, 1}, 0, args) == 0;
+    for (int i = 0; i < n && ok; ++i) {
+        ok = out[static_cast<std::size_t>(i)] == cases[i].want;
+        if (!ok) std::printf("  cvt.rna.tf32 0x%08x -> 0x%08x, want 0x%08x\n", cases[i].in, out[static_cast<std::size_t>(i)], cases[i].want);
+    }
+    t.check(ok, "cc_cvt_tf32: round to nearest, ties away from zero, carry into the exponent, inf/NaN kept");
+}
+
+// One mma.sync m16n8k8 with small integers (exact in tf32 and fp32, so the result is exact whatever the order
+// of the additions) chosen so that every element of A, B and C differs: a fragment placed in the wrong row or
+// column changes the result. Hand-checkable: D[0][0] = sum_k A[0][k] B[k][0] + C[0][0].
+void test_mma_tf32(Tally& t) {
+    std::vector<float> a(16 * 8), b(8 * 8), c(16 * 8), d(16 * 8, NAN);
+    for (int i = 0; i < 16; ++i)
+        for (int k = 0; k < 8; ++k) a[static_cast<std::size_t>(i * 8 + k)] = static_cast<float>(i * 8 + k - 50);
+    for (int k = 0; k < 8; ++k)
+        for (int j = 0; j < 8; ++j) b[static_cast<std::size_t>(k * 8 + j)] = static_cast<float>((k * 8 + j) % 13 - 6);
+    for (int i = 0; i < 16; ++i)
+        for (int j = 0; j < 8; ++j) c[static_cast<std::size_t>(i * 8 + j)] = static_cast<float>(1000 * (i + 1) + j);
+    const float *pa = a.data(), *pb = b.data(), *pc = c.data();
+    float* pd = d.data();
+    void* args[] = {&pa, &pb, &pc, &pd};
+    bool ok = launch("st_mma_tf32", {1, 1, 1}, {32, 1, 1}, 0, args) == 0;
+    for (int i = 0; i < 16 && ok; ++i)
+        for (int j = 0; j < 8 && ok; ++j) {
+            double want = c[static_cast<std::size_t>(i * 8 + j)];
+            for (int k = 0; k < 8; ++k) want += static_cast<double>(a[static_cast<std::size_t>(i * 8 + k)]) * b[static_cast<std::size_t>(k * 8 + j)];
+            ok = d[static_cast<std::size_t>(i * 8 + j)] == static_cast<float>(want);
+            if (!ok) std::printf("  mma D[%d][%d] = %g, want %g\n", i, j, d[static_cast<std::size_t>(i * 8 + j)], want);
+        }
+    // By hand: D[0][0] = sum_k (k - 50) * ((8k) % 13 - 6) + 1000 = -50*-6 + -49*2 + -48*-3 + -47*5 + -46*0 + -45*-5 + -44*3 + -43*-2 + 1000
+    //                  = 300 - 98 + 144 - 235 + 0 + 225 - 132 + 86 + 1000 = 1290.
+    ok = ok && d[0] == 1290.0f;
+    t.check(ok, "cc_mma_tf32_m16n8k8: D = A·B + C with the PTX fragment layouts (D[0][0] = 1290 by hand)");
+
+    // The inputs are tf32: A = 1 + 2^-11 rounds (cvt.rna) to 1 + 2^-10 before the product.
+    std::fill(a.begin(), a.end(), 0.0f);
+    std::fill(b.begin(), b.end(), 0.0f);
+    std::fill(c.begin(), c.end(), 0.0f);
+    a[0] = 1.0f + std::ldexp(1.0f, -11);
+    b[0] = 1.0f;
+    ok = launch("st_mma_tf32", {1, 1, 1}, {32, 1, 1}, 0, args) == 0 && d[0] == 1.0f + std::ldexp(1.0f, -10) && d[1] == 0.0f;
+    t.check(ok, "cc_mma_tf32_m16n8k8 multiplies tf32 values: (1 + 2^-11) * 1 = 1 + 2^-10");
+}
+
+// b16 element (row r, column c) of matrix m of st_ldmatrix's input.
+unsigned ldmatrix_element(unsigned m, unsigned r, unsigned c) { return 0x100u * m + 0x10u * r + c; }
+
+void test_ldmatrix(Tally& t) {
+    std::vector<unsigned> in(4 * 8 * 4), out(6 * 32 * 4, 0xeeeeeeeeu);
+    for (unsigned m = 0; m < 4; ++m)
+        for (unsigned r = 0; r < 8; ++r)
+            for (unsigned w = 0; w < 4; ++w)
+                in[(m * 8 + r) * 4 + w] = ldmatrix_element(m, r, 2 * w) | ldmatrix_element(m, r, 2 * w + 1) << 16;
+    const unsigned* pi = in.data();
+    unsigned* po = out.data();
+    void* args[] = {&pi, &po};
+    const bool launched = launch("st_ldmatrix", {1, 1, 1}, {32, 1, 1}, 0, args) == 0;
+    const char* names[6] = {"x1", "x2", "x4", "x1.trans", "x2.trans", "x4.trans"};
+    for (unsigned form = 0; form < 6; ++form) {
+        const unsigned count = 1u << (form % 3);
+        const bool trans = form >= 3;
+        bool ok = launched;
+        for (unsigned l = 0; l < 32 && ok; ++l)
+            for (unsigned m = 0; m < 4 && ok; ++m) {
+                const unsigned got = out[(form * 32 + l) * 4 + m];
+                // Lane l holds row l/4, b16 columns 2(l%4) and 2(l%4)+1; transposed, column l/4 of rows 2(l%4), 2(l%4)+1.
+                const unsigned want = m >= count ? 0xeeeeeeeeu
+                                      : trans    ? ldmatrix_element(m, 2 * (l % 4), l / 4) | ldmatrix_element(m, 2 * (l % 4) + 1, l / 4) << 16
+                                                 : ldmatrix_element(m, l / 4, 2 * (l % 4)) | ldmatrix_element(m, l / 4, 2 * (l % 4) + 1) << 16;
+                ok = got == want;
+                if (!ok) std::printf("  ldmatrix.%s lane %u r[%u] = 0x%08x, want 0x%08x\n", names[form], l, m, got, want);
+            }
+        t.check(ok, std::string("cc_ldmatrix ") + names[form] + ": each lane's row address, the PTX fragment layout");
+    }
+}
+
+void test_cp_async(Tally& t) {
+    constexpr unsigned kPoison = 0x7fa0deadu; // CC_CP_ASYNC_POISON of cuda_shim.h: a signalling NaN
+    constexpr int kSteps = 13;                // ST_CP_ASYNC_STEPS of kernels.cu
+    std::vector<unsigned> src(320), out(32 * kSteps, 0);
+    for (unsigned i = 0; i < src.size(); ++i) src[i] = 0x1000u + i;
+    const unsigned* ps = src.data();
+    unsigned* po = out.data();
+    void* args[] = {&ps, &po};
+    const bool launched = launch("st_cp_async", {1, 1, 1}, {32, 1, 1}, 0, args) == 0;
+    struct Check {
+        const char* what;
+        bool ok;
+    };
+    Check checks[] = {{"4-byte .ca: the destination holds the poison before the wait, the data after it", launched},
+                      {"8-byte .ca and 16-byte .cg with a zero-filled tail (src_bytes 8)", launched},
+                      {"wait_group 1 completes the older of two groups only; wait_group 0 the newer", launched},
+                      {"a copy no commit_group covers is not completed by wait_group 0", launched}};
+    for (unsigned l = 0; l < 32; ++l) {
+        const unsigned* o = &out[l * kSteps];
+        checks[0].ok = checks[0].ok && o[0] == kPoison && o[1] == src[l];
+        checks[1].ok = checks[1].ok && o[2] == src[32 + 2 * l] && o[3] == src[33 + 2 * l] && o[4] == src[96 + 4 * l] &&
+                       o[5] == src[97 + 4 * l] && o[6] == 0 && o[7] == 0;
+        checks[2].ok = checks[2].ok && o[8] == src[224 + l] && o[9] == kPoison && o[10] == src[256 + l];
+        checks[3].ok = checks[3].ok && o[11] == kPoison && o[12] == src[288 + l];
+    }
+    for (const Check& c : checks) t.check(c.ok, std::string("cc_cp_async: ") + c.what);
+}
+
+void test_shuffles64(Tally& t) {
+    std::vector<double> d(64, 0);
+    std::vector<long long> ll(64, 0);
+    std::vector<unsigned long long> ull(64, 0);
+    double* pd = d.data();
+    long long* pl = ll.data();
+    unsigned long long* pu = ull.data();
+    void* args[] = {&pd, &pl, &pu};
+    bool ok = launch("st_shuffles64", {1, 1, 1}, {64, 1, 1}, 0, args) == 0;
+    for (unsigned i = 0; i < 64 && ok; ++i) {
+        const unsigned lane = i % 32, base = i - lane;
+        const unsigned xsrc = i ^ 1u;
+        const unsigned dsrc = lane % 16 + 2 < 16 ? i + 2 : i; // down by 2 within 16-lane segments
+        const unsigned isrc = base + lane / 8 * 8 + 3;       // lane 3 of the 8-lane segment
+        ok = d[i] == (static_cast<double>(xsrc) + 0.25) * 1099511627776.0 &&
+             ll[i] == -static_cast<long long>(static_cast<unsigned long long>(dsrc) << 33) - static_cast<long long>(dsrc) &&
+             ull[i] == (static_cast<unsigned long long>(isrc) << 40 | 7);
+    }
+    t.check(ok, "64-bit __shfl_xor_sync (double), __shfl_down_sync (long long, width 16), __shfl_sync (unsigned long long, width 8)");
+}
+
+void test_activemask(Tally& t) {
+    std::vector<unsigned> out(48, 0);
+    unsigned* po = out.data();
+    void* args[] = {&po};
+    bool ok = launch("st_activemask", {1, 1, 1}, {48, 1, 1}, 0, args) == 0;
+    for (unsigned i = 0; i < 48 && ok; ++i) ok = out[i] == (i < 32 ? 0xffffffffu : 0x0000ffffu);
+    t.check(ok, "__activemask: a full warp, and the 16 lanes of a partial one");
+}
+
+// Dynamic shared memory above 48 KiB: refused as by the driver until the kernel is opted in.
+void test_large_dynamic_shared(Tally& t) {
+    const unsigned words = 64 * 1024 / 4;
+    unsigned sum = 0;
+    unsigned* ps = &sum;
+    unsigned n = words;
+    void* args[] = {&ps, &n};
+    std::string msg;
+    int rc = launch("st_large_dynamic_shared", {1, 1, 1}, {256, 1, 1}, words * 4, args, &msg);
+    t.check(rc == CC_EMU_ERROR_INVALID_VALUE && msg.find("cuFuncSetAttribute") != std::string::npos,
+            "64 KiB of dynamic shared memory without the opt-in: CUDA_ERROR_INVALID_VALUE naming cuFuncSetAttribute");
+    bool ok = cc_emu_set_max_dynamic_shared("st_large_dynamic_shared", words * 4) == 0;
+    rc = launch("st_large_dynamic_shared", {1, 1, 1}, {256, 1, 1}, words * 4, args, &msg);
+    ok = ok && rc == 0 && sum == words * (words - 1) / 2;
+    rc = launch("st_large_dynamic_shared", {1, 1, 1}, {256, 1, 1}, words * 4 + 4, args, &msg);
+    ok = ok && rc == CC_EMU_ERROR_INVALID_VALUE && msg.find("opted in to") != std::string::npos;
+    t.check(ok, "64 KiB after cc_emu_set_max_dynamic_shared(64 KiB): runs; 4 bytes more is refused");
+    t.check(cc_emu_set_max_dynamic_shared("st_large_dynamic_shared", CC_EMU_MAX_DYNAMIC_SHARED + 1) == CC_EMU_ERROR_INVALID_VALUE &&
+                cc_emu_set_max_dynamic_shared("no_such_kernel", 1024) == CC_EMU_ERROR_NOT_FOUND &&
+                cc_emu_set_max_dynamic_shared(nullptr, 1024) == CC_EMU_ERROR_INVALID_VALUE,
+            "cc_emu_set_max_dynamic_shared refuses more than 163 KiB, an unknown kernel and NULL");
+    cc_emu_set_max_dynamic_shared("st_large_dynamic_shared", CC_EMU_DEFAULT_DYNAMIC_SHARED);
+}
+
 } // namespace
 
 void run_primitive_tests(Tally& t) {
@@ -240,6 +424,13 @@ void run_primitive_tests(Tally& t) {
     test_syncwarp_scan(t);
     test_math(t);
     test_params(t);
+    test_cvt_tf32(t);
+    test_mma_tf32(t);
+    test_ldmatrix(t);
+    test_cp_async(t);
+    test_shuffles64(t);
+    test_activemask(t);
+    test_large_dynamic_shared(t);
 }
 
 } // namespace cc_selftest

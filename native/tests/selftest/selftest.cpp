@@ -48,6 +48,9 @@ void test_diagnostics(Tally& t) {
     expect_diagnostic(t, "cc_test_shuffle_site_mismatch", 32, CC_EMU_WARP_MISMATCH, {"__shfl_xor_sync", "faulty.cu:"});
     expect_diagnostic(t, "cc_test_inactive_lane_read", 32, CC_EMU_INACTIVE_LANE_READ, {"lane 30", "reads lane 31", "not in the mask"});
     expect_diagnostic(t, "cc_test_barrier_warp_deadlock", 32, CC_EMU_DEADLOCK, {"__syncwarp", "__syncthreads", "faulty.cu:"});
+    expect_diagnostic(t, "cc_test_mma_partial_warp", 48, CC_EMU_WARP_MISMATCH,
+                      {"cc_mma_tf32_m16n8k8", "all 32 lanes", "0xffff0000", "beyond blockDim", "faulty.cu:"});
+    expect_diagnostic(t, "cc_test_ldmatrix_misaligned", 32, CC_EMU_INVALID_OPERAND, {"cc_ldmatrix", "lane 5", "16-byte aligned", "faulty.cu:"});
 
     // Early return before a barrier: warning by default, error in strict mode.
     std::vector<int> out(64, 0);

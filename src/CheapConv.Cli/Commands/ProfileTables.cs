@@ -70,9 +70,10 @@ internal static class ProfileTables
         }
 
         output.WriteLine();
-        output.WriteLine("modelled µs: the slowest of DRAM (distinct sectors, L2 flushed), L2 sectors, shared wavefronts and fp32 issue at the");
-        output.WriteLine("kernel's occupancy, plus 2 µs per launch, summed over the pass's launches. roofline µs: max(compulsory bytes / DRAM");
-        output.WriteLine("bandwidth, 2·MACs / fp32 peak), compulsory = the inputs read once (of x, the part the filter windows cover) and the");
+        output.WriteLine("modelled µs: the slowest of DRAM (distinct sectors, L2 flushed), L2 sectors, shared wavefronts and fp32 (tf32 on tensor");
+        output.WriteLine("cores) issue at the kernel's occupancy, plus 2 µs per launch, summed over the pass's launches. roofline µs: max(compulsory");
+        output.WriteLine("bytes / DRAM bandwidth, 2·MACs / peak), the fp32 peak or, for a pass on tensor cores, the tf32 one; compulsory = the");
+        output.WriteLine("inputs read once (of x, the part the filter windows cover) and the");
         output.WriteLine("output written once. sectors/request: the main launch's global loads (4 = coalesced fp32). bank conflicts: shared");
         output.WriteLine("wavefronts beyond the ideal. main load: the global load with the most sectors (its sectors/request).");
     }

@@ -34,6 +34,13 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     /// </summary>
     public bool PointwiseAsGemm { get; init; } = true;
 
+    /// <summary>
+    /// What the convolutions may use (<see cref="KernelOptions.Precision"/>). <see cref="KernelPrecision.Fp32"/> here, the
+    /// exact path the trainer and its tests are held to; <see cref="KernelPrecision.Tf32"/> (the C library's default) lets
+    /// the launcher run the tensor-core kernels on 1×1 and many-channel 3×3 convolutions.
+    /// </summary>
+    public KernelPrecision ConvPrecision { get; init; } = KernelPrecision.Fp32;
+
     /// <summary>Bytes of the workspace kept between calls (0 until an op needed one).</summary>
     public long WorkspaceBytes => _workspace?.Length ?? 0;
 
@@ -84,7 +91,7 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     public void Conv2dBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw) =>
         Conv(ConvPass.BackwardWeight, problem, ConvOptions, x, dy, dw);
 
-    private KernelOptions ConvOptions => new(PointwiseAsGemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct);
+    private KernelOptions ConvOptions => new(PointwiseAsGemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct) { Precision = ConvPrecision };
 
     /// <summary>
     /// One pass: (x, w → y), (dy, w → dx) or (x, dy → dw), with the workspace the launcher asks for these options.

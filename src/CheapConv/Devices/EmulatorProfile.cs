@@ -32,7 +32,7 @@ internal sealed unsafe class EmulatorProfile : IDisposable
     public const string LibraryEnvironmentVariable = "CHEAPCONV_EMU_PROFILE_LIBRARY";
 
     /// <summary>CC_PROF_VERSION of the profile.h this wrapper follows.</summary>
-    public const int ExpectedVersion = 1;
+    public const int ExpectedVersion = 2;
 
     private const int InvalidValue = 1; // CUDA_ERROR_INVALID_VALUE
     private const uint ExecuteAllBlocksFlag = 1; // CC_PROF_EXECUTE_ALL_BLOCKS
@@ -227,6 +227,9 @@ internal enum MemoryAccessKind
     SharedLoad = 3,
     SharedStore = 4,
     SharedAtomic = 5,
+
+    /// <summary>A tensor-core mma.sync (no memory); its requests are warp-level executions.</summary>
+    TensorMma = 6,
 }
 
 /// <summary>
@@ -262,8 +265,11 @@ internal readonly record struct MemoryCounters
     public long SharedAtomicRequests { get; init; }
     public long SharedAtomicOps { get; init; }
 
-    /// <summary>Size of the native struct: 23 64-bit counters.</summary>
-    public const int NativeSize = 23 * sizeof(long);
+    /// <summary>Warp-level mma.sync m16n8k8 tf32 executions: 2048 FLOPs each, on the tensor cores.</summary>
+    public long TensorMmaRequests { get; init; }
+
+    /// <summary>Size of the native struct: 24 64-bit counters.</summary>
+    public const int NativeSize = 24 * sizeof(long);
 
     /// <summary>Sectors per global load request (4 for coalesced fp32, 16 for float4); 0 without loads.</summary>
     public double SectorsPerLoadRequest => Ratio(GlobalLoadSectors, GlobalLoadRequests);

@@ -43,7 +43,7 @@ public sealed unsafe class CheapConvNative
     public const string EmulatorEnvironmentVariable = "CHEAPCONV_EMU_LIBRARY";
 
     /// <summary>CC_VERSION_MAJOR of the header this class mirrors: a library of another major version is refused.</summary>
-    public const int AbiMajorVersion = 1;
+    public const int AbiMajorVersion = 2;
 
     /// <summary>CC_CURRENT_CONTEXT: <see cref="Create"/> binds to the context current on the calling thread.</summary>
     public const int CurrentContext = -1;

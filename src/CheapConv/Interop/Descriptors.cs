@@ -17,8 +17,23 @@ public enum KernelAlgorithm
     /// <summary>CC_ALGO_DIRECT: the direct, correct-first kernels, for any problem.</summary>
     Direct = 1,
 
-    /// <summary>CC_ALGO_GEMM: the tiled GEMM kernels (1×1, groups 1, no padding, any stride).</summary>
+    /// <summary>CC_ALGO_GEMM: the tiled fp32 GEMM kernels (1×1, groups 1, no padding, any stride).</summary>
     Gemm = 2,
+
+    /// <summary>CC_ALGO_IMPLICIT_GEMM: the tensor-core (tf32) implicit-GEMM kernels, for the passes they implement; needs
+    /// <see cref="KernelPrecision.Tf32"/>.</summary>
+    ImplicitGemm = 4,
+}
+
+/// <summary>cc_precision: the arithmetic a convolution may use.</summary>
+public enum KernelPrecision
+{
+    /// <summary>CC_PRECISION_TF32, the default (as PyTorch's for cuDNN convolutions): tensor-core kernels may run, rounding
+    /// x, w and dy to tf32 (10 mantissa bits, a relative error up to 2⁻¹¹ each) and accumulating in fp32.</summary>
+    Tf32 = 0,
+
+    /// <summary>CC_PRECISION_FP32: every product exact in fp32 (the CUDA-core kernels).</summary>
+    Fp32 = 1,
 }
 
 /// <summary>cc_conv_pass: forward (x, w → y), backward-data (dy, w → dx), backward-weight (x, dy → dw).</summary>
@@ -53,7 +68,12 @@ public static class ConvPassOperands
 /// <param name="SplitChunk">Weight gradients: reduction indices per deterministic split; 0 = the launcher's choice;
 /// at least the reduction length = one pass straight into dw.</param>
 [StructLayout(LayoutKind.Sequential)]
-public readonly record struct KernelOptions(KernelAlgorithm Algorithm = KernelAlgorithm.Auto, int SplitChunk = 0);
+public readonly record struct KernelOptions(KernelAlgorithm Algorithm = KernelAlgorithm.Auto, int SplitChunk = 0)
+{
+    /// <summary>What <see cref="KernelAlgorithm.Auto"/> may choose; the default, tf32, lets it run tensor-core kernels.
+    /// (A field after the positional ones: cc_options' third member.)</summary>
+    public KernelPrecision Precision { get; init; }
+}
 
 /// <summary>cc_linear_problem: y[n, out] = x[n, in] · w[out, in]ᵀ + b[out].</summary>
 [StructLayout(LayoutKind.Sequential)]

@@ -38,7 +38,9 @@ internal static class CatalogueProfile
             for (var pass = 0; pass < passes.Length; pass++)
             {
                 var (launches, _) = run.Profile(passes[pass]);
-                var result = new PassProfile(problem, Passes[pass], launches, ProfileModel.PassRooflineUs(run.Settings.Gpu, problem, Passes[pass]));
+                var tensorCores = launches.Any(l => l.Work.TensorCores);
+                var result = new PassProfile(problem, Passes[pass], launches,
+                    ProfileModel.PassRooflineUs(run.Settings.Gpu, problem, Passes[pass], tensorCores));
                 results.Add(result);
                 progress?.Invoke(result);
             }

@@ -9,9 +9,9 @@ internal sealed record KernelLaunchShape(string Kernel, string Module, int Threa
 
 /// <summary>
 /// The launch configuration of every production kernel, as the C ABI's launchers (native/launch) choose it. The
-/// theoretical occupancy of the static report is computed for these. Every block is 256 threads and no launcher asks
-/// for dynamic shared memory (<c>Geometry::shared_bytes</c> stays 0 in native/launch/runtime.h); the grids vary with the
-/// problem. Tests keep the table true: each cited line must still hold its text, and each kernel an emulator run
+/// theoretical occupancy of the static report is computed for these. Every block is 256 threads without dynamic shared
+/// memory, except the tensor-core kernels' (128 threads, 30 KiB of dynamic shared memory for their 3-stage pipeline,
+/// native/launch/conv_implicit_gemm.h); the grids vary with the problem. Tests keep the table true: each cited line must still hold its text, and each kernel an emulator run
 /// launches must be launched with the block and dynamic shared memory listed here.
 /// </summary>
 internal static class KernelLaunchShapes
@@ -21,6 +21,12 @@ internal static class KernelLaunchShapes
     private const string Elementwise = "native/launch/geometry.h:14";
     private const string ElementwiseText = "kElementwiseBlock = 256";
     private const string OnePerElement = "one thread per element";
+
+    // The tensor-core kernels (kernels/implicit_gemm.cu).
+    private const int ImplicitGemmBlock = 128;
+    private const int ImplicitGemmShared = 30720;
+    private const string ImplicitGemm = "native/launch/conv_implicit_gemm.h:15";
+    private const string ImplicitGemmText = "kImplicitGemmBlock = 128";
 
     /// <summary>Every production kernel, sorted by name.</summary>
     public static IReadOnlyList<KernelLaunchShape> All { get; } = new KernelLaunchShape[]
@@ -32,7 +38,7 @@ internal static class KernelLaunchShapes
         new("cc_batchnorm_backward_data_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_conv2d_forward_kernel", "conv2d", Block, 0, "one thread per output element", Elementwise, ElementwiseText),
         new("cc_conv2d_backward_data_kernel", "conv2d", Block, 0, "one thread per input element", Elementwise, ElementwiseText),
-        new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:18", "kWeightGradBlock = 256"),
+        new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:19", "kWeightGradBlock = 256"),
         new("cc_relu_forward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_relu_backward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_add_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
@@ -49,6 +55,13 @@ internal static class KernelLaunchShapes
         new("cc_linear_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
         new("cc_linear_backward_weight_kernel", "gemm", Block, 0, "one block per 64×64 tile and split", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
         new("cc_gemm_column_sums_kernel", "gemm", Block, 0, "one thread per column", Elementwise, ElementwiseText),
+        new("cc_implicit_gemm_forward_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_forward_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_data_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_data_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_data_3x3_stride2_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_weight_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_weight_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
         new("cc_cross_entropy_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),
         new("cc_cross_entropy_backward_kernel", "losses", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_kd_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),

@@ -24,11 +24,13 @@ internal sealed record MainLoad(string Where, double Requests, double Sectors)
 /// <param name="SharedWavefronts">Their wavefronts.</param>
 /// <param name="SharedIdealWavefronts">The wavefronts they would take without bank conflicts.</param>
 /// <param name="MainLoad">The global load instruction with the most sectors; null without global loads.</param>
+/// <param name="TensorMmaRequests">Warp-level tensor-core mma.sync executions, scaled to the grid: nonzero for a kernel that
+/// computes on tensor cores.</param>
 internal sealed record MeasuredLaunch(
     string Kernel, long GridBlocks, int ThreadsPerBlock, int DynamicSharedBytes, long BlocksSampled,
     double LoadRequests, double LoadSectors, double StoreRequests, double StoreSectors, double AtomicRequests, double AtomicSectors,
     double DramReadBytes, double DramWriteBytes, double SharedRequests, double SharedWavefronts, double SharedIdealWavefronts,
-    MainLoad? MainLoad)
+    MainLoad? MainLoad, double TensorMmaRequests = 0)
 {
     /// <summary>Every 32-byte sector between the SMs and L2: loads, stores and atomics.</summary>
     public double L2Sectors => LoadSectors + StoreSectors + AtomicSectors;
@@ -55,7 +57,8 @@ internal sealed record MeasuredLaunch(
             c.GlobalAtomicRequests, c.GlobalAtomicSectors, 32.0 * c.UniqueReadSectors, 32.0 * c.UniqueWriteSectors,
             c.SharedLoadRequests + c.SharedStoreRequests, c.SharedLoadWavefronts + c.SharedStoreWavefronts,
             c.SharedLoadIdealWavefronts + c.SharedStoreIdealWavefronts,
-            main is null ? null : new MainLoad(Where(main), main.Requests * launch.Scale, main.Sectors * launch.Scale));
+            main is null ? null : new MainLoad(Where(main), main.Requests * launch.Scale, main.Sectors * launch.Scale),
+            c.TensorMmaRequests);
     }
 
     // "kernels/conv2d.cu:57", or the function where addr2line found no line.

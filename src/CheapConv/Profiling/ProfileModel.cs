@@ -6,7 +6,8 @@ namespace CheapConv.Profiling;
 internal sealed record ModelledLaunch(MeasuredLaunch Launch, RecordedOp? Op, LaunchWork Work, LaunchEstimate Estimate);
 
 /// <summary>One pass of one convolution problem: its launches (one, or a split-K GEMM and its column sums) and their sum.</summary>
-/// <param name="RooflineUs">The pass's floor: max(compulsory bytes / DRAM bandwidth, 2 · MACs / fp32 peak) (<see cref="ProfileModel.CompulsoryBytes"/>).</param>
+/// <param name="RooflineUs">The pass's floor: max(compulsory bytes / DRAM bandwidth, 2 · MACs / peak), the peak fp32, or tf32
+/// for a pass on tensor cores (<see cref="ProfileModel.PassRooflineUs"/>).</param>
 internal sealed record PassProfile(ConvProblem Problem, string Pass, IReadOnlyList<ModelledLaunch> Launches, double RooflineUs)
 {
     /// <summary>The launch that takes the most modelled time.</summary>
@@ -101,12 +102,20 @@ internal static class ProfileModel
             var compulsory = !main ? dram : op!.Problem is { } problem && op.Pass is { } pass ? CompulsoryBytes(problem, pass) : op.StorageBytes;
             var work = new LaunchWork(launch.Kernel, launch.GridBlocks, launch.ThreadsPerBlock,
                 occupancies.BlocksPerSm(launch.Kernel, launch.ThreadsPerBlock, launch.DynamicSharedBytes),
-                Flops: main ? op!.Flops : 0, TensorCores: tensorCoreKernels?.Contains(launch.Kernel) ?? false,
+                Flops: main ? op!.Flops : 0, TensorCores: UsesTensorCores(launch, tensorCoreKernels),
                 CompulsoryBytes: compulsory, DramBytes: dram, L2Sectors: launch.L2Sectors, SharedWavefronts: launch.SharedWavefronts);
             result.Add(new ModelledLaunch(launch, op, work, RooflineModel.Estimate(gpu, work)));
         }
 
         return result;
+    }
+
+    /// <summary>Whether a launch computes on tensor cores, so the model charges its FLOPs at the tf32 peak: its kernel's PTX
+    /// issues mma (<see cref="ProfileSettings.FindTensorCoreKernels"/>), or the emulator counted its mma.sync executions.</summary>
+    public static bool UsesTensorCores(MeasuredLaunch launch, IReadOnlySet<string>? tensorCoreKernels)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        return (tensorCoreKernels?.Contains(launch.Kernel) ?? false) || launch.TensorMmaRequests > 0;
     }
 
     /// <summary>
@@ -127,11 +136,14 @@ internal static class ProfileModel
         };
     }
 
-    /// <summary>The floor of a convolution pass: its compulsory bytes over DRAM bandwidth or its MACs at the fp32 peak; µs.</summary>
-    public static double PassRooflineUs(GpuModel gpu, ConvProblem problem, string pass)
+    /// <summary>The floor of a convolution pass: its compulsory bytes over DRAM bandwidth or its MACs at the arithmetic
+    /// peak of the units it runs on — fp32, or tf32 when <paramref name="tensorCores"/> (the binding roofline of a pass
+    /// computed on tensor cores); µs.</summary>
+    public static double PassRooflineUs(GpuModel gpu, ConvProblem problem, string pass, bool tensorCores = false)
     {
         ArgumentNullException.ThrowIfNull(gpu);
-        return Math.Max(CompulsoryBytes(problem, pass) / gpu.DramBytesPerSecond, 2.0 * problem.Macs / gpu.Fp32FlopsPerSecond) * 1e6;
+        var peak = tensorCores ? gpu.Tf32FlopsPerSecond : gpu.Fp32FlopsPerSecond;
+        return Math.Max(CompulsoryBytes(problem, pass) / gpu.DramBytesPerSecond, 2.0 * problem.Macs / peak) * 1e6;
     }
 
     // Input rows (or columns) of `extent` that some output position's filter window covers.

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using CheapConv.Backends;
 using CheapConv.Devices;
+using CheapConv.Interop;
 
 namespace CheapConv.Profiling;
 
@@ -59,7 +60,9 @@ internal sealed unsafe class ProfiledRun : IDisposable
     private readonly GpuBackend _gpu;
     private readonly delegate* unmanaged<int> _launchCount;
 
-    public ProfiledRun(EmulatorProfile profile, ProfileSettings settings)
+    /// <param name="convPrecision">What the convolutions may use: by default tf32, the C library's default (the kernels a
+    /// cc_conv_* caller gets, tensor cores where they apply).</param>
+    public ProfiledRun(EmulatorProfile profile, ProfileSettings settings, KernelPrecision convPrecision = KernelPrecision.Tf32)
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(settings);
@@ -68,7 +71,7 @@ internal sealed unsafe class ProfiledRun : IDisposable
         // The same library the profile opened (the loader counts references; it is never unloaded).
         var library = NativeLibrary.Load(profile.Device.LibraryPath);
         _launchCount = (delegate* unmanaged<int>)NativeLibrary.GetExport(library, "cc_prof_launch_count");
-        _gpu = new GpuBackend(profile.Device);
+        _gpu = new GpuBackend(profile.Device) { ConvPrecision = convPrecision };
         Backend = new RecordingBackend(_gpu, () => _launchCount());
     }
 

@@ -1,5 +1,6 @@
 using CheapConv.Backends;
 using CheapConv.Devices;
+using CheapConv.Interop;
 using CheapConv.Problems;
 
 namespace CheapConv.Verification;
@@ -17,6 +18,28 @@ internal sealed record ConvInputs(float[] X, float[] W, float[] Dy)
             for (var i = 0; i < data.Length; i++)
             {
                 data[i] = (float)(random.NextDouble() * 2 - 1);
+            }
+
+            return data;
+        }
+
+        return new ConvInputs(Fill(problem.InputElements), Fill(problem.WeightElements), Fill(problem.OutputElements));
+    }
+
+    /// <summary>
+    /// Multiples of 2⁻⁸ in [-1, 1) from a seeded generator: exact in tf32 (at most 9 significant bits), so rounding to
+    /// tf32 changes nothing and a tensor-core kernel owes the fp32 bound (<see cref="ConvCheck.RelativeTolerance"/>),
+    /// which a misplaced or dropped term exceeds by far.
+    /// </summary>
+    public static ConvInputs RandomTf32Exact(ConvProblem problem, int seed)
+    {
+        var random = new Random(seed);
+        float[] Fill(long length)
+        {
+            var data = new float[length];
+            for (var i = 0; i < data.Length; i++)
+            {
+                data[i] = random.Next(-256, 256) / 256f;
             }
 
             return data;
@@ -66,10 +89,26 @@ internal static class ConvCheck
     /// </summary>
     public static double RelativeTolerance(long terms) => Math.Pow(2, -23) * (4 + 2 * Math.Sqrt(terms));
 
-    /// <summary>Runs the three passes on <paramref name="device"/> through <see cref="GpuBackend"/> (the C ABI).</summary>
-    public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs)
+    /// <summary>
+    /// The relative bound for the same sum computed on tensor cores in tf32: each factor is first rounded to tf32
+    /// (10 mantissa bits, round to nearest: |ã − a| ≤ v·|a| with v = 2⁻¹¹), so each product is off by at most (2v + v²)·|ab|
+    /// — together at most (2v + v²) times the scale, whatever the reduction length — and the fp32 sum of the rounded
+    /// products, whose absolute values add up to at most (1 + v)² times the scale, adds <see cref="RelativeTolerance"/> of
+    /// that. A worst-case bound on the rounding (relative to the sum of absolute terms), so it does not shrink with the
+    /// reduction length: data whose terms do not cancel is what makes a wrong term visible, and
+    /// <see cref="ConvInputs.RandomTf32Exact"/> checks tensor-core kernels against the fp32 bound itself.
+    /// </summary>
+    public static double RelativeToleranceTf32(long terms)
     {
-        using var tensors = new ConvTensors(device, problem, inputs);
+        var v = Math.Pow(2, -11);
+        return 2 * v + v * v + RelativeTolerance(terms) * (1 + v) * (1 + v);
+    }
+
+    /// <summary>Runs the three passes on <paramref name="device"/> through <see cref="GpuBackend"/> (the C ABI), with what
+    /// <paramref name="precision"/> allows.</summary>
+    public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32)
+    {
+        using var tensors = new ConvTensors(device, problem, inputs, precision);
         const byte nanPoison = 0xFF;
         tensors.Y.FillBytes(nanPoison);
         tensors.Dx.FillBytes(nanPoison);
@@ -94,9 +133,12 @@ internal static class ConvCheck
         return outputs;
     }
 
-    /// <summary>Compares fp32 outputs with the float64 reference of the same inputs.</summary>
-    public static ConvCheckResult Compare(ConvProblem problem, ConvInputs inputs, ConvOutputs actual, string device)
+    /// <summary>Compares fp32 outputs with the float64 reference of the same inputs, with the bound of
+    /// <paramref name="precision"/> (<see cref="RelativeTolerance"/> or <see cref="RelativeToleranceTf32"/>).</summary>
+    public static ConvCheckResult Compare(ConvProblem problem, ConvInputs inputs, ConvOutputs actual, string device,
+        KernelPrecision precision = KernelPrecision.Fp32)
     {
+        Func<long, double> tolerance = precision == KernelPrecision.Tf32 ? RelativeToleranceTf32 : RelativeTolerance;
         double[] x = ToDouble(inputs.X), w = ToDouble(inputs.W), dy = ToDouble(inputs.Dy);
         double[] absX = Abs(x), absW = Abs(w), absDy = Abs(dy);
 
@@ -118,9 +160,9 @@ internal static class ConvCheck
         long taps = (long)problem.R * problem.S;
         return new ConvCheckResult(problem, device,
         [
-            ComparePass("forward", actual.Y, y, yScale, RelativeTolerance(problem.ChannelsPerGroup * taps)),
-            ComparePass("backward-data", actual.Dx, dx, dxScale, RelativeTolerance(problem.FiltersPerGroup * taps)),
-            ComparePass("backward-weight", actual.Dw, dw, dwScale, RelativeTolerance((long)problem.N * problem.P * problem.Q)),
+            ComparePass("forward", actual.Y, y, yScale, tolerance(problem.ChannelsPerGroup * taps)),
+            ComparePass("backward-data", actual.Dx, dx, dxScale, tolerance(problem.FiltersPerGroup * taps)),
+            ComparePass("backward-weight", actual.Dw, dw, dwScale, tolerance((long)problem.N * problem.P * problem.Q)),
         ]);
     }
 

@@ -1,5 +1,6 @@
 using CheapConv.Backends;
 using CheapConv.Devices;
+using CheapConv.Interop;
 using CheapConv.Problems;
 
 namespace CheapConv.Verification;
@@ -12,10 +13,11 @@ internal sealed class ConvTensors : IDisposable
 {
     private readonly GpuBackend _backend;
 
-    public ConvTensors(Device device, ConvProblem problem, ConvInputs inputs)
+    /// <param name="precision">What the convolutions may use (<see cref="GpuBackend.ConvPrecision"/>).</param>
+    public ConvTensors(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32)
     {
         Problem = problem;
-        _backend = new GpuBackend(device);
+        _backend = new GpuBackend(device) { ConvPrecision = precision };
         X = device.Upload<float>(inputs.X);
         W = device.Upload<float>(inputs.W);
         Dy = device.Upload<float>(inputs.Dy);

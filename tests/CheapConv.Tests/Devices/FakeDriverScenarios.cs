@@ -280,10 +280,14 @@ internal static unsafe class FakeDriverScenarios
         var pointwise = ConvProblem.Create(n: 2, c: 16, h: 8, w: 8, k: 32, r: 1, s: 1);
         var launched = new HashSet<string>();
 
-        foreach (var (problem, gemm) in new[] { (grouped, true), (pointwise, true), (pointwise, false) })
+        foreach (var (problem, gemm, precision) in new[]
+                 {
+                     (grouped, true, KernelPrecision.Fp32), (pointwise, true, KernelPrecision.Fp32), (pointwise, false, KernelPrecision.Fp32),
+                     (pointwise, true, KernelPrecision.Tf32),
+                 })
         {
-            using var backend = new GpuBackend(device) { PointwiseAsGemm = gemm };
-            var options = new KernelOptions(gemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct);
+            using var backend = new GpuBackend(device) { PointwiseAsGemm = gemm, ConvPrecision = precision };
+            var options = new KernelOptions(gemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct) { Precision = precision };
             using var x = device.Allocate<float>(problem.InputElements);
             using var w = device.Allocate<float>(problem.WeightElements);
             using var y = device.Allocate<float>(problem.OutputElements);
@@ -311,6 +315,7 @@ internal static unsafe class FakeDriverScenarios
         // The three configurations chose different kernels: the comparison above was not between two constants.
         Assert.Contains("cc_conv2d_forward_kernel", launched);
         Assert.Contains("cc_pointwise_forward_kernel", launched);
+        Assert.Contains("cc_implicit_gemm_forward_1x1_kernel", launched);
     }
 
     /// <summary>The timer's events go to the device's stream around the work and measure it (the fake counts 1 µs per

@@ -22,7 +22,7 @@ int main(void)
     FIELD(cc_conv_problem, layout); FIELD(cc_conv_problem, dtype);
 
     SIZE(cc_options);
-    FIELD(cc_options, algo); FIELD(cc_options, split_chunk);
+    FIELD(cc_options, algo); FIELD(cc_options, split_chunk); FIELD(cc_options, precision);
 
     SIZE(cc_linear_problem);
     FIELD(cc_linear_problem, n); FIELD(cc_linear_problem, in_features); FIELD(cc_linear_problem, out_features);
@@ -52,6 +52,8 @@ int main(void)
 
     /* The enums travel as ints; their values are the C# enums' values. */
     printf("enum.CC_ALGO_GEMM %d\n", (int)CC_ALGO_GEMM);
+    printf("enum.CC_ALGO_IMPLICIT_GEMM %d\n", (int)CC_ALGO_IMPLICIT_GEMM);
+    printf("enum.CC_PRECISION_FP32 %d\n", (int)CC_PRECISION_FP32);
     printf("enum.CC_CONV_BACKWARD_WEIGHT %d\n", (int)CC_CONV_BACKWARD_WEIGHT);
     printf("enum.CC_BACKEND_EMULATOR %d\n", (int)CC_BACKEND_EMULATOR);
     printf("enum.CC_ERROR_INTERNAL %d\n", (int)CC_ERROR_INTERNAL);

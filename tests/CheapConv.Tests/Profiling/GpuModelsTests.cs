@@ -70,16 +70,17 @@ public partial class GpuModelsTests
     }
 
     [Fact]
-    public void LaunchShapes_NoLauncherAsksForDynamicSharedMemory()
+    public void LaunchShapes_OnlyTheTensorCoreLauncherAsksForDynamicSharedMemory()
     {
-        // Geometry::shared_bytes defaults to 0; a launcher that sets it must also change the table.
+        // Geometry::shared_bytes defaults to 0; a launcher that sets it must also change the table. The one that does is
+        // the tensor-core variant's (its pipeline's stages), and the table lists that amount for its kernels only.
         var launchers = Directory.GetFiles(TestPaths.Native("launch"), "*.cpp").Concat(Directory.GetFiles(TestPaths.Native("launch"), "*.h"))
             .Where(f => !f.EndsWith("runtime.h", StringComparison.Ordinal) && !f.Contains("_runtime.cpp", StringComparison.Ordinal) && !f.EndsWith("launch.cpp", StringComparison.Ordinal));
         var assignments = launchers.SelectMany(f => File.ReadAllLines(f).Select(l => (File: Path.GetFileName(f), Line: l)))
             .Where(l => SharedAssignment().IsMatch(l.Line) && !l.Line.Contains("= 0;", StringComparison.Ordinal))
             .Select(l => $"{l.File}: {l.Line.Trim()}").ToList();
-        Assert.True(assignments.Count == 0, "launchers set dynamic shared memory; update KernelLaunchShapes: " + string.Join("; ", assignments));
-        Assert.All(KernelLaunchShapes.All, s => Assert.Equal(0, s.DynamicSharedBytes));
+        Assert.Equal(["conv_implicit_gemm.cpp: geometry->shared_bytes = kImplicitGemmSharedBytes;"], assignments);
+        Assert.All(KernelLaunchShapes.All, s => Assert.Equal(s.Module == "implicit_gemm" ? 30720 : 0, s.DynamicSharedBytes));
     }
 
     [GeneratedRegex(@"^\s*X\((\w+),\s*(\w+)\)", RegexOptions.Multiline)]

@@ -48,8 +48,8 @@ public sealed unsafe class MemoryProfileTests(EmulatorProfileFixture fixture, Em
     {
         // The sizes cc_emu_profile_test static_asserts for the C structs.
         Assert.Equal(MemoryCounters.NativeSize, sizeof(MemoryCounters));
-        Assert.Equal(23 * 8, MemoryCounters.NativeSize);
-        Assert.Equal(448, sizeof(EmulatorProfile.NativeLaunch));
+        Assert.Equal(24 * 8, MemoryCounters.NativeSize);
+        Assert.Equal(464, sizeof(EmulatorProfile.NativeLaunch));
         Assert.Equal(88, sizeof(EmulatorProfile.NativeInstruction));
         Assert.Equal(72, (int)Marshal.OffsetOf<EmulatorProfile.NativeLaunch>(nameof(EmulatorProfile.NativeLaunch.Scale)));
         Assert.Equal(40, (int)Marshal.OffsetOf<EmulatorProfile.NativeInstruction>(nameof(EmulatorProfile.NativeInstruction.Requests)));

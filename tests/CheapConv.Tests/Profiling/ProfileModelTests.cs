@@ -84,6 +84,9 @@ public class ProfileModelTests
             Assert.Equal(flops / 67e12 * 1e6, ProfileModel.PassRooflineUs(H100, problem, pass), 9);
         }
 
+        // On tensor cores the same pass is bound by memory: 8.4 MB at 3.35 TB/s (2.50 µs) against 268 MFLOP at 494.5 TFLOP/s (0.54 µs).
+        Assert.Equal(bytes / 3.35e12 * 1e6, ProfileModel.PassRooflineUs(H100, problem, "forward", tensorCores: true), 9);
+
         // A depthwise 3×3 is memory-bound: 128×32×32×32 in and out, 288 weights: 33.6 MB at 3.35 TB/s.
         var depthwise = ConvProblem.Create(128, 32, 32, 32, 32, 3, 3, pad: 1, groups: 32);
         Assert.Equal(4.0 * (2 * 128 * 32 * 32 * 32 + 288) / 3.35e12 * 1e6, ProfileModel.PassRooflineUs(H100, depthwise, "forward"), 9);

@@ -4,6 +4,7 @@ using CheapConv.Autograd;
 using CheapConv.Backends;
 using CheapConv.Devices;
 using CheapConv.Models;
+using CheapConv.Interop;
 using CheapConv.Problems;
 using CheapConv.Profiling;
 using CheapConv.Training;
@@ -40,7 +41,16 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         var step = StepProfiler.Run(run, Student, Teacher, batch: 2);
         launches.AddRange(step.Launches.Select(l => l.Launch));
         launches.AddRange(run.Profile(() => OtherOps(run.Backend)).Launches.Select(l => l.Launch));
-        foreach (var pass in CatalogueProfile.Run(run, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1, groups: 2)]))
+        ConvProblem[] problems = [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1, groups: 2),
+            ConvProblem.Create(2, 16, 6, 6, 16, 3, 3, pad: 1), ConvProblem.Create(2, 16, 7, 7, 16, 3, 3, stride: 2, pad: 1)];
+        foreach (var pass in CatalogueProfile.Run(run, problems))
+        {
+            launches.AddRange(pass.Launches.Select(l => l.Launch));
+        }
+
+        // The fp32 GEMM kernels run where tf32 is not allowed.
+        using var exact = new ProfiledRun(fixture.Profile, run.Settings, KernelPrecision.Fp32);
+        foreach (var pass in CatalogueProfile.Run(exact, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1)]))
         {
             launches.AddRange(pass.Launches.Select(l => l.Launch));
         }
@@ -127,7 +137,7 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
             }
 
             Assert.Equal("cc_conv2d_forward_kernel", (string)rows[0]["kernels"]![0]!);
-            Assert.Equal("cc_pointwise_forward_kernel", (string)rows[3]["kernels"]![0]!);
+            Assert.Equal("cc_implicit_gemm_forward_1x1_kernel", (string)rows[3]["kernels"]![0]!); // tf32, the library's default
         }
         finally
         {

@@ -1,0 +1,574 @@
+// Convolutions as implicit GEMMs on the tensor cores: tf32 mma.sync m16n8k8 with fp32 accumulation, operands staged
+// in shared memory by a 3-stage cp.async pipeline, NCHW fp32 in memory. The launcher is native/launch/
+// conv_implicit_gemm.cpp; the fp32 kernels of conv2d.cu and gemm.cu stay the exact path (CC_PRECISION_FP32).
+//
+// Each pass is C (M x N) = A (M x Kr) . B (Kr x N) over one group g (blockIdx.z), read in place, without im2col
+// copies ("implicit"). With Cg = C/groups input and Kg = K/groups output channels per group, RS = R*S taps and the
+// positions j = (n, p, q) of the output, N*P*Q of them:
+//   forward           y[n, g Kg + m, p, q]   = sum_(c,r,s) w[g Kg + m, c, r, s] . x[n, g Cg + c, p sh - pad + r, q sw - pad + s]
+//                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered)
+//   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
+//                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
+//   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
+//                     (stride 1 or 2): the forward convolution of dy (stride 2: dilated, a zero between neighbours)
+//                     with the turned filter and padding 2 - pad;
+//                     M = Cg, N = N*H*W, Kr = Kg*9; A = the turned w (gathered), B = im2col(dy)
+//   backward weight   dw[g Kg + m, (c,r,s)]  = sum_j dy[n, g Kg + m, p, q] . im2col(x)[(c,r,s), j]
+//                     M = Kg, N = Cg*RS, Kr = N*P*Q, split over gridDim.z = groups * splits: split z sums the
+//                     positions [z_split * k_chunk, ...) into its own slice of dw_partials (a whole dw), and
+//                     cc_gemm_column_sums_kernel adds the slices in order z = 0, 1, ... (deterministic, no atomics).
+//
+// Block: 128 threads = 4 warps in 2 x 2, a 64 x 64 tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8.
+// Grid: (ceil(N / 64), ceil(M / 64), groups [* splits]). Dynamic shared memory: kSharedBytes (30 KiB).
+// Pipeline: the tile of reduction indices [k0, k0 + 16) of A and of B is copied by cp.async into one of 3 stages,
+// two tiles ahead of the one the warps multiply; an element outside the matrix (or the split's range, or the
+// padding) is a zero-filled copy (src-size 0), so the mma loop needs no guards.
+// Shared layouts, one per operand, chosen by where its global memory is contiguous (so 16-byte copies stay 16 bytes):
+//   k-major   s[k][mn], row stride 72 floats: fragment reads s[k0 + t][base + g] hit bank (8t + g) mod 32, all
+//             32 lanes distinct;
+//   mn-major  s[mn][k], row stride 20 floats: reads s[base + g][k0 + t] hit bank (20g + t) mod 32, distinct.
+// 16-byte copies ("vectorized") where 4 consecutive elements along the contiguous dimension are contiguous and
+// aligned in global memory (the launcher checks it: pointwise stride 1, extents multiple of 4, 16-byte buffers);
+// 4-byte copies otherwise. Per-thread index math (the position j -> (n, p, q) split, the output offsets) is done
+// once before the reduction loop; in it a thread only advances a position cursor and adds offsets.
+//
+// Precision: every operand is rounded to tf32 (cvt.rna: 10 mantissa bits, a relative error of at most 2^-11) as it
+// is read from shared memory; products are exact in fp32 and summed in fp32 (by the tensor core, in its own order).
+// Indices are 32-bit: the launcher refuses tensors over 2^31-1 elements.
+#include "cheapconv/cuda_shim.h"
+#include "cheapconv/kernels.h" // the declarations these definitions must match
+#include "cheapconv/problem.h"
+
+namespace {
+
+constexpr int kTile = 64;     // rows and columns of C per block
+constexpr int kTileK = 16;    // reduction indices per stage
+constexpr int kStages = 3;
+constexpr int kThreads = 128; // must match kImplicitGemmBlock (native/launch/conv_implicit_gemm.h)
+// At least 4 resident blocks (16 warps) per SM: caps the registers at 128 per thread (65536 / (4 * 128)), enough warps
+// for the loads in flight of these mostly memory-bound shapes; 30 KiB x 4 of shared memory fits every target.
+constexpr int kMinBlocksPerSm = 4;
+constexpr int kWarpTile = 32;
+constexpr int kFragsM = kWarpTile / 16;
+constexpr int kFragsN = kWarpTile / 8;
+
+constexpr int kKMajorStride = kTile + 8;
+constexpr int kMnMajorStride = kTileK + 4;
+constexpr int kOperandFloats = kTileK * kKMajorStride > kTile * kMnMajorStride ? kTileK * kKMajorStride : kTile * kMnMajorStride;
+constexpr int kStageFloats = 2 * kOperandFloats; // A then B
+constexpr int kSharedBytes = kStages * kStageFloats * 4;
+static_assert(kSharedBytes == 30720, "kImplicitGemmSharedBytes in native/launch/conv_implicit_gemm.h");
+static_assert(kKMajorStride % 4 == 0 && kMnMajorStride % 4 == 0 && kOperandFloats % 4 == 0, "16-byte aligned rows");
+
+enum Layout { kKMajor, kMnMajor };
+
+template <Layout L>
+__device__ __forceinline__ int smem_index(int mn, int k)
+{
+    return L == kKMajor ? k * kKMajorStride + mn : mn * kMnMajorStride + k;
+}
+
+// Copies one element (4 bytes) or, vectorized, the 4 elements that follow along the layout's contiguous dimension.
+// A null source writes zeros (src-size 0 reads nothing; the pointer only has to be a valid one).
+__device__ __forceinline__ void copy4(float* dst, const float* src, const float* any_valid)
+{
+    cc_cp_async_ca<4>(dst, src != nullptr ? src : any_valid, src != nullptr ? 4u : 0u);
+}
+__device__ __forceinline__ void copy16(float* dst, const float* src, const float* any_valid)
+{
+    cc_cp_async_cg(dst, src != nullptr ? src : any_valid, src != nullptr ? 16u : 0u);
+}
+
+// Which element of an mn-major tile (rows 20 words apart) a thread copies in step i of the 8 4-byte copies: the lanes
+// of a half warp along k, so 16 consecutive k of one row (coalesced in memory, 16 banks), the other half warp 4 rows
+// further (80 words = 16 banks on), so the 32 lanes hit 32 banks. k is the same in every step.
+__device__ __forceinline__ void mn_major_element(int i, int& mn, int& k)
+{
+    const int lane = (int)threadIdx.x % 32, r = 4 * i + (int)threadIdx.x / 32; // r: 0..31 over the steps and warps
+    mn = r % 4 + 8 * (r / 4) + 4 * (lane / 16);
+    k = lane % 16;
+}
+
+// The same for step i of the 2 16-byte copies: a quarter warp (one 16-byte phase) writes the same 4 columns of 8
+// consecutive rows, whose 20-word strides spread them over all 32 banks. k is the same in both steps.
+__device__ __forceinline__ void mn_major_chunk(int i, int& mn, int& k)
+{
+    const int chunk = (int)threadIdx.x + kThreads * i;
+    mn = chunk % 8 + 8 * (chunk / 32);
+    k = 4 * ((chunk / 8) % 4);
+}
+
+// An output position j = (n, p, q) and the reduction cursor over positions: advancing it by a step is a few
+// compares, not a division.
+struct Position {
+    int n, p, q;
+    __device__ __forceinline__ void set(int j, int P, int Q)
+    {
+        q = j % Q;
+        const int rest = j / Q;
+        p = rest % P;
+        n = rest / P;
+    }
+    __device__ __forceinline__ void advance(int step, int P, int Q)
+    {
+        q += step;
+        while (q >= Q) q -= Q, ++p;
+        while (p >= P) p -= P, ++n;
+    }
+};
+
+// The activation tensor a convolution reads through its window: x (or dy, seen as a 1x1 convolution's input).
+struct Activation {
+    const float* base;  // element (n, c, h, w) at base + n * image + c * plane + h * width + w (c of the group)
+    int image, plane, height, width;
+    int stride_h, stride_w, pad_h, pad_w;
+    int out_h, out_w;   // P, Q: the positions j = (n, p, q)
+    int positions;      // N * P * Q
+};
+
+// Operand B of the forward pass (and of the backward-data passes): im2col(x), k-major. Element (k = (c, r, s),
+// column j) is x at (n, c, p sh - pad + r, q sw - pad + s), zero outside the image or the matrix. With Dilation 2 the
+// window reads the tensor with a zero between neighbours (element h of the dilated row is row h / 2 where h is even,
+// zero where odd): the stride-2 data gradient's dy.
+// Thread t always copies column (t % 64) (4-byte) or columns 4 (t % 16) .. +3 (vectorized), so the position split
+// is done once, in the constructor.
+template <int R, int S, int Dilation = 1>
+struct Im2colColumns {
+    const Activation& a;
+    int k_end;
+    bool vectorized;
+    int col;               // the thread's column (first of 4, vectorized) within the tile
+    const float* pixel;    // x at (n, 0, p sh - pad, q sw - pad) for the thread's column (may point outside: only
+                           // offsets that land inside are used), nullptr past the last position
+    int h0, w0;            // the window's origin, in dilated coordinates
+    int h0_row, w0_column; // the pixel `pixel` stands for: the origin, divided by the dilation (rounded down)
+
+    __device__ Im2colColumns(const Activation& act, int col0, int k_end_, bool vec) : a(act), k_end(k_end_), vectorized(vec)
+    {
+        const int t = (int)threadIdx.x;
+        col = vectorized ? 4 * (t % 16) : t % 64;
+        Position pos;
+        const int j = col0 + col;
+        pos.set(j, a.out_h, a.out_w);
+        h0 = pos.p * a.stride_h - a.pad_h;
+        w0 = pos.q * a.stride_w - a.pad_w;
+        // Dilated: the pixel the window's origin rounds down to (only offsets of even coordinates are used).
+        h0_row = Dilation == 1 ? h0 : floor_div(h0);
+        w0_column = Dilation == 1 ? w0 : floor_div(w0);
+        pixel = j < a.positions ? a.base + pos.n * a.image + h0_row * a.width + w0_column : nullptr;
+    }
+
+    static __device__ __forceinline__ int floor_div(int v) { return v >= 0 ? v / Dilation : -((-v + Dilation - 1) / Dilation); }
+
+    __device__ __forceinline__ void load(float* s, int k0) const
+    {
+        if (vectorized) {
+            // 1x1, stride 1, no padding, P*Q a multiple of 4: columns j..j+3 are consecutive pixels of one image.
+            const int t = (int)threadIdx.x;
+            for (int i = 0; i < 2; ++i) {
+                const int k = t / 16 + 8 * i;
+                const bool ok = pixel != nullptr && k0 + k < k_end;
+                copy16(&s[smem_index<kKMajor>(col, k)], ok ? pixel + (k0 + k) * a.plane : nullptr, a.base);
+            }
+            return;
+        }
+        for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
+            const int k = (int)threadIdx.x / 64 + 2 * i;
+            const int kk = k0 + k;
+            const int c = kk / (R * S), rs = kk % (R * S); // divisions by compile-time constants
+            const int h = h0 + rs / S, w = w0 + rs % S;     // in the (dilated) window's coordinates
+            const bool ok = pixel != nullptr && kk < k_end && h >= 0 && h < Dilation * (a.height - 1) + 1 && w >= 0 &&
+                            w < Dilation * (a.width - 1) + 1 && h % Dilation == 0 && w % Dilation == 0;
+            const int offset = Dilation == 1 ? (rs / S) * a.width + rs % S : (h / Dilation - h0_row) * a.width + (w / Dilation - w0_column);
+            copy4(&s[smem_index<kKMajor>(col, k)], ok ? pixel + c * a.plane + offset : nullptr, a.base);
+        }
+    }
+};
+
+// The weights as a dense matrix with rows [0, rows) and leading dimension ld: element (row, k) at
+// base + row * ld + k when KContiguous (the forward pass: rows = Kg filters, k = (c, r, s)), at base + k * ld + row
+// otherwise (the 1x1 backward-data pass's w^T: row = input channel c, k = filter). The shared layout follows the
+// contiguous dimension, so a 16-byte copy stays one (vectorized: 4 | ld, 4 | rows unless KContiguous, aligned base).
+template <bool KContiguous>
+struct DenseRows {
+    static constexpr Layout kLayout = KContiguous ? kMnMajor : kKMajor;
+    const float* base;
+    int rows, ld, row0, k_end;
+    bool vectorized;
+
+    __device__ __forceinline__ const float* at(int mn, int k) const
+    {
+        return KContiguous ? base + (row0 + mn) * ld + k : base + k * ld + row0 + mn;
+    }
+
+    __device__ __forceinline__ void load(float* s, int k0) const
+    {
+        const int t = (int)threadIdx.x;
+        if (vectorized) {
+            for (int i = 0; i < 2; ++i) { // 4 consecutive elements along the contiguous dimension
+                int mn = 4 * (t % 16), k = t / 16 + 8 * i; // k-major: a quarter warp writes 128 contiguous bytes
+                if (KContiguous) mn_major_chunk(i, mn, k);
+                const bool ok = row0 + mn < rows && k0 + k < k_end; // all 4 or none: k_end (or rows) % 4 == 0
+                copy16(&s[smem_index<kLayout>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
+            }
+            return;
+        }
+        for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
+            int mn = t % kTile, k = t / kTile + 2 * i; // k-major: consecutive threads along mn
+            if (KContiguous) mn_major_element(i, mn, k);
+            const bool ok = row0 + mn < rows && k0 + k < k_end;
+            copy4(&s[smem_index<kLayout>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
+        }
+    }
+};
+
+// The stride-1 data gradient's weights: A(c, (k, r', s')) = w[g Kg + k, c, R-1-r', S-1-s'] (the filter turned by 180
+// degrees and its channels swapped), at base + c RS + k Cg RS + (RS - 1 - (r' S + s')). Mn-major in shared memory,
+// 4-byte copies (the weights are small and stay in L2).
+template <int R, int S>
+struct TurnedWeights {
+    const float* base;
+    int rows, row0, k_end; // rows = Cg; k_end = Kg R S
+
+    __device__ __forceinline__ void load(float* s, int k0) const
+    {
+        for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
+            int mn, k;
+            mn_major_element(i, mn, k);
+            const int kk = k0 + k, filter = kk / (R * S), tap = kk % (R * S); // divisions by compile-time constants
+            const bool ok = row0 + mn < rows && kk < k_end;
+            copy4(&s[smem_index<kMnMajor>(mn, k)], ok ? base + ((row0 + mn) + filter * rows) * (R * S) + (R * S - 1 - tap) : nullptr, base);
+        }
+    }
+};
+
+// The weight gradient's operands, both reduced over positions j (mn-major in shared memory): row mn of A is the
+// output channel m of dy (a 1x1 "window"), row mn of B is the input channel and tap (c, r, s) of x's window.
+// Element (mn, j) = act at (n, c, p sh - pad + r, q sw - pad + s). Thread t always copies the reduction index
+// k = t % 16 (4-byte) or 4 (t % 4) .. +3 (vectorized) of each tile, so its position advances by 16 per tile.
+template <int R, int S>
+struct Im2colRows {
+    const Activation& a;
+    int rows, row0, k_end;
+    bool vectorized; // 1x1, stride 1, no padding, P*Q and k_chunk multiples of 4, 16-byte aligned
+    Position pos;    // the position of the thread's reduction index in the current tile
+
+    __device__ Im2colRows(const Activation& act, int rows_, int row0_, int k_begin, int k_end_, bool vec)
+        : a(act), rows(rows_), row0(row0_), k_end(k_end_), vectorized(vec)
+    {
+        int mn, k; // the thread's k is the same in every step (mn_major_chunk, mn_major_element)
+        if (vectorized) mn_major_chunk(0, mn, k);
+        else mn_major_element(0, mn, k);
+        pos.set(k_begin + k, a.out_h, a.out_w);
+    }
+
+    // Copies the tile at k0 (the tiles come in order, one call each) and moves to the next.
+    __device__ __forceinline__ void load(float* s, int k0)
+    {
+        const int h0 = pos.p * a.stride_h - a.pad_h, w0 = pos.q * a.stride_w - a.pad_w;
+        const float* pixel = a.base + pos.n * a.image + h0 * a.width + w0;
+        if (vectorized) {
+            for (int i = 0; i < 2; ++i) {
+                int mn, k;
+                mn_major_chunk(i, mn, k);
+                const bool ok = row0 + mn < rows && k0 + k < k_end;
+                copy16(&s[smem_index<kMnMajor>(mn, k)], ok ? pixel + (row0 + mn) * a.plane : nullptr, a.base);
+            }
+        } else {
+            for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
+                int mn, k;
+                mn_major_element(i, mn, k);
+                const int row = row0 + mn, c = row / (R * S), rs = row % (R * S);
+                const int h = h0 + rs / S, w = w0 + rs % S;
+                const bool ok = row < rows && k0 + k < k_end && h >= 0 && h < a.height && w >= 0 && w < a.width;
+                copy4(&s[smem_index<kMnMajor>(mn, k)], ok ? pixel + c * a.plane + (rs / S) * a.width + rs % S : nullptr, a.base);
+            }
+        }
+        pos.advance(kTileK, a.out_h, a.out_w);
+    }
+};
+
+// The warp's share of one stage: 2 k-steps of 8, each 2 x 4 mma on fragments read from shared memory and rounded
+// to tf32. Fragment layouts: cuda_shim.h (PTX ISA, mma.m16n8k8 .tf32).
+template <Layout LA, Layout LB>
+__device__ __forceinline__ void multiply_stage(const float* a, const float* b, int warp_m, int warp_n, float (&acc)[kFragsM][kFragsN][4])
+{
+    const int lane = (int)threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    for (int kk = 0; kk < kTileK; kk += 8) {
+        unsigned af[kFragsM][4], bf[kFragsN][2];
+        for (int i = 0; i < kFragsM; ++i) {
+            const int r = warp_m + 16 * i + g;
+            af[i][0] = cc_cvt_tf32(a[smem_index<LA>(r, kk + t)]);
+            af[i][1] = cc_cvt_tf32(a[smem_index<LA>(r + 8, kk + t)]);
+            af[i][2] = cc_cvt_tf32(a[smem_index<LA>(r, kk + t + 4)]);
+            af[i][3] = cc_cvt_tf32(a[smem_index<LA>(r + 8, kk + t + 4)]);
+        }
+        for (int j = 0; j < kFragsN; ++j) {
+            const int c = warp_n + 8 * j + g;
+            bf[j][0] = cc_cvt_tf32(b[smem_index<LB>(c, kk + t)]);
+            bf[j][1] = cc_cvt_tf32(b[smem_index<LB>(c, kk + t + 4)]);
+        }
+        for (int i = 0; i < kFragsM; ++i)
+            for (int j = 0; j < kFragsN; ++j) cc_mma_tf32_m16n8k8(acc[i][j], af[i], bf[j], acc[i][j]);
+    }
+}
+
+// The reduction [k_begin, k_end) of the block's tile: the 3-stage pipeline. Loaders copy one tile of A and of B;
+// they are called once per tile, in order.
+template <Layout LA, Layout LB, class LoaderA, class LoaderB>
+__device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_begin, int k_end, float (&acc)[kFragsM][kFragsN][4])
+{
+    CC_DYNAMIC_SHARED(float, smem);
+    const int warp = (int)threadIdx.x / 32;
+    const int warp_m = (warp / 2) * kWarpTile, warp_n = (warp % 2) * kWarpTile;
+    for (int i = 0; i < kFragsM; ++i)
+        for (int j = 0; j < kFragsN; ++j)
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    const int tiles = k_end > k_begin ? (k_end - k_begin + kTileK - 1) / kTileK : 0;
+    // Prologue: tiles 0 .. kStages-2 in flight, one commit group each (empty groups past the end keep the count).
+    for (int s = 0; s < kStages - 1; ++s) {
+        if (s < tiles) {
+            load_a.load(smem + s * kStageFloats, k_begin + s * kTileK);
+            load_b.load(smem + s * kStageFloats + kOperandFloats, k_begin + s * kTileK);
+        }
+        cc_cp_async_commit();
+    }
+    for (int tile = 0; tile < tiles; ++tile) {
+        // Groups committed so far: tiles 0 .. tile + kStages - 2; at most kStages - 2 pending means this
+        // thread's copies of `tile` are done; the barrier makes every thread's visible, and also means every
+        // warp has finished multiplying tile - 1, whose stage the prefetch below overwrites.
+        cc_cp_async_wait<kStages - 2>();
+        __syncthreads();
+        const int next = tile + kStages - 1;
+        if (next < tiles) {
+            float* stage = smem + (next % kStages) * kStageFloats;
+            load_a.load(stage, k_begin + next * kTileK);
+            load_b.load(stage + kOperandFloats, k_begin + next * kTileK);
+        }
+        cc_cp_async_commit();
+        const float* stage = smem + (tile % kStages) * kStageFloats;
+        multiply_stage<LA, LB>(stage, stage + kOperandFloats, warp_m, warp_n, acc);
+    }
+    cc_cp_async_wait<0>();
+}
+
+// Calls store(row, col, value) for every accumulator of the thread inside the M x N matrix, rows and columns
+// relative to the tile's origin; columns come in the order of col_index() so per-column offsets can be computed once.
+__device__ __forceinline__ int acc_row(int i, int half) { return ((int)threadIdx.x / 32 / 2) * kWarpTile + 16 * i + (int)threadIdx.x % 32 / 4 + 8 * half; }
+__device__ __forceinline__ int acc_col(int j, int odd) { return ((int)threadIdx.x / 32 % 2) * kWarpTile + 8 * j + 2 * ((int)threadIdx.x % 4) + odd; }
+
+// Writes the tile into an NCHW activation (y, or dx): C(row = channel, col = position j) at
+// out + n * image + (channel0 + row) * plane + p * width + q. The 8 column offsets are computed once.
+__device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFragsN][4], float* out, int rows, int row0,
+                                                 int channel0, int positions, int col0, int P, int Q, int image, int plane)
+{
+    int col_offset[kFragsN][2];
+    for (int j = 0; j < kFragsN; ++j)
+        for (int odd = 0; odd < 2; ++odd) {
+            const int col = col0 + acc_col(j, odd);
+            Position pos;
+            pos.set(col, P, Q);
+            col_offset[j][odd] = col < positions ? pos.n * image + pos.p * Q + pos.q : -1;
+        }
+    for (int i = 0; i < kFragsM; ++i)
+        for (int half = 0; half < 2; ++half) {
+            const int row = row0 + acc_row(i, half);
+            if (row >= rows) continue;
+            float* line = out + (channel0 + row) * plane;
+            for (int j = 0; j < kFragsN; ++j)
+                for (int odd = 0; odd < 2; ++odd)
+                    if (col_offset[j][odd] >= 0) line[col_offset[j][odd]] = acc[i][j][2 * half + odd];
+        }
+}
+
+__device__ Activation activation_of(const cc_conv_problem& pr, const float* base, int channels_total)
+{
+    Activation a;
+    a.base = base;
+    a.image = channels_total * pr.h * pr.w;
+    a.plane = pr.h * pr.w;
+    a.height = pr.h;
+    a.width = pr.w;
+    a.stride_h = pr.stride_h;
+    a.stride_w = pr.stride_w;
+    a.pad_h = pr.pad_h;
+    a.pad_w = pr.pad_w;
+    a.out_h = pr.p;
+    a.out_w = pr.q;
+    a.positions = pr.n * pr.p * pr.q;
+    return a;
+}
+
+// dy seen as the input of a 1x1, stride-1 convolution (channels K, P x Q pixels).
+__device__ Activation gradient_of(const cc_conv_problem& pr, const float* dy)
+{
+    Activation a;
+    a.base = dy;
+    a.image = pr.k * pr.p * pr.q;
+    a.plane = pr.p * pr.q;
+    a.height = pr.p;
+    a.width = pr.q;
+    a.stride_h = a.stride_w = 1;
+    a.pad_h = a.pad_w = 0;
+    a.out_h = pr.p;
+    a.out_w = pr.q;
+    a.positions = pr.n * pr.p * pr.q;
+    return a;
+}
+
+template <int R, int S>
+__device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* x, const float* w, float* y, int vectorized)
+{
+    const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
+    const int kr = cg * R * S;
+    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    Activation act = activation_of(pr, x + g * cg * pr.h * pr.w, pr.c);
+    // vectorized bit 0: the weights (kr % 4 == 0); bit 1: x (1x1, stride 1, no padding, P*Q % 4 == 0).
+    DenseRows<true> a{w + g * kg * kr, kg, kr, row0, kr, (vectorized & 1) != 0};
+    Im2colColumns<R, S> b(act, col0, kr, (vectorized & 2) != 0);
+    float acc[kFragsM][kFragsN][4];
+    reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    store_activation(acc, y, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, pr.k * pr.p * pr.q, pr.p * pr.q);
+}
+
+template <int R, int S>
+__device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, float* dw_partials,
+                                                int k_chunk, int vectorized)
+{
+    const int cg = pr.c / pr.groups, kg = pr.k / pr.groups;
+    const int splits = (int)gridDim.z / pr.groups;
+    const int g = (int)blockIdx.z / splits, split = (int)blockIdx.z % splits;
+    const int cols = cg * R * S;
+    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    const int positions = pr.n * pr.p * pr.q;
+    const int k_begin = split * k_chunk, k_end = min(positions, k_begin + k_chunk);
+    Activation grad = gradient_of(pr, dy + g * kg * pr.p * pr.q);
+    Activation act = activation_of(pr, x + g * cg * pr.h * pr.w, pr.c);
+    const bool vec = vectorized != 0;
+    Im2colRows<1, 1> a(grad, kg, row0, k_begin, k_end, vec);
+    Im2colRows<R, S> b(act, cols, col0, k_begin, k_end, vec);
+    float acc[kFragsM][kFragsN][4];
+    reduce<kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc);
+    // dw_partials + split * (K * cols): element (g Kg + row, col).
+    float* out = dw_partials + split * (pr.k * cols) + g * kg * cols;
+    for (int i = 0; i < kFragsM; ++i)
+        for (int half = 0; half < 2; ++half) {
+            const int row = row0 + acc_row(i, half);
+            if (row >= kg) continue;
+            for (int j = 0; j < kFragsN; ++j)
+                for (int odd = 0; odd < 2; ++odd) {
+                    const int col = col0 + acc_col(j, odd);
+                    if (col < cols) out[row * cols + col] = acc[i][j][2 * half + odd];
+                }
+        }
+}
+
+// dx: the forward convolution of dy (K channels, P x Q pixels; with stride 2, dilated: a zero between neighbours) with
+// the turned filter, padding R-1-pad, stride 1, over the positions (n, h, w) of dx. M = Cg, N = N*H*W, Kr = Kg*R*S.
+// With stride 2 three quarters of the products are with those zeros: copies the tensor cores multiply but memory
+// never serves (zero-filled), the price of one GEMM for the whole pass.
+template <int R, int S, int Stride>
+__device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx)
+{
+    const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
+    const int kr = kg * R * S;
+    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    Activation grad;
+    grad.base = dy + g * kg * pr.p * pr.q;
+    grad.image = pr.k * pr.p * pr.q;
+    grad.plane = pr.p * pr.q;
+    grad.height = pr.p;
+    grad.width = pr.q;
+    grad.stride_h = grad.stride_w = 1;
+    grad.pad_h = R - 1 - pr.pad_h;
+    grad.pad_w = S - 1 - pr.pad_w;
+    grad.out_h = pr.h;
+    grad.out_w = pr.w;
+    grad.positions = pr.n * pr.h * pr.w;
+    TurnedWeights<R, S> a{w + g * kg * cg * R * S, cg, row0, kr};
+    Im2colColumns<R, S, Stride> b(grad, col0, kr, false);
+    float acc[kFragsM][kFragsN][4];
+    reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    store_activation(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w);
+}
+
+} // namespace
+
+// y = conv(x, w) for 1x1 filters (any stride, padding and groups).
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                                                          const float* __restrict__ w,
+                                                                                          float* __restrict__ y, int vectorized)
+{
+    forward<1, 1>(pr, x, w, y, vectorized);
+}
+
+// y = conv(x, w) for 3x3 filters (any stride, padding and groups).
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                                                          const float* __restrict__ w,
+                                                                                          float* __restrict__ y, int vectorized)
+{
+    forward<3, 3>(pr, x, w, y, vectorized);
+}
+
+// dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1 (every dx pixel is written).
+// vectorized bit 0: w^T (C % 4 == 0); bit 1: dy (P*Q % 4 == 0).
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr,
+                                                                                                const float* __restrict__ dy,
+                                                                                                const float* __restrict__ w,
+                                                                                                float* __restrict__ dx, int vectorized)
+{
+    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    Activation grad = gradient_of(pr, dy);
+    DenseRows<false> a{w, pr.c, pr.c, row0, pr.k, (vectorized & 1) != 0};
+    Im2colColumns<1, 1> b(grad, col0, pr.k, (vectorized & 2) != 0);
+    float acc[kFragsM][kFragsN][4];
+    reduce<kKMajor, kKMajor>(a, b, 0, pr.k, acc);
+    store_activation(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w);
+}
+
+// dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written).
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr,
+                                                                                                const float* __restrict__ dy,
+                                                                                                const float* __restrict__ w,
+                                                                                                float* __restrict__ dx, int vectorized)
+{
+    (void)vectorized; // 4-byte copies only: the turned filter and the padded window are not contiguous runs of 4
+    backward_data<3, 3, 1>(pr, dy, w, dx);
+}
+
+// The same for stride 2 (both directions), over the dilated dy.
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_stride2_kernel(
+    cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized)
+{
+    (void)vectorized;
+    backward_data<3, 3, 2>(pr, dy, w, dx);
+}
+
+// dw (split-K partials) for 1x1 filters (any stride, padding and groups). vectorized: 1x1 stride 1 without padding,
+// P*Q and k_chunk multiples of 4, both tensors 16-byte aligned.
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr,
+                                                                                                  const float* __restrict__ x,
+                                                                                                  const float* __restrict__ dy,
+                                                                                                  float* __restrict__ dw_partials,
+                                                                                                  int k_chunk, int vectorized)
+{
+    backward_weight<1, 1>(pr, x, dy, dw_partials, k_chunk, vectorized);
+}
+
+// dw (split-K partials) for 3x3 filters (any stride, padding and groups).
+extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr,
+                                                                                                  const float* __restrict__ x,
+                                                                                                  const float* __restrict__ dy,
+                                                                                                  float* __restrict__ dw_partials,
+                                                                                                  int k_chunk, int vectorized)
+{
+    backward_weight<3, 3>(pr, x, dy, dw_partials, k_chunk, vectorized);
+}
+
+CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_1x1_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_stride2_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_1x1_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_3x3_kernel);

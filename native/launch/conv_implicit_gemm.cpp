@@ -1,0 +1,150 @@
+// The tensor-core implicit-GEMM variant of the convolution family (see conv_implicit_gemm.h and the kernels'
+// header comment in kernels/implicit_gemm.cu).
+#include "conv_implicit_gemm.h"
+
+#include "checks.h"
+#include "gemm_plan.h"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace cc {
+namespace {
+
+using i64 = std::int64_t;
+
+i64 tiles(i64 extent) { return (extent + kImplicitGemmTile - 1) / kImplicitGemmTile; }
+
+bool filter_is(const cc_conv_problem& p, int size) { return p.r == size && p.s == size; }
+
+// The 1x1 convolution whose positions are x's pixels, one for one: stride 1, no padding.
+bool one_to_one(const cc_conv_problem& p) { return filter_is(p, 1) && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0; }
+
+bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
+
+i64 positions(const cc_conv_problem& p) { return i64{p.n} * p.p * p.q; }
+
+// Grid (ceil(columns / 64), ceil(rows / 64), layers) of kImplicitGemmBlock threads with the pipeline's shared memory.
+cc_status geometry_for(const char* call, i64 rows, i64 columns, i64 layers, Geometry* geometry)
+{
+    if (tiles(rows) > kMaxGridYZ || layers > kMaxGridYZ || tiles(columns) > kMaxElements)
+        return fail(CC_ERROR_INVALID_VALUE,
+                    "%s: the implicit GEMM needs a grid of %lldx%lldx%lld blocks, over CUDA's limits (2147483647x65535x65535)",
+                    call, static_cast<long long>(tiles(columns)), static_cast<long long>(tiles(rows)), static_cast<long long>(layers));
+    geometry->grid = Dim3{static_cast<unsigned>(tiles(columns)), static_cast<unsigned>(tiles(rows)), static_cast<unsigned>(layers)};
+    geometry->block = Dim3{kImplicitGemmBlock, 1, 1};
+    geometry->shared_bytes = kImplicitGemmSharedBytes;
+    return CC_SUCCESS;
+}
+
+// Which operands the kernels may copy 16 bytes at a time (the kernels' `vectorized` argument): four consecutive
+// elements along the contiguous dimension must be contiguous, in one image or row, and 16-byte aligned.
+int vectorized_operands(const cc_conv_problem& p, cc_conv_pass pass, const ImplicitGemmPlan& plan, const void* in0, const void* in1)
+{
+    const bool pixels = one_to_one(p) && (i64{p.p} * p.q) % 4 == 0; // runs of 4 positions are runs of 4 pixels
+    switch (pass) {
+    case CC_CONV_FORWARD: { // in0 = x, in1 = w
+        const bool weights = (i64{p.c / p.groups} * p.r * p.s) % 4 == 0 && aligned16(in1);
+        return (weights ? 1 : 0) | (pixels && aligned16(in0) ? 2 : 0);
+    }
+    case CC_CONV_BACKWARD_DATA: // in0 = dy, in1 = w
+        return (p.c % 4 == 0 && aligned16(in1) ? 1 : 0) | (pixels && aligned16(in0) ? 2 : 0);
+    case CC_CONV_BACKWARD_WEIGHT: // in0 = x, in1 = dy; a split starts at a multiple of its chunk
+        return pixels && plan.chunk % 4 == 0 && aligned16(in0) && aligned16(in1) ? 1 : 0;
+    }
+    return 0;
+}
+
+} // namespace
+
+bool implicit_gemm_implements(const cc_conv_problem& p, cc_conv_pass pass)
+{
+    if (!filter_is(p, 1) && !filter_is(p, 3)) return false;
+    if (pass != CC_CONV_BACKWARD_DATA) return true;
+    // The data gradient as the forward convolution of dy (dilated for stride 2) with the turned filter: stride 1 or 2
+    // in both directions, and a padding the turned window can mirror (pad <= r - 1); the 1x1 kernel has no groups.
+    if (filter_is(p, 1)) return one_to_one(p) && p.groups == 1;
+    return p.stride_h == p.stride_w && (p.stride_h == 1 || p.stride_h == 2) && p.pad_h <= 2 && p.pad_w <= 2;
+}
+
+bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass)
+{
+    if (!implicit_gemm_implements(p, pass)) return false;
+    return filter_is(p, 1) || (p.c / p.groups >= 8 && p.k / p.groups >= 8);
+}
+
+cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan)
+{
+    if (!implicit_gemm_implements(p, pass))
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: CC_ALGO_IMPLICIT_GEMM implements the forward and weight-gradient passes of 1x1 and 3x3 filters, and "
+                    "the data gradient of 3x3 filters with stride 1 or 2 and padding at most 2 and of 1x1 filters with stride 1, no "
+                    "padding and groups 1; not this pass of r=%d s=%d stride=%dx%d pad=%dx%d groups=%d (use CC_ALGO_AUTO or "
+                    "CC_ALGO_DIRECT)",
+                    call, p.r, p.s, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.groups);
+    ImplicitGemmPlan result;
+    const bool three = filter_is(p, 3);
+    const i64 cg = p.c / p.groups, kg = p.k / p.groups;
+    switch (pass) {
+    case CC_CONV_FORWARD:
+        result.kernel = three ? KernelId::implicit_gemm_forward_3x3 : KernelId::implicit_gemm_forward_1x1;
+        CC_TRY(geometry_for(call, kg, positions(p), p.groups, &result.geometry));
+        break;
+    case CC_CONV_BACKWARD_DATA: // over dx's pixels
+        result.kernel = !three               ? KernelId::implicit_gemm_backward_data_1x1
+                        : p.stride_h == 1 ? KernelId::implicit_gemm_backward_data_3x3
+                                          : KernelId::implicit_gemm_backward_data_3x3_stride2;
+        CC_TRY(geometry_for(call, cg, i64{p.n} * p.h * p.w, p.groups, &result.geometry));
+        break;
+    case CC_CONV_BACKWARD_WEIGHT: {
+        result.kernel = three ? KernelId::implicit_gemm_backward_weight_3x3 : KernelId::implicit_gemm_backward_weight_1x1;
+        // The split of gemm_plan (the same rules as the fp32 GEMM's, over dw as a K x (Cg R S) matrix): each split
+        // writes a whole dw, so its workspace and column sums are those of that matrix.
+        const i64 columns = cg * p.r * p.s;
+        SplitPlan split;
+        CC_TRY(plan_split(call, p.k, columns, positions(p), split_chunk, &split));
+        result.splits = split.splits;
+        result.chunk = split.chunk;
+        result.workspace_bytes = split.workspace_bytes();
+        CC_TRY(geometry_for(call, kg, columns, p.groups * split.splits, &result.geometry));
+        break;
+    }
+    }
+    *plan = result;
+    return CC_SUCCESS;
+}
+
+cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
+                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text)
+{
+    const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
+    switch (plan.kernel) {
+    case KernelId::implicit_gemm_forward_1x1:
+        return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+    case KernelId::implicit_gemm_forward_3x3:
+        return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+    case KernelId::implicit_gemm_backward_data_1x1:
+        return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+    case KernelId::implicit_gemm_backward_data_3x3:
+        return launch<KernelId::implicit_gemm_backward_data_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+    case KernelId::implicit_gemm_backward_data_3x3_stride2:
+        return launch<KernelId::implicit_gemm_backward_data_3x3_stride2>(handle, plan.geometry, stream, text, p, in0, in1, out,
+                                                                         vectorized);
+    default: break;
+    }
+    // The weight gradient: split z writes its partial dw to slice z of the workspace (dw itself with one split), then
+    // the slices are added in the fixed order z = 0, 1, ...
+    const bool split = plan.splits > 1;
+    float* partials = split ? static_cast<float*>(workspace) : out;
+    // Both fit an int: plan_split keeps the chunk and the workspace within 2^31 - 1 elements.
+    const int chunk = static_cast<int>(std::min<i64>(plan.chunk, positions(p)));
+    const cc_status launched =
+        plan.kernel == KernelId::implicit_gemm_backward_weight_3x3
+            ? launch<KernelId::implicit_gemm_backward_weight_3x3>(handle, plan.geometry, stream, text, p, in0, in1, partials, chunk, vectorized)
+            : launch<KernelId::implicit_gemm_backward_weight_1x1>(handle, plan.geometry, stream, text, p, in0, in1, partials, chunk, vectorized);
+    if (launched != CC_SUCCESS || !split) return launched;
+    const i64 weights = i64{p.k} * (p.c / p.groups) * p.r * p.s;
+    return launch_column_sums(handle, static_cast<int>(plan.splits), static_cast<int>(weights), partials, out, stream, text);
+}
+
+} // namespace cc

@@ -1,0 +1,47 @@
+// The tensor-core variant of the convolution family: the tf32 implicit-GEMM kernels of kernels/implicit_gemm.cu.
+// Which passes of which problems they implement, which of those CC_ALGO_AUTO gives them (when the precision allows
+// tf32), their plan (kernel, geometry, split-K and workspace) and their launch. conv.cpp's planning asks here first;
+// everything the variant needs to know lives in this file and its .cpp.
+#ifndef CHEAPCONV_LAUNCH_CONV_IMPLICIT_GEMM_H
+#define CHEAPCONV_LAUNCH_CONV_IMPLICIT_GEMM_H
+
+#include "launch.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cc {
+
+inline constexpr unsigned kImplicitGemmBlock = 128;          // kThreads in implicit_gemm.cu
+inline constexpr unsigned kImplicitGemmSharedBytes = 30720;  // kSharedBytes in implicit_gemm.cu: 3 stages of A and B
+inline constexpr std::int64_t kImplicitGemmTile = 64;        // kTile: rows and columns of C per block
+inline constexpr std::int64_t kImplicitGemmTileK = 16;       // kTileK: reduction indices per stage
+
+struct ImplicitGemmPlan {
+    KernelId kernel = KernelId::implicit_gemm_forward_1x1;
+    Geometry geometry;
+    std::int64_t splits = 1, chunk = 0;  // backward weight: split-K over the positions
+    std::size_t workspace_bytes = 0;     // splits > 1: one whole dw per split
+};
+
+// Whether the kernels implement `pass` of `p` (a problem validate() accepted): the forward and weight-gradient passes
+// of 1x1 and 3x3 filters (any stride, padding and groups), the data gradient of 3x3 filters with stride 1 or 2
+// (the same in both directions) and padding at most 2 (any groups) and of 1x1 filters with stride 1, no padding and groups 1.
+bool implicit_gemm_implements(const cc_conv_problem& p, cc_conv_pass pass);
+
+// Whether CC_ALGO_AUTO runs them when tf32 is allowed: where implemented, for 1x1 filters and for 3x3 filters with at
+// least 8 channels and 8 filters per group (fewer leave most of an mma tile empty; the direct kernels do better).
+bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass);
+
+// Plans the pass; CC_ERROR_NOT_SUPPORTED (with what is implemented) where implicit_gemm_implements is false,
+// CC_ERROR_INVALID_VALUE for a negative split_chunk or a grid or workspace past CUDA's or 32-bit limits.
+cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan);
+
+// Runs a planned pass on (in0, in1) -> out, the operands in the order of the cc_conv_* call; `workspace` holds
+// plan.workspace_bytes (checked by the caller).
+cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
+                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text);
+
+} // namespace cc
+
+#endif
