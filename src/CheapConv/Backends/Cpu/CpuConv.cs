@@ -824,7 +824,9 @@ internal static unsafe class CpuConv
         int kg = pr.FiltersPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q;
         {
             var buffer = Columns((long)ph * pw + pr.Q + Vector<float>.Count);
-            var sums = new float[kg * taps];
+            // The channel's filters are summed in place: dw's slice is this task's alone.
+            var sums = dw.AsSpan(c * kg * taps, kg * taps);
+            sums.Clear();
             fixed (float* px = x, pdy = dy, padded = buffer)
             {
                 var gathered = padded + ph * pw;
@@ -862,8 +864,6 @@ internal static unsafe class CpuConv
                     }
                 }
             }
-
-            sums.CopyTo(dw, (long)c * kg * taps);
         }
     }
 

@@ -103,22 +103,15 @@ internal static unsafe class CpuGemm
         int rowBlocks = (m + BlockRows - 1) / BlockRows, columnBlocks = (n + BlockColumns - 1) / BlockColumns;
         int blocks = rowBlocks * columnBlocks;
         var operands = new Operands(transposeA, transposeB, m, n, k, a, lda, b, ldb, packedA, packedB, c, ldc, accumulate);
+        // The parallel loops live in methods of their own: a lambda here would make every call, the serial per-image
+        // GEMMs of a convolution included, allocate the closure of this method's captured variables.
         if (parallel is not null && blocks > 1)
         {
-            Parallel.For(0, blocks, parallel, block => RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns));
+            RunBlocksInParallel(operands, blocks, columnBlocks, parallel);
         }
         else if (parallel is not null && m >= 2 * Tile.Rows && (long)m * n * k >= 1 << 20)
         {
-            // One block but enough work: split its rows into whole-tile halves (disjoint outputs, same sums).
-            var half = (m / 2 + Tile.Rows - 1) / Tile.Rows * Tile.Rows;
-            Parallel.For(0, 2, parallel, part =>
-            {
-                var rows = part == 0 ? half : m - half;
-                var offset = part == 0 ? 0 : half;
-                var sub = new Operands(transposeA, transposeB, rows, n, k, packedA != null ? null : transposeA ? a + offset : a + (long)offset * lda, lda,
-                    b, ldb, packedA == null ? null : packedA + (long)offset * k, packedB, c + (long)offset * ldc, ldc, accumulate);
-                RunBlock(sub, 0, 0);
-            });
+            RunHalvesInParallel(operands, parallel);
         }
         else
         {
@@ -127,6 +120,24 @@ internal static unsafe class CpuGemm
                 RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns);
             }
         }
+    }
+
+    private static void RunBlocksInParallel(Operands operands, int blocks, int columnBlocks, ParallelOptions parallel) =>
+        Parallel.For(0, blocks, parallel, block => RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns));
+
+    /// <summary>One block but enough work: its rows split into whole-tile halves (disjoint outputs, same sums).</summary>
+    private static void RunHalvesInParallel(Operands o, ParallelOptions parallel)
+    {
+        var half = (o.M / 2 + Tile.Rows - 1) / Tile.Rows * Tile.Rows;
+        Parallel.For(0, 2, parallel, part =>
+        {
+            var rows = part == 0 ? half : o.M - half;
+            var offset = part == 0 ? 0 : half;
+            var sub = new Operands(o.TransposeA, o.TransposeB, rows, o.N, o.K,
+                o.PackedA != null ? null : o.TransposeA ? o.A + offset : o.A + (long)offset * o.Lda, o.Lda, o.B, o.Ldb,
+                o.PackedA == null ? null : o.PackedA + (long)offset * o.K, o.PackedB, o.C + (long)offset * o.Ldc, o.Ldc, o.Accumulate);
+            RunBlock(sub, 0, 0);
+        });
     }
 
     /// <summary>Managed-array convenience over <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, ParallelOptions?)"/>.</summary>

@@ -12,6 +12,9 @@ namespace CheapConv.Backends.Cpu;
 /// </summary>
 internal static class CpuLoss
 {
+    [ThreadStatic]
+    private static float[]? _scaledMap;
+
     /// <summary>See <see cref="CpuBackend.AtForward{T}"/>.</summary>
     public static void AtForward(int n, int c, int h, int w, float[] student, float[] teacher, float[] loss, float[] studentMap,
         float[] teacherMap, float[] studentNorm, ParallelOptions parallel)
@@ -112,14 +115,14 @@ internal static class CpuLoss
         var clamped = norm < CpuBackend.AtNormEpsilon;
         var projection = clamped ? 0f : dot;
         var divisor = clamped ? CpuBackend.AtNormEpsilon : norm;
-        var scaled = new float[hw];
+        var scaled = ScaledMap(hw);
         for (var i = 0; i < hw; i++)
         {
             var dmap = k * ((qs[i] - qt[i]) - qs[i] * projection) / divisor;
             scaled[i] = dmap * channelScale;
         }
 
-        var vs = MemoryMarshal.Cast<float, Vector<float>>(scaled.AsSpan());
+        var vs = MemoryMarshal.Cast<float, Vector<float>>(scaled);
         for (var ch = 0; ch < c; ch++)
         {
             var offset = (sample * c + ch) * hw;
@@ -137,6 +140,17 @@ internal static class CpuLoss
                 d[i] = scaled[i] * a[i];
             }
         }
+    }
+
+    /// <summary>This thread's buffer for one sample's scaled map gradient, <paramref name="hw"/> floats (kept across calls, so a step allocates none).</summary>
+    private static Span<float> ScaledMap(int hw)
+    {
+        if (_scaledMap is null || _scaledMap.Length < hw)
+        {
+            _scaledMap = new float[hw];
+        }
+
+        return _scaledMap.AsSpan(0, hw);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
