@@ -14,15 +14,22 @@ public sealed class TensorScope : IDisposable
     [ThreadStatic]
     private static TensorScope? _current;
 
+    // The lists of the last scope this thread disposed, empty, with their capacity: a training loop opens one scope per
+    // step, and each step would otherwise grow two new lists to a thousand entries or so.
+    [ThreadStatic]
+    private static (List<(StorageCache Cache, Storage Storage)> Rented, List<Tensor> Tensors)? _spareLists;
+
     private readonly TensorScope? _outer;
-    private readonly List<(StorageCache Cache, Storage Storage)> _rented = [];
-    private readonly List<Tensor> _tensors = [];
+    private readonly List<(StorageCache Cache, Storage Storage)> _rented;
+    private readonly List<Tensor> _tensors;
     private bool _disposed;
 
     private TensorScope()
     {
         _outer = _current;
         _current = this;
+        (_rented, _tensors) = _spareLists ?? ([], []);
+        _spareLists = null;
     }
 
     /// <summary>The innermost open scope of this thread, or null.</summary>
@@ -75,6 +82,7 @@ public sealed class TensorScope : IDisposable
 
         _tensors.Clear();
         _rented.Clear();
+        _spareLists = (_rented, _tensors);
         _current = _outer;
     }
 }

@@ -61,11 +61,9 @@ internal static unsafe class CpuGemm
         bool accumulate, ParallelOptions? parallel) =>
         MultiplyCore(false, false, m, n, k, null, 0, b, ldb, packedA, packedB, c, ldc, accumulate, parallel);
 
-    [ThreadStatic]
-    private static float[]? _packedA;
-
-    [ThreadStatic]
-    private static float[]? _packedB;
+    // The packing buffers of the blocks running at once (kept from call to call, see ScratchArrays).
+    private static readonly ScratchArrays PackedAScratch = new(pinned: true);
+    private static readonly ScratchArrays PackedBScratch = new(pinned: true);
 
     /// <summary>
     /// C[m×n] (row stride <paramref name="ldc"/>) = (accumulate ? C : 0) + op(A)·op(B), where op(A) is m×k and
@@ -326,10 +324,10 @@ internal static unsafe class CpuGemm
         var (mr, nr) = Tile;
         int mc = Math.Min(BlockRows, o.M - row0), nc = Math.Min(BlockColumns, o.N - column0);
         int rowPanels = (mc + mr - 1) / mr, columnPanels = (nc + nr - 1) / nr;
-        var packedA = _packedA ??= GC.AllocateUninitializedArray<float>(BlockRows * BlockDepth + 64, pinned: true);
-        var packedB = _packedB ??= GC.AllocateUninitializedArray<float>(BlockColumns * BlockDepth + 64, pinned: true);
+        using var packedA = PackedAScratch.Rent(BlockRows * BlockDepth + 64);
+        using var packedB = PackedBScratch.Rent(BlockColumns * BlockDepth + 64);
         var edge = stackalloc float[8 * 32];
-        fixed (float* pa = packedA, pb = packedB)
+        fixed (float* pa = packedA.Array, pb = packedB.Array)
         {
             // Equal depth blocks of at most BlockDepth (288 = 2 × 144, not 256 + 32): a function of k alone, so still deterministic.
             var depthBlocks = (o.K + BlockDepth - 1) / BlockDepth;

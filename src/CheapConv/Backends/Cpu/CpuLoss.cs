@@ -12,8 +12,8 @@ namespace CheapConv.Backends.Cpu;
 /// </summary>
 internal static class CpuLoss
 {
-    [ThreadStatic]
-    private static float[]? _scaledMap;
+    /// <summary>One sample's scaled map gradient per AT backward body running (kept from call to call, see ScratchArrays).</summary>
+    private static readonly ScratchArrays ScaledMapScratch = new(pinned: false);
 
     /// <summary>See <see cref="CpuBackend.AtForward{T}"/>.</summary>
     public static void AtForward(int n, int c, int h, int w, float[] student, float[] teacher, float[] loss, float[] studentMap,
@@ -115,7 +115,8 @@ internal static class CpuLoss
         var clamped = norm < CpuBackend.AtNormEpsilon;
         var projection = clamped ? 0f : dot;
         var divisor = clamped ? CpuBackend.AtNormEpsilon : norm;
-        var scaled = ScaledMap(hw);
+        using var scratch = ScaledMapScratch.Rent(hw);
+        var scaled = scratch.Array.AsSpan(0, hw);
         for (var i = 0; i < hw; i++)
         {
             var dmap = k * ((qs[i] - qt[i]) - qs[i] * projection) / divisor;
@@ -140,17 +141,6 @@ internal static class CpuLoss
                 d[i] = scaled[i] * a[i];
             }
         }
-    }
-
-    /// <summary>This thread's buffer for one sample's scaled map gradient, <paramref name="hw"/> floats (kept across calls, so a step allocates none).</summary>
-    private static Span<float> ScaledMap(int hw)
-    {
-        if (_scaledMap is null || _scaledMap.Length < hw)
-        {
-            _scaledMap = new float[hw];
-        }
-
-        return _scaledMap.AsSpan(0, hw);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
