@@ -42,8 +42,9 @@ public sealed class StepAllocationTests(ITestOutputHelper output)
 
     /// <summary>
     /// The graph and loop bookkeeping of a WRN-10-1 step (20 to 30 recorded ops in the student, as many in the teacher, and
-    /// their backward passes; 120 to 250 KB measured at batch 16): a per-GEMM closure, as the convolutions used to allocate,
-    /// or a few activation-sized arrays go over it.
+    /// their backward passes; 115 to 270 KB measured at batches 16 and 64): the closure per image and GEMM that the
+    /// convolutions used to allocate (465 KB per distilled G(4) step at batch 16, growing with the batch) or a few
+    /// activation-sized arrays go over it.
     /// </summary>
     private const long StepBound = 400 * 1024;
 
