@@ -2,7 +2,7 @@
 """Images/s of one WRN training step and one distillation step in PyTorch on the CPU: the reference point of
 `cheapconv bench step` (issue 4). Same models as tests/fixtures/make_fixtures.py (imported from there), same
 steps as the C# command: random 1x32x32 inputs, 10 classes, batch 128; after one warm-up step, the median of
---steps steps.
+--steps steps, then the peak resident memory of the process.
 
   train:   student forward (train mode), cross-entropy, backward, SGD (lr 0.1, momentum 0.9, wd 5e-4)
   distill: teacher forward in eval mode without gradients, student forward and backward,
@@ -13,6 +13,7 @@ Run with the system interpreter (Debian's python3-torch): /usr/bin/python3 bench
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -97,6 +98,8 @@ def main():
     median = statistics.median(times)
     print(f"median {median * 1e3:.1f} ms per step (min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f}) "
           f"= {args.batch / median:.1f} images/s")
+    # The process's high-water mark of resident memory (ru_maxrss is in KiB on Linux), as `cheapconv bench step` prints it.
+    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 
 

@@ -10,7 +10,8 @@ namespace CheapConv.Cli.Commands;
 /// <summary>
 /// <c>bench step</c>: images per second of one whole training step on random data — a plain training step
 /// (forward, cross-entropy, backward, SGD) or a distillation step (teacher eval no-grad forward, student
-/// forward and backward, CE + AT with α = 0, β = 1e3, SGD) — after one warm-up step, median over the steps.
+/// forward and backward, CE + AT with α = 0, β = 1e3, SGD) — after one warm-up step, median over the steps — and the
+/// peak resident memory of the process.
 /// </summary>
 internal static class BenchStepCommand
 {
@@ -87,6 +88,10 @@ internal static class BenchStepCommand
         var median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"median {median * 1e3:F1} ms per step (min {times[0] * 1e3:F1}, max {times[^1] * 1e3:F1}) = {batch / median:F1} images/s"));
+        // The process's high-water mark of resident memory (VmHWM on Linux), models and runtime included, as
+        // bench/cpu/torch_step.py prints PyTorch's: the two compare directly.
+        using var process = Process.GetCurrentProcess();
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak resident memory {process.PeakWorkingSet64 / (1024.0 * 1024.0):F0} MiB"));
         return 0;
     }
 

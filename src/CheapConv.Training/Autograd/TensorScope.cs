@@ -14,15 +14,22 @@ public sealed class TensorScope : IDisposable
     [ThreadStatic]
     private static TensorScope? _current;
 
+    // The lists of the last scope this thread disposed, empty, with their capacity: a training loop opens one scope per
+    // step, and each step would otherwise grow two new lists to a thousand entries or so.
+    [ThreadStatic]
+    private static (List<(StorageCache Cache, Storage Storage)> Rented, List<Tensor> Tensors)? _spareLists;
+
     private readonly TensorScope? _outer;
-    private readonly List<(StorageCache Cache, Storage Storage)> _rented = [];
-    private readonly List<Tensor> _tensors = [];
+    private readonly List<(StorageCache Cache, Storage Storage)> _rented;
+    private readonly List<Tensor> _tensors;
     private bool _disposed;
 
     private TensorScope()
     {
         _outer = _current;
         _current = this;
+        (_rented, _tensors) = _spareLists ?? ([], []);
+        _spareLists = null;
     }
 
     /// <summary>The innermost open scope of this thread, or null.</summary>
@@ -60,6 +67,7 @@ public sealed class TensorScope : IDisposable
             }
 
             _rented.Clear();
+            _spareLists = (_rented, _tensors);
         }
     }
 
@@ -76,6 +84,7 @@ public sealed class TensorScope : IDisposable
 
         List<(StorageCache, Storage)> kept = [.. _rented];
         _rented.Clear();
+        _spareLists = (_rented, _tensors);
         return kept;
     }
 

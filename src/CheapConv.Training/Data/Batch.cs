@@ -2,7 +2,8 @@ namespace CheapConv.Data;
 
 /// <summary>
 /// One batch: <paramref name="Count"/> normalised (and possibly augmented) images, NCHW float32, and their labels.
-/// The arrays are the batch's own (never reused by the loader), so they may be kept.
+/// The arrays are the batch's own, so they may be kept, unless the loader recycles them (the trainer's and the evaluator's
+/// loaders do): then they are valid until the next batch is asked for, and may be longer than <paramref name="Count"/> images.
 /// </summary>
 /// <param name="Images">Count×C×H×W values.</param>
 /// <param name="Labels">Count labels.</param>

@@ -43,6 +43,7 @@ public sealed class BatchLoader : IEnumerable<Batch>, IDisposable
     private readonly int[] order;
     private readonly float[][] lookupTables;
     private readonly Action<int>? beforeBatch;
+    private readonly bool recycleArrays;
     private readonly List<Producer> producers = [];
     private Producer? prefetched;
     private bool disposed;
@@ -58,13 +59,20 @@ public sealed class BatchLoader : IEnumerable<Batch>, IDisposable
     /// <param name="dropLast">Whether to leave out a last batch smaller than <paramref name="batchSize"/>.</param>
     /// <param name="prefetch">How many finished batches may wait in the queue.</param>
     public BatchLoader(ImageDataset data, int batchSize, Normalization normalization, bool shuffle, AugmentOptions augment, int seed, int epoch, bool dropLast = false, int prefetch = 2)
-        : this(data, batchSize, normalization, shuffle, augment, seed, epoch, dropLast, prefetch, beforeBatch: null)
+        : this(data, batchSize, normalization, shuffle, augment, seed, epoch, dropLast, prefetch, beforeBatch: null, recycleArrays: false)
     {
     }
 
-    /// <summary>As the public constructor; <paramref name="beforeBatch"/> runs on the producer thread before each batch (tests inject failures and count progress with it).</summary>
+    /// <summary>
+    /// As the public constructor; <paramref name="beforeBatch"/> runs on the producer thread before each batch (tests inject
+    /// failures and count progress with it). With <paramref name="recycleArrays"/> an enumeration writes its batches into
+    /// <see cref="RecycledBatches"/> sets of arrays in turn, so that after those a training step allocates no batch (at batch
+    /// 128 the images of one are a large-object-heap array, which only a gen-2 collection frees): a batch is then valid only
+    /// until the next one is asked for, and its arrays have room for a whole batch even when <see cref="Batch.Count"/> is smaller.
+    /// </summary>
     internal BatchLoader(
-        ImageDataset data, int batchSize, Normalization normalization, bool shuffle, AugmentOptions augment, int seed, int epoch, bool dropLast, int prefetch, Action<int>? beforeBatch)
+        ImageDataset data, int batchSize, Normalization normalization, bool shuffle, AugmentOptions augment, int seed, int epoch, bool dropLast, int prefetch,
+        Action<int>? beforeBatch, bool recycleArrays = false)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(normalization);
@@ -87,6 +95,7 @@ public sealed class BatchLoader : IEnumerable<Batch>, IDisposable
         this.epoch = epoch;
         this.prefetch = prefetch;
         this.beforeBatch = beforeBatch;
+        this.recycleArrays = recycleArrays;
         ImageCount = dropLast ? BatchCount * batchSize : data.Count;
         order = shuffle
             ? new SplitMix64(SplitMix64.DeriveSeed(seed, epoch, RandomStreams.Shuffle)).Permutation(data.Count)
@@ -100,6 +109,14 @@ public sealed class BatchLoader : IEnumerable<Batch>, IDisposable
 
     /// <summary>The number of images the epoch visits (all, or fewer when the last partial batch is dropped).</summary>
     public int ImageCount { get; }
+
+    /// <summary>
+    /// Sets of arrays an enumeration recycles: the consumer's batch, the <c>prefetch</c> batches the queue may hold and the
+    /// one being prepared. When the producer starts batch b, it has queued b − 1 into a queue of <c>prefetch</c> places, so
+    /// the consumer has taken b − prefetch − 1 at least, and has let go of every batch before the one it holds: the arrays
+    /// of b − (prefetch + 2) are free.
+    /// </summary>
+    internal int RecycledBatches => prefetch + 2;
 
     /// <summary>The order in which the epoch visits the dataset's images (tests).</summary>
     internal IReadOnlyList<int> Order => order;
@@ -138,16 +155,17 @@ public sealed class BatchLoader : IEnumerable<Batch>, IDisposable
 
     /// <summary>
     /// Writes the batch's images: each output pixel (y, x) of channel c reads the raw pixel
-    /// (y + dy, (flip ? W−1−x : x) + dx), or 0 (black) outside the image, through the channel's lookup table.
+    /// (y + dy, (flip ? W−1−x : x) + dx), or 0 (black) outside the image, through the channel's lookup table; into the
+    /// arrays of <paramref name="recycled"/> when given (a batch of this loader the consumer has let go of), else new ones.
     /// </summary>
-    internal Batch Prepare(int batchIndex)
+    internal Batch Prepare(int batchIndex, Batch? recycled = null)
     {
         var first = batchIndex * batchSize;
         var count = Math.Min(batchSize, data.Count - first);
         var (channels, height, width) = (data.Channels, data.Height, data.Width);
         var imageSize = data.ImageSize;
-        var images = new float[count * imageSize];
-        var labels = new int[count];
+        var images = recycled?.Images ?? new float[count * imageSize];
+        var labels = recycled?.Labels ?? new int[count];
         var pixels = data.Pixels.Span;
         var allLabels = data.Labels.Span;
         var cropping = augment.RandomCrop && augment.Pad > 0;
@@ -231,9 +249,13 @@ public sealed class BatchLoader : IEnumerable<Batch>, IDisposable
 
         public int Prepared;
 
+        // The arrays of the batches this enumeration prepared, slot b mod RecycledBatches for batch b, when recycling.
+        private readonly Batch?[]? recycled;
+
         public Producer(BatchLoader loader)
         {
             Queue = new BlockingCollection<Batch>(loader.prefetch);
+            recycled = loader.recycleArrays ? new Batch?[loader.RecycledBatches] : null;
             var token = cancellation.Token;
 
             // A dedicated thread rather than the thread pool, which the CPU backend's parallel loops keep busy.
@@ -270,7 +292,12 @@ public sealed class BatchLoader : IEnumerable<Batch>, IDisposable
                 {
                     token.ThrowIfCancellationRequested();
                     loader.beforeBatch?.Invoke(b);
-                    var batch = loader.Prepare(b);
+                    var batch = loader.Prepare(b, recycled?[b % recycled.Length]);
+                    if (recycled is not null)
+                    {
+                        recycled[b % recycled.Length] ??= batch;
+                    }
+
                     Interlocked.Increment(ref Prepared);
                     Queue.Add(batch, token);
                 }

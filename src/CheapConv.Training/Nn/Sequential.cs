@@ -24,9 +24,10 @@ public sealed class Sequential : Module
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor x)
     {
-        foreach (var (_, layer) in Children)
+        // By index: a foreach over the IReadOnlyList would allocate an enumerator on every forward pass.
+        for (var i = 0; i < Children.Count; i++)
         {
-            x = layer.Forward(x);
+            x = Children[i].Module.Forward(x);
         }
 
         return x;

@@ -39,7 +39,9 @@ public static class Evaluator
         {
             double lossSum = 0;
             var correct = 0;
-            using var loader = new BatchLoader(data, batchSize, normalization, shuffle: false, AugmentOptions.None, seed: 0, epoch: 0);
+            // Each batch is done with before the next is asked for (its upload copies it): the loader recycles its arrays.
+            using var loader = new BatchLoader(data, batchSize, normalization, shuffle: false, AugmentOptions.None, seed: 0, epoch: 0, dropLast: false, prefetch: 2,
+                beforeBatch: null, recycleArrays: true);
             using var noGrad = GradientMode.NoGrad();
             foreach (var batch in loader)
             {

@@ -246,17 +246,31 @@ internal sealed class StepLog : IDisposable
             (int)row[CorrectColumn], diverged);
     }
 
-    /// <summary>The list of this step's gradient storages, rebuilt only when one of them is not the one listed before.</summary>
+    /// <summary>The list of this step's gradient storages, rebuilt only when one of them is not the one listed before
+    /// (compared in place: a step that finds the same storages allocates nothing).</summary>
     private StorageList GradientList()
     {
-        var current = _parameters.Select(p => p.Gradient ?? _zero).ToArray();
-        if (_list is null || _listed is null || !current.SequenceEqual(_listed, ReferenceEqualityComparer.Instance))
+        if (_list is null || _listed is null || !ListsCurrentGradients(_listed))
         {
+            var current = _parameters.Select(p => p.Gradient ?? _zero).ToArray();
             _list?.Dispose();
             _list = _backend.CreateList(current);
             _listed = current;
         }
 
         return _list;
+    }
+
+    private bool ListsCurrentGradients(Storage[] listed)
+    {
+        for (var p = 0; p < _parameters.Length; p++)
+        {
+            if (!ReferenceEquals(listed[p], _parameters[p].Gradient ?? _zero))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }

@@ -153,8 +153,9 @@ public static class Trainer
             log.Clear();
             var trainWatch = Stopwatch.StartNew();
             model.Train();
+            // Each batch is done with before the next is asked for (its upload copies it): the loader recycles its arrays.
             using (var loader = new BatchLoader(train, config.BatchSize, normalization, shuffle: true,
-                config.Augment ? new AugmentOptions() : AugmentOptions.None, config.Seed, epoch))
+                config.Augment ? new AugmentOptions() : AugmentOptions.None, config.Seed, epoch, dropLast: false, prefetch: 2, beforeBatch: null, recycleArrays: true))
             {
                 var batchIndex = 0;
                 foreach (var batch in loader)

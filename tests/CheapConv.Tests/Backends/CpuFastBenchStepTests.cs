@@ -7,7 +7,7 @@ namespace CheapConv.Tests.Backends;
 
 /// <summary>
 /// <c>bench step</c> (the CPU backend's step benchmark), called through <see cref="BenchStepCommand.Run"/>: a tiny
-/// train and distill step on the CPU backend print one line per step and a median in images/s; impossible options are
+/// train and distill step on the CPU backend print one line per step, a median in images/s and the peak resident memory; impossible options are
 /// one-line usage errors. Times are not asserted on, only that they are reported with their unit.
 /// </summary>
 public class CpuFastBenchStepTests
@@ -30,6 +30,9 @@ public class CpuFastBenchStepTests
         Assert.Contains("warm-up:", text, StringComparison.Ordinal);
         Assert.Contains("step 2:", text, StringComparison.Ordinal);
         Assert.Matches(@"median [0-9.]+ ms per step .* = [0-9.]+ images/s", text);
+        var peak = System.Text.RegularExpressions.Regex.Match(text, @"peak resident memory ([0-9]+) MiB");
+        Assert.True(peak.Success, text);
+        Assert.InRange(int.Parse(peak.Groups[1].Value, CultureInfo.InvariantCulture), 1, 1 << 20); // a process holds some memory, not a petabyte
     }
 
     [Theory]

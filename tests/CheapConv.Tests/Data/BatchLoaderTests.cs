@@ -252,6 +252,33 @@ public sealed class BatchLoaderTests
     }
 
     [Fact]
+    public void RecyclingLoader_GivesTheSameBatches_InAFixedSetOfArrays_EvenToASlowConsumer()
+    {
+        var data = RandomImages(70);
+        var options = new AugmentOptions();
+        using var plain = new BatchLoader(data, 8, TwoChannels, shuffle: true, options, seed: 5, epoch: 1);
+        var expected = All(plain);
+        using var recycling = new BatchLoader(data, 8, TwoChannels, shuffle: true, options, seed: 5, epoch: 1, dropLast: false, prefetch: 2,
+            beforeBatch: null, recycleArrays: true);
+
+        var arrays = new HashSet<float[]>(ReferenceEqualityComparer.Instance);
+        var b = 0;
+        foreach (var batch in recycling)
+        {
+            // A slow consumer: the producer fills every place of the queue meanwhile, and must not touch this batch.
+            Thread.Sleep(20);
+            Assert.Equal(expected[b].Count, batch.Count);
+            Assert.Equal(expected[b].Labels, batch.Labels.AsSpan(0, batch.Count).ToArray());
+            Assert.Equal(expected[b].Images, batch.Images.AsSpan(0, batch.Count * data.ImageSize).ToArray());
+            arrays.Add(batch.Images);
+            b++;
+        }
+
+        Assert.Equal(expected.Count, b);
+        Assert.Equal(recycling.RecycledBatches, arrays.Count); // 9 batches in 4 sets of arrays
+    }
+
+    [Fact]
     public void Order_DependsOnlyOnSeedAndEpoch()
     {
         var data = RandomImages(50);

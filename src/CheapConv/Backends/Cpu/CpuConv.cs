@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -23,11 +22,11 @@ internal static unsafe class CpuConv
     /// <summary>Images whose weight gradients are summed together before the chunk sums are added in order.</summary>
     public const int ImagesPerChunk = 8;
 
-    [ThreadStatic]
-    private static float[]? _columns;
-
-    [ThreadStatic]
-    private static float[]? _padded;
+    // Scratch for the parallel bodies (kept from call to call, see ScratchArrays); pinned, as the packed GEMM panels are.
+    private static readonly ScratchArrays ColumnScratch = new(pinned: true);
+    private static readonly ScratchArrays PaddedScratch = new(pinned: true);
+    private static readonly ScratchArrays PackedWeightScratch = new(pinned: false);
+    private static readonly ScratchArrays PartialScratch = new(pinned: false);
 
     /// <summary>y = conv(x, w): per image, the column matrix is written straight into the GEMM's packed-B layout.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -41,29 +40,23 @@ internal static unsafe class CpuConv
 
         // One image: the parallelism goes inside its GEMM; several: across images, each GEMM serial.
         var inner = pr.N == 1 ? parallel : null;
-        var packedWeights = PackWeights(pr, w, transpose: false);
-        try
-        {
-            ForEachImage(pr.N, parallel, n => ForwardImage(pr, x, packedWeights, y, n, inner));
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(packedWeights);
-        }
+        using var packed = PackWeights(pr, w, transpose: false);
+        var packedWeights = packed.Array!;
+        ForEachImage(pr.N, parallel, n => ForwardImage(pr, x, packedWeights, y, n, inner));
     }
 
     /// <summary>
     /// The weights of every group packed once for the GEMM's A side (w_g, kg × crs; or w_gᵀ, crs × kg, for the backward-data
-    /// pass), group after group, so the images of a batch do not each repack them.
+    /// pass), group after group, so the images of a batch do not each repack them; the caller disposes the lease when done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float[] PackWeights(in ConvProblem pr, float[] w, bool transpose)
+    private static ScratchArrays.Lease PackWeights(in ConvProblem pr, float[] w, bool transpose)
     {
         int kg = pr.FiltersPerGroup, crs = pr.ChannelsPerGroup * pr.R * pr.S;
         var (rows, depth) = transpose ? (crs, kg) : (kg, crs);
         var groupLength = CpuGemm.PackedALength(rows, depth);
-        var packed = ArrayPool<float>.Shared.Rent(checked((int)(pr.Groups * groupLength)));
-        fixed (float* pw = w, pp = packed)
+        var lease = PackedWeightScratch.Rent(pr.Groups * groupLength);
+        fixed (float* pw = w, pp = lease.Array)
         {
             for (var g = 0; g < pr.Groups; g++)
             {
@@ -72,7 +65,7 @@ internal static unsafe class CpuConv
             }
         }
 
-        return packed;
+        return lease;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -82,8 +75,10 @@ internal static unsafe class CpuConv
         var groupStride = CpuGemm.PackedLength(crs, pq);
         var identity = IsIdentityColumns(pr);
         var (ph, pw) = PaddedSize(pr);
-        var buffer = Columns(pr.Groups * groupStride);
-        var paddedBuffer = identity ? null : Padded((long)pr.C * ph * pw);
+        using var columns = ColumnScratch.Rent(pr.Groups * groupStride);
+        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw);
+        float[] buffer = columns.Array!;
+        float[]? paddedBuffer = paddedPlanes.Array;
         var weightStride = CpuGemm.PackedALength(kg, crs);
         fixed (float* px = x, pwt = packedWeights, py = y, packed = buffer, padded = paddedBuffer)
         {
@@ -221,15 +216,9 @@ internal static unsafe class CpuConv
         var identity = IsIdentityColumns(pr);
         // One image: the parallelism goes inside its GEMM; several: across images, each GEMM serial.
         var inner = pr.N == 1 ? parallel : null;
-        var packedWeights = PackWeights(pr, w, transpose: true);
-        try
-        {
-            ForEachImage(pr.N, parallel, n => BackwardDataImage(pr, dy, packedWeights, dx, n, identity, inner));
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(packedWeights);
-        }
+        using var packed = PackWeights(pr, w, transpose: true);
+        var packedWeights = packed.Array!;
+        ForEachImage(pr.N, parallel, n => BackwardDataImage(pr, dy, packedWeights, dx, n, identity, inner));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -237,8 +226,9 @@ internal static unsafe class CpuConv
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q;
         var (ph, pw) = PaddedSize(pr);
-        var columns = identity ? null : Columns((long)pr.C * taps * pq);
-        var paddedBuffer = identity ? null : Padded((long)pr.C * ph * pw);
+        using var columnMatrix = identity ? default : ColumnScratch.Rent((long)pr.C * taps * pq);
+        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw);
+        float[]? columns = columnMatrix.Array, paddedBuffer = paddedPlanes.Array;
         var weightStride = CpuGemm.PackedALength(crs, kg);
         fixed (float* pdy = dy, pwt = packedWeights, pdx = dx, pcol = columns, padded = paddedBuffer)
         {
@@ -323,33 +313,20 @@ internal static unsafe class CpuConv
         var chunks = (pr.N + ImagesPerChunk - 1) / ImagesPerChunk;
         if (chunks == 1)
         {
-            BackwardWeightChunk(pr, x, dy, dw, 0);
+            BackwardWeightChunk(pr, x, dy, dw, 0, 0);
             return;
         }
 
-        // Every chunk overwrites all of its partial (its first image does not accumulate), so pooled arrays need no clearing.
-        var partials = new float[chunks][];
-        for (var chunk = 0; chunk < chunks; chunk++)
-        {
-            partials[chunk] = ArrayPool<float>.Shared.Rent(dw.Length);
-        }
-
-        try
-        {
-            ForEachImage(chunks, parallel, chunk => BackwardWeightChunk(pr, x, dy, partials[chunk], chunk));
-            SumInOrder(partials, dw, parallel);
-        }
-        finally
-        {
-            foreach (var partial in partials)
-            {
-                ArrayPool<float>.Shared.Return(partial);
-            }
-        }
+        // Chunk i sums into partials[i·|dw| …]; every chunk overwrites all of its part (its first image does not
+        // accumulate), so scratch needs no clearing.
+        using var scratch = PartialScratch.Rent((long)chunks * dw.Length);
+        var partials = scratch.Array!;
+        ForEachImage(chunks, parallel, chunk => BackwardWeightChunk(pr, x, dy, partials, (long)chunk * dw.Length, chunk));
+        SumInOrder(partials, chunks, dw, parallel);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardWeightChunk(in ConvProblem pr, float[] x, float[] dy, float[] partial, int chunk)
+    private static void BackwardWeightChunk(in ConvProblem pr, float[] x, float[] dy, float[] partials, long partialOffset, int chunk)
     {
         int first = chunk * ImagesPerChunk, last = Math.Min(pr.N, first + ImagesPerChunk);
         // Row dots (no packing) only where the GEMM would waste most of its NR-wide panels on a short crs (the first
@@ -357,7 +334,7 @@ internal static unsafe class CpuConv
         // stage (crs = 288, pq = 1024), the GEMM with its vector pack took ~40 CPU ms per batch of 128 against ~60 for row dots.
         if (pr.P * pr.Q >= 8 * pr.FiltersPerGroup && (!Avx.IsSupported || pr.ChannelsPerGroup * pr.R * pr.S < 2 * CpuGemm.PanelWidth))
         {
-            BackwardWeightRowsDot(pr, x, dy, partial, first, last);
+            BackwardWeightRowsDot(pr, x, dy, partials, partialOffset, first, last);
             return;
         }
 
@@ -366,7 +343,7 @@ internal static unsafe class CpuConv
         var imagesPerGemm = Math.Clamp(MergedDepth / (pr.P * pr.Q), 1, ImagesPerChunk);
         for (var n0 = first; n0 < last; n0 += imagesPerGemm)
         {
-            BackwardWeightMerged(pr, x, dy, partial, n0, Math.Min(last, n0 + imagesPerGemm), accumulate: n0 != first);
+            BackwardWeightMerged(pr, x, dy, partials, partialOffset, n0, Math.Min(last, n0 + imagesPerGemm), accumulate: n0 != first);
         }
     }
 
@@ -378,15 +355,17 @@ internal static unsafe class CpuConv
     /// contiguous along pq, nothing packed.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardWeightRowsDot(in ConvProblem pr, float[] x, float[] dy, float[] partial, int first, int last)
+    private static void BackwardWeightRowsDot(in ConvProblem pr, float[] x, float[] dy, float[] partials, long partialOffset, int first, int last)
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q;
         var identity = IsIdentityColumns(pr);
         var (ph, pw) = PaddedSize(pr);
-        var buffer = identity ? null : Columns((long)pr.C * taps * pq);
-        var paddedBuffer = identity ? null : Padded((long)pr.C * ph * pw);
-        fixed (float* px = x, pdy = dy, pp = partial, columns = buffer, padded = paddedBuffer)
+        using var columnMatrix = identity ? default : ColumnScratch.Rent((long)pr.C * taps * pq);
+        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw);
+        float[]? buffer = columnMatrix.Array, paddedBuffer = paddedPlanes.Array;
+        fixed (float* px = x, pdy = dy, sums = partials, columns = buffer, padded = paddedBuffer)
         {
+            var pp = sums + partialOffset;
             for (var n = first; n < last; n++)
             {
                 var image = px + (long)n * pr.C * pr.H * pr.W;
@@ -420,7 +399,7 @@ internal static unsafe class CpuConv
     /// instead of once per image.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardWeightMerged(in ConvProblem pr, float[] x, float[] dy, float[] partial, int n0, int n1, bool accumulate)
+    private static void BackwardWeightMerged(in ConvProblem pr, float[] x, float[] dy, float[] partials, long partialOffset, int n0, int n1, bool accumulate)
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q;
         int mr = CpuGemm.PanelRows, nr = CpuGemm.PanelWidth, depth = (n1 - n0) * pq;
@@ -428,10 +407,13 @@ internal static unsafe class CpuConv
         var (ph, pw) = PaddedSize(pr);
         var lengthB = CpuGemm.PackedLength(depth, crs);
         var lengthA = CpuGemm.PackedALength(kg, depth);
-        var buffer = Columns(pr.Groups * (lengthB + lengthA));
-        var paddedBuffer = identity ? null : Padded((long)pr.C * ph * pw);
-        fixed (float* px = x, pdy = dy, pp = partial, packed = buffer, padded = paddedBuffer)
+        using var panels = ColumnScratch.Rent(pr.Groups * (lengthB + lengthA));
+        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw);
+        float[] buffer = panels.Array!;
+        float[]? paddedBuffer = paddedPlanes.Array;
+        fixed (float* px = x, pdy = dy, sums = partials, packed = buffer, padded = paddedBuffer)
         {
+            var pp = sums + partialOffset;
             float* packedB = packed, packedA = packed + pr.Groups * lengthB;
             var panelStrideB = (long)depth * nr;
             var panelStrideA = (long)depth * mr;
@@ -595,32 +577,6 @@ internal static unsafe class CpuConv
         }
     }
 
-    /// <summary>This thread's column buffer, at least <paramref name="length"/> floats (pinned, reused across calls).</summary>
-    private static float[] Columns(long length)
-    {
-        var buffer = _columns;
-        if (buffer is null || buffer.LongLength < length)
-        {
-            buffer = GC.AllocateUninitializedArray<float>(checked((int)length), pinned: true);
-            _columns = buffer;
-        }
-
-        return buffer;
-    }
-
-    /// <summary>This thread's padded-image buffer, at least <paramref name="length"/> floats.</summary>
-    private static float[] Padded(long length)
-    {
-        var buffer = _padded;
-        if (buffer is null || buffer.LongLength < length)
-        {
-            buffer = GC.AllocateUninitializedArray<float>(checked((int)length), pinned: true);
-            _padded = buffer;
-        }
-
-        return buffer;
-    }
-
     /// <summary>destination[i] += source[i].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddTo(float* source, float* destination, int length)
@@ -656,9 +612,9 @@ internal static unsafe class CpuConv
         }
     }
 
-    /// <summary>dw = partials[0] + partials[1] + … in order, element by element, split over the thread pool by element ranges.</summary>
+    /// <summary>dw = partial 0 + partial 1 + … in order, element by element, split over the thread pool by element ranges.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SumInOrder(float[][] partials, float[] dw, ParallelOptions parallel)
+    private static void SumInOrder(float[] partials, int chunks, float[] dw, ParallelOptions parallel)
     {
         const int Slice = 4096;
         var slices = (dw.Length + Slice - 1) / Slice;
@@ -666,10 +622,10 @@ internal static unsafe class CpuConv
         {
             int start = slice * Slice, length = Math.Min(Slice, dw.Length - start);
             var target = dw.AsSpan(start, length);
-            partials[0].AsSpan(start, length).CopyTo(target);
-            for (var chunk = 1; chunk < partials.Length; chunk++)
+            partials.AsSpan(start, length).CopyTo(target);
+            for (var chunk = 1; chunk < chunks; chunk++)
             {
-                fixed (float* source = &partials[chunk][start], destination = target)
+                fixed (float* source = &partials[(long)chunk * dw.Length + start], destination = target)
                 {
                     AddTo(source, destination, length);
                 }
@@ -712,7 +668,8 @@ internal static unsafe class CpuConv
         int kg = pr.FiltersPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q;
         {
             int n = nc / pr.C, c = nc % pr.C;
-            var buffer = Columns((long)ph * pw + pr.Q * pr.StrideW + Vector<float>.Count);
+            using var scratch = ColumnScratch.Rent((long)ph * pw + pr.Q * pr.StrideW + Vector<float>.Count);
+            var buffer = scratch.Array!;
             fixed (float* px = x, pwt = w, py = y, padded = buffer)
             {
                 PadPlane(pr, px + ((long)n * pr.C + c) * pr.H * pr.W, padded, ph, pw);
@@ -761,7 +718,8 @@ internal static unsafe class CpuConv
         int kg = pr.FiltersPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q;
         {
             int n = nc / pr.C, c = nc % pr.C;
-            var buffer = Columns((long)ph * pw);
+            using var scratch = ColumnScratch.Rent((long)ph * pw);
+            var buffer = scratch.Array!;
             fixed (float* pdy = dy, pwt = w, pdx = dx, padded = buffer)
             {
                 new Span<float>(padded, ph * pw).Clear();
@@ -823,8 +781,11 @@ internal static unsafe class CpuConv
         var (ph, pw) = PaddedSize(pr);
         int kg = pr.FiltersPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q;
         {
-            var buffer = Columns((long)ph * pw + pr.Q + Vector<float>.Count);
-            var sums = new float[kg * taps];
+            using var scratch = ColumnScratch.Rent((long)ph * pw + pr.Q + Vector<float>.Count);
+            var buffer = scratch.Array!;
+            // The channel's filters are summed in place: dw's slice is this task's alone.
+            var sums = dw.AsSpan(c * kg * taps, kg * taps);
+            sums.Clear();
             fixed (float* px = x, pdy = dy, padded = buffer)
             {
                 var gathered = padded + ph * pw;
@@ -862,8 +823,6 @@ internal static unsafe class CpuConv
                     }
                 }
             }
-
-            sums.CopyTo(dw, (long)c * kg * taps);
         }
     }
 

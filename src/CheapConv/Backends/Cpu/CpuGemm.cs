@@ -61,11 +61,9 @@ internal static unsafe class CpuGemm
         bool accumulate, ParallelOptions? parallel) =>
         MultiplyCore(false, false, m, n, k, null, 0, b, ldb, packedA, packedB, c, ldc, accumulate, parallel);
 
-    [ThreadStatic]
-    private static float[]? _packedA;
-
-    [ThreadStatic]
-    private static float[]? _packedB;
+    // The packing buffers of the blocks running at once (kept from call to call, see ScratchArrays).
+    private static readonly ScratchArrays PackedAScratch = new(pinned: true);
+    private static readonly ScratchArrays PackedBScratch = new(pinned: true);
 
     /// <summary>
     /// C[m×n] (row stride <paramref name="ldc"/>) = (accumulate ? C : 0) + op(A)·op(B), where op(A) is m×k and
@@ -103,22 +101,15 @@ internal static unsafe class CpuGemm
         int rowBlocks = (m + BlockRows - 1) / BlockRows, columnBlocks = (n + BlockColumns - 1) / BlockColumns;
         int blocks = rowBlocks * columnBlocks;
         var operands = new Operands(transposeA, transposeB, m, n, k, a, lda, b, ldb, packedA, packedB, c, ldc, accumulate);
+        // The parallel loops live in methods of their own: a lambda here would make every call, the serial per-image
+        // GEMMs of a convolution included, allocate the closure of this method's captured variables.
         if (parallel is not null && blocks > 1)
         {
-            Parallel.For(0, blocks, parallel, block => RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns));
+            RunBlocksInParallel(operands, blocks, columnBlocks, parallel);
         }
         else if (parallel is not null && m >= 2 * Tile.Rows && (long)m * n * k >= 1 << 20)
         {
-            // One block but enough work: split its rows into whole-tile halves (disjoint outputs, same sums).
-            var half = (m / 2 + Tile.Rows - 1) / Tile.Rows * Tile.Rows;
-            Parallel.For(0, 2, parallel, part =>
-            {
-                var rows = part == 0 ? half : m - half;
-                var offset = part == 0 ? 0 : half;
-                var sub = new Operands(transposeA, transposeB, rows, n, k, packedA != null ? null : transposeA ? a + offset : a + (long)offset * lda, lda,
-                    b, ldb, packedA == null ? null : packedA + (long)offset * k, packedB, c + (long)offset * ldc, ldc, accumulate);
-                RunBlock(sub, 0, 0);
-            });
+            RunHalvesInParallel(operands, parallel);
         }
         else
         {
@@ -127,6 +118,24 @@ internal static unsafe class CpuGemm
                 RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns);
             }
         }
+    }
+
+    private static void RunBlocksInParallel(Operands operands, int blocks, int columnBlocks, ParallelOptions parallel) =>
+        Parallel.For(0, blocks, parallel, block => RunBlock(operands, block / columnBlocks * BlockRows, block % columnBlocks * BlockColumns));
+
+    /// <summary>One block but enough work: its rows split into whole-tile halves (disjoint outputs, same sums).</summary>
+    private static void RunHalvesInParallel(Operands o, ParallelOptions parallel)
+    {
+        var half = (o.M / 2 + Tile.Rows - 1) / Tile.Rows * Tile.Rows;
+        Parallel.For(0, 2, parallel, part =>
+        {
+            var rows = part == 0 ? half : o.M - half;
+            var offset = part == 0 ? 0 : half;
+            var sub = new Operands(o.TransposeA, o.TransposeB, rows, o.N, o.K,
+                o.PackedA != null ? null : o.TransposeA ? o.A + offset : o.A + (long)offset * o.Lda, o.Lda, o.B, o.Ldb,
+                o.PackedA == null ? null : o.PackedA + (long)offset * o.K, o.PackedB, o.C + (long)offset * o.Ldc, o.Ldc, o.Accumulate);
+            RunBlock(sub, 0, 0);
+        });
     }
 
     /// <summary>Managed-array convenience over <see cref="Multiply(bool, bool, int, int, int, float*, int, float*, int, float*, int, bool, ParallelOptions?)"/>.</summary>
@@ -315,10 +324,10 @@ internal static unsafe class CpuGemm
         var (mr, nr) = Tile;
         int mc = Math.Min(BlockRows, o.M - row0), nc = Math.Min(BlockColumns, o.N - column0);
         int rowPanels = (mc + mr - 1) / mr, columnPanels = (nc + nr - 1) / nr;
-        var packedA = _packedA ??= GC.AllocateUninitializedArray<float>(BlockRows * BlockDepth + 64, pinned: true);
-        var packedB = _packedB ??= GC.AllocateUninitializedArray<float>(BlockColumns * BlockDepth + 64, pinned: true);
+        using var packedA = PackedAScratch.Rent(BlockRows * BlockDepth + 64);
+        using var packedB = PackedBScratch.Rent(BlockColumns * BlockDepth + 64);
         var edge = stackalloc float[8 * 32];
-        fixed (float* pa = packedA, pb = packedB)
+        fixed (float* pa = packedA.Array, pb = packedB.Array)
         {
             // Equal depth blocks of at most BlockDepth (288 = 2 × 144, not 256 + 32): a function of k alone, so still deterministic.
             var depthBlocks = (o.K + BlockDepth - 1) / BlockDepth;

@@ -12,6 +12,9 @@ namespace CheapConv.Backends.Cpu;
 /// </summary>
 internal static class CpuLoss
 {
+    /// <summary>One sample's scaled map gradient per AT backward body running (kept from call to call, see ScratchArrays).</summary>
+    private static readonly ScratchArrays ScaledMapScratch = new(pinned: false);
+
     /// <summary>See <see cref="CpuBackend.AtForward{T}"/>.</summary>
     public static void AtForward(int n, int c, int h, int w, float[] student, float[] teacher, float[] loss, float[] studentMap,
         float[] teacherMap, float[] studentNorm, ParallelOptions parallel)
@@ -112,14 +115,15 @@ internal static class CpuLoss
         var clamped = norm < CpuBackend.AtNormEpsilon;
         var projection = clamped ? 0f : dot;
         var divisor = clamped ? CpuBackend.AtNormEpsilon : norm;
-        var scaled = new float[hw];
+        using var scratch = ScaledMapScratch.Rent(hw);
+        var scaled = scratch.Array.AsSpan(0, hw);
         for (var i = 0; i < hw; i++)
         {
             var dmap = k * ((qs[i] - qt[i]) - qs[i] * projection) / divisor;
             scaled[i] = dmap * channelScale;
         }
 
-        var vs = MemoryMarshal.Cast<float, Vector<float>>(scaled.AsSpan());
+        var vs = MemoryMarshal.Cast<float, Vector<float>>(scaled);
         for (var ch = 0; ch < c; ch++)
         {
             var offset = (sample * c + ch) * hw;
