@@ -116,9 +116,15 @@ CC_API cc_backend cc_backend_kind(void);
 typedef enum cc_algo {
     CC_ALGO_AUTO = 0,     /* the launcher's choice (the fastest correct variant for the problem) */
     CC_ALGO_DIRECT = 1,   /* the direct, correct-first kernels: the reference algorithm on the device */
-    CC_ALGO_GEMM = 2      /* the tiled GEMM kernels (1x1, groups 1, no padding, any stride); another
+    CC_ALGO_GEMM = 2,     /* the tiled GEMM kernels (1x1, groups 1, no padding, any stride); another
                              convolution asked for with it gets CC_ERROR_NOT_SUPPORTED, as does a linear
                              layer asked for with CC_ALGO_DIRECT */
+    CC_ALGO_TILED = 3     /* the tiled 3x3 kernels for depthwise and grouped convolutions (3x3 filters,
+                             stride 1 or 2 in both directions, any padding, groups and channels): shared-memory
+                             tiles with halos, several outputs per thread, a deterministic split weight
+                             gradient (workspace from cc_conv_workspace_size). AUTO takes them for every such
+                             problem with groups > 1; another problem asked for with them gets
+                             CC_ERROR_NOT_SUPPORTED */
 } cc_algo;
 
 /* Zero-initialised options mean "all defaults". */
@@ -126,8 +132,9 @@ typedef struct cc_options {
     int algo;             /* cc_algo */
     int split_chunk;      /* GEMM weight gradients (pointwise convolution, linear layer): reduction
                              indices per deterministic split; 0 = the launcher's choice; >= the reduction
-                             length = one pass straight into dw (no workspace). The direct kernels do
-                             not split and ignore it. Negative is invalid. */
+                             length = one pass straight into dw (no workspace). The direct and tiled
+                             kernels ignore it (the tiled weight gradient plans its own split). Negative is
+                             invalid. */
 } cc_options;
 
 /* ---- convolution (cc_conv_problem in cheapconv/problem.h) ----------------------------------------- */

@@ -43,8 +43,9 @@ void reference(const cc_conv_problem& p, const Tensors& in, Sums& y, Sums& dx, S
                             }
 }
 
-// Runs the three passes with `options` (outputs NaN-poisoned first) and checks them against the reference.
-void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
+} // namespace
+
+void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
 {
     Tensors in{random_values(input_count(p), 1), random_values(weight_count(p), 2), random_values(output_count(p), 3)};
     std::vector<float> y(output_count(p), kNaN), dx(input_count(p), kNaN), dw(weight_count(p), kNaN);
@@ -68,6 +69,13 @@ void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options,
     expect_sums(t, y, ry, name + ": forward");
     expect_sums(t, dx, rdx, name + ": backward-data");
     expect_sums(t, dw, rdw, name + ": backward-weight");
+}
+
+namespace {
+
+void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
+{
+    check_conv_passes(t, p, options, name);
 }
 
 std::string kernel_names(const cc_conv_problem& p, cc_conv_pass pass, const cc_options* options)
@@ -145,7 +153,7 @@ void test_variants_and_workspace(Tally& t)
     split.split_chunk = 5; // 2*4*3 = 24 positions -> 5 splits of 5
     cc_options direct{};
     direct.algo = CC_ALGO_DIRECT;
-    t.check(kernel_names(grouped, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel", "a grouped 3x3 runs the direct kernel");
+    t.check(kernel_names(grouped, CC_CONV_FORWARD, &direct) == "cc_conv2d_forward_kernel", "CC_ALGO_DIRECT keeps a grouped 3x3 direct");
     t.check(kernel_names(pw, CC_CONV_FORWARD, nullptr) == "cc_pointwise_forward_kernel", "a 1x1 runs the GEMM");
     t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_pointwise_backward_weight_kernel",
             "a short reduction is not split: " + kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, nullptr));
@@ -158,7 +166,7 @@ void test_variants_and_workspace(Tally& t)
     t.check(bytes == 0, "no split, no workspace");
     cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, &split, &bytes);
     t.check(bytes == 5 * 7 * 5 * sizeof(float), "5 splits of a 7x5 weight gradient need 5*7*5 floats: " + std::to_string(bytes));
-    cc_conv_workspace_size(&grouped, CC_CONV_FORWARD, nullptr, &bytes);
+    cc_conv_workspace_size(&grouped, CC_CONV_FORWARD, &direct, &bytes);
     t.check(bytes == 0, "the direct kernels need no workspace");
 }
 
