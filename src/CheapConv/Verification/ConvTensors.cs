@@ -12,10 +12,12 @@ internal sealed class ConvTensors : IDisposable
 {
     private readonly GpuBackend _backend;
 
-    public ConvTensors(Device device, ConvProblem problem, ConvInputs inputs)
+    /// <param name="directKernels">Run the direct kernels (the reference algorithm on the device) rather than the
+    /// launcher's choice.</param>
+    public ConvTensors(Device device, ConvProblem problem, ConvInputs inputs, bool directKernels = false)
     {
         Problem = problem;
-        _backend = new GpuBackend(device);
+        _backend = new GpuBackend(device) { PointwiseAsGemm = !directKernels };
         X = device.Upload<float>(inputs.X);
         W = device.Upload<float>(inputs.W);
         Dy = device.Upload<float>(inputs.Dy);

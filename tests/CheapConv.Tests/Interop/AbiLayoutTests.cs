@@ -56,6 +56,7 @@ public class AbiLayoutTests
     public void Enums_HaveTheHeadersValues()
     {
         Assert.Equal((long)KernelAlgorithm.Gemm, Facts.Value["enum.CC_ALGO_GEMM"]);
+        Assert.Equal((long)KernelAlgorithm.Tiled, Facts.Value["enum.CC_ALGO_TILED"]);
         Assert.Equal((long)ConvPass.BackwardWeight, Facts.Value["enum.CC_CONV_BACKWARD_WEIGHT"]);
         Assert.Equal((long)CheapConvBackend.Emulator, Facts.Value["enum.CC_BACKEND_EMULATOR"]);
         Assert.Equal((long)CheapConvStatus.Internal, Facts.Value["enum.CC_ERROR_INTERNAL"]);
