@@ -46,6 +46,7 @@ constexpr int kTaps = 9;
 constexpr int kRows = CC_TILED_ROWS;
 constexpr int kCellRows = CC_TILED_CELL_ROWS;
 constexpr int kWideChunk = CC_TILED_WIDE_CHUNK;
+constexpr int kNarrowChunk = CC_TILED_NARROW_CHUNK;
 constexpr int kWeightChunk = CC_TILED_WEIGHT_CHUNK;
 
 // Loops over the register arrays must be unrolled completely: an array indexed by a loop variable the
@@ -90,6 +91,29 @@ __device__ __forceinline__ int slot(const cc_tiled_window& win, int row, int col
     return row * win.pitch + win.lead + col;
 }
 
+// Calls visit(row, col) for each element of a rows x cols block, the warp's lanes on consecutive columns.
+// Every lane makes the same number of calls for every block of one shape, so the k-th access of each lane
+// is always the same warp-wide request (the GPU's, and the profile's grouping): whole rounds of 32 columns
+// per row, then the columns left over of all rows together, one lane each (the launcher's pitch puts them
+// on distinct banks); a block narrower than a warp takes one round per row.
+template <class Visit>
+__device__ __forceinline__ void for_each_element(int rows, int cols, int lane, Visit visit)
+{
+    if (cols < 32) {
+        if (lane < cols)
+            for (int r = 0; r < rows; ++r) visit(r, lane);
+        return;
+    }
+    const int full = cols & ~31;
+    for (int r = 0; r < rows; ++r)
+        for (int c = lane; c < full; c += 32) visit(r, c);
+    const int rest = cols - full;
+    for (int e = lane; e < rest * rows; e += 32) {
+        const int r = e / rest; // a few elements per window, outside the arithmetic loops
+        visit(r, full + e - r * rest);
+    }
+}
+
 // One warp stages one strip's window: tensor rows [h0, h0 + rows) x columns [w0, w0 + cols) of `plane`,
 // zero outside the plane.
 template <int Layout>
@@ -126,14 +150,11 @@ __device__ __forceinline__ void stage_window(const cc_tiled_window& win, const f
         }
         return;
     }
-    for (int r = 0; r < win.rows; ++r) {
-        const int h = h0 + r;
-        const bool row_inside = h >= 0 && h < win.plane_h;
-        for (int c = lane; c < win.cols; c += 32) {
-            const int column = w0 + c;
-            dst[slot<Layout>(win, r, c)] = row_inside && column >= 0 && column < win.plane_w ? plane[h * win.plane_w + column] : 0.0f;
-        }
-    }
+    for_each_element(win.rows, win.cols, lane, [&](int r, int c) {
+        const int h = h0 + r, column = w0 + c;
+        const bool inside = h >= 0 && h < win.plane_h && column >= 0 && column < win.plane_w;
+        dst[slot<Layout>(win, r, c)] = inside ? plane[h * win.plane_w + column] : 0.0f;
+    });
 }
 
 // `Chunk` consecutive floats of shared memory into registers: float4 reads when Chunk allows.
@@ -442,8 +463,8 @@ __device__ __forceinline__ void weight_tiles(const cc_conv_problem& pr, const cc
     out[blockIdx.x * weight_elements + ((k0 + kk) * cpg + (c - group * cpg)) * kTaps + tap] = sum;
 }
 
-// The gather kernels' shared memory and their choice of chunk (one output channel per thread, or
-// kWideChunk where the group has more than one). Cells: the stride-2 backward-data.
+// The gather kernels' shared memory and their chunk of output channels per thread (the plan's choice).
+// Cells: the stride-2 backward-data.
 template <int Stride, bool Cells>
 __device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan& plan)
 {
@@ -451,9 +472,11 @@ __device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan
     __shared__ __align__(16) float weights[kTaps * kWideChunk];
     if (Cells) {
         if (plan.chunk == 1) scatter_cells<1>(g, plan, windows, weights);
+        else if (plan.chunk == kNarrowChunk) scatter_cells<kNarrowChunk>(g, plan, windows, weights);
         else scatter_cells<kWideChunk>(g, plan, windows, weights);
     } else {
         if (plan.chunk == 1) gather_tiles<Stride, 1>(g, plan, windows, weights);
+        else if (plan.chunk == kNarrowChunk) gather_tiles<Stride, kNarrowChunk>(g, plan, windows, weights);
         else gather_tiles<Stride, kWideChunk>(g, plan, windows, weights);
     }
 }

@@ -16,6 +16,8 @@ constexpr int kWarpLanes = 32;
 constexpr int kBanks = 32;
 constexpr int kMaxGridY = 65535; // CUDA's limit on gridDim.y
 constexpr int kMaxStripWidth = 32; // a strip's columns never span more than one warp
+// Warps that keep every scheduler of a 132-SM H100 busy: 4 per scheduler (the FFMA latency), 4 schedulers.
+constexpr i64 kBusyWarps = 132 * 16;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 int round_up(int value, int multiple) { return ceil_div(value, multiple) * multiple; }
@@ -87,6 +89,12 @@ cc_tiled_window make_window(const WindowShape& s, int tile_w, bool whole_rows)
             w.vector_cols = 4 * kWarpLanes % s.plane_w;
         }
     }
+    if (!w.vector && s.cols >= kWarpLanes) {
+        // The columns past the last whole round of 32 are staged one lane per (row, column): rows == the
+        // leftover count apart (mod 32) put them on distinct banks.
+        const int rest = s.cols % kWarpLanes;
+        w.pitch += ((rest - w.pitch) % kBanks + kBanks) % kBanks;
+    }
     w.stride = strip_stride(s.rows * w.pitch, tile_w, w.vector != 0);
     return w;
 }
@@ -126,10 +134,11 @@ bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(po
 bool tiled_supports(const cc_conv_problem& p)
 {
     if (p.r != 3 || p.s != 3 || p.stride_h != p.stride_w || (p.stride_h != 1 && p.stride_h != 2)) return false;
-    // Grid rows: groups x chunks (forward, backward-data) and c x chunks (backward-weight).
+    // Grid rows: groups x chunks (forward, backward-data; at most as many as narrow chunks make) and c x chunks
+    // (backward-weight).
     const i64 kpg = p.k / p.groups, cpg = p.c / p.groups;
-    return i64{p.groups} * chunks_of(static_cast<int>(kpg), CC_TILED_WIDE_CHUNK) <= kMaxGridY &&
-           i64{p.groups} * chunks_of(static_cast<int>(cpg), CC_TILED_WIDE_CHUNK) <= kMaxGridY &&
+    return i64{p.groups} * chunks_of(static_cast<int>(kpg), CC_TILED_NARROW_CHUNK) <= kMaxGridY &&
+           i64{p.groups} * chunks_of(static_cast<int>(cpg), CC_TILED_NARROW_CHUNK) <= kMaxGridY &&
            i64{p.c} * chunks_of(static_cast<int>(kpg), CC_TILED_WEIGHT_CHUNK) <= kMaxGridY;
 }
 
@@ -141,6 +150,7 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
     // The extent of a thread's outputs (for the stride-2 backward-data: its cells), the channels a block's
     // chunk is taken from, and the widest chunk the pass's kernel has.
     int out_h = p.p, out_w = p.q, rows_per_strip = CC_TILED_ROWS, per_group = kpg, wide_chunk = CC_TILED_WIDE_CHUNK;
+    const bool weight_gradient = pass == CC_CONV_BACKWARD_WEIGHT;
     if (pass == CC_CONV_BACKWARD_DATA) {
         per_group = cpg;
         out_h = p.h;
@@ -150,7 +160,7 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
             out_w = (p.w + p.pad_w + 1) / 2;
             rows_per_strip = CC_TILED_CELL_ROWS;
         }
-    } else if (pass == CC_CONV_BACKWARD_WEIGHT) {
+    } else if (weight_gradient) {
         wide_chunk = CC_TILED_WEIGHT_CHUNK;
     }
 
@@ -160,7 +170,6 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
     t.row_tiles = ceil_div(out_h, rows_per_strip);
     t.strip_count = static_cast<int>(i64{p.n} * t.row_tiles * t.col_tiles); // <= the output's elements
     t.chunk = per_group == 1 ? 1 : wide_chunk;
-    t.chunks_per_group = chunks_of(per_group, wide_chunk);
     const bool whole_rows = t.col_tiles == 1;
     const int tw = t.tile_w;
 
@@ -173,7 +182,7 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
                          : WindowShape{p.p, p.q, -1, -1, 1, 1, CC_TILED_CELL_ROWS + 1, tw + 1, 1};
     t.in = make_window(in, tw, whole_rows);
     int per_strip = t.in.stride;
-    if (pass == CC_CONV_BACKWARD_WEIGHT) {
+    if (weight_gradient) {
         t.grad = make_window(WindowShape{p.p, p.q, 0, 0, 1, 1, CC_TILED_ROWS, tw, 1}, tw, whole_rows);
         per_strip += t.chunk * t.grad.stride;
     }
@@ -183,11 +192,19 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
         return fail(CC_ERROR_INTERNAL, "%s: one strip's windows (%d floats) exceed the tiled kernels' %d floats of shared memory", call,
                     per_strip, CC_TILED_SHARED_FLOATS);
 
+    const int blocks = ceil_div(t.strip_count, t.strips);
+    if (!weight_gradient && per_group > 1) {
+        // The wide chunk feeds each staged input to the most multiply-adds; the narrow one where the group
+        // has few channels, or where the wide one leaves the GPU short of warps (small problems).
+        const i64 wide_warps = i64{blocks} * p.groups * chunks_of(per_group, CC_TILED_WIDE_CHUNK) * (CC_TILED_THREADS / kWarpLanes);
+        t.chunk = per_group <= CC_TILED_NARROW_CHUNK || wide_warps < kBusyWarps ? CC_TILED_NARROW_CHUNK : CC_TILED_WIDE_CHUNK;
+    }
+    t.chunks_per_group = chunks_of(per_group, t.chunk);
+
     TiledPlan result;
     result.kernel = kernel_for(pass, stride);
     result.geometry.block = Dim3{CC_TILED_THREADS, 1, 1};
-    const int blocks = ceil_div(t.strip_count, t.strips);
-    if (pass != CC_CONV_BACKWARD_WEIGHT) {
+    if (!weight_gradient) {
         result.geometry.grid = Dim3{static_cast<unsigned>(blocks), static_cast<unsigned>(p.groups * t.chunks_per_group), 1};
     } else {
         // Enough splits of the strips that the grid reaches about kSplitTargetBlocks blocks, each split a

@@ -21,6 +21,7 @@ enum {
     CC_TILED_ROWS = 4,           /* output rows per thread (forward, stride-1 backward-data, backward-weight) */
     CC_TILED_CELL_ROWS = 2,      /* stride-2 backward-data: 2x2 dx cells per thread, down its column */
     CC_TILED_WIDE_CHUNK = 8,     /* output channels per thread where a group has more than one (forward, backward-data) */
+    CC_TILED_NARROW_CHUNK = 4,   /* ... where a group has at most 4, or the wide chunk leaves the GPU short of warps */
     CC_TILED_WEIGHT_CHUNK = 4,   /* filters per block in the backward-weight where a group has more than one */
     CC_TILED_SHARED_FLOATS = 10240 /* the staged windows of one block: 40 KiB of static shared memory */
 };
@@ -45,7 +46,8 @@ typedef struct cc_tiled_plan {
     int row_tiles;        /* strips down a plane */
     int col_tiles;        /* strips across a plane */
     int strip_count;      /* n * row_tiles * col_tiles */
-    int chunk;            /* output channels one thread computes (1, or the kernel's wide chunk) */
+    int chunk;            /* output channels one thread computes: 1, CC_TILED_NARROW_CHUNK or CC_TILED_WIDE_CHUNK
+                             (backward-weight: 1 or CC_TILED_WEIGHT_CHUNK) */
     int chunks_per_group; /* ceil(output channels per group / chunk) */
     int strips_per_split; /* backward-weight: strips one block sums (a multiple of strips); 0 elsewhere */
     cc_tiled_window in;   /* the gathered input: x (forward, backward-weight) or dy (backward-data) */
