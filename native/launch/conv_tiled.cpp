@@ -18,6 +18,10 @@ constexpr int kMaxGridY = 65535; // CUDA's limit on gridDim.y
 constexpr int kMaxStripWidth = 32; // a strip's columns never span more than one warp
 // Warps that keep every scheduler of a 132-SM H100 busy: 4 per scheduler (the FFMA latency), 4 schedulers.
 constexpr i64 kBusyWarps = 132 * 16;
+// The narrow chunk doubles a problem's warps but reads about 1.5x the shared memory per multiply-add (its
+// weights serve half the channels): it pays where the wide chunk fills under a third of the schedulers
+// (measured with `cheapconv profile` over the catalogue: better at 512 warps, worse from 1024).
+constexpr i64 kNarrowChunkBelowWarps = kBusyWarps / 3;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 int round_up(int value, int multiple) { return ceil_div(value, multiple) * multiple; }
@@ -195,9 +199,10 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
     const int blocks = ceil_div(t.strip_count, t.strips);
     if (!weight_gradient && per_group > 1) {
         // The wide chunk feeds each staged input to the most multiply-adds; the narrow one where the group
-        // has few channels, or where the wide one leaves the GPU short of warps (small problems).
+        // has few channels, or where the wide one leaves the GPU far short of warps (small problems).
         const i64 wide_warps = i64{blocks} * p.groups * chunks_of(per_group, CC_TILED_WIDE_CHUNK) * (CC_TILED_THREADS / kWarpLanes);
-        t.chunk = per_group <= CC_TILED_NARROW_CHUNK || wide_warps < kBusyWarps ? CC_TILED_NARROW_CHUNK : CC_TILED_WIDE_CHUNK;
+        const bool narrow = per_group <= CC_TILED_NARROW_CHUNK || wide_warps < kNarrowChunkBelowWarps;
+        t.chunk = narrow ? CC_TILED_NARROW_CHUNK : CC_TILED_WIDE_CHUNK;
     }
     t.chunks_per_group = chunks_of(per_group, t.chunk);
 

@@ -101,11 +101,11 @@ void test_passes(Tally& t)
         {3, 2, 1, 1, 2, 1, 1, 2, "1x1 planes"},
         {8, 4, 32, 32, 4, 1, 1, 4, "batch 8, 32x32: a split weight gradient"},
         {8, 4, 32, 32, 4, 1, 2, 2, "batch 8, 32x32, stride 2: a split weight gradient"},
-#if !defined(__SANITIZE_THREAD__) // 67k CUDA threads per launch: minutes under TSan, whose cases above cover these kernels
+#if !defined(__SANITIZE_THREAD__) // 22k CUDA threads a launch: minutes under TSan, whose cases above cover these kernels
         // Enough blocks x groups that the launcher takes the wide chunk (8 channels per thread) for the
-        // forward and backward-data: 264 groups of 8 make 264 blocks of 8 warps, kBusyWarps.
-        {1, 2112, 8, 8, 2112, 1, 1, 264, "264 groups of 8 channels (the wide chunk)"},
-        {1, 2112, 16, 16, 2112, 1, 2, 264, "264 groups of 8 channels, stride 2 (the wide chunk)"},
+        // forward and backward-data: 88 groups of 8 make 88 blocks of 8 warps, kNarrowChunkBelowWarps.
+        {1, 704, 8, 8, 704, 1, 1, 88, "88 groups of 8 channels (the wide chunk)"},
+        {1, 704, 16, 16, 704, 1, 2, 88, "88 groups of 8 channels, stride 2 (the wide chunk)"},
 #endif
     };
     for (const Case& c : cases) {
