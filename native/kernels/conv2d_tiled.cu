@@ -3,21 +3,23 @@
 // reference these are tested against; the launcher (native/launch/conv_tiled.cpp) plans the tiles.
 //
 // Work unit: a *strip* is tile_w output columns x CC_TILED_ROWS output rows of one image; each of its
-// tile_w threads owns one column and keeps its outputs in registers (for several output channels of the
-// group at once when the group has more than one, so every staged input feeds chunk x 9 multiply-adds).
+// tile_w threads owns one column and keeps its outputs in registers, for a chunk of the group's output
+// channels at once (1, 4 or 8, the launcher's choice), so every staged input feeds chunk x 9 multiply-adds.
 // A block of CC_TILED_THREADS threads holds `strips` strips (tile_w <= 32: small planes put several images
 // in one block), and for each input channel of the group it stages each strip's *window* (footprint plus
 // halo, zero outside the tensor) and the weights of that channel in shared memory; each thread then copies
 // its 3-column slice of the window into registers and does all its taps from there. Stride and filter size
-// are template constants: every tap index below is known at compile time, and the inner loops have no
-// division, modulo or branch.
+// are template constants: every tap index below is known at compile time, and the arithmetic loops have no
+// division or modulo and no branch a warp could diverge on (a strip's coordinates are divided out once per
+// staged window, outside them).
 //
 // Shared-memory layout (bank-conflict free): a window row is contiguous with the thread's column; the
 // windows of consecutive strips lie `stride` floats apart with stride == tile_w (mod 32), so the 32 lanes
 // of a warp, spread over strips, read 32 consecutive banks. For stride 2 a row keeps its even and odd
 // columns apart (taps 2q, 2q+1, 2q+2 are even[q], odd[q], even[q+1]). Windows that span whole rows of a
 // plane whose width is a multiple of 4 are staged with 16-byte loads and stores (the launcher checks the
-// alignment per call); the others with 4-byte loads, consecutive lanes on consecutive columns.
+// alignment per call); the others with 4-byte loads, consecutive lanes on consecutive columns
+// (for_each_element).
 //
 // Passes:
 //   forward            y[n,k] = sum_c x[n,c] (*) w[k,c], c over k's group                  (gather_tiles)
