@@ -40,7 +40,13 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         var step = StepProfiler.Run(run, Student, Teacher, batch: 2);
         launches.AddRange(step.Launches.Select(l => l.Launch));
         launches.AddRange(run.Profile(() => OtherOps(run.Backend)).Launches.Select(l => l.Launch));
-        foreach (var pass in CatalogueProfile.Run(run, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1, groups: 2)]))
+        // Pointwise (GEMM), dense 3×3 (direct), grouped 3×3 stride 1 and 2 (tiled, the weight gradients split).
+        ConvProblem[] problems =
+        [
+            ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1),
+            ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1, groups: 2), ConvProblem.Create(2, 8, 7, 7, 8, 3, 3, stride: 2, pad: 1, groups: 2),
+        ];
+        foreach (var pass in CatalogueProfile.Run(run, problems))
         {
             launches.AddRange(pass.Launches.Select(l => l.Launch));
         }
@@ -124,7 +130,7 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
                 Assert.True((double)row["sectors_per_request"]! >= 1);
             }
 
-            Assert.Equal("cc_conv2d_forward_kernel", (string)rows[0]["kernels"]![0]!);
+            Assert.Equal("cc_conv2d_tiled_forward_s1_kernel", (string)rows[0]["kernels"]![0]!);
             Assert.Equal("cc_pointwise_forward_kernel", (string)rows[3]["kernels"]![0]!);
         }
         finally
