@@ -1,9 +1,11 @@
 // The convolution family of the C ABI: descriptor validation, the variant choice (direct kernels of
-// kernels/conv2d.cu, or the pointwise GEMM kernels of kernels/gemm.cu for 1x1 / groups 1 / no padding,
-// with the split-K weight gradient), workspace sizes, and the three passes.
+// kernels/conv2d.cu, the pointwise GEMM kernels of kernels/gemm.cu for 1x1 / groups 1 / no padding,
+// with the split-K weight gradient, or the tiled 3x3 kernels planned in conv_tiled.cpp), workspace sizes,
+// and the three passes.
 // Ported from the C# launcher (GpuBackend.cs, GpuBackend.Gemm.cs) and ConvProblem.Validate.
 #include "checks.h"
 #include "conv_implicit_gemm.h"
+#include "conv_tiled.h"
 #include "gemm_plan.h"
 #include "geometry.h"
 #include "launch.h"
@@ -77,9 +79,11 @@ cc_status validate(const char* call, const cc_conv_problem* problem)
 }
 
 // What one pass runs: the direct kernel or the pointwise GEMM, with its geometry; the GEMM weight
-// gradient also carries its split plan (and the workspace it needs).
+// gradient also carries its split plan (and the workspace it needs). A tiled pass carries its own plan.
 struct ConvPlan {
     bool gemm = false;
+    bool tiled = false;
+    TiledPlan tiled_plan;
     Geometry geometry;
     SplitPlan split;
     std::size_t workspace_bytes = 0;
@@ -123,9 +127,11 @@ cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pa
     if (pass != CC_CONV_FORWARD && pass != CC_CONV_BACKWARD_DATA && pass != CC_CONV_BACKWARD_WEIGHT)
         return fail(CC_ERROR_INVALID_VALUE, "%s: pass must be CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA or CC_CONV_BACKWARD_WEIGHT, got %d",
                     call, static_cast<int>(pass));
-    if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_DIRECT && o.algo != CC_ALGO_GEMM && o.algo != CC_ALGO_IMPLICIT_GEMM)
+    if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_DIRECT && o.algo != CC_ALGO_GEMM && o.algo != CC_ALGO_TILED &&
+        o.algo != CC_ALGO_IMPLICIT_GEMM)
         return fail(CC_ERROR_INVALID_VALUE,
-                    "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1), CC_ALGO_GEMM (2) or CC_ALGO_IMPLICIT_GEMM (4), got %d",
+                    "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1), CC_ALGO_GEMM (2), CC_ALGO_TILED (3) or "
+                    "CC_ALGO_IMPLICIT_GEMM (4), got %d",
                     call, o.algo);
     if (o.split_chunk < 0)
         return fail(CC_ERROR_INVALID_VALUE, "%s: options->split_chunk must be 0 (the launcher's choice) or positive, got %d", call,
@@ -151,6 +157,19 @@ cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pa
                     "%s: CC_ALGO_GEMM computes 1x1 convolutions with groups 1 and no padding, not r=%d s=%d groups=%d pad=%dx%d "
                     "(use CC_ALGO_AUTO or CC_ALGO_DIRECT)",
                     call, p.r, p.s, p.groups, p.pad_h, p.pad_w);
+
+    // The tiled 3x3 kernels (conv_tiled.h): when asked for, and AUTO's choice for every grouped or depthwise 3x3.
+    if (o.algo == CC_ALGO_TILED && !tiled_supports(p))
+        return fail(CC_ERROR_NOT_SUPPORTED, "%s: CC_ALGO_TILED computes %s, not r=%d s=%d stride=%dx%d (use CC_ALGO_AUTO or CC_ALGO_DIRECT)",
+                    call, kTiledSupports, p.r, p.s, p.stride_h, p.stride_w);
+    if (o.algo == CC_ALGO_TILED || (o.algo == CC_ALGO_AUTO && p.groups > 1 && tiled_supports(p))) {
+        ConvPlan tiled;
+        tiled.tiled = true;
+        CC_TRY(plan_tiled(call, p, pass, &tiled.tiled_plan));
+        tiled.workspace_bytes = tiled.tiled_plan.workspace_bytes;
+        *plan = tiled;
+        return CC_SUCCESS;
+    }
 
     const GemmShape shape = gemm_shape(p, pass);
     // AUTO takes the GEMM for every pointwise problem whose tile grid CUDA can launch.
@@ -215,6 +234,7 @@ cc_status run_pass(const char* call, cc_conv_pass pass, cc_handle handle, const 
     CC_TRY(prepare(call, handle, problem, pass, options, in0, in1, out, workspace, workspace_bytes, &plan));
     const ConvText text{*problem};
     if (plan.implicit_gemm) return launch_implicit_gemm(*handle, plan.implicit, pass, *problem, in0, in1, out, workspace, stream, text);
+    if (plan.tiled) return run_tiled(*handle, plan.tiled_plan, *problem, in0, in1, out, workspace, stream, text);
     if (plan.gemm) return launch<Gemm>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
     return launch<Direct>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
 }
@@ -274,6 +294,10 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
         return fail(CC_ERROR_INVALID_VALUE, "%s: text is NULL or capacity is 0 (no room for the terminating NUL)", call);
     ConvPlan plan;
     CC_TRY(plan_pass(call, problem, pass, options, &plan));
+    if (plan.tiled) {
+        tiled_kernel_names(plan.tiled_plan, text, capacity);
+        return CC_SUCCESS;
+    }
     static constexpr KernelId direct[] = {KernelId::conv2d_forward, KernelId::conv2d_backward_data, KernelId::conv2d_backward_weight};
     static constexpr KernelId gemm[] = {KernelId::pointwise_forward, KernelId::pointwise_backward_data,
                                         KernelId::pointwise_backward_weight};
@@ -307,6 +331,7 @@ CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem
     const ConvText text{*problem};
     if (plan.implicit_gemm)
         return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_BACKWARD_WEIGHT, *problem, x, dy, dw, workspace, stream, text);
+    if (plan.tiled) return run_tiled(*handle, plan.tiled_plan, *problem, x, dy, dw, workspace, stream, text);
     if (plan.gemm)
         return launch_split<KernelId::pointwise_backward_weight>(*handle, plan.split, stream, text, dw, workspace, *problem, x, dy);
     return launch<KernelId::conv2d_backward_weight>(*handle, plan.geometry, stream, text, *problem, x, dy, dw);

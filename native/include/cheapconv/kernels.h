@@ -21,12 +21,14 @@
 
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/problem.h"
+#include "cheapconv/tiled_plan.h"
 
 #define CC_KERNEL_NAME(short_name) cc_##short_name##_kernel
 
 #define CC_KERNEL_MODULES(X) \
     X(batchnorm)             \
     X(conv2d)                \
+    X(conv2d_tiled)          \
     X(elementwise)           \
     X(gemm)                  \
     X(implicit_gemm)         \
@@ -43,6 +45,12 @@
     X(conv2d, conv2d_forward)                   \
     X(conv2d, conv2d_backward_data)             \
     X(conv2d, conv2d_backward_weight)           \
+    X(conv2d_tiled, conv2d_tiled_forward_s1)    \
+    X(conv2d_tiled, conv2d_tiled_forward_s2)    \
+    X(conv2d_tiled, conv2d_tiled_backward_data_s1) \
+    X(conv2d_tiled, conv2d_tiled_backward_data_s2) \
+    X(conv2d_tiled, conv2d_tiled_backward_weight_s1) \
+    X(conv2d_tiled, conv2d_tiled_backward_weight_s2) \
     X(elementwise, relu_forward)                \
     X(elementwise, relu_backward)               \
     X(elementwise, add)                         \
@@ -114,6 +122,24 @@ extern "C" __global__ void cc_conv2d_backward_data_kernel(cc_conv_problem pr, co
                                                           const float* __restrict__ w, float* __restrict__ dx);
 extern "C" __global__ void cc_conv2d_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                             const float* __restrict__ dy, float* __restrict__ dw);
+
+/* ---- conv2d_tiled.cu ---- */
+extern "C" __global__ void cc_conv2d_tiled_forward_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
+                                                             const float* __restrict__ w, float* __restrict__ y);
+extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
+                                                             const float* __restrict__ w, float* __restrict__ y);
+extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                   const float* __restrict__ dy, const float* __restrict__ w,
+                                                                   float* __restrict__ dx);
+extern "C" __global__ void cc_conv2d_tiled_backward_data_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                   const float* __restrict__ dy, const float* __restrict__ w,
+                                                                   float* __restrict__ dx);
+extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                     const float* __restrict__ x, const float* __restrict__ dy,
+                                                                     float* __restrict__ dw_partials);
+extern "C" __global__ void cc_conv2d_tiled_backward_weight_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                     const float* __restrict__ x, const float* __restrict__ dy,
+                                                                     float* __restrict__ dw_partials);
 
 /* ---- elementwise.cu ---- */
 extern "C" __global__ void cc_relu_forward_kernel(int length, const float* x, float* y);

@@ -106,6 +106,7 @@ void run_emulator_tests(Tally& t)
         void (*run)(Tally&);
     } families[] = {{"handle, status, last error", run_api_tests},
                     {"convolution", run_conv_tests},
+                    {"convolution, tiled 3x3 kernels", run_conv_tiled_tests},
                     {"linear", run_linear_tests},
                     {"batch norm", run_batchnorm_tests},
                     {"element-wise, pooling, padding", run_elementwise_pool_tests},

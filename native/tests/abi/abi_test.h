@@ -65,6 +65,11 @@ void run_emulator_tests(Tally& t);
 
 void run_api_tests(Tally& t);
 void run_conv_tests(Tally& t);
+void run_conv_tiled_tests(Tally& t);
+
+// Runs the three passes of `p` with `options` (outputs NaN-poisoned first) and checks each against the
+// textbook loops in double (conv_tests.cpp).
+void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name);
 void run_linear_tests(Tally& t);
 void run_batchnorm_tests(Tally& t);
 void run_elementwise_pool_tests(Tally& t);

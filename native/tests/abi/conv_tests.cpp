@@ -50,9 +50,11 @@ std::string kernel_names(const cc_conv_problem& p, cc_conv_pass pass, const cc_o
     return text;
 }
 
+} // namespace
+
 // Runs the three passes with `options` (outputs NaN-poisoned first) and checks them against the reference, with
-// the tf32 bound where the tensor-core kernels ran the pass and the fp32 bound elsewhere.
-void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
+// the tf32 bound where the tensor-core kernels ran the pass and the fp32 bound elsewhere. Shared with the tiled tests.
+void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
 {
     Tensors in{random_values(input_count(p), 1), random_values(weight_count(p), 2), random_values(output_count(p), 3)};
     std::vector<float> y(output_count(p), kNaN), dx(input_count(p), kNaN), dw(weight_count(p), kNaN);
@@ -82,6 +84,13 @@ void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options,
     expect(CC_CONV_FORWARD, y, ry, "forward");
     expect(CC_CONV_BACKWARD_DATA, dx, rdx, "backward-data");
     expect(CC_CONV_BACKWARD_WEIGHT, dw, rdw, "backward-weight");
+}
+
+namespace {
+
+void check_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
+{
+    check_conv_passes(t, p, options, name);
 }
 
 void test_refusals(Tally& t)
@@ -171,7 +180,7 @@ void test_variants_and_workspace(Tally& t)
     split.split_chunk = 5; // 2*4*3 = 24 positions -> 5 splits of 5
     split.precision = CC_PRECISION_FP32;
     direct.algo = CC_ALGO_DIRECT;
-    t.check(kernel_names(grouped, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel", "a 3x3 with 2 channels per group runs the direct kernel");
+    t.check(kernel_names(grouped, CC_CONV_FORWARD, &direct) == "cc_conv2d_forward_kernel", "CC_ALGO_DIRECT keeps a grouped 3x3 direct");
     t.check(kernel_names(pw, CC_CONV_FORWARD, &fp32) == "cc_pointwise_forward_kernel", "fp32: a 1x1 runs the GEMM");
     t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &fp32) == "cc_pointwise_backward_weight_kernel",
             "fp32: a short reduction is not split: " + kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &fp32));
@@ -184,8 +193,8 @@ void test_variants_and_workspace(Tally& t)
     split.precision = CC_PRECISION_TF32;
     t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_implicit_gemm_backward_weight_1x1_kernel+cc_gemm_column_sums_kernel",
             "tf32: a split weight gradient adds the column sums");
-    t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel",
-            "tf32: a 3x3 with 4 filters per group stays direct: " + kernel_names(dense, CC_CONV_FORWARD, nullptr));
+    t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_conv2d_tiled_forward_s1_kernel",
+            "tf32: a grouped 3x3 with 4 filters per group runs the tiled kernels: " + kernel_names(dense, CC_CONV_FORWARD, nullptr));
     dense.k = 16;
     t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_implicit_gemm_forward_3x3_kernel" &&
                 kernel_names(dense, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_implicit_gemm_backward_weight_3x3_kernel" &&
@@ -203,7 +212,7 @@ void test_variants_and_workspace(Tally& t)
         cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, &split, &bytes);
         t.check(bytes == 5 * 7 * 5 * sizeof(float), "5 splits of a 7x5 weight gradient need 5*7*5 floats: " + std::to_string(bytes));
     }
-    cc_conv_workspace_size(&grouped, CC_CONV_FORWARD, nullptr, &bytes);
+    cc_conv_workspace_size(&grouped, CC_CONV_FORWARD, &direct, &bytes);
     t.check(bytes == 0, "the direct kernels need no workspace");
 }
 

@@ -28,8 +28,8 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
 
     /// <summary>
     /// Whether <see cref="Conv2dForward"/>, <see cref="Conv2dBackwardData"/> and <see cref="Conv2dBackwardWeight"/> let
-    /// the launcher choose the kernels (<see cref="KernelAlgorithm.Auto"/>: the GEMM kernels for pointwise problems,
-    /// the default). False asks for <see cref="KernelAlgorithm.Direct"/> on every problem, so tests and benchmarks can
+    /// the launcher choose the kernels (<see cref="KernelAlgorithm.Auto"/>: the GEMM kernels for pointwise problems, the
+    /// tiled kernels for grouped and depthwise 3×3 ones; the default). False asks for <see cref="KernelAlgorithm.Direct"/> on every problem, so tests and benchmarks can
     /// still run the direct kernels on 1×1 shapes.
     /// </summary>
     public bool PointwiseAsGemm { get; init; } = true;

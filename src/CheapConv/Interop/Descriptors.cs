@@ -11,7 +11,8 @@ namespace CheapConv.Interop;
 /// <summary>cc_algo: which kernels a GEMM-capable convolution pass runs.</summary>
 public enum KernelAlgorithm
 {
-    /// <summary>CC_ALGO_AUTO: the launcher's choice (the GEMM kernels for pointwise problems).</summary>
+    /// <summary>CC_ALGO_AUTO: the launcher's choice (the GEMM kernels for pointwise problems, the tiled kernels for grouped and
+    /// depthwise 3×3 ones).</summary>
     Auto = 0,
 
     /// <summary>CC_ALGO_DIRECT: the direct, correct-first kernels, for any problem.</summary>
@@ -19,6 +20,10 @@ public enum KernelAlgorithm
 
     /// <summary>CC_ALGO_GEMM: the tiled fp32 GEMM kernels (1×1, groups 1, no padding, any stride).</summary>
     Gemm = 2,
+
+    /// <summary>CC_ALGO_TILED: the tiled 3×3 kernels (stride 1 or 2, any padding, groups and channels) with a deterministic
+    /// split weight gradient.</summary>
+    Tiled = 3,
 
     /// <summary>CC_ALGO_IMPLICIT_GEMM: the tensor-core (tf32) implicit-GEMM kernels, for the passes they implement; needs
     /// <see cref="KernelPrecision.Tf32"/>.</summary>

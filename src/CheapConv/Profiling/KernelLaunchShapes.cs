@@ -27,6 +27,10 @@ internal static class KernelLaunchShapes
     private const int ImplicitGemmShared = 30720;
     private const string ImplicitGemm = "native/launch/conv_implicit_gemm.h:15";
     private const string ImplicitGemmText = "kImplicitGemmBlock = 128";
+    private const string Tiled = "native/include/cheapconv/tiled_plan.h:20";
+    private const string TiledText = "CC_TILED_THREADS = 256";
+    private const string Strips = "one block per group of output strips and chunk of channels";
+    private const string SplitStrips = "one block per (input channel, chunk of filters) and split of the strips";
 
     /// <summary>Every production kernel, sorted by name.</summary>
     public static IReadOnlyList<KernelLaunchShape> All { get; } = new KernelLaunchShape[]
@@ -38,7 +42,13 @@ internal static class KernelLaunchShapes
         new("cc_batchnorm_backward_data_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_conv2d_forward_kernel", "conv2d", Block, 0, "one thread per output element", Elementwise, ElementwiseText),
         new("cc_conv2d_backward_data_kernel", "conv2d", Block, 0, "one thread per input element", Elementwise, ElementwiseText),
-        new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:19", "kWeightGradBlock = 256"),
+        new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:21", "kWeightGradBlock = 256"),
+        new("cc_conv2d_tiled_forward_s1_kernel", "conv2d_tiled", Block, 0, Strips, Tiled, TiledText),
+        new("cc_conv2d_tiled_forward_s2_kernel", "conv2d_tiled", Block, 0, Strips, Tiled, TiledText),
+        new("cc_conv2d_tiled_backward_data_s1_kernel", "conv2d_tiled", Block, 0, Strips, Tiled, TiledText),
+        new("cc_conv2d_tiled_backward_data_s2_kernel", "conv2d_tiled", Block, 0, "one block per group of strips of 2×2 dx cells and chunk of channels", Tiled, TiledText),
+        new("cc_conv2d_tiled_backward_weight_s1_kernel", "conv2d_tiled", Block, 0, SplitStrips, Tiled, TiledText),
+        new("cc_conv2d_tiled_backward_weight_s2_kernel", "conv2d_tiled", Block, 0, SplitStrips, Tiled, TiledText),
         new("cc_relu_forward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_relu_backward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_add_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
@@ -46,7 +56,7 @@ internal static class KernelLaunchShapes
         new("cc_scale_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_axpy_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_sum_partials_kernel", "elementwise", Block, 0, "one block per 256 elements, at most 256 blocks", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
-        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:129", "CC_FIRST_NONFINITE_BLOCK 256"),
+        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:155", "CC_FIRST_NONFINITE_BLOCK 256"),
         new("cc_sum_final_kernel", "elementwise", Block, 0, "one block", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
         new("cc_pointwise_forward_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),
         new("cc_pointwise_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:19", "kGemmBlock = 256"),

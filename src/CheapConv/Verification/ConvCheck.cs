@@ -104,11 +104,12 @@ internal static class ConvCheck
         return 2 * v + v * v + RelativeTolerance(terms) * (1 + v) * (1 + v);
     }
 
-    /// <summary>Runs the three passes on <paramref name="device"/> through <see cref="GpuBackend"/> (the C ABI), with what
-    /// <paramref name="precision"/> allows.</summary>
-    public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32)
+    /// <summary>Runs the three passes on <paramref name="device"/> through <see cref="GpuBackend"/> (the C ABI): the kernels
+    /// the launcher chooses with what <paramref name="precision"/> allows, or the direct kernels.</summary>
+    public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32,
+        bool directKernels = false)
     {
-        using var tensors = new ConvTensors(device, problem, inputs, precision);
+        using var tensors = new ConvTensors(device, problem, inputs, precision, directKernels);
         const byte nanPoison = 0xFF;
         tensors.Y.FillBytes(nanPoison);
         tensors.Dx.FillBytes(nanPoison);
@@ -139,32 +140,47 @@ internal static class ConvCheck
         KernelPrecision precision = KernelPrecision.Fp32)
     {
         Func<long, double> tolerance = precision == KernelPrecision.Tf32 ? RelativeToleranceTf32 : RelativeTolerance;
-        double[] x = ToDouble(inputs.X), w = ToDouble(inputs.W), dy = ToDouble(inputs.Dy);
-        double[] absX = Abs(x), absW = Abs(w), absDy = Abs(dy);
+        var reference = Evaluate(problem, ToDouble(inputs.X), ToDouble(inputs.W), ToDouble(inputs.Dy));
+        return CompareWith(problem, actual, reference, Scales(problem, inputs), tolerance, device);
+    }
 
-        var y = new double[problem.OutputElements];
-        var yScale = new double[problem.OutputElements];
-        CpuBackend.Conv2dForward(problem, x, w, y);
-        CpuBackend.Conv2dForward(problem, absX, absW, yScale);
+    /// <summary>
+    /// Compares fp32 outputs with those of another kernel (an oracle, e.g. the direct kernels): each is within the
+    /// <see cref="RelativeTolerance"/> of the exact sums, so the two are within twice it of each other.
+    /// </summary>
+    public static ConvCheckResult CompareWithOracle(ConvProblem problem, ConvInputs inputs, ConvOutputs actual, ConvOutputs oracle, string device)
+    {
+        var reference = (ToDouble(oracle.Y), ToDouble(oracle.Dx), ToDouble(oracle.Dw));
+        return CompareWith(problem, actual, reference, Scales(problem, inputs), terms => 2 * RelativeTolerance(terms), device);
+    }
 
-        var dx = new double[problem.InputElements];
-        var dxScale = new double[problem.InputElements];
-        CpuBackend.Conv2dBackwardData(problem, dy, w, dx);
-        CpuBackend.Conv2dBackwardData(problem, absDy, absW, dxScale);
-
-        var dw = new double[problem.WeightElements];
-        var dwScale = new double[problem.WeightElements];
-        CpuBackend.Conv2dBackwardWeight(problem, x, dy, dw);
-        CpuBackend.Conv2dBackwardWeight(problem, absX, absDy, dwScale);
-
+    private static ConvCheckResult CompareWith(ConvProblem problem, ConvOutputs actual, (double[] Y, double[] Dx, double[] Dw) reference,
+        (double[] Y, double[] Dx, double[] Dw) scale, Func<long, double> tolerance, string device)
+    {
         long taps = (long)problem.R * problem.S;
         return new ConvCheckResult(problem, device,
         [
-            ComparePass("forward", actual.Y, y, yScale, tolerance(problem.ChannelsPerGroup * taps)),
-            ComparePass("backward-data", actual.Dx, dx, dxScale, tolerance(problem.FiltersPerGroup * taps)),
-            ComparePass("backward-weight", actual.Dw, dw, dwScale, tolerance((long)problem.N * problem.P * problem.Q)),
+            ComparePass("forward", actual.Y, reference.Y, scale.Y, tolerance(problem.ChannelsPerGroup * taps)),
+            ComparePass("backward-data", actual.Dx, reference.Dx, scale.Dx, tolerance(problem.FiltersPerGroup * taps)),
+            ComparePass("backward-weight", actual.Dw, reference.Dw, scale.Dw, tolerance((long)problem.N * problem.P * problem.Q)),
         ]);
     }
+
+    // y, dx and dw in float64.
+    private static (double[] Y, double[] Dx, double[] Dw) Evaluate(ConvProblem problem, double[] x, double[] w, double[] dy)
+    {
+        var y = new double[problem.OutputElements];
+        var dx = new double[problem.InputElements];
+        var dw = new double[problem.WeightElements];
+        CpuBackend.Conv2dForward(problem, x, w, y);
+        CpuBackend.Conv2dBackwardData(problem, dy, w, dx);
+        CpuBackend.Conv2dBackwardWeight(problem, x, dy, dw);
+        return (y, dx, dw);
+    }
+
+    // Per element, the sum of the absolute values of the terms it adds up: the passes over |x|, |w|, |dy|.
+    private static (double[] Y, double[] Dx, double[] Dw) Scales(ConvProblem problem, ConvInputs inputs) =>
+        Evaluate(problem, Abs(ToDouble(inputs.X)), Abs(ToDouble(inputs.W)), Abs(ToDouble(inputs.Dy)));
 
     /// <summary>Element-wise comparison: |actual − reference| ≤ atol + rtol·scale, NaN always failing.</summary>
     public static PassComparison ComparePass(string pass, float[] actual, double[] reference, double[] scale, double tolerance)

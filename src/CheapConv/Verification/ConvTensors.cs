@@ -14,10 +14,13 @@ internal sealed class ConvTensors : IDisposable
     private readonly GpuBackend _backend;
 
     /// <param name="precision">What the convolutions may use (<see cref="GpuBackend.ConvPrecision"/>).</param>
-    public ConvTensors(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32)
+    /// <param name="directKernels">Run the direct kernels (the reference algorithm on the device) rather than the
+    /// launcher's choice.</param>
+    public ConvTensors(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32,
+        bool directKernels = false)
     {
         Problem = problem;
-        _backend = new GpuBackend(device) { ConvPrecision = precision };
+        _backend = new GpuBackend(device) { ConvPrecision = precision, PointwiseAsGemm = !directKernels };
         X = device.Upload<float>(inputs.X);
         W = device.Upload<float>(inputs.W);
         Dy = device.Upload<float>(inputs.Dy);

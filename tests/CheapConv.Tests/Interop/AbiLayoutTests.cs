@@ -59,6 +59,7 @@ public class AbiLayoutTests
         Assert.Equal((long)KernelAlgorithm.Gemm, Facts.Value["enum.CC_ALGO_GEMM"]);
         Assert.Equal((long)KernelAlgorithm.ImplicitGemm, Facts.Value["enum.CC_ALGO_IMPLICIT_GEMM"]);
         Assert.Equal((long)KernelPrecision.Fp32, Facts.Value["enum.CC_PRECISION_FP32"]);
+        Assert.Equal((long)KernelAlgorithm.Tiled, Facts.Value["enum.CC_ALGO_TILED"]);
         Assert.Equal((long)ConvPass.BackwardWeight, Facts.Value["enum.CC_CONV_BACKWARD_WEIGHT"]);
         Assert.Equal((long)CheapConvBackend.Emulator, Facts.Value["enum.CC_BACKEND_EMULATOR"]);
         Assert.Equal((long)CheapConvStatus.Internal, Facts.Value["enum.CC_ERROR_INTERNAL"]);

@@ -41,16 +41,19 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         var step = StepProfiler.Run(run, Student, Teacher, batch: 2);
         launches.AddRange(step.Launches.Select(l => l.Launch));
         launches.AddRange(run.Profile(() => OtherOps(run.Backend)).Launches.Select(l => l.Launch));
+        // tf32 (the profile's default): pointwise and many-channel 3×3 on tensor cores, grouped 3×3 with few channels per
+        // group on the tiled kernels (stride 1 and 2, the weight gradients split).
         ConvProblem[] problems = [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1, groups: 2),
-            ConvProblem.Create(2, 16, 6, 6, 16, 3, 3, pad: 1), ConvProblem.Create(2, 16, 7, 7, 16, 3, 3, stride: 2, pad: 1)];
+            ConvProblem.Create(2, 16, 6, 6, 16, 3, 3, pad: 1), ConvProblem.Create(2, 16, 7, 7, 16, 3, 3, stride: 2, pad: 1),
+            ConvProblem.Create(2, 8, 7, 7, 8, 3, 3, stride: 2, pad: 1, groups: 2)];
         foreach (var pass in CatalogueProfile.Run(run, problems))
         {
             launches.AddRange(pass.Launches.Select(l => l.Launch));
         }
 
-        // The fp32 GEMM kernels run where tf32 is not allowed.
+        // The fp32 GEMM and direct kernels run where tf32 is not allowed.
         using var exact = new ProfiledRun(fixture.Profile, run.Settings, KernelPrecision.Fp32);
-        foreach (var pass in CatalogueProfile.Run(exact, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1)]))
+        foreach (var pass in CatalogueProfile.Run(exact, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1)]))
         {
             launches.AddRange(pass.Launches.Select(l => l.Launch));
         }
@@ -136,7 +139,7 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
                 Assert.True((double)row["sectors_per_request"]! >= 1);
             }
 
-            Assert.Equal("cc_conv2d_forward_kernel", (string)rows[0]["kernels"]![0]!);
+            Assert.Equal("cc_conv2d_tiled_forward_s1_kernel", (string)rows[0]["kernels"]![0]!);
             Assert.Equal("cc_implicit_gemm_forward_1x1_kernel", (string)rows[3]["kernels"]![0]!); // tf32, the library's default
         }
         finally

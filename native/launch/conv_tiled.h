@@ -1,0 +1,46 @@
+// The launch plan of the tiled 3x3 convolution kernels (kernels/conv2d_tiled.cu): which problems they
+// compute, the strips and shared-memory windows of each pass (cheapconv/tiled_plan.h), the grid, and the
+// split of the weight gradient with its workspace. conv.cpp asks here when CC_ALGO_TILED is chosen (or
+// chosen by CC_ALGO_AUTO) and hands the pass over to run_tiled.
+#ifndef CHEAPCONV_LAUNCH_CONV_TILED_H
+#define CHEAPCONV_LAUNCH_CONV_TILED_H
+
+#include "launch.h"
+
+#include "cheapconv/tiled_plan.h"
+
+#include <cstddef>
+
+namespace cc {
+
+// Whether the tiled kernels compute `p`: a 3x3 filter with equal strides 1 or 2 (any padding, groups,
+// channels and sizes), and channel counts whose grid fits CUDA's 65535 blocks in y.
+bool tiled_supports(const cc_conv_problem& p);
+
+// What the tiled kernels support, for CC_ERROR_NOT_SUPPORTED messages.
+inline constexpr const char* kTiledSupports = "3x3 filters with stride 1 or 2 (equal in h and w), any padding and groups, "
+                                              "at most 65535 channels";
+
+struct TiledPlan {
+    KernelId kernel = KernelId::conv2d_tiled_forward_s1;
+    Geometry geometry;
+    cc_tiled_plan tiles{};
+    int splits = 1;                  // backward-weight: partial sums, added by cc_gemm_column_sums_kernel when > 1
+    std::size_t workspace_bytes = 0; // splits > 1: one weight-sized slot per split
+};
+
+// The plan of one pass of a validated problem that tiled_supports; CC_ERROR_INVALID_VALUE when its
+// split workspace would pass 2^31 - 1 elements.
+cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pass, TiledPlan* plan);
+
+// Runs a planned pass: (x, w -> y), (dy, w -> dx) or (x, dy -> dw), as conv.cpp's passes take them.
+// `workspace` holds plan.workspace_bytes (checked by the caller).
+cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
+                    float* out, void* workspace, void* stream, const ProblemText& text);
+
+// The kernels a pass runs, for cc_conv_kernel_names: "cc_conv2d_tiled_..._kernel" (+ the column sums).
+void tiled_kernel_names(const TiledPlan& plan, char* text, std::size_t capacity);
+
+} // namespace cc
+
+#endif
