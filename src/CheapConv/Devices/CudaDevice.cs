@@ -393,8 +393,8 @@ public sealed unsafe class CudaDevice : Device
 
         RefuseWhileCapturing("an upload");
         Bind();
-        _staging ??= new CudaStaging(this);
-        _staging.Upload(destination, source, bytes, _stream, reason => HostWaited(reason));
+        _staging ??= new CudaStaging(this, reason => HostWaited(reason));
+        _staging.Upload(destination, source, bytes, _stream);
         WorkQueued = true;
     }
 

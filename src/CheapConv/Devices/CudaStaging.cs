@@ -9,8 +9,9 @@ namespace CheapConv.Devices;
 /// reads the other (a step's images while the previous step runs). The host waits only if it comes back to a buffer
 /// whose copy has not finished — two uploads ahead of the device — and that wait is counted like any other.
 /// </summary>
-/// <remarks>Used from the device's thread with its context current; freed by the device's dispose.</remarks>
-internal sealed unsafe class CudaStaging(CudaDevice device)
+/// <remarks>Used from the device's thread with its context current; freed by the device's dispose. <c>hostWaited</c> is
+/// the device's count of host waits (a wait for a busy buffer is one).</remarks>
+internal sealed unsafe class CudaStaging(CudaDevice device, Action<string> hostWaited)
 {
     private const int Buffers = 2;
     private const uint EventDisableTiming = 0x2; // CU_EVENT_DISABLE_TIMING: a pure completion marker is cheaper
@@ -23,7 +24,7 @@ internal sealed unsafe class CudaStaging(CudaDevice device)
 
     /// <summary>Copies <paramref name="bytes"/> from <paramref name="source"/> to <paramref name="destination"/> on
     /// <paramref name="stream"/>; the caller's memory is free for reuse when this returns.</summary>
-    public void Upload(nint destination, void* source, long bytes, nint stream, Action<string> hostWaited)
+    public void Upload(nint destination, void* source, long bytes, nint stream)
     {
         var slot = _next;
         _next = (_next + 1) % Buffers;
