@@ -214,9 +214,13 @@ public sealed class CpuThreadBoundTests
         });
         Assert.True(probe.MaxConcurrent <= threads, $"{probe.MaxConcurrent} threads ran the backend's bodies at once, bound {threads}");
         // The probe sees the backend's parallelism where it is allowed (so the bound above is not met by a probe that sees
-        // nothing): with more than one thread allowed the loops hand it work for other threads; with one, never. (How many
+        // nothing): it ran at least one body, and with more than one thread allowed the loops hand it work for other
+        // threads. With one thread allowed, a loop may still run on a second thread, one at a time: the loop's first task
+        // is queued to the probe (which starts a thread for it) and then waited for, and under load that thread can start
+        // it before the waiting caller runs it inline — so only the bound on concurrency is asserted there. (How many
         // threads overlap depends on the machine's load, so that is not asserted from below.)
-        Assert.True(threads == 1 ? probe.ThreadsUsed == 1 : probe.ThreadsUsed > 1, $"the probe ran tasks on {probe.ThreadsUsed} threads with {threads} allowed");
+        Assert.True(probe.MaxConcurrent >= 1, "the probe saw no body of the backend run");
+        Assert.True(threads == 1 || probe.ThreadsUsed > 1, $"the probe ran tasks on {probe.ThreadsUsed} threads with {threads} allowed");
     }
 
     [Fact]
