@@ -70,7 +70,14 @@ bool implicit_gemm_implements(const cc_conv_problem& p, cc_conv_pass pass)
 bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass)
 {
     if (!implicit_gemm_implements(p, pass)) return false;
-    return filter_is(p, 1) || (p.c / p.groups >= 8 && p.k / p.groups >= 8);
+    if (filter_is(p, 1)) return true;
+    const i64 per_group = std::min(p.c / p.groups, p.k / p.groups);
+    if (p.groups == 1) return per_group >= 8;
+    // Grouped 3x3: the roofline model of the catalogue's grouped problems (profile --catalogue with --algo tiled and
+    // --algo implicit-gemm, bench/results/profile-2026-11-29-grouped-choice.md) has the tiled kernels faster below 16
+    // channels per group in the forward pass and below 32 in the backward passes, whose smaller per-group GEMMs leave
+    // more of each mma tile and of the im2col gather unused.
+    return per_group >= (pass == CC_CONV_FORWARD ? 16 : 32);
 }
 
 cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan)

@@ -29,8 +29,9 @@ struct ImplicitGemmPlan {
 // (the same in both directions) and padding at most 2 (any groups) and of 1x1 filters with stride 1, no padding and groups 1.
 bool implicit_gemm_implements(const cc_conv_problem& p, cc_conv_pass pass);
 
-// Whether CC_ALGO_AUTO runs them when tf32 is allowed: where implemented, for 1x1 filters and for 3x3 filters with at
-// least 8 channels and 8 filters per group (fewer leave most of an mma tile empty; the direct kernels do better).
+// Whether CC_ALGO_AUTO runs them when tf32 is allowed: where implemented, for 1x1 filters, dense 3x3 filters with at
+// least 8 channels and 8 filters (fewer leave most of an mma tile empty), and grouped 3x3 filters with at least 16
+// channels and filters per group in the forward pass and 32 in the backward passes (the tiled kernels do better below).
 bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass);
 
 // Plans the pass; CC_ERROR_NOT_SUPPORTED (with what is implemented) where implicit_gemm_implements is false,

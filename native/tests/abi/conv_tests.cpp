@@ -195,14 +195,28 @@ void test_variants_and_workspace(Tally& t)
             "tf32: a split weight gradient adds the column sums");
     t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_conv2d_tiled_forward_s1_kernel",
             "tf32: a grouped 3x3 with 4 filters per group runs the tiled kernels: " + kernel_names(dense, CC_CONV_FORWARD, nullptr));
+    // Grouped 3x3: the tensor cores from 16 channels and filters per group for the forward pass, from 32 for the
+    // backward passes (implicit_gemm_preferred); the tiled kernels below that.
+    const auto passes = [](const cc_conv_problem& q) {
+        return kernel_names(q, CC_CONV_FORWARD, nullptr) + " " + kernel_names(q, CC_CONV_BACKWARD_DATA, nullptr) + " " +
+               kernel_names(q, CC_CONV_BACKWARD_WEIGHT, nullptr);
+    };
     dense.k = 16;
-    t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_implicit_gemm_forward_3x3_kernel" &&
-                kernel_names(dense, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_implicit_gemm_backward_weight_3x3_kernel" &&
-                kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_implicit_gemm_backward_data_3x3_kernel",
-            "tf32: a stride-1 3x3 with 8 channels and filters per group: every pass on tensor cores");
-    cc_conv_init(&dense, 2, 16, 9, 7, 16, 3, 3, 1, 1, 2, 2, 2);
-    t.check(kernel_names(dense, CC_CONV_BACKWARD_DATA, nullptr) == "cc_implicit_gemm_backward_data_3x3_stride2_kernel",
-            "tf32: a stride-2 3x3 data gradient runs on the dilated dy");
+    t.check(passes(dense) == "cc_conv2d_tiled_forward_s1_kernel cc_conv2d_tiled_backward_data_s1_kernel "
+                             "cc_conv2d_tiled_backward_weight_s1_kernel",
+            "tf32: a grouped 3x3 with 8 channels and filters per group runs the tiled kernels: " + passes(dense));
+    cc_conv_init(&dense, 2, 32, 9, 7, 32, 3, 3, 1, 1, 1, 1, 2);
+    t.check(passes(dense) == "cc_implicit_gemm_forward_3x3_kernel cc_conv2d_tiled_backward_data_s1_kernel "
+                             "cc_conv2d_tiled_backward_weight_s1_kernel",
+            "tf32: with 16 per group only the forward pass runs on tensor cores: " + passes(dense));
+    cc_conv_init(&dense, 2, 64, 9, 7, 64, 3, 3, 1, 1, 2, 2, 2);
+    t.check(passes(dense) == "cc_implicit_gemm_forward_3x3_kernel cc_implicit_gemm_backward_data_3x3_stride2_kernel "
+                             "cc_implicit_gemm_backward_weight_3x3_kernel",
+            "tf32: with 32 per group every pass runs on tensor cores (stride 2: the data gradient on the dilated dy): " + passes(dense));
+    cc_conv_init(&dense, 2, 8, 9, 7, 8, 3, 3, 1, 1, 1, 1, 1);
+    t.check(passes(dense) == "cc_implicit_gemm_forward_3x3_kernel cc_implicit_gemm_backward_data_3x3_kernel "
+                             "cc_implicit_gemm_backward_weight_3x3_kernel",
+            "tf32: a dense 3x3 with 8 channels and filters runs every pass on tensor cores: " + passes(dense));
 
     size_t bytes = 1;
     cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, nullptr, &bytes);
@@ -280,9 +294,9 @@ void run_conv_tests(Tally& t)
     cc_conv_init(&p, 3, 20, 8, 6, 68, 1, 1, 0, 0, 1, 1, 1);
     check_passes(t, p, nullptr, "pointwise 20 -> 68 channels, 8x6 (tf32, 16-byte copies, partial tiles)");
     cc_conv_init(&p, 2, 16, 9, 7, 16, 3, 3, 1, 1, 2, 2, 2);
-    check_passes(t, p, nullptr, "3x3 stride 2, 8 channels per group (tf32 forward and weight gradient)");
+    check_passes(t, p, &implicit, "3x3 stride 2, 8 channels per group (CC_ALGO_IMPLICIT_GEMM, every pass)");
     cc_conv_init(&p, 2, 16, 7, 6, 24, 3, 3, 1, 1, 1, 1, 2);
-    check_passes(t, p, nullptr, "3x3 stride 1 pad 1, 8 channels and 12 filters per group (tf32, every pass)");
+    check_passes(t, p, &implicit, "3x3 stride 1 pad 1, 8 channels and 12 filters per group (CC_ALGO_IMPLICIT_GEMM, every pass)");
     cc_conv_init(&p, 1, 9, 6, 7, 10, 3, 3, 0, 0, 1, 1, 1);
     check_passes(t, p, nullptr, "3x3 stride 1 pad 0, 9 -> 10 channels (tf32, every pass)");
     cc_conv_init(&p, 1, 8, 5, 4, 8, 3, 3, 2, 2, 1, 1, 1);
@@ -290,7 +304,7 @@ void run_conv_tests(Tally& t)
     cc_conv_init(&p, 2, 16, 8, 7, 8, 3, 3, 1, 1, 2, 2, 1);
     check_passes(t, p, nullptr, "3x3 stride 2 pad 1, 8x7 (tf32, every pass; dx's last row gets no window)");
     cc_conv_init(&p, 1, 24, 9, 6, 16, 3, 3, 0, 0, 2, 2, 2);
-    check_passes(t, p, nullptr, "3x3 stride 2 pad 0, groups 2 (tf32, every pass)");
+    check_passes(t, p, &implicit, "3x3 stride 2 pad 0, groups 2 (CC_ALGO_IMPLICIT_GEMM, every pass)");
     cc_conv_init(&p, 2, 3, 5, 7, 5, 1, 1, 0, 0, 1, 1, 1);
     check_passes(t, p, &implicit, "pointwise 3 -> 5 channels, 5x7 (CC_ALGO_IMPLICIT_GEMM, 4-byte copies)");
 }

@@ -1,4 +1,5 @@
 using CheapConv.Devices;
+using CheapConv.Interop;
 using CheapConv.Models;
 using CheapConv.Problems;
 using CheapConv.Profiling;
@@ -16,9 +17,13 @@ internal static class ProfileCommand
 {
     public const string Usage =
         "profile --resources [--json]\n" +
-        "  profile --catalogue FILE [--batch N] [--gpu h100|h200] [--sample BLOCKS (32)] [--json]\n" +
+        "  profile --catalogue FILE [--batch N] [--gpu h100|h200] [--sample BLOCKS (32)] [--precision tf32|fp32]\n" +
+        "          [--algo auto|direct|gemm|tiled|implicit-gemm] [--json]\n" +
         "  profile --step --arch wrn-40-2 --block G4 [--teacher-arch wrn-40-2] [--batch 128] [--gpu h100|h200] [--sample BLOCKS (32)]\n" +
-        "          [--in-channels 3] [--image 32] [--classes 10] [--device emu] [--json]";
+        "          [--precision tf32|fp32] [--in-channels 3] [--image 32] [--classes 10] [--device emu] [--json]";
+
+    // --algo's spellings, in the order of cc_algo.
+    private static readonly string[] AlgorithmNames = ["auto", "direct", "gemm", "tiled", "implicit-gemm"];
 
     /// <summary>Blocks recorded per launch unless --sample says otherwise: batch-128 layers profile in seconds.</summary>
     public const int DefaultSampleBlocks = 32;
@@ -59,8 +64,15 @@ internal static class ProfileCommand
     {
         var batch = options.String("batch") is null ? (int?)null : options.Int("batch");
         var (gpu, sample) = ModelOptions(options);
+        var precision = Precision(options);
+        var algorithm = (KernelAlgorithm)Array.IndexOf(AlgorithmNames, options.Choice("algo", "auto", AlgorithmNames));
         var json = options.Flag("json");
         options.EnsureAllUsed();
+        if (algorithm == KernelAlgorithm.ImplicitGemm && precision == KernelPrecision.Fp32)
+        {
+            throw new UsageException("--algo implicit-gemm runs the tensor cores in tf32; it cannot be combined with --precision fp32");
+        }
+
         if (batch is <= 0)
         {
             throw new UsageException($"--batch must be positive, got {batch}");
@@ -77,20 +89,22 @@ internal static class ProfileCommand
         }
 
         using var profile = EmulatorProfile.Open();
-        using var run = new ProfiledRun(profile, ProfileSettings.For(gpu, sample));
+        using var run = new ProfiledRun(profile, ProfileSettings.For(gpu, sample), precision, algorithm);
         if (!json)
         {
-            ProfileTables.CatalogueHeader(run.Settings, path, output);
+            ProfileTables.CatalogueHeader(run.Settings, path, AlgorithmNames[(int)algorithm], precision, output);
         }
 
-        var passes = CatalogueProfile.Run(run, problems, json ? null : pass => ProfileTables.CatalogueRow(pass, output));
+        // A forced variant skips the passes it does not implement (listed with the reason); the launcher's choice has none.
+        var unsupported = new List<UnsupportedPass>();
+        var passes = CatalogueProfile.Run(run, problems, json ? null : pass => ProfileTables.CatalogueRow(pass, output), unsupported);
         if (json)
         {
-            output.WriteLine(ProfileJson.Catalogue(passes));
+            output.WriteLine(ProfileJson.Catalogue(passes, unsupported));
         }
         else
         {
-            ProfileTables.CatalogueFooter(passes, output);
+            ProfileTables.CatalogueFooter(passes, unsupported, output);
         }
 
         return 0;
@@ -107,6 +121,7 @@ internal static class ProfileCommand
         var classes = options.Int("classes", 10);
         _ = options.Device(DeviceRequest.Emulator, "emu");
         var (gpu, sample) = ModelOptions(options);
+        var precision = Precision(options);
         var json = options.Flag("json");
         options.EnsureAllUsed();
         if (batch < 2)
@@ -134,7 +149,7 @@ internal static class ProfileCommand
         }
 
         using var profile = EmulatorProfile.Open();
-        using var run = new ProfiledRun(profile, ProfileSettings.For(gpu, sample));
+        using var run = new ProfiledRun(profile, ProfileSettings.For(gpu, sample), precision);
         StepProfile result;
         try
         {
@@ -156,6 +171,10 @@ internal static class ProfileCommand
 
         return 0;
     }
+
+    // --precision: tf32 (the C library's default) or fp32 (the trainer's GpuBackend default: the exact kernels).
+    private static KernelPrecision Precision(Options options) =>
+        options.Choice("precision", "tf32", "tf32", "fp32") == "fp32" ? KernelPrecision.Fp32 : KernelPrecision.Tf32;
 
     // --gpu and --sample, shared by --catalogue and --step.
     private static (GpuModel Gpu, int Sample) ModelOptions(Options options)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CheapConv.Problems;
 using CheapConv.Profiling;
 
 namespace CheapConv.Cli.Commands;
@@ -46,43 +47,55 @@ internal static class ProfileJson
         return rows.ToJsonString(Compact);
     }
 
-    /// <summary><c>profile --catalogue --json</c>: one object per problem × pass.</summary>
-    public static string Catalogue(IReadOnlyList<PassProfile> passes)
+    /// <summary><c>profile --catalogue --json</c>: one object per problem × pass (with only "unsupported" and the reason for a
+    /// pass the forced kernels do not implement).</summary>
+    public static string Catalogue(IReadOnlyList<PassProfile> passes, IReadOnlyList<UnsupportedPass> unsupported)
     {
         ArgumentNullException.ThrowIfNull(passes);
+        ArgumentNullException.ThrowIfNull(unsupported);
         var rows = new JsonArray();
+        foreach (var skipped in unsupported)
+        {
+            var row = ProblemAndPass(skipped.Problem, skipped.Pass);
+            row["unsupported"] = skipped.Reason;
+            rows.Add(row);
+        }
+
         foreach (var pass in passes)
         {
-            var p = pass.Problem;
-            rows.Add(new JsonObject
-            {
-                ["n"] = p.N,
-                ["c"] = p.C,
-                ["h"] = p.H,
-                ["w"] = p.W,
-                ["k"] = p.K,
-                ["r"] = p.R,
-                ["s"] = p.S,
-                ["stride"] = p.StrideH,
-                ["pad"] = p.PadH,
-                ["groups"] = p.Groups,
-                ["pass"] = pass.Pass,
-                ["kernels"] = new JsonArray([.. pass.Kernels.Select(k => (JsonNode)k)]),
-                ["modelled_us"] = pass.ModelledUs,
-                ["roofline_us"] = pass.RooflineUs,
-                ["roofline_fraction"] = pass.RooflineFraction,
-                ["bound"] = pass.Bound,
-                ["sectors_per_request"] = pass.SectorsPerRequest,
-                ["bank_conflicts"] = (long)Math.Round(pass.BankConflicts),
-                ["main_load"] = pass.Main.Launch.MainLoad is { } load
-                    ? new JsonObject { ["where"] = load.Where, ["sectors_per_request"] = load.SectorsPerRequest }
-                    : null,
-                ["launches"] = new JsonArray([.. pass.Launches.Select(Launch)]),
-            });
+            var row = ProblemAndPass(pass.Problem, pass.Pass);
+            row["kernels"] = new JsonArray([.. pass.Kernels.Select(k => (JsonNode)k)]);
+            row["modelled_us"] = pass.ModelledUs;
+            row["roofline_us"] = pass.RooflineUs;
+            row["roofline_fraction"] = pass.RooflineFraction;
+            row["bound"] = pass.Bound;
+            row["sectors_per_request"] = pass.SectorsPerRequest;
+            row["bank_conflicts"] = (long)Math.Round(pass.BankConflicts);
+            row["main_load"] = pass.Main.Launch.MainLoad is { } load
+                ? new JsonObject { ["where"] = load.Where, ["sectors_per_request"] = load.SectorsPerRequest }
+                : null;
+            row["launches"] = new JsonArray([.. pass.Launches.Select(Launch)]);
+            rows.Add(row);
         }
 
         return rows.ToJsonString(Compact);
     }
+
+    // The fields that name a catalogue row: the problem and the pass.
+    private static JsonObject ProblemAndPass(ConvProblem p, string pass) => new()
+    {
+        ["n"] = p.N,
+        ["c"] = p.C,
+        ["h"] = p.H,
+        ["w"] = p.W,
+        ["k"] = p.K,
+        ["r"] = p.R,
+        ["s"] = p.S,
+        ["stride"] = p.StrideH,
+        ["pad"] = p.PadH,
+        ["groups"] = p.Groups,
+        ["pass"] = pass,
+    };
 
     /// <summary><c>profile --step --json</c>: the totals and one object per kernel.</summary>
     public static string Step(StepProfile step, ProfileSettings settings)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using CheapConv.Interop;
 using CheapConv.Profiling;
 
 namespace CheapConv.Cli.Commands;
@@ -33,12 +34,12 @@ internal static class ProfileTables
     }
 
     /// <summary>The header of <c>profile --catalogue</c>'s table: the model's settings, then the column names.</summary>
-    public static void CatalogueHeader(ProfileSettings settings, string catalogue, TextWriter output)
+    public static void CatalogueHeader(ProfileSettings settings, string catalogue, string algorithm, KernelPrecision precision, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(output);
         Settings(settings, output);
-        output.WriteLine(Invariant($"catalogue {catalogue}"));
+        output.WriteLine(Invariant($"catalogue {catalogue}; kernels: --algo {algorithm}, --precision {precision.ToString().ToLowerInvariant()}"));
         output.WriteLine();
         output.WriteLine("| N C H W K R S stride pad groups | pass | kernels | modelled µs | roofline µs | % of roofline | bound | sectors/request | bank conflicts | main load |");
         output.WriteLine("|---|---|---|---:|---:|---:|---|---:|---:|---|");
@@ -56,11 +57,24 @@ internal static class ProfileTables
     }
 
     /// <summary>The totals under <c>profile --catalogue</c>'s table, per pass and per bound.</summary>
-    public static void CatalogueFooter(IReadOnlyList<PassProfile> passes, TextWriter output)
+    public static void CatalogueFooter(IReadOnlyList<PassProfile> passes, IReadOnlyList<UnsupportedPass> unsupported, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(passes);
+        ArgumentNullException.ThrowIfNull(unsupported);
         ArgumentNullException.ThrowIfNull(output);
         output.WriteLine();
+        if (unsupported.Count > 0)
+        {
+            output.WriteLine(Invariant($"not implemented by these kernels ({unsupported.Count} passes, left out of the sums below):"));
+            foreach (var skipped in unsupported)
+            {
+                var p = skipped.Problem;
+                output.WriteLine(Invariant($"- {p.N} {p.C} {p.H} {p.W} {p.K} {p.R} {p.S} {p.StrideH} {p.PadH} {p.Groups} {skipped.Pass}: {skipped.Reason}"));
+            }
+
+            output.WriteLine();
+        }
+
         foreach (var group in passes.GroupBy(p => p.Pass))
         {
             var modelled = group.Sum(p => p.ModelledUs);

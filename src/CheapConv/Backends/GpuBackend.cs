@@ -27,12 +27,12 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     public string Name => Device.Name;
 
     /// <summary>
-    /// Whether <see cref="Conv2dForward"/>, <see cref="Conv2dBackwardData"/> and <see cref="Conv2dBackwardWeight"/> let
-    /// the launcher choose the kernels (<see cref="KernelAlgorithm.Auto"/>: the GEMM kernels for pointwise problems, the
-    /// tiled kernels for grouped and depthwise 3×3 ones; the default). False asks for <see cref="KernelAlgorithm.Direct"/> on every problem, so tests and benchmarks can
-    /// still run the direct kernels on 1×1 shapes.
+    /// The kernels <see cref="Conv2dForward"/>, <see cref="Conv2dBackwardData"/> and <see cref="Conv2dBackwardWeight"/>
+    /// ask for (<see cref="KernelOptions.Algorithm"/>): <see cref="KernelAlgorithm.Auto"/> (the default) lets the launcher
+    /// choose; another value forces that variant, so tests and benchmarks can run e.g. the direct kernels on every problem
+    /// (a problem the variant does not implement is then refused with <see cref="CheapConvStatus.NotSupported"/>).
     /// </summary>
-    public bool PointwiseAsGemm { get; init; } = true;
+    public KernelAlgorithm ConvAlgorithm { get; init; } = KernelAlgorithm.Auto;
 
     /// <summary>
     /// What the convolutions may use (<see cref="KernelOptions.Precision"/>). <see cref="KernelPrecision.Fp32"/> here, the
@@ -91,7 +91,7 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     public void Conv2dBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw) =>
         Conv(ConvPass.BackwardWeight, problem, ConvOptions, x, dy, dw);
 
-    private KernelOptions ConvOptions => new(PointwiseAsGemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct) { Precision = ConvPrecision };
+    private KernelOptions ConvOptions => new(ConvAlgorithm) { Precision = ConvPrecision };
 
     /// <summary>
     /// One pass: (x, w → y), (dy, w → dx) or (x, dy → dw), with the workspace the launcher asks for these options.

@@ -13,8 +13,13 @@ internal static class CatalogueProfile
     /// <summary>The three passes, as the report names them.</summary>
     public static IReadOnlyList<string> Passes { get; } = ["forward", "backward_data", "backward_weight"];
 
-    /// <summary>Profiles every pass of every problem; <paramref name="progress"/> sees each pass as it is done.</summary>
-    public static IReadOnlyList<PassProfile> Run(ProfiledRun run, IEnumerable<ConvProblem> problems, Action<PassProfile>? progress = null)
+    /// <summary>
+    /// Profiles every pass of every problem; <paramref name="progress"/> sees each pass as it is done. A pass the run's
+    /// kernels do not implement (a forced <see cref="Interop.KernelAlgorithm"/>) goes into <paramref name="unsupported"/>
+    /// with the library's reason when one is given, and throws otherwise.
+    /// </summary>
+    public static IReadOnlyList<PassProfile> Run(ProfiledRun run, IEnumerable<ConvProblem> problems, Action<PassProfile>? progress = null,
+        ICollection<UnsupportedPass>? unsupported = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(problems);
@@ -37,7 +42,17 @@ internal static class CatalogueProfile
             ];
             for (var pass = 0; pass < passes.Length; pass++)
             {
-                var (launches, _) = run.Profile(passes[pass]);
+                IReadOnlyList<ModelledLaunch> launches;
+                try
+                {
+                    (launches, _) = run.Profile(passes[pass]);
+                }
+                catch (Interop.CheapConvException e) when (e.Status == Interop.CheapConvStatus.NotSupported && unsupported is not null)
+                {
+                    unsupported.Add(new UnsupportedPass(problem, Passes[pass], e.Detail.Length > 0 ? e.Detail : e.Message));
+                    continue;
+                }
+
                 var tensorCores = launches.Any(l => l.Work.TensorCores);
                 var result = new PassProfile(problem, Passes[pass], launches,
                     ProfileModel.PassRooflineUs(run.Settings.Gpu, problem, Passes[pass], tensorCores));
@@ -56,3 +71,6 @@ internal static class CatalogueProfile
         return backend.Upload(values);
     }
 }
+
+/// <summary>A pass of a catalogue that the profiled kernels do not implement, with the library's reason.</summary>
+internal sealed record UnsupportedPass(ConvProblem Problem, string Pass, string Reason);

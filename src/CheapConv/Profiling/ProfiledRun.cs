@@ -62,7 +62,11 @@ internal sealed unsafe class ProfiledRun : IDisposable
 
     /// <param name="convPrecision">What the convolutions may use: by default tf32, the C library's default (the kernels a
     /// cc_conv_* caller gets, tensor cores where they apply).</param>
-    public ProfiledRun(EmulatorProfile profile, ProfileSettings settings, KernelPrecision convPrecision = KernelPrecision.Tf32)
+    /// <param name="convAlgorithm">The kernels the convolutions ask for: by default the launcher's choice; another value
+    /// profiles that variant (a pass it does not implement throws <see cref="CheapConvException"/> with
+    /// <see cref="CheapConvStatus.NotSupported"/>).</param>
+    public ProfiledRun(EmulatorProfile profile, ProfileSettings settings, KernelPrecision convPrecision = KernelPrecision.Tf32,
+        KernelAlgorithm convAlgorithm = KernelAlgorithm.Auto)
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(settings);
@@ -71,7 +75,7 @@ internal sealed unsafe class ProfiledRun : IDisposable
         // The same library the profile opened (the loader counts references; it is never unloaded).
         var library = NativeLibrary.Load(profile.Device.LibraryPath);
         _launchCount = (delegate* unmanaged<int>)NativeLibrary.GetExport(library, "cc_prof_launch_count");
-        _gpu = new GpuBackend(profile.Device) { ConvPrecision = convPrecision };
+        _gpu = new GpuBackend(profile.Device) { ConvPrecision = convPrecision, ConvAlgorithm = convAlgorithm };
         Backend = new RecordingBackend(_gpu, () => _launchCount());
     }
 

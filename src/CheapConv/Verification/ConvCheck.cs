@@ -105,11 +105,11 @@ internal static class ConvCheck
     }
 
     /// <summary>Runs the three passes on <paramref name="device"/> through <see cref="GpuBackend"/> (the C ABI): the kernels
-    /// the launcher chooses with what <paramref name="precision"/> allows, or the direct kernels.</summary>
+    /// the launcher chooses with what <paramref name="precision"/> allows, or those of a forced <paramref name="algorithm"/>.</summary>
     public static ConvOutputs RunOnDevice(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32,
-        bool directKernels = false)
+        KernelAlgorithm algorithm = KernelAlgorithm.Auto)
     {
-        using var tensors = new ConvTensors(device, problem, inputs, precision, directKernels);
+        using var tensors = new ConvTensors(device, problem, inputs, precision, algorithm);
         const byte nanPoison = 0xFF;
         tensors.Y.FillBytes(nanPoison);
         tensors.Dx.FillBytes(nanPoison);

@@ -14,13 +14,13 @@ internal sealed class ConvTensors : IDisposable
     private readonly GpuBackend _backend;
 
     /// <param name="precision">What the convolutions may use (<see cref="GpuBackend.ConvPrecision"/>).</param>
-    /// <param name="directKernels">Run the direct kernels (the reference algorithm on the device) rather than the
-    /// launcher's choice.</param>
+    /// <param name="algorithm">The kernels to ask for (<see cref="GpuBackend.ConvAlgorithm"/>): the launcher's choice, or
+    /// a forced variant such as the direct kernels (the reference algorithm on the device).</param>
     public ConvTensors(Device device, ConvProblem problem, ConvInputs inputs, KernelPrecision precision = KernelPrecision.Fp32,
-        bool directKernels = false)
+        KernelAlgorithm algorithm = KernelAlgorithm.Auto)
     {
         Problem = problem;
-        _backend = new GpuBackend(device) { ConvPrecision = precision, PointwiseAsGemm = !directKernels };
+        _backend = new GpuBackend(device) { ConvPrecision = precision, ConvAlgorithm = algorithm };
         X = device.Upload<float>(inputs.X);
         W = device.Upload<float>(inputs.W);
         Dy = device.Upload<float>(inputs.Dy);

@@ -15,6 +15,9 @@ public class ProfileCommandTests
     [InlineData("does not exist", "--catalogue", "/nonexistent/shapes.txt")]
     [InlineData("option --gpu must be one of h100, h200, got 'a100'", "--catalogue", "/nonexistent/shapes.txt", "--gpu", "a100")]
     [InlineData("--sample must be 0 (every block) or positive, got -1", "--catalogue", "/nonexistent/shapes.txt", "--sample", "-1")]
+    [InlineData("option --algo must be one of auto, direct, gemm, tiled, implicit-gemm, got 'fast'", "--catalogue", "/nonexistent/shapes.txt", "--algo", "fast")]
+    [InlineData("--algo implicit-gemm runs the tensor cores in tf32; it cannot be combined with --precision fp32", "--catalogue", "/nonexistent/shapes.txt", "--algo", "implicit-gemm", "--precision", "fp32")]
+    [InlineData("option --precision must be one of tf32, fp32, got 'fp16'", "--step", "--arch", "wrn-10-1", "--precision", "fp16")]
     [InlineData("option --arch is required", "--step")]
     [InlineData("option --device must be one of emu, got 'cpu'", "--step", "--arch", "wrn-40-2", "--device", "cpu")]
     [InlineData("WRN depth must be 6n+4", "--step", "--arch", "wrn-7-1")]
@@ -45,6 +48,33 @@ public class ProfileCommandTests
         finally
         {
             CudaToolkit.SearchPathForTests.Value = null;
+        }
+    }
+
+    [Fact]
+    public void Catalogue_WithAForcedVariant_ProfilesWhatItImplementsAndListsTheRestWithTheReason()
+    {
+        var catalogue = Path.Combine(Path.GetTempPath(), $"cheapconv-profile-algo-{Guid.NewGuid():N}.txt");
+        File.WriteAllText(catalogue, "N C H W K R S stride pad groups | used by\n2 8 6 6 8 3 3 1 1 8 | DW\n2 8 6 6 16 1 1 1 0 1 | DW\n");
+        try
+        {
+            var (code, output, error) = Run("profile", "--catalogue", catalogue, "--algo", "tiled", "--sample", "0");
+            Assert.True(code == 0, error);
+            Assert.Contains("kernels: --algo tiled, --precision tf32", output);
+            // The depthwise problem's three passes ran on the tiled kernels; the pointwise one's are listed, not profiled.
+            Assert.Equal(3, output.Split('\n').Count(line => line.StartsWith("| 2 8 6 6 8 3 3 1 1 8 |", StringComparison.Ordinal) && line.Contains("conv2d_tiled_", StringComparison.Ordinal)));
+            Assert.DoesNotContain("| 2 8 6 6 16 1 1 1 0 1 |", output);
+            Assert.Contains("not implemented by these kernels (3 passes, left out of the sums below):", output);
+            foreach (var pass in new[] { "forward", "backward_data", "backward_weight" })
+            {
+                Assert.Contains($"- 2 8 6 6 16 1 1 1 0 1 {pass}: ", output);
+            }
+
+            Assert.Contains("CC_ALGO_TILED", output);
+        }
+        finally
+        {
+            File.Delete(catalogue);
         }
     }
 

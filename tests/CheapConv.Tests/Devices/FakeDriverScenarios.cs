@@ -286,7 +286,7 @@ internal static unsafe class FakeDriverScenarios
                      (pointwise, true, KernelPrecision.Tf32),
                  })
         {
-            using var backend = new GpuBackend(device) { PointwiseAsGemm = gemm, ConvPrecision = precision };
+            using var backend = new GpuBackend(device) { ConvAlgorithm = gemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct, ConvPrecision = precision };
             var options = new KernelOptions(gemm ? KernelAlgorithm.Auto : KernelAlgorithm.Direct) { Precision = precision };
             using var x = device.Allocate<float>(problem.InputElements);
             using var w = device.Allocate<float>(problem.WeightElements);

@@ -8,14 +8,15 @@ namespace CheapConv.Tests.Emulator;
 
 /// <summary>
 /// The tensor-core (tf32 implicit-GEMM) kernels, run by the emulator through the C ABI with tf32 allowed, over every
-/// problem of the shape catalogue they take (1×1, and 3×3 with at least 8 channels and filters per group):
-/// inputs exact in tf32 against the fp32 bound (where any misplaced fragment element shows), the direct kernels'
+/// problem of the shape catalogue they are made for (1×1, and 3×3 with at least 8 channels and filters per group —
+/// forced where they implement all three passes, so grouped problems that AUTO gives to the tiled kernels are covered
+/// too): inputs exact in tf32 against the fp32 bound (where any misplaced fragment element shows), the direct kernels'
 /// results on the same inputs as a second oracle, and random fp32 inputs against the tf32 bound.
 /// </summary>
 public class EmulatedTensorCoreConvTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>
 {
-    /// <summary>The catalogue's problems CC_ALGO_AUTO gives to the tensor-core kernels when tf32 is allowed (the rule of
-    /// native/launch/conv_implicit_gemm.cpp; each test checks that a pass really ran on them).</summary>
+    /// <summary>The catalogue's problems the tensor-core kernels are made for (each test checks that a pass really ran on
+    /// them).</summary>
     public static TheoryData<string> Sources()
     {
         var data = new TheoryData<string>();
@@ -36,9 +37,9 @@ public class EmulatedTensorCoreConvTests(EmulatorFixture emulator) : IClassFixtu
     public void Tf32ExactInputs_MeetTheFp32BoundAndMatchTheDirectKernels(string source)
     {
         var problem = TestCatalogue.Scaled(source);
-        AssertRunsOnTensorCores(problem);
+        var algorithm = TensorCoreAlgorithm(problem);
         var inputs = ConvInputs.RandomTf32Exact(problem, seed: 3);
-        var tensorCores = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, KernelPrecision.Tf32);
+        var tensorCores = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, KernelPrecision.Tf32, algorithm);
         ConvAssert.Passed(ConvCheck.Compare(problem, inputs, tensorCores, emulator.Device.Name));
 
         // Second oracle: the direct kernels on the same inputs. Both are within the fp32 bound of the exact sum, so within
@@ -61,7 +62,7 @@ public class EmulatedTensorCoreConvTests(EmulatorFixture emulator) : IClassFixtu
     {
         var problem = TestCatalogue.Scaled(source);
         var inputs = ConvInputs.Random(problem, seed: 1);
-        var outputs = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, KernelPrecision.Tf32);
+        var outputs = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, KernelPrecision.Tf32, TensorCoreAlgorithm(problem));
         ConvAssert.Passed(ConvCheck.Compare(problem, inputs, outputs, emulator.Device.Name, KernelPrecision.Tf32));
     }
 
@@ -79,19 +80,43 @@ public class EmulatedTensorCoreConvTests(EmulatorFixture emulator) : IClassFixtu
         Assert.True(ConvCheck.Compare(problem, inputs, outputs, "tampered", KernelPrecision.Tf32).Passes[0].Passed);
     }
 
-    private void AssertRunsOnTensorCores(ConvProblem problem)
+    /// <summary>
+    /// <see cref="KernelAlgorithm.ImplicitGemm"/> where the tensor-core kernels implement all three passes, else the
+    /// launcher's choice with tf32 (e.g. a stride-2 1×1, whose data gradient they do not implement); checks that at least
+    /// one pass then runs on them.
+    /// </summary>
+    private KernelAlgorithm TensorCoreAlgorithm(ConvProblem problem)
     {
-        var options = new KernelOptions { Precision = KernelPrecision.Tf32 };
-        var kernels = new[] { ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight }
-            .Select(pass => emulator.Device.Native.ConvKernelNames(problem, pass, options)).ToList();
+        ConvPass[] passes = [ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight];
+        var forced = new KernelOptions(KernelAlgorithm.ImplicitGemm) { Precision = KernelPrecision.Tf32 };
+        var implementsAll = passes.All(pass =>
+        {
+            try
+            {
+                emulator.Device.Native.ConvKernelNames(problem, pass, forced);
+                return true;
+            }
+            catch (CheapConvException e) when (e.Status == CheapConvStatus.NotSupported)
+            {
+                return false;
+            }
+        });
+        if (implementsAll)
+        {
+            return KernelAlgorithm.ImplicitGemm;
+        }
+
+        var auto = new KernelOptions { Precision = KernelPrecision.Tf32 };
+        var kernels = passes.Select(pass => emulator.Device.Native.ConvKernelNames(problem, pass, auto)).ToList();
         Assert.True(kernels.Any(k => k.Contains("implicit_gemm", StringComparison.Ordinal)),
-            $"{problem}: no pass runs on the tensor-core kernels ({string.Join(", ", kernels)}); the test's rule is stale");
+            $"{problem}: no pass runs on the tensor-core kernels ({string.Join(", ", kernels)})");
+        return KernelAlgorithm.Auto;
     }
 
     private ConvOutputs RunDirect(ConvProblem problem, ConvInputs inputs)
     {
         using var tensors = new ConvTensors(emulator.Device, problem, inputs);
-        using var backend = new GpuBackend(emulator.Device) { PointwiseAsGemm = false };
+        using var backend = new GpuBackend(emulator.Device) { ConvAlgorithm = KernelAlgorithm.Direct };
         backend.Conv2dForward(problem, tensors.X, tensors.W, tensors.Y);
         backend.Conv2dBackwardData(problem, tensors.Dy, tensors.W, tensors.Dx);
         backend.Conv2dBackwardWeight(problem, tensors.X, tensors.Dy, tensors.Dw);

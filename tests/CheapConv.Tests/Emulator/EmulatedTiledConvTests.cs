@@ -32,7 +32,7 @@ public class EmulatedTiledConvTests(EmulatorFixture emulator) : IClassFixture<Em
         var problem = TestCatalogue.Scaled(source);
         var inputs = ConvInputs.Random(problem, seed: 3);
         var tiled = ConvCheck.RunOnDevice(emulator.Device, problem, inputs);
-        var direct = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, directKernels: true);
+        var direct = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, algorithm: KernelAlgorithm.Direct);
         ConvAssert.Passed(ConvCheck.CompareWithOracle(problem, inputs, tiled, direct, emulator.Device.Name + " (tiled vs direct kernels)"));
         Assert.Empty(emulator.Device.TakeWarnings());
     }
@@ -60,7 +60,7 @@ public class EmulatedTiledConvTests(EmulatorFixture emulator) : IClassFixture<Em
         var problem = TestCatalogue.Scaled(TestCatalogue.Real.First(e => IsTiled(e.Problem)).Source);
         var inputs = ConvInputs.Random(problem, seed: 3);
         var tiled = ConvCheck.RunOnDevice(emulator.Device, problem, inputs);
-        var direct = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, directKernels: true);
+        var direct = ConvCheck.RunOnDevice(emulator.Device, problem, inputs, algorithm: KernelAlgorithm.Direct);
         tiled.Dx[^1] += 1e-3f;
         var result = ConvCheck.CompareWithOracle(problem, inputs, tiled, direct, "tampered");
         Assert.True(result.Passes[0].Passed);

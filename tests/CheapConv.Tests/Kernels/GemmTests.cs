@@ -71,7 +71,7 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
     public void DirectKernels_OnPointwiseShapes_MatchReference(string shape)
     {
         // With the routing switched off, Conv2d* launch the direct conv2d kernels even on 1×1 problems.
-        var direct = new GpuBackend(emulator.Device) { PointwiseAsGemm = false };
+        var direct = new GpuBackend(emulator.Device) { ConvAlgorithm = KernelAlgorithm.Direct };
         var problem = GemmCases.Problem(shape);
         var inputs = ConvInputs.Random(problem, seed: 1);
         var outputs = RunConv(direct, problem, inputs);
@@ -87,7 +87,7 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
         var problem = ConvProblem.Create(2, 16, 32, 32, 32, 1, 1);
         var inputs = ConvInputs.Random(problem, seed: 9);
         var routed = RunConv(_backend, problem, inputs);
-        var direct = RunConv(new GpuBackend(emulator.Device) { PointwiseAsGemm = false }, problem, inputs);
+        var direct = RunConv(new GpuBackend(emulator.Device) { ConvAlgorithm = KernelAlgorithm.Direct }, problem, inputs);
 
         using var x = emulator.Device.Upload<float>(inputs.X);
         using var dy = emulator.Device.Upload<float>(inputs.Dy);
