@@ -64,6 +64,8 @@ public sealed record TrainingOutcome(RunSummary Summary, bool Completed, Trainin
 /// (no atomics in the kernels, the CPU backend parallel only across independent outputs). So a run is repeatable
 /// bit for bit on one device, and a resumed run — weights, BN statistics and momentum restored exactly from the
 /// float32 checkpoint, the next epoch's loader rebuilt from (seed, epoch) — continues exactly as if uninterrupted.
+/// With <see cref="TrainingConfig.Graph"/> the full batches replay a captured graph of the step (<see cref="StepRunner"/>),
+/// which launches the same kernels in the same order: the same bits as eager steps.
 /// </remarks>
 public static class Trainer
 {
@@ -87,6 +89,7 @@ public static class Trainer
         var directory = options.RunDirectory;
         var config = options.Config;
         config.Validate();
+        var graphBackend = UsesGraph(config, backend);
         var wrn = config.Model.ToWrnConfig();
         CheckData(options.Train, wrn);
         CheckData(options.Test, wrn);
@@ -148,7 +151,7 @@ public static class Trainer
         var lossOptions = config.Distillation?.LossOptions();
         using var log = new StepLog(backend, model, TrainingStep.AttentionGroups(teacher is null ? null : lossOptions), batchesPerEpoch);
         using var steps = new StepRunner(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, log,
-            UsesGraph(config, backend), config.BatchSize, options.AroundReplay);
+            graphBackend, config.BatchSize, options.AroundReplay);
         var epochSeconds = new List<double>();
         var completed = true;
         for (var epoch = state.Epoch; epoch < config.Epochs; epoch++)
