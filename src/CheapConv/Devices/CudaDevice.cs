@@ -306,7 +306,8 @@ public sealed unsafe class CudaDevice : Device
         _lastCall = call;
         _lastProblem = problem;
         _callsSinceSync++;
-        if (SynchronizeAfterEachLaunch)
+        // A launch queued during a capture is recorded, not run: there is nothing to wait for (and a capture refuses it).
+        if (SynchronizeAfterEachLaunch && !Capturing)
         {
             Synchronize();
         }
