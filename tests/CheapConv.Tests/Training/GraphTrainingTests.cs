@@ -93,6 +93,30 @@ public sealed class GraphTrainingTests(GraphTrainingFixture runs) : IClassFixtur
     }
 
     [Fact]
+    public void Distillation_GraphOn_GivesTheBitsOfGraphOff()
+    {
+        // A teacher trained for one epoch on the CPU; one epoch of KD + AT distillation into the G(2) student on the
+        // emulator: the first full batch eager, the second replayed (teacher forward, KD, AT inside the graph), the
+        // partial batch eager.
+        var teacherDirectory = runs.Data.NewFolder("graph-teacher");
+        var teacherConfig = runs.Config(graph: false) with { Model = runs.Config(graph: false).Model with { Block = "S" }, Epochs = 1, Device = "cpu" };
+        runs.Run(teacherConfig, teacherDirectory, new RecordingObserver(), backend: new CpuBackend());
+        var distillation = new DistillationConfig(Checkpoint.Resolve(teacherDirectory), teacherConfig.Model, Alpha: 0.9, Temperature: 4, Beta: 1e3);
+        GraphRun Distill(bool graph, string folder) =>
+            runs.Run(runs.Config(graph) with { Epochs = 1, Distillation = distillation }, runs.Data.NewFolder(folder), new RecordingObserver());
+
+        var on = Distill(graph: true, "graph-distill-on");
+        var off = Distill(graph: false, "graph-distill-off");
+
+        Assert.Equal((1, 0), (on.Replays, off.Replays));
+        var metrics = RunFiles.ReadMetrics(on.Directory);
+        Assert.All(metrics, m => Assert.True(m.Kd > 0 && m.At > 0, "KD and AT were computed"));
+        Assert.Equal(RunFiles.ReadMetrics(off.Directory).Select(GraphTrainingFixture.WithoutTimes), metrics.Select(GraphTrainingFixture.WithoutTimes));
+        Assert.Equal(off.Observer.Batches.Select(GraphTrainingFixture.Logged), on.Observer.Batches.Select(GraphTrainingFixture.Logged));
+        GraphTrainingFixture.AssertSameCheckpoint(off.Directory, on.Directory, "distillation, --graph off against --graph on");
+    }
+
+    [Fact]
     public void GraphOn_WithACpuBackend_IsRefusedBeforeTraining()
     {
         var directory = runs.Data.NewFolder("graph-on-cpu");
