@@ -139,6 +139,9 @@ public static class Trainer
             history = RestoreMetrics(directory, state);
         }
 
+        // What the run does about graphs, also where the configuration left it to the backend (written before --graph).
+        config = config with { Graph = graphBackend is not null };
+
         // config.json always holds the current plan (epochs may have grown on resume).
         RunFiles.WriteAtomically(Path.Combine(directory, RunFiles.ConfigFile), config.ToJson() + "\n");
 

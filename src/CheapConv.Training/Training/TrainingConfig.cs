@@ -127,7 +127,7 @@ public sealed record TrainingConfig(
     /// --graph on|off: whether the trainer captures its training step as a graph (a CUDA graph on a GPU, a recorded list on
     /// the emulator) and replays it for every full batch (<see cref="Trainer"/>). True or false as a new run is planned (on
     /// by default on cuda and emu, refused on the cpu); null in a config.json written before the option, which means on
-    /// exactly when the backend is a GPU backend. A replayed step computes the same bits as an eager one, so a resumed run
+    /// exactly when the backend is a GPU backend (the trainer then writes what it chose). A replayed step computes the same bits as an eager one, so a resumed run
     /// keeps the stored value unless told otherwise and may change it (<see cref="ResumeConflicts"/> does not compare it).
     /// </summary>
     public bool? Graph { get; init; }

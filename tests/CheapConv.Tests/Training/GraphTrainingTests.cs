@@ -31,6 +31,8 @@ public sealed class GraphTrainingTests(GraphTrainingFixture runs) : IClassFixtur
         Assert.Equal(0, off.Replays);
         Assert.True(TrainingConfig.Read(on.Directory).Graph);
         Assert.False(TrainingConfig.Read(off.Directory).Graph);
+        Assert.Contains("on emu: test, the step as a graph; files in", CheapConv.Cli.Commands.ProgressRenderer.Header(on.Observer.Starts.Single()));
+        Assert.DoesNotContain("as a graph", CheapConv.Cli.Commands.ProgressRenderer.Header(off.Observer.Starts.Single()));
 
         var metrics = RunFiles.ReadMetrics(on.Directory);
         Assert.Equal([0.05, 0.0375, 0.0125], metrics.Select(m => m.LearningRate), (a, b) => Math.Abs(a - b) < 1e-12); // one per epoch
@@ -50,8 +52,11 @@ public sealed class GraphTrainingTests(GraphTrainingFixture runs) : IClassFixtur
         Assert.False(first.Outcome.Completed);
         Assert.Equal(1, first.Outcome.Summary.Epochs);
 
-        var second = runs.Run(runs.Config(graph: true), split, new RecordingObserver(), resume: true);
+        // Resumed with a configuration that leaves the graph to the backend (as a config.json from before --graph): the
+        // emulator's GPU backend captures, and config.json records it.
+        var second = runs.Run(runs.Config(graph: true) with { Graph = null }, split, new RecordingObserver(), resume: true);
         Assert.True(second.Outcome.Completed);
+        Assert.True(TrainingConfig.Read(split).Graph);
         Assert.Equal(2, second.Observer.Starts.Single().FirstEpoch);
         // The resumed process runs its first full batch eagerly, then captures: one replay in epoch 2 (the whole run's 2), 2 in epoch 3.
         Assert.Equal((1, 3), (first.Replays, second.Replays));
@@ -64,7 +69,8 @@ public sealed class GraphTrainingTests(GraphTrainingFixture runs) : IClassFixtur
     public void CpuBackend_AgreesWithTheGraphRun_WithinTheDerivedTolerance()
     {
         var on = runs.GraphOn.Value;
-        var cpu = runs.Run(runs.Config(graph: false) with { Device = "cpu" }, runs.Data.NewFolder("graph-cpu"), new RecordingObserver(), backend: new CpuBackend());
+        var cpu = runs.Run(runs.Config(graph: false) with { Device = "cpu", Graph = null }, runs.Data.NewFolder("graph-cpu"), new RecordingObserver(), backend: new CpuBackend());
+        Assert.False(TrainingConfig.Read(cpu.Directory).Graph); // left to the backend: the C# backend has no graphs
 
         // StudentOnEmulatorTests derives the bound for one step: float32 with other summation orders, errors adding to first
         // order along the longest path of one forward and backward pass (about 60 reductions), relative to each value's
