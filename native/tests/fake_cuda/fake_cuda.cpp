@@ -37,7 +37,7 @@
 //   context create C device=D / context destroy C
 //   alloc P bytes=N context=C / free P
 //   memcpy htod|dtoh|dtod bytes=N stream=S
-//   stream create S context=C / stream destroy S / sync stream=S
+//   stream create S context=C flags=F / stream destroy S / sync stream=S
 //   event create E / event record E stream=S / event destroy E / event query E / event sync E
 //   hostalloc P bytes=N / freehost P     (page-locked host memory)
 //   capture begin stream=S mode=M / capture end stream=S graph=G / graph instantiate G exec=E / graph launch E stream=S /
@@ -596,13 +596,13 @@ CUresult cuMemsetD32Async(CUdeviceptr destination, unsigned value, std::size_t c
 }
 
 // ---- streams and events ----------------------------------------------------------------------------------------
-CUresult cuStreamCreate(CUstream* stream, unsigned /*flags*/)
+CUresult cuStreamCreate(CUstream* stream, unsigned flags)
 {
     std::lock_guard<std::mutex> lock(g_mu);
     if (const CUresult r = check_work_locked(nullptr); r != kSuccess) return r;
     auto created = std::make_unique<Stream>(Stream{current()});
     *stream = created.get();
-    record_held("stream create %p context=%p", *stream, current());
+    record_held("stream create %p context=%p flags=%u", *stream, current(), flags);
     g_streams[*stream] = std::move(created);
     return kSuccess;
 }

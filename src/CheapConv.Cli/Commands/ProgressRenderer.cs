@@ -89,7 +89,7 @@ internal static class ProgressRenderer
         return Invariant($"{(start.FirstEpoch > 1 ? "resuming" : "training")} {c.Model.Describe()}, mode {c.Mode}") +
             (c.Distillation is { } d ? Invariant($" (teacher {d.TeacherModel.Describe()}, α {d.Alpha}, T {d.Temperature}, β {d.Beta})") : "") +
             Invariant($"; {start.Parameters:N0} params, {start.Macs / 1e6:0.0}M MACs; {c.Dataset} {start.TrainImages:N0} train / {start.TestImages:N0} test images; ") +
-            Invariant($"epochs {start.FirstEpoch}..{c.Epochs}, {start.BatchesPerEpoch} batches of {c.BatchSize}, lr {c.LearningRate} {c.Schedule}, seed {c.Seed}; on {start.Device}; files in {start.RunDirectory}");
+            Invariant($"epochs {start.FirstEpoch}..{c.Epochs}, {start.BatchesPerEpoch} batches of {c.BatchSize}, lr {c.LearningRate} {c.Schedule}, seed {c.Seed}; on {start.Device}{(c.Graph == true ? ", the step as a graph" : "")}; files in {start.RunDirectory}");
     }
 
     internal static string EpochLine(EpochMetrics m, int epochs, bool isBest, TimeSpan remaining) =>

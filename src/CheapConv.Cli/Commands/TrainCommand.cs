@@ -16,10 +16,16 @@ namespace CheapConv.Cli.Commands;
 /// completed epoch is checkpointed; --resume continues from it).
 /// </summary>
 /// <remarks>
+/// <para>
+/// --graph on|off: capture the training step as a CUDA graph (a recorded list on the emulator) and replay it for every full
+/// batch (<see cref="TrainingConfig.Graph"/>); on by default on cuda and emu, refused on the cpu, kept in config.json.
+/// </para>
+/// <para>
 /// --deterministic: every random choice of a run already derives from its seed and every op is deterministic, so a
 /// run is a pure function of its config.json on one device. What the flag changes is the seed: without it and
 /// without --seed, a fresh seed is drawn (and recorded, so the run can still be repeated); with it the seed is 0
 /// unless given. The flag is recorded in config.json.
+/// </para>
 /// </remarks>
 internal static class TrainCommand
 {
@@ -31,7 +37,7 @@ internal static class TrainCommand
 
     public const string RecipeUsage =
         "RECIPE: [--epochs 200] [--batch-size 128] [--lr 0.1] [--momentum 0.9] [--weight-decay 5e-4] [--schedule step|cosine] [--nesterov] [--no-augment] " +
-        "[--train-subset N] [--test-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--threads N (cpu)] [--out RUN_DIR]";
+        "[--train-subset N] [--test-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--graph on|off (cuda, emu; on by default there)] [--threads N (cpu)] [--out RUN_DIR]";
 
     /// <summary>The exit code of a run stopped by Ctrl+C (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
@@ -79,6 +85,14 @@ internal static class TrainCommand
             throw new UsageException($"option --block-type must be one of basic, bottle, got '{blockType}'");
         }
 
+        var graph = o.String("graph") switch
+        {
+            null => (bool?)null,
+            "on" => true,
+            "off" => false,
+            var other => throw new UsageException($"option --graph must be one of on, off, got '{other}'"),
+        };
+
         return new RunRequest
         {
             Distill = distill,
@@ -101,6 +115,7 @@ internal static class TrainCommand
             Seed = OptionalInt(o, "seed"),
             Deterministic = o.Flag("deterministic"),
             Device = device,
+            Graph = graph,
             Out = o.String("out"),
             Teacher = distill ? o.String("teacher") : null,
             Alpha = distill ? OptionalDouble(o, "alpha") : null,

@@ -58,6 +58,10 @@ public sealed record RunRequest
 
     public DeviceRequest? Device { get; init; }
 
+    /// <summary>--graph on|off: capture and replay the training step (<see cref="TrainingConfig.Graph"/>); null for the
+    /// device's default (on for cuda and emu, off for the cpu) or, on resume, the stored value.</summary>
+    public bool? Graph { get; init; }
+
     /// <summary>--out: the new run's directory; null for runs/ARCH-BLOCK-MODE-TIME.</summary>
     public string? Out { get; init; }
 
@@ -181,12 +185,13 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
             distillation = new DistillationConfig(teacher.Path, t, r.Alpha ?? 0, r.Temperature ?? 4, r.Beta ?? 1e3);
         }
 
+        var device = (r.Device ?? DeviceRequest.Auto).Resolve();
         var config = new TrainingConfig(
             model, datasetName, r.TrainSubset, r.Epochs ?? TrainingConfig.DefaultEpochs, r.BatchSize ?? TrainingConfig.DefaultBatchSize,
             r.LearningRate ?? TrainingConfig.DefaultLearningRate, r.Momentum ?? TrainingConfig.DefaultMomentum, r.WeightDecay ?? TrainingConfig.DefaultWeightDecay,
             r.Schedule ?? "step", TrainingConfig.DefaultLrDecay, r.Nesterov, !r.NoAugment,
             r.Seed ?? (r.Deterministic ? 0 : RandomNumberGenerator.GetInt32(int.MaxValue)), r.Deterministic,
-            (r.Device ?? DeviceRequest.Auto).Resolve().ToString(), distillation) { TestSubset = r.TestSubset };
+            device.ToString(), distillation) { TestSubset = r.TestSubset, Graph = r.Graph ?? device.Kind != "cpu" };
         Validate(config, train, test);
 
         var directory = r.Out ?? Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
@@ -239,6 +244,7 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
             Seed = r.Seed ?? stored.Seed,
             Deterministic = r.Deterministic || stored.Deterministic,
             Device = r.Device is null ? stored.Device : r.Device.Resolve().ToString(),
+            Graph = r.Graph ?? stored.Graph,
             Distillation = stored.Distillation is { } d
                 ? d with
                 {

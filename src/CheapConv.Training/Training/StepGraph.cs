@@ -16,7 +16,8 @@ namespace CheapConv.Training;
 /// What the graph uses must stay where it was: the parameters, gradients and momentum (persistent), the input (owned
 /// here), the labels (the backend's buffer) and the step's temporaries, which are kept out of the storage cache while the
 /// graph lives. A capture must come after one eager step of the model (which creates what the first step creates: the
-/// scratch buffers, the gradient list of the step log), and is made again when the learning rate or the batch changes.
+/// scratch buffers, the gradient list of the step log), and is made again when the learning rate, the batch shape or the
+/// backend's workspace or label buffer changes (<see cref="Fits"/>).
 /// </remarks>
 internal sealed class StepGraph : IDisposable
 {
@@ -25,6 +26,7 @@ internal sealed class StepGraph : IDisposable
     private readonly DeviceGraph _graph;
     private readonly IReadOnlyList<(StorageCache Cache, Storage Storage)> _temporaries;
     private readonly StepLog _log;
+    private readonly long _bufferGeneration;
 
     private StepGraph(GpuBackend backend, int[] shape, float learningRate, Storage input, DeviceGraph graph,
         IReadOnlyList<(StorageCache, Storage)> temporaries, StepLog log)
@@ -36,6 +38,7 @@ internal sealed class StepGraph : IDisposable
         _graph = graph;
         _temporaries = temporaries;
         _log = log;
+        _bufferGeneration = backend.BufferGeneration;
     }
 
     /// <summary>The batch shape it was captured for.</summary>
@@ -44,8 +47,14 @@ internal sealed class StepGraph : IDisposable
     /// <summary>The learning rate its SGD launch was captured with.</summary>
     public float LearningRate { get; }
 
-    /// <summary>Whether a step of <paramref name="shape"/> at <paramref name="learningRate"/> can replay this graph.</summary>
-    public bool Fits(int[] shape, float learningRate) => shape.SequenceEqual(Shape) && learningRate == LearningRate;
+    /// <summary>
+    /// Whether a step of <paramref name="shape"/> at <paramref name="learningRate"/> can replay this graph: the shape and
+    /// the learning rate (a value in the captured SGD launch) are those of the capture, and the backend's workspace and
+    /// label buffer, whose addresses the captured kernels hold, are still the ones they were (an evaluation with a
+    /// larger batch grows them).
+    /// </summary>
+    public bool Fits(int[] shape, float learningRate) =>
+        shape.SequenceEqual(Shape) && learningRate == LearningRate && _backend.BufferGeneration == _bufferGeneration;
 
     /// <summary>
     /// Captures one step of <paramref name="shape"/> (nothing runs; the labels given are staged so that the captured

@@ -39,6 +39,12 @@ public sealed record TrainingRunOptions
     /// here). An exception from it is reported through <see cref="ITrainingObserver.Warning"/> and training goes on.
     /// </summary>
     public Action<string>? AfterEpoch { get; init; }
+
+    /// <summary>
+    /// Called before each replay of the captured step, which runs inside what it returns (disposed right after): the
+    /// tests' way to count the replays and to hold each to no host wait (<c>HostWaits.Forbid</c>). Null for nothing.
+    /// </summary>
+    internal Func<IDisposable?>? AroundReplay { get; init; }
 }
 
 /// <summary>How a run ended.</summary>
@@ -58,6 +64,8 @@ public sealed record TrainingOutcome(RunSummary Summary, bool Completed, Trainin
 /// (no atomics in the kernels, the CPU backend parallel only across independent outputs). So a run is repeatable
 /// bit for bit on one device, and a resumed run — weights, BN statistics and momentum restored exactly from the
 /// float32 checkpoint, the next epoch's loader rebuilt from (seed, epoch) — continues exactly as if uninterrupted.
+/// With <see cref="TrainingConfig.Graph"/> the full batches replay a captured graph of the step (<see cref="StepRunner"/>),
+/// which launches the same kernels in the same order: the same bits as eager steps.
 /// </remarks>
 public static class Trainer
 {
@@ -81,6 +89,7 @@ public static class Trainer
         var directory = options.RunDirectory;
         var config = options.Config;
         config.Validate();
+        var graphBackend = UsesGraph(config, backend);
         var wrn = config.Model.ToWrnConfig();
         CheckData(options.Train, wrn);
         CheckData(options.Test, wrn);
@@ -130,6 +139,9 @@ public static class Trainer
             history = RestoreMetrics(directory, state);
         }
 
+        // What the run does about graphs, also where the configuration left it to the backend (written before --graph).
+        config = config with { Graph = graphBackend is not null };
+
         // config.json always holds the current plan (epochs may have grown on resume).
         RunFiles.WriteAtomically(Path.Combine(directory, RunFiles.ConfigFile), config.ToJson() + "\n");
 
@@ -141,6 +153,8 @@ public static class Trainer
 
         var lossOptions = config.Distillation?.LossOptions();
         using var log = new StepLog(backend, model, TrainingStep.AttentionGroups(teacher is null ? null : lossOptions), batchesPerEpoch);
+        using var steps = new StepRunner(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, log,
+            graphBackend, config.BatchSize, options.AroundReplay);
         var epochSeconds = new List<double>();
         var completed = true;
         for (var epoch = state.Epoch; epoch < config.Epochs; epoch++)
@@ -168,8 +182,7 @@ public static class Trainer
 
                     batchIndex++;
                     var n = batch.Count;
-                    TrainingStep.Run(model, teacher, optimizer, teacher is null ? null : lossOptions, backend, [n, train.Channels, train.Height, train.Width],
-                        batch.Images.AsSpan(0, n * train.ImageSize), batch.Labels.AsSpan(0, n), log);
+                    steps.Run([n, train.Channels, train.Height, train.Width], batch.Images.AsSpan(0, n * train.ImageSize), batch.Labels.AsSpan(0, n));
                     CrashPoints.Reach($"batch:{epoch + 1}:{batchIndex}");
                     // Progress every few steps from rows copied back without waiting (a GPU reports them a little late);
                     // the epoch's last step reads the log at once, as the end of the epoch does anyway.
@@ -271,6 +284,21 @@ public static class Trainer
         }
 
         return new TrainingOutcome(Summarize(config, modelSummary, history, state, options.Device), completed && state.Epoch >= config.Epochs, config);
+    }
+
+    /// <summary>
+    /// Whether the run captures and replays its step: <see cref="TrainingConfig.Graph"/>, or, when the configuration does
+    /// not say (written before the option), whether the backend is a GPU backend. On asks for a GPU backend.
+    /// </summary>
+    private static GpuBackend? UsesGraph(TrainingConfig config, IBackend backend)
+    {
+        var gpu = backend as GpuBackend;
+        if (config.Graph == true && gpu is null)
+        {
+            throw new ArgumentException($"--graph on needs a GPU backend (cuda or emu), but this run is on {backend.Name}; use --graph off");
+        }
+
+        return (config.Graph ?? gpu is not null) ? gpu : null;
     }
 
     /// <summary>The normalisation a new run uses: the paper's values for CIFAR-10, else the training set's statistics.</summary>

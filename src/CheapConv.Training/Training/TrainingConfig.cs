@@ -123,6 +123,15 @@ public sealed record TrainingConfig(
     /// </summary>
     public int? TestSubset { get; init; }
 
+    /// <summary>
+    /// --graph on|off: whether the trainer captures its training step as a graph (a CUDA graph on a GPU, a recorded list on
+    /// the emulator) and replays it for every full batch (<see cref="Trainer"/>). True or false as a new run is planned (on
+    /// by default on cuda and emu, refused on the cpu); null in a config.json written before the option, which means on
+    /// exactly when the backend is a GPU backend (the trainer then writes what it chose). A replayed step computes the same bits as an eager one, so a resumed run
+    /// keeps the stored value unless told otherwise and may change it (<see cref="ResumeConflicts"/> does not compare it).
+    /// </summary>
+    public bool? Graph { get; init; }
+
     /// <summary>"none", "KD", "AT" or "KD+AT".</summary>
     public string Mode => Distillation?.Mode ?? "none";
 
@@ -140,6 +149,8 @@ public sealed record TrainingConfig(
         Require(double.IsFinite(LrDecay) && LrDecay is > 0 and <= 1, $"the learning-rate decay must be in (0, 1], got {LrDecay}");
         Require(!Nesterov || Momentum > 0, "Nesterov momentum needs a momentum above 0");
         Require(DeviceRequest.TryParse(Device, out var device) && device.Kind != "auto", $"the device must be cpu, emu, cuda or cuda:N, got '{Device}'");
+        Require(Graph != true || device!.Kind != "cpu",
+            "--graph on needs a GPU device (cuda or emu): the C# backend of the cpu device has no graphs to capture; use --graph off or --device cuda|emu");
         if (Distillation is { } d)
         {
             Require(double.IsFinite(d.Alpha) && d.Alpha is >= 0 and <= 1, $"--alpha must be in [0, 1], got {d.Alpha}");
@@ -185,7 +196,8 @@ public sealed record TrainingConfig(
     /// <summary>
     /// What stops <paramref name="requested"/> from continuing the run stored as <paramref name="stored"/>: one
     /// "field: stored → requested" line per differing option. The planned epochs may grow (not shrink below the
-    /// stored plan) and the normalisation is the stored one, so neither is compared here otherwise.
+    /// stored plan) and the normalisation is the stored one, so neither is compared here otherwise; nor is
+    /// <see cref="Graph"/>, which changes how a step is launched, not what it computes.
     /// </summary>
     internal static IReadOnlyList<string> ResumeConflicts(TrainingConfig stored, TrainingConfig requested)
     {
@@ -197,8 +209,8 @@ public sealed record TrainingConfig(
             conflicts.Add($"epochs: {stored.Epochs} → {requested.Epochs} (may only grow)");
         }
 
-        var a = JsonSerializer.SerializeToNode(stored with { Epochs = 0, Normalization = null }, RunFiles.Json)!.AsObject();
-        var b = JsonSerializer.SerializeToNode(requested with { Epochs = 0, Normalization = null }, RunFiles.Json)!.AsObject();
+        var a = JsonSerializer.SerializeToNode(stored with { Epochs = 0, Normalization = null, Graph = null }, RunFiles.Json)!.AsObject();
+        var b = JsonSerializer.SerializeToNode(requested with { Epochs = 0, Normalization = null, Graph = null }, RunFiles.Json)!.AsObject();
         foreach (var name in a.Select(p => p.Key).Union(b.Select(p => p.Key)))
         {
             var left = a[name];

@@ -10,7 +10,8 @@ namespace CheapConv.Training;
 /// of the <see cref="StepLog"/> (every loss term, the correct count, the gradient check), then the SGD update. Nothing in
 /// it makes the host wait for the device: the batch goes up through staged copies, and the results stay in the log until
 /// the trainer reads them (<see cref="StepLog.ReadNew"/>) — so a GPU runs steps back to back. The trainer and the step
-/// profile run this one method, so what is profiled is what trains.
+/// profile run this one method, so what is profiled is what trains; with --graph on the trainer replays a capture of its
+/// <see cref="Compute"/> part instead (<see cref="StepRunner"/>), which launches the same kernels in the same order.
 /// </summary>
 /// <remarks>
 /// A step that goes non-finite is found when its row is read, not inside the step: the steps run after it, until that

@@ -184,6 +184,7 @@ public sealed unsafe partial class GpuBackend
         _correctCount?.Dispose();
         (_labels, _correctCount) = (null, null);
         _labelsOnDevice = [];
+        BufferGeneration++;
     }
 
     /// <summary>
@@ -202,6 +203,7 @@ public sealed unsafe partial class GpuBackend
         {
             _labels?.Dispose();
             _labels = null;
+            BufferGeneration++;
             _labels = Device.Allocate<int>(labels.Length);
         }
 

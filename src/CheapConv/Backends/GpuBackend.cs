@@ -44,6 +44,12 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     /// <summary>Bytes of the workspace kept between calls (0 until an op needed one).</summary>
     public long WorkspaceBytes => _workspace?.Length ?? 0;
 
+    /// <summary>
+    /// Changes whenever a buffer this backend keeps between calls — the workspace, the labels — is replaced (grown or
+    /// freed). A captured graph holds their addresses: it may be replayed only while this is what it was at the capture.
+    /// </summary>
+    internal long BufferGeneration { get; private set; }
+
     public Storage Allocate(long length) => new DeviceStorage(Device.Allocate<float>(length));
 
     public Storage Upload(ReadOnlySpan<float> data) => new DeviceStorage(Device.Upload(data));
@@ -63,6 +69,7 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
         ReleaseLossBuffers();
         _workspace?.Dispose();
         _workspace = null;
+        BufferGeneration++;
     }
 
     void IBackend.Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
@@ -122,6 +129,7 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
         {
             _workspace?.Dispose();
             _workspace = null;
+            BufferGeneration++;
             _workspace = Device.Allocate<byte>((long)bytes);
         }
 

@@ -13,8 +13,11 @@ namespace CheapConv.Devices;
 /// <para>
 /// Contexts and streams: <see cref="Open"/> uses the device's primary context (the one the CUDA runtime, PyTorch and
 /// ILGPU use), retained while the device lives and released by <see cref="Device.Dispose()"/>;
-/// <see cref="FromContext"/> uses a context the caller created and keeps alive. Either way work goes to the
-/// stream given (default: 0, the context's legacy default stream), which the device never creates or destroys.
+/// <see cref="FromContext"/> uses a context the caller created and keeps alive. Work goes to the stream given, which
+/// the device neither creates nor destroys; <see cref="Open"/> without one creates a non-blocking stream of its own (and
+/// destroys it when disposed), because a graph capture (<see cref="Device.BeginCapture"/>) refuses the legacy default
+/// stream; <see cref="FromContext"/> without one uses the caller's context's default stream (0), ordered with the
+/// caller's work there.
 /// A CUDA context is current per OS thread, and xunit, async code and the thread pool move work between threads,
 /// so every method makes the context current on the calling thread before its first driver call
 /// (cuCtxSetCurrent is a thread-local store).
@@ -42,7 +45,8 @@ public sealed unsafe class CudaDevice : Device
 
     private readonly Dictionary<nint, long> _allocations = [];
     private readonly Lock _allocationsLock = new();
-    private readonly nint _stream;
+    private nint _stream;
+    private bool _ownsStream;
     private nint _context;
     private CheapConvHandle? _handle;
     private int _disposed;
@@ -87,7 +91,7 @@ public sealed unsafe class CudaDevice : Device
     /// <summary>The CUcontext, for handing our buffers to other CUDA code (ILGPU, a PyTorch extension).</summary>
     public nint ContextHandle => _context;
 
-    /// <summary>The CUstream all kernels, copies and fills go to (0: the context's default stream).</summary>
+    /// <summary>The CUstream all kernels, copies and fills go to (0: the context's legacy default stream).</summary>
     public nint StreamHandle => _stream;
 
     public override nint Stream => _stream;
@@ -169,7 +173,8 @@ public sealed unsafe class CudaDevice : Device
     /// <summary>
     /// Opens GPU <paramref name="ordinal"/> on its primary context (retained until disposed) and binds
     /// libcheapconv.so to it; work goes to <paramref name="stream"/> (a CUstream of that context, which the caller
-    /// keeps alive; 0 = the default stream). Throws <see cref="DeviceUnavailableException"/> (with
+    /// keeps alive), or with 0 to a non-blocking stream the device creates and destroys (the legacy default stream on a
+    /// driver without cuStreamCreate). Throws <see cref="DeviceUnavailableException"/> (with
     /// <see cref="Probe"/>'s reason) when there is no usable GPU or no libcheapconv.so.
     /// </summary>
     public static CudaDevice Open(int ordinal = 0, nint stream = 0)
@@ -258,6 +263,11 @@ public sealed unsafe class CudaDevice : Device
         try
         {
             device.Bind();
+            if (device.IsPrimaryContext && device._stream == 0)
+            {
+                device.CreateOwnStream();
+            }
+
             // On the primary context the handle is created for the device (cc_create(ordinal)), which retains that same
             // context once more and lets cc_describe say it is the device's own; on a foreign one it binds to the context
             // now current on this thread, the caller's, which it does not retain (the caller keeps it alive).
@@ -296,7 +306,8 @@ public sealed unsafe class CudaDevice : Device
         _lastCall = call;
         _lastProblem = problem;
         _callsSinceSync++;
-        if (SynchronizeAfterEachLaunch)
+        // A launch queued during a capture is recorded, not run: there is nothing to wait for (and a capture refuses it).
+        if (SynchronizeAfterEachLaunch && !Capturing)
         {
             Synchronize();
         }
@@ -492,6 +503,12 @@ public sealed unsafe class CudaDevice : Device
             _allocations.Clear();
         }
 
+        if (_ownsStream)
+        {
+            _ = cuStreamDestroy_v2(_stream);
+            (_stream, _ownsStream) = (0, false);
+        }
+
         // cc_destroy unloads the kernels from the context, which must still be alive.
         _handle?.Dispose();
         _handle = null;
@@ -506,6 +523,22 @@ public sealed unsafe class CudaDevice : Device
         }
 
         _context = 0;
+    }
+
+    /// <summary>
+    /// Makes a non-blocking stream of the device's own the one all its work goes to (context current). A driver without
+    /// cuStreamCreate (the entry points are optional) leaves the legacy default stream, on which only a capture is refused.
+    /// </summary>
+    private void CreateOwnStream()
+    {
+        try
+        {
+            Check(cuStreamCreate(out var stream, CU_STREAM_NON_BLOCKING), $"{Name}: creating the device's stream");
+            (_stream, _ownsStream) = (stream, true);
+        }
+        catch (EntryPointNotFoundException)
+        {
+        }
     }
 
     /// <summary>Makes our context current on the calling thread (contexts are per OS thread).</summary>

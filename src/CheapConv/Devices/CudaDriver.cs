@@ -40,6 +40,9 @@ internal static unsafe partial class CudaDriver
     // CUevent_flags.
     public const uint CU_EVENT_DEFAULT = 0;
 
+    // CUstream_flags: a stream that does not synchronise with the legacy default stream (stream 0).
+    public const uint CU_STREAM_NON_BLOCKING = 0x1;
+
     // CUdevice_attribute (cuda.h).
     public const int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
     public const int CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13;
@@ -319,6 +322,14 @@ internal static unsafe partial class CudaDriver
 
     [LibraryImport(Library)]
     public static partial int cuStreamSynchronize(nint stream);
+
+    // Optional: CudaDevice.Open makes a stream of its own with them, and without them (EntryPointNotFoundException) works
+    // on the legacy default stream, where everything but a graph capture still works.
+    [LibraryImport(Library)]
+    public static partial int cuStreamCreate(out nint stream, uint flags);
+
+    [LibraryImport(Library)]
+    public static partial int cuStreamDestroy_v2(nint stream);
 
     [LibraryImport(Library)]
     public static partial int cuMemAlloc_v2(out nint pointer, nuint bytes);

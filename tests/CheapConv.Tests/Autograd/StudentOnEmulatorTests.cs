@@ -24,7 +24,7 @@ namespace CheapConv.Tests.Autograd;
 public class StudentOnEmulatorTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>
 {
     // The bound derived in the remarks above (emulator against the C# backend, both float32).
-    private const double Tolerance = 60 * 2 * 52 * 5.9604644775390625e-8;
+    internal const double Tolerance = 60 * 2 * 52 * 5.9604644775390625e-8;
 
     private static readonly int[] Labels = [3, 7];
 

@@ -18,6 +18,7 @@ public class FakeDriverDeviceTests
 {
     [Theory]
     [InlineData(nameof(FakeDriverScenarios.OpenRetainsThePrimaryContextAndDisposeReleasesIt))]
+    [InlineData(nameof(FakeDriverScenarios.OpenWorksOnANonBlockingStreamOfItsOwnWhichCaptures))]
     [InlineData(nameof(FakeDriverScenarios.FromContextUsesTheCallersContextAndStreamAndLeavesThemAlive))]
     [InlineData(nameof(FakeDriverScenarios.WrappedMemoryIsNeverFreedOwnedMemoryOnce))]
     [InlineData(nameof(FakeDriverScenarios.CopiesRoundTripHostData))]

@@ -154,6 +154,54 @@ internal static unsafe class FakeDriverScenarios
         Assert.Equal(0, fake.Current);
     }
 
+    /// <summary>
+    /// Open without a stream makes a non-blocking stream of its own in the primary context and sends all its work there —
+    /// so a graph capture, which CUDA refuses on the legacy default stream, is possible — and disposing destroys it once.
+    /// With <see cref="CudaDevice.SynchronizeAfterEachLaunch"/> a launch recorded by a capture is not waited for (it has
+    /// not run, and a capture refuses a wait); the graph's launch is.
+    /// </summary>
+    public static void OpenWorksOnANonBlockingStreamOfItsOwnWhichCaptures(FakeCuda fake)
+    {
+        fake.Reset();
+        var device = CudaDevice.Open();
+        Assert.NotEqual(0, device.StreamHandle);
+        Assert.Equal(device.StreamHandle, device.Stream);
+        var stream = FakeCuda.Pointer(device.StreamHandle);
+        Assert.Equal([$"stream create {stream} context={FakeCuda.Pointer(device.ContextHandle)} flags={CudaDriver.CU_STREAM_NON_BLOCKING}"],
+            fake.Lines("stream create"));
+
+        using (var backend = new GpuBackend(device))
+        using (var storage = ((IBackend)backend).Allocate(64))
+        {
+            device.SynchronizeAfterEachLaunch = true;
+            fake.Reset();
+            device.BeginCapture();
+            ((IBackend)backend).Fill(storage, 1f);
+            backend.Buffer(storage).FillBytes(7);
+            using (var graph = device.EndCapture())
+            {
+                graph.Launch();
+            }
+
+            device.SynchronizeAfterEachLaunch = false;
+            backend.CopyFromHost(new float[64], storage);
+            var work = fake.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Where(line => line.Contains("stream=", StringComparison.Ordinal)).ToList();
+            // Each line's name: its words before the first pointer or key=value.
+            var names = work.Select(line =>
+                string.Join(' ', line.Split(' ').TakeWhile(word => !word.Contains('=', StringComparison.Ordinal) && !word.StartsWith("0x", StringComparison.Ordinal)))).ToList();
+            Assert.StartsWith("launch cc_fill", names[1], StringComparison.Ordinal);
+            Assert.Equal(["capture begin", "launch", "memset8", "capture end", "graph launch", "sync", "memcpy htod", "event record"],
+                names.Select(name => name.StartsWith("launch ", StringComparison.Ordinal) ? "launch" : name));
+            Assert.All(work, line => Assert.Contains($"stream={stream}", line));
+        }
+
+        Assert.Empty(fake.Lines("stream destroy"));
+        device.Dispose();
+        device.Dispose();
+        Assert.Equal([$"stream destroy {stream}"], fake.Lines("stream destroy"));
+    }
+
     /// <summary>FromContext works in the caller's context and on the caller's stream — binding the context itself, since
     /// the caller's thread may have none current — and disposing it leaves context, stream and memory to the caller.</summary>
     public static void FromContextUsesTheCallersContextAndStreamAndLeavesThemAlive(FakeCuda fake)
@@ -251,14 +299,15 @@ internal static unsafe class FakeDriverScenarios
         Assert.All(b.ToArray(), value => Assert.True(float.IsNaN(value)));
         Assert.Equal(data, Task.Run(a.ToArray).GetAwaiter().GetResult());
 
+        var stream = FakeCuda.Pointer(device.StreamHandle); // the device's own stream
         var copies = fake.Log.Split('\n').Where(line => line.StartsWith("memcpy", StringComparison.Ordinal) ||
             line.StartsWith("memset8", StringComparison.Ordinal) || line.StartsWith("sync", StringComparison.Ordinal)).ToList();
         Assert.Equal(
             [
-                "memcpy htod bytes=400012 stream=(nil)", "sync stream=(nil)", "memcpy dtod bytes=400012 stream=(nil)",
-                "memcpy dtoh bytes=400012 stream=(nil)", "sync stream=(nil)", "memcpy dtoh bytes=400012 stream=(nil)", "sync stream=(nil)",
-                "memset8 bytes=400012 value=255 stream=(nil)", "memcpy dtoh bytes=400012 stream=(nil)", "sync stream=(nil)",
-                "memcpy dtoh bytes=400012 stream=(nil)", "sync stream=(nil)",
+                $"memcpy htod bytes=400012 stream={stream}", $"sync stream={stream}", $"memcpy dtod bytes=400012 stream={stream}",
+                $"memcpy dtoh bytes=400012 stream={stream}", $"sync stream={stream}", $"memcpy dtoh bytes=400012 stream={stream}", $"sync stream={stream}",
+                $"memset8 bytes=400012 value=255 stream={stream}", $"memcpy dtoh bytes=400012 stream={stream}", $"sync stream={stream}",
+                $"memcpy dtoh bytes=400012 stream={stream}", $"sync stream={stream}",
             ],
             copies);
 
@@ -340,7 +389,8 @@ internal static unsafe class FakeDriverScenarios
         var order = fake.Log.Split('\n')
             .Where(line => line.StartsWith("event record", StringComparison.Ordinal) || line.StartsWith("memset8", StringComparison.Ordinal))
             .Select(line => line.StartsWith("memset8", StringComparison.Ordinal) ? "memset8" : line);
-        Assert.Equal([$"event record {created[0]} stream=(nil)", "memset8", "memset8", $"event record {created[1]} stream=(nil)"], order);
+        var stream = FakeCuda.Pointer(device.StreamHandle);
+        Assert.Equal([$"event record {created[0]} stream={stream}", "memset8", "memset8", $"event record {created[1]} stream={stream}"], order);
         Assert.Equal(created.Select(e => $"event destroy {e}"), fake.Lines("event destroy"));
     }
 
@@ -386,6 +436,7 @@ internal static unsafe class FakeDriverScenarios
         filled.FillBytes(0);
         filled.Dispose(); // the fill may still be writing it
         target.Dispose(); // nothing queued since the last wait
+        var stream = FakeCuda.Pointer(device.StreamHandle);
 
         var lines = fake.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(line => line.StartsWith("memcpy", StringComparison.Ordinal) || line.StartsWith("memset8", StringComparison.Ordinal) ||
@@ -393,8 +444,8 @@ internal static unsafe class FakeDriverScenarios
             .Select(line => line.StartsWith("free", StringComparison.Ordinal) ? "free" : line).ToList();
         Assert.Equal(
             [
-                "memcpy dtod bytes=4000 stream=(nil)", "sync stream=(nil)", "free",
-                "memset8 bytes=4000 value=0 stream=(nil)", "sync stream=(nil)", "free",
+                $"memcpy dtod bytes=4000 stream={stream}", $"sync stream={stream}", "free",
+                $"memset8 bytes=4000 value=0 stream={stream}", $"sync stream={stream}", "free",
                 "free",
             ],
             lines);

@@ -70,6 +70,33 @@ public sealed class RunPlanTests(TrainingFixture fixture) : IClassFixture<Traini
     }
 
     [Fact]
+    public void Create_NewRun_CapturesTheStepByDefaultOnTheEmulatorOnly()
+    {
+        Assert.False(RunPlan.Create(NewRun("graph-cpu")).Config.Graph);
+        Assert.True(RunPlan.Create(NewRun("graph-emu") with { Device = DeviceRequest.Emulator }).Config.Graph);
+        Assert.False(RunPlan.Create(NewRun("graph-emu-off") with { Device = DeviceRequest.Emulator, Graph = false }).Config.Graph);
+    }
+
+    [Fact]
+    public void Create_GraphOnTheCpu_IsRefused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => RunPlan.Create(NewRun("graph-on-cpu") with { Graph = true }));
+        Assert.StartsWith("--graph on needs a GPU device (cuda or emu)", error.Message);
+    }
+
+    [Fact]
+    public void Create_Resume_KeepsTheStoredGraphOption_OrTakesAnother_WithoutAConflict()
+    {
+        var stored = TrainingConfig.Read(fixture.TeacherDirectory);
+        Assert.Equal(stored.Graph, RunPlan.Create(Resume).Config.Graph);
+        Assert.False(RunPlan.Create(Resume with { Graph = false }).Config.Graph);
+        // A replayed step computes the bits of an eager one: switching the graph is not a change of what the run computes.
+        var onTheEmulator = stored with { Device = "emu", Graph = true };
+        Assert.Empty(TrainingConfig.ResumeConflicts(onTheEmulator, onTheEmulator with { Graph = false }));
+        Assert.Empty(TrainingConfig.ResumeConflicts(onTheEmulator with { Graph = null }, onTheEmulator));
+    }
+
+    [Fact]
     public void Create_ResumeIntoAnotherOut_IsRefused()
     {
         var error = Assert.Throws<ArgumentException>(() => RunPlan.Create(Resume with { Out = fixture.Data.NewFolder("elsewhere") }));

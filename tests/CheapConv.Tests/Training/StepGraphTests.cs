@@ -52,6 +52,27 @@ public class StepGraphTests(EmulatorFixture emulator) : IClassFixture<EmulatorFi
         Assert.Null(TensorScope.Current);
     }
 
+    [Fact]
+    public void Graph_NoLongerFits_AnotherLearningRate_AnotherShape_OrAMovedLabelBuffer()
+    {
+        var backend = new GpuBackend(emulator.Device);
+        var student = Student(backend);
+        using var optimizer = new Sgd(student.Parameters(), 0.1f, 0.9f, 5e-4f);
+        using var log = new StepLog(backend, student, 0, capacity: 2);
+        int[] shape = [Batch, 1, 12, 12];
+        var (images, labels) = Data(0);
+        TrainingStep.Run(student, null, optimizer, null, backend, shape, images, labels, log);
+        using var graph = StepGraph.Capture(student, null, optimizer, null, backend, shape, labels, log);
+
+        Assert.True(graph.Fits(shape, 0.1f));
+        Assert.False(graph.Fits(shape, 0.05f)); // the captured SGD launch holds the learning rate
+        Assert.False(graph.Fits([Batch / 2, 1, 12, 12], 0.1f));
+        backend.StageLabels(new int[Batch]); // the same length: the buffer stays
+        Assert.True(graph.Fits(shape, 0.1f));
+        backend.StageLabels(new int[2 * Batch]); // an evaluation's larger batch: the buffer the graph reads is replaced
+        Assert.False(graph.Fits(shape, 0.1f));
+    }
+
     private (List<float[]> Weights, List<StepRecord> Log) Run(bool distill, bool graph)
     {
         GC.Collect();

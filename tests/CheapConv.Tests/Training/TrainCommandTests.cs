@@ -147,6 +147,32 @@ public sealed class TrainCommandTests(TrainingFixture fixture) : IClassFixture<T
             "--out", Path.Combine(fixture.Data.Directory, "never")));
 
     [Fact]
+    public void Train_OnTheEmulator_CapturesTheStepByDefault_AndRecordsIt()
+    {
+        var directory = Path.Combine(fixture.Data.Directory, "emu-graph-run");
+        var (code, output) = Train("--arch", "wrn-10-1", "--block", "G2", "--data", fixture.Data.Directory, "--epochs", "1", "--batch-size", "8",
+            "--train-subset", "16", "--test-subset", "8", "--deterministic", "--device", "emu", "--out", directory);
+        Assert.Equal(0, code);
+        Assert.Contains("the step as a graph", output);
+        Assert.True(TrainingConfig.Read(directory).Graph);
+    }
+
+    [Fact]
+    public void Train_GraphOnTheCpu_IsAUsageError() =>
+        AssertUsageError("--graph on needs a GPU device (cuda or emu): the C# backend of the cpu device has no graphs to capture; use --graph off or --device cuda|emu",
+            () => Train("--arch", "wrn-10-1", "--data", fixture.Data.Directory, "--device", "cpu", "--graph", "on", "--out", Path.Combine(fixture.Data.Directory, "never")));
+
+    [Fact]
+    public void Distill_GraphOnTheCpu_IsAUsageError() =>
+        AssertUsageError("--graph on needs a GPU device (cuda or emu)", () => Distill("--teacher", fixture.TeacherDirectory, "--arch", "wrn-10-1", "--block", "G2",
+            "--alpha", "0.9", "--data", fixture.Data.Directory, "--device", "cpu", "--graph", "on", "--out", Path.Combine(fixture.Data.Directory, "never")));
+
+    [Fact]
+    public void Train_GraphNeitherOnNorOff_IsAUsageError() =>
+        AssertUsageError("option --graph must be one of on, off, got 'yes'",
+            () => Train("--arch", "wrn-10-1", "--data", fixture.Data.Directory, "--graph", "yes", "--out", Path.Combine(fixture.Data.Directory, "never")));
+
+    [Fact]
     public void Eval_WithTestSubset_CountsTheFirstTestImages()
     {
         var (code, output) = Eval("--ckpt", fixture.TeacherDirectory, "--data", fixture.Data.Directory, "--device", "cpu", "--test-subset", "7");
