@@ -46,7 +46,8 @@ using cc_emu_detail::WarpOp;
 
 struct Worker;
 
-enum class FiberState : unsigned char { kReady, kAtBarrier, kAtWarpOp, kExited };
+// kFaulted: the thread made the launch fail (e.g. static shared memory past the limit) and never resumes.
+enum class FiberState : unsigned char { kReady, kAtBarrier, kAtWarpOp, kExited, kFaulted };
 
 // One CUDA thread's cp.async copies that no wait has completed yet (async_copy.cpp).
 struct AsyncCopies {
@@ -100,10 +101,30 @@ struct Fiber {
 };
 
 // Per-block state that outlives a single fiber switch.
+// A block's static shared memory (CC_STATIC_SHARED): one arena per worker, reused by every block it runs. Each
+// variable gets 16-byte aligned bytes of its own, filled with 0xff when the block first declares it (shared memory
+// starts out undefined on a GPU), with a redzone after it that ASan builds keep poisoned (an index past the end is
+// caught as with the dynamic buffer). Only the requested bytes count against CUDA's 48 KiB static limit.
+struct StaticShared {
+    static constexpr unsigned kLimit = 48 * 1024;     // CUDA's per-block limit for static __shared__ variables
+    static constexpr unsigned kRedzone = 32;          // bytes after each variable, never handed out
+    static constexpr unsigned kMaxVariables = 64;     // per kernel; more fails the launch
+    static constexpr std::size_t kCapacity = kLimit + kMaxVariables * (kRedzone + 16);
+    struct Variable {
+        const void* tag;     // the declaration (the address of a static the shim's macro makes per declaration)
+        unsigned offset;
+    };
+    unsigned char* arena = nullptr; // kCapacity bytes, 128-byte aligned (bank 0 at its start), allocated on first use
+    unsigned used = 0;              // bytes handed out to this block, redzones and alignment included
+    unsigned requested = 0;         // bytes the block's declarations asked for (what the limit counts)
+    std::vector<Variable> variables;
+};
+
 struct Block {
     unsigned nthreads = 0;
     uint3 idx{};
     void* dynamic_shared = nullptr;
+    StaticShared static_shared;
     unsigned barrier_generation = 0;
     char barrier_sync[2] = {0, 0};   // TSan: __syncthreads release/acquire, alternating by generation
     char start_sync = 0, end_sync = 0; // TSan: scheduler -> fibers at block start, fibers -> scheduler at end

@@ -30,9 +30,8 @@
 //   - the thread's ThreadContext (what threadIdx, blockIdx, blockDim, gridDim read): special registers;
 //   - the library's own image (.rodata, .data): source locations the shim passes to __syncthreads,
 //     constants; no kernel has __device__ globals, so nothing of the GPU's global memory lies there;
-//   - shared memory: the block's dynamic shared buffer, or this OS thread's block of the library's
-//     thread-local storage — static __shared__ variables are `static thread_local` in the host build
-//     (cuda_shim.h), the only thread-locals kernel code has, and all of them lie in that one block;
+//   - shared memory: the block's dynamic shared buffer, or the worker's static shared arena, where
+//     CC_STATIC_SHARED places the block's static variables (cuda_shim.h, emu_internal.h);
 //   - everything else is global memory (the caller's buffers).
 //
 // Warp grouping. On a GPU the active lanes of a warp execute a memory instruction together; here every
@@ -101,17 +100,11 @@ struct ModuleRanges {
 };
 
 
-struct TlsRange {
-    bool known = false;
-    std::uintptr_t lo = 0, size = 0;
-};
-thread_local TlsRange t_tls;
 
-// dl_iterate_phdr: this library's load segments and, for the calling thread, its TLS block.
+// dl_iterate_phdr: this library's load segments.
 struct PhdrQuery {
     std::uintptr_t inside; // an address in this library's code
     std::uintptr_t image_lo = ~std::uintptr_t{0}, image_hi = 0;
-    std::uintptr_t tls_lo = 0, tls_size = 0;
 };
 
 int phdr_callback(dl_phdr_info* info, std::size_t, void* data) {
@@ -127,9 +120,6 @@ int phdr_callback(dl_phdr_info* info, std::size_t, void* data) {
         if (ph.p_type == PT_LOAD) {
             q->image_lo = std::min<std::uintptr_t>(q->image_lo, info->dlpi_addr + ph.p_vaddr);
             q->image_hi = std::max<std::uintptr_t>(q->image_hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
-        } else if (ph.p_type == PT_TLS && info->dlpi_tls_data) {
-            q->tls_lo = reinterpret_cast<std::uintptr_t>(info->dlpi_tls_data);
-            q->tls_size = ph.p_memsz;
         }
     }
     return 1;
@@ -156,19 +146,6 @@ const ModuleRanges& module_ranges() {
         return r;
     }();
     return ranges;
-}
-
-// The calling thread's static shared memory. Reading t_tls has made the module's TLS block exist in this
-// thread, so glibc reports its address (dlpi_tls_data).
-const TlsRange& thread_tls() {
-    if (!t_tls.known) {
-        PhdrQuery q{address_inside()};
-        dl_iterate_phdr(&phdr_callback, &q);
-        t_tls.lo = q.tls_lo;
-        t_tls.size = q.tls_size;
-        t_tls.known = true;
-    }
-    return t_tls;
 }
 
 // Distinct global bytes as (sector, byte mask) pairs; compact() merges equal sectors.
@@ -325,7 +302,7 @@ struct WorkerProfile {
     Worker* worker = nullptr;
     u64 launch = 0;                        // serial number of the launch `acc` belongs to (0: none)
     std::vector<Access> trace;             // the running block's accesses
-    std::uintptr_t dyn_lo = 0, dyn_size = 0, tls_lo = 0, tls_size = 0, image_lo = 0, image_size = 0;
+    std::uintptr_t dyn_lo = 0, dyn_size = 0, image_lo = 0, image_size = 0;
     Accumulated acc;                       // totals and footprints; instructions are in `counts` until flushed
     InstructionIds ids;
     std::vector<InstructionCounts> counts; // [id * kKinds + kind]
@@ -709,9 +686,6 @@ void block_begin(Worker& w, const Launch& l, unsigned long long linear_block) {
     p.trace.clear();
     p.dyn_lo = reinterpret_cast<std::uintptr_t>(w.block.dynamic_shared);
     p.dyn_size = w.block.dynamic_shared ? l.dynamic_shared_bytes : 0;
-    const TlsRange& tls = thread_tls();
-    p.tls_lo = tls.lo;
-    p.tls_size = tls.size;
     p.image_lo = module_ranges().image_lo;
     p.image_size = module_ranges().image_size;
     t_recording = &p;
@@ -808,7 +782,9 @@ inline void record(const void* address, std::size_t size, Op op, void* pc) {
     if (a - reinterpret_cast<std::uintptr_t>(f->stack_lo) < f->stack_size) return;    // registers, local memory
     if (a - reinterpret_cast<std::uintptr_t>(&f->ctx) < sizeof f->ctx) return;        // special registers
     if (a - p->image_lo < p->image_size) return;                                      // constants, source locations
-    const bool shared = a - p->dyn_lo < p->dyn_size || a - p->tls_lo < p->tls_size;
+    // The static arena is allocated at the first CC_STATIC_SHARED a worker runs (perhaps inside this block).
+    const auto arena = reinterpret_cast<std::uintptr_t>(p->worker->block.static_shared.arena);
+    const bool shared = a - p->dyn_lo < p->dyn_size || (arena != 0 && a - arena < StaticShared::kCapacity);
     p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), a, static_cast<std::uint32_t>(size),
                               static_cast<std::uint16_t>(f->linear), op, shared});
 }

@@ -12,6 +12,10 @@
 #include <cstring>
 #include <xmmintrin.h>
 
+#if defined(CC_EMU_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace cc_emu {
 
 thread_local Worker* t_worker = nullptr;
@@ -48,6 +52,7 @@ void Launch::warn_once(std::string text) {
 
 Worker::~Worker() {
     for (auto& f : fibers) fiber_release(*f);
+    std::free(block.static_shared.arena);
 #if defined(CC_EMU_PROFILE)
     prof::worker_destroy(*this);
 #endif
@@ -124,6 +129,7 @@ public:
                 Fiber& f = fiber(t);
                 if (f.state == FiberState::kReady) fiber_switch_in(w_, f);
             }
+            if (count_state(FiberState::kFaulted) > 0) return false; // the thread has said why (Launch::fail)
             if (count_state(FiberState::kExited) == n_) return true;
             const bool released = resolve_warp_ops();
             if (failed_) return false;
@@ -433,6 +439,24 @@ private:
     bool failed_ = false;
 };
 
+// Forgets the previous block's static shared variables; under ASan the whole arena is poisoned again, and each
+// variable unpoisons its own bytes when the next block declares it. The arena is allocated here, by the scheduler
+// before the block's threads start (so TSan sees the allocation happen before every thread's use), once per worker.
+bool reset_static_shared(StaticShared& s) {
+    if (!s.arena) {
+        void* arena = nullptr;
+        if (posix_memalign(&arena, 128, StaticShared::kCapacity) != 0) return false;
+        s.arena = static_cast<unsigned char*>(arena);
+    }
+#if defined(CC_EMU_ASAN)
+    ASAN_POISON_MEMORY_REGION(s.arena, StaticShared::kCapacity);
+#endif
+    s.used = 0;
+    s.requested = 0;
+    s.variables.clear();
+    return true;
+}
+
 // Runs one block on the calling OS thread. Returns false if the launch failed.
 bool run_block(Worker& w, Launch& l, unsigned long long linear_block) {
     Block& b = w.block;
@@ -457,6 +481,14 @@ bool run_block(Worker& w, Launch& l, unsigned long long linear_block) {
             return false;
         }
         std::memset(b.dynamic_shared, 0xff, l.dynamic_shared_bytes);
+    }
+    if (!reset_static_shared(b.static_shared)) {
+        l.fail(CC_EMU_ERROR_OUT_OF_MEMORY, format("%s: kernel %s: cannot allocate the worker's %zu-byte static shared arena",
+                                                  cc_emu_status_name(CC_EMU_ERROR_OUT_OF_MEMORY), l.kernel->name,
+                                                  StaticShared::kCapacity));
+        std::free(b.dynamic_shared);
+        b.dynamic_shared = nullptr;
+        return false;
     }
     const uint3 block_dim{bd.x, bd.y, bd.z}, grid_dim{g.x, g.y, g.z};
     for (unsigned t = 0; t < b.nthreads; ++t) {
@@ -532,6 +564,56 @@ using cc_emu::Worker;
 const ThreadContext* current() { return &cc_emu::t_worker->current->ctx; }
 
 void* dynamic_shared() { return cc_emu::t_worker->block.dynamic_shared; }
+
+void* static_shared(const void* tag, std::size_t bytes, const char* name, const char* file, unsigned line) {
+    Worker& w = *cc_emu::t_worker;
+    cc_emu::StaticShared& s = w.block.static_shared;
+    // Every thread of the block runs the declaration; the first one places the variable, the others find it.
+    for (const auto& v : s.variables)
+        if (v.tag == tag) {
+            cc_emu::hb_acquire(s.arena + v.offset); // TSan: after the first thread's fill below
+            return s.arena + v.offset;
+        }
+    cc_emu::Launch& l = *w.launch;
+    const auto fault = [&](int code, const std::string& why) -> void* {
+        const uint3 b = w.block.idx;
+        l.fail(code, cc_emu::format("%s: kernel %s, block (%u,%u,%u): %s:%u: static __shared__ %s: %s", cc_emu_status_name(code),
+                                    l.kernel->name, b.x, b.y, b.z, file, line, name, why.c_str()));
+        Fiber& f = *w.current;
+        f.state = FiberState::kFaulted;
+        cc_emu::fiber_switch_out(w, f, false); // never resumed: the block is abandoned
+        std::abort();
+    };
+    const unsigned dynamic = l.dynamic_shared_bytes;
+    const unsigned long long requested = s.requested + static_cast<unsigned long long>(bytes);
+    if (s.variables.size() == cc_emu::StaticShared::kMaxVariables)
+        return fault(CC_EMU_ERROR_INVALID_VALUE, cc_emu::format("more than %u static shared variables in one kernel (the "
+                                                                "emulator's limit)", cc_emu::StaticShared::kMaxVariables));
+    if (requested > cc_emu::StaticShared::kLimit)
+        return fault(CC_EMU_ERROR_INVALID_VALUE,
+                     cc_emu::format("%zu bytes bring the block's static shared memory to %llu bytes, past CUDA's 48 KiB (%u "
+                                    "bytes) for static __shared__ variables (ptxas refuses it; use CC_DYNAMIC_SHARED with "
+                                    "the opt-in above 48 KiB)",
+                                    bytes, requested, cc_emu::StaticShared::kLimit));
+    // On a GPU static and dynamic shared memory come out of one per-block allocation: without the opt-in both
+    // together must fit in 48 KiB (with it, the opt-in limit already leaves room for the static part).
+    if (dynamic && l.kernel->max_dynamic_shared == CC_EMU_DEFAULT_DYNAMIC_SHARED && requested + dynamic > CC_EMU_DEFAULT_DYNAMIC_SHARED)
+        return fault(CC_EMU_ERROR_INVALID_VALUE,
+                     cc_emu::format("%llu bytes of static and %u of dynamic shared memory exceed the 48 KiB (%u bytes) a block "
+                                    "gets without the opt-in (cc_emu_set_max_dynamic_shared; cuFuncSetAttribute on a GPU)",
+                                    requested, dynamic, CC_EMU_DEFAULT_DYNAMIC_SHARED));
+    const unsigned offset = (s.used + 15u) & ~15u;
+    s.used = offset + static_cast<unsigned>(bytes) + cc_emu::StaticShared::kRedzone;
+    s.requested = static_cast<unsigned>(requested);
+    s.variables.push_back({tag, offset});
+    unsigned char* p = s.arena + offset;
+#if defined(CC_EMU_ASAN)
+    ASAN_UNPOISON_MEMORY_REGION(p, bytes);
+#endif
+    std::memset(p, 0xff, bytes); // undefined on a GPU: NaN as float, -1 as int
+    cc_emu::hb_release(p);
+    return p;
+}
 
 void syncthreads(const char* file, unsigned line) {
     Worker& w = *cc_emu::t_worker;

@@ -51,7 +51,7 @@ extern "C" __global__ void cc_batchnorm_train_stats_kernel(int n, int c, int hw,
                                                     float* __restrict__ running_var, float* __restrict__ save_mean,
                                                     float* __restrict__ save_invstd)
 {
-    __shared__ float scratch[CC_MAX_WARPS];
+    CC_STATIC_SHARED(float, scratch, [CC_MAX_WARPS]);
     const int channel = blockIdx.x;
     const int m = n * hw;
 
@@ -120,7 +120,7 @@ extern "C" __global__ void cc_batchnorm_backward_reduce_kernel(int n, int c, int
                                                         const float* __restrict__ invstd, int relu,
                                                         float* __restrict__ dgamma, float* __restrict__ dbeta)
 {
-    __shared__ float scratch[CC_MAX_WARPS];
+    CC_STATIC_SHARED(float, scratch, [CC_MAX_WARPS]);
     const int channel = blockIdx.x;
     const int m = n * hw;
     const float mu = mean[channel], is = invstd[channel], ga = gamma[channel], be = beta[channel];

@@ -470,8 +470,8 @@ __device__ __forceinline__ void weight_tiles(const cc_conv_problem& pr, const cc
 template <int Stride, bool Cells>
 __device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan& plan)
 {
-    __shared__ __align__(16) float windows[CC_TILED_SHARED_FLOATS];
-    __shared__ __align__(16) float weights[kTaps * kWideChunk];
+    CC_STATIC_SHARED(float, windows, [CC_TILED_SHARED_FLOATS]);
+    CC_STATIC_SHARED(float, weights, [kTaps * kWideChunk]);
     if (Cells) {
         if (plan.chunk == 1) scatter_cells<1>(g, plan, windows, weights);
         else if (plan.chunk == kNarrowChunk) scatter_cells<kNarrowChunk>(g, plan, windows, weights);
@@ -487,8 +487,8 @@ template <int Stride>
 __device__ __forceinline__ void weight_pass(const cc_conv_problem& pr, const cc_tiled_plan& plan, const float* __restrict__ x,
                                             const float* __restrict__ dy, float* __restrict__ out)
 {
-    __shared__ __align__(16) float windows[CC_TILED_SHARED_FLOATS];
-    __shared__ float reduce[kWarps * kWeightChunk * kTaps];
+    CC_STATIC_SHARED(float, windows, [CC_TILED_SHARED_FLOATS]);
+    CC_STATIC_SHARED(float, reduce, [kWarps * kWeightChunk * kTaps]);
     if (plan.chunk == 1) weight_tiles<Stride, 1>(pr, plan, x, dy, out, windows, reduce);
     else weight_tiles<Stride, kWeightChunk>(pr, plan, x, dy, out, windows, reduce);
 }

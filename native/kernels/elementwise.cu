@@ -78,7 +78,7 @@ extern "C" __global__ void cc_axpy_kernel(int length, float alpha, const float* 
 // Stage 1 of Sum: block b writes partials[b] = sum of x[i] for i = b*blockDim + t + k*gridDim*blockDim.
 extern "C" __global__ void cc_sum_partials_kernel(int length, const float* __restrict__ x, float* __restrict__ partials)
 {
-    __shared__ float scratch[CC_MAX_WARPS];
+    CC_STATIC_SHARED(float, scratch, [CC_MAX_WARPS]);
     const unsigned stride = gridDim.x * blockDim.x;
     float sum = 0.0f;
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)length; i += stride) {
@@ -91,7 +91,7 @@ extern "C" __global__ void cc_sum_partials_kernel(int length, const float* __res
 // Stage 2 of Sum, one block: result[0] = sum of the `count` partials.
 extern "C" __global__ void cc_sum_final_kernel(int count, const float* __restrict__ partials, float* __restrict__ result)
 {
-    __shared__ float scratch[CC_MAX_WARPS];
+    CC_STATIC_SHARED(float, scratch, [CC_MAX_WARPS]);
     float sum = 0.0f;
     for (int i = threadIdx.x; i < count; i += blockDim.x) {
         sum += partials[i];
@@ -106,7 +106,7 @@ extern "C" __global__ void cc_sum_final_kernel(int count, const float* __restric
 // whatever the schedule. Indices are 64-bit: a parameter list may hold any tensor the caller has.
 extern "C" __global__ void cc_first_nonfinite_kernel(const cc_tensor_ref* __restrict__ tensors, float* __restrict__ result)
 {
-    __shared__ long long first[CC_FIRST_NONFINITE_BLOCK];
+    CC_STATIC_SHARED(long long, first, [CC_FIRST_NONFINITE_BLOCK]);
     const long long none = 0x7fffffffffffffffLL;
     const cc_tensor_ref tensor = tensors[blockIdx.x];
     long long mine = none;

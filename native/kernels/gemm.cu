@@ -149,8 +149,8 @@ __device__ __forceinline__ void gemm_tile(const GemmProblem& g)
 {
     // +1 column of padding: the k-contiguous staging writes a column of the tile per 16 threads, which
     // without it would hit one bank 16 times.
-    __shared__ float a_tile[kTileK][kTileM + 1];
-    __shared__ float b_tile[kTileK][kTileN + 1];
+    CC_STATIC_SHARED(float, a_tile, [kTileK][kTileM + 1]);
+    CC_STATIC_SHARED(float, b_tile, [kTileK][kTileN + 1]);
 
     const int tx = threadIdx.x % kThreadsX;
     const int ty = threadIdx.x / kThreadsX;

@@ -151,7 +151,7 @@ extern "C" __global__ void cc_at_forward_kernel(int n, int c, int hw, const floa
                                          float* __restrict__ teacher_map, float* __restrict__ student_norm,
                                          float* __restrict__ sample_loss)
 {
-    __shared__ float warp_sums[CC_MAX_WARPS];
+    CC_STATIC_SHARED(float, warp_sums, [CC_MAX_WARPS]);
     const int sample = blockIdx.x;
     // Uniform across the block: all threads leave, so no barrier below is left waiting.
     if (sample >= n) return;
@@ -209,7 +209,7 @@ extern "C" __global__ void cc_at_backward_kernel(int n, int c, int hw, const flo
                                           const float* __restrict__ student_norm,
                                           const float* __restrict__ dloss, float* __restrict__ dstudent)
 {
-    __shared__ float warp_sums[CC_MAX_WARPS];
+    CC_STATIC_SHARED(float, warp_sums, [CC_MAX_WARPS]);
     const int sample = blockIdx.x;
     if (sample >= n) return;
 
@@ -240,7 +240,7 @@ extern "C" __global__ void cc_at_backward_kernel(int n, int c, int hw, const flo
 extern "C" __global__ void cc_loss_reduce_kernel(int count, float scale, const float* __restrict__ partials,
                                           float* __restrict__ loss)
 {
-    __shared__ float warp_sums[CC_MAX_WARPS];
+    CC_STATIC_SHARED(float, warp_sums, [CC_MAX_WARPS]);
     float sum = 0.0f;
     for (int i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
     sum = cc_block_sum(sum, warp_sums);

@@ -12,7 +12,7 @@
  *      by the emulator in native/emu, one fiber per CUDA thread; the intrinsics call into it.
  *
  * API available in all three modes (see native/emu/cc_emu.h for the emulator's C API):
- *   __global__ __device__ __host__ __shared__ __constant__ __forceinline__ __restrict__ __align__(n)
+ *   __global__ __device__ __host__ __constant__ __forceinline__ __restrict__ __align__(n)
  *   __launch_bounds__(...)                      (ignored on host)
  *   threadIdx blockIdx blockDim gridDim (.x .y .z, unsigned), warpSize (= 32), uint3, dim3
  *   __syncthreads()  __syncwarp(mask = 0xffffffff)  __threadfence()
@@ -30,6 +30,9 @@
  *                                    the same)
  *   CC_DYNAMIC_SHARED(type, name)   dynamic shared memory (the launch's dynamic_shared_bytes); above 48 KiB only
  *                                    for a kernel the runtime has opted in (cuFuncSetAttribute), as on a GPU
+ *   CC_STATIC_SHARED(type, name, extents);  a static __shared__ array, 16-byte aligned, e.g.
+ *                                    CC_STATIC_SHARED(float, tile, [16][17]); — kernels never write `__shared__`
+ *                                    themselves (the emulator build does not define it; the lint test fails on it)
  *   CC_REGISTER_KERNEL(name);       after each kernel, at file scope
  * Tensor cores and asynchronous copies (sm_80 and later), the only inline PTX the kernels may use: kernels
  * never write `asm` themselves (tests/CheapConv.Tests/Kernels/KernelSourceLintTests.cs fails on it):
@@ -79,10 +82,12 @@
  *            relative error about 2^-22 elsewhere.
  *   Compare emulator and GPU results with tolerances anyway: summation order differs too.
  *
- * Static __shared__ variables inside kernels become `static thread_local` on the host. That is correct
- * because the emulator runs each block to completion on one OS thread, and every CUDA thread of the
- * block is a fiber on that OS thread, so they all see the same variable, while blocks running in
- * parallel on other OS threads see their own. (Reviewers: this is deliberate, not a data race.)
+ * Static shared variables (CC_STATIC_SHARED) live, in the emulator, in the running block's arena
+ * (native/emu/emu_internal.h, StaticShared): every CUDA thread of the block is a fiber on one OS thread and
+ * gets the same variable, blocks running in parallel on other OS threads get their own, and each block's
+ * variable starts filled with 0xff bytes (undefined on a GPU; NaN as float), never what the worker's previous
+ * block left there. The launch fails where the block's static variables pass CUDA's 48 KiB, or static and
+ * dynamic shared memory together pass 48 KiB without the opt-in.
  */
 #ifndef CHEAPCONV_CUDA_SHIM_H
 #define CHEAPCONV_CUDA_SHIM_H
@@ -95,6 +100,7 @@
 
 #define CC_DEVICE_BUILD 1
 #define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#define CC_STATIC_SHARED(type, name, extents) __shared__ __align__(16) type name extents
 #define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
 
 /* The math decision of the header comment: the kernels' expf/logf become the approximate intrinsics, as
@@ -234,6 +240,7 @@ CC_SHIM_DEV unsigned __activemask() {
 }
 
 #define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#define CC_STATIC_SHARED(type, name, extents) __shared__ __align__(16) type name extents
 #define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
 
 /* ================================================================================================ */
@@ -261,8 +268,7 @@ CC_SHIM_DEV unsigned __activemask() {
 #define __device__
 #define __host__
 #define __constant__
-/* See the header comment: one block runs on one OS thread, so thread_local is per-block storage. */
-#define __shared__ static thread_local
+/* No __shared__: static shared arrays are CC_STATIC_SHARED (the header comment), so a raw one fails to compile here. */
 #define __forceinline__ inline __attribute__((always_inline))
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
@@ -295,6 +301,9 @@ enum WarpOp : int { kShflIdx, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll,
 const ThreadContext* current();
 /* This block's dynamic shared buffer (16-byte aligned, exactly dynamic_shared_bytes long). */
 void* dynamic_shared();
+/* This block's static shared variable declared at `tag` (CC_STATIC_SHARED): `bytes` long, 16-byte aligned, the same
+ * address for every thread of the block, filled with 0xff when the block first declares it. */
+void* static_shared(const void* tag, std::size_t bytes, const char* name, const char* file, unsigned line);
 void syncthreads(const char* file, unsigned line);
 /* Rendezvous with the lanes in `mask`; returns the lane's 32-bit result (shuffled bits, ballot...). */
 unsigned warp_op(WarpOp op, unsigned mask, unsigned value, int lane_or_delta, int width, const char* file, unsigned line);
@@ -616,6 +625,12 @@ inline void cc_cp_async_wait() {
 #undef CC_SHIM_LOC
 
 #define CC_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::cc_emu_detail::dynamic_shared())
+/* The tag is a static of the declaration (one per template instantiation, as each is a kernel of its own). */
+#define CC_STATIC_SHARED(type, name, extents)                                                                     \
+    static const char cc_static_shared_tag_##name = 0;                                                           \
+    using cc_static_shared_type_##name = type extents;                                                           \
+    cc_static_shared_type_##name& name = *static_cast<cc_static_shared_type_##name*>(::cc_emu_detail::static_shared( \
+        &cc_static_shared_tag_##name, sizeof(cc_static_shared_type_##name), #name, __FILE__, __LINE__))
 
 /* Registers the kernel by name with an unpacker generated from its parameter types. The registrar runs
  * when the emulator library is loaded. */

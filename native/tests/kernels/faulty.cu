@@ -39,7 +39,7 @@
 #include "cheapconv/cuda_shim.h"
 
 extern "C" __global__ void cc_test_block_reduce(const int* in, int* out, int n) {
-    __shared__ int warp_sums[32];
+    CC_STATIC_SHARED(int, warp_sums, [32]);
     const int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
     const unsigned lane = threadIdx.x % warpSize, warp = threadIdx.x / warpSize;
     int v = i < n ? in[i] : 0;
@@ -71,7 +71,7 @@ CC_REGISTER_KERNEL(cc_test_divergent_barrier);
 
 /* Each thread stores to shared memory and reads its neighbour's slot with no __syncthreads between. */
 extern "C" __global__ void cc_test_missing_barrier(const int* in, int* out, int n) {
-    __shared__ int tile[256];
+    CC_STATIC_SHARED(int, tile, [256]);
     const unsigned t = threadIdx.x;
     const int i = (int)(blockIdx.x * blockDim.x + t);
     tile[t] = i < n ? in[i] : 0;
@@ -105,7 +105,7 @@ CC_REGISTER_KERNEL(cc_test_oob_dynamic_shared);
 
 /* A static __shared__ array indexed one past its end by the last of 64 threads. */
 extern "C" __global__ void cc_test_oob_static_shared(int* out) {
-    __shared__ int s[64];
+    CC_STATIC_SHARED(int, s, [64]);
     const unsigned t = threadIdx.x;
     s[t + 1] = (int)t;
     __syncthreads();
@@ -160,7 +160,7 @@ CC_REGISTER_KERNEL(cc_test_barrier_warp_deadlock);
 /* Threads 32..63 return before the barrier the others wait at. Legal on current GPUs (exited threads
  * do not hold a barrier) but fragile, hence a warning. */
 extern "C" __global__ void cc_test_early_return_barrier(int* out) {
-    __shared__ int s[32];
+    CC_STATIC_SHARED(int, s, [32]);
     const unsigned t = threadIdx.x;
     if (t >= 32) return;
     s[t] = (int)t + 1;
@@ -180,7 +180,7 @@ CC_REGISTER_KERNEL(cc_test_mma_partial_warp);
 
 /* ldmatrix with lane 5's row address 4 bytes past a 16-byte boundary (rows must be 16-byte aligned). */
 extern "C" __global__ void cc_test_ldmatrix_misaligned(int* out) {
-    __shared__ __align__(16) unsigned s[8 * 4 + 4];
+    CC_STATIC_SHARED(unsigned, s, [8 * 4 + 4]);
     const unsigned lane = threadIdx.x;
     for (unsigned i = lane; i < 8 * 4 + 4; i += 32) s[i] = i;
     __syncwarp();

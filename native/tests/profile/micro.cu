@@ -60,7 +60,7 @@ CC_REGISTER_KERNEL(cc_prof_copy_loop);
 // from the thread's own store.
 extern "C" __global__ void cc_prof_shared_stride(float* __restrict__ out, int stride)
 {
-    __shared__ float s[64 * 32];
+    CC_STATIC_SHARED(float, s, [64 * 32]);
     const int t = static_cast<int>(threadIdx.x);
     s[t * stride] = static_cast<float>(t);
     __syncthreads();
@@ -83,8 +83,8 @@ CC_REGISTER_KERNEL(cc_prof_dynamic_shared_stride);
 // neighbour's (element (t^1)*stride). out: 6 floats per thread.
 extern "C" __global__ void cc_prof_shared_vector(float* __restrict__ out, int stride)
 {
-    __shared__ float2 s2[32 * 4];
-    __shared__ float4 s4[32 * 4];
+    CC_STATIC_SHARED(float2, s2, [32 * 4]);
+    CC_STATIC_SHARED(float4, s4, [32 * 4]);
     const int t = static_cast<int>(threadIdx.x);
     const float f = static_cast<float>(t);
     s2[t * stride] = make_float2(f, f + 1.0f);
@@ -105,7 +105,7 @@ CC_REGISTER_KERNEL(cc_prof_shared_vector);
 // with a shared atomic.
 extern "C" __global__ void cc_prof_atomics(int* counter)
 {
-    __shared__ int block_count;
+    CC_STATIC_SHARED(int, block_count, );
     if (threadIdx.x == 0) block_count = 0;
     __syncthreads();
     atomicAdd(&block_count, 1);
@@ -120,7 +120,7 @@ CC_REGISTER_KERNEL(cc_prof_atomics);
 // l + 4 of each matrix share banks.
 extern "C" __global__ void cc_prof_tensor_core(const float* __restrict__ in, float* __restrict__ out, int row_stride)
 {
-    __shared__ __align__(16) float s[32 * 8];
+    CC_STATIC_SHARED(float, s, [32 * 8]);
     const unsigned lane = threadIdx.x;
     float* row = &s[lane * row_stride];
     cc_cp_async_ca<16>(row, &in[4 * lane]);

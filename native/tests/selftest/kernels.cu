@@ -96,7 +96,7 @@ CC_REGISTER_KERNEL(st_indices);
 /* Warp-level inclusive scan through shared memory, ordered by __syncwarp (not by shuffles). Block of
  * 64 threads; static shared memory. */
 extern "C" __global__ void st_syncwarp_scan(const int* in, int* out) {
-    __shared__ int s[64];
+    CC_STATIC_SHARED(int, s, [64]);
     const unsigned t = threadIdx.x, lane = t % 32;
     s[t] = in[t];
     __syncwarp();
@@ -187,7 +187,7 @@ CC_REGISTER_KERNEL(st_mma_tf32);
  * in: 4 matrices × 8 rows × 4 words in matrix order; out: 6 forms (x1, x2, x4, x1.trans, x2.trans, x4.trans)
  * × 32 lanes × 4 words, the words a form does not return left as they were. One warp. */
 extern "C" __global__ void st_ldmatrix(const unsigned* in, unsigned* out) {
-    __shared__ __align__(16) unsigned s[32 * 4];
+    CC_STATIC_SHARED(unsigned, s, [32 * 4]);
     const unsigned lane = threadIdx.x, m = lane / 8, j = lane % 8;
     for (int w = 0; w < 4; ++w) s[(m * 8 + 7 - j) * 4 + w] = in[(m * 8 + j) * 4 + w];
     __syncwarp();
@@ -220,7 +220,7 @@ CC_REGISTER_KERNEL(st_ldmatrix);
  *   12     the same after commit + wait<0>                           -> the data */
 #define ST_CP_ASYNC_STEPS 13
 extern "C" __global__ void st_cp_async(const unsigned* src, unsigned* out) {
-    __shared__ __align__(16) unsigned s[32 * 16];
+    CC_STATIC_SHARED(unsigned, s, [32 * 16]);
     const unsigned t = threadIdx.x;
     unsigned* mine = &s[t * 16];
     unsigned* o = &out[t * ST_CP_ASYNC_STEPS];
@@ -284,3 +284,47 @@ extern "C" __global__ void st_large_dynamic_shared(unsigned* out, unsigned n) {
     }
 }
 CC_REGISTER_KERNEL(st_large_dynamic_shared);
+
+/* Static shared memory, one block of 64 threads per launch block: before[b*64 + t] = what thread t reads from
+ * its word of `words` before anything wrote it (must be 0xffffffff in every block: shared memory starts out
+ * undefined, and the emulator never hands a block what the previous one left); after[b*64 + t] = the word of
+ * thread (t+1)%64 after every thread wrote its own (the array is the block's, not the thread's); aligned[b] = 1
+ * when both variables are 16-byte aligned and do not overlap. */
+extern "C" __global__ void st_static_shared(unsigned* before, unsigned* after, unsigned* aligned) {
+    CC_STATIC_SHARED(unsigned, words, [64]);
+    CC_STATIC_SHARED(float, three, [3]);
+    const unsigned t = threadIdx.x, b = blockIdx.x;
+    before[b * 64 + t] = words[t];
+    __syncthreads();
+    words[t] = b * 1000 + t;
+    if (t == 0) three[2] = 1.0f;
+    __syncthreads();
+    after[b * 64 + t] = words[(t + 1) % 64];
+    if (t == 0) {
+        const unsigned long long w = (unsigned long long)words, f = (unsigned long long)three;
+        aligned[b] = (w % 16 == 0 && f % 16 == 0 && (f >= w + sizeof words || w >= f + sizeof three)) ? 1u : 0u;
+    }
+}
+CC_REGISTER_KERNEL(st_static_shared);
+
+/* 32 KiB of static shared memory beside the launch's dynamic buffer: together they must fit in 48 KiB without the
+ * opt-in. out[0] = the last static word read back (words - 1). */
+extern "C" __global__ void st_static_beside_dynamic(unsigned* out) {
+    CC_STATIC_SHARED(unsigned, words, [8192]);
+    for (unsigned i = threadIdx.x; i < 8192; i += blockDim.x) words[i] = i;
+    __syncthreads();
+    if (threadIdx.x == 0) out[0] = words[8191];
+}
+CC_REGISTER_KERNEL(st_static_beside_dynamic);
+
+#if !defined(CC_DEVICE_BUILD)
+/* 4 bytes past CUDA's 48 KiB of static shared memory (ptxas refuses it, so only the emulator build has it). */
+extern "C" __global__ void st_static_shared_too_large(unsigned* out) {
+    CC_STATIC_SHARED(unsigned, small, [1]);
+    CC_STATIC_SHARED(unsigned, big, [12288]);
+    small[0] = 1;
+    big[threadIdx.x] = small[0];
+    out[threadIdx.x] = big[threadIdx.x];
+}
+CC_REGISTER_KERNEL(st_static_shared_too_large); /* emulator only */
+#endif

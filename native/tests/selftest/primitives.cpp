@@ -412,6 +412,46 @@ void test_large_dynamic_shared(Tally& t) {
     cc_emu_set_max_dynamic_shared("st_large_dynamic_shared", CC_EMU_DEFAULT_DYNAMIC_SHARED);
 }
 
+// Static shared memory (CC_STATIC_SHARED): poisoned for every block even where one worker runs them all (so a
+// block would otherwise see its predecessor's values), one array per block, aligned, distinct; the 48 KiB limits.
+void test_static_shared(Tally& t) {
+    const unsigned blocks = 6;
+    std::vector<unsigned> before(blocks * 64, 0), after(blocks * 64, 0), aligned(blocks, 0);
+    unsigned *pb = before.data(), *pa = after.data(), *pl = aligned.data();
+    void* args[] = {&pb, &pa, &pl};
+    cc_emu_set_worker_threads(1);
+    bool ok = launch("st_static_shared", {blocks, 1, 1}, {64, 1, 1}, 0, args) == 0;
+    cc_emu_set_worker_threads(0);
+    for (unsigned b = 0; b < blocks && ok; ++b)
+        for (unsigned i = 0; i < 64 && ok; ++i)
+            ok = before[b * 64 + i] == 0xffffffffu && after[b * 64 + i] == b * 1000 + (i + 1) % 64 && aligned[b] == 1;
+    t.check(ok, "static shared: 0xff bytes in each of 6 blocks run by one worker, shared by the block's threads, 16-byte "
+                "aligned, variables apart");
+
+    unsigned last = 0;
+    unsigned* pw = &last;
+    void* beside[] = {&pw};
+    std::string msg;
+    ok = launch("st_static_beside_dynamic", {1, 1, 1}, {256, 1, 1}, 16 * 1024, beside, &msg) == 0 && last == 8191;
+    const int rc = launch("st_static_beside_dynamic", {1, 1, 1}, {256, 1, 1}, 16 * 1024 + 4, beside, &msg);
+    ok = ok && rc == CC_EMU_ERROR_INVALID_VALUE && msg.find("32768 bytes of static and 16388 of dynamic") != std::string::npos &&
+         msg.find("st_static_beside_dynamic") != std::string::npos && msg.find("kernels.cu:") != std::string::npos;
+    t.check(ok, "32 KiB static + 16 KiB dynamic runs; 4 bytes more without the opt-in fails, naming both sizes" +
+                    (t.verbose || !ok ? "\n        " + msg : ""));
+
+    std::vector<unsigned> out(32, 0);
+    unsigned* po = out.data();
+    void* large[] = {&po};
+    const int too_large = launch("st_static_shared_too_large", {2, 1, 1}, {32, 1, 1}, 0, large, &msg);
+    ok = too_large == CC_EMU_ERROR_INVALID_VALUE && msg.find("static __shared__ big") != std::string::npos &&
+         msg.find("49156 bytes") != std::string::npos && msg.find("48 KiB") != std::string::npos;
+    t.check(ok, "static shared past 48 KiB fails the launch, naming the variable and the total" +
+                    (t.verbose || !ok ? "\n        " + msg : ""));
+    // The emulator is usable after the failed launch (the abandoned block's threads are reset).
+    ok = launch("st_static_beside_dynamic", {1, 1, 1}, {256, 1, 1}, 0, beside, &msg) == 0 && last == 8191;
+    t.check(ok, "a launch after the failed one runs");
+}
+
 } // namespace
 
 void run_primitive_tests(Tally& t) {
@@ -431,6 +471,7 @@ void run_primitive_tests(Tally& t) {
     test_shuffles64(t);
     test_activemask(t);
     test_large_dynamic_shared(t);
+    test_static_shared(t);
 }
 
 } // namespace cc_selftest
