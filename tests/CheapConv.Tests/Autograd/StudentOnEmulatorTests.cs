@@ -28,7 +28,8 @@ public class StudentOnEmulatorTests(EmulatorFixture emulator) : IClassFixture<Em
 
     private static readonly int[] Labels = [3, 7];
 
-    private static WrnConfig Config(string block) => WrnConfig.Student(10, 1, UnitSpec.Parse(block), inChannels: 1, classes: 10, imageSize: 16);
+    /// <summary>The fixture model the tolerance is derived for (1×16×16 images, 10 classes; batches of 2).</summary>
+    internal static WrnConfig Config(string block) => WrnConfig.Student(10, 1, UnitSpec.Parse(block), inChannels: 1, classes: 10, imageSize: 16);
 
     private static float[] Images => TensorAssert.Random(2 * 16 * 16, 42);
 

@@ -66,36 +66,11 @@ public sealed class GraphTrainingTests(GraphTrainingFixture runs) : IClassFixtur
     }
 
     [Fact]
-    public void CpuBackend_AgreesWithTheGraphRun_WithinTheDerivedTolerance()
+    public void CpuRun_WithTheGraphLeftToTheBackend_RecordsGraphOff()
     {
-        var on = runs.GraphOn.Value;
-        var cpu = runs.Run(runs.Config(graph: false) with { Device = "cpu", Graph = null }, runs.Data.NewFolder("graph-cpu"), new RecordingObserver(), backend: new CpuBackend());
+        var cpu = runs.Run(runs.Config(graph: false) with { Device = "cpu", Graph = null, Epochs = 1 }, runs.Data.NewFolder("graph-cpu"), new RecordingObserver(), backend: new CpuBackend());
+        Assert.True(cpu.Outcome.Completed);
         Assert.False(TrainingConfig.Read(cpu.Directory).Graph); // left to the backend: the C# backend has no graphs
-
-        // StudentOnEmulatorTests derives the bound for one step: float32 with other summation orders, errors adding to first
-        // order along the longest path of one forward and backward pass (about 60 reductions), relative to each value's
-        // scale. A run chains its steps — each starts from the weights and momentum the previous one wrote — so the path to
-        // the last weights is that many passes long, and the same first-order rule gives steps × the one-step bound.
-        var config = runs.Config(graph: true);
-        var steps = config.Epochs * ((runs.Train.Count + config.BatchSize - 1) / config.BatchSize);
-        var tolerance = steps * StudentOnEmulatorTests.Tolerance;
-        var expected = RunFiles.ReadMetrics(cpu.Directory);
-        var actual = RunFiles.ReadMetrics(on.Directory);
-        Assert.Equal(expected.Count, actual.Count);
-        for (var i = 0; i < expected.Count; i++)
-        {
-            Assert.Equal(expected[i].LearningRate, actual[i].LearningRate);
-            Assert.Equal(expected[i].Loss, actual[i].Loss, tolerance * Math.Abs(expected[i].Loss));
-            Assert.Equal(expected[i].TestLoss, actual[i].TestLoss, tolerance * Math.Abs(expected[i].TestLoss));
-        }
-
-        var a = SafetensorsFile.Read(Path.Combine(cpu.Directory, RunFiles.CheckpointFile)).Tensors;
-        var b = SafetensorsFile.Read(Path.Combine(on.Directory, RunFiles.CheckpointFile)).Tensors;
-        Assert.Equal(a.Keys.Order(), b.Keys.Order());
-        foreach (var (name, tensor) in a)
-        {
-            TensorAssert.Close(tensor.Data, b[name].Data, tolerance, $"{name} after {steps} steps, cpu against the graph run");
-        }
     }
 
     [Fact]
