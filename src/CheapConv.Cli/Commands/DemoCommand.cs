@@ -10,7 +10,7 @@ namespace CheapConv.Cli.Commands;
 /// accuracy) with attention transfer, trains the same students without distillation, and ends with the report table
 /// (params, MACs, latency, error) over the teacher and every student. Every step is an ordinary <c>distill</c> /
 /// <c>train</c> / <c>report</c> run, so each run directory can be inspected, resumed or reported again. Sized to finish
-/// in about 10 minutes on 2 CPU cores; a GPU (--device auto picks it) makes it much faster.
+/// in 10–15 minutes on 2 CPU cores; a GPU (--device auto picks it) makes it much faster.
 /// </summary>
 internal static class DemoCommand
 {
