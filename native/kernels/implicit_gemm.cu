@@ -15,8 +15,9 @@
 //                     M = Cg, N = N*H*W, Kr = Kg*9; A = the turned w (gathered), B = im2col(dy)
 //   backward weight   dw[g Kg + m, (c,r,s)]  = sum_j dy[n, g Kg + m, p, q] . im2col(x)[(c,r,s), j]
 //                     M = Kg, N = Cg*RS, Kr = N*P*Q, split over gridDim.z = groups * splits: split z sums the
-//                     positions [z_split * k_chunk, ...) into its own slice of dw_partials (a whole dw), and
-//                     cc_gemm_column_sums_kernel adds the slices in order z = 0, 1, ... (deterministic, no atomics).
+//                     positions [z_split * k_chunk, ...) into its own slice of out.partials (a whole dw), and the
+//                     block that arrives last at its (tile, group) adds the tile's slices in order z = 0, 1, ...
+//                     into out.dw (cheapconv/split_reduce.h: deterministic, no floating-point atomics).
 //
 // Block: 128 threads = 4 warps in 2 x 2, a 64 x 64 tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8.
 // Grid: (ceil(N / 64), ceil(M / 64), groups [* splits]). Dynamic shared memory: kSharedBytes (30 KiB).
@@ -38,6 +39,7 @@
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
+#include "cheapconv/split_reduce.h"
 
 namespace {
 
@@ -431,8 +433,25 @@ __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* 
     store_activation(acc, y, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, pr.k * pr.p * pr.q, pr.p * pr.q);
 }
 
+// Calls f(row * cols + col, i, j, e) for every accumulator acc[i][j][e] of the thread inside the rows x cols block of a
+// weight gradient (row, col: the tile's origin plus the accumulator's place in it).
+template <class F>
+__device__ __forceinline__ void for_each_weight(int row0, int col0, int rows, int cols, F f)
+{
+    for (int i = 0; i < kFragsM; ++i)
+        for (int half = 0; half < 2; ++half) {
+            const int row = row0 + acc_row(i, half);
+            if (row >= rows) continue;
+            for (int j = 0; j < kFragsN; ++j)
+                for (int odd = 0; odd < 2; ++odd) {
+                    const int col = col0 + acc_col(j, odd);
+                    if (col < cols) f(row * cols + col, i, j, 2 * half + odd);
+                }
+        }
+}
+
 template <int R, int S>
-__device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, float* dw_partials,
+__device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, const cc_split_target& target,
                                                 int k_chunk, int vectorized)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups;
@@ -449,18 +468,14 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
     Im2colRows<R, S> b(act, cols, col0, k_begin, k_end, vec);
     float acc[kFragsM][kFragsN][4];
     reduce<kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc);
-    // dw_partials + split * (K * cols): element (g Kg + row, col).
-    float* out = dw_partials + split * (pr.k * cols) + g * kg * cols;
-    for (int i = 0; i < kFragsM; ++i)
-        for (int half = 0; half < 2; ++half) {
-            const int row = row0 + acc_row(i, half);
-            if (row >= kg) continue;
-            for (int j = 0; j < kFragsN; ++j)
-                for (int odd = 0; odd < 2; ++odd) {
-                    const int col = col0 + acc_col(j, odd);
-                    if (col < cols) out[row * cols + col] = acc[i][j][2 * half + odd];
-                }
-        }
+    // Slice `split` of the partials, a whole dw (K * cols): element (g Kg + row, col) at (g Kg + row) * cols + col.
+    const int slice = pr.k * cols, group_offset = g * kg * cols;
+    float* out = target.partials + split * slice + group_offset;
+    for_each_weight(row0, col0, kg, cols, [&](int offset, int i, int j, int e) { out[offset] = acc[i][j][e]; });
+    if (splits == 1) return;
+    // The last split to finish this (tile, group) adds its slices into dw, each thread the elements it stored.
+    if (!cc_split_arrive(target, (g * (int)gridDim.y + (int)blockIdx.y) * (int)gridDim.x + (int)blockIdx.x)) return;
+    for_each_weight(row0, col0, kg, cols, [&](int offset, int, int, int) { cc_split_sum(target, slice, group_offset + offset); });
 }
 
 // dx: the forward convolution of dy (K channels, P x Q pixels; with stride 2, dilated: a zero between neighbours) with
@@ -544,25 +559,25 @@ extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_impli
     backward_data<3, 3, 2>(pr, dy, w, dx);
 }
 
-// dw (split-K partials) for 1x1 filters (any stride, padding and groups). vectorized: 1x1 stride 1 without padding,
-// P*Q and k_chunk multiples of 4, both tensors 16-byte aligned.
+// dw (split-K, reduced by the last split of each tile) for 1x1 filters (any stride, padding and groups). vectorized:
+// 1x1 stride 1 without padding, P*Q and k_chunk multiples of 4, both tensors 16-byte aligned.
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
-                                                                                                  float* __restrict__ dw_partials,
+                                                                                                  cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<1, 1>(pr, x, dy, dw_partials, k_chunk, vectorized);
+    backward_weight<1, 1>(pr, x, dy, out, k_chunk, vectorized);
 }
 
-// dw (split-K partials) for 3x3 filters (any stride, padding and groups).
+// dw (split-K, reduced by the last split of each tile) for 3x3 filters (any stride, padding and groups).
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
-                                                                                                  float* __restrict__ dw_partials,
+                                                                                                  cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<3, 3>(pr, x, dy, dw_partials, k_chunk, vectorized);
+    backward_weight<3, 3>(pr, x, dy, out, k_chunk, vectorized);
 }
 
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);

@@ -294,17 +294,14 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
         return fail(CC_ERROR_INVALID_VALUE, "%s: text is NULL or capacity is 0 (no room for the terminating NUL)", call);
     ConvPlan plan;
     CC_TRY(plan_pass(call, problem, pass, options, &plan));
-    if (plan.tiled) {
-        tiled_kernel_names(plan.tiled_plan, text, capacity);
-        return CC_SUCCESS;
-    }
     static constexpr KernelId direct[] = {KernelId::conv2d_forward, KernelId::conv2d_backward_data, KernelId::conv2d_backward_weight};
     static constexpr KernelId gemm[] = {KernelId::pointwise_forward, KernelId::pointwise_backward_data,
                                         KernelId::pointwise_backward_weight};
-    const KernelId kernel = plan.implicit_gemm ? plan.implicit.kernel : (plan.gemm ? gemm : direct)[pass];
-    const bool reduced = (plan.gemm && plan.split.splits > 1) || (plan.implicit_gemm && plan.implicit.splits > 1);
-    format_into(text, capacity, "%s%s%s", kernel_name(kernel), reduced ? "+" : "",
-                reduced ? kernel_name(KernelId::gemm_column_sums) : "");
+    // One kernel per pass: a split weight gradient reduces its splits in the same launch.
+    const KernelId kernel = plan.tiled           ? plan.tiled_plan.kernel
+                            : plan.implicit_gemm ? plan.implicit.kernel
+                                                 : (plan.gemm ? gemm : direct)[pass];
+    format_into(text, capacity, "%s", kernel_name(kernel));
     return CC_SUCCESS;
 }
 

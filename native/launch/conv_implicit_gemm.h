@@ -21,7 +21,7 @@ struct ImplicitGemmPlan {
     KernelId kernel = KernelId::implicit_gemm_forward_1x1;
     Geometry geometry;
     std::int64_t splits = 1, chunk = 0;  // backward weight: split-K over the positions
-    std::size_t workspace_bytes = 0;     // splits > 1: one whole dw per split
+    std::size_t workspace_bytes = 0;     // splits > 1: the arrival counters and one whole dw per split
 };
 
 // Whether the kernels implement `pass` of `p` (a problem validate() accepted): the forward and weight-gradient passes

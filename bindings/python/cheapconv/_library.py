@@ -15,7 +15,7 @@ import threading
 from ._errors import CheapConvError, InvalidValueError, LibraryLoadError
 
 # The cheapconv.h this binding mirrors: a library with another major version has another ABI.
-BINDING_VERSION_MAJOR = 2
+BINDING_VERSION_MAJOR = 3
 
 # cc_status
 CC_SUCCESS = 0

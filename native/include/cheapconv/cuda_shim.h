@@ -21,6 +21,14 @@
  *   __ballot_sync(mask, pred)  __any_sync(mask, pred)  __all_sync(mask, pred)
  *   atomicAdd (float, int, unsigned, unsigned long long)  atomicSub (int, unsigned)
  *   atomicMax / atomicMin (int, unsigned)  atomicCAS (int, unsigned)  atomicExch (int, unsigned, float)
+ *   unsigned cc_atomic_add_acq_rel(unsigned* a, unsigned v)
+ *                                   atomicAdd with release and acquire semantics at device scope: the arrival of
+ *                                   a block at a counter other blocks of the grid count on ("last block reduces").
+ *                                   Stores the thread made (and, after a __syncthreads, its block's) are visible
+ *                                   to the thread that reads the counter's later value, and that thread (and its
+ *                                   block, after a __syncthreads) sees every store made before the earlier
+ *                                   arrivals. GPU: __threadfence(); atomicAdd; __threadfence(). Emulator: an
+ *                                   acq_rel fetch_add, which TSan sees (it cannot see a fence).
  *   fmaxf fminf fmaf fabsf sqrtf rsqrtf expf logf, min / max (int, unsigned, float), __ldg (float, int)
  *   float2 / float4 (8- and 16-byte aligned, as CUDA's), make_float2 / make_float4: a float4 load or store
  *       through a float4 pointer is one 16-byte access (ld.global.v4.f32 on the GPU)
@@ -456,6 +464,9 @@ CC_SHIM_MEMORY_OP unsigned atomicCAS(unsigned* a, unsigned cmp, unsigned v) {
 CC_SHIM_MEMORY_OP int atomicExch(int* a, int v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
 CC_SHIM_MEMORY_OP unsigned atomicExch(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
 CC_SHIM_MEMORY_OP float atomicExch(float* a, float v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+/* The one atomic with ordering (see the header comment): acq_rel, so the emulator's blocks on other OS threads
+ * synchronise through it exactly as the GPU's fences make them, and TSan sees the happens-before edge. */
+CC_SHIM_MEMORY_OP unsigned cc_atomic_add_acq_rel(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_acq_rel); }
 
 /* Math: the C library's versions (fmaxf, fminf, fmaf, fabsf, sqrtf, expf, logf come from <cmath>). */
 inline float rsqrtf(float a) { return 1.0f / std::sqrt(a); }
@@ -626,7 +637,7 @@ inline void cc_cp_async_wait() {
 #endif /* modes */
 
 #if defined(CC_DEVICE_BUILD)
-/* ---- modes 1 and 2: tensor cores and asynchronous copies, the shim's only inline PTX. ----------- */
+/* ---- modes 1 and 2: tensor cores and asynchronous copies (the shim's only inline PTX), the ordered arrival. */
 #define CC_SHIM_PTX static __device__ __forceinline__
 
 namespace cc_shim {
@@ -637,6 +648,15 @@ CC_SHIM_PTX unsigned shared_address(const void* p) {
     return (unsigned)address;
 }
 } // namespace cc_shim
+
+/* Release: this thread's earlier stores reach device scope before the add; acquire: its later loads see what
+ * the earlier arrivals released. (Both builds' atomicAdd and __threadfence: membar.gl around atom.add.) */
+CC_SHIM_PTX unsigned cc_atomic_add_acq_rel(unsigned* a, unsigned v) {
+    __threadfence();
+    const unsigned old = atomicAdd(a, v);
+    __threadfence();
+    return old;
+}
 
 CC_SHIM_PTX unsigned cc_cvt_tf32(float x) {
     unsigned r;

@@ -21,6 +21,7 @@
 
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/problem.h"
+#include "cheapconv/split_reduce.h"
 #include "cheapconv/tiled_plan.h"
 
 #define CC_KERNEL_NAME(short_name) cc_##short_name##_kernel
@@ -136,10 +137,10 @@ extern "C" __global__ void cc_conv2d_tiled_backward_data_s2_kernel(cc_conv_probl
                                                                    float* __restrict__ dx);
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                      const float* __restrict__ x, const float* __restrict__ dy,
-                                                                     float* __restrict__ dw_partials);
+                                                                     cc_split_target out);
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                      const float* __restrict__ x, const float* __restrict__ dy,
-                                                                     float* __restrict__ dw_partials);
+                                                                     cc_split_target out);
 
 /* ---- elementwise.cu ---- */
 extern "C" __global__ void cc_relu_forward_kernel(int length, const float* x, float* y);
@@ -162,7 +163,7 @@ extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr,
                                                              const float* __restrict__ w, float* __restrict__ dx);
 extern "C" __global__ void cc_pointwise_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ dy,
-                                                               float* __restrict__ dw_partials, int k_chunk);
+                                                               cc_split_target out, int k_chunk);
 extern "C" __global__ void cc_linear_forward_kernel(int n, int in, int out, const float* __restrict__ x,
                                                     const float* __restrict__ w, const float* __restrict__ b,
                                                     float* __restrict__ y);
@@ -170,7 +171,7 @@ extern "C" __global__ void cc_linear_backward_data_kernel(int n, int in, int out
                                                           const float* __restrict__ w, float* __restrict__ dx);
 extern "C" __global__ void cc_linear_backward_weight_kernel(int n, int in, int out, const float* __restrict__ x,
                                                             const float* __restrict__ dy,
-                                                            float* __restrict__ dw_partials, int k_chunk);
+                                                            cc_split_target target, int k_chunk);
 extern "C" __global__ void cc_gemm_column_sums_kernel(int rows, int cols, const float* __restrict__ src,
                                                       float* __restrict__ dst);
 
@@ -192,11 +193,11 @@ extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_stride2_kernel(cc_
                                                                              float* __restrict__ dx, int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                        const float* __restrict__ dy,
-                                                                       float* __restrict__ dw_partials, int k_chunk,
+                                                                       cc_split_target out, int k_chunk,
                                                                        int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                        const float* __restrict__ dy,
-                                                                       float* __restrict__ dw_partials, int k_chunk,
+                                                                       cc_split_target out, int k_chunk,
                                                                        int vectorized);
 
 /* ---- losses.cu ---- */

@@ -60,5 +60,6 @@ int main(void)
     printf("enum.CC_ERROR_INTERNAL %d\n", (int)CC_ERROR_INTERNAL);
     printf("enum.CC_CURRENT_CONTEXT %d\n", CC_CURRENT_CONTEXT);
     printf("enum.CC_VERSION_MAJOR %d\n", CC_VERSION_MAJOR);
+    printf("enum.CC_SPLIT_COUNTER_BYTES %d\n", CC_SPLIT_COUNTER_BYTES);
     return 0;
 }
