@@ -63,7 +63,9 @@ extern "C" {
  * 2.0: cc_options gained `precision` (a struct a caller allocates changed size, so callers built against 1.x
  * must be rebuilt) and cc_algo CC_ALGO_IMPLICIT_GEMM.
  * 3.0: a split weight gradient reduces its splits in the same launch and needs the first CC_SPLIT_COUNTER_BYTES of
- * its workspace zero when it starts (a caller that passed uninitialised workspace must now zero it once). */
+ * its workspace zero when it starts (a caller that passed uninitialised workspace must now zero it once);
+ * cc_options gained `accumulate` and cc_batchnorm_problem `accumulate` (structs a caller allocates changed size):
+ * the data gradients of cc_conv_backward_data and cc_batchnorm_backward can add into dx. */
 #define CC_VERSION_MAJOR 3
 #define CC_VERSION_MINOR 0
 #define CC_VERSION_PATCH 0
@@ -168,6 +170,10 @@ typedef struct cc_options {
                              then does not split). */
     int precision;        /* cc_precision: what CC_ALGO_AUTO may choose (CC_ALGO_DIRECT, CC_ALGO_GEMM and
                              CC_ALGO_TILED are fp32 whatever it says). The linear layer is always fp32. */
+    int accumulate;       /* cc_conv_backward_data only: nonzero adds the data gradient into dx (dx = dx + g, g rounded
+                             to fp32 first, so the bits are those of writing g and adding it later, as an autograd does
+                             for a tensor with several consumers); 0 overwrites dx. Every other call that takes options
+                             refuses a nonzero value (CC_ERROR_INVALID_VALUE). */
 } cc_options;
 
 /* ---- convolution (cc_conv_problem in cheapconv/problem.h) ----------------------------------------- */
@@ -200,7 +206,7 @@ CC_API cc_status cc_conv_forward(cc_handle handle, const cc_conv_problem* proble
                                  const float* x, const float* w, float* y,
                                  void* workspace, size_t workspace_bytes, void* stream);
 
-/* dx = dL/dx given dy = dL/dy. */
+/* dx = dL/dx given dy = dL/dy; with options->accumulate, dx += dL/dx (dx must hold the gradient to add to). */
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                        const float* dy, const float* w, float* dx,
                                        void* workspace, size_t workspace_bytes, void* stream);
@@ -242,6 +248,9 @@ typedef struct cc_batchnorm_problem {
     float eps;            /* added to the variance, e.g. 1e-5; finite, >= 0 */
     float momentum;       /* running-statistics update, PyTorch's convention (0.1); in [0, 1] */
     int relu;             /* nonzero: y = relu(bn(x)) and the backward includes the ReLU */
+    int accumulate;       /* cc_batchnorm_backward: nonzero adds the data gradient into dx (dx = dx + g, g rounded to
+                             fp32 first, so the bits are those of writing g and adding it later); 0 overwrites dx.
+                             dgamma and dbeta are always overwritten. The other calls ignore it. */
 } cc_batchnorm_problem;
 
 CC_API cc_status cc_batchnorm_validate(const cc_batchnorm_problem* problem);
@@ -258,7 +267,7 @@ CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_
                                            const float* running_mean, const float* running_var,
                                            float* y, void* stream);
 /* Backward of the training-mode forward. beta is read only when relu is set (to recompute the mask);
- * it may be NULL when relu is 0. */
+ * it may be NULL when relu is 0. With problem->accumulate, dx must hold the gradient to add to. */
 CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_problem* problem,
                                        const float* x, const float* dy, const float* gamma, const float* beta,
                                        const float* save_mean, const float* save_invstd,

@@ -53,14 +53,6 @@ constexpr int kWideChunk = CC_TILED_WIDE_CHUNK;
 constexpr int kNarrowChunk = CC_TILED_NARROW_CHUNK;
 constexpr int kWeightChunk = CC_TILED_WEIGHT_CHUNK;
 
-// Loops over the register arrays must be unrolled completely: an array indexed by a loop variable the
-// compiler does not resolve lives in local memory.
-#if defined(CC_DEVICE_BUILD)
-#define CC_UNROLL _Pragma("unroll")
-#else
-#define CC_UNROLL _Pragma("GCC unroll 64")
-#endif
-
 // The image and first output row / column of strip `index` (of rows_per_strip rows).
 struct Strip {
     int n, row0, col0;
@@ -194,6 +186,12 @@ struct Gather {
     bool backward;          // out is dx: weight (o, i) is the forward's w[k = i's channel][c = o]
     bool flip;              // taps reversed (stride-1 backward-data: a forward convolution with the flipped filter)
     int channels_per_group; // the forward's C / groups (the weight tensor's second extent)
+    bool accumulate;        // backward-data: out += the result (rounded first, then one rounded add) instead of out =
+
+    __device__ __forceinline__ void store(float* element, float value) const
+    {
+        *element = accumulate ? cc_add_rn(*element, value) : value;
+    }
 
     // Filter tap t of output channel o from input channel i (index within the group).
     __device__ __forceinline__ float weight(int group, int o, int i, int tap) const
@@ -207,13 +205,14 @@ struct Gather {
 __device__ __forceinline__ Gather forward_roles(const cc_conv_problem& pr, const float* x, const float* w, float* y)
 {
     const int cpg = pr.c / pr.groups;
-    return Gather{x, w, y, pr.c, pr.k, cpg, pr.k / pr.groups, pr.h * pr.w, pr.p, pr.q, pr.pad_h, pr.pad_w, false, false, cpg};
+    return Gather{x, w, y, pr.c, pr.k, cpg, pr.k / pr.groups, pr.h * pr.w, pr.p, pr.q, pr.pad_h, pr.pad_w, false, false, cpg, false};
 }
 
-__device__ __forceinline__ Gather backward_data_roles(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, bool flip)
+__device__ __forceinline__ Gather backward_data_roles(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, bool flip,
+                                                     int accumulate)
 {
     const int cpg = pr.c / pr.groups;
-    return Gather{dy, w, dx, pr.k, pr.c, pr.k / pr.groups, cpg, pr.p * pr.q, pr.h, pr.w, pr.pad_h, pr.pad_w, true, flip, cpg};
+    return Gather{dy, w, dx, pr.k, pr.c, pr.k / pr.groups, cpg, pr.p * pr.q, pr.h, pr.w, pr.pad_h, pr.pad_w, true, flip, cpg, accumulate != 0};
 }
 
 // The block's place: its strips, its thread's strip and column, and its chunk of output channels.
@@ -310,7 +309,7 @@ __device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_pla
         CC_UNROLL
         for (int row = 0; row < kRows; ++row) {
             const int p = mine.row0 + row;
-            if (p < g.out_h) plane[p * g.out_w + q] = acc[kk][row];
+            if (p < g.out_h) g.store(&plane[p * g.out_w + q], acc[kk][row]);
         }
     }
 }
@@ -378,7 +377,7 @@ __device__ __forceinline__ void scatter_cells(const Gather& g, const cc_tiled_pl
                 CC_UNROLL
                 for (int c = 0; c < 2; ++c) {
                     const int wc = 2 * q - g.pad_w + c;
-                    if (wc >= 0 && wc < g.out_w) plane[h * g.out_w + wc] = acc[kk][cell][a][c];
+                    if (wc >= 0 && wc < g.out_w) g.store(&plane[h * g.out_w + wc], acc[kk][cell][a][c]);
                 }
             }
         }
@@ -517,15 +516,15 @@ extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr,
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,
-                                                                   const float* __restrict__ w, float* __restrict__ dx)
+                                                                   const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
-    gather_pass<1, false>(backward_data_roles(pr, dy, w, dx, true), plan);
+    gather_pass<1, false>(backward_data_roles(pr, dy, w, dx, true, accumulate), plan);
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,
-                                                                   const float* __restrict__ w, float* __restrict__ dx)
+                                                                   const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
-    gather_pass<1, true>(backward_data_roles(pr, dy, w, dx, false), plan);
+    gather_pass<1, true>(backward_data_roles(pr, dy, w, dx, false, accumulate), plan);
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,

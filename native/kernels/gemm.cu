@@ -106,6 +106,13 @@ struct GemmProblem {
     // cell_h = cell_w = 1 is a plain store. The column index must then be a three-level GemmIndex (d0 = Q,
     // d1 = P).
     int cell_h, cell_w, plane_h, plane_w;
+    // Backward-data: C is added into (c = c + the rounded result, one rounded add: cc_add_rn) instead of stored.
+    bool accumulate;
+
+    __device__ __forceinline__ void store(float* element, float value) const
+    {
+        *element = accumulate ? cc_add_rn(*element, value) : value;
+    }
 };
 
 __device__ __forceinline__ GemmProblem make_problem(int m, int n, int k)
@@ -120,6 +127,7 @@ __device__ __forceinline__ GemmProblem make_problem(int m, int n, int k)
     g.bias = nullptr;
     g.cell_h = g.cell_w = 1;
     g.plane_h = g.plane_w = 0;
+    g.accumulate = false;
     return g;
 }
 
@@ -144,6 +152,29 @@ __device__ __forceinline__ void stage_tile(const GemmOperand& op, bool operand_i
         float v = 0.0f;
         if (row < rows && kidx < k_end) v = operand_is_b ? op.at(kidx, row) : op.at(row, kidx);
         tile[kk][r] = v;
+    }
+}
+
+// Writes the thread's accumulators (plus the bias) into C at `out`; Accumulate adds each into its element instead (one
+// rounded add of the rounded value, GemmProblem::store). A template parameter, not a runtime branch in the loop: the
+// loop must unroll so that acc stays in registers.
+template <bool Accumulate>
+__device__ __forceinline__ void store_tile(const GemmProblem& g, const float (&acc)[kRowsPerThread][kColsPerThread], float* out, int row0,
+                                           int col0, int tx, int ty)
+{
+    CC_UNROLL
+    for (int i = 0; i < kRowsPerThread; ++i) {
+        const int row = row0 + ty + kThreadsY * i;
+        if (row >= g.m) continue;
+        const int row_offset = g.c_rows.offset(row);
+        CC_UNROLL
+        for (int j = 0; j < kColsPerThread; ++j) {
+            const int col = col0 + tx + kThreadsX * j;
+            if (col >= g.n) continue;
+            const float value = acc[i][j] + (g.bias != nullptr ? g.bias[col] : 0.0f);
+            float& element = out[row_offset + g.c_cols.offset(col)];
+            element = Accumulate ? cc_add_rn(element, value) : value;
+        }
     }
 }
 
@@ -185,17 +216,8 @@ __device__ __forceinline__ void gemm_tile(const GemmProblem& g)
     }
 
     float* out = g.c + split * g.split_stride;
-    for (int i = 0; i < kRowsPerThread; ++i) {
-        const int row = row0 + ty + kThreadsY * i;
-        if (row >= g.m) continue;
-        const int row_offset = g.c_rows.offset(row);
-        for (int j = 0; j < kColsPerThread; ++j) {
-            const int col = col0 + tx + kThreadsX * j;
-            if (col >= g.n) continue;
-            const float bias = g.bias != nullptr ? g.bias[col] : 0.0f;
-            out[row_offset + g.c_cols.offset(col)] = acc[i][j] + bias;
-        }
-    }
+    if (g.accumulate) store_tile<true>(g, acc, out, row0, col0, tx, ty);
+    else store_tile<false>(g, acc, out, row0, col0, tx, ty);
     if (g.reduce.splits > 1) {
         // The last split to finish this tile adds its slices into dw (same elements, same threads as the stores).
         if (!cc_split_arrive(g.reduce, blockIdx.y * gridDim.x + blockIdx.x)) return;
@@ -225,7 +247,7 @@ __device__ __forceinline__ void gemm_tile(const GemmProblem& g)
             const int w0 = (col % g.c_cols.d0) * g.cell_w;
             for (int dh = 0; dh < g.cell_h && h0 + dh < g.plane_h; ++dh)
                 for (int dw = 0; dw < g.cell_w && w0 + dw < g.plane_w; ++dw)
-                    if (dh != 0 || dw != 0) cell[dh * g.plane_w + dw] = 0.0f;
+                    if (dh != 0 || dw != 0) g.store(&cell[dh * g.plane_w + dw], 0.0f);
         }
     }
 }
@@ -248,7 +270,7 @@ extern "C" __global__ void cc_pointwise_forward_kernel(cc_conv_problem pr, const
 // dx[n,c,p*sh,q*sw] = sum_k w[k,c] dy[n,k,p,q], every other dx pixel 0: C = W^T (C x K) . dY (K x N*PQ),
 // scattered to the strided pixels, the rest of each stride cell zeroed by the same thread.
 extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
-                                                      const float* __restrict__ w, float* __restrict__ dx)
+                                                      const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
     GemmProblem g = make_problem(pr.c, pr.n * pr.p * pr.q, pr.k);
     g.a = GemmOperand{w, plain(1), plain(pr.c), false};
@@ -260,6 +282,7 @@ extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr,
     g.cell_w = pr.stride_w;
     g.plane_h = pr.h;
     g.plane_w = pr.w;
+    g.accumulate = accumulate != 0;
     gemm_tile(g);
 }
 

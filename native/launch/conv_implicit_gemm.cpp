@@ -117,7 +117,8 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
 }
 
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
-                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text)
+                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
+                               int accumulate)
 {
     const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
     switch (plan.kernel) {
@@ -126,12 +127,14 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
     case KernelId::implicit_gemm_forward_3x3:
         return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
     case KernelId::implicit_gemm_backward_data_1x1:
-        return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+        return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
+                                                                 accumulate);
     case KernelId::implicit_gemm_backward_data_3x3:
-        return launch<KernelId::implicit_gemm_backward_data_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+        return launch<KernelId::implicit_gemm_backward_data_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
+                                                                 accumulate);
     case KernelId::implicit_gemm_backward_data_3x3_stride2:
         return launch<KernelId::implicit_gemm_backward_data_3x3_stride2>(handle, plan.geometry, stream, text, p, in0, in1, out,
-                                                                         vectorized);
+                                                                         vectorized, accumulate);
     default: break;
     }
     // The weight gradient: split z writes its partial dw to slice z of the workspace (dw itself with one split), and

@@ -122,6 +122,7 @@ struct LaunchArguments {
     const float *in0, *in1;
     float* out;                      // forward, backward-data
     const cc_split_target& target;   // backward-weight
+    int accumulate;                  // backward-data: dx += the gradient
     void* stream;
     const ProblemText& text;
 };
@@ -131,6 +132,8 @@ cc_status launch_tiled(const LaunchArguments& a)
 {
     if constexpr (Id == KernelId::conv2d_tiled_backward_weight_s1 || Id == KernelId::conv2d_tiled_backward_weight_s2)
         return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.target);
+    else if constexpr (Id == KernelId::conv2d_tiled_backward_data_s1 || Id == KernelId::conv2d_tiled_backward_data_s2)
+        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out, a.accumulate);
     else
         return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out);
 }
@@ -237,7 +240,7 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
 }
 
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text)
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate)
 {
     // The 16-byte staging needs the gathered tensors 16-byte aligned (their planes then are: their widths
     // are multiples of 4 where the plan allows it).
@@ -246,7 +249,7 @@ cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_c
     tiles.grad.vector &= aligned16(in1);
     const bool weight_gradient = plan.kernel == KernelId::conv2d_tiled_backward_weight_s1 || plan.kernel == KernelId::conv2d_tiled_backward_weight_s2;
     const cc_split_target target = split_target(out, workspace, weight_gradient ? plan.splits : 1);
-    const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, stream, text};
+    const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, accumulate, stream, text};
     switch (plan.kernel) {
     case KernelId::conv2d_tiled_forward_s1: return launch_tiled<KernelId::conv2d_tiled_forward_s1>(a);
     case KernelId::conv2d_tiled_forward_s2: return launch_tiled<KernelId::conv2d_tiled_forward_s2>(a);

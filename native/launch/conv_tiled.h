@@ -34,9 +34,9 @@ struct TiledPlan {
 cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pass, TiledPlan* plan);
 
 // Runs a planned pass: (x, w -> y), (dy, w -> dx) or (x, dy -> dw), as conv.cpp's passes take them.
-// `workspace` holds plan.workspace_bytes (checked by the caller).
+// `workspace` holds plan.workspace_bytes (checked by the caller). accumulate (backward-data only): dx += the gradient.
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text);
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate = 0);
 
 } // namespace cc
 

@@ -113,14 +113,14 @@ extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int h
                                                              const float* __restrict__ beta, const float* __restrict__ mean,
                                                              const float* __restrict__ invstd,
                                                              const float* __restrict__ dgamma,
-                                                             const float* __restrict__ dbeta, int relu,
+                                                             const float* __restrict__ dbeta, int relu, int accumulate,
                                                              float* __restrict__ dx);
 
 /* ---- conv2d.cu ---- */
 extern "C" __global__ void cc_conv2d_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                     const float* __restrict__ w, float* __restrict__ y);
 extern "C" __global__ void cc_conv2d_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
-                                                          const float* __restrict__ w, float* __restrict__ dx);
+                                                          const float* __restrict__ w, float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_conv2d_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                             const float* __restrict__ dy, float* __restrict__ dw);
 
@@ -131,10 +131,10 @@ extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr,
                                                              const float* __restrict__ w, float* __restrict__ y);
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                    const float* __restrict__ dy, const float* __restrict__ w,
-                                                                   float* __restrict__ dx);
+                                                                   float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                    const float* __restrict__ dy, const float* __restrict__ w,
-                                                                   float* __restrict__ dx);
+                                                                   float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                      const float* __restrict__ x, const float* __restrict__ dy,
                                                                      cc_split_target out);
@@ -160,7 +160,7 @@ extern "C" __global__ void cc_first_nonfinite_kernel(const cc_tensor_ref* __rest
 extern "C" __global__ void cc_pointwise_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                        const float* __restrict__ w, float* __restrict__ y);
 extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
-                                                             const float* __restrict__ w, float* __restrict__ dx);
+                                                             const float* __restrict__ w, float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_pointwise_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ dy,
                                                                cc_split_target out, int k_chunk);
@@ -184,13 +184,13 @@ extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem p
                                                                int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
-                                                                     int vectorized);
+                                                                     int vectorized, int accumulate);
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
-                                                                     int vectorized);
+                                                                     int vectorized, int accumulate);
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_stride2_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                              const float* __restrict__ w,
-                                                                             float* __restrict__ dx, int vectorized);
+                                                                             float* __restrict__ dx, int vectorized, int accumulate);
 extern "C" __global__ void cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                        const float* __restrict__ dy,
                                                                        cc_split_target out, int k_chunk,

@@ -70,8 +70,8 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     void IBackend.Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
         Conv2dForward(problem, Buffer(x), Buffer(w), Buffer(y));
 
-    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx) =>
-        Conv2dBackwardData(problem, Buffer(dy), Buffer(w), Buffer(dx));
+    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate) =>
+        Conv2dBackwardData(problem, Buffer(dy), Buffer(w), Buffer(dx), accumulate);
 
     void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) =>
         Conv2dBackwardWeight(problem, Buffer(x), Buffer(dy), Buffer(dw));
@@ -85,9 +85,9 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     public void Conv2dForward(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> w, DeviceBuffer<float> y) =>
         Conv(ConvPass.Forward, problem, ConvOptions, x, w, y);
 
-    /// <summary>dx = ∂L/∂x given dy = ∂L/∂y.</summary>
-    public void Conv2dBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx) =>
-        Conv(ConvPass.BackwardData, problem, ConvOptions, dy, w, dx);
+    /// <summary>dx = ∂L/∂x given dy = ∂L/∂y; with <paramref name="accumulate"/>, dx += it in the same kernel (cc_options.accumulate).</summary>
+    public void Conv2dBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx, bool accumulate = false) =>
+        Conv(ConvPass.BackwardData, problem, ConvOptions with { Accumulate = accumulate ? 1 : 0 }, dy, w, dx);
 
     /// <summary>dw = ∂L/∂w given x and dy = ∂L/∂y (overwrites dw; no accumulation).</summary>
     public void Conv2dBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw) =>
