@@ -132,7 +132,8 @@ static int compare(const char* pass, const float* got, const Reference* want)
     return bad == 0;
 }
 
-/* Runs pass `pass` with the workspace the library asks for. */
+/* Runs pass `pass` with the workspace the library asks for, zeroed (calloc): a split weight gradient counts its
+ * blocks' arrivals in the workspace's first CC_SPLIT_COUNTER_BYTES, which must be zero when the call starts. */
 static void* workspace_for(const cc_conv_problem* p, cc_conv_pass pass, size_t* bytes)
 {
     CHECK(cc_conv_workspace_size(p, pass, NULL, bytes));

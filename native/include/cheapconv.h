@@ -17,6 +17,14 @@
  *   - A call never allocates device memory and never waits for the host: work that needs scratch takes a
  *     caller-provided workspace of at least the size its *_workspace_size query returned (NULL with 0
  *     bytes when that is 0). Launches are asynchronous on the given stream (emulator: synchronous).
+ *   - A split weight gradient (cc_conv_backward_weight, cc_linear_backward_weight with a workspace size
+ *     over 0) is reduced in the same launch that computes it: the block that finishes a tile last adds the
+ *     splits' partial sums in a fixed order. It counts the arrivals in the first CC_SPLIT_COUNTER_BYTES of
+ *     its workspace, which must be zero when the call starts; the call leaves them zero again (so a
+ *     captured graph replays without a memset). Zero a new workspace once (e.g. cuMemsetD8Async) before its
+ *     first such call, and do not pass those first bytes to calls that use their workspace as plain scratch
+ *     (cc_sum, the losses), or zero them again afterwards. After a call that failed on the device, zero them
+ *     again too. The rest of the workspace is scratch.
  *   - Every call returns a cc_status. On failure, cc_last_error() returns a readable message for the
  *     calling thread (what was wrong and what to do); nothing aborts the process.
  *   - Calls on one handle from several threads are safe; launches are ordered by their streams.
@@ -53,8 +61,12 @@ extern "C" {
  * 1.1 added cc_first_nonfinite and cc_count_correct_f32; 1.2 stream capture and graphs (cc_capture_begin, ...) and
  * cc_memcpy_async / cc_memset8_async.
  * 2.0: cc_options gained `precision` (a struct a caller allocates changed size, so callers built against 1.x
- * must be rebuilt) and cc_algo CC_ALGO_IMPLICIT_GEMM. */
-#define CC_VERSION_MAJOR 2
+ * must be rebuilt) and cc_algo CC_ALGO_IMPLICIT_GEMM.
+ * 3.0: a split weight gradient reduces its splits in the same launch and needs the first CC_SPLIT_COUNTER_BYTES of
+ * its workspace zero when it starts (a caller that passed uninitialised workspace must now zero it once);
+ * cc_options gained `accumulate` and cc_batchnorm_problem `accumulate` (structs a caller allocates changed size):
+ * the data gradients of cc_conv_backward_data and cc_batchnorm_backward can add into dx. */
+#define CC_VERSION_MAJOR 3
 #define CC_VERSION_MINOR 0
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
@@ -117,6 +129,11 @@ CC_API cc_backend cc_backend_kind(void);
 
 /* ---- options shared by the GEMM-based families --------------------------------------------------- */
 
+/* The arrival counters at the start of a split weight gradient's workspace (see the conventions above): one
+ * 32-bit counter per output tile of the launch, at most CC_SPLIT_COUNTER_BYTES / 4 of them; the partial sums
+ * follow. Included in the *_workspace_size answers. */
+#define CC_SPLIT_COUNTER_BYTES 65536
+
 typedef enum cc_algo {
     CC_ALGO_AUTO = 0,     /* the launcher's choice (the fastest correct variant for the problem and precision) */
     CC_ALGO_DIRECT = 1,   /* the direct, correct-first kernels: the reference algorithm on the device */
@@ -148,9 +165,15 @@ typedef struct cc_options {
                              indices per deterministic split; 0 = the launcher's choice; >= the reduction
                              length = one pass straight into dw (no workspace). The direct and tiled
                              kernels ignore it (the tiled weight gradient plans its own split). Negative is
-                             invalid. */
+                             invalid, and so is a chunk that splits a launch of more output tiles than
+                             there are counters (CC_SPLIT_COUNTER_BYTES / 4; the launcher's own choice
+                             then does not split). */
     int precision;        /* cc_precision: what CC_ALGO_AUTO may choose (CC_ALGO_DIRECT, CC_ALGO_GEMM and
                              CC_ALGO_TILED are fp32 whatever it says). The linear layer is always fp32. */
+    int accumulate;       /* cc_conv_backward_data only: nonzero adds the data gradient into dx (dx = dx + g, g rounded
+                             to fp32 first, so the bits are those of writing g and adding it later, as an autograd does
+                             for a tensor with several consumers); 0 overwrites dx. Every other call that takes options
+                             refuses a nonzero value (CC_ERROR_INVALID_VALUE). */
 } cc_options;
 
 /* ---- convolution (cc_conv_problem in cheapconv/problem.h) ----------------------------------------- */
@@ -167,12 +190,14 @@ CC_API cc_status cc_conv_validate(const cc_conv_problem* problem);
 
 typedef enum cc_conv_pass { CC_CONV_FORWARD = 0, CC_CONV_BACKWARD_DATA = 1, CC_CONV_BACKWARD_WEIGHT = 2 } cc_conv_pass;
 
-/* Workspace bytes the pass needs with these options (options may be NULL). */
+/* Workspace bytes the pass needs with these options (options may be NULL): 0, or for a split weight gradient
+ * CC_SPLIT_COUNTER_BYTES of arrival counters (zero before the call: see the conventions) plus one partial dw
+ * per split. */
 CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_pass pass,
                                         const cc_options* options, size_t* bytes);
 
-/* The kernel(s) a pass would run, for messages and profiles: "cc_conv2d_forward_kernel" or, for a split
- * weight gradient, "cc_pointwise_backward_weight_kernel+cc_gemm_column_sums_kernel". */
+/* The kernel a pass would run, for messages and profiles: "cc_conv2d_forward_kernel",
+ * "cc_pointwise_backward_weight_kernel" (a split weight gradient is one launch: it reduces its own splits). */
 CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pass pass,
                                       const cc_options* options, char* text, size_t capacity);
 
@@ -181,7 +206,7 @@ CC_API cc_status cc_conv_forward(cc_handle handle, const cc_conv_problem* proble
                                  const float* x, const float* w, float* y,
                                  void* workspace, size_t workspace_bytes, void* stream);
 
-/* dx = dL/dx given dy = dL/dy. */
+/* dx = dL/dx given dy = dL/dy; with options->accumulate, dx += dL/dx (dx must hold the gradient to add to). */
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                        const float* dy, const float* w, float* dx,
                                        void* workspace, size_t workspace_bytes, void* stream);
@@ -199,7 +224,8 @@ typedef struct cc_linear_problem {
 } cc_linear_problem;
 
 CC_API cc_status cc_linear_validate(const cc_linear_problem* problem);
-/* Only the weight gradient needs a workspace (split reductions); other passes report 0. */
+/* Only the weight gradient needs a workspace (split reductions: CC_SPLIT_COUNTER_BYTES of arrival counters, zero
+ * before the call, then one partial dw per split); other passes report 0. */
 CC_API cc_status cc_linear_workspace_size(const cc_linear_problem* problem, const cc_options* options, size_t* bytes);
 
 CC_API cc_status cc_linear_forward(cc_handle handle, const cc_linear_problem* problem,
@@ -222,6 +248,9 @@ typedef struct cc_batchnorm_problem {
     float eps;            /* added to the variance, e.g. 1e-5; finite, >= 0 */
     float momentum;       /* running-statistics update, PyTorch's convention (0.1); in [0, 1] */
     int relu;             /* nonzero: y = relu(bn(x)) and the backward includes the ReLU */
+    int accumulate;       /* cc_batchnorm_backward: nonzero adds the data gradient into dx (dx = dx + g, g rounded to
+                             fp32 first, so the bits are those of writing g and adding it later); 0 overwrites dx.
+                             dgamma and dbeta are always overwritten. The other calls ignore it. */
 } cc_batchnorm_problem;
 
 CC_API cc_status cc_batchnorm_validate(const cc_batchnorm_problem* problem);
@@ -238,7 +267,7 @@ CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_
                                            const float* running_mean, const float* running_var,
                                            float* y, void* stream);
 /* Backward of the training-mode forward. beta is read only when relu is set (to recompute the mask);
- * it may be NULL when relu is 0. */
+ * it may be NULL when relu is 0. With problem->accumulate, dx must hold the gradient to add to. */
 CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_problem* problem,
                                        const float* x, const float* dy, const float* gamma, const float* beta,
                                        const float* save_mean, const float* save_invstd,

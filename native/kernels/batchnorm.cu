@@ -142,14 +142,14 @@ extern "C" __global__ void cc_batchnorm_backward_reduce_kernel(int n, int c, int
     }
 }
 
-// dx = gamma * invstd / M * (M * g - dbeta - x_hat * dgamma), g as in the reduce pass.
+// dx = gamma * invstd / M * (M * g - dbeta - x_hat * dgamma), g as in the reduce pass; with accumulate, dx += that.
 extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int hw, const float* __restrict__ x,
                                                       const float* __restrict__ dy, const float* __restrict__ gamma,
                                                       const float* __restrict__ beta,
                                                       const float* __restrict__ mean,
                                                       const float* __restrict__ invstd,
                                                       const float* __restrict__ dgamma,
-                                                      const float* __restrict__ dbeta, int relu,
+                                                      const float* __restrict__ dbeta, int relu, int accumulate,
                                                       float* __restrict__ dx)
 {
     const int total = n * c * hw;
@@ -162,7 +162,10 @@ extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int h
     const float x_hat = (x[index] - mu) * is;
     float g = dy[index];
     if (relu && !(cc_bn_affine(x[index], mu, is, ga, beta[channel]) > 0.0f)) g = 0.0f;
-    dx[index] = ga * is / m * fmaf(-x_hat, dgamma[channel], m * g - dbeta[channel]);
+    const float gradient = ga * is / m * fmaf(-x_hat, dgamma[channel], m * g - dbeta[channel]);
+    // Accumulating: the gradient rounded to fp32, then one rounded add (never contracted into the product above), so
+    // the bits are those of storing it and adding it to dx afterwards (cc_axpy_kernel with alpha 1).
+    dx[index] = accumulate ? cc_add_rn(dx[index], gradient) : gradient;
 }
 
 CC_REGISTER_KERNEL(cc_batchnorm_train_stats_kernel);

@@ -58,7 +58,7 @@ extern "C" __global__ void cc_conv2d_forward_kernel(cc_conv_problem pr, const fl
 // dx[n, c, h, w] gathers from every output position whose window covered (h, w): for tap (r, s) that is
 // p = (h + pad_h - r) / stride_h when the division is exact and p lies inside the output.
 extern "C" __global__ void cc_conv2d_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
-                                                   const float* __restrict__ w, float* __restrict__ dx)
+                                                   const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
     const int total = pr.n * pr.c * pr.h * pr.w;
     const unsigned thread = blockIdx.x * blockDim.x + threadIdx.x;
@@ -94,7 +94,8 @@ extern "C" __global__ void cc_conv2d_backward_data_kernel(cc_conv_problem pr, co
             }
         }
     }
-    dx[index] = acc;
+    // accumulate: dx += the rounded sum, one rounded add (cuda_shim.h, cc_add_rn): the bits of a later cc_axpy.
+    dx[index] = accumulate ? cc_add_rn(dx[index], acc) : acc;
 }
 
 // dw[k, c, r, s] = sum over n, p, q of dy[n, k, p, q] * x[n, group*C/groups + c, p*stride - pad + r, ...].

@@ -30,14 +30,16 @@
 //   backward-weight    block = (input channel, chunk of its group's filters, split of the strips); each
 //                      thread sums its strips' products for the chunk x 9 weights in registers, the block
 //                      adds its threads in a fixed tree, and writes one partial per split into its own
-//                      workspace slot; cc_gemm_column_sums_kernel then adds the splits in order
-//                      (deterministic, no atomics; with one split the block writes dw directly).
+//                      workspace slot; the split that arrives last at its (input channel, chunk) adds the
+//                      slots in order z = 0, 1, ... into dw (cheapconv/split_reduce.h: deterministic, no
+//                      floating-point atomics; with one split the block writes dw directly).
 // Launch geometry (native/launch/conv_tiled.cpp): block CC_TILED_THREADS; forward and backward-data grid
 // (ceil(strip_count / strips), groups * chunks_per_group); backward-weight grid (splits, C * chunks_per_group).
 // Indices are 32-bit: cc_conv_validate refuses tensors of more than 2^31-1 elements.
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
+#include "cheapconv/split_reduce.h"
 #include "cheapconv/tiled_plan.h"
 
 namespace {
@@ -50,14 +52,6 @@ constexpr int kCellRows = CC_TILED_CELL_ROWS;
 constexpr int kWideChunk = CC_TILED_WIDE_CHUNK;
 constexpr int kNarrowChunk = CC_TILED_NARROW_CHUNK;
 constexpr int kWeightChunk = CC_TILED_WEIGHT_CHUNK;
-
-// Loops over the register arrays must be unrolled completely: an array indexed by a loop variable the
-// compiler does not resolve lives in local memory.
-#if defined(CC_DEVICE_BUILD)
-#define CC_UNROLL _Pragma("unroll")
-#else
-#define CC_UNROLL _Pragma("GCC unroll 64")
-#endif
 
 // The image and first output row / column of strip `index` (of rows_per_strip rows).
 struct Strip {
@@ -192,6 +186,12 @@ struct Gather {
     bool backward;          // out is dx: weight (o, i) is the forward's w[k = i's channel][c = o]
     bool flip;              // taps reversed (stride-1 backward-data: a forward convolution with the flipped filter)
     int channels_per_group; // the forward's C / groups (the weight tensor's second extent)
+    bool accumulate;        // backward-data: out += the result (rounded first, then one rounded add) instead of out =
+
+    __device__ __forceinline__ void store(float* element, float value) const
+    {
+        *element = accumulate ? cc_add_rn(*element, value) : value;
+    }
 
     // Filter tap t of output channel o from input channel i (index within the group).
     __device__ __forceinline__ float weight(int group, int o, int i, int tap) const
@@ -205,13 +205,14 @@ struct Gather {
 __device__ __forceinline__ Gather forward_roles(const cc_conv_problem& pr, const float* x, const float* w, float* y)
 {
     const int cpg = pr.c / pr.groups;
-    return Gather{x, w, y, pr.c, pr.k, cpg, pr.k / pr.groups, pr.h * pr.w, pr.p, pr.q, pr.pad_h, pr.pad_w, false, false, cpg};
+    return Gather{x, w, y, pr.c, pr.k, cpg, pr.k / pr.groups, pr.h * pr.w, pr.p, pr.q, pr.pad_h, pr.pad_w, false, false, cpg, false};
 }
 
-__device__ __forceinline__ Gather backward_data_roles(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, bool flip)
+__device__ __forceinline__ Gather backward_data_roles(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, bool flip,
+                                                     int accumulate)
 {
     const int cpg = pr.c / pr.groups;
-    return Gather{dy, w, dx, pr.k, pr.c, pr.k / pr.groups, cpg, pr.p * pr.q, pr.h, pr.w, pr.pad_h, pr.pad_w, true, flip, cpg};
+    return Gather{dy, w, dx, pr.k, pr.c, pr.k / pr.groups, cpg, pr.p * pr.q, pr.h, pr.w, pr.pad_h, pr.pad_w, true, flip, cpg, accumulate != 0};
 }
 
 // The block's place: its strips, its thread's strip and column, and its chunk of output channels.
@@ -308,7 +309,7 @@ __device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_pla
         CC_UNROLL
         for (int row = 0; row < kRows; ++row) {
             const int p = mine.row0 + row;
-            if (p < g.out_h) plane[p * g.out_w + q] = acc[kk][row];
+            if (p < g.out_h) g.store(&plane[p * g.out_w + q], acc[kk][row]);
         }
     }
 }
@@ -376,7 +377,7 @@ __device__ __forceinline__ void scatter_cells(const Gather& g, const cc_tiled_pl
                 CC_UNROLL
                 for (int c = 0; c < 2; ++c) {
                     const int wc = 2 * q - g.pad_w + c;
-                    if (wc >= 0 && wc < g.out_w) plane[h * g.out_w + wc] = acc[kk][cell][a][c];
+                    if (wc >= 0 && wc < g.out_w) g.store(&plane[h * g.out_w + wc], acc[kk][cell][a][c]);
                 }
             }
         }
@@ -384,10 +385,11 @@ __device__ __forceinline__ void scatter_cells(const Gather& g, const cc_tiled_pl
 }
 
 // Backward-weight: blockIdx.y = (input channel c, chunk of its group's filters), blockIdx.x = split of the
-// strips. out: dw (one split) or the split's slot of the workspace.
+// strips. The block writes its partial weights to out.partials (dw itself with one split), then with several
+// splits the last one of its blockIdx.y adds the slots into out.dw.
 template <int Stride, int Chunk>
 __device__ __forceinline__ void weight_tiles(const cc_conv_problem& pr, const cc_tiled_plan& plan, const float* __restrict__ x,
-                                             const float* __restrict__ dy, float* __restrict__ out, float* windows, float* reduce)
+                                             const float* __restrict__ dy, const cc_split_target& out, float* windows, float* reduce)
 {
     constexpr int WindowRows = (kRows - 1) * Stride + 3;
     const int cpg = pr.c / pr.groups, kpg = pr.k / pr.groups;
@@ -456,13 +458,19 @@ __device__ __forceinline__ void weight_tiles(const cc_conv_problem& pr, const cc
             if (b.lane == 0) reduce[b.warp * Chunk * kTaps + kk * kTaps + t] = value;
         }
     __syncthreads();
-    if (b.tid >= Chunk * kTaps) return;
+    // Thread b.tid < Chunk * kTaps owns weight (kk, tap) of the block (when the chunk has filter kk).
     const int kk = b.tid / kTaps, tap = b.tid - kk * kTaps;
-    if (kk >= b.count) return;
-    float sum = reduce[b.tid];
-    for (int w = 1; w < kWarps; ++w) sum += reduce[w * Chunk * kTaps + b.tid];
+    const bool owner = b.tid < Chunk * kTaps && kk < b.count;
     const int weight_elements = pr.k * cpg * kTaps;
-    out[blockIdx.x * weight_elements + ((k0 + kk) * cpg + (c - group * cpg)) * kTaps + tap] = sum;
+    const int element = ((k0 + kk) * cpg + (c - group * cpg)) * kTaps + tap;
+    if (owner) {
+        float sum = reduce[b.tid];
+        for (int w = 1; w < kWarps; ++w) sum += reduce[w * Chunk * kTaps + b.tid];
+        out.partials[blockIdx.x * weight_elements + element] = sum;
+    }
+    // Every thread takes part in the arrival (it holds barriers); the last split adds the block's weights.
+    if (out.splits == 1 || !cc_split_arrive(out, blockIdx.y)) return;
+    if (owner) cc_split_sum(out, weight_elements, element);
 }
 
 // The gather kernels' shared memory and their chunk of output channels per thread (the plan's choice).
@@ -485,7 +493,7 @@ __device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan
 
 template <int Stride>
 __device__ __forceinline__ void weight_pass(const cc_conv_problem& pr, const cc_tiled_plan& plan, const float* __restrict__ x,
-                                            const float* __restrict__ dy, float* __restrict__ out)
+                                            const float* __restrict__ dy, const cc_split_target& out)
 {
     CC_STATIC_SHARED(float, windows, [CC_TILED_SHARED_FLOATS]);
     CC_STATIC_SHARED(float, reduce, [kWarps * kWeightChunk * kTaps]);
@@ -508,27 +516,27 @@ extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr,
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,
-                                                                   const float* __restrict__ w, float* __restrict__ dx)
+                                                                   const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
-    gather_pass<1, false>(backward_data_roles(pr, dy, w, dx, true), plan);
+    gather_pass<1, false>(backward_data_roles(pr, dy, w, dx, true, accumulate), plan);
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,
-                                                                   const float* __restrict__ w, float* __restrict__ dx)
+                                                                   const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
-    gather_pass<1, true>(backward_data_roles(pr, dy, w, dx, false), plan);
+    gather_pass<1, true>(backward_data_roles(pr, dy, w, dx, false, accumulate), plan);
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                                     const float* __restrict__ dy, float* __restrict__ dw_partials)
+                                                                     const float* __restrict__ dy, cc_split_target out)
 {
-    weight_pass<1>(pr, plan, x, dy, dw_partials);
+    weight_pass<1>(pr, plan, x, dy, out);
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                                     const float* __restrict__ dy, float* __restrict__ dw_partials)
+                                                                     const float* __restrict__ dy, cc_split_target out)
 {
-    weight_pass<2>(pr, plan, x, dy, dw_partials);
+    weight_pass<2>(pr, plan, x, dy, out);
 }
 
 CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_s1_kernel);

@@ -23,17 +23,19 @@
 // in shared memory (guarded: any m, n, k work; out-of-range elements read as 0), then every thread does
 // 16 x 4 x 4 fused multiply-adds from registers.
 //
-// Determinism without atomics: every C element is accumulated by exactly one thread, in increasing
-// reduction order. The weight gradients may split their (long) reduction over gridDim.z blocks
+// Determinism without floating-point atomics: every C element is accumulated by exactly one thread, in
+// increasing reduction order. The weight gradients may split their (long) reduction over gridDim.z blocks
 // ("split-K", for parallelism when the output is small): split z sums the reduction indices
-// [z*k_chunk, min(k, (z+1)*k_chunk)) and writes its partial result to its own slice
-// out + z*m*n; cc_gemm_column_sums_kernel then adds the slices in the fixed order z = 0, 1, 2, ...
-// cc_gemm_column_sums_kernel (one thread per column, rows summed in order) is also the linear bias gradient.
+// [z*k_chunk, min(k, (z+1)*k_chunk)) and writes its partial result to its own slice partials + z*m*n;
+// the block that arrives last at its 64x64 tile then adds the tile's slices in the fixed order z = 0, 1, 2, ...
+// (cheapconv/split_reduce.h: the arithmetic of cc_gemm_column_sums_kernel, in the same launch).
+// cc_gemm_column_sums_kernel (one thread per column, rows summed in order) is the linear bias gradient.
 //
 // Indices are 32-bit: the launchers refuse tensors (and split workspaces) over 2^31-1 elements.
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
+#include "cheapconv/split_reduce.h"
 
 namespace {
 
@@ -97,12 +99,20 @@ struct GemmProblem {
     const float* bias;    // nullptr, or one value per column of C
     int k_chunk;          // reduction indices per split (blockIdx.z); >= k when not split
     int split_stride;     // distance between the output slices of consecutive splits
+    cc_split_target reduce; // splits > 1: c is reduce.partials, and the last block of a tile adds the slices into reduce.dw
     // Scatter for the strided pointwise backward-data: C's column j = (n, p, q) lands on pixel
     // (p*cell_h, q*cell_w) of a plane_h x plane_w plane, and the same thread writes 0 to the other pixels
     // of that cell_h x cell_w cell (inside the plane), so every dx element is written exactly once.
     // cell_h = cell_w = 1 is a plain store. The column index must then be a three-level GemmIndex (d0 = Q,
     // d1 = P).
     int cell_h, cell_w, plane_h, plane_w;
+    // Backward-data: C is added into (c = c + the rounded result, one rounded add: cc_add_rn) instead of stored.
+    bool accumulate;
+
+    __device__ __forceinline__ void store(float* element, float value) const
+    {
+        *element = accumulate ? cc_add_rn(*element, value) : value;
+    }
 };
 
 __device__ __forceinline__ GemmProblem make_problem(int m, int n, int k)
@@ -113,9 +123,11 @@ __device__ __forceinline__ GemmProblem make_problem(int m, int n, int k)
     g.k = k;
     g.k_chunk = k;
     g.split_stride = 0;
+    g.reduce = cc_split_target{nullptr, nullptr, nullptr, 1};
     g.bias = nullptr;
     g.cell_h = g.cell_w = 1;
     g.plane_h = g.plane_w = 0;
+    g.accumulate = false;
     return g;
 }
 
@@ -140,6 +152,29 @@ __device__ __forceinline__ void stage_tile(const GemmOperand& op, bool operand_i
         float v = 0.0f;
         if (row < rows && kidx < k_end) v = operand_is_b ? op.at(kidx, row) : op.at(row, kidx);
         tile[kk][r] = v;
+    }
+}
+
+// Writes the thread's accumulators (plus the bias) into C at `out`; Accumulate adds each into its element instead (one
+// rounded add of the rounded value, GemmProblem::store). A template parameter, not a runtime branch in the loop: the
+// loop must unroll so that acc stays in registers.
+template <bool Accumulate>
+__device__ __forceinline__ void store_tile(const GemmProblem& g, const float (&acc)[kRowsPerThread][kColsPerThread], float* out, int row0,
+                                           int col0, int tx, int ty)
+{
+    CC_UNROLL
+    for (int i = 0; i < kRowsPerThread; ++i) {
+        const int row = row0 + ty + kThreadsY * i;
+        if (row >= g.m) continue;
+        const int row_offset = g.c_rows.offset(row);
+        CC_UNROLL
+        for (int j = 0; j < kColsPerThread; ++j) {
+            const int col = col0 + tx + kThreadsX * j;
+            if (col >= g.n) continue;
+            const float value = acc[i][j] + (g.bias != nullptr ? g.bias[col] : 0.0f);
+            float& element = out[row_offset + g.c_cols.offset(col)];
+            element = Accumulate ? cc_add_rn(element, value) : value;
+        }
     }
 }
 
@@ -181,16 +216,20 @@ __device__ __forceinline__ void gemm_tile(const GemmProblem& g)
     }
 
     float* out = g.c + split * g.split_stride;
-    for (int i = 0; i < kRowsPerThread; ++i) {
-        const int row = row0 + ty + kThreadsY * i;
-        if (row >= g.m) continue;
-        const int row_offset = g.c_rows.offset(row);
-        for (int j = 0; j < kColsPerThread; ++j) {
-            const int col = col0 + tx + kThreadsX * j;
-            if (col >= g.n) continue;
-            const float bias = g.bias != nullptr ? g.bias[col] : 0.0f;
-            out[row_offset + g.c_cols.offset(col)] = acc[i][j] + bias;
+    if (g.accumulate) store_tile<true>(g, acc, out, row0, col0, tx, ty);
+    else store_tile<false>(g, acc, out, row0, col0, tx, ty);
+    if (g.reduce.splits > 1) {
+        // The last split to finish this tile adds its slices into dw (same elements, same threads as the stores).
+        if (!cc_split_arrive(g.reduce, blockIdx.y * gridDim.x + blockIdx.x)) return;
+        for (int i = 0; i < kRowsPerThread; ++i) {
+            const int row = row0 + ty + kThreadsY * i;
+            if (row >= g.m) continue;
+            for (int j = 0; j < kColsPerThread; ++j) {
+                const int col = col0 + tx + kThreadsX * j;
+                if (col < g.n) cc_split_sum(g.reduce, g.split_stride, g.c_rows.offset(row) + g.c_cols.offset(col));
+            }
         }
+        return;
     }
     if (g.cell_h == 1 && g.cell_w == 1) return;
 
@@ -208,7 +247,7 @@ __device__ __forceinline__ void gemm_tile(const GemmProblem& g)
             const int w0 = (col % g.c_cols.d0) * g.cell_w;
             for (int dh = 0; dh < g.cell_h && h0 + dh < g.plane_h; ++dh)
                 for (int dw = 0; dw < g.cell_w && w0 + dw < g.plane_w; ++dw)
-                    if (dh != 0 || dw != 0) cell[dh * g.plane_w + dw] = 0.0f;
+                    if (dh != 0 || dw != 0) g.store(&cell[dh * g.plane_w + dw], 0.0f);
         }
     }
 }
@@ -231,7 +270,7 @@ extern "C" __global__ void cc_pointwise_forward_kernel(cc_conv_problem pr, const
 // dx[n,c,p*sh,q*sw] = sum_k w[k,c] dy[n,k,p,q], every other dx pixel 0: C = W^T (C x K) . dY (K x N*PQ),
 // scattered to the strided pixels, the rest of each stride cell zeroed by the same thread.
 extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
-                                                      const float* __restrict__ w, float* __restrict__ dx)
+                                                      const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
     GemmProblem g = make_problem(pr.c, pr.n * pr.p * pr.q, pr.k);
     g.a = GemmOperand{w, plain(1), plain(pr.c), false};
@@ -243,24 +282,26 @@ extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr,
     g.cell_w = pr.stride_w;
     g.plane_h = pr.h;
     g.plane_w = pr.w;
+    g.accumulate = accumulate != 0;
     gemm_tile(g);
 }
 
 // dw[k,c] = sum_{n,p,q} dy[n,k,p,q] x[n,c,p*sh,q*sw]: C = dY (K x N*PQ) . X^T (N*PQ x C). Split z writes
-// the partial sum over positions [z*k_chunk, (z+1)*k_chunk) to dw_partials + z*K*C (with one split that
-// is dw itself).
+// the partial sum over positions [z*k_chunk, (z+1)*k_chunk) to out.partials + z*K*C, and the last split of a
+// tile adds them into out.dw (with one split, out.partials is dw itself).
 extern "C" __global__ void cc_pointwise_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
-                                                        const float* __restrict__ dy,
-                                                        float* __restrict__ dw_partials, int k_chunk)
+                                                        const float* __restrict__ dy, cc_split_target out,
+                                                        int k_chunk)
 {
     GemmProblem g = make_problem(pr.k, pr.c, pr.n * pr.p * pr.q);
     g.a = GemmOperand{dy, plain(pr.p * pr.q), output_pixels(pr, pr.k), true};
     g.b = GemmOperand{x, strided_pixels(pr, pr.c), plain(pr.h * pr.w), true};
-    g.c = dw_partials;
+    g.c = out.partials;
     g.c_rows = plain(pr.c);
     g.c_cols = plain(1);
     g.k_chunk = k_chunk;
     g.split_stride = pr.k * pr.c;
+    g.reduce = out;
     gemm_tile(g);
 }
 
@@ -293,25 +334,26 @@ extern "C" __global__ void cc_linear_backward_data_kernel(int n, int in, int out
 }
 
 // dw = dy^T x: out x in, reduced over the n samples; split z writes its partial sum over samples
-// [z*k_chunk, (z+1)*k_chunk) to dw_partials + z*out*in.
+// [z*k_chunk, (z+1)*k_chunk) to target.partials + z*out*in, and the last split of a tile adds them into target.dw.
 extern "C" __global__ void cc_linear_backward_weight_kernel(int n, int in, int out, const float* __restrict__ x,
-                                                     const float* __restrict__ dy,
-                                                     float* __restrict__ dw_partials, int k_chunk)
+                                                     const float* __restrict__ dy, cc_split_target target,
+                                                     int k_chunk)
 {
     GemmProblem g = make_problem(out, in, n);
     g.a = GemmOperand{dy, plain(1), plain(out), false};
     g.b = GemmOperand{x, plain(in), plain(1), false};
-    g.c = dw_partials;
+    g.c = target.partials;
     g.c_rows = plain(in);
     g.c_cols = plain(1);
     g.k_chunk = k_chunk;
     g.split_stride = out * in;
+    g.reduce = target;
     gemm_tile(g);
 }
 
 // dst[j] = sum_r src[r*cols + j], rows added in order r = 0, 1, ... One thread per column, 1-D grid, any
-// block size; consecutive threads read consecutive addresses. Serves as the linear bias gradient
-// (src = dy, n x out) and as the fixed-order reduction of split-K partial products (src = splits x m*n).
+// block size; consecutive threads read consecutive addresses. The linear bias gradient (src = dy, n x out);
+// cc_split_sum (cheapconv/split_reduce.h) is the same arithmetic for the split weight gradients.
 extern "C" __global__ void cc_gemm_column_sums_kernel(int rows, int cols, const float* __restrict__ src,
                                                float* __restrict__ dst)
 {

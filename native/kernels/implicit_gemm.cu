@@ -15,8 +15,9 @@
 //                     M = Cg, N = N*H*W, Kr = Kg*9; A = the turned w (gathered), B = im2col(dy)
 //   backward weight   dw[g Kg + m, (c,r,s)]  = sum_j dy[n, g Kg + m, p, q] . im2col(x)[(c,r,s), j]
 //                     M = Kg, N = Cg*RS, Kr = N*P*Q, split over gridDim.z = groups * splits: split z sums the
-//                     positions [z_split * k_chunk, ...) into its own slice of dw_partials (a whole dw), and
-//                     cc_gemm_column_sums_kernel adds the slices in order z = 0, 1, ... (deterministic, no atomics).
+//                     positions [z_split * k_chunk, ...) into its own slice of out.partials (a whole dw), and the
+//                     block that arrives last at its (tile, group) adds the tile's slices in order z = 0, 1, ...
+//                     into out.dw (cheapconv/split_reduce.h: deterministic, no floating-point atomics).
 //
 // Block: 128 threads = 4 warps in 2 x 2, a 64 x 64 tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8.
 // Grid: (ceil(N / 64), ceil(M / 64), groups [* splits]). Dynamic shared memory: kSharedBytes (30 KiB).
@@ -38,6 +39,7 @@
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
+#include "cheapconv/split_reduce.h"
 
 namespace {
 
@@ -358,7 +360,10 @@ __device__ __forceinline__ int acc_row(int i, int half) { return ((int)threadIdx
 __device__ __forceinline__ int acc_col(int j, int odd) { return ((int)threadIdx.x / 32 % 2) * kWarpTile + 8 * j + 2 * ((int)threadIdx.x % 4) + odd; }
 
 // Writes the tile into an NCHW activation (y, or dx): C(row = channel, col = position j) at
-// out + n * image + (channel0 + row) * plane + p * width + q. The 8 column offsets are computed once.
+// out + n * image + (channel0 + row) * plane + p * width + q. The 8 column offsets are computed once. Accumulate
+// (backward-data): adds each value into the element instead, one rounded add of the rounded value (cc_add_rn), the bits
+// of a later cc_axpy. A template parameter, not a runtime branch in the loop: the loop must unroll (acc in registers).
+template <bool Accumulate>
 __device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFragsN][4], float* out, int rows, int row0,
                                                  int channel0, int positions, int col0, int P, int Q, int image, int plane)
 {
@@ -370,15 +375,30 @@ __device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFr
             pos.set(col, P, Q);
             col_offset[j][odd] = col < positions ? pos.n * image + pos.p * Q + pos.q : -1;
         }
+    CC_UNROLL
     for (int i = 0; i < kFragsM; ++i)
+        CC_UNROLL
         for (int half = 0; half < 2; ++half) {
             const int row = row0 + acc_row(i, half);
             if (row >= rows) continue;
             float* line = out + (channel0 + row) * plane;
+            CC_UNROLL
             for (int j = 0; j < kFragsN; ++j)
+                CC_UNROLL
                 for (int odd = 0; odd < 2; ++odd)
-                    if (col_offset[j][odd] >= 0) line[col_offset[j][odd]] = acc[i][j][2 * half + odd];
+                    if (col_offset[j][odd] >= 0) {
+                        float& element = line[col_offset[j][odd]];
+                        element = Accumulate ? cc_add_rn(element, acc[i][j][2 * half + odd]) : acc[i][j][2 * half + odd];
+                    }
         }
+}
+
+// store_activation for a data gradient: overwriting dx, or adding into it.
+__device__ __forceinline__ void store_gradient(const float (&acc)[kFragsM][kFragsN][4], float* dx, int rows, int row0, int channel0,
+                                               int positions, int col0, int P, int Q, int image, int plane, int accumulate)
+{
+    if (accumulate) store_activation<true>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
+    else store_activation<false>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
 }
 
 __device__ Activation activation_of(const cc_conv_problem& pr, const float* base, int channels_total)
@@ -428,11 +448,28 @@ __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* 
     Im2colColumns<R, S> b(act, col0, kr, (vectorized & 2) != 0);
     float acc[kFragsM][kFragsN][4];
     reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
-    store_activation(acc, y, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, pr.k * pr.p * pr.q, pr.p * pr.q);
+    store_activation<false>(acc, y, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, pr.k * pr.p * pr.q, pr.p * pr.q);
+}
+
+// Calls f(row * cols + col, i, j, e) for every accumulator acc[i][j][e] of the thread inside the rows x cols block of a
+// weight gradient (row, col: the tile's origin plus the accumulator's place in it).
+template <class F>
+__device__ __forceinline__ void for_each_weight(int row0, int col0, int rows, int cols, F f)
+{
+    for (int i = 0; i < kFragsM; ++i)
+        for (int half = 0; half < 2; ++half) {
+            const int row = row0 + acc_row(i, half);
+            if (row >= rows) continue;
+            for (int j = 0; j < kFragsN; ++j)
+                for (int odd = 0; odd < 2; ++odd) {
+                    const int col = col0 + acc_col(j, odd);
+                    if (col < cols) f(row * cols + col, i, j, 2 * half + odd);
+                }
+        }
 }
 
 template <int R, int S>
-__device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, float* dw_partials,
+__device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, const cc_split_target& target,
                                                 int k_chunk, int vectorized)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups;
@@ -449,18 +486,14 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
     Im2colRows<R, S> b(act, cols, col0, k_begin, k_end, vec);
     float acc[kFragsM][kFragsN][4];
     reduce<kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc);
-    // dw_partials + split * (K * cols): element (g Kg + row, col).
-    float* out = dw_partials + split * (pr.k * cols) + g * kg * cols;
-    for (int i = 0; i < kFragsM; ++i)
-        for (int half = 0; half < 2; ++half) {
-            const int row = row0 + acc_row(i, half);
-            if (row >= kg) continue;
-            for (int j = 0; j < kFragsN; ++j)
-                for (int odd = 0; odd < 2; ++odd) {
-                    const int col = col0 + acc_col(j, odd);
-                    if (col < cols) out[row * cols + col] = acc[i][j][2 * half + odd];
-                }
-        }
+    // Slice `split` of the partials, a whole dw (K * cols): element (g Kg + row, col) at (g Kg + row) * cols + col.
+    const int slice = pr.k * cols, group_offset = g * kg * cols;
+    float* out = target.partials + split * slice + group_offset;
+    for_each_weight(row0, col0, kg, cols, [&](int offset, int i, int j, int e) { out[offset] = acc[i][j][e]; });
+    if (splits == 1) return;
+    // The last split to finish this (tile, group) adds its slices into dw, each thread the elements it stored.
+    if (!cc_split_arrive(target, (g * (int)gridDim.y + (int)blockIdx.y) * (int)gridDim.x + (int)blockIdx.x)) return;
+    for_each_weight(row0, col0, kg, cols, [&](int offset, int, int, int) { cc_split_sum(target, slice, group_offset + offset); });
 }
 
 // dx: the forward convolution of dy (K channels, P x Q pixels; with stride 2, dilated: a zero between neighbours) with
@@ -468,7 +501,7 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
 // With stride 2 three quarters of the products are with those zeros: copies the tensor cores multiply but memory
 // never serves (zero-filled), the price of one GEMM for the whole pass.
 template <int R, int S, int Stride>
-__device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx)
+__device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, int accumulate)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
     const int kr = kg * R * S;
@@ -489,7 +522,7 @@ __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const f
     Im2colColumns<R, S, Stride> b(grad, col0, kr, false);
     float acc[kFragsM][kFragsN][4];
     reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
-    store_activation(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w);
+    store_gradient(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
 }
 
 } // namespace
@@ -515,7 +548,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_impli
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr,
                                                                                                 const float* __restrict__ dy,
                                                                                                 const float* __restrict__ w,
-                                                                                                float* __restrict__ dx, int vectorized)
+                                                                                                float* __restrict__ dx, int vectorized,
+                                                                                                int accumulate)
 {
     const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
     Activation grad = gradient_of(pr, dy);
@@ -523,46 +557,47 @@ extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_impli
     Im2colColumns<1, 1> b(grad, col0, pr.k, (vectorized & 2) != 0);
     float acc[kFragsM][kFragsN][4];
     reduce<kKMajor, kKMajor>(a, b, 0, pr.k, acc);
-    store_activation(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w);
+    store_gradient(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
 }
 
 // dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written).
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr,
                                                                                                 const float* __restrict__ dy,
                                                                                                 const float* __restrict__ w,
-                                                                                                float* __restrict__ dx, int vectorized)
+                                                                                                float* __restrict__ dx, int vectorized,
+                                                                                                int accumulate)
 {
     (void)vectorized; // 4-byte copies only: the turned filter and the padded window are not contiguous runs of 4
-    backward_data<3, 3, 1>(pr, dy, w, dx);
+    backward_data<3, 3, 1>(pr, dy, w, dx, accumulate);
 }
 
 // The same for stride 2 (both directions), over the dilated dy.
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_stride2_kernel(
-    cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized)
+    cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized, int accumulate)
 {
     (void)vectorized;
-    backward_data<3, 3, 2>(pr, dy, w, dx);
+    backward_data<3, 3, 2>(pr, dy, w, dx, accumulate);
 }
 
-// dw (split-K partials) for 1x1 filters (any stride, padding and groups). vectorized: 1x1 stride 1 without padding,
-// P*Q and k_chunk multiples of 4, both tensors 16-byte aligned.
+// dw (split-K, reduced by the last split of each tile) for 1x1 filters (any stride, padding and groups). vectorized:
+// 1x1 stride 1 without padding, P*Q and k_chunk multiples of 4, both tensors 16-byte aligned.
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
-                                                                                                  float* __restrict__ dw_partials,
+                                                                                                  cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<1, 1>(pr, x, dy, dw_partials, k_chunk, vectorized);
+    backward_weight<1, 1>(pr, x, dy, out, k_chunk, vectorized);
 }
 
-// dw (split-K partials) for 3x3 filters (any stride, padding and groups).
+// dw (split-K, reduced by the last split of each tile) for 3x3 filters (any stride, padding and groups).
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
-                                                                                                  float* __restrict__ dw_partials,
+                                                                                                  cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<3, 3>(pr, x, dy, dw_partials, k_chunk, vectorized);
+    backward_weight<3, 3>(pr, x, dy, out, k_chunk, vectorized);
 }
 
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);

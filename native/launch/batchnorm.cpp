@@ -19,8 +19,8 @@ struct BatchNormText {
     const cc_batchnorm_problem& p;
     void operator()(char* text, std::size_t capacity) const
     {
-        format_into(text, capacity, "batch norm n=%d c=%d h=%d w=%d eps=%g momentum=%g relu=%d", p.n, p.c, p.h, p.w,
-                    static_cast<double>(p.eps), static_cast<double>(p.momentum), p.relu != 0);
+        format_into(text, capacity, "batch norm n=%d c=%d h=%d w=%d eps=%g momentum=%g relu=%d%s", p.n, p.c, p.h, p.w,
+                    static_cast<double>(p.eps), static_cast<double>(p.momentum), p.relu != 0, p.accumulate != 0 ? " accumulate" : "");
     }
 };
 
@@ -138,7 +138,8 @@ CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_prob
     CC_TRY(launch<KernelId::batchnorm_backward_reduce>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream, text, p.n, p.c,
                                                        hw, x, dy, gamma, beta_or_gamma, save_mean, save_invstd, relu, dgamma, dbeta));
     return launch<KernelId::batchnorm_backward_data>(*handle, elementwise_geometry(elements(p)), stream, text, p.n, p.c, hw, x, dy,
-                                                     gamma, beta_or_gamma, save_mean, save_invstd, dgamma, dbeta, relu, dx);
+                                                     gamma, beta_or_gamma, save_mean, save_invstd, dgamma, dbeta, relu,
+                                                     p.accumulate != 0 ? 1 : 0, dx);
 }
 
 } // extern "C"

@@ -89,6 +89,7 @@ struct ConvPlan {
     std::size_t workspace_bytes = 0;
     bool implicit_gemm = false; // the tensor-core variant (conv_implicit_gemm.h) runs the pass, as planned here:
     ImplicitGemmPlan implicit;
+    int accumulate = 0;         // backward-data: dx += the gradient (options->accumulate)
 };
 
 // The GEMM kernels compute 1x1 convolutions with groups 1 and no padding, any stride.
@@ -119,7 +120,7 @@ Geometry direct_geometry(const cc_conv_problem& p, cc_conv_pass pass)
     return warp_per_item_geometry(weight_elements(p), kWeightGradBlock);
 }
 
-cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options, ConvPlan* plan)
+cc_status plan_variant(const char* call, const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options, ConvPlan* plan)
 {
     CC_TRY(validate(call, problem));
     const cc_conv_problem& p = *problem;
@@ -137,6 +138,10 @@ cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pa
         return fail(CC_ERROR_INVALID_VALUE, "%s: options->split_chunk must be 0 (the launcher's choice) or positive, got %d", call,
                     o.split_chunk);
     CC_TRY(check_precision(call, o.precision));
+    if (o.accumulate != 0 && pass != CC_CONV_BACKWARD_DATA)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: options->accumulate (%d) adds into dx and is for cc_conv_backward_data only; pass %d "
+                                            "overwrites its output",
+                    call, o.accumulate, static_cast<int>(pass));
 
     // The tensor-core variant: asked for, or CC_ALGO_AUTO's choice where tf32 is allowed (conv_implicit_gemm.h).
     if (o.algo == CC_ALGO_IMPLICIT_GEMM && o.precision != CC_PRECISION_TF32)
@@ -189,6 +194,14 @@ cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pa
     return CC_SUCCESS;
 }
 
+// The variant's plan, and whether the data gradient adds into dx (plan_variant refused accumulate for other passes).
+cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options, ConvPlan* plan)
+{
+    CC_TRY(plan_variant(call, problem, pass, options, plan));
+    plan->accumulate = options != nullptr && options->accumulate != 0 ? 1 : 0;
+    return CC_SUCCESS;
+}
+
 // The tensors of a pass, as (input, input, output): their names and element counts.
 struct PassTensors {
     const char* names[3];
@@ -233,10 +246,16 @@ cc_status run_pass(const char* call, cc_conv_pass pass, cc_handle handle, const 
     ConvPlan plan;
     CC_TRY(prepare(call, handle, problem, pass, options, in0, in1, out, workspace, workspace_bytes, &plan));
     const ConvText text{*problem};
-    if (plan.implicit_gemm) return launch_implicit_gemm(*handle, plan.implicit, pass, *problem, in0, in1, out, workspace, stream, text);
-    if (plan.tiled) return run_tiled(*handle, plan.tiled_plan, *problem, in0, in1, out, workspace, stream, text);
-    if (plan.gemm) return launch<Gemm>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
-    return launch<Direct>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
+    if (plan.implicit_gemm)
+        return launch_implicit_gemm(*handle, plan.implicit, pass, *problem, in0, in1, out, workspace, stream, text, plan.accumulate);
+    if (plan.tiled) return run_tiled(*handle, plan.tiled_plan, *problem, in0, in1, out, workspace, stream, text, plan.accumulate);
+    if constexpr (Direct == KernelId::conv2d_backward_data) { // the data gradient may add into dx
+        if (plan.gemm) return launch<Gemm>(*handle, plan.geometry, stream, text, *problem, in0, in1, out, plan.accumulate);
+        return launch<Direct>(*handle, plan.geometry, stream, text, *problem, in0, in1, out, plan.accumulate);
+    } else {
+        if (plan.gemm) return launch<Gemm>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
+        return launch<Direct>(*handle, plan.geometry, stream, text, *problem, in0, in1, out);
+    }
 }
 
 } // namespace
@@ -294,17 +313,14 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
         return fail(CC_ERROR_INVALID_VALUE, "%s: text is NULL or capacity is 0 (no room for the terminating NUL)", call);
     ConvPlan plan;
     CC_TRY(plan_pass(call, problem, pass, options, &plan));
-    if (plan.tiled) {
-        tiled_kernel_names(plan.tiled_plan, text, capacity);
-        return CC_SUCCESS;
-    }
     static constexpr KernelId direct[] = {KernelId::conv2d_forward, KernelId::conv2d_backward_data, KernelId::conv2d_backward_weight};
     static constexpr KernelId gemm[] = {KernelId::pointwise_forward, KernelId::pointwise_backward_data,
                                         KernelId::pointwise_backward_weight};
-    const KernelId kernel = plan.implicit_gemm ? plan.implicit.kernel : (plan.gemm ? gemm : direct)[pass];
-    const bool reduced = (plan.gemm && plan.split.splits > 1) || (plan.implicit_gemm && plan.implicit.splits > 1);
-    format_into(text, capacity, "%s%s%s", kernel_name(kernel), reduced ? "+" : "",
-                reduced ? kernel_name(KernelId::gemm_column_sums) : "");
+    // One kernel per pass: a split weight gradient reduces its splits in the same launch.
+    const KernelId kernel = plan.tiled           ? plan.tiled_plan.kernel
+                            : plan.implicit_gemm ? plan.implicit.kernel
+                                                 : (plan.gemm ? gemm : direct)[pass];
+    format_into(text, capacity, "%s", kernel_name(kernel));
     return CC_SUCCESS;
 }
 

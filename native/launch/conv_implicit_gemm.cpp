@@ -106,10 +106,12 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
     case CC_CONV_BACKWARD_WEIGHT: {
         result.kernel = three ? KernelId::implicit_gemm_backward_weight_3x3 : KernelId::implicit_gemm_backward_weight_1x1;
         // The split of gemm_plan (the same rules as the fp32 GEMM's, over dw as a K x (Cg R S) matrix): each split
-        // writes a whole dw, so its workspace and column sums are those of that matrix.
+        // writes a whole dw, so its workspace slices are those of that matrix. The arrival counters are one per
+        // block of a split: per group, tiles of its Kg x (Cg R S) block of dw.
         const i64 columns = cg * p.r * p.s;
+        const i64 tiles = p.groups * ((kg + kImplicitGemmTile - 1) / kImplicitGemmTile) * ((columns + kImplicitGemmTile - 1) / kImplicitGemmTile);
         SplitPlan split;
-        CC_TRY(plan_split(call, p.k, columns, positions(p), split_chunk, &split));
+        CC_TRY(plan_split(call, p.k, columns, positions(p), split_chunk, &split, tiles));
         result.splits = split.splits;
         result.chunk = split.chunk;
         result.workspace_bytes = split.workspace_bytes();
@@ -122,7 +124,8 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
 }
 
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
-                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text)
+                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
+                               int accumulate)
 {
     const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
     switch (plan.kernel) {
@@ -131,27 +134,24 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
     case KernelId::implicit_gemm_forward_3x3:
         return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
     case KernelId::implicit_gemm_backward_data_1x1:
-        return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+        return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
+                                                                 accumulate);
     case KernelId::implicit_gemm_backward_data_3x3:
-        return launch<KernelId::implicit_gemm_backward_data_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+        return launch<KernelId::implicit_gemm_backward_data_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
+                                                                 accumulate);
     case KernelId::implicit_gemm_backward_data_3x3_stride2:
         return launch<KernelId::implicit_gemm_backward_data_3x3_stride2>(handle, plan.geometry, stream, text, p, in0, in1, out,
-                                                                         vectorized);
+                                                                         vectorized, accumulate);
     default: break;
     }
-    // The weight gradient: split z writes its partial dw to slice z of the workspace (dw itself with one split), then
-    // the slices are added in the fixed order z = 0, 1, ...
-    const bool split = plan.splits > 1;
-    float* partials = split ? static_cast<float*>(workspace) : out;
+    // The weight gradient: split z writes its partial dw to slice z of the workspace (dw itself with one split), and
+    // the last split of each tile adds the slices in the fixed order z = 0, 1, ... (one launch).
+    const cc_split_target target = split_target(out, workspace, plan.splits);
     // Both fit an int: plan_split keeps the chunk and the workspace within 2^31 - 1 elements.
     const int chunk = static_cast<int>(std::min<i64>(plan.chunk, positions(p)));
-    const cc_status launched =
-        plan.kernel == KernelId::implicit_gemm_backward_weight_3x3
-            ? launch<KernelId::implicit_gemm_backward_weight_3x3>(handle, plan.geometry, stream, text, p, in0, in1, partials, chunk, vectorized)
-            : launch<KernelId::implicit_gemm_backward_weight_1x1>(handle, plan.geometry, stream, text, p, in0, in1, partials, chunk, vectorized);
-    if (launched != CC_SUCCESS || !split) return launched;
-    const i64 weights = i64{p.k} * (p.c / p.groups) * p.r * p.s;
-    return launch_column_sums(handle, static_cast<int>(plan.splits), static_cast<int>(weights), partials, out, stream, text);
+    return plan.kernel == KernelId::implicit_gemm_backward_weight_3x3
+               ? launch<KernelId::implicit_gemm_backward_weight_3x3>(handle, plan.geometry, stream, text, p, in0, in1, target, chunk, vectorized)
+               : launch<KernelId::implicit_gemm_backward_weight_1x1>(handle, plan.geometry, stream, text, p, in0, in1, target, chunk, vectorized);
 }
 
 } // namespace cc

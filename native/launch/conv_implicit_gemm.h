@@ -21,7 +21,7 @@ struct ImplicitGemmPlan {
     KernelId kernel = KernelId::implicit_gemm_forward_1x1;
     Geometry geometry;
     std::int64_t splits = 1, chunk = 0;  // backward weight: split-K over the positions
-    std::size_t workspace_bytes = 0;     // splits > 1: one whole dw per split
+    std::size_t workspace_bytes = 0;     // splits > 1: the arrival counters and one whole dw per split
 };
 
 // Whether the kernels implement `pass` of `p` (a problem validate() accepted): the forward and weight-gradient passes
@@ -39,9 +39,10 @@ bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass);
 cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan);
 
 // Runs a planned pass on (in0, in1) -> out, the operands in the order of the cc_conv_* call; `workspace` holds
-// plan.workspace_bytes (checked by the caller).
+// plan.workspace_bytes (checked by the caller). accumulate (backward-data only): out += the gradient.
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
-                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text);
+                               const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
+                               int accumulate = 0);
 
 } // namespace cc
 

@@ -120,7 +120,9 @@ struct LaunchArguments {
     const cc_tiled_plan& tiles;
     const cc_conv_problem& p;
     const float *in0, *in1;
-    float* out;
+    float* out;                      // forward, backward-data
+    const cc_split_target& target;   // backward-weight
+    int accumulate;                  // backward-data: dx += the gradient
     void* stream;
     const ProblemText& text;
 };
@@ -128,7 +130,12 @@ struct LaunchArguments {
 template <KernelId Id>
 cc_status launch_tiled(const LaunchArguments& a)
 {
-    return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out);
+    if constexpr (Id == KernelId::conv2d_tiled_backward_weight_s1 || Id == KernelId::conv2d_tiled_backward_weight_s2)
+        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.target);
+    else if constexpr (Id == KernelId::conv2d_tiled_backward_data_s1 || Id == KernelId::conv2d_tiled_backward_data_s2)
+        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out, a.accumulate);
+    else
+        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out);
 }
 
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
@@ -221,7 +228,10 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
         const int rounds = ceil_div(blocks, static_cast<int>(splits));
         t.strips_per_split = rounds * t.strips;
         result.splits = ceil_div(t.strip_count, t.strips_per_split);
-        result.workspace_bytes = result.splits > 1 ? static_cast<std::size_t>(result.splits * weights) * sizeof(float) : 0;
+        // One arrival counter per row of blocks: a split grid has fewer rows than kSplitTargetBlocks (more rows are
+        // enough blocks without a split), far fewer than the workspace has counters.
+        static_assert(kSplitTargetBlocks <= kSplitCounters, "a split tiled weight gradient has a counter per row of blocks");
+        result.workspace_bytes = split_workspace_bytes(result.splits, weights);
         result.geometry.grid = Dim3{static_cast<unsigned>(result.splits), static_cast<unsigned>(rows_of_blocks), 1};
     }
     result.tiles = t;
@@ -230,7 +240,7 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
 }
 
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text)
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate)
 {
     // The 16-byte staging needs the gathered tensors 16-byte aligned (their planes then are: their widths
     // are multiples of 4 where the plan allows it).
@@ -238,28 +248,17 @@ cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_c
     tiles.in.vector &= aligned16(in0);
     tiles.grad.vector &= aligned16(in1);
     const bool weight_gradient = plan.kernel == KernelId::conv2d_tiled_backward_weight_s1 || plan.kernel == KernelId::conv2d_tiled_backward_weight_s2;
-    float* target = weight_gradient && plan.splits > 1 ? static_cast<float*>(workspace) : out;
-    const LaunchArguments a{handle, plan, tiles, p, in0, in1, target, stream, text};
-    cc_status status = CC_ERROR_INTERNAL;
+    const cc_split_target target = split_target(out, workspace, weight_gradient ? plan.splits : 1);
+    const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, accumulate, stream, text};
     switch (plan.kernel) {
-    case KernelId::conv2d_tiled_forward_s1: status = launch_tiled<KernelId::conv2d_tiled_forward_s1>(a); break;
-    case KernelId::conv2d_tiled_forward_s2: status = launch_tiled<KernelId::conv2d_tiled_forward_s2>(a); break;
-    case KernelId::conv2d_tiled_backward_data_s1: status = launch_tiled<KernelId::conv2d_tiled_backward_data_s1>(a); break;
-    case KernelId::conv2d_tiled_backward_data_s2: status = launch_tiled<KernelId::conv2d_tiled_backward_data_s2>(a); break;
-    case KernelId::conv2d_tiled_backward_weight_s1: status = launch_tiled<KernelId::conv2d_tiled_backward_weight_s1>(a); break;
-    case KernelId::conv2d_tiled_backward_weight_s2: status = launch_tiled<KernelId::conv2d_tiled_backward_weight_s2>(a); break;
+    case KernelId::conv2d_tiled_forward_s1: return launch_tiled<KernelId::conv2d_tiled_forward_s1>(a);
+    case KernelId::conv2d_tiled_forward_s2: return launch_tiled<KernelId::conv2d_tiled_forward_s2>(a);
+    case KernelId::conv2d_tiled_backward_data_s1: return launch_tiled<KernelId::conv2d_tiled_backward_data_s1>(a);
+    case KernelId::conv2d_tiled_backward_data_s2: return launch_tiled<KernelId::conv2d_tiled_backward_data_s2>(a);
+    case KernelId::conv2d_tiled_backward_weight_s1: return launch_tiled<KernelId::conv2d_tiled_backward_weight_s1>(a);
+    case KernelId::conv2d_tiled_backward_weight_s2: return launch_tiled<KernelId::conv2d_tiled_backward_weight_s2>(a);
     default: return fail(CC_ERROR_INTERNAL, "run_tiled: %s is not a tiled kernel", kernel_name(plan.kernel));
     }
-    if (status != CC_SUCCESS || !weight_gradient || plan.splits == 1) return status;
-    // Both fit an int: plan_tiled kept splits x weights under 2^31 - 1.
-    const int weights = p.k * (p.c / p.groups) * 9;
-    return launch_column_sums(handle, plan.splits, weights, target, out, stream, text);
-}
-
-void tiled_kernel_names(const TiledPlan& plan, char* text, std::size_t capacity)
-{
-    const bool reduced = plan.splits > 1;
-    format_into(text, capacity, "%s%s%s", kernel_name(plan.kernel), reduced ? "+" : "", reduced ? kernel_name(KernelId::gemm_column_sums) : "");
 }
 
 } // namespace cc

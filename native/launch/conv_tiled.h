@@ -25,8 +25,8 @@ struct TiledPlan {
     KernelId kernel = KernelId::conv2d_tiled_forward_s1;
     Geometry geometry;
     cc_tiled_plan tiles{};
-    int splits = 1;                  // backward-weight: partial sums, added by cc_gemm_column_sums_kernel when > 1
-    std::size_t workspace_bytes = 0; // splits > 1: one weight-sized slot per split
+    int splits = 1;                  // backward-weight: partial sums, added by the last split of each row of blocks when > 1
+    std::size_t workspace_bytes = 0; // splits > 1: the arrival counters and one weight-sized slot per split
 };
 
 // The plan of one pass of a validated problem that tiled_supports; CC_ERROR_INVALID_VALUE when its
@@ -34,12 +34,9 @@ struct TiledPlan {
 cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pass, TiledPlan* plan);
 
 // Runs a planned pass: (x, w -> y), (dy, w -> dx) or (x, dy -> dw), as conv.cpp's passes take them.
-// `workspace` holds plan.workspace_bytes (checked by the caller).
+// `workspace` holds plan.workspace_bytes (checked by the caller). accumulate (backward-data only): dx += the gradient.
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text);
-
-// The kernels a pass runs, for cc_conv_kernel_names: "cc_conv2d_tiled_..._kernel" (+ the column sums).
-void tiled_kernel_names(const TiledPlan& plan, char* text, std::size_t capacity);
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate = 0);
 
 } // namespace cc
 

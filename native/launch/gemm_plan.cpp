@@ -12,6 +12,8 @@ std::int64_t tiles(std::int64_t extent) { return (extent + kGemmTile - 1) / kGem
 
 } // namespace
 
+std::int64_t gemm_tiles(std::int64_t m, std::int64_t n) { return tiles(m) * tiles(n); }
+
 bool gemm_fits(std::int64_t m, std::int64_t n, std::int64_t splits)
 {
     return tiles(m) <= kMaxGridYZ && splits <= kMaxGridYZ && tiles(n) <= kMaxElements;
@@ -40,7 +42,21 @@ std::int64_t default_split_chunk(std::int64_t m, std::int64_t n, std::int64_t k)
     return std::min(kMaxElements, (chunk + kGemmTileK - 1) / kGemmTileK * kGemmTileK);
 }
 
-cc_status plan_split(const char* call, std::int64_t m, std::int64_t n, std::int64_t k, int requested_chunk, SplitPlan* plan)
+cc_status check_split_tiles(const char* call, std::int64_t tiles, std::int64_t k, int requested_chunk, std::int64_t* chunk)
+{
+    if (*chunk >= k || tiles <= kSplitCounters) return CC_SUCCESS;
+    if (requested_chunk == 0) { // enough blocks without a split
+        *chunk = k;
+        return CC_SUCCESS;
+    }
+    return fail(CC_ERROR_INVALID_VALUE,
+                "%s: options->split_chunk %d splits a launch of %lld output tiles, but a split weight gradient has arrival "
+                "counters for at most %lld (CC_SPLIT_COUNTER_BYTES); use 0 (the launcher's choice) or at least %lld",
+                call, requested_chunk, static_cast<long long>(tiles), static_cast<long long>(kSplitCounters), static_cast<long long>(k));
+}
+
+cc_status plan_split(const char* call, std::int64_t m, std::int64_t n, std::int64_t k, int requested_chunk, SplitPlan* plan,
+                     std::int64_t tiles)
 {
     if (requested_chunk < 0)
         return fail(CC_ERROR_INVALID_VALUE, "%s: options->split_chunk must be 0 (the launcher's choice) or positive, got %d", call,
@@ -50,6 +66,7 @@ cc_status plan_split(const char* call, std::int64_t m, std::int64_t n, std::int6
     p.n = n;
     p.k = k;
     p.chunk = requested_chunk > 0 ? requested_chunk : default_split_chunk(m, n, k);
+    CC_TRY(check_split_tiles(call, tiles > 0 ? tiles : gemm_tiles(m, n), k, requested_chunk, &p.chunk));
     p.splits = (k + p.chunk - 1) / p.chunk;
     if (p.splits > 1 && p.splits * m * n > kMaxElements)
         return fail(CC_ERROR_INVALID_VALUE,

@@ -52,6 +52,9 @@ cc_status plan_weight_gradient(const char* call, const cc_linear_problem* proble
         return fail(CC_ERROR_INVALID_VALUE, "%s: options->algo must be CC_ALGO_AUTO (0), CC_ALGO_DIRECT (1), CC_ALGO_GEMM (2) or "
                                             "CC_ALGO_IMPLICIT_GEMM (4), got %d", call, o.algo);
     CC_TRY(check_precision(call, o.precision));
+    if (o.accumulate != 0)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: options->accumulate (%d) is for cc_conv_backward_data only; dw is overwritten", call,
+                    o.accumulate);
     return plan_split(call, problem->out_features, problem->in_features, problem->n, o.split_chunk, plan);
 }
 

@@ -192,7 +192,8 @@ int run_conv() {
                     p.k, p.r, p.s, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.groups, p.p, p.q);
         cc_conv_problem pc = p;
         void* fwd[] = {&pc, &x, &w, &y};
-        void* bwd_data[] = {&pc, &dy, &w, &dx};
+        int overwrite = 0; // cc_conv2d_backward_data_kernel's accumulate: dx is written, not added into
+        void* bwd_data[] = {&pc, &dy, &w, &dx, &overwrite};
         void* bwd_weight[] = {&pc, &x, &dy, &dw};
         // Geometry as in kernels/conv2d.cu: one thread per output element; one warp per weight element.
         int rc = launch("cc_conv2d_forward_kernel", {blocks_for(static_cast<long long>(ys), 256), 1, 1}, {256, 1, 1}, 0, fwd);

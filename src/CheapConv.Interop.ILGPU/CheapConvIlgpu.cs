@@ -36,6 +36,8 @@ namespace CheapConv.Ilgpu;
 /// </remarks>
 public sealed class CheapConvIlgpu : IDisposable
 {
+    // Its first CheapConvNative.SplitCounterBytes are the split weight gradients' arrival counters: zeroed when allocated,
+    // left zero by the calls that use them (SplitWorkspace), never given to scratch-only calls (Workspace).
     private MemoryBuffer1D<byte, Stride1D.Dense>? _workspace;
 
     private CheapConvIlgpu(Accelerator accelerator, CheapConvNative native, CheapConvHandle handle)
@@ -120,7 +122,7 @@ public sealed class CheapConvIlgpu : IDisposable
         var (firstName, secondName, outputName) = pass.Names();
         var (firstLength, secondLength, outputLength) = pass.Elements(problem);
         var (s, handle) = Begin(stream);
-        var (workspace, bytes) = Workspace(Native.ConvWorkspaceSize(problem, pass, options), s);
+        var (workspace, bytes) = SplitWorkspace(Native.ConvWorkspaceSize(problem, pass, options), s);
         Native.Conv(pass, handle, problem, options, Address(first, firstLength, firstName), Address(second, secondLength, secondName),
             Address(output, outputLength, outputName), workspace, bytes, StreamPointer(s));
     }
@@ -154,7 +156,7 @@ public sealed class CheapConvIlgpu : IDisposable
     {
         Native.LinearValidate(problem);
         var (s, handle) = Begin(stream);
-        var (workspace, bytes) = Workspace(Native.LinearWorkspaceSize(problem, options), s);
+        var (workspace, bytes) = SplitWorkspace(Native.LinearWorkspaceSize(problem, options), s);
         Native.LinearBackwardWeight(handle, problem, options, Address(x, (long)problem.N * problem.InFeatures, nameof(x)),
             Address(dy, (long)problem.N * problem.OutFeatures, nameof(dy)), Address(dw, (long)problem.OutFeatures * problem.InFeatures, nameof(dw)),
             workspace, bytes, StreamPointer(s));
@@ -441,24 +443,34 @@ public sealed class CheapConvIlgpu : IDisposable
         return view.LoadEffectiveAddressAsPtr();
     }
 
-    /// <summary>The reused workspace, grown to at least <paramref name="bytes"/> (after the stream has finished with the old
-    /// one); (0, 0) when none is needed.</summary>
-    private (nint Pointer, nuint Bytes) Workspace(nuint bytes, AcceleratorStream stream)
-    {
-        if (bytes == 0)
-        {
-            return (0, 0);
-        }
+    /// <summary>The reused workspace for a call that may split a weight gradient: all of it, grown to at least
+    /// <paramref name="bytes"/>, its arrival counters zero; (0, 0) when none is needed.</summary>
+    private (nint Pointer, nuint Bytes) SplitWorkspace(nuint bytes, AcceleratorStream stream) =>
+        bytes == 0 ? (0, 0) : (Grow(bytes, stream).NativePtr, (nuint)_workspace!.Length);
 
+    /// <summary>The reused workspace for a call that uses it as plain scratch: the part after the split counters, at least
+    /// <paramref name="bytes"/>; (0, 0) when none is needed.</summary>
+    private (nint Pointer, nuint Bytes) Workspace(nuint bytes, AcceleratorStream stream) =>
+        bytes == 0
+            ? (0, 0)
+            : (Grow(bytes + CheapConvNative.SplitCounterBytes, stream).NativePtr + CheapConvNative.SplitCounterBytes,
+                (nuint)(_workspace!.Length - CheapConvNative.SplitCounterBytes));
+
+    // Grown after the stream has finished with the old buffer; the new one zeroed on the stream (the counters must be
+    // zero before the first split call, cheapconv.h).
+    private MemoryBuffer1D<byte, Stride1D.Dense> Grow(nuint bytes, AcceleratorStream stream)
+    {
         if (_workspace is null || (ulong)_workspace.Length < bytes)
         {
             stream.Synchronize();
             _workspace?.Dispose();
             _workspace = null;
-            _workspace = Accelerator.Allocate1D<byte>((long)bytes);
+            var grown = Accelerator.Allocate1D<byte>(Math.Max((long)bytes, CheapConvNative.SplitCounterBytes));
+            grown.MemSetToZero(stream);
+            _workspace = grown;
         }
 
-        return (_workspace.NativePtr, (nuint)_workspace.Length);
+        return _workspace;
     }
 
     private static long PoolInput(PoolProblem problem) => (long)problem.N * problem.C * problem.H * problem.W;

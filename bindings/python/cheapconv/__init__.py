@@ -16,7 +16,7 @@ __all__ = [
     "library_version", "library_path", "set_precision", "precision",
 ]
 
-__version__ = "2.0.0"
+__version__ = "3.0.0"
 
 
 def set_precision(name):

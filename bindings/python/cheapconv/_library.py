@@ -15,7 +15,7 @@ import threading
 from ._errors import CheapConvError, InvalidValueError, LibraryLoadError
 
 # The cheapconv.h this binding mirrors: a library with another major version has another ABI.
-BINDING_VERSION_MAJOR = 2
+BINDING_VERSION_MAJOR = 3
 
 # cc_status
 CC_SUCCESS = 0
@@ -48,7 +48,7 @@ class ConvProblem(ctypes.Structure):
 
 class Options(ctypes.Structure):
     """cc_options; all zero means the launcher's defaults."""
-    _fields_ = [("algo", ctypes.c_int), ("split_chunk", ctypes.c_int), ("precision", ctypes.c_int)]
+    _fields_ = [("algo", ctypes.c_int), ("split_chunk", ctypes.c_int), ("precision", ctypes.c_int), ("accumulate", ctypes.c_int)]
 
 
 # cc_precision values, by the names set_precision takes.

@@ -58,7 +58,8 @@ class NumpyKind:
         return _numpy().empty(shape, dtype=_numpy().float32)
 
     def workspace(self, size):
-        return _numpy().empty(size, dtype=_numpy().uint8)
+        # Zeroed: a split weight gradient counts its blocks' arrivals in the workspace's first bytes (cheapconv.h).
+        return _numpy().zeros(size, dtype=_numpy().uint8)
 
     def handle(self):
         return self.library.handle("emulator", 0)
@@ -105,7 +106,9 @@ class TorchKind:
         return _torch().empty(shape, dtype=_torch().float32, device=self.device)
 
     def workspace(self, size):
-        return _torch().empty(size, dtype=_torch().uint8, device=self.device)
+        # Zeroed (on the launch's stream): a split weight gradient counts its blocks' arrivals in the workspace's
+        # first bytes (cheapconv.h).
+        return _torch().zeros(size, dtype=_torch().uint8, device=self.device)
 
     def handle(self):
         if not self.cuda:

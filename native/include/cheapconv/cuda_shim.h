@@ -21,7 +21,18 @@
  *   __ballot_sync(mask, pred)  __any_sync(mask, pred)  __all_sync(mask, pred)
  *   atomicAdd (float, int, unsigned, unsigned long long)  atomicSub (int, unsigned)
  *   atomicMax / atomicMin (int, unsigned)  atomicCAS (int, unsigned)  atomicExch (int, unsigned, float)
+ *   unsigned cc_atomic_add_acq_rel(unsigned* a, unsigned v)
+ *                                   atomicAdd with release and acquire semantics at device scope: the arrival of
+ *                                   a block at a counter other blocks of the grid count on ("last block reduces").
+ *                                   Stores the thread made (and, after a __syncthreads, its block's) are visible
+ *                                   to the thread that reads the counter's later value, and that thread (and its
+ *                                   block, after a __syncthreads) sees every store made before the earlier
+ *                                   arrivals. GPU: __threadfence(); atomicAdd; __threadfence(). Emulator: an
+ *                                   acq_rel fetch_add, which TSan sees (it cannot see a fence).
  *   fmaxf fminf fmaf fabsf sqrtf rsqrtf expf logf, min / max (int, unsigned, float), __ldg (float, int)
+ *   float cc_add_rn(float a, float b) a + b rounded once, never contracted with a multiply that produced a or b
+ *                                    (CUDA's __fadd_rn): "accumulate into the output" modes add a value already
+ *                                    rounded to fp32, so the bits equal a separate store and a later add
  *   float2 / float4 (8- and 16-byte aligned, as CUDA's), make_float2 / make_float4: a float4 load or store
  *       through a float4 pointer is one 16-byte access (ld.global.v4.f32 on the GPU)
  *   __shfl*_sync also for 64-bit values (double, long long, unsigned long long: two 32-bit shuffles, as CUDA's)
@@ -465,9 +476,14 @@ CC_SHIM_MEMORY_OP unsigned atomicCAS(unsigned* a, unsigned cmp, unsigned v) {
 CC_SHIM_MEMORY_OP int atomicExch(int* a, int v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
 CC_SHIM_MEMORY_OP unsigned atomicExch(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
 CC_SHIM_MEMORY_OP float atomicExch(float* a, float v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).exchange(v, std::memory_order_relaxed); }
+/* The one atomic with ordering (see the header comment): acq_rel, so the emulator's blocks on other OS threads
+ * synchronise through it exactly as the GPU's fences make them, and TSan sees the happens-before edge. */
+CC_SHIM_MEMORY_OP unsigned cc_atomic_add_acq_rel(unsigned* a, unsigned v) { CC_SHIM_ATOMIC_SITE(a); return ::cc_emu_detail::aref(a).fetch_add(v, std::memory_order_acq_rel); }
 
 /* Math: the C library's versions (fmaxf, fminf, fmaf, fabsf, sqrtf, expf, logf come from <cmath>). */
 inline float rsqrtf(float a) { return 1.0f / std::sqrt(a); }
+/* g++ does not contract here (ISO C++: -ffp-contract=off), so a plain add is rounded once. */
+inline float cc_add_rn(float a, float b) { return a + b; }
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
@@ -640,8 +656,16 @@ inline void cc_cp_async_wait() {
 
 #endif /* modes */
 
+/* Loops over register arrays must be unrolled completely: an array indexed by a loop variable the compiler does not
+ * resolve lives in local memory. CC_UNROLL before such a loop asks every build for it. */
 #if defined(CC_DEVICE_BUILD)
-/* ---- modes 1 and 2: tensor cores and asynchronous copies, the shim's only inline PTX. ----------- */
+#define CC_UNROLL _Pragma("unroll")
+#else
+#define CC_UNROLL _Pragma("GCC unroll 64")
+#endif
+
+#if defined(CC_DEVICE_BUILD)
+/* ---- modes 1 and 2: tensor cores and asynchronous copies (the shim's only inline PTX), the ordered arrival. */
 #define CC_SHIM_PTX static __device__ __forceinline__
 
 namespace cc_shim {
@@ -652,6 +676,23 @@ CC_SHIM_PTX unsigned shared_address(const void* p) {
     return (unsigned)address;
 }
 } // namespace cc_shim
+
+/* Release: this thread's earlier stores reach device scope before the add; acquire: its later loads see what
+ * the earlier arrivals released. (Both builds' atomicAdd and __threadfence: membar.gl around atom.add.) */
+CC_SHIM_PTX unsigned cc_atomic_add_acq_rel(unsigned* a, unsigned v) {
+    __threadfence();
+    const unsigned old = atomicAdd(a, v);
+    __threadfence();
+    return old;
+}
+
+/* add.rn.f32: an explicit rounding modifier, so ptxas never fuses it with the multiply that produced an operand (a
+ * plain add.f32 may be contracted into an fma; clang lowers __nvvm_add_rn_f to exactly that plain add). */
+CC_SHIM_PTX float cc_add_rn(float a, float b) {
+    float r;
+    asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
 
 CC_SHIM_PTX unsigned cc_cvt_tf32(float x) {
     unsigned r;

@@ -21,6 +21,7 @@
 
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/problem.h"
+#include "cheapconv/split_reduce.h"
 #include "cheapconv/tiled_plan.h"
 
 #define CC_KERNEL_NAME(short_name) cc_##short_name##_kernel
@@ -112,14 +113,14 @@ extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int h
                                                              const float* __restrict__ beta, const float* __restrict__ mean,
                                                              const float* __restrict__ invstd,
                                                              const float* __restrict__ dgamma,
-                                                             const float* __restrict__ dbeta, int relu,
+                                                             const float* __restrict__ dbeta, int relu, int accumulate,
                                                              float* __restrict__ dx);
 
 /* ---- conv2d.cu ---- */
 extern "C" __global__ void cc_conv2d_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                     const float* __restrict__ w, float* __restrict__ y);
 extern "C" __global__ void cc_conv2d_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
-                                                          const float* __restrict__ w, float* __restrict__ dx);
+                                                          const float* __restrict__ w, float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_conv2d_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                             const float* __restrict__ dy, float* __restrict__ dw);
 
@@ -130,16 +131,16 @@ extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr,
                                                              const float* __restrict__ w, float* __restrict__ y);
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                    const float* __restrict__ dy, const float* __restrict__ w,
-                                                                   float* __restrict__ dx);
+                                                                   float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                    const float* __restrict__ dy, const float* __restrict__ w,
-                                                                   float* __restrict__ dx);
+                                                                   float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                      const float* __restrict__ x, const float* __restrict__ dy,
-                                                                     float* __restrict__ dw_partials);
+                                                                     cc_split_target out);
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                      const float* __restrict__ x, const float* __restrict__ dy,
-                                                                     float* __restrict__ dw_partials);
+                                                                     cc_split_target out);
 
 /* ---- elementwise.cu ---- */
 extern "C" __global__ void cc_relu_forward_kernel(int length, const float* x, float* y);
@@ -159,10 +160,10 @@ extern "C" __global__ void cc_first_nonfinite_kernel(const cc_tensor_ref* __rest
 extern "C" __global__ void cc_pointwise_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                        const float* __restrict__ w, float* __restrict__ y);
 extern "C" __global__ void cc_pointwise_backward_data_kernel(cc_conv_problem pr, const float* __restrict__ dy,
-                                                             const float* __restrict__ w, float* __restrict__ dx);
+                                                             const float* __restrict__ w, float* __restrict__ dx, int accumulate);
 extern "C" __global__ void cc_pointwise_backward_weight_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ dy,
-                                                               float* __restrict__ dw_partials, int k_chunk);
+                                                               cc_split_target out, int k_chunk);
 extern "C" __global__ void cc_linear_forward_kernel(int n, int in, int out, const float* __restrict__ x,
                                                     const float* __restrict__ w, const float* __restrict__ b,
                                                     float* __restrict__ y);
@@ -170,7 +171,7 @@ extern "C" __global__ void cc_linear_backward_data_kernel(int n, int in, int out
                                                           const float* __restrict__ w, float* __restrict__ dx);
 extern "C" __global__ void cc_linear_backward_weight_kernel(int n, int in, int out, const float* __restrict__ x,
                                                             const float* __restrict__ dy,
-                                                            float* __restrict__ dw_partials, int k_chunk);
+                                                            cc_split_target target, int k_chunk);
 extern "C" __global__ void cc_gemm_column_sums_kernel(int rows, int cols, const float* __restrict__ src,
                                                       float* __restrict__ dst);
 
@@ -183,20 +184,20 @@ extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem p
                                                                int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
-                                                                     int vectorized);
+                                                                     int vectorized, int accumulate);
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
-                                                                     int vectorized);
+                                                                     int vectorized, int accumulate);
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_stride2_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                              const float* __restrict__ w,
-                                                                             float* __restrict__ dx, int vectorized);
+                                                                             float* __restrict__ dx, int vectorized, int accumulate);
 extern "C" __global__ void cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                        const float* __restrict__ dy,
-                                                                       float* __restrict__ dw_partials, int k_chunk,
+                                                                       cc_split_target out, int k_chunk,
                                                                        int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                        const float* __restrict__ dy,
-                                                                       float* __restrict__ dw_partials, int k_chunk,
+                                                                       cc_split_target out, int k_chunk,
                                                                        int vectorized);
 
 /* ---- losses.cu ---- */

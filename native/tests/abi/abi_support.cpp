@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
+#include <limits>
 
 namespace cc_abi_test {
 
@@ -26,6 +28,13 @@ void expect_status(Tally& t, cc_status got, cc_status want, const std::string& m
         }
     }
     t.check(ok, detail);
+}
+
+std::vector<float> workspace_of(std::size_t bytes)
+{
+    std::vector<float> workspace((bytes + sizeof(float) - 1) / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+    std::fill_n(workspace.begin(), std::min(workspace.size(), CC_SPLIT_COUNTER_BYTES / sizeof(float)), 0.0f);
+    return workspace;
 }
 
 std::vector<float> random_values(std::size_t count, unsigned long long seed, float lo, float hi)
@@ -107,7 +116,9 @@ void run_emulator_tests(Tally& t)
     } families[] = {{"handle, status, last error", run_api_tests},
                     {"convolution", run_conv_tests},
                     {"convolution, tiled 3x3 kernels", run_conv_tiled_tests},
+                    {"convolution, data gradient added into dx", run_conv_accumulate_tests},
                     {"linear", run_linear_tests},
+                    {"split weight gradients reduced in their own launch", run_split_reduce_tests},
                     {"batch norm", run_batchnorm_tests},
                     {"element-wise, pooling, padding", run_elementwise_pool_tests},
                     {"losses, SGD", run_loss_sgd_tests},

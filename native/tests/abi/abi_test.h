@@ -27,6 +27,17 @@ void expect_status(Tally& t, cc_status got, cc_status want, const std::string& m
 // The same for the ABI linked into the self-test (the emulator's), whose cc_last_error() it reads.
 void expect_status(Tally& t, cc_status got, cc_status want, std::initializer_list<const char*> needles, const std::string& what);
 
+// Whether this is the TSan build, where the tests run fewer and smaller cases (every access is tracked).
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kUnderTsan = true;
+#else
+inline constexpr bool kUnderTsan = false;
+#endif
+
+// A workspace of `bytes` for any call: the split weight gradients' arrival counters (its first
+// CC_SPLIT_COUNTER_BYTES) zero, as cheapconv.h requires, and the rest NaN-poisoned (a call must write what it reads).
+std::vector<float> workspace_of(std::size_t bytes);
+
 // Deterministic values uniform in [lo, hi).
 std::vector<float> random_values(std::size_t count, unsigned long long seed, float lo = -1.0f, float hi = 1.0f);
 
@@ -66,11 +77,13 @@ void run_emulator_tests(Tally& t);
 void run_api_tests(Tally& t);
 void run_conv_tests(Tally& t);
 void run_conv_tiled_tests(Tally& t);
+void run_conv_accumulate_tests(Tally& t);
 
 // Runs the three passes of `p` with `options` (outputs NaN-poisoned first) and checks each against the
 // textbook loops in double (conv_tests.cpp).
 void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name);
 void run_linear_tests(Tally& t);
+void run_split_reduce_tests(Tally& t);
 void run_batchnorm_tests(Tally& t);
 void run_elementwise_pool_tests(Tally& t);
 void run_loss_sgd_tests(Tally& t);

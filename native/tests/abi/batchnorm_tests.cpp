@@ -3,6 +3,7 @@
 #include "abi_test.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace cc_abi_test {
@@ -22,7 +23,7 @@ struct Shape {
 void test_refusals(Tally& t)
 {
     const cc_status bad = CC_ERROR_INVALID_VALUE;
-    cc_batchnorm_problem p{2, 3, 4, 4, 1e-5f, 0.1f, 0};
+    cc_batchnorm_problem p{2, 3, 4, 4, 1e-5f, 0.1f, 0, 0};
     p.eps = -1.0f;
     expect_status(t, cc_batchnorm_validate(&p), bad, {"eps must be finite and non-negative, got -1"}, "negative eps");
     p.eps = std::numeric_limits<float>::quiet_NaN();
@@ -34,13 +35,13 @@ void test_refusals(Tally& t)
     p.c = 0;
     expect_status(t, cc_batchnorm_validate(&p), bad, {"c must be positive, got 0"}, "c = 0");
 
-    cc_batchnorm_problem single{1, 2, 1, 1, 1e-5f, 0.1f, 0};
+    cc_batchnorm_problem single{1, 2, 1, 1, 1e-5f, 0.1f, 0, 0};
     std::vector<float> v(2), s(2);
     expect_status(t,
                   cc_batchnorm_train_forward(emulator(), &single, v.data(), v.data(), v.data(), s.data(), s.data(), v.data(), s.data(),
                                              s.data(), nullptr),
                   bad, {"more than one value per channel", "n*h*w = 1"}, "training on one value per channel");
-    cc_batchnorm_problem relu{2, 2, 2, 2, 1e-5f, 0.1f, 1};
+    cc_batchnorm_problem relu{2, 2, 2, 2, 1e-5f, 0.1f, 1, 0};
     std::vector<float> x(16), g(2), dgamma(2), dbeta(2), dx(16);
     expect_status(t,
                   cc_batchnorm_backward(emulator(), &relu, x.data(), x.data(), g.data(), nullptr, g.data(), g.data(), dx.data(),
@@ -51,7 +52,7 @@ void test_refusals(Tally& t)
 void test_training(Tally& t, int relu)
 {
     const Shape sh{3, 4, 5, 3};
-    const cc_batchnorm_problem p{sh.n, sh.c, sh.h, sh.w, 1e-3f, 0.25f, relu};
+    const cc_batchnorm_problem p{sh.n, sh.c, sh.h, sh.w, 1e-3f, 0.25f, relu, 0};
     const std::string name = relu ? "batch norm + ReLU" : "batch norm";
     const std::vector<float> x = random_values(sh.count(), 21, -2.0f, 3.0f), gamma = random_values(sh.c, 22, 0.5f, 1.5f),
                              beta = random_values(sh.c, 23), dy = random_values(sh.count(), 24);
@@ -113,7 +114,7 @@ void test_training(Tally& t, int relu)
 void test_eval(Tally& t)
 {
     const Shape sh{2, 3, 4, 2};
-    const cc_batchnorm_problem p{sh.n, sh.c, sh.h, sh.w, 1e-5f, 0.1f, 1};
+    const cc_batchnorm_problem p{sh.n, sh.c, sh.h, sh.w, 1e-5f, 0.1f, 1, 0};
     const std::vector<float> gamma = random_values(sh.c, 31), beta = random_values(sh.c, 32), mean = random_values(sh.c, 33),
                              var = random_values(sh.c, 34, 0.1f, 2.0f);
     std::vector<float> x = random_values(sh.count(), 35);
@@ -129,6 +130,41 @@ void test_eval(Tally& t)
     expect_close(t, x.data(), ry.data(), ry.size(), kRel, kAbs, "batch norm + ReLU eval forward: y");
 }
 
+// problem.accumulate: dx = dx + g, where g is the gradient the overwriting call writes (checked above against double).
+// The bits must equal that call's dx added to the old dx afterwards (as cc_axpy with alpha 1 does: one rounding), and
+// dgamma, dbeta must be the overwriting call's.
+void test_accumulate(Tally& t, int relu)
+{
+    const Shape sh{2, 3, 7, 5};
+    cc_batchnorm_problem p{sh.n, sh.c, sh.h, sh.w, 1e-3f, 0.25f, relu, 0};
+    const std::string name = std::string(relu ? "batch norm + ReLU" : "batch norm") + " backward accumulating into dx";
+    const std::vector<float> x = random_values(sh.count(), 31, -2.0f, 3.0f), gamma = random_values(sh.c, 32, 0.5f, 1.5f),
+                             beta = random_values(sh.c, 33), dy = random_values(sh.count(), 34), before = random_values(sh.count(), 35);
+    std::vector<float> running_mean(sh.c, 0.0f), running_var(sh.c, 1.0f), y(sh.count()), save_mean(sh.c), save_invstd(sh.c);
+    cc_batchnorm_train_forward(emulator(), &p, x.data(), gamma.data(), beta.data(), running_mean.data(), running_var.data(), y.data(),
+                               save_mean.data(), save_invstd.data(), nullptr);
+    std::vector<float> g(sh.count(), kNaN), dgamma(sh.c, kNaN), dbeta(sh.c, kNaN);
+    expect_status(t,
+                  cc_batchnorm_backward(emulator(), &p, x.data(), dy.data(), gamma.data(), beta.data(), save_mean.data(), save_invstd.data(),
+                                        g.data(), dgamma.data(), dbeta.data(), nullptr),
+                  CC_SUCCESS, {}, name + ": the overwriting call");
+    p.accumulate = 1;
+    std::vector<float> dx = before, dgamma2(sh.c, kNaN), dbeta2(sh.c, kNaN);
+    expect_status(t,
+                  cc_batchnorm_backward(emulator(), &p, x.data(), dy.data(), gamma.data(), beta.data(), save_mean.data(), save_invstd.data(),
+                                        dx.data(), dgamma2.data(), dbeta2.data(), nullptr),
+                  CC_SUCCESS, {}, name);
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < dx.size(); ++i) {
+        const float want = before[i] + g[i];
+        bad += std::memcmp(&want, &dx[i], sizeof want) != 0 ? 1 : 0;
+    }
+    t.check(bad == 0, name + ": dx is bitwise the old dx plus the overwriting call's gradient (" + std::to_string(bad) + " differ)");
+    t.check(std::memcmp(dgamma.data(), dgamma2.data(), sh.c * sizeof(float)) == 0 &&
+                std::memcmp(dbeta.data(), dbeta2.data(), sh.c * sizeof(float)) == 0,
+            name + ": dgamma and dbeta are overwritten, the same bits");
+}
+
 } // namespace
 
 void run_batchnorm_tests(Tally& t)
@@ -136,6 +172,8 @@ void run_batchnorm_tests(Tally& t)
     test_refusals(t);
     test_training(t, 0);
     test_training(t, 1);
+    test_accumulate(t, 0);
+    test_accumulate(t, 1);
     test_eval(t);
 }
 

@@ -63,7 +63,7 @@ void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* opt
     for (cc_conv_pass pass : passes) {
         size_t bytes = 0;
         cc_conv_workspace_size(&p, pass, options, &bytes);
-        workspace.assign(bytes / sizeof(float), kNaN);
+        workspace = workspace_of(bytes);
         void* ws = bytes > 0 ? workspace.data() : nullptr;
         cc_status s = CC_ERROR_INTERNAL;
         if (pass == CC_CONV_FORWARD) s = cc_conv_forward(emulator(), &p, options, in.x.data(), in.w.data(), y.data(), ws, bytes, nullptr);
@@ -184,15 +184,15 @@ void test_variants_and_workspace(Tally& t)
     t.check(kernel_names(pw, CC_CONV_FORWARD, &fp32) == "cc_pointwise_forward_kernel", "fp32: a 1x1 runs the GEMM");
     t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &fp32) == "cc_pointwise_backward_weight_kernel",
             "fp32: a short reduction is not split: " + kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &fp32));
-    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_pointwise_backward_weight_kernel+cc_gemm_column_sums_kernel",
-            "fp32: a split weight gradient adds the column sums");
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_pointwise_backward_weight_kernel",
+            "fp32: a split weight gradient is one launch (it adds its splits itself)");
     t.check(kernel_names(pw, CC_CONV_BACKWARD_DATA, &direct) == "cc_conv2d_backward_data_kernel", "CC_ALGO_DIRECT keeps a 1x1 direct");
     t.check(kernel_names(pw, CC_CONV_FORWARD, nullptr) == "cc_implicit_gemm_forward_1x1_kernel", "tf32: a 1x1 runs on tensor cores");
     t.check(kernel_names(pw, CC_CONV_BACKWARD_DATA, nullptr) == "cc_pointwise_backward_data_kernel",
             "tf32: a stride-2 1x1 backward-data pass (not implemented on tensor cores) runs the GEMM");
     split.precision = CC_PRECISION_TF32;
-    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_implicit_gemm_backward_weight_1x1_kernel+cc_gemm_column_sums_kernel",
-            "tf32: a split weight gradient adds the column sums");
+    t.check(kernel_names(pw, CC_CONV_BACKWARD_WEIGHT, &split) == "cc_implicit_gemm_backward_weight_1x1_kernel",
+            "tf32: a split weight gradient is one launch (it adds its splits itself)");
     t.check(kernel_names(dense, CC_CONV_FORWARD, nullptr) == "cc_conv2d_tiled_forward_s1_kernel",
             "tf32: a grouped 3x3 with 4 filters per group runs the tiled kernels: " + kernel_names(dense, CC_CONV_FORWARD, nullptr));
     // Grouped 3x3: the tensor cores from 16 channels and filters per group for the forward pass, from 32 for the
@@ -224,7 +224,8 @@ void test_variants_and_workspace(Tally& t)
     for (int precision : {CC_PRECISION_FP32, CC_PRECISION_TF32}) {
         split.precision = precision;
         cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, &split, &bytes);
-        t.check(bytes == 5 * 7 * 5 * sizeof(float), "5 splits of a 7x5 weight gradient need 5*7*5 floats: " + std::to_string(bytes));
+        t.check(bytes == CC_SPLIT_COUNTER_BYTES + 5 * 7 * 5 * sizeof(float),
+                "5 splits of a 7x5 weight gradient need the counters and 5*7*5 floats: " + std::to_string(bytes));
     }
     cc_conv_workspace_size(&grouped, CC_CONV_FORWARD, &direct, &bytes);
     t.check(bytes == 0, "the direct kernels need no workspace");
@@ -236,12 +237,13 @@ void test_workspace_refusals(Tally& t)
     cc_conv_init(&pw, 2, 5, 7, 6, 7, 1, 1, 0, 0, 2, 2, 1);
     cc_options split{};
     split.split_chunk = 5;
-    std::vector<float> x(input_count(pw)), dy(output_count(pw)), dw(weight_count(pw)), ws(5 * 7 * 5);
-    expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), ws.data(), 696, nullptr),
-                  CC_ERROR_WORKSPACE, {"workspace of 696 bytes given, 700 needed; ask cc_conv_workspace_size"}, "a workspace 4 bytes short");
+    std::vector<float> x(input_count(pw)), dy(output_count(pw)), dw(weight_count(pw));
+    std::vector<float> ws = workspace_of(CC_SPLIT_COUNTER_BYTES + 700);
+    expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), ws.data(), 66232, nullptr),
+                  CC_ERROR_WORKSPACE, {"workspace of 66232 bytes given, 66236 needed; ask cc_conv_workspace_size"}, "a workspace 4 bytes short");
     expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), nullptr, 0, nullptr),
-                  CC_ERROR_WORKSPACE, {"workspace is NULL, 700 bytes needed"}, "a NULL workspace");
-    expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), x.data(), 700, nullptr),
+                  CC_ERROR_WORKSPACE, {"workspace is NULL, 66236 bytes needed"}, "a NULL workspace");
+    expect_status(t, cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), dw.data(), x.data(), 66236, nullptr),
                   CC_ERROR_INVALID_VALUE, {"workspace overlaps x"}, "a workspace overlapping x");
 }
 
@@ -253,10 +255,15 @@ void test_determinism(Tally& t)
     cc_options split{};
     split.split_chunk = 64;
     const std::vector<float> x = random_values(input_count(pw), 7), dy = random_values(output_count(pw), 8);
-    std::vector<float> first(weight_count(pw)), second(weight_count(pw)), ws(1 << 14);
-    cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), first.data(), ws.data(), ws.size() * 4, nullptr);
-    cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), second.data(), ws.data(), ws.size() * 4, nullptr);
-    t.check(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0, "a split weight gradient is bitwise repeatable");
+    std::vector<float> first(weight_count(pw), kNaN), second(weight_count(pw), kNaN);
+    size_t bytes = 0;
+    cc_conv_workspace_size(&pw, CC_CONV_BACKWARD_WEIGHT, &split, &bytes);
+    std::vector<float> ws = workspace_of(bytes);
+    const cc_status s1 = cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), first.data(), ws.data(), bytes, nullptr);
+    const cc_status s2 = cc_conv_backward_weight(emulator(), &pw, &split, x.data(), dy.data(), second.data(), ws.data(), bytes, nullptr);
+    t.check(s1 == CC_SUCCESS && s2 == CC_SUCCESS && std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0 &&
+                !std::isnan(first[0]),
+            "a split weight gradient is bitwise repeatable");
 }
 
 } // namespace

@@ -14,11 +14,6 @@ namespace cc_abi_test {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kUnderTsan = true;
-#else
-constexpr bool kUnderTsan = false;
-#endif
 
 std::size_t input_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.n) * p.c * p.h * p.w; }
 std::size_t weight_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.k) * (p.c / p.groups) * p.r * p.s; }
@@ -68,15 +63,15 @@ void test_choice_and_refusals(Tally& t)
                   {"stride=3x3"}, "CC_ALGO_TILED for stride 3");
     t.check(names(five, CC_CONV_FORWARD, nullptr) == "cc_conv2d_forward_kernel", "AUTO keeps a grouped 5x5 direct");
 
-    // A weight gradient over many strips is split: its workspace holds one dw per split, added afterwards.
+    // A weight gradient over many strips is split: its workspace holds the arrival counters and one dw per split,
+    // which the last split of each block row adds in the same launch.
     cc_conv_problem long_reduction;
     cc_conv_init(&long_reduction, 8, 4, 32, 32, 4, 3, 3, 1, 1, 1, 1, 4);
     cc_conv_workspace_size(&long_reduction, CC_CONV_BACKWARD_WEIGHT, nullptr, &bytes);
-    t.check(bytes > 0 && bytes % (weight_count(long_reduction) * sizeof(float)) == 0,
-            "a split tiled weight gradient needs whole dw-sized slots: " + std::to_string(bytes) + " bytes");
-    t.check(names(long_reduction, CC_CONV_BACKWARD_WEIGHT, nullptr) ==
-                "cc_conv2d_tiled_backward_weight_s1_kernel+cc_gemm_column_sums_kernel",
-            "a split tiled weight gradient adds the splits: " + names(long_reduction, CC_CONV_BACKWARD_WEIGHT, nullptr));
+    t.check(bytes > CC_SPLIT_COUNTER_BYTES && (bytes - CC_SPLIT_COUNTER_BYTES) % (weight_count(long_reduction) * sizeof(float)) == 0,
+            "a split tiled weight gradient needs the counters and whole dw-sized slots: " + std::to_string(bytes) + " bytes");
+    t.check(names(long_reduction, CC_CONV_BACKWARD_WEIGHT, nullptr) == "cc_conv2d_tiled_backward_weight_s1_kernel",
+            "a split tiled weight gradient is one launch: " + names(long_reduction, CC_CONV_BACKWARD_WEIGHT, nullptr));
     cc_conv_workspace_size(&long_reduction, CC_CONV_FORWARD, nullptr, &bytes);
     t.check(bytes == 0, "the tiled forward needs no workspace");
 }
@@ -157,7 +152,7 @@ void test_weight_gradient_determinism(Tally& t)
     size_t bytes = 0;
     cc_conv_workspace_size(&p, CC_CONV_BACKWARD_WEIGHT, nullptr, &bytes);
     t.check(bytes > 0, "the determinism problem is split (so the order of the splits' sum is tested)");
-    std::vector<float> workspace(bytes / sizeof(float));
+    std::vector<float> workspace = workspace_of(bytes);
     std::vector<float> first;
     for (int workers : {1, 3, 2}) {
         cc_emu_set_worker_threads(workers);

@@ -62,8 +62,9 @@ void test_results(Tally& t)
     cc_options split{};
     split.split_chunk = 4; // 10 samples -> 3 splits
     cc_linear_workspace_size(&p, &split, &bytes);
-    t.check(bytes == 3 * out * in * sizeof(float), "3 splits need 3 x out x in floats: " + std::to_string(bytes));
-    std::vector<float> workspace(bytes / sizeof(float), kNaN);
+    t.check(bytes == CC_SPLIT_COUNTER_BYTES + 3 * out * in * sizeof(float),
+            "3 splits need the counters and 3 x out x in floats: " + std::to_string(bytes));
+    std::vector<float> workspace = workspace_of(bytes);
     expect_status(t, cc_linear_backward_weight(emulator(), &p, &split, x.data(), dy.data(), dw_split.data(), workspace.data(), bytes - 4,
                                                nullptr),
                   CC_ERROR_WORKSPACE, {"cc_linear_backward_weight: workspace of", "ask cc_linear_workspace_size"}, "a short workspace");

@@ -78,6 +78,25 @@ extern "C" __global__ void st_atomics(int* ints, float* f, unsigned* u, unsigned
 }
 CC_REGISTER_KERNEL(st_atomics);
 
+/* "Last block reduces" on cc_atomic_add_acq_rel: thread 0 of every block stores blockIdx.x + 1 into its slot and
+ * counts the block's arrival; the block that arrives last (it reads gridDim.x - 1) adds the slots in order into
+ * *total (reading what the other blocks stored) and counts itself in *lasts. */
+extern "C" __global__ void st_last_block(float* slots, unsigned* counter, float* total, unsigned* lasts) {
+    CC_STATIC_SHARED(int, last, );
+    if (threadIdx.x == 0) {
+        slots[blockIdx.x] = (float)(blockIdx.x + 1);
+        last = cc_atomic_add_acq_rel(counter, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last || threadIdx.x != 0) return;
+    const volatile float* seen = slots;
+    float acc = 0.0f;
+    for (unsigned b = 0; b < gridDim.x; ++b) acc += seen[b];
+    *total = acc;
+    atomicAdd(lasts, 1u);
+}
+CC_REGISTER_KERNEL(st_last_block);
+
 /* 3D grid and block: each thread writes its coordinates, packed, at its global linear index. */
 extern "C" __global__ void st_indices(unsigned* out, unsigned* dims) {
     const unsigned threads = blockDim.x * blockDim.y * blockDim.z;

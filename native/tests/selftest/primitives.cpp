@@ -147,6 +147,31 @@ void test_atomics(Tally& t) {
     t.check(ok, "atomicAdd/Sub/Max/Min/CAS/Exch (int, float, unsigned, unsigned long long) across 37 blocks");
 }
 
+// cc_atomic_add_acq_rel as a "last block reduces" arrival: 37 blocks, 1 + 2 + ... + 37 = 703 (exact in fp32), one
+// last block, the counter at 37; with 1 and with 3 worker threads (other arrival orders).
+void test_last_block(Tally& t) {
+    bool ok = true;
+#if defined(__SANITIZE_THREAD__)
+    const std::vector<int> worker_counts = {-1}; // the sanitizer driver's choice (TSan checks the ordering instead)
+#else
+    const std::vector<int> worker_counts = {1, 3};
+#endif
+    for (int workers : worker_counts) {
+        if (workers > 0) cc_emu_set_worker_threads(workers);
+        std::vector<float> slots(37, -1.0f);
+        unsigned counter = 0, lasts = 0;
+        float total = -1.0f;
+        float* ps = slots.data();
+        unsigned* pc = &counter;
+        float* pt = &total;
+        unsigned* pl = &lasts;
+        void* args[] = {&ps, &pc, &pt, &pl};
+        ok = ok && launch("st_last_block", {37, 1, 1}, {64, 1, 1}, 0, args) == 0 && total == 703.0f && lasts == 1 && counter == 37;
+    }
+    if (worker_counts[0] > 0) cc_emu_set_worker_threads(0);
+    t.check(ok, "cc_atomic_add_acq_rel: the last of 37 blocks sees every block's store (sum 703), exactly one block is last");
+}
+
 void test_indices(Tally& t) {
     const cc_dim3 grid{3, 2, 2}, block{4, 3, 5};
     const unsigned threads = block.x * block.y * block.z, blocks = grid.x * grid.y * grid.z;
@@ -460,6 +485,7 @@ void run_primitive_tests(Tally& t) {
     test_shuffles(t);
     test_votes(t);
     test_atomics(t);
+    test_last_block(t);
     test_indices(t);
     test_syncwarp_scan(t);
     test_math(t);

@@ -22,7 +22,7 @@ internal abstract class Function
         }
     }
 
-    /// <summary>The tensors this primitive consumed, in the order <see cref="Backward"/> returns their gradients.</summary>
+    /// <summary>The tensors this primitive consumed, in the order <see cref="Backward(Tensor)"/> returns their gradients.</summary>
     public IReadOnlyList<Tensor> Inputs => _inputs;
 
     /// <summary>The backend of the inputs.</summary>
@@ -37,6 +37,14 @@ internal abstract class Function
     /// inputs), so the engine can adopt it as the input's gradient.
     /// </summary>
     protected internal abstract Tensor?[] Backward(Tensor outputGradient);
+
+    /// <summary>
+    /// <see cref="Backward(Tensor)"/>, given the gradient each input already holds: <paramref name="accumulators"/>[i] is
+    /// input i's gradient where <see cref="Tensor.Backward()"/> lets this primitive add into it (null elsewhere). A
+    /// primitive whose kernel can add into its output (dx = dx + g, g rounded to fp32 first) does so and returns that
+    /// accumulator; the others return fresh gradients, which the engine adds with <see cref="IBackend.Axpy"/>.
+    /// </summary>
+    protected internal virtual Tensor?[] Backward(Tensor outputGradient, IReadOnlyList<Tensor?> accumulators) => Backward(outputGradient);
 
     /// <summary>Whether input <paramref name="index"/> wants a gradient.</summary>
     protected bool NeedsGradient(int index) => _inputs[index].RequiresGrad;

@@ -30,7 +30,7 @@ internal sealed class ShapeOnlyBackend : IBackend
     public void Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) { }
 
     /// <inheritdoc/>
-    public void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx) { }
+    public void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate = false) { }
 
     /// <inheritdoc/>
     public void Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) { }
@@ -66,7 +66,7 @@ internal sealed class ShapeOnlyBackend : IBackend
 
     /// <inheritdoc/>
     public void BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage saveMean, Storage saveInvStd,
-        Storage dx, Storage dgamma, Storage dbeta) { }
+        Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx = false) { }
 
     /// <inheritdoc/>
     public void BatchNormReluTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean, Storage runningVar,
@@ -78,7 +78,7 @@ internal sealed class ShapeOnlyBackend : IBackend
 
     /// <inheritdoc/>
     public void BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta, Storage saveMean,
-        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) { }
+        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx = false) { }
 
     /// <inheritdoc/>
     public void ReluForward(long length, Storage x, Storage y) { }

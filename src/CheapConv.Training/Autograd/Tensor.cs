@@ -19,7 +19,9 @@ public enum TensorKind
 /// An n-dimensional fp32 array on one <see cref="IBackend"/> (NCHW for images), with an optional gradient and,
 /// when a recorded primitive made it, that primitive (<see cref="Creator"/>). <see cref="Backward()"/> walks the
 /// recorded graph in reverse topological order (found iteratively, so deep networks cannot overflow the
-/// stack) and accumulates gradients with <see cref="IBackend.Axpy"/> where a tensor feeds several consumers.
+/// stack) and accumulates gradients where a tensor feeds several consumers: in the kernel of the primitive that
+/// produces the later gradient where it can add into its output (batch norm's and the convolution's data gradients;
+/// the add's backward adds dy with one Axpy instead of a copy and an Axpy), else with <see cref="IBackend.Axpy"/>.
 /// </summary>
 public sealed class Tensor : IDisposable
 {
@@ -311,10 +313,12 @@ public sealed class Tensor : IDisposable
                 continue;
             }
 
-            var inputGradients = creator.Backward(gradient);
+            var accumulators = AccumulatorsOf(creator.Inputs);
+            var inputGradients = creator.Backward(gradient, accumulators);
             for (var i = 0; i < creator.Inputs.Count; i++)
             {
-                if (inputGradients[i] is { } inputGradient && creator.Inputs[i].RequiresGrad)
+                // The primitive returns an input's accumulator when it has already added its gradient into it.
+                if (inputGradients[i] is { } inputGradient && creator.Inputs[i].RequiresGrad && !ReferenceEquals(inputGradient, accumulators[i]))
                 {
                     creator.Inputs[i].AccumulateGradient(inputGradient);
                 }
@@ -324,6 +328,37 @@ public sealed class Tensor : IDisposable
             node.Creator = null;
             node._graphUsed = true;
         }
+    }
+
+    // The one place that decides where a gradient may be added in place: an activation (or input) that already holds a
+    // gradient offers it to the primitive producing its next one, which can then add into it in the same kernel instead
+    // of a separate Axpy (a residual block's input feeds the shortcut and the batch norm). Parameters keep their own
+    // persistent buffer (AccumulateGradient); a tensor without a gradient yet adopts the fresh one. Addition of the
+    // rounded fp32 gradient is what Axpy(1, ·) does, so the bits are the same either way.
+    private static Tensor?[] AccumulatorsOf(IReadOnlyList<Tensor> inputs)
+    {
+        var accumulators = new Tensor?[inputs.Count];
+        if (!GradientMode.FusesAccumulation)
+        {
+            return accumulators;
+        }
+
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            // An input listed twice gets no accumulator: both its gradients take the separate path, in order.
+            var repeated = false;
+            for (var j = 0; j < inputs.Count; j++)
+            {
+                repeated |= j != i && ReferenceEquals(inputs[j], inputs[i]);
+            }
+
+            if (inputs[i].Kind == TensorKind.Temporary && inputs[i].RequiresGrad && !repeated)
+            {
+                accumulators[i] = inputs[i]._gradient;
+            }
+        }
+
+        return accumulators;
     }
 
     private void AccumulateGradient(Tensor gradient)

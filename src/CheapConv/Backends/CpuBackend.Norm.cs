@@ -192,8 +192,8 @@ public sealed partial class CpuBackend
         FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: false, Parallelism);
 
     void IBackend.BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage saveMean,
-        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta, Parallelism);
+        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx) =>
+        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta, accumulateDx, Parallelism);
 
     void IBackend.BatchNormReluTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean,
         Storage runningVar, float momentum, float eps, Storage y, Storage saveMean, Storage saveInvStd) =>
@@ -204,8 +204,8 @@ public sealed partial class CpuBackend
         FastBatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true, Parallelism);
 
     void IBackend.BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta,
-        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, Parallelism);
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx) =>
+        FastBatchNormBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, accumulateDx, Parallelism);
 
     void IBackend.ReluForward(long length, Storage x, Storage y)
     {
@@ -271,7 +271,7 @@ public sealed partial class CpuBackend
     }
 
     private static void FastBatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage? beta,
-        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, ParallelOptions parallel)
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx, ParallelOptions parallel)
     {
         float[] hx = Host(x), hdy = Host(dy), hg = Host(gamma), hsm = Host(saveMean), hsi = Host(saveInvStd), hdx = Host(dx),
             hdg = Host(dgamma), hdb = Host(dbeta);
@@ -280,7 +280,7 @@ public sealed partial class CpuBackend
         CheckNormLengths(("x", hx.LongLength, elements), ("dy", hdy.LongLength, elements), ("dx", hdx.LongLength, elements),
             ("gamma", hg.LongLength, c), ("beta", hb?.LongLength ?? c, c), ("saveMean", hsm.LongLength, c),
             ("saveInvStd", hsi.LongLength, c), ("dgamma", hdg.LongLength, c), ("dbeta", hdb.LongLength, c));
-        CpuNorm.Backward(n, c, h, w, hx, hdy, hg, hb, hsm, hsi, hdx, hdg, hdb, parallel);
+        CpuNorm.Backward(n, c, h, w, hx, hdy, hg, hb, hsm, hsi, hdx, hdg, hdb, accumulateDx, parallel);
     }
 
     private static void BatchNormTrain<T>(int n, int c, int h, int w, T[] x, T[] gamma, T[] beta, T[] runningMean, T[] runningVar,

@@ -69,11 +69,18 @@ public sealed partial class CpuBackend : IBackend
         CpuConv.Forward(problem, hx, hw, hy, Parallelism);
     }
 
-    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate)
     {
         float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);
         CheckLengths(problem, ("dy", hdy.Length, problem.OutputElements), ("w", hw.Length, problem.WeightElements), ("dx", hdx.Length, problem.InputElements));
-        CpuConv.BackwardData(problem, hdy, hw, hdx, Parallelism);
+        if (accumulate)
+        {
+            CpuConv.BackwardDataAccumulate(problem, hdy, hw, hdx, Parallelism);
+        }
+        else
+        {
+            CpuConv.BackwardData(problem, hdy, hw, hdx, Parallelism);
+        }
     }
 
     void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)

@@ -83,7 +83,7 @@ public sealed unsafe partial class GpuBackend
     {
         CheckLinear(n, inFeatures, outFeatures, ("x", x, (long)n * inFeatures), ("dy", dy, (long)n * outFeatures), ("dw", dw, (long)outFeatures * inFeatures));
         var problem = new LinearProblem(n, inFeatures, outFeatures);
-        var (workspace, bytes) = Workspace(Device.Native.LinearWorkspaceSize(problem, options));
+        var (workspace, bytes) = SplitWorkspace(Device.Native.LinearWorkspaceSize(problem, options));
         Device.Native.LinearBackwardWeight(Device.Handle, problem, options, Buffer(x).Pointer, Buffer(dy).Pointer, Buffer(dw).Pointer, workspace, bytes, Device.Stream);
         Device.Queued("cc_linear_backward_weight", problem);
     }

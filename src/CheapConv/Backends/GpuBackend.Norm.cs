@@ -23,12 +23,12 @@ public sealed unsafe partial class GpuBackend
         BatchNormEval(n, c, h, w, x, gamma, beta, runningMean, runningVar, eps, y, relu: true);
 
     void IBackend.BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage saveMean,
-        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        BatchNormBackward(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta);
+        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx) =>
+        BatchNormBackward(n, c, h, w, x, dy, gamma, beta: null, saveMean, saveInvStd, dx, dgamma, dbeta, accumulateDx);
 
     void IBackend.BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta,
-        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta) =>
-        BatchNormBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx) =>
+        BatchNormBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, accumulateDx);
 
     void IBackend.ReluForward(long length, Storage x, Storage y)
     {
@@ -162,15 +162,16 @@ public sealed unsafe partial class GpuBackend
     }
 
     // beta == null: plain batch norm, whose backward never reads β (cc_batchnorm_backward reads it only with ReLU).
+    // accumulateDx: the problem's accumulate flag, dx += the gradient in the same kernel (no separate axpy).
     private void BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage? beta,
-        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta)
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx)
     {
         var elements = CpuBackend.CheckNormShape(n, c, h, w);
         CpuBackend.CheckNormLengths(("x", x.Length, elements), ("dy", dy.Length, elements), ("dx", dx.Length, elements),
             ("gamma", gamma.Length, c), ("beta", beta?.Length ?? c, c), ("saveMean", saveMean.Length, c),
             ("saveInvStd", saveInvStd.Length, c), ("dgamma", dgamma.Length, c), ("dbeta", dbeta.Length, c));
         // eps and momentum play no part: the saved statistics already hold eps.
-        var problem = new BatchNormProblem(n, c, h, w, Eps: 0, Momentum: 0, beta is null ? 0 : 1);
+        var problem = new BatchNormProblem(n, c, h, w, Eps: 0, Momentum: 0, beta is null ? 0 : 1, accumulateDx ? 1 : 0);
         Device.Native.BatchNormBackward(Device.Handle, problem, Buffer(x).Pointer, Buffer(dy).Pointer, Buffer(gamma).Pointer,
             beta is null ? 0 : Buffer(beta).Pointer, Buffer(saveMean).Pointer, Buffer(saveInvStd).Pointer, Buffer(dx).Pointer,
             Buffer(dgamma).Pointer, Buffer(dbeta).Pointer, Device.Stream);

@@ -19,7 +19,9 @@ namespace CheapConv.Backends;
 /// </remarks>
 public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDisposable
 {
-    // Grows to the largest *_workspace_size asked and stays: freeing it on a GPU would wait for the stream.
+    // Grows to the largest *_workspace_size asked and stays: freeing it on a GPU would wait for the stream. Its first
+    // CheapConvNative.SplitCounterBytes are the split weight gradients' arrival counters: zeroed once when allocated,
+    // left zero by every call that uses them (SplitWorkspace), never given to scratch-only calls (Workspace).
     private DeviceBuffer<byte>? _workspace;
 
     public Device Device { get; } = device;
@@ -75,8 +77,8 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     void IBackend.Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y) =>
         Conv2dForward(problem, Buffer(x), Buffer(w), Buffer(y));
 
-    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx) =>
-        Conv2dBackwardData(problem, Buffer(dy), Buffer(w), Buffer(dx));
+    void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate) =>
+        Conv2dBackwardData(problem, Buffer(dy), Buffer(w), Buffer(dx), accumulate);
 
     void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) =>
         Conv2dBackwardWeight(problem, Buffer(x), Buffer(dy), Buffer(dw));
@@ -90,9 +92,9 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     public void Conv2dForward(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> w, DeviceBuffer<float> y) =>
         Conv(ConvPass.Forward, problem, ConvOptions, x, w, y);
 
-    /// <summary>dx = ∂L/∂x given dy = ∂L/∂y.</summary>
-    public void Conv2dBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx) =>
-        Conv(ConvPass.BackwardData, problem, ConvOptions, dy, w, dx);
+    /// <summary>dx = ∂L/∂x given dy = ∂L/∂y; with <paramref name="accumulate"/>, dx += it in the same kernel (cc_options.accumulate).</summary>
+    public void Conv2dBackwardData(ConvProblem problem, DeviceBuffer<float> dy, DeviceBuffer<float> w, DeviceBuffer<float> dx, bool accumulate = false) =>
+        Conv(ConvPass.BackwardData, problem, ConvOptions with { Accumulate = accumulate ? 1 : 0 }, dy, w, dx);
 
     /// <summary>dw = ∂L/∂w given x and dy = ∂L/∂y (overwrites dw; no accumulation).</summary>
     public void Conv2dBackwardWeight(ConvProblem problem, DeviceBuffer<float> x, DeviceBuffer<float> dy, DeviceBuffer<float> dw) =>
@@ -109,31 +111,43 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
         var (firstName, secondName, outputName) = pass.Names();
         var (firstLength, secondLength, outputLength) = pass.Elements(problem);
         Check(problem, (firstName, first, firstLength), (secondName, second, secondLength), (outputName, output, outputLength));
-        var (workspace, bytes) = Workspace(Device.Native.ConvWorkspaceSize(problem, pass, options));
+        var (workspace, bytes) = SplitWorkspace(Device.Native.ConvWorkspaceSize(problem, pass, options));
         Device.Native.Conv(pass, Device.Handle, problem, options, first.Pointer, second.Pointer, output.Pointer, workspace, bytes, Device.Stream);
         Device.Queued(AbiFunctions.Name(CheapConvNative.ConvCall(pass)), problem);
     }
 
     /// <summary>
-    /// The reused workspace, grown to at least <paramref name="bytes"/>: its address and size, or (0, 0) when none
-    /// is needed. Calls on one stream run in order, so a call cannot overwrite what an earlier one still reads.
+    /// The reused workspace for a call that may split a weight gradient (the convolutions, the linear weight gradient):
+    /// all of it, grown to at least <paramref name="bytes"/>, its arrival counters zero; or (0, 0) when none is needed.
+    /// Calls on one stream run in order, so a call cannot overwrite what an earlier one still reads.
     /// </summary>
-    private (nint Pointer, nuint Bytes) Workspace(nuint bytes)
-    {
-        if (bytes == 0)
-        {
-            return (0, 0);
-        }
+    private (nint Pointer, nuint Bytes) SplitWorkspace(nuint bytes) =>
+        bytes == 0 ? (0, 0) : (Grow(bytes).Pointer, (nuint)_workspace!.Length);
 
+    /// <summary>
+    /// The reused workspace for a call that uses it as plain scratch (cc_sum, the losses): the part after the split
+    /// counters, at least <paramref name="bytes"/>; or (0, 0) when none is needed.
+    /// </summary>
+    private (nint Pointer, nuint Bytes) Workspace(nuint bytes) =>
+        bytes == 0
+            ? (0, 0)
+            : (Grow(bytes + CheapConvNative.SplitCounterBytes).Pointer + CheapConvNative.SplitCounterBytes,
+                (nuint)(_workspace!.Length - CheapConvNative.SplitCounterBytes));
+
+    private DeviceBuffer<byte> Grow(nuint bytes)
+    {
         if (_workspace is null || (ulong)_workspace.Length < bytes)
         {
             _workspace?.Dispose();
             _workspace = null;
             BufferGeneration++;
-            _workspace = Device.Allocate<byte>((long)bytes);
+            var grown = Device.Allocate<byte>(Math.Max((long)bytes, CheapConvNative.SplitCounterBytes));
+            // On the stream, before any call that counts in them (cheapconv.h: zero before the first split call).
+            Device.FillBytes(grown.Pointer, 0, CheapConvNative.SplitCounterBytes);
+            _workspace = grown;
         }
 
-        return (_workspace.Pointer, (nuint)_workspace.Length);
+        return _workspace;
     }
 
     private void Check(ConvProblem problem, params ReadOnlySpan<(string Name, DeviceBuffer<float> Buffer, long Expected)> tensors)

@@ -18,10 +18,12 @@ public partial interface IBackend
 
     /// <summary>
     /// Backward of training-mode batch norm: with x̂ = (x − mean)·invStd, dβ = Σ dy, dγ = Σ dy·x̂,
-    /// dx = γ·invStd/M · (M·dy − dβ − x̂·dγ), M = N·H·W. Overwrites dx, dgamma, dbeta.
+    /// dx = γ·invStd/M · (M·dy − dβ − x̂·dγ), M = N·H·W. Overwrites dgamma and dbeta, and dx unless
+    /// <paramref name="accumulateDx"/>: then dx += that gradient, rounded to fp32 first, so the bits equal writing it
+    /// elsewhere and adding it with <see cref="Axpy"/> (α = 1) — the autograd's accumulation of a second gradient.
     /// </summary>
     void BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma,
-        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta);
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx = false);
 
     /// <summary>Fused y = relu(training-mode batch norm(x)); same statistics and running updates as <see cref="BatchNormTrainForward"/>.</summary>
     void BatchNormReluTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta,
@@ -31,9 +33,10 @@ public partial interface IBackend
     void BatchNormReluEvalForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta,
         Storage runningMean, Storage runningVar, float eps, Storage y);
 
-    /// <summary>Backward of the fused training-mode BN+ReLU: the ReLU mask is recomputed from x, the saved statistics, γ and β.</summary>
+    /// <summary>Backward of the fused training-mode BN+ReLU: the ReLU mask is recomputed from x, the saved statistics, γ and β.
+    /// <paramref name="accumulateDx"/> as in <see cref="BatchNormBackward"/>.</summary>
     void BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta,
-        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta);
+        Storage saveMean, Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx = false);
 
     /// <summary>y = max(x, 0) over <paramref name="length"/> elements (y may be x).</summary>
     void ReluForward(long length, Storage x, Storage y);

@@ -31,7 +31,9 @@ public partial interface IBackend
     /// <summary>Direct convolution, any groups/R×S/stride/padding (pointwise 1×1 problems may take the GEMM path).</summary>
     void Conv2dForward(ConvProblem problem, Storage x, Storage w, Storage y);
 
-    void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx);
+    /// <summary>dx = ∂L/∂x given dy; with <paramref name="accumulate"/>, dx += it instead (rounded to fp32 first, so the bits
+    /// equal writing it elsewhere and adding it with <see cref="Axpy"/>, α = 1: the autograd's second gradient of a tensor).</summary>
+    void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate = false);
 
     void Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw);
 }

@@ -43,7 +43,14 @@ public sealed unsafe class CheapConvNative
     public const string EmulatorEnvironmentVariable = "CHEAPCONV_EMU_LIBRARY";
 
     /// <summary>CC_VERSION_MAJOR of the header this class mirrors: a library of another major version is refused.</summary>
-    public const int AbiMajorVersion = 2;
+    public const int AbiMajorVersion = 3;
+
+    /// <summary>
+    /// CC_SPLIT_COUNTER_BYTES: the arrival counters at the start of a split weight gradient's workspace (cc_conv_backward_weight,
+    /// cc_linear_backward_weight), which must be zero when the call starts; the call leaves them zero. Zero a workspace
+    /// once when allocating it, and keep calls that use their workspace as plain scratch (cc_sum, the losses) off them.
+    /// </summary>
+    public const int SplitCounterBytes = 65536;
 
     /// <summary>CC_CURRENT_CONTEXT: <see cref="Create"/> binds to the context current on the calling thread.</summary>
     public const int CurrentContext = -1;

@@ -78,6 +78,10 @@ public readonly record struct KernelOptions(KernelAlgorithm Algorithm = KernelAl
     /// <summary>What <see cref="KernelAlgorithm.Auto"/> may choose; the default, tf32, lets it run tensor-core kernels.
     /// (A field after the positional ones: cc_options' third member.)</summary>
     public KernelPrecision Precision { get; init; }
+
+    /// <summary>cc_options' fourth member: nonzero makes cc_conv_backward_data add the data gradient into dx (rounded to fp32
+    /// first: the bits of a separate add); the other calls refuse it.</summary>
+    public int Accumulate { get; init; }
 }
 
 /// <summary>cc_linear_problem: y[n, out] = x[n, in] · w[out, in]ᵀ + b[out].</summary>
@@ -88,8 +92,10 @@ public readonly record struct LinearProblem(int N, int InFeatures, int OutFeatur
 /// <param name="Eps">Added to the variance.</param>
 /// <param name="Momentum">Running-statistics update, PyTorch's convention (0.1).</param>
 /// <param name="Relu">Nonzero: y = relu(bn(x)) and the backward includes the ReLU.</param>
+/// <param name="Accumulate">cc_batchnorm_backward: nonzero adds the data gradient into dx (rounded to fp32 first, the bits of a
+/// separate add); 0 overwrites dx. The other calls ignore it.</param>
 [StructLayout(LayoutKind.Sequential)]
-public readonly record struct BatchNormProblem(int N, int C, int H, int W, float Eps, float Momentum, int Relu);
+public readonly record struct BatchNormProblem(int N, int C, int H, int W, float Eps, float Momentum, int Relu, int Accumulate = 0);
 
 /// <summary>cc_elementwise_problem: a flat tensor of at most 2^31 − 1 elements.</summary>
 [StructLayout(LayoutKind.Sequential)]

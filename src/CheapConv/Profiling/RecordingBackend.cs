@@ -50,10 +50,10 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
         inner.Conv2dForward(problem, x, w, y);
     }
 
-    public void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx)
+    public void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate = false)
     {
         using var op = BeginConv(nameof(Conv2dBackwardData), problem, "backward_data", dy, w, dx);
-        inner.Conv2dBackwardData(problem, dy, w, dx);
+        inner.Conv2dBackwardData(problem, dy, w, dx, accumulate);
     }
 
     public void Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw)
@@ -167,10 +167,10 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
     }
 
     public void BatchNormBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage saveMean, Storage saveInvStd,
-        Storage dx, Storage dgamma, Storage dbeta)
+        Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx = false)
     {
         using var op = Begin(nameof(BatchNormBackward), x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
-        inner.BatchNormBackward(n, c, h, w, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+        inner.BatchNormBackward(n, c, h, w, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, accumulateDx);
     }
 
     public void BatchNormReluTrainForward(int n, int c, int h, int w, Storage x, Storage gamma, Storage beta, Storage runningMean, Storage runningVar,
@@ -188,10 +188,10 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
     }
 
     public void BatchNormReluBackward(int n, int c, int h, int w, Storage x, Storage dy, Storage gamma, Storage beta, Storage saveMean,
-        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta)
+        Storage saveInvStd, Storage dx, Storage dgamma, Storage dbeta, bool accumulateDx = false)
     {
         using var op = Begin(nameof(BatchNormReluBackward), x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
-        inner.BatchNormReluBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta);
+        inner.BatchNormReluBackward(n, c, h, w, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, accumulateDx);
     }
 
     public void ReluForward(long length, Storage x, Storage y)

@@ -136,8 +136,8 @@ public class CliTests
         Assert.True(code == 0, output + error);
         Assert.Contains("sm_80", output);
         Assert.Contains("cc_conv2d_backward_weight_kernel", output);
-        Assert.Matches(@"emulator: available: C ABI 2\.\d+\.\d+, emulator API \d+, \S+libcheapconv_emu\.so\n  emulator: \d+ worker threads\n", output);
-        Assert.Matches(@"C ABI \(CUDA\): libcheapconv\.so 2\.\d+\.\d+, \S+libcheapconv\.so\n", output);
+        Assert.Matches(@"emulator: available: C ABI 3\.\d+\.\d+, emulator API \d+, \S+libcheapconv_emu\.so\n  emulator: \d+ worker threads\n", output);
+        Assert.Matches(@"C ABI \(CUDA\): libcheapconv\.so 3\.\d+\.\d+, \S+libcheapconv\.so\n", output);
         Assert.Contains("cuda", output, StringComparison.OrdinalIgnoreCase);
         if (CudaDevice.Probe().IsAvailable)
         {

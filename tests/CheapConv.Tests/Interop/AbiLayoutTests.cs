@@ -65,6 +65,7 @@ public class AbiLayoutTests
         Assert.Equal((long)CheapConvStatus.Internal, Facts.Value["enum.CC_ERROR_INTERNAL"]);
         Assert.Equal(CheapConvNative.CurrentContext, Facts.Value["enum.CC_CURRENT_CONTEXT"]);
         Assert.Equal(CheapConvNative.AbiMajorVersion, Facts.Value["enum.CC_VERSION_MAJOR"]);
+        Assert.Equal(CheapConvNative.SplitCounterBytes, Facts.Value["enum.CC_SPLIT_COUNTER_BYTES"]);
     }
 
     [Fact]

@@ -22,7 +22,7 @@ int main(void)
     FIELD(cc_conv_problem, layout); FIELD(cc_conv_problem, dtype);
 
     SIZE(cc_options);
-    FIELD(cc_options, algo); FIELD(cc_options, split_chunk); FIELD(cc_options, precision);
+    FIELD(cc_options, algo); FIELD(cc_options, split_chunk); FIELD(cc_options, precision); FIELD(cc_options, accumulate);
 
     SIZE(cc_linear_problem);
     FIELD(cc_linear_problem, n); FIELD(cc_linear_problem, in_features); FIELD(cc_linear_problem, out_features);
@@ -30,7 +30,7 @@ int main(void)
     SIZE(cc_batchnorm_problem);
     FIELD(cc_batchnorm_problem, n); FIELD(cc_batchnorm_problem, c); FIELD(cc_batchnorm_problem, h);
     FIELD(cc_batchnorm_problem, w); FIELD(cc_batchnorm_problem, eps); FIELD(cc_batchnorm_problem, momentum);
-    FIELD(cc_batchnorm_problem, relu);
+    FIELD(cc_batchnorm_problem, relu); FIELD(cc_batchnorm_problem, accumulate);
 
     SIZE(cc_elementwise_problem);
     FIELD(cc_elementwise_problem, length);
@@ -60,5 +60,6 @@ int main(void)
     printf("enum.CC_ERROR_INTERNAL %d\n", (int)CC_ERROR_INTERNAL);
     printf("enum.CC_CURRENT_CONTEXT %d\n", CC_CURRENT_CONTEXT);
     printf("enum.CC_VERSION_MAJOR %d\n", CC_VERSION_MAJOR);
+    printf("enum.CC_SPLIT_COUNTER_BYTES %d\n", CC_SPLIT_COUNTER_BYTES);
     return 0;
 }

@@ -163,14 +163,14 @@ public sealed class GemmTests(EmulatorFixture emulator) : IClassFixture<Emulator
     [InlineData(1024, 1024, 1 << 20, 1)]   // 256 tiles already fill the GPU
     public void WeightGradient_SplitBalancesBlocksAgainstChunkLength(int m, int n, int k, long expectedSplits)
     {
-        // The launcher's split shows in the workspace it asks for: one m×n partial product per split, none when the
-        // weight gradient is a single pass. Same policy for the linear layer (m = out, n = in, k = batch) and the
-        // pointwise convolution (m = K, n = C, k = N·P·Q).
+        // The launcher's split shows in the workspace it asks for: the arrival counters and one m×n partial product per
+        // split, none when the weight gradient is a single pass. Same policy for the linear layer (m = out, n = in,
+        // k = batch) and the pointwise convolution (m = K, n = C, k = N·P·Q).
         var native = emulator.Device.Native;
         var linear = native.LinearWorkspaceSize(new LinearProblem(k, n, m), new KernelOptions());
         var pointwise = native.ConvWorkspaceSize(ConvProblem.Create(k, n, 1, 1, m, 1, 1), ConvPass.BackwardWeight, new KernelOptions(KernelAlgorithm.Gemm));
         Assert.Equal(linear, pointwise);
-        Assert.Equal(expectedSplits == 1 ? 0 : expectedSplits * m * n * sizeof(float), (long)linear);
+        Assert.Equal(expectedSplits == 1 ? 0 : CheapConvNative.SplitCounterBytes + expectedSplits * m * n * sizeof(float), (long)linear);
     }
 
     private Storage Poisoned(long length)

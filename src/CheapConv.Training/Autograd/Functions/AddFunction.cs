@@ -21,6 +21,27 @@ internal sealed class AddFunction : Function
     protected internal override Tensor?[] Backward(Tensor outputGradient) =>
         [NeedsGradient(0) ? CopyOf(outputGradient) : null, NeedsGradient(1) ? CopyOf(outputGradient) : null];
 
+    /// <inheritdoc/>
+    protected internal override Tensor?[] Backward(Tensor outputGradient, IReadOnlyList<Tensor?> accumulators) =>
+        [GradientOf(0, outputGradient, accumulators[0]), GradientOf(1, outputGradient, accumulators[1])];
+
+    // An input that already holds a gradient gets dy added into it (the Axpy the engine would run after a copy).
+    private Tensor? GradientOf(int input, Tensor gradient, Tensor? accumulator)
+    {
+        if (!NeedsGradient(input))
+        {
+            return null;
+        }
+
+        if (accumulator is null)
+        {
+            return CopyOf(gradient);
+        }
+
+        Backend.Axpy(1f, gradient.Storage, accumulator.Storage);
+        return accumulator;
+    }
+
     // One copy per input: gradients handed back must not alias each other or the output's gradient.
     private Tensor CopyOf(Tensor gradient)
     {

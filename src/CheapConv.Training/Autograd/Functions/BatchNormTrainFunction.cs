@@ -43,20 +43,25 @@ internal sealed class BatchNormTrainFunction : Function
     }
 
     /// <inheritdoc/>
-    protected internal override Tensor?[] Backward(Tensor outputGradient)
+    protected internal override Tensor?[] Backward(Tensor outputGradient) => Backward(outputGradient, [null, null, null]);
+
+    /// <inheritdoc/>
+    protected internal override Tensor?[] Backward(Tensor outputGradient, IReadOnlyList<Tensor?> accumulators)
     {
         Tensor x = Inputs[0], gamma = Inputs[1], beta = Inputs[2];
         var s = BatchNormShape.Of(x, gamma);
-        Tensor dx = EmptyLike(0), dgamma = EmptyLike(1), dbeta = EmptyLike(2);
+        // dx straight into x's gradient when it already has one (the kernel adds), else a fresh tensor.
+        var accumulate = accumulators[0] is not null;
+        Tensor dx = accumulators[0] ?? EmptyLike(0), dgamma = EmptyLike(1), dbeta = EmptyLike(2);
         if (_relu)
         {
             Backend.BatchNormReluBackward(s.N, s.C, s.H, s.W, x.Storage, outputGradient.Storage, gamma.Storage, beta.Storage,
-                _saveMean.Storage, _saveInvStd.Storage, dx.Storage, dgamma.Storage, dbeta.Storage);
+                _saveMean.Storage, _saveInvStd.Storage, dx.Storage, dgamma.Storage, dbeta.Storage, accumulate);
         }
         else
         {
             Backend.BatchNormBackward(s.N, s.C, s.H, s.W, x.Storage, outputGradient.Storage, gamma.Storage, _saveMean.Storage, _saveInvStd.Storage,
-                dx.Storage, dgamma.Storage, dbeta.Storage);
+                dx.Storage, dgamma.Storage, dbeta.Storage, accumulate);
         }
 
         return [NeedsGradient(0) ? dx : null, NeedsGradient(1) ? dgamma : null, NeedsGradient(2) ? dbeta : null];

@@ -31,14 +31,18 @@ internal sealed class Conv2dFunction : Function
     }
 
     /// <inheritdoc/>
-    protected internal override Tensor?[] Backward(Tensor outputGradient)
+    protected internal override Tensor?[] Backward(Tensor outputGradient) => Backward(outputGradient, [null, null]);
+
+    /// <inheritdoc/>
+    protected internal override Tensor?[] Backward(Tensor outputGradient, IReadOnlyList<Tensor?> accumulators)
     {
         Tensor x = Inputs[0], w = Inputs[1];
         Tensor? dx = null, dw = null;
         if (NeedsGradient(0))
         {
-            dx = EmptyLike(0);
-            Backend.Conv2dBackwardData(Problem, outputGradient.Storage, w.Storage, dx.Storage);
+            // Into x's gradient when it already has one (the kernel adds), else a fresh tensor.
+            dx = accumulators[0] ?? EmptyLike(0);
+            Backend.Conv2dBackwardData(Problem, outputGradient.Storage, w.Storage, dx.Storage, accumulate: accumulators[0] is not null);
         }
 
         if (NeedsGradient(1))

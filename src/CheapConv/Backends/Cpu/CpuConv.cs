@@ -27,6 +27,7 @@ internal static unsafe class CpuConv
     private static readonly ScratchArrays PaddedScratch = new(pinned: true);
     private static readonly ScratchArrays PackedWeightScratch = new(pinned: false);
     private static readonly ScratchArrays PartialScratch = new(pinned: false);
+    private static readonly ScratchArrays GradientScratch = new(pinned: false);
 
     /// <summary>y = conv(x, w): per image, the column matrix is written straight into the GEMM's packed-B layout.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -201,6 +202,16 @@ internal static unsafe class CpuConv
                 }
             }
         }
+    }
+
+    /// <summary>dx += the data gradient: computed whole into a scratch array, then added (one rounded add of the rounded
+    /// gradient per element, the bits of <see cref="CpuVector.Axpy"/> with α = 1).</summary>
+    public static void BackwardDataAccumulate(ConvProblem pr, float[] dy, float[] w, float[] dx, ParallelOptions parallel)
+    {
+        var count = checked((int)pr.InputElements);
+        using var lease = GradientScratch.Rent(count);
+        BackwardData(pr, dy, w, lease.Array!, parallel);
+        CpuVector.Add(count, dx, lease.Array!, dx, parallel);
     }
 
     /// <summary>dx = convᵀ(dy, w): per image and group the column-matrix gradient wᵀ·dy, then col2im (the identity for a stride-1 1×1).</summary>

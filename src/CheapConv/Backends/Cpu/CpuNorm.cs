@@ -30,8 +30,9 @@ internal static class CpuNorm
 
     /// <summary>Backward with the saved statistics; <paramref name="beta"/> non-null means the fused ReLU (mask recomputed from x).</summary>
     public static void Backward(int n, int c, int h, int w, float[] x, float[] dy, float[] gamma, float[]? beta, float[] saveMean,
-        float[] saveInvStd, float[] dx, float[] dgamma, float[] dbeta, ParallelOptions parallel) =>
-        Parallel.For(0, c, parallel, channel => BackwardChannel(n, c, h * w, channel, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta));
+        float[] saveInvStd, float[] dx, float[] dgamma, float[] dbeta, bool accumulateDx, ParallelOptions parallel) =>
+        Parallel.For(0, c, parallel, channel => BackwardChannel(n, c, h * w, channel, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta,
+            accumulateDx));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TrainForwardChannel(int n, int c, int hw, int channel, float[] x, float[] gamma, float[] beta, float[] runningMean,
@@ -115,7 +116,7 @@ internal static class CpuNorm
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardChannel(int n, int c, int hw, int channel, float[] x, float[] dy, float[] gamma, float[]? beta,
-        float[] saveMean, float[] saveInvStd, float[] dx, float[] dgamma, float[] dbeta)
+        float[] saveMean, float[] saveInvStd, float[] dx, float[] dgamma, float[] dbeta, bool accumulateDx)
     {
         float mean = saveMean[channel], invStd = saveInvStd[channel], g = gamma[channel], b = beta is null ? 0f : beta[channel];
         var relu = beta is not null;
@@ -171,14 +172,16 @@ internal static class CpuNorm
             {
                 var xHat = (vx[i] - vm) * vi;
                 var gradient = relu ? Vector.ConditionalSelect(Vector.GreaterThan(Vector.FusedMultiplyAdd(vg, xHat, vb), Vector<float>.Zero), vdy[i], Vector<float>.Zero) : vdy[i];
-                vdx[i] = vFactor * (vCount * gradient - vSumG - xHat * vSumGX);
+                var v = vFactor * (vCount * gradient - vSumG - xHat * vSumGX);
+                vdx[i] = accumulateDx ? vdx[i] + v : v; // one rounded add of the rounded gradient: Axpy's bits (α = 1)
             }
 
             for (var i = vx.Length * Vector<float>.Count; i < hw; i++)
             {
                 var xHat = (sx[i] - mean) * invStd;
                 var gradient = relu && !(MathF.FusedMultiplyAdd(g, xHat, b) > 0) ? 0f : sdy[i];
-                sdx[i] = factor * (count * gradient - sumG - xHat * sumGXHat);
+                var v = factor * (count * gradient - sumG - xHat * sumGXHat);
+                sdx[i] = accumulateDx ? sdx[i] + v : v;
             }
         }
     }
