@@ -1,3 +1,5 @@
+using CheapConv.IO;
+
 namespace CheapConv.Data;
 
 /// <summary>
@@ -68,7 +70,7 @@ public static class DatasetLoader
             }
         }
 
-        throw new DataException($"unknown dataset '{name}'; valid names: {string.Join(", ", ValidNames)}");
+        throw new DataException($"unknown dataset '{UntrustedText.OneLine(name ?? "")}'; valid names: {string.Join(", ", ValidNames)}");
     }
 
     /// <summary>The command-line name of a dataset ("fashion-mnist", "mnist", "cifar10", "cifar100").</summary>

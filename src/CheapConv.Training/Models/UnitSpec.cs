@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using CheapConv.Backends;
+using CheapConv.IO;
 using CheapConv.Nn;
 
 namespace CheapConv.Models;
@@ -85,13 +86,13 @@ public sealed record UnitSpec(UnitKind Kind, Grouping Grouping, int GroupValue, 
                 .Select(g => int.TryParse(g.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : -1).ToArray();
             if (values.Any(v => v <= 0))
             {
-                throw new FormatException($"block '{name}': its numbers must be positive integers");
+                throw new FormatException($"block '{UntrustedText.OneLine(name ?? "")}': its numbers must be positive integers");
             }
 
             return make(values);
         }
 
-        throw new FormatException($"unknown block '{name}'; valid: {ValidForms}");
+        throw new FormatException($"unknown block '{UntrustedText.OneLine(name ?? "")}'; valid: {ValidForms}");
     }
 
     /// <summary>The paper's name: S, G(4), G(N/8), G(N), B(2), BG(2,4), BG(2,N/8), BG(2,N).</summary>

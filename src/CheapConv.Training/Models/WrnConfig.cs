@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using CheapConv.IO;
 
 namespace CheapConv.Models;
 
@@ -36,7 +37,7 @@ public sealed record WrnConfig(int Depth, int Width, UnitSpec Unit, BlockType Bl
         var match = Regex.Match(arch ?? "", @"^wrn-(\d+)-(\d+)$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
         if (!match.Success)
         {
-            throw new FormatException($"unknown architecture '{arch}'; expected wrn-<depth>-<width> with depth 6n+4, e.g. wrn-40-2, wrn-16-1");
+            throw new FormatException($"unknown architecture '{UntrustedText.OneLine(arch ?? "")}'; expected wrn-<depth>-<width> with depth 6n+4, e.g. wrn-40-2, wrn-16-1");
         }
 
         return (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture));

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CheapConv.Devices;
+using CheapConv.IO;
 using CheapConv.Models;
 
 namespace CheapConv.Training;
@@ -36,7 +37,7 @@ public sealed record ModelConfig(string Arch, string Block, string BlockType, in
         {
             "basic" => Models.BlockType.Basic,
             "bottle" => Models.BlockType.Bottle,
-            _ => throw new FormatException($"unknown block type '{BlockType}'; expected basic or bottle"),
+            _ => throw new FormatException($"unknown block type '{UntrustedText.OneLine(BlockType)}'; expected basic or bottle"),
         };
         var config = new WrnConfig(depth, width, unit, blockType, InChannels, Classes, Image);
         config.Validate();
@@ -145,10 +146,10 @@ public sealed record TrainingConfig(
         Require(double.IsFinite(LearningRate) && LearningRate > 0, $"the learning rate must be positive, got {LearningRate}");
         Require(double.IsFinite(Momentum) && Momentum is >= 0 and < 1, $"the momentum must be in [0, 1), got {Momentum}");
         Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, $"the weight decay must be non-negative, got {WeightDecay}");
-        Require(Schedule is "step" or "cosine", $"the schedule must be step or cosine, got '{Schedule}'");
+        Require(Schedule is "step" or "cosine", $"the schedule must be step or cosine, got '{UntrustedText.OneLine(Schedule)}'");
         Require(double.IsFinite(LrDecay) && LrDecay is > 0 and <= 1, $"the learning-rate decay must be in (0, 1], got {LrDecay}");
         Require(!Nesterov || Momentum > 0, "Nesterov momentum needs a momentum above 0");
-        Require(DeviceRequest.TryParse(Device, out var device) && device.Kind != "auto", $"the device must be cpu, emu, cuda or cuda:N, got '{Device}'");
+        Require(DeviceRequest.TryParse(Device, out var device) && device.Kind != "auto", $"the device must be cpu, emu, cuda or cuda:N, got '{UntrustedText.OneLine(Device)}'");
         Require(Graph != true || device!.Kind != "cpu",
             "--graph on needs a GPU device (cuda or emu): the C# backend of the cpu device has no graphs to capture; use --graph off or --device cuda|emu");
         if (Distillation is { } d)

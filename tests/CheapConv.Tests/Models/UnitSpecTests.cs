@@ -119,4 +119,18 @@ public class UnitSpecTests
     [InlineData(41)]
     public void Validate_DepthNot6nPlus4_SaysWhatIsValid(int depth) =>
         Assert.Contains("6n+4", Assert.Throws<ArgumentException>(() => WrnConfig.Teacher(depth, 1).Validate()).Message);
+
+    [Theory]
+    [InlineData("wrn-16-2\nfake line", "S", "basic", "unknown architecture 'wrn-16-2\\nfake line'")]
+    [InlineData("wrn-16-2", "G\u00074", "basic", "unknown block 'G\\x074'")]
+    [InlineData("wrn-16-2", "S", "basic\n", "unknown block type 'basic\\n'")]
+    public void ToWrnConfig_OfAStoredConfigWithControlCharacters_RefusesInOneLine(string arch, string block, string blockType, string message)
+    {
+        // A config.json or checkpoint holds any string: the refusal quotes it escaped, so it stays one line (found by fuzzing).
+        var model = new CheapConv.Training.ModelConfig(arch, block, blockType, 1, 10, 28);
+        var e = Assert.Throws<FormatException>(() => model.ToWrnConfig());
+        Assert.Contains(message, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.DoesNotContain(e.Message, char.IsControl);
+    }
 }
