@@ -114,7 +114,7 @@ struct StaticShared {
         const void* tag;     // the declaration (the address of a static the shim's macro makes per declaration)
         unsigned offset;
     };
-    unsigned char* arena = nullptr; // kCapacity bytes, 128-byte aligned (bank 0 at its start), allocated on first use
+    unsigned char* arena = nullptr; // kCapacity bytes, 128-byte aligned (bank 0 at its start), allocated before the worker's first block
     unsigned used = 0;              // bytes handed out to this block, redzones and alignment included
     unsigned requested = 0;         // bytes the block's declarations asked for (what the limit counts)
     std::vector<Variable> variables;

@@ -782,9 +782,9 @@ inline void record(const void* address, std::size_t size, Op op, void* pc) {
     if (a - reinterpret_cast<std::uintptr_t>(f->stack_lo) < f->stack_size) return;    // registers, local memory
     if (a - reinterpret_cast<std::uintptr_t>(&f->ctx) < sizeof f->ctx) return;        // special registers
     if (a - p->image_lo < p->image_size) return;                                      // constants, source locations
-    // The static arena is allocated at the first CC_STATIC_SHARED a worker runs (perhaps inside this block).
+    // The worker's static shared arena exists before a block starts (run_block allocates it).
     const auto arena = reinterpret_cast<std::uintptr_t>(p->worker->block.static_shared.arena);
-    const bool shared = a - p->dyn_lo < p->dyn_size || (arena != 0 && a - arena < StaticShared::kCapacity);
+    const bool shared = a - p->dyn_lo < p->dyn_size || a - arena < StaticShared::kCapacity;
     p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), a, static_cast<std::uint32_t>(size),
                               static_cast<std::uint16_t>(f->linear), op, shared});
 }

@@ -47,16 +47,20 @@ internal static class DemoCommand
             throw new UsageException("--students needs at least one unit, e.g. --students G4,DW,B2");
         }
 
-        foreach (var unit in students)
+        UnitSpec[] units;
+        try
         {
-            try
-            {
-                UnitSpec.Parse(unit);
-            }
-            catch (FormatException e)
-            {
-                throw new UsageException($"--students: {e.Message}");
-            }
+            units = [.. students.Select(UnitSpec.Parse)];
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--students: {e.Message}");
+        }
+
+        // Each unit's runs are named after it: the same unit twice (G4 and G(4)) would train into one folder.
+        if (units.Distinct().Count() != units.Length)
+        {
+            throw new UsageException($"--students names a unit twice: {string.Join(", ", units)}");
         }
 
         var teacher = teacherOption ?? FindShippedTeacher();
@@ -84,9 +88,8 @@ internal static class DemoCommand
         var runs = new List<string> { teacher };
         var steps = new List<(string Title, Func<int> Run)>();
         var total = 2 * students.Length + 1;
-        foreach (var unit in students)
+        foreach (var (unit, name) in students.Zip(units.Select(u => u.ToString())))
         {
-            var name = UnitSpec.Parse(unit).ToString();
             string distilled = Path.Combine(outDirectory, $"student-wrn-16-2-{unit}-at"), alone = Path.Combine(outDirectory, $"student-wrn-16-2-{unit}-alone");
             runs.AddRange([distilled, alone]);
             steps.Add(($"{steps.Count + 1}/{total} student: WRN-16-2 {name} distilled from the teacher with attention transfer (β = 1000), {subset} images, {epochs} epochs",

@@ -93,6 +93,10 @@ internal sealed unsafe class ProfiledRun : IDisposable
     {
         ArgumentNullException.ThrowIfNull(work);
         Backend.Clear();
+        // Buffers that earlier work dropped without Dispose are freed by the finalizer (a counted host wait when work is
+        // queued): collect them now, so that those frees are not counted as waits of the work profiled here.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         using var waits = _profile.Device.HostWaits.Watch();
         // Begin resets the library's count: the ops' launch spans index the session's launches from 0.
         var recorded = _profile.Profile(work, sampleBlocks ?? Settings.SampleBlocks);

@@ -45,6 +45,7 @@ public sealed class DemoCommandTests : IDisposable
     [Theory]
     [InlineData("--students: unknown block 'Q7'", "--students", "G4,Q7")]
     [InlineData("--students needs at least one unit", "--students", ",")]
+    [InlineData("--students names a unit twice: G(4), G(4)", "--students", "G4,G(4)")]
     [InlineData("--train-subset, --test-subset and --epochs must be positive, got 6000, 0 and 3", "--test-subset", "0")]
     public void Demo_WithBadOptions_SaysWhatWasWrong(string message, params string[] options)
     {
