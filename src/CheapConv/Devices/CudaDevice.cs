@@ -346,7 +346,7 @@ public sealed unsafe class CudaDevice : Device
 
     /// <summary>Frees an allocation. A no-op once the device is disposed (it freed everything then), false for a
     /// pointer it did not allocate, and silent when a kernel fault poisoned the context.</summary>
-    internal override bool Release(nint pointer)
+    internal override bool Release(nint pointer, bool byFinalizer)
     {
         lock (_allocationsLock)
         {
@@ -367,7 +367,7 @@ public sealed unsafe class CudaDevice : Device
         if (WorkQueued && cuStreamSynchronize(_stream) == CUDA_SUCCESS)
         {
             _callsSinceSync = 0;
-            HostWaited(HostWaitReason.FreeWithWorkQueued, canThrow: false);
+            HostWaited(FreeWaitReason(byFinalizer), canThrow: false);
         }
 
         var status = cuMemFree_v2(pointer);

@@ -155,9 +155,14 @@ public abstract unsafe class Device : IDisposable
 
     internal abstract nint AllocateBytes(long bytes);
 
-    /// <summary>Frees an allocation of <see cref="AllocateBytes"/>. Runs from a SafeHandle, perhaps on the finalizer
-    /// thread: never throws; false when the memory could not be freed.</summary>
-    internal abstract bool Release(nint pointer);
+    /// <summary>Frees an allocation of <see cref="AllocateBytes"/>. Runs from a SafeHandle, on the finalizer thread when
+    /// <paramref name="byFinalizer"/> (a buffer dropped without <c>Dispose</c>): never throws; false when the memory could
+    /// not be freed.</summary>
+    internal abstract bool Release(nint pointer, bool byFinalizer);
+
+    /// <summary>The host wait a free with work queued makes: its own reason when the finalizer frees a dropped buffer.</summary>
+    private protected static string FreeWaitReason(bool byFinalizer) =>
+        byFinalizer ? HostWaitReason.FreeByFinalizer : HostWaitReason.FreeWithWorkQueued;
 
     internal abstract void CopyHostToDevice(nint destination, void* source, long bytes);
 

@@ -10,6 +10,7 @@ namespace CheapConv.Devices;
 internal sealed class DeviceMemoryHandle : SafeHandle
 {
     private readonly Device _device;
+    private bool _byFinalizer;
 
     public DeviceMemoryHandle(Device device, nint pointer)
         : base(0, ownsHandle: true)
@@ -20,5 +21,13 @@ internal sealed class DeviceMemoryHandle : SafeHandle
 
     public override bool IsInvalid => handle == 0;
 
-    protected override bool ReleaseHandle() => _device.Release(handle);
+    protected override bool ReleaseHandle() => _device.Release(handle, _byFinalizer);
+
+    // SafeHandle's finalizer calls Dispose(false), which runs ReleaseHandle: remember which of the two it was, so a free
+    // of a dropped buffer is told apart from one the program asked for.
+    protected override void Dispose(bool disposing)
+    {
+        _byFinalizer = !disposing;
+        base.Dispose(disposing);
+    }
 }

@@ -203,11 +203,11 @@ public sealed unsafe class EmulatedDevice : Device
 
     internal override nint AllocateBytes(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 256);
 
-    internal override bool Release(nint pointer)
+    internal override bool Release(nint pointer, bool byFinalizer)
     {
         if (WorkQueued)
         {
-            HostWaited(HostWaitReason.FreeWithWorkQueued, canThrow: false);
+            HostWaited(FreeWaitReason(byFinalizer), canThrow: false);
         }
 
         NativeMemory.AlignedFree((void*)pointer);

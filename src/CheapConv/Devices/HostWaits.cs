@@ -80,7 +80,8 @@ internal sealed class HostWaits
                 watch.Add(reason);
             }
 
-            scope = _strictScope;
+            // A finalizer's free stalls the finalizer thread, not the one the scope guards (HostWaitReason.FreeByFinalizer).
+            scope = reason == HostWaitReason.FreeByFinalizer ? null : _strictScope;
             if (scope is not null && !canThrow)
             {
                 _violations.Add(reason); // reported when the scope ends; the others throw now
@@ -172,6 +173,14 @@ internal static class HostWaitReason
     public const string CopyFromHost = "copy from pageable host memory";
     public const string CopyToHost = "copy to host memory";
     public const string FreeWithWorkQueued = "free while work is queued";
+
+    /// <summary>
+    /// A free with work queued made by the finalizer, of a buffer dropped without <c>Dispose</c>. It waits on the
+    /// finalizer thread, not on the thread that queues the work, and when it runs depends on the garbage collector: it is
+    /// counted and watched under this reason, but it does not break a strict scope (<see cref="HostWaits.Forbid"/>) nor
+    /// count as a wait of a profiled step.
+    /// </summary>
+    public const string FreeByFinalizer = "free by the finalizer (a buffer dropped without Dispose) while work is queued";
     public const string StagingBufferBusy = "staged upload: both staging buffers still in flight";
     public const string ReadBackNotArrived = "read-back: the copy to the host had not arrived";
 }

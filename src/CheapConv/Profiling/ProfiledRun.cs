@@ -87,16 +87,13 @@ internal sealed unsafe class ProfiledRun : IDisposable
     /// <summary>
     /// Runs <paramref name="work"/> in a profile session (sampled per <see cref="ProfileSettings.SampleBlocks"/>, or
     /// <paramref name="sampleBlocks"/> when given: blocks outside the sample are skipped, so outputs are partial) and
-    /// returns every launch it made, modelled, with the host waits it made.
+    /// returns every launch it made, modelled, with the host waits it made (not the finalizer's frees: see
+    /// <see cref="HostWaitReason.FreeByFinalizer"/>).
     /// </summary>
     public (IReadOnlyList<ModelledLaunch> Launches, IReadOnlyList<string> HostWaits) Profile(Action work, long? sampleBlocks = null)
     {
         ArgumentNullException.ThrowIfNull(work);
         Backend.Clear();
-        // Buffers that earlier work dropped without Dispose are freed by the finalizer (a counted host wait when work is
-        // queued): collect them now, so that those frees are not counted as waits of the work profiled here.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
         using var waits = _profile.Device.HostWaits.Watch();
         // Begin resets the library's count: the ops' launch spans index the session's launches from 0.
         var recorded = _profile.Profile(work, sampleBlocks ?? Settings.SampleBlocks);
@@ -109,7 +106,9 @@ internal sealed unsafe class ProfiledRun : IDisposable
         }
 
         var launches = ProfileModel.Model(Settings.Gpu, Settings.Occupancies, [.. recorded.Select(MeasuredLaunch.From)], Backend.Ops, Settings.TensorCoreKernels);
-        return (launches, waits.Reasons);
+        // A free by the finalizer (of a buffer some earlier work dropped) waits on the finalizer thread, whenever the
+        // collector runs: not a wait of the work profiled here.
+        return (launches, [.. waits.Reasons.Where(reason => reason != HostWaitReason.FreeByFinalizer)]);
     }
 
     /// <summary>Frees the backend's scratch buffers; the profiling library stays open (its owner closes it).</summary>

@@ -65,6 +65,30 @@ public class HostWaitTests(EmulatorFixture emulator) : IClassFixture<EmulatorFix
     }
 
     [Fact]
+    public void AFreeByTheFinalizer_HasItsOwnReason_AndDoesNotBreakAStrictScope()
+    {
+        IBackend backend = new GpuBackend(Device);
+        using var x = backend.Upload([1f, 2f]);
+        using var y = backend.Allocate(2);
+        using var watch = Device.HostWaits.Watch();
+        using (Device.HostWaits.Forbid("a scope during which the collector runs"))
+        {
+            DropABuffer(backend);
+            backend.Copy(x, y); // work queued when the finalizer frees the dropped buffer
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        // At least the dropped buffer's free (earlier tests of this class may have dropped more on this device).
+        Assert.Contains(HostWaitReason.FreeByFinalizer, watch.Reasons);
+        Assert.All(watch.Reasons, reason => Assert.Equal(HostWaitReason.FreeByFinalizer, reason));
+    }
+
+    // Allocates a buffer and drops it without Dispose; not inlined, so nothing on the test's stack keeps it alive.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void DropABuffer(IBackend backend) => backend.Allocate(4);
+
+    [Fact]
     public void Forbid_DoesNotNest()
     {
         using var scope = Device.HostWaits.Forbid("the outer scope");
