@@ -107,6 +107,10 @@ internal static class DemoCommand
             output.WriteLine();
             output.WriteLine($"== demo {title}");
             var code = run();
+            // A run leaves its models, optimiser state and activations, large arrays, to the garbage collector, which
+            // on a machine with memory to spare kept several runs' worth (the demo's peak resident memory grew with
+            // each run): free them before the next run.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             if (code != 0)
             {
                 output.WriteLine($"demo stopped at step {title[..title.IndexOf(' ', StringComparison.Ordinal)]} (exit code {code}); the finished runs are in {outDirectory}");
