@@ -62,6 +62,13 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
         inner.Conv2dBackwardWeight(problem, x, dy, dw);
     }
 
+    public void Conv2dForwardFused(ConvProblem problem, Storage x, Storage w, Storage? y, Storage? residual, EvalBatchNormRelu? activation)
+    {
+        Storage[] storages = [x, w, .. new[] { y, residual, activation?.Output }.OfType<Storage>()];
+        using var op = BeginConv(nameof(Conv2dForwardFused), problem, "forward", storages);
+        inner.Conv2dForwardFused(problem, x, w, y, residual, activation);
+    }
+
     public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
     {
         using var op = BeginConv(nameof(PointwiseForward), problem, "forward", x, w, y);
