@@ -400,13 +400,7 @@ CC_API cc_status cc_conv_forward_fused(cc_handle handle, const cc_conv_problem* 
         CC_TRY(cc_add(handle, &length, sum, e.residual, sum, stream));
     }
     if (e.activated == nullptr) return CC_SUCCESS;
-    cc_batchnorm_problem bn{};
-    bn.n = p.n;
-    bn.c = p.k;
-    bn.h = p.p;
-    bn.w = p.q;
-    bn.eps = e.bn_eps;
-    bn.relu = 1;
+    const cc_batchnorm_problem bn{.n = p.n, .c = p.k, .h = p.p, .w = p.q, .eps = e.bn_eps, .momentum = 0.0f, .relu = 1, .accumulate = 0};
     return cc_batchnorm_eval_forward(handle, &bn, sum, e.bn_gamma, e.bn_beta, e.bn_mean, e.bn_var, e.activated, stream);
 }
 

@@ -54,13 +54,7 @@ void check_problem(Tally& t, const cc_conv_problem& p, const cc_options& options
     // The separate calls: y, y + residual, and each normalised.
     std::vector<float> plain(outputs(p), kNaN), summed(outputs(p), kNaN), plain_bn(outputs(p), kNaN), summed_bn(outputs(p), kNaN);
     const cc_elementwise_problem length{static_cast<int64_t>(outputs(p))};
-    cc_batchnorm_problem bp{};
-    bp.n = p.n;
-    bp.c = p.k;
-    bp.h = p.p;
-    bp.w = p.q;
-    bp.eps = bn.eps;
-    bp.relu = 1;
+    const cc_batchnorm_problem bp{.n = p.n, .c = p.k, .h = p.p, .w = p.q, .eps = bn.eps, .momentum = 0.0f, .relu = 1, .accumulate = 0};
     const bool separate_ok =
         cc_conv_forward(emulator(), &p, &options, x.data(), w.data(), plain.data(), nullptr, 0, nullptr) == CC_SUCCESS &&
         cc_add(emulator(), &length, plain.data(), residual.data(), summed.data(), nullptr) == CC_SUCCESS &&
