@@ -6,7 +6,8 @@
 // copies ("implicit"). With Cg = C/groups input and Kg = K/groups output channels per group, RS = R*S taps and the
 // positions j = (n, p, q) of the output, N*P*Q of them:
 //   forward           y[n, g Kg + m, p, q]   = sum_(c,r,s) w[g Kg + m, c, r, s] . x[n, g Cg + c, p sh - pad + r, q sw - pad + s]
-//                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered)
+//                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered);
+//                     its store may add a residual and write relu(eval bn(y)) beside or instead of y (cc_conv_epilogue)
 //   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
 //                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
 //   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
