@@ -65,9 +65,11 @@ extern "C" {
  * 3.0: a split weight gradient reduces its splits in the same launch and needs the first CC_SPLIT_COUNTER_BYTES of
  * its workspace zero when it starts (a caller that passed uninitialised workspace must now zero it once);
  * cc_options gained `accumulate` and cc_batchnorm_problem `accumulate` (structs a caller allocates changed size):
- * the data gradients of cc_conv_backward_data and cc_batchnorm_backward can add into dx. */
+ * the data gradients of cc_conv_backward_data and cc_batchnorm_backward can add into dx.
+ * 3.1 added cc_conv_forward_fused and its cc_conv_epilogue (cheapconv/problem.h): a residual add and an eval-mode batch
+ * norm + ReLU in the forward convolution's store. */
 #define CC_VERSION_MAJOR 3
-#define CC_VERSION_MINOR 0
+#define CC_VERSION_MINOR 1
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
 
@@ -205,6 +207,23 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
 CC_API cc_status cc_conv_forward(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                  const float* x, const float* w, float* y,
                                  void* workspace, size_t workspace_bytes, void* stream);
+
+/* The forward convolution with an epilogue (cc_conv_epilogue in cheapconv/problem.h), the launches a pre-activation
+ * residual network spends after most of its convolutions, done in the convolution's store where the tensor-core kernels
+ * run it:
+ *   v = conv(x, w) + epilogue->residual (when not NULL)   -> y (when not NULL)
+ *   relu(eval batch norm(v)) per output channel k          -> epilogue->activated (when not NULL)
+ * with the arithmetic of cc_add and of cc_batchnorm_eval_forward with relu set: the same bits as those calls made after
+ * cc_conv_forward. Where the pass runs the implicit-GEMM kernels (CC_ALGO_IMPLICIT_GEMM, or CC_ALGO_AUTO's choice with
+ * CC_PRECISION_TF32) it is one launch; any other variant runs cc_conv_forward, cc_add and cc_batchnorm_eval_forward in
+ * turn, so every problem cc_conv_forward accepts is accepted. Workspace as cc_conv_forward's (CC_CONV_FORWARD).
+ * epilogue must not be NULL; all its pointers NULL is the plain forward. y may be NULL when epilogue->activated is not
+ * (only the normalised output is needed). bn_gamma, bn_beta, bn_mean and bn_var (k each) are given exactly when activated
+ * is, and bn_eps must then be finite and >= 0. residual and activated have y's shape (n*k*p*q). y and activated must not
+ * overlap each other or any input (x, w, residual, the batch-norm parameters). CC_ERROR_INVALID_VALUE names what is wrong. */
+CC_API cc_status cc_conv_forward_fused(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                       const cc_conv_epilogue* epilogue, const float* x, const float* w, float* y,
+                                       void* workspace, size_t workspace_bytes, void* stream);
 
 /* dx = dL/dx given dy = dL/dy; with options->accumulate, dx += dL/dx (dx must hold the gradient to add to). */
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,

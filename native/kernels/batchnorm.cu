@@ -28,13 +28,8 @@
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/block_reduce.h"
+#include "cheapconv/bn_arithmetic.h" // cc_bn_affine, cc_bn_eval_invstd, cc_bn_relu: shared with the fused conv epilogue
 
-// y = gamma * ((x - mean) * invstd) + beta, one rounding for the multiply-add. Shared by every pass (and
-// written the same way in the C# reference, with FusedMultiplyAdd) so forward and backward agree on y.
-static __device__ __forceinline__ float cc_bn_affine(float x, float mean, float invstd, float gamma, float beta)
-{
-    return fmaf(gamma, (x - mean) * invstd, beta);
-}
 
 // Index of element j (0 <= j < N*HW) of channel `channel`.
 static __device__ __forceinline__ int cc_bn_index(int j, int channel, int c, int hw)
@@ -106,10 +101,9 @@ extern "C" __global__ void cc_batchnorm_eval_forward_kernel(int n, int c, int hw
     if (thread >= (unsigned)total) return;
     const int index = (int)thread;
     const int channel = (index / hw) % c;
-    const float invstd = 1.0f / sqrtf(running_var[channel] + eps);
-    float v = cc_bn_affine(x[index], running_mean[channel], invstd, gamma[channel], beta[channel]);
-    if (relu && !(v > 0.0f)) v = 0.0f;
-    y[index] = v;
+    const float invstd = cc_bn_eval_invstd(running_var[channel], eps);
+    const float v = cc_bn_affine(x[index], running_mean[channel], invstd, gamma[channel], beta[channel]);
+    y[index] = relu ? cc_bn_relu(v) : v;
 }
 
 // Per channel: dbeta = sum of g, dgamma = sum of g * x_hat, where g = dy, or dy masked by y > 0 when relu != 0.

@@ -6,7 +6,8 @@
 // copies ("implicit"). With Cg = C/groups input and Kg = K/groups output channels per group, RS = R*S taps and the
 // positions j = (n, p, q) of the output, N*P*Q of them:
 //   forward           y[n, g Kg + m, p, q]   = sum_(c,r,s) w[g Kg + m, c, r, s] . x[n, g Cg + c, p sh - pad + r, q sw - pad + s]
-//                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered)
+//                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered);
+//                     its store may add a residual and write relu(eval bn(y)) beside or instead of y (cc_conv_epilogue)
 //   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
 //                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
 //   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
@@ -36,6 +37,7 @@
 // Precision: every operand is rounded to tf32 (cvt.rna: 10 mantissa bits, a relative error of at most 2^-11) as it
 // is read from shared memory; products are exact in fp32 and summed in fp32 (by the tensor core, in its own order).
 // Indices are 32-bit: the launcher refuses tensors over 2^31-1 elements.
+#include "cheapconv/bn_arithmetic.h"
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
@@ -359,13 +361,14 @@ __device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_b
 __device__ __forceinline__ int acc_row(int i, int half) { return ((int)threadIdx.x / 32 / 2) * kWarpTile + 16 * i + (int)threadIdx.x % 32 / 4 + 8 * half; }
 __device__ __forceinline__ int acc_col(int j, int odd) { return ((int)threadIdx.x / 32 % 2) * kWarpTile + 8 * j + 2 * ((int)threadIdx.x % 4) + odd; }
 
-// Writes the tile into an NCHW activation (y, or dx): C(row = channel, col = position j) at
-// out + n * image + (channel0 + row) * plane + p * width + q. The 8 column offsets are computed once. Accumulate
-// (backward-data): adds each value into the element instead, one rounded add of the rounded value (cc_add_rn), the bits
-// of a later cc_axpy. A template parameter, not a runtime branch in the loop: the loop must unroll (acc in registers).
-template <bool Accumulate>
-__device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFragsN][4], float* out, int rows, int row0,
-                                                 int channel0, int positions, int col0, int P, int Q, int image, int plane)
+// Calls store(channel)(index, value) for every accumulator of the thread inside the M x N matrix, as element
+// C(row = channel0 + row, col = position j = (n, p, q)) of an NCHW activation: index = n * image + channel * plane +
+// p * Q + q. store(channel) is called once per row the thread holds (per-row parameters are loaded there, once), and
+// returns what stores the row's elements. The 8 column offsets are computed once. The loops must unroll (acc stays in
+// registers): what varies between the stores is in their types, never a runtime branch inside.
+template <class RowStore>
+__device__ __forceinline__ void store_tile(const float (&acc)[kFragsM][kFragsN][4], int rows, int row0, int channel0, int positions,
+                                           int col0, int P, int Q, int image, int plane, RowStore store)
 {
     int col_offset[kFragsN][2];
     for (int j = 0; j < kFragsN; ++j)
@@ -381,16 +384,50 @@ __device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFr
         for (int half = 0; half < 2; ++half) {
             const int row = row0 + acc_row(i, half);
             if (row >= rows) continue;
-            float* line = out + (channel0 + row) * plane;
+            const int channel = channel0 + row;
+            const auto element = store(channel);
+            const int line = channel * plane;
             CC_UNROLL
             for (int j = 0; j < kFragsN; ++j)
                 CC_UNROLL
                 for (int odd = 0; odd < 2; ++odd)
-                    if (col_offset[j][odd] >= 0) {
-                        float& element = line[col_offset[j][odd]];
-                        element = Accumulate ? cc_add_rn(element, acc[i][j][2 * half + odd]) : acc[i][j][2 * half + odd];
-                    }
+                    if (col_offset[j][odd] >= 0) element(line + col_offset[j][odd], acc[i][j][2 * half + odd]);
         }
+}
+
+// Writes the tile into an NCHW activation (y, or dx). Accumulate (backward-data): adds each value into the element
+// instead, one rounded add of the rounded value (cc_add_rn), the bits of a later cc_axpy.
+template <bool Accumulate>
+__device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFragsN][4], float* out, int rows, int row0,
+                                                 int channel0, int positions, int col0, int P, int Q, int image, int plane)
+{
+    store_tile(acc, rows, row0, channel0, positions, col0, P, Q, image, plane, [out](int) {
+        return [out](int index, float value) { out[index] = Accumulate ? cc_add_rn(out[index], value) : value; };
+    });
+}
+
+// The forward pass's store with its epilogue (cc_conv_epilogue): v = acc [+ residual], written to y (WriteY) and/or,
+// Activate, relu(eval batch norm(v)) to ep.activated, with the channel's four parameters loaded once per row. The add
+// and the normalisation are those of cc_add_kernel and cc_batchnorm_eval_forward_kernel (cc_add_rn: never contracted;
+// bn_arithmetic.h), so the fused store gives the bits of the separate launches.
+template <bool Residual, bool Activate, bool WriteY>
+__device__ __forceinline__ void store_forward(const float (&acc)[kFragsM][kFragsN][4], float* y, const cc_conv_epilogue& ep, int rows,
+                                              int row0, int channel0, int positions, int col0, int P, int Q, int image, int plane)
+{
+    store_tile(acc, rows, row0, channel0, positions, col0, P, Q, image, plane, [&](int channel) {
+        float mean = 0.0f, invstd = 0.0f, gamma = 0.0f, beta = 0.0f;
+        if (Activate) {
+            mean = __ldg(ep.bn_mean + channel);
+            invstd = cc_bn_eval_invstd(__ldg(ep.bn_var + channel), ep.bn_eps);
+            gamma = __ldg(ep.bn_gamma + channel);
+            beta = __ldg(ep.bn_beta + channel);
+        }
+        return [=](int index, float value) {
+            if (Residual) value = cc_add_rn(value, __ldg(ep.residual + index));
+            if (WriteY) y[index] = value;
+            if (Activate) ep.activated[index] = cc_bn_relu(cc_bn_affine(value, mean, invstd, gamma, beta));
+        };
+    });
 }
 
 // store_activation for a data gradient: overwriting dx, or adding into it.
@@ -437,7 +474,8 @@ __device__ Activation gradient_of(const cc_conv_problem& pr, const float* dy)
 }
 
 template <int R, int S>
-__device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* x, const float* w, float* y, int vectorized)
+__device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* x, const float* w, float* y, const cc_conv_epilogue& ep,
+                                        int vectorized)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
     const int kr = cg * R * S;
@@ -448,7 +486,22 @@ __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* 
     Im2colColumns<R, S> b(act, col0, kr, (vectorized & 2) != 0);
     float acc[kFragsM][kFragsN][4];
     reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
-    store_activation<false>(acc, y, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, pr.k * pr.p * pr.q, pr.p * pr.q);
+    // The epilogue is chosen here, once, after the reduction (its pointers stay kernel parameters until then): a
+    // uniform branch to one of the stores, each a loop without branches on it. The launcher guarantees y or activated.
+    const int image = pr.k * pr.p * pr.q, plane = pr.p * pr.q;
+    const bool residual = ep.residual != nullptr, activate = ep.activated != nullptr, write_y = y != nullptr;
+#define CC_STORE_FORWARD(R, A, Y) store_forward<R, A, Y>(acc, y, ep, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, image, plane)
+    if (!activate) {
+        if (residual) CC_STORE_FORWARD(true, false, true);
+        else CC_STORE_FORWARD(false, false, true);
+    } else if (write_y) {
+        if (residual) CC_STORE_FORWARD(true, true, true);
+        else CC_STORE_FORWARD(false, true, true);
+    } else {
+        if (residual) CC_STORE_FORWARD(true, true, false);
+        else CC_STORE_FORWARD(false, true, false);
+    }
+#undef CC_STORE_FORWARD
 }
 
 // Calls f(row * cols + col, i, j, e) for every accumulator acc[i][j][e] of the thread inside the rows x cols block of a
@@ -527,20 +580,24 @@ __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const f
 
 } // namespace
 
-// y = conv(x, w) for 1x1 filters (any stride, padding and groups).
+// y = conv(x, w) for 1x1 filters (any stride, padding and groups), with the epilogue `ep` (every pointer NULL: none;
+// y may then be NULL when ep.activated is not).
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
-                                                                                          float* __restrict__ y, int vectorized)
+                                                                                          float* __restrict__ y, cc_conv_epilogue ep,
+                                                                                          int vectorized)
 {
-    forward<1, 1>(pr, x, w, y, vectorized);
+    forward<1, 1>(pr, x, w, y, ep, vectorized);
 }
 
-// y = conv(x, w) for 3x3 filters (any stride, padding and groups).
+// y = conv(x, w) for 3x3 filters (any stride, padding and groups), with the epilogue `ep` (every pointer NULL: none;
+// y may then be NULL when ep.activated is not).
 extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
-                                                                                          float* __restrict__ y, int vectorized)
+                                                                                          float* __restrict__ y, cc_conv_epilogue ep,
+                                                                                          int vectorized)
 {
-    forward<3, 3>(pr, x, w, y, vectorized);
+    forward<3, 3>(pr, x, w, y, ep, vectorized);
 }
 
 // dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1 (every dx pixel is written).

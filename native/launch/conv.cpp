@@ -258,6 +258,49 @@ cc_status run_pass(const char* call, cc_conv_pass pass, cc_handle handle, const 
     }
 }
 
+// cc_conv_forward_fused's epilogue: the batch-norm parameters come with the second output or not at all, something is
+// written, eps is usable, every given tensor is aligned, and the outputs are apart from every input and each other
+// (the kernel reads the inputs through the read-only cache; the fallback's separate launches would not care, but the
+// rule is the call's, not the path's). y may be NULL here; the caller checked x and w.
+cc_status check_epilogue(const char* call, const cc_conv_problem& p, const cc_conv_epilogue* epilogue, const float* x, const float* w,
+                         const float* y)
+{
+    CC_TRY(check_not_null(call, epilogue, "epilogue"));
+    const cc_conv_epilogue& e = *epilogue;
+    const bool activate = e.activated != nullptr;
+    const Tensor parameters[] = {{e.bn_gamma, "epilogue->bn_gamma"}, {e.bn_beta, "epilogue->bn_beta"},
+                                 {e.bn_mean, "epilogue->bn_mean"}, {e.bn_var, "epilogue->bn_var"}};
+    for (const Tensor& t : parameters) {
+        if (activate && t.pointer == nullptr)
+            return fail(CC_ERROR_INVALID_VALUE,
+                        "%s: epilogue->activated is set but %s is NULL: the second output relu(bn(y)) needs all four batch-norm "
+                        "parameters (bn_gamma, bn_beta, bn_mean, bn_var)",
+                        call, t.name);
+        if (!activate && t.pointer != nullptr)
+            return fail(CC_ERROR_INVALID_VALUE,
+                        "%s: %s is set but epilogue->activated is NULL: batch-norm parameters without the output they would "
+                        "produce (set activated, or leave the four parameters NULL)",
+                        call, t.name);
+        if (activate) CC_TRY(check_tensors(call, {t}));
+    }
+    if (y == nullptr && !activate)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: y and epilogue->activated are both NULL: the call would write nothing", call);
+    if (activate) CC_TRY(check_finite_at_least(call, "epilogue->bn_eps", e.bn_eps, 0.0f, "finite and non-negative"));
+    if (y != nullptr) CC_TRY(check_tensors(call, {{y, "y"}}));
+    if (e.residual != nullptr) CC_TRY(check_tensors(call, {{e.residual, "epilogue->residual"}}));
+    if (activate) CC_TRY(check_tensors(call, {{e.activated, "epilogue->activated"}}));
+
+    const auto bytes = [](const void* pointer, i64 elements) { return pointer != nullptr ? elements * static_cast<i64>(sizeof(float)) : 0; };
+    const i64 out = output_elements(p);
+    const Extent ey{y, bytes(y, out), "y"}, eactivated{e.activated, bytes(e.activated, out), "epilogue->activated"},
+        ex{x, bytes(x, input_elements(p)), "x"}, ew{w, bytes(w, weight_elements(p)), "w"},
+        eresidual{e.residual, bytes(e.residual, out), "epilogue->residual"}, egamma{e.bn_gamma, bytes(e.bn_gamma, p.k), "epilogue->bn_gamma"},
+        ebeta{e.bn_beta, bytes(e.bn_beta, p.k), "epilogue->bn_beta"}, emean{e.bn_mean, bytes(e.bn_mean, p.k), "epilogue->bn_mean"},
+        evar{e.bn_var, bytes(e.bn_var, p.k), "epilogue->bn_var"};
+    CC_TRY(check_disjoint(call, {ey, eactivated}, {ex, ew, eresidual, egamma, ebeta, emean, evar}));
+    return check_disjoint(call, {ey}, {eactivated});
+}
+
 } // namespace
 } // namespace cc
 
@@ -329,6 +372,36 @@ CC_API cc_status cc_conv_forward(cc_handle handle, const cc_conv_problem* proble
 {
     return run_pass<KernelId::conv2d_forward, KernelId::pointwise_forward>("cc_conv_forward", CC_CONV_FORWARD, handle, problem, options,
                                                                           x, w, y, workspace, workspace_bytes, stream);
+}
+
+CC_API cc_status cc_conv_forward_fused(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                       const cc_conv_epilogue* epilogue, const float* x, const float* w, float* y, void* workspace,
+                                       size_t workspace_bytes, void* stream)
+{
+    constexpr const char* call = "cc_conv_forward_fused";
+    CC_TRY(check_handle(call, handle));
+    ConvPlan plan;
+    CC_TRY(plan_pass(call, problem, CC_CONV_FORWARD, options, &plan));
+    const cc_conv_problem& p = *problem;
+    CC_TRY(check_tensors(call, {{x, "x"}, {w, "w"}}));
+    CC_TRY(check_epilogue(call, p, epilogue, x, w, y));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    const cc_conv_epilogue& e = *epilogue;
+    if (plan.implicit_gemm)
+        return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_FORWARD, p, x, w, y, workspace, stream, ConvText{p}, 0, e);
+
+    // Every other variant: the plain forward, then the residual add and the eval batch norm + ReLU as their own launches
+    // (the same definition, the same bits as the fused store). Without y the sum is formed in `activated` and normalised
+    // in place (both calls allow it).
+    float* sum = y != nullptr ? y : e.activated;
+    CC_TRY(cc_conv_forward(handle, problem, options, x, w, sum, workspace, workspace_bytes, stream));
+    if (e.residual != nullptr) {
+        const cc_elementwise_problem length{output_elements(p)};
+        CC_TRY(cc_add(handle, &length, sum, e.residual, sum, stream));
+    }
+    if (e.activated == nullptr) return CC_SUCCESS;
+    const cc_batchnorm_problem bn{.n = p.n, .c = p.k, .h = p.p, .w = p.q, .eps = e.bn_eps, .momentum = 0.0f, .relu = 1, .accumulate = 0};
+    return cc_batchnorm_eval_forward(handle, &bn, sum, e.bn_gamma, e.bn_beta, e.bn_mean, e.bn_var, e.activated, stream);
 }
 
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* dy,

@@ -125,14 +125,14 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
 
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
-                               int accumulate)
+                               int accumulate, const cc_conv_epilogue& epilogue)
 {
     const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
     switch (plan.kernel) {
     case KernelId::implicit_gemm_forward_1x1:
-        return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+        return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
     case KernelId::implicit_gemm_forward_3x3:
-        return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized);
+        return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
     case KernelId::implicit_gemm_backward_data_1x1:
         return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
                                                                  accumulate);

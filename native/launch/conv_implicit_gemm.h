@@ -39,10 +39,11 @@ bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass);
 cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan);
 
 // Runs a planned pass on (in0, in1) -> out, the operands in the order of the cc_conv_* call; `workspace` holds
-// plan.workspace_bytes (checked by the caller). accumulate (backward-data only): out += the gradient.
+// plan.workspace_bytes (checked by the caller). accumulate (backward-data only): out += the gradient. epilogue (forward
+// only; checked by the caller): what the store adds and writes besides out, which may then be NULL (cc_conv_forward_fused).
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
-                               int accumulate = 0);
+                               int accumulate = 0, const cc_conv_epilogue& epilogue = cc_conv_epilogue{});
 
 } // namespace cc
 

@@ -178,10 +178,10 @@ extern "C" __global__ void cc_gemm_column_sums_kernel(int rows, int cols, const 
 /* ---- implicit_gemm.cu ---- */
 extern "C" __global__ void cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ w, float* __restrict__ y,
-                                                               int vectorized);
+                                                               cc_conv_epilogue ep, int vectorized);
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ w, float* __restrict__ y,
-                                                               int vectorized);
+                                                               cc_conv_epilogue ep, int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized, int accumulate);

@@ -30,6 +30,22 @@ typedef struct cc_conv_problem {
     int dtype;                  /* CC_DTYPE_* */
 } cc_conv_problem;
 
+/* What a forward convolution does with its result before storing it (cc_conv_forward_fused, cheapconv.h): the
+ * epilogue. Passed by value to the implicit-GEMM forward kernels (every pointer NULL: the plain forward), so it
+ * lives here, beside the problem, with the same layout in every build. The C# twin is ConvEpilogue.
+ *   v = conv(x, w) [+ residual]   written to y (y may be NULL when activated is not)
+ *   activated = relu(bn_gamma * (v - bn_mean) / sqrt(bn_var + bn_eps) + bn_beta), per output channel (eval-mode batch
+ *               norm with the running statistics, then ReLU: cc_batchnorm_eval_forward's arithmetic, bit for bit) */
+typedef struct cc_conv_epilogue {
+    const float* residual;      /* y's shape (n*k*p*q), or NULL: nothing added */
+    const float* bn_gamma;      /* k each; all four non-NULL exactly when activated is */
+    const float* bn_beta;
+    const float* bn_mean;       /* the running mean */
+    const float* bn_var;        /* the running (unbiased) variance */
+    float* activated;           /* y's shape, or NULL: no second output */
+    float bn_eps;               /* added to the variance; finite, >= 0 (ignored without activated) */
+} cc_conv_epilogue;
+
 /* One tensor of a list that a single launch walks (cc_first_nonfinite): where it starts on the device and how many
  * fp32 elements it has. 16 bytes on every 64-bit build (a pointer, then a 64-bit length); the list itself lives in
  * device memory, so one launch can cover every parameter of a model. The C# twin is TensorRef. */

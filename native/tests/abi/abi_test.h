@@ -78,6 +78,7 @@ void run_api_tests(Tally& t);
 void run_conv_tests(Tally& t);
 void run_conv_tiled_tests(Tally& t);
 void run_conv_accumulate_tests(Tally& t);
+void run_conv_fused_tests(Tally& t);
 
 // Runs the three passes of `p` with `options` (outputs NaN-poisoned first) and checks each against the
 // textbook loops in double (conv_tests.cpp).

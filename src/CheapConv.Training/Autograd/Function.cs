@@ -52,6 +52,29 @@ internal abstract class Function
     /// <summary>A fresh temporary shaped like input <paramref name="index"/>.</summary>
     protected Tensor EmptyLike(int index) => Tensor.Empty(Backend, [.. _inputs[index].Shape]);
 
+    /// <summary>
+    /// The gradient of input <paramref name="input"/> when the output's gradient passes to it unchanged (an added term): null
+    /// when it needs none; added into <paramref name="accumulator"/> when it already holds one (the Axpy the engine would run
+    /// after a copy); else a copy, since gradients handed back must not alias each other or the output's gradient.
+    /// </summary>
+    protected Tensor? PassThrough(int input, Tensor gradient, Tensor? accumulator)
+    {
+        if (!NeedsGradient(input))
+        {
+            return null;
+        }
+
+        if (accumulator is not null)
+        {
+            Backend.Axpy(1f, gradient.Storage, accumulator.Storage);
+            return accumulator;
+        }
+
+        var copy = Tensor.Empty(Backend, [.. gradient.Shape]);
+        Backend.Copy(gradient.Storage, copy.Storage);
+        return copy;
+    }
+
     /// <summary>Whether a primitive over <paramref name="inputs"/> is to be recorded now.</summary>
     protected static bool ShouldRecord(params ReadOnlySpan<Tensor> inputs)
     {

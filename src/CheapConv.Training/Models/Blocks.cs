@@ -4,11 +4,44 @@ using CheapConv.Nn;
 
 namespace CheapConv.Models;
 
+/// <summary>A block's output and, when the next batch norm was done in its last convolution's store, relu(next(output)).</summary>
+internal readonly record struct ResidualBlockOutput(Tensor Output, Tensor? Activated)
+{
+    /// <summary>
+    /// The end of a block, with fusion on: unit(h) + residual in the unit's last convolution and, in eval-mode inference,
+    /// relu(next(·)) of it in the same store (the output is kept: it is the next block's residual and may be an attention map).
+    /// </summary>
+    public static ResidualBlockOutput Of(IFusableUnit unit, Tensor h, Tensor residual, BatchNorm2d? next)
+    {
+        if (next is not null && EpilogueFusion.Normalizes(next))
+        {
+            var (output, activated) = unit.ForwardNormalized(h, residual, next, keepOutput: true);
+            return new(output!, activated);
+        }
+
+        return new(unit.ForwardAdding(h, residual), null);
+    }
+}
+
+/// <summary>
+/// A pre-activation residual block seen from the network that chains it: given x and o = relu(bn1(x)) (which the previous
+/// convolution's store may have produced), its output, and relu(<c>next</c>(output)) when that could be fused too.
+/// </summary>
+internal interface IResidualBlock
+{
+    /// <summary>The block's first batch norm (over its input).</summary>
+    BatchNorm2d Bn1 { get; }
+
+    /// <summary>The block on x given o = relu(bn1(x)); <paramref name="next"/>: the batch norm that follows the block, whose
+    /// relu(next(·)) comes back in <see cref="ResidualBlockOutput.Activated"/> where <see cref="EpilogueFusion.Normalizes"/>.</summary>
+    ResidualBlockOutput Forward(Tensor x, Tensor o, BatchNorm2d? next);
+}
+
 /// <summary>
 /// Pre-activation basic block: o = relu(bn1(x)); y = conv2(relu(bn2(conv1(o)))); out = y + (x, or shortcut(o)
 /// when in ≠ out). conv1/conv2 are units; the stride sits in conv1; the 1×1 shortcut is never replaced.
 /// </summary>
-internal sealed class BasicBlock : Module
+internal sealed class BasicBlock : Module, IResidualBlock
 {
     /// <summary>A block in→out with <paramref name="stride"/>.</summary>
     public BasicBlock(IBackend backend, int inChannels, int outChannels, int stride, UnitSpec unit, Random random)
@@ -39,16 +72,27 @@ internal sealed class BasicBlock : Module
     public Conv2d? Shortcut { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor x)
+    protected override Tensor ForwardCore(Tensor x) => Forward(x, Bn1.ForwardRelu(x), next: null).Output;
+
+    /// <inheritdoc/>
+    public ResidualBlockOutput Forward(Tensor x, Tensor o, BatchNorm2d? next)
     {
-        var o = Bn1.ForwardRelu(x);
-        var y = Conv2.Forward(Bn2.ForwardRelu(Conv1.Forward(o)));
-        return Ops.Add(y, Shortcut is null ? x : Shortcut.Forward(o));
+        // bn2 after conv1: only its output is needed, so conv1's store can write just that.
+        var h = EpilogueFusion.Normalizes(Bn2)
+            ? ((IFusableUnit)Conv1).ForwardNormalized(o, null, Bn2, keepOutput: false).Activated
+            : Bn2.ForwardRelu(Conv1.Forward(o));
+        if (!EpilogueFusion.IsEnabled)
+        {
+            var y = Conv2.Forward(h);
+            return new(Ops.Add(y, Shortcut is null ? x : Shortcut.Forward(o)), null);
+        }
+
+        return ResidualBlockOutput.Of((IFusableUnit)Conv2, h, Shortcut is null ? x : Shortcut.Forward(o), next);
     }
 }
 
 /// <summary>Pre-activation bottle block: o = relu(bn1(x)); out = conv1(o) + (x, or shortcut(o) when in ≠ out).</summary>
-internal sealed class BottleBlock : Module
+internal sealed class BottleBlock : Module, IResidualBlock
 {
     /// <summary>A block in→out with <paramref name="stride"/>.</summary>
     public BottleBlock(IBackend backend, int inChannels, int outChannels, int stride, UnitSpec unit, Random random)
@@ -71,10 +115,18 @@ internal sealed class BottleBlock : Module
     public Conv2d? Shortcut { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor x)
+    protected override Tensor ForwardCore(Tensor x) => Forward(x, Bn1.ForwardRelu(x), next: null).Output;
+
+    /// <inheritdoc/>
+    public ResidualBlockOutput Forward(Tensor x, Tensor o, BatchNorm2d? next)
     {
-        var o = Bn1.ForwardRelu(x);
-        return Ops.Add(Conv1.Forward(o), Shortcut is null ? x : Shortcut.Forward(o));
+        if (!EpilogueFusion.IsEnabled)
+        {
+            var y = Conv1.Forward(o);
+            return new(Ops.Add(y, Shortcut is null ? x : Shortcut.Forward(o)), null);
+        }
+
+        return ResidualBlockOutput.Of((IFusableUnit)Conv1, o, Shortcut is null ? x : Shortcut.Forward(o), next);
     }
 }
 

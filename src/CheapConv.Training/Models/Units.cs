@@ -5,7 +5,7 @@ using CheapConv.Nn;
 namespace CheapConv.Models;
 
 /// <summary>G(g), G(N/x), G(N): grouped 3×3 in→in (stride on it) → BN → ReLU → pointwise 1×1 in→out.</summary>
-internal sealed class GroupedUnit : Module
+internal sealed class GroupedUnit : Module, IFusableUnit
 {
     /// <summary>The unit in→out.</summary>
     public GroupedUnit(IBackend backend, int inChannels, int outChannels, int stride, int groups, Random random)
@@ -25,11 +25,21 @@ internal sealed class GroupedUnit : Module
     public Conv2d Pointwise { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor x) => Pointwise.Forward(Bn.ForwardRelu(Grouped.Forward(x)));
+    protected override Tensor ForwardCore(Tensor x) => Pointwise.Forward(Hidden(x));
+
+    /// <inheritdoc/>
+    public Tensor ForwardAdding(Tensor x, Tensor residual) => ((IFusableUnit)Pointwise).ForwardAdding(Hidden(x), residual);
+
+    /// <inheritdoc/>
+    public (Tensor? Output, Tensor Activated) ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
+        ((IFusableUnit)Pointwise).ForwardNormalized(Hidden(x), residual, next, keepOutput);
+
+    // What the pointwise convolution reads: relu(bn(grouped(x))).
+    private Tensor Hidden(Tensor x) => Grouped.ForwardBatchNormRelu(x, Bn);
 }
 
 /// <summary>B(b), BG(b,·): reduce 1×1 in→mid → BN → ReLU → 3×3 mid→mid (stride, groups) → BN → ReLU → expand 1×1 mid→out.</summary>
-internal sealed class BottleneckUnit : Module
+internal sealed class BottleneckUnit : Module, IFusableUnit
 {
     /// <summary>The unit in→out through <paramref name="mid"/> channels.</summary>
     public BottleneckUnit(IBackend backend, int inChannels, int mid, int outChannels, int stride, int groups, Random random)
@@ -57,5 +67,15 @@ internal sealed class BottleneckUnit : Module
     public Conv2d Expand { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor x) => Expand.Forward(Bn2.ForwardRelu(Conv.Forward(Bn1.ForwardRelu(Reduce.Forward(x)))));
+    protected override Tensor ForwardCore(Tensor x) => Expand.Forward(Hidden(x));
+
+    /// <inheritdoc/>
+    public Tensor ForwardAdding(Tensor x, Tensor residual) => ((IFusableUnit)Expand).ForwardAdding(Hidden(x), residual);
+
+    /// <inheritdoc/>
+    public (Tensor? Output, Tensor Activated) ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
+        ((IFusableUnit)Expand).ForwardNormalized(Hidden(x), residual, next, keepOutput);
+
+    // What the expanding convolution reads: relu(bn2(conv(relu(bn1(reduce(x)))))).
+    private Tensor Hidden(Tensor x) => Conv.ForwardBatchNormRelu(Reduce.ForwardBatchNormRelu(x, Bn1), Bn2);
 }

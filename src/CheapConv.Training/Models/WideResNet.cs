@@ -34,7 +34,11 @@ public sealed class WideResNet : Module
         Block3 = RegisterModule("block3", new WrnGroup(backend, n, channels[2], channels[3], 2, config.Unit, config.BlockType, random));
         Bn1 = RegisterModule("bn1", new BatchNorm2d(backend, channels[3]));
         Fc = RegisterModule("fc", new Linear(backend, channels[3], config.Classes, random));
+        _blocks = [.. new[] { Block1, Block2, Block3 }.SelectMany(group => Enumerable.Range(0, group.Layer.Count).Select(i => (IResidualBlock)group.Layer[i]))];
     }
+
+    // Every block of the three groups, in order (BlocksPerGroup each).
+    private readonly IResidualBlock[] _blocks;
 
     /// <summary>The groups of blocks a WRN has (and so the activations <see cref="ForwardWithGroups"/> returns).</summary>
     internal const int GroupCount = 3;
@@ -77,12 +81,36 @@ public sealed class WideResNet : Module
             x = Pad.Forward(x);
         }
 
-        var g1 = Block1.Forward(Conv1.Forward(x));
-        var g2 = Block2.Forward(g1);
-        var g3 = Block3.Forward(g2);
-        var logits = Fc.Forward(Ops.GlobalAvgPool(Bn1.ForwardRelu(g3)));
-        return new WrnOutput(logits, [g1, g2, g3]);
+        // The stem, then every block, each handed the batch norm that follows it: in eval-mode inference the convolution
+        // that ends a stage also writes relu(bn(·)) for the next one (EpilogueFusion), so no batch norm runs on its own.
+        var blocks = _blocks;
+        Tensor current;
+        Tensor? activated = null;
+        if (EpilogueFusion.Normalizes(blocks[0].Bn1))
+        {
+            var (stem, normalized) = ((IFusableUnit)Conv1).ForwardNormalized(x, null, blocks[0].Bn1, keepOutput: true);
+            (current, activated) = (stem!, normalized);
+        }
+        else
+        {
+            current = Conv1.Forward(x);
+        }
+
+        var groups = new List<Tensor>(GroupCount);
+        for (var i = 0; i < blocks.Length; i++)
+        {
+            var block = blocks[i];
+            (current, activated) = block.Forward(current, activated ?? block.Bn1.ForwardRelu(current), i + 1 < blocks.Length ? blocks[i + 1].Bn1 : Bn1);
+            if ((i + 1) % Config.BlocksPerGroup == 0)
+            {
+                groups.Add(current);
+            }
+        }
+
+        var logits = Fc.Forward(Ops.GlobalAvgPool(activated ?? Bn1.ForwardRelu(current)));
+        return new WrnOutput(logits, groups);
     }
+
 
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor x) => ForwardWithGroups(x).Logits;

@@ -44,6 +44,9 @@ public sealed class BatchNorm2d : Module
     /// <summary>Running (unbiased) variance (buffer).</summary>
     public Tensor RunningVar { get; }
 
+    /// <summary>What eval mode normalises with, for a convolution that produces relu(bn(·)) in its store.</summary>
+    internal EvalBatchNormParameters EvalParameters => new(Weight, Bias, RunningMean, RunningVar, Eps);
+
     /// <summary>relu(bn(x)) with one fused op; traced as one layer.</summary>
     public Tensor ForwardRelu(Tensor x)
     {

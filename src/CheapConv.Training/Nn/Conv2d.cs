@@ -1,4 +1,5 @@
 using CheapConv.Autograd;
+using CheapConv.Autograd.Functions;
 using CheapConv.Backends;
 
 namespace CheapConv.Nn;
@@ -7,7 +8,7 @@ namespace CheapConv.Nn;
 /// A square-kernel convolution without bias (every conv of a WRN and its students), any groups. Weight
 /// K×(C/groups)×k×k initialised N(0, 2/(k·k·K)) as in REFERENCE.md.
 /// </summary>
-public sealed class Conv2d : Module
+public sealed class Conv2d : Module, IFusableUnit
 {
     /// <summary>A convolution in→out with a k×k kernel.</summary>
     public Conv2d(IBackend backend, int inChannels, int outChannels, int kernelSize, Random random, int stride = 1, int padding = 0, int groups = 1)
@@ -56,6 +57,23 @@ public sealed class Conv2d : Module
 
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor x) => Ops.Conv2d(x, Weight, Stride, Padding, Groups);
+
+    /// <summary>conv(x) + <paramref name="residual"/> in one op; traced as this layer, like <see cref="Module.Forward"/>.</summary>
+    Tensor IFusableUnit.ForwardAdding(Tensor x, Tensor residual)
+    {
+        var y = Conv2dFunction.Apply(x, Weight, Stride, Padding, Groups, residual);
+        LayerTrace.Current?.Record(this, GetType().Name, x, y);
+        return y;
+    }
+
+    /// <inheritdoc/>
+    (Tensor? Output, Tensor Activated) IFusableUnit.ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
+        Conv2dFunction.ApplyNormalized(x, Weight, Stride, Padding, Groups, residual, next.EvalParameters, keepOutput);
+
+    /// <summary>relu(<paramref name="bn"/>(conv(x))): in this convolution's store where <see cref="EpilogueFusion.Normalizes"/>
+    /// allows, else as the two layers.</summary>
+    internal Tensor ForwardBatchNormRelu(Tensor x, BatchNorm2d bn) =>
+        EpilogueFusion.Normalizes(bn) ? ((IFusableUnit)this).ForwardNormalized(x, null, bn, keepOutput: false).Activated : bn.ForwardRelu(Forward(x));
 
     /// <inheritdoc/>
     public override long MacsPerSample(IReadOnlyList<int> inputShape, IReadOnlyList<int> outputShape) =>

@@ -83,6 +83,45 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) =>
         Conv2dBackwardWeight(problem, Buffer(x), Buffer(dy), Buffer(dw));
 
+    void IBackend.Conv2dForwardFused(ConvProblem problem, Storage x, Storage w, Storage? y, Storage? residual, EvalBatchNormRelu? activation)
+    {
+        var output = problem.OutputElements;
+        Check(problem, ("x", Buffer(x), problem.InputElements), ("w", Buffer(w), problem.WeightElements));
+        OptionalCheck(problem, "y", y, output);
+        OptionalCheck(problem, "residual", residual, output);
+        var epilogue = new ConvEpilogue { Residual = Address(residual) };
+        if (activation is { } a)
+        {
+            foreach (var (name, parameter) in new[] { ("gamma", a.Gamma), ("beta", a.Beta), ("running mean", a.RunningMean), ("running var", a.RunningVar) })
+            {
+                OptionalCheck(problem, name, parameter, problem.K);
+            }
+
+            OptionalCheck(problem, "activated", a.Output, output);
+            epilogue = epilogue with
+            {
+                BnGamma = Address(a.Gamma), BnBeta = Address(a.Beta), BnMean = Address(a.RunningMean), BnVar = Address(a.RunningVar),
+                Activated = Address(a.Output), BnEps = a.Eps,
+            };
+        }
+
+        var (workspace, bytes) = SplitWorkspace(Device.Native.ConvWorkspaceSize(problem, ConvPass.Forward, ConvOptions));
+        Device.Native.ConvForwardFused(Device.Handle, problem, ConvOptions, epilogue, Buffer(x).Pointer, Buffer(w).Pointer, Address(y), workspace, bytes,
+            Device.Stream);
+        Device.Queued(AbiFunctions.Name(AbiFunction.ConvForwardFused), problem);
+    }
+
+    // A storage the fused call may leave out: its device address, or 0 when absent (the C ABI's NULL).
+    private nint Address(Storage? storage) => storage is null ? 0 : Buffer(storage).Pointer;
+
+    private void OptionalCheck(ConvProblem problem, string name, Storage? storage, long expected)
+    {
+        if (storage is not null)
+        {
+            Check(problem, (name, Buffer(storage), expected));
+        }
+    }
+
     /// <summary>The device buffer behind a storage of this backend.</summary>
     internal DeviceBuffer<float> Buffer(Storage storage) => storage is DeviceStorage { Buffer: var buffer } && buffer.Device == Device
         ? buffer

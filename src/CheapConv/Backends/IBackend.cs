@@ -36,4 +36,27 @@ public partial interface IBackend
     void Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate = false);
 
     void Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw);
+
+    /// <summary>
+    /// The forward convolution with what follows it in a pre-activation residual network: v = conv(x, w) +
+    /// <paramref name="residual"/> (when given) into <paramref name="y"/> (when given), and relu(eval batch norm(v)) into
+    /// <paramref name="activation"/>'s output (when given). At least one of y and the activation. The bits are those of
+    /// <see cref="Conv2dForward"/>, <see cref="Add"/> and <see cref="BatchNormReluEvalForward"/> made in turn — which is
+    /// what this default does; <see cref="GpuBackend"/> makes it one launch where the tensor-core kernels run the problem.
+    /// </summary>
+    void Conv2dForwardFused(ConvProblem problem, Storage x, Storage w, Storage? y, Storage? residual, EvalBatchNormRelu? activation)
+    {
+        // Without y the sum is formed in the activation's output and normalised in place (both ops allow it).
+        var sum = y ?? activation?.Output ?? throw new ArgumentException("Conv2dForwardFused: neither y nor an activation output: nothing to write");
+        Conv2dForward(problem, x, w, sum);
+        if (residual is not null)
+        {
+            Add(sum.Length, sum, residual, sum);
+        }
+
+        if (activation is { } a)
+        {
+            BatchNormReluEvalForward(problem.N, problem.K, problem.P, problem.Q, sum, a.Gamma, a.Beta, a.RunningMean, a.RunningVar, a.Eps, a.Output);
+        }
+    }
 }

@@ -340,6 +340,17 @@ public sealed unsafe class CheapConvNative
         nint workspace, nuint workspaceBytes, nint stream) =>
         WorkspaceCall(AbiFunction.ConvForward, handle, problem, options, x, w, y, workspace, workspaceBytes, stream);
 
+    /// <summary>cc_conv_forward_fused: y = conv(x, w) + the epilogue's residual, and/or relu(eval batch norm(that)) into its
+    /// activated output, in the convolution's store where the tensor-core kernels run it (otherwise by the separate calls);
+    /// <paramref name="y"/> may be 0 when the epilogue has an activated output.</summary>
+    public void ConvForwardFused(CheapConvHandle handle, ConvProblem problem, KernelOptions options, ConvEpilogue epilogue, nint x, nint w,
+        nint y, nint workspace, nuint workspaceBytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, ConvProblem*, KernelOptions*, ConvEpilogue*, nint, nint, nint, nint, nuint, nint, int>)Export(
+            AbiFunction.ConvForwardFused))(h.Value, &problem, &options, &epilogue, x, w, y, workspace, workspaceBytes, stream), AbiFunction.ConvForwardFused);
+    }
+
     /// <summary>cc_conv_backward_data: dx given dy.</summary>
     public void ConvBackwardData(CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint dy, nint w, nint dx,
         nint workspace, nuint workspaceBytes, nint stream) =>

@@ -111,6 +111,13 @@ public readonly record struct PoolProblem(int N, int C, int H, int W, int PadTop
 [StructLayout(LayoutKind.Sequential)]
 public readonly record struct TensorRef(nint Data, long Length);
 
+/// <summary>cc_conv_epilogue: what <see cref="CheapConvNative.ConvForwardFused"/> does with the convolution's result before
+/// storing it — v = conv(x, w) + <paramref name="Residual"/> (0: nothing added) to y, and relu(eval batch norm(v)) with the
+/// four per-channel parameters and <paramref name="BnEps"/> to <paramref name="Activated"/> (0: no second output; the
+/// parameters are then 0 too). Device addresses.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct ConvEpilogue(nint Residual, nint BnGamma, nint BnBeta, nint BnMean, nint BnVar, nint Activated, float BnEps);
+
 /// <summary>cc_loss_problem: logits (N × Classes) for cross-entropy, KD and count-correct; feature maps (N × C × H × W)
 /// for attention transfer.</summary>
 /// <param name="Temperature">KD's softmax temperature T (the loss is scaled by T²).</param>

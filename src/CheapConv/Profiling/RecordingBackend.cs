@@ -6,7 +6,8 @@ namespace CheapConv.Profiling;
 /// <summary>One op a <see cref="RecordingBackend"/> saw, and which kernel launches it made.</summary>
 /// <param name="Name">The <see cref="IBackend"/> member, e.g. "Conv2dForward".</param>
 /// <param name="Problem">The convolution it computed, for the conv and pointwise ops; null for the others.</param>
-/// <param name="Pass">"forward", "backward_data" or "backward_weight" for a convolution; null otherwise.</param>
+/// <param name="Pass">"forward", "backward_data" or "backward_weight" for a convolution pass; null otherwise (the fused forward, whose
+/// compulsory traffic is all its tensors).</param>
 /// <param name="Flops">2 × MACs of a convolution or linear layer; 0 for the other ops (their arithmetic is negligible).</param>
 /// <param name="StorageBytes">Bytes of every tensor the op was given: no launch of the op can touch more of them.</param>
 /// <param name="FirstLaunch">Index of its first launch in the launch counter's sequence.</param>
@@ -60,6 +61,15 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
     {
         using var op = BeginConv(nameof(Conv2dBackwardWeight), problem, "backward_weight", x, dy, dw);
         inner.Conv2dBackwardWeight(problem, x, dy, dw);
+    }
+
+    public void Conv2dForwardFused(ConvProblem problem, Storage x, Storage w, Storage? y, Storage? residual, EvalBatchNormRelu? activation)
+    {
+        // No pass: the compulsory traffic is then every tensor given once (ProfileModel) — x, w and what the epilogue reads
+        // and writes, which the plain forward's count (x, w, y) would miss.
+        Storage[] storages = [x, w, .. new[] { y, residual, activation?.Output }.OfType<Storage>()];
+        using var op = new OpScope(this, nameof(Conv2dForwardFused), problem, null, 2.0 * problem.Macs, Bytes(storages));
+        inner.Conv2dForwardFused(problem, x, w, y, residual, activation);
     }
 
     public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)

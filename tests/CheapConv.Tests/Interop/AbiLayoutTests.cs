@@ -22,6 +22,7 @@ public class AbiLayoutTests
         ["cc_batchnorm_problem"] = typeof(BatchNormProblem),
         ["cc_elementwise_problem"] = typeof(ElementwiseProblem),
         ["cc_pool_problem"] = typeof(PoolProblem),
+        ["cc_conv_epilogue"] = typeof(ConvEpilogue),
         ["cc_tensor_ref"] = typeof(TensorRef),
         ["cc_loss_problem"] = typeof(LossProblem),
         ["cc_sgd_problem"] = typeof(SgdProblem),

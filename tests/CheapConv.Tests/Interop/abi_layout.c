@@ -40,6 +40,10 @@ int main(void)
     FIELD(cc_pool_problem, pad_top); FIELD(cc_pool_problem, pad_bottom);
     FIELD(cc_pool_problem, pad_left); FIELD(cc_pool_problem, pad_right);
 
+    SIZE(cc_conv_epilogue);
+    FIELD(cc_conv_epilogue, residual); FIELD(cc_conv_epilogue, bn_gamma); FIELD(cc_conv_epilogue, bn_beta);
+    FIELD(cc_conv_epilogue, bn_mean); FIELD(cc_conv_epilogue, bn_var); FIELD(cc_conv_epilogue, activated);
+    FIELD(cc_conv_epilogue, bn_eps);
     SIZE(cc_tensor_ref);
     FIELD(cc_tensor_ref, data); FIELD(cc_tensor_ref, length);
     SIZE(cc_loss_problem);

@@ -148,8 +148,8 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         }
     }
 
-    // The ops a small distillation step does not reach: plain ReLU, the two-pass sum, zero padding, the linear bias
-    // gradient and the fused BN + ReLU variants.
+    // The ops a small distillation step does not reach: plain ReLU, the add (a step's residual adds are in its
+    // convolutions), the two-pass sum, zero padding, the linear bias gradient and the fused BN + ReLU variants.
     private static void OtherOps(IBackend backend)
     {
         const int n = 2, c = 4, h = 3, w = 5;
@@ -159,6 +159,7 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         using var dx = backend.Allocate(length);
         backend.ReluForward(length, x, y);
         backend.ReluBackward(length, y, x, dx);
+        backend.Add(length, x, y, dx);
         using var sum = backend.Allocate(1);
         backend.Sum(x, sum);
         using var padded = backend.Allocate(n * c * (h + 2) * (w + 2));

@@ -1,21 +1,65 @@
+using CheapConv.Backends;
 using CheapConv.Problems;
 
 namespace CheapConv.Autograd.Functions;
 
 /// <summary>
-/// Convolution without bias, any groups, stride and padding. The backend picks the kernel (1×1 problems go to
-/// its GEMM path). Saves the input and the weight: both backward passes need the other operand.
+/// Convolution without bias, any groups, stride and padding, optionally with a residual added in its store
+/// (<see cref="IBackend.Conv2dForwardFused"/>: the pre-activation block's y + x in the convolution's launch). The backend
+/// picks the kernel (1×1 problems go to its GEMM path). Saves the input and the weight: both backward passes need the
+/// other operand; the residual's gradient is the output's, passed through.
 /// </summary>
 internal sealed class Conv2dFunction : Function
 {
     private Conv2dFunction(ConvProblem problem, Tensor x, Tensor w)
         : base(x, w) => Problem = problem;
 
+    private Conv2dFunction(ConvProblem problem, Tensor x, Tensor w, Tensor residual)
+        : base(x, w, residual) => Problem = problem;
+
     /// <summary>The problem descriptor of the forward pass.</summary>
     public ConvProblem Problem { get; }
 
-    /// <summary>y = conv(x, w) with x N×C×H×W and w K×(C/groups)×R×S.</summary>
-    public static Tensor Apply(Tensor x, Tensor w, int stride, int pad, int groups)
+    /// <summary>y = conv(x, w) with x N×C×H×W and w K×(C/groups)×R×S, plus <paramref name="residual"/> (y's shape) when given.</summary>
+    public static Tensor Apply(Tensor x, Tensor w, int stride, int pad, int groups, Tensor? residual = null)
+    {
+        var problem = ProblemOf(x, w, stride, pad, groups, residual);
+        var y = Tensor.Empty(x.Backend, problem.OutputShape);
+        if (residual is null)
+        {
+            x.Backend.Conv2dForward(problem, x.Storage, w.Storage, y.Storage);
+            return Record(y, () => new Conv2dFunction(problem, x, w), x, w);
+        }
+
+        x.Backend.Conv2dForwardFused(problem, x.Storage, w.Storage, y.Storage, residual.Storage, activation: null);
+        return Record(y, () => new Conv2dFunction(problem, x, w, residual), x, w, residual);
+    }
+
+    /// <summary>
+    /// Eval-mode inference only (nothing recorded: there is no gradient of the normalised output): v = conv(x, w) [+
+    /// <paramref name="residual"/>] and relu(eval batch norm(v)) with <paramref name="next"/>'s parameters, in one backend op.
+    /// Returns v only when <paramref name="keepOutput"/> (the block's output, still needed as a residual or an attention
+    /// map), else null and v is never written.
+    /// </summary>
+    public static (Tensor? Output, Tensor Activated) ApplyNormalized(Tensor x, Tensor w, int stride, int pad, int groups, Tensor? residual,
+        EvalBatchNormParameters next, bool keepOutput)
+    {
+        if (GradientMode.IsEnabled)
+        {
+            throw new InvalidOperationException("a convolution with the next batch norm in its store has no gradient: run it under GradientMode.NoGrad()");
+        }
+
+        var problem = ProblemOf(x, w, stride, pad, groups, residual);
+        CheckLength(next.Gamma, problem.K, "the next batch norm's gamma");
+        var backend = x.Backend;
+        var y = keepOutput ? Tensor.Empty(backend, problem.OutputShape) : null;
+        var activated = Tensor.Empty(backend, problem.OutputShape);
+        backend.Conv2dForwardFused(problem, x.Storage, w.Storage, y?.Storage, residual?.Storage,
+            new EvalBatchNormRelu(next.Gamma.Storage, next.Beta.Storage, next.RunningMean.Storage, next.RunningVar.Storage, next.Eps, activated.Storage));
+        return (y, activated);
+    }
+
+    private static ConvProblem ProblemOf(Tensor x, Tensor w, int stride, int pad, int groups, Tensor? residual)
     {
         CheckRank(x, 4, "conv input");
         CheckRank(w, 4, "conv weight");
@@ -25,13 +69,16 @@ internal sealed class Conv2dFunction : Function
             throw new ArgumentException($"conv weight is [{string.Join("x", w.Shape)}] but the problem ({problem}) needs [{string.Join("x", problem.WeightShape)}]");
         }
 
-        var y = Tensor.Empty(x.Backend, problem.OutputShape);
-        x.Backend.Conv2dForward(problem, x.Storage, w.Storage, y.Storage);
-        return Record(y, () => new Conv2dFunction(problem, x, w), x, w);
+        if (residual is not null && !residual.Shape.SequenceEqual(problem.OutputShape))
+        {
+            throw new ArgumentException($"the residual is [{string.Join("x", residual.Shape)}] but the convolution ({problem}) gives [{string.Join("x", problem.OutputShape)}]");
+        }
+
+        return problem;
     }
 
     /// <inheritdoc/>
-    protected internal override Tensor?[] Backward(Tensor outputGradient) => Backward(outputGradient, [null, null]);
+    protected internal override Tensor?[] Backward(Tensor outputGradient) => Backward(outputGradient, new Tensor?[Inputs.Count]);
 
     /// <inheritdoc/>
     protected internal override Tensor?[] Backward(Tensor outputGradient, IReadOnlyList<Tensor?> accumulators)
@@ -51,6 +98,6 @@ internal sealed class Conv2dFunction : Function
             Backend.Conv2dBackwardWeight(Problem, x.Storage, outputGradient.Storage, dw.Storage);
         }
 
-        return [dx, dw];
+        return Inputs.Count == 2 ? [dx, dw] : [dx, dw, PassThrough(2, outputGradient, accumulators[2])];
     }
 }

@@ -1,0 +1,44 @@
+using CheapConv.Autograd;
+
+namespace CheapConv.Nn;
+
+/// <summary>
+/// Whether models do the work that follows a convolution in that convolution's store (<see cref="CheapConv.Backends.IBackend.Conv2dForwardFused"/>,
+/// one launch where the tensor-core kernels run it): a block's residual add, always; and the next batch norm + ReLU in
+/// eval-mode inference (no gradient recorded). On unless a <see cref="Disabled"/> scope is open on this thread — the
+/// unfused path the fused one must match, which tests compare — or a <see cref="LayerTrace"/> is: the per-layer table
+/// lists each layer where and as the unfused forward meets it.
+/// </summary>
+internal static class EpilogueFusion
+{
+    [ThreadStatic]
+    private static int _disabledDepth;
+
+    /// <summary>Whether the residual add goes into the convolution before it.</summary>
+    public static bool IsEnabled => _disabledDepth == 0 && LayerTrace.Current is null;
+
+    /// <summary>Whether <paramref name="bn"/>'s relu(bn(·)) goes into the convolution before it: fusion on, eval mode, and
+    /// nothing recorded (the fused output has no gradient).</summary>
+    public static bool Normalizes(BatchNorm2d bn) => IsEnabled && !bn.Training && !GradientMode.IsEnabled;
+
+    /// <summary>Opens a scope in which models run every op on its own; dispose it to restore fusion.</summary>
+    public static IDisposable Disabled()
+    {
+        _disabledDepth++;
+        return new Scope();
+    }
+
+    private sealed class Scope : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                _disabledDepth--;
+            }
+        }
+    }
+}
