@@ -21,6 +21,11 @@ namespace CheapConv.Cli.Commands;
 /// batch (<see cref="TrainingConfig.Graph"/>); on by default on cuda and emu, refused on the cpu, kept in config.json.
 /// </para>
 /// <para>
+/// --precision fp32|tf32: the convolutions' precision on cuda and emu (<see cref="TrainingConfig.Precision"/>): fp32, the
+/// exact kernels, by default; tf32 runs the tensor-core kernels (and their fused epilogues) where they apply. Refused
+/// with tf32 on the cpu; kept in config.json (a resumed run may not change it).
+/// </para>
+/// <para>
 /// --deterministic: every random choice of a run already derives from its seed and every op is deterministic, so a
 /// run is a pure function of its config.json on one device. What the flag changes is the seed: without it and
 /// without --seed, a fresh seed is drawn (and recorded, so the run can still be repeated); with it the seed is 0
@@ -37,7 +42,7 @@ internal static class TrainCommand
 
     public const string RecipeUsage =
         "RECIPE: [--epochs 200] [--batch-size 128] [--lr 0.1] [--momentum 0.9] [--weight-decay 5e-4] [--schedule step|cosine] [--nesterov] [--no-augment] " +
-        "[--train-subset N] [--test-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--graph on|off (cuda, emu; on by default there)] [--threads N (cpu)] [--out RUN_DIR]";
+        "[--train-subset N] [--test-subset N] [--seed S] [--deterministic] [--device auto|cpu|emu|cuda[:N]] [--graph on|off (cuda, emu; on by default there)] [--precision fp32|tf32 (cuda, emu; fp32 by default)] [--threads N (cpu)] [--out RUN_DIR]";
 
     /// <summary>The exit code of a run stopped by Ctrl+C (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
@@ -116,6 +121,12 @@ internal static class TrainCommand
             Deterministic = o.Flag("deterministic"),
             Device = device,
             Graph = graph,
+            Precision = o.String("precision") switch
+            {
+                null => null,
+                var p when p is "fp32" or "tf32" => p,
+                var other => throw new UsageException($"option --precision must be one of fp32, tf32, got '{other}'"),
+            },
             Out = o.String("out"),
             Teacher = distill ? o.String("teacher") : null,
             Alpha = distill ? OptionalDouble(o, "alpha") : null,
@@ -139,7 +150,7 @@ internal static class TrainCommand
 
     private static int Train(RunPlan plan, int? threads, TextWriter output, CancellationToken cancellation)
     {
-        using var device = ComputeDevice.Open(DeviceRequest.Parse(plan.Config.Device));
+        using var device = ComputeDevice.Open(DeviceRequest.Parse(plan.Config.Device), plan.Config.ConvPrecision);
         IBackend backend;
         string deviceName;
         try

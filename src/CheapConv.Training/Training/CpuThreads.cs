@@ -7,7 +7,7 @@ namespace CheapConv.Training;
 /// --threads N: the C# backend of a cpu device bounded to N threads at once (see <see cref="CpuBackend(int)"/>). Results do
 /// not depend on it, so it is no part of a run's configuration and may differ on resume.
 /// </summary>
-/// <remarks>Here until <see cref="ComputeDevice.Open"/>, which builds every other backend, takes the bound itself.</remarks>
+/// <remarks>Here until <see cref="ComputeDevice.Open(DeviceRequest, Interop.KernelPrecision)"/>, which builds every other backend, takes the bound itself.</remarks>
 internal static class CpuThreads
 {
     /// <summary>

@@ -62,6 +62,9 @@ public sealed record RunRequest
     /// device's default (on for cuda and emu, off for the cpu) or, on resume, the stored value.</summary>
     public bool? Graph { get; init; }
 
+    /// <summary>--precision fp32|tf32 (<see cref="TrainingConfig.Precision"/>); null for fp32 or, on resume, the stored value.</summary>
+    public string? Precision { get; init; }
+
     /// <summary>--out: the new run's directory; null for runs/ARCH-BLOCK-MODE-TIME.</summary>
     public string? Out { get; init; }
 
@@ -191,7 +194,7 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
             r.LearningRate ?? TrainingConfig.DefaultLearningRate, r.Momentum ?? TrainingConfig.DefaultMomentum, r.WeightDecay ?? TrainingConfig.DefaultWeightDecay,
             r.Schedule ?? "step", TrainingConfig.DefaultLrDecay, r.Nesterov, !r.NoAugment,
             r.Seed ?? (r.Deterministic ? 0 : RandomNumberGenerator.GetInt32(int.MaxValue)), r.Deterministic,
-            device.ToString(), distillation) { TestSubset = r.TestSubset, Graph = r.Graph ?? device.Kind != "cpu" };
+            device.ToString(), distillation) { TestSubset = r.TestSubset, Graph = r.Graph ?? device.Kind != "cpu", Precision = r.Precision ?? "fp32" };
         Validate(config, train, test);
 
         var directory = r.Out ?? Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
@@ -245,6 +248,7 @@ public sealed record RunPlan(TrainingConfig Config, string RunDirectory, bool Re
             Deterministic = r.Deterministic || stored.Deterministic,
             Device = r.Device is null ? stored.Device : r.Device.Resolve().ToString(),
             Graph = r.Graph ?? stored.Graph,
+            Precision = r.Precision ?? stored.Precision,
             Distillation = stored.Distillation is { } d
                 ? d with
                 {

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CheapConv.Devices;
+using CheapConv.Interop;
 using CheapConv.IO;
 using CheapConv.Models;
 
@@ -133,6 +134,18 @@ public sealed record TrainingConfig(
     /// </summary>
     public bool? Graph { get; init; }
 
+    /// <summary>
+    /// --precision fp32|tf32: what the GPU backend's convolutions may use (<see cref="KernelPrecision"/>): "fp32", the
+    /// exact CUDA-core kernels (the default, and what the tests hold the GPU path to against the CPU), or "tf32", the
+    /// tensor-core kernels where they apply (as PyTorch does for cuDNN convolutions), with their fused epilogues. It
+    /// changes the bits a step computes, so a resumed run keeps it. Null in a config.json written before the option:
+    /// fp32. The cpu device computes in fp32 only.
+    /// </summary>
+    public string? Precision { get; init; }
+
+    /// <summary>The convolutions' precision on a GPU backend (<see cref="Precision"/>; fp32 when unset).</summary>
+    public KernelPrecision ConvPrecision => Precision == "tf32" ? KernelPrecision.Tf32 : KernelPrecision.Fp32;
+
     /// <summary>"none", "KD", "AT" or "KD+AT".</summary>
     public string Mode => Distillation?.Mode ?? "none";
 
@@ -152,6 +165,9 @@ public sealed record TrainingConfig(
         Require(DeviceRequest.TryParse(Device, out var device) && device.Kind != "auto", $"the device must be cpu, emu, cuda or cuda:N, got '{UntrustedText.OneLine(Device)}'");
         Require(Graph != true || device!.Kind != "cpu",
             "--graph on needs a GPU device (cuda or emu): the C# backend of the cpu device has no graphs to capture; use --graph off or --device cuda|emu");
+        Require(Precision is null or "fp32" or "tf32", $"the precision must be fp32 or tf32, got '{UntrustedText.OneLine(Precision ?? "")}'");
+        Require(Precision != "tf32" || device!.Kind != "cpu",
+            "--precision tf32 needs a GPU device (cuda or emu): the C# backend of the cpu device computes in fp32; use --precision fp32 or --device cuda|emu");
         if (Distillation is { } d)
         {
             Require(double.IsFinite(d.Alpha) && d.Alpha is >= 0 and <= 1, $"--alpha must be in [0, 1], got {d.Alpha}");
@@ -210,8 +226,9 @@ public sealed record TrainingConfig(
             conflicts.Add($"epochs: {stored.Epochs} → {requested.Epochs} (may only grow)");
         }
 
-        var a = JsonSerializer.SerializeToNode(stored with { Epochs = 0, Normalization = null, Graph = null }, RunFiles.Json)!.AsObject();
-        var b = JsonSerializer.SerializeToNode(requested with { Epochs = 0, Normalization = null, Graph = null }, RunFiles.Json)!.AsObject();
+        // A config.json from before --precision (null) ran in fp32.
+        var a = JsonSerializer.SerializeToNode(stored with { Epochs = 0, Normalization = null, Graph = null, Precision = stored.Precision ?? "fp32" }, RunFiles.Json)!.AsObject();
+        var b = JsonSerializer.SerializeToNode(requested with { Epochs = 0, Normalization = null, Graph = null, Precision = requested.Precision ?? "fp32" }, RunFiles.Json)!.AsObject();
         foreach (var name in a.Select(p => p.Key).Union(b.Select(p => p.Key)))
         {
             var left = a[name];

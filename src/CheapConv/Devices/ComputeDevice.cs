@@ -1,13 +1,14 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using CheapConv.Backends;
+using CheapConv.Interop;
 
 namespace CheapConv.Devices;
 
 /// <summary>
 /// Where to compute, as --device names it: "cpu" (the C# backend), "emu" (the CUDA kernels on the emulator, for
 /// correctness only: slow), "cuda" or "cuda:N" (GPU N; plain "cuda" is GPU 0), or "auto" (cuda where a GPU is usable,
-/// else cpu). The one parser of these names; <see cref="ComputeDevice.Open"/> is the one place that opens them.
+/// else cpu). The one parser of these names; <see cref="ComputeDevice.Open(DeviceRequest, KernelPrecision)"/> is the one place that opens them.
 /// </summary>
 public sealed record DeviceRequest
 {
@@ -101,8 +102,15 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>
     /// Opens the device <paramref name="request"/> names ("auto" resolved by <see cref="DeviceRequest.Resolve"/>). A
     /// device that is not there (no GPU, no emulator library) is a <see cref="DeviceUnavailableException"/> that says why.
+    /// A GPU backend's convolutions run in fp32 (<see cref="GpuBackend.ConvPrecision"/>).
     /// </summary>
-    public static ComputeDevice Open(DeviceRequest request)
+    public static ComputeDevice Open(DeviceRequest request) => Open(request, KernelPrecision.Fp32);
+
+    /// <summary>
+    /// <see cref="Open(DeviceRequest)"/> with the precision a GPU backend's convolutions may use
+    /// (<see cref="GpuBackend.ConvPrecision"/>); the cpu backend computes in fp32 whatever it says.
+    /// </summary>
+    public static ComputeDevice Open(DeviceRequest request, KernelPrecision convPrecision)
     {
         ArgumentNullException.ThrowIfNull(request);
         var resolved = request.Resolve();
@@ -112,7 +120,7 @@ public sealed class ComputeDevice : IDisposable
         }
 
         Device device = resolved.Kind == "emu" ? EmulatedDevice.Open() : CudaDevice.Open(resolved.Ordinal);
-        var backend = new GpuBackend(device);
+        var backend = new GpuBackend(device) { ConvPrecision = convPrecision };
         return new ComputeDevice(resolved, device is EmulatedDevice ? "CUDA emulator (correctness only, slow)" : device.Name, backend, device, backend);
     }
 

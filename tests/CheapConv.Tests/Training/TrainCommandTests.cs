@@ -173,6 +173,37 @@ public sealed class TrainCommandTests(TrainingFixture fixture) : IClassFixture<T
             () => Train("--arch", "wrn-10-1", "--data", fixture.Data.Directory, "--graph", "yes", "--out", Path.Combine(fixture.Data.Directory, "never")));
 
     [Fact]
+    public void Train_Tf32OnTheEmulator_RunsOtherKernelsThanFp32_AndARunKeepsItsPrecision()
+    {
+        string Run(string precision)
+        {
+            var directory = Path.Combine(fixture.Data.Directory, $"emu-{precision}-run");
+            var (code, _) = Train("--arch", "wrn-10-1", "--block", "G2", "--data", fixture.Data.Directory, "--epochs", "1", "--batch-size", "8",
+                "--train-subset", "16", "--test-subset", "8", "--deterministic", "--device", "emu", "--precision", precision, "--out", directory);
+            Assert.Equal(0, code);
+            Assert.Equal(precision, TrainingConfig.Read(directory).Precision);
+            return directory;
+        }
+
+        var fp32 = Run("fp32");
+        var tf32 = Run("tf32");
+        // A run is a pure function of its config: the same weights unless the precision reached the convolutions (the
+        // 1x1 ones run on the tf32 tensor-core kernels, which round their operands).
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(fp32, "checkpoint.safetensors")), File.ReadAllBytes(Path.Combine(tf32, "checkpoint.safetensors")));
+        AssertUsageError("precision: \"tf32\" → \"fp32\"", () => Train("--resume", tf32, "--epochs", "2", "--precision", "fp32"));
+    }
+
+    [Fact]
+    public void Train_Tf32OnTheCpu_IsAUsageError() =>
+        AssertUsageError("--precision tf32 needs a GPU device (cuda or emu): the C# backend of the cpu device computes in fp32",
+            () => Train("--arch", "wrn-10-1", "--data", fixture.Data.Directory, "--device", "cpu", "--precision", "tf32", "--out", Path.Combine(fixture.Data.Directory, "never")));
+
+    [Fact]
+    public void Train_PrecisionNeitherFp32NorTf32_IsAUsageError() =>
+        AssertUsageError("option --precision must be one of fp32, tf32, got 'fp16'",
+            () => Train("--arch", "wrn-10-1", "--data", fixture.Data.Directory, "--precision", "fp16", "--out", Path.Combine(fixture.Data.Directory, "never")));
+
+    [Fact]
     public void Eval_WithTestSubset_CountsTheFirstTestImages()
     {
         var (code, output) = Eval("--ckpt", fixture.TeacherDirectory, "--data", fixture.Data.Directory, "--device", "cpu", "--test-subset", "7");
