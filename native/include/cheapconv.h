@@ -142,12 +142,12 @@ typedef enum cc_algo {
     CC_ALGO_GEMM = 2,     /* the tiled fp32 GEMM kernels (1x1, groups 1, no padding, any stride); another
                              convolution asked for with it gets CC_ERROR_NOT_SUPPORTED, as does a linear
                              layer asked for with CC_ALGO_DIRECT */
-    CC_ALGO_TILED = 3,    /* the tiled fp32 3x3 kernels for depthwise and grouped convolutions (3x3 filters,
-                             stride 1 or 2 in both directions, any padding, groups and channels): shared-memory
-                             tiles with halos, several outputs per thread, a deterministic split weight
-                             gradient (workspace from cc_conv_workspace_size). AUTO takes them for every such
-                             problem with groups > 1 that the tensor-core kernels do not take; another problem
-                             asked for with them gets CC_ERROR_NOT_SUPPORTED */
+    CC_ALGO_TILED = 3,    /* the tiled fp32 3x3 kernels for depthwise, grouped and dense convolutions (3x3
+                             filters, stride 1 or 2 in both directions, any padding, groups and channels):
+                             shared-memory tiles with halos, several outputs per thread, a deterministic split
+                             weight gradient (workspace from cc_conv_workspace_size). AUTO takes them for every
+                             such problem that the tensor-core kernels do not take; another problem asked for
+                             with them gets CC_ERROR_NOT_SUPPORTED */
     CC_ALGO_IMPLICIT_GEMM = 4 /* the tensor-core (tf32 mma.sync) implicit GEMM kernels; needs CC_PRECISION_TF32 and
                              a problem they implement (CC_ERROR_NOT_SUPPORTED otherwise) */
 } cc_algo;

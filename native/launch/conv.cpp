@@ -163,11 +163,15 @@ cc_status plan_variant(const char* call, const cc_conv_problem* problem, cc_conv
                     "(use CC_ALGO_AUTO or CC_ALGO_DIRECT)",
                     call, p.r, p.s, p.groups, p.pad_h, p.pad_w);
 
-    // The tiled 3x3 kernels (conv_tiled.h): when asked for, and AUTO's choice for every grouped or depthwise 3x3.
+    // The tiled 3x3 kernels (conv_tiled.h): when asked for, and AUTO's choice for every 3x3 with stride 1 or 2 the
+    // tensor cores do not take — grouped, depthwise and dense alike. For dense ones (groups 1) the roofline model has them
+    // 15x faster than the direct kernels over the catalogue's 12 dense 3x3 problems in fp32 (forward 5916.5 -> 397.8 us,
+    // backward data 5028.9 -> 459.9, backward weight 6080.7 -> 528.6; faster on each problem and pass), and the 3-channel
+    // stem 7x to 20x faster (bench/results/profile-2026-11-29-dense-tiled.md).
     if (o.algo == CC_ALGO_TILED && !tiled_supports(p))
         return fail(CC_ERROR_NOT_SUPPORTED, "%s: CC_ALGO_TILED computes %s, not r=%d s=%d stride=%dx%d (use CC_ALGO_AUTO or CC_ALGO_DIRECT)",
                     call, kTiledSupports, p.r, p.s, p.stride_h, p.stride_w);
-    if (o.algo == CC_ALGO_TILED || (o.algo == CC_ALGO_AUTO && p.groups > 1 && tiled_supports(p))) {
+    if (o.algo == CC_ALGO_TILED || (o.algo == CC_ALGO_AUTO && tiled_supports(p))) {
         ConvPlan tiled;
         tiled.tiled = true;
         CC_TRY(plan_tiled(call, p, pass, &tiled.tiled_plan));

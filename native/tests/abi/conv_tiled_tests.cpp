@@ -48,7 +48,12 @@ void test_choice_and_refusals(Tally& t)
             "AUTO runs a grouped stride-2 3x3 tiled: " + names(grouped, CC_CONV_BACKWARD_DATA, nullptr));
     cc_options fp32{};
     fp32.precision = CC_PRECISION_FP32; // with tf32 allowed a dense 3x3 goes to the tensor cores (conv_tests.cpp)
-    t.check(names(dense, CC_CONV_FORWARD, &fp32) == "cc_conv2d_forward_kernel", "AUTO (fp32) keeps a dense 3x3 (groups 1) direct");
+    t.check(names(dense, CC_CONV_FORWARD, &fp32) == "cc_conv2d_tiled_forward_s1_kernel",
+            "AUTO (fp32) runs a dense 3x3 (groups 1) tiled: " + names(dense, CC_CONV_FORWARD, &fp32));
+    cc_conv_problem stem; // 3 input channels: too few for the tensor cores even with tf32 allowed
+    cc_conv_init(&stem, 2, 3, 9, 7, 8, 3, 3, 1, 1, 1, 1, 1);
+    t.check(names(stem, CC_CONV_BACKWARD_WEIGHT, nullptr).rfind("cc_conv2d_tiled_backward_weight_s1_kernel", 0) == 0,
+            "AUTO (tf32) runs a 3-channel dense 3x3 tiled: " + names(stem, CC_CONV_BACKWARD_WEIGHT, nullptr));
     t.check(names(dense, CC_CONV_BACKWARD_WEIGHT, &tiled).rfind("cc_conv2d_tiled_backward_weight_s1_kernel", 0) == 0,
             "CC_ALGO_TILED runs a dense 3x3 tiled: " + names(dense, CC_CONV_BACKWARD_WEIGHT, &tiled));
 

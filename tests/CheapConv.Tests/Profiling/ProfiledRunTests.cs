@@ -51,9 +51,12 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
             launches.AddRange(pass.Launches.Select(l => l.Launch));
         }
 
-        // The fp32 GEMM and direct kernels run where tf32 is not allowed.
+        // The fp32 GEMM runs where tf32 is not allowed (a dense 3×3 then goes to the tiled kernels); the direct kernels,
+        // the reference algorithm, when asked for.
         using var exact = new ProfiledRun(fixture.Profile, run.Settings, KernelPrecision.Fp32);
-        foreach (var pass in CatalogueProfile.Run(exact, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1)]))
+        using var direct = new ProfiledRun(fixture.Profile, run.Settings, KernelPrecision.Fp32, KernelAlgorithm.Direct);
+        foreach (var pass in CatalogueProfile.Run(exact, [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1)])
+                     .Concat(CatalogueProfile.Run(direct, [ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1)])))
         {
             launches.AddRange(pass.Launches.Select(l => l.Launch));
         }
