@@ -21,10 +21,11 @@
 //                     into out.dw (cheapconv/split_reduce.h: deterministic, no floating-point atomics).
 //
 // Block: a compile-time tile (TileConfig below). Every kernel has SquareTile: 128 threads = 4 warps in 2 x 2, a 64 x 64
-// tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8; the dense 3x3 forward pass also has WideTile: 256 threads
-// = 8 warps in 2 x 4, a 64 x 128 tile (the same warp tile), which halves the re-reads of the weights (its own kernel,
-// cc_implicit_gemm_forward_3x3_wide_kernel; the launcher chooses). Grid: (ceil(N / columns), ceil(M / rows), groups
-// [* splits]). Dynamic shared memory: the tile's kSharedBytes (30 KiB square, 45 KiB wide).
+// tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8; the 3x3 forward pass also has WideTile: 256 threads = 8 warps
+// in 2 x 4, a 64 x 128 tile (the same warp tile), which halves the re-reads of the weights, and FlatTile: 128 threads =
+// 4 warps in 1 x 4, a 32 x 128 tile for M <= 32 (kernels cc_implicit_gemm_forward_3x3_wide_kernel and _flat_; the
+// launcher chooses). Grid: (ceil(N / columns), ceil(M / rows), groups [* splits]). Dynamic shared memory: the tile's
+// kSharedBytes (30 KiB square, 45 KiB wide, 37.5 KiB flat).
 // Pipeline: the tile of reduction indices [k0, k0 + 16) of A and of B is copied by cp.async into one of 3 stages,
 // two tiles ahead of the one the warps multiply; an element outside the matrix (or the split's range, or the
 // padding) is a zero-filled copy (src-size 0), so the mma loop needs no guards.
@@ -95,6 +96,12 @@ static_assert(SquareTile::kThreads == 128 && SquareTile::kSharedBytes == 30720,
 // the 48 KiB that needs the opt-in; at least 2 resident blocks (16 warps) per SM cap the registers at 128 again.
 using WideTile = TileConfig<64, 128, 2, 4, 3, 2>;
 static_assert(WideTile::kThreads == 256 && WideTile::kSharedBytes == 46080, "kImplicitGemmWide in native/launch/conv_implicit_gemm.h");
+// The flat tile, for the same passes with at most 32 filters per group: 32 x 128, 4 warps of 32 x 32 side by side. On the
+// 64-row tiles half the warps (or more) multiply rows past M, reading fragments from shared memory for nothing: the
+// limit of those problems once the wide tile has cut their L2 traffic. The same A and B traffic per block as the wide
+// tile's for M <= 32; 37.5 KiB of shared memory, and 4 resident blocks per SM (128 registers per thread) like the square.
+using FlatTile = TileConfig<32, 128, 1, 4, 3, 4>;
+static_assert(FlatTile::kThreads == 128 && FlatTile::kSharedBytes == 38400, "kImplicitGemmFlat in native/launch/conv_implicit_gemm.h");
 
 enum Layout { kKMajor, kMnMajor };
 
@@ -658,6 +665,14 @@ extern "C" __global__ void __launch_bounds__(WideTile::kThreads, WideTile::kMinB
     forward<WideTile, 3, 3>(pr, x, w, y, ep, vectorized);
 }
 
+// The same on the flat tile (FlatTile: 32 x 128, 128 threads, 37.5 KiB): the launcher's choice over the wide tile where
+// the filters per group fit its 32 rows.
+extern "C" __global__ void __launch_bounds__(FlatTile::kThreads, FlatTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_flat_kernel(
+    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized)
+{
+    forward<FlatTile, 3, 3>(pr, x, w, y, ep, vectorized);
+}
+
 // dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1 (every dx pixel is written).
 // vectorized bit 0: w^T (C % 4 == 0); bit 1: dy (P*Q % 4 == 0).
 extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr,
@@ -719,6 +734,7 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_wide_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_flat_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_stride2_kernel);

@@ -39,12 +39,17 @@ cc_status geometry_for(const char* call, const ImplicitGemmTile& tile, i64 rows,
 }
 
 // The forward pass's GEMM: M = K / groups rows, N = N P Q columns, one layer per group.
-cc_status forward_plan(const char* call, const cc_conv_problem& p, bool wide, ImplicitGemmPlan* plan)
+cc_status forward_plan(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan)
 {
-    const bool three = filter_is(p, 3);
-    plan->kernel = wide ? KernelId::implicit_gemm_forward_3x3_wide
-                        : three ? KernelId::implicit_gemm_forward_3x3 : KernelId::implicit_gemm_forward_1x1;
-    return geometry_for(call, wide ? kImplicitGemmWide : kImplicitGemmSquare, p.k / p.groups, positions(p), p.groups, &plan->geometry);
+    switch (tile) {
+    case ForwardTile::wide: plan->kernel = KernelId::implicit_gemm_forward_3x3_wide; break;
+    case ForwardTile::flat: plan->kernel = KernelId::implicit_gemm_forward_3x3_flat; break;
+    case ForwardTile::square:
+        plan->kernel = filter_is(p, 3) ? KernelId::implicit_gemm_forward_3x3 : KernelId::implicit_gemm_forward_1x1;
+        break;
+    }
+    const ImplicitGemmTile& shape = tile == ForwardTile::wide ? kImplicitGemmWide : tile == ForwardTile::flat ? kImplicitGemmFlat : kImplicitGemmSquare;
+    return geometry_for(call, shape, p.k / p.groups, positions(p), p.groups, &plan->geometry);
 }
 
 // Which operands the kernels may copy 16 bytes at a time (the kernels' `vectorized` argument): four consecutive
@@ -98,23 +103,28 @@ bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass)
 // shapes/wrn40-2-moonshine.txt, forward, square -> wide tile, µs: 128 blocks (Kg = 128 at 8x8) 18.5 -> 15.2 and
 // 14.1 -> 12.6, taken; 64 blocks (Kg = 64 at 8x8) 7.0 -> 9.0 and 8.2 -> 12.6, refused; 256 and more blocks 8.9 -> 8.2,
 // 19.3 -> 15.8, 15.5 -> 14.4, 16.8 -> 15.4, 29.1 -> 26.8, 12.0 -> 11.3, 14.6 -> 13.0 (grouped by 4: 4-11% less).
-bool implicit_gemm_forward_wide(const cc_conv_problem& p)
+// With at most 32 filters per group, the flat tile (32 rows, the same columns and grid) instead: no warp multiplies rows
+// past M, so the shared-memory wavefronts that bound those problems on the 64-row tiles fall; wide -> flat, µs: 8.2 ->
+// 8.0, 14.4 -> 12.8, 15.4 -> 15.3, 26.8 -> 25.3, 11.3 -> 11.3 (grouped by 4: 5.1 -> 4.7, 8.2 -> 7.9, 14.4 -> 13.1,
+// 6.5 -> 6.4), every one now L2-bound.
+ForwardTile implicit_gemm_forward_tile(const cc_conv_problem& p)
 {
     constexpr i64 kSms = 132;
-    if (!filter_is(p, 3)) return false;
-    const i64 blocks = tiles(positions(p), kImplicitGemmWide.columns) * tiles(p.k / p.groups, kImplicitGemmWide.rows) * p.groups;
-    return 8 * blocks >= 7 * kSms;
+    if (!filter_is(p, 3)) return ForwardTile::square;
+    const i64 kg = p.k / p.groups, blocks = tiles(positions(p), kImplicitGemmWide.columns) * tiles(kg, kImplicitGemmWide.rows) * p.groups;
+    if (8 * blocks < 7 * kSms) return ForwardTile::square;
+    return kg <= kImplicitGemmFlat.rows ? ForwardTile::flat : ForwardTile::wide;
 }
 
-cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, bool wide, ImplicitGemmPlan* plan)
+cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan)
 {
     if (!implicit_gemm_implements(p, CC_CONV_FORWARD))
         return plan_implicit_gemm(call, p, CC_CONV_FORWARD, 0, plan); // its refusal
-    if (wide && !filter_is(p, 3))
-        return fail(CC_ERROR_NOT_SUPPORTED, "%s: the wide implicit-GEMM tile has a forward kernel for 3x3 filters only, not r=%d s=%d",
+    if (tile != ForwardTile::square && !filter_is(p, 3))
+        return fail(CC_ERROR_NOT_SUPPORTED, "%s: the wide and flat implicit-GEMM tiles have forward kernels for 3x3 filters only, not r=%d s=%d",
                     call, p.r, p.s);
     ImplicitGemmPlan result;
-    CC_TRY(forward_plan(call, p, wide, &result));
+    CC_TRY(forward_plan(call, p, tile, &result));
     *plan = result;
     return CC_SUCCESS;
 }
@@ -133,7 +143,7 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
     const i64 cg = p.c / p.groups, kg = p.k / p.groups;
     switch (pass) {
     case CC_CONV_FORWARD:
-        CC_TRY(forward_plan(call, p, implicit_gemm_forward_wide(p), &result));
+        CC_TRY(forward_plan(call, p, implicit_gemm_forward_tile(p), &result));
         break;
     case CC_CONV_BACKWARD_DATA: // over dx's pixels
         result.kernel = !three               ? KernelId::implicit_gemm_backward_data_1x1
@@ -173,6 +183,9 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
         return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
     case KernelId::implicit_gemm_forward_3x3_wide:
         return launch<KernelId::implicit_gemm_forward_3x3_wide>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
+                                                                vectorized);
+    case KernelId::implicit_gemm_forward_3x3_flat:
+        return launch<KernelId::implicit_gemm_forward_3x3_flat>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
                                                                 vectorized);
     case KernelId::implicit_gemm_backward_data_1x1:
         return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
