@@ -20,14 +20,18 @@
 //                     block that arrives last at its (tile, group) adds the tile's slices in order z = 0, 1, ...
 //                     into out.dw (cheapconv/split_reduce.h: deterministic, no floating-point atomics).
 //
-// Block: 128 threads = 4 warps in 2 x 2, a 64 x 64 tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8.
-// Grid: (ceil(N / 64), ceil(M / 64), groups [* splits]). Dynamic shared memory: kSharedBytes (30 KiB).
+// Block: a compile-time tile (TileConfig below). Every kernel has SquareTile: 128 threads = 4 warps in 2 x 2, a 64 x 64
+// tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8; the 3x3 forward pass also has WideTile: 256 threads = 8 warps
+// in 2 x 4, a 64 x 128 tile (the same warp tile), which halves the re-reads of the weights, and FlatTile: 128 threads =
+// 4 warps in 1 x 4, a 32 x 128 tile for M <= 32 (kernels cc_implicit_gemm_forward_3x3_wide_kernel and _flat_; the
+// launcher chooses). Grid: (ceil(N / columns), ceil(M / rows), groups [* splits]). Dynamic shared memory: the tile's
+// kSharedBytes (30 KiB square, 45 KiB wide, 37.5 KiB flat).
 // Pipeline: the tile of reduction indices [k0, k0 + 16) of A and of B is copied by cp.async into one of 3 stages,
 // two tiles ahead of the one the warps multiply; an element outside the matrix (or the split's range, or the
 // padding) is a zero-filled copy (src-size 0), so the mma loop needs no guards.
 // Shared layouts, one per operand, chosen by where its global memory is contiguous (so 16-byte copies stay 16 bytes):
-//   k-major   s[k][mn], row stride 72 floats: fragment reads s[k0 + t][base + g] hit bank (8t + g) mod 32, all
-//             32 lanes distinct;
+//   k-major   s[k][mn], row stride 72 floats (the tile's 64 rows or columns + 8; 136 for the wide tile's 128 columns,
+//             also 8 mod 32): fragment reads s[k0 + t][base + g] hit bank (8t + g) mod 32, all 32 lanes distinct;
 //   mn-major  s[mn][k], row stride 20 floats: reads s[base + g][k0 + t] hit bank (20g + t) mod 32, distinct.
 // 16-byte copies ("vectorized") where 4 consecutive elements along the contiguous dimension are contiguous and
 // aligned in global memory (the launcher checks it: pointwise stride 1, extents multiple of 4, 16-byte buffers);
@@ -45,31 +49,67 @@
 
 namespace {
 
-constexpr int kTile = 64;     // rows and columns of C per block
-constexpr int kTileK = 16;    // reduction indices per stage
-constexpr int kStages = 3;
-constexpr int kThreads = 128; // must match kImplicitGemmBlock (native/launch/conv_implicit_gemm.h)
-// At least 4 resident blocks (16 warps) per SM: caps the registers at 128 per thread (65536 / (4 * 128)), enough warps
-// for the loads in flight of these mostly memory-bound shapes; 30 KiB x 4 of shared memory fits every target.
-constexpr int kMinBlocksPerSm = 4;
-constexpr int kWarpTile = 32;
-constexpr int kFragsM = kWarpTile / 16;
-constexpr int kFragsN = kWarpTile / 8;
-
-constexpr int kKMajorStride = kTile + 8;
+constexpr int kTileK = 16; // reduction indices per stage
 constexpr int kMnMajorStride = kTileK + 4;
-constexpr int kOperandFloats = kTileK * kKMajorStride > kTile * kMnMajorStride ? kTileK * kKMajorStride : kTile * kMnMajorStride;
-constexpr int kStageFloats = 2 * kOperandFloats; // A then B
-constexpr int kSharedBytes = kStages * kStageFloats * 4;
-static_assert(kSharedBytes == 30720, "kImplicitGemmSharedBytes in native/launch/conv_implicit_gemm.h");
-static_assert(kKMajorStride % 4 == 0 && kMnMajorStride % 4 == 0 && kOperandFloats % 4 == 0, "16-byte aligned rows");
+
+// The k-major row stride of an operand whose tile spans Extent rows or columns of C: 8 floats of padding, so the
+// stride is 8 mod 32 banks (Extent a multiple of 32) and fragment reads stay conflict-free (header comment).
+template <int Extent>
+constexpr int kKMajorStride = Extent + 8;
+// One operand's region of a stage: either layout fits, so any kernel may give it either.
+template <int Extent>
+constexpr int kOperandFloats =
+    kTileK * kKMajorStride<Extent> > Extent * kMnMajorStride ? kTileK * kKMajorStride<Extent> : Extent * kMnMajorStride;
+
+// A block's tile, fixed at compile time (no runtime branch on it anywhere): Rows x Cols of C per block, WarpsM x WarpsN
+// warps each multiplying a (Rows / WarpsM) x (Cols / WarpsN) part of it in mma tiles of 16 x 8, Stages pipeline stages,
+// and the resident blocks per SM its __launch_bounds__ promise (which caps the registers per thread).
+template <int Rows, int Cols, int WarpsM, int WarpsN, int Stages, int MinBlocksPerSm>
+struct TileConfig {
+    static constexpr int kRows = Rows, kCols = Cols, kStages = Stages, kMinBlocksPerSm = MinBlocksPerSm;
+    static constexpr int kWarpsN = WarpsN, kWarps = WarpsM * WarpsN, kThreads = 32 * kWarps;
+    static constexpr int kWarpRows = Rows / WarpsM, kWarpCols = Cols / WarpsN;
+    static constexpr int kFragsM = kWarpRows / 16, kFragsN = kWarpCols / 8;
+    static constexpr int kAFloats = kOperandFloats<Rows>, kBFloats = kOperandFloats<Cols>;
+    static constexpr int kStageFloats = kAFloats + kBFloats; // A then B
+    static constexpr int kSharedBytes = kStages * kStageFloats * 4;
+    static_assert(kWarpRows % 16 == 0 && kWarpCols % 8 == 0, "whole mma tiles per warp");
+    // The copy patterns below: every thread copies the same number of elements (4-byte) and chunks (16-byte) of each
+    // operand, and the tile's rows and columns are multiples of 32 (the k-major strides' bank argument).
+    static_assert(Rows % 32 == 0 && Cols % 32 == 0 && (Rows * kTileK / 4) % kThreads == 0 && (Cols * kTileK / 4) % kThreads == 0,
+                  "copies spread evenly over the threads");
+    static_assert(kAFloats % 4 == 0 && kBFloats % 4 == 0 && kMnMajorStride % 4 == 0 && kKMajorStride<Rows> % 4 == 0 &&
+                      kKMajorStride<Cols> % 4 == 0,
+                  "16-byte aligned rows");
+};
+
+// Every kernel's tile: 64 x 64, 4 warps of 32 x 32. At least 4 resident blocks (16 warps) per SM: caps the registers at
+// 128 per thread (65536 / (4 * 128)), enough warps for the loads in flight of these mostly memory-bound shapes; 30 KiB
+// x 4 of shared memory fits every target.
+using SquareTile = TileConfig<64, 64, 2, 2, 3, 4>;
+static_assert(SquareTile::kThreads == 128 && SquareTile::kSharedBytes == 30720,
+              "kImplicitGemmSquare in native/launch/conv_implicit_gemm.h");
+// The wide tile of the dense 3x3 forward pass: 64 x 128, 8 warps of 32 x 32 (the same warp tile, so the same registers
+// per thread). Each block reads its Kr x 64 strip of A (the weights) once for 128 columns instead of 64: 16% (M = 32) to
+// 24% (M = 64, 128) fewer L2 sectors per MAC, the binding limit of these problems at batch 128
+// (bench/results/profile-2026-11-29-fused-splits.md; the launcher's rule, conv_implicit_gemm.cpp, has the numbers). 45 KiB of shared memory (B's region is 128 x 20 floats), under
+// the 48 KiB that needs the opt-in; at least 2 resident blocks (16 warps) per SM cap the registers at 128 again.
+using WideTile = TileConfig<64, 128, 2, 4, 3, 2>;
+static_assert(WideTile::kThreads == 256 && WideTile::kSharedBytes == 46080, "kImplicitGemmWide in native/launch/conv_implicit_gemm.h");
+// The flat tile, for the same passes with at most 32 filters per group: 32 x 128, 4 warps of 32 x 32 side by side. On the
+// 64-row tiles half the warps (or more) multiply rows past M, reading fragments from shared memory for nothing: the
+// limit of those problems once the wide tile has cut their L2 traffic. The same A and B traffic per block as the wide
+// tile's for M <= 32; 37.5 KiB of shared memory, and 4 resident blocks per SM (128 registers per thread) like the square.
+using FlatTile = TileConfig<32, 128, 1, 4, 3, 4>;
+static_assert(FlatTile::kThreads == 128 && FlatTile::kSharedBytes == 38400, "kImplicitGemmFlat in native/launch/conv_implicit_gemm.h");
 
 enum Layout { kKMajor, kMnMajor };
 
-template <Layout L>
+// Element (mn, k) of an operand tile spanning `Extent` rows (A) or columns (B) of C.
+template <Layout L, int Extent>
 __device__ __forceinline__ int smem_index(int mn, int k)
 {
-    return L == kKMajor ? k * kKMajorStride + mn : mn * kMnMajorStride + k;
+    return L == kKMajor ? k * kKMajorStride<Extent> + mn : mn * kMnMajorStride + k;
 }
 
 // Copies one element (4 bytes) or, vectorized, the 4 elements that follow along the layout's contiguous dimension.
@@ -83,21 +123,24 @@ __device__ __forceinline__ void copy16(float* dst, const float* src, const float
     cc_cp_async_cg(dst, src != nullptr ? src : any_valid, src != nullptr ? 16u : 0u);
 }
 
-// Which element of an mn-major tile (rows 20 words apart) a thread copies in step i of the 8 4-byte copies: the lanes
-// of a half warp along k, so 16 consecutive k of one row (coalesced in memory, 16 banks), the other half warp 4 rows
-// further (80 words = 16 banks on), so the 32 lanes hit 32 banks. k is the same in every step.
+// Which element of an mn-major tile (rows 20 words apart) a thread copies in step i of its 4-byte copies (Extent * 16 /
+// threads of them): the lanes of a half warp along k, so 16 consecutive k of one row (coalesced in memory, 16 banks),
+// the other half warp 4 rows further (80 words = 16 banks on), so the 32 lanes hit 32 banks. k is the same in every step.
+template <class T>
 __device__ __forceinline__ void mn_major_element(int i, int& mn, int& k)
 {
-    const int lane = (int)threadIdx.x % 32, r = 4 * i + (int)threadIdx.x / 32; // r: 0..31 over the steps and warps
+    const int lane = (int)threadIdx.x % 32, r = T::kWarps * i + (int)threadIdx.x / 32; // r: 0 .. Extent / 2 - 1
     mn = r % 4 + 8 * (r / 4) + 4 * (lane / 16);
     k = lane % 16;
 }
 
-// The same for step i of the 2 16-byte copies: a quarter warp (one 16-byte phase) writes the same 4 columns of 8
-// consecutive rows, whose 20-word strides spread them over all 32 banks. k is the same in both steps.
+// The same for step i of the 16-byte copies (Extent * 4 / threads of them): a quarter warp (one 16-byte phase) writes
+// the same 4 columns of 8 consecutive rows, whose 20-word strides spread them over all 32 banks. k is the same in
+// every step.
+template <class T>
 __device__ __forceinline__ void mn_major_chunk(int i, int& mn, int& k)
 {
-    const int chunk = (int)threadIdx.x + kThreads * i;
+    const int chunk = (int)threadIdx.x + T::kThreads * i;
     mn = chunk % 8 + 8 * (chunk / 32);
     k = 4 * ((chunk / 8) % 4);
 }
@@ -134,10 +177,11 @@ struct Activation {
 // column j) is x at (n, c, p sh - pad + r, q sw - pad + s), zero outside the image or the matrix. With Dilation 2 the
 // window reads the tensor with a zero between neighbours (element h of the dilated row is row h / 2 where h is even,
 // zero where odd): the stride-2 data gradient's dy.
-// Thread t always copies column (t % 64) (4-byte) or columns 4 (t % 16) .. +3 (vectorized), so the position split
-// is done once, in the constructor.
-template <int R, int S, int Dilation = 1>
+// Thread t always copies column (t % Cols) (4-byte) or columns 4 (t % (Cols / 4)) .. +3 (vectorized), so the position
+// split is done once, in the constructor.
+template <class T, int R, int S, int Dilation = 1>
 struct Im2colColumns {
+    static constexpr int kQuads = T::kCols / 4; // 16-byte chunks per k-major row
     const Activation& a;
     int k_end;
     bool vectorized;
@@ -150,7 +194,7 @@ struct Im2colColumns {
     __device__ Im2colColumns(const Activation& act, int col0, int k_end_, bool vec) : a(act), k_end(k_end_), vectorized(vec)
     {
         const int t = (int)threadIdx.x;
-        col = vectorized ? 4 * (t % 16) : t % 64;
+        col = vectorized ? 4 * (t % kQuads) : t % T::kCols;
         Position pos;
         const int j = col0 + col;
         pos.set(j, a.out_h, a.out_w);
@@ -169,22 +213,22 @@ struct Im2colColumns {
         if (vectorized) {
             // 1x1, stride 1, no padding, P*Q a multiple of 4: columns j..j+3 are consecutive pixels of one image.
             const int t = (int)threadIdx.x;
-            for (int i = 0; i < 2; ++i) {
-                const int k = t / 16 + 8 * i;
+            for (int i = 0; i < kQuads * kTileK / T::kThreads; ++i) {
+                const int k = t / kQuads + T::kThreads / kQuads * i;
                 const bool ok = pixel != nullptr && k0 + k < k_end;
-                copy16(&s[smem_index<kKMajor>(col, k)], ok ? pixel + (k0 + k) * a.plane : nullptr, a.base);
+                copy16(&s[smem_index<kKMajor, T::kCols>(col, k)], ok ? pixel + (k0 + k) * a.plane : nullptr, a.base);
             }
             return;
         }
-        for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
-            const int k = (int)threadIdx.x / 64 + 2 * i;
+        for (int i = 0; i < T::kCols * kTileK / T::kThreads; ++i) {
+            const int k = (int)threadIdx.x / T::kCols + T::kThreads / T::kCols * i;
             const int kk = k0 + k;
             const int c = kk / (R * S), rs = kk % (R * S); // divisions by compile-time constants
             const int h = h0 + rs / S, w = w0 + rs % S;     // in the (dilated) window's coordinates
             const bool ok = pixel != nullptr && kk < k_end && h >= 0 && h < Dilation * (a.height - 1) + 1 && w >= 0 &&
                             w < Dilation * (a.width - 1) + 1 && h % Dilation == 0 && w % Dilation == 0;
             const int offset = Dilation == 1 ? (rs / S) * a.width + rs % S : (h / Dilation - h0_row) * a.width + (w / Dilation - w0_column);
-            copy4(&s[smem_index<kKMajor>(col, k)], ok ? pixel + c * a.plane + offset : nullptr, a.base);
+            copy4(&s[smem_index<kKMajor, T::kCols>(col, k)], ok ? pixel + c * a.plane + offset : nullptr, a.base);
         }
     }
 };
@@ -193,9 +237,10 @@ struct Im2colColumns {
 // base + row * ld + k when KContiguous (the forward pass: rows = Kg filters, k = (c, r, s)), at base + k * ld + row
 // otherwise (the 1x1 backward-data pass's w^T: row = input channel c, k = filter). The shared layout follows the
 // contiguous dimension, so a 16-byte copy stays one (vectorized: 4 | ld, 4 | rows unless KContiguous, aligned base).
-template <bool KContiguous>
+template <class T, bool KContiguous>
 struct DenseRows {
     static constexpr Layout kLayout = KContiguous ? kMnMajor : kKMajor;
+    static constexpr int kQuads = T::kRows / 4; // 16-byte chunks per k-major row
     const float* base;
     int rows, ld, row0, k_end;
     bool vectorized;
@@ -209,19 +254,19 @@ struct DenseRows {
     {
         const int t = (int)threadIdx.x;
         if (vectorized) {
-            for (int i = 0; i < 2; ++i) { // 4 consecutive elements along the contiguous dimension
-                int mn = 4 * (t % 16), k = t / 16 + 8 * i; // k-major: a quarter warp writes 128 contiguous bytes
-                if (KContiguous) mn_major_chunk(i, mn, k);
+            for (int i = 0; i < kQuads * kTileK / T::kThreads; ++i) { // 4 consecutive elements along the contiguous dimension
+                int mn = 4 * (t % kQuads), k = t / kQuads + T::kThreads / kQuads * i; // k-major: a quarter warp writes 128 contiguous bytes
+                if (KContiguous) mn_major_chunk<T>(i, mn, k);
                 const bool ok = row0 + mn < rows && k0 + k < k_end; // all 4 or none: k_end (or rows) % 4 == 0
-                copy16(&s[smem_index<kLayout>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
+                copy16(&s[smem_index<kLayout, T::kRows>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
             }
             return;
         }
-        for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
-            int mn = t % kTile, k = t / kTile + 2 * i; // k-major: consecutive threads along mn
-            if (KContiguous) mn_major_element(i, mn, k);
+        for (int i = 0; i < T::kRows * kTileK / T::kThreads; ++i) {
+            int mn = t % T::kRows, k = t / T::kRows + T::kThreads / T::kRows * i; // k-major: consecutive threads along mn
+            if (KContiguous) mn_major_element<T>(i, mn, k);
             const bool ok = row0 + mn < rows && k0 + k < k_end;
-            copy4(&s[smem_index<kLayout>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
+            copy4(&s[smem_index<kLayout, T::kRows>(mn, k)], ok ? at(mn, k0 + k) : nullptr, base);
         }
     }
 };
@@ -229,19 +274,19 @@ struct DenseRows {
 // The stride-1 data gradient's weights: A(c, (k, r', s')) = w[g Kg + k, c, R-1-r', S-1-s'] (the filter turned by 180
 // degrees and its channels swapped), at base + c RS + k Cg RS + (RS - 1 - (r' S + s')). Mn-major in shared memory,
 // 4-byte copies (the weights are small and stay in L2).
-template <int R, int S>
+template <class T, int R, int S>
 struct TurnedWeights {
     const float* base;
     int rows, row0, k_end; // rows = Cg; k_end = Kg R S
 
     __device__ __forceinline__ void load(float* s, int k0) const
     {
-        for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
+        for (int i = 0; i < T::kRows * kTileK / T::kThreads; ++i) {
             int mn, k;
-            mn_major_element(i, mn, k);
+            mn_major_element<T>(i, mn, k);
             const int kk = k0 + k, filter = kk / (R * S), tap = kk % (R * S); // divisions by compile-time constants
             const bool ok = row0 + mn < rows && kk < k_end;
-            copy4(&s[smem_index<kMnMajor>(mn, k)], ok ? base + ((row0 + mn) + filter * rows) * (R * S) + (R * S - 1 - tap) : nullptr, base);
+            copy4(&s[smem_index<kMnMajor, T::kRows>(mn, k)], ok ? base + ((row0 + mn) + filter * rows) * (R * S) + (R * S - 1 - tap) : nullptr, base);
         }
     }
 };
@@ -249,8 +294,9 @@ struct TurnedWeights {
 // The weight gradient's operands, both reduced over positions j (mn-major in shared memory): row mn of A is the
 // output channel m of dy (a 1x1 "window"), row mn of B is the input channel and tap (c, r, s) of x's window.
 // Element (mn, j) = act at (n, c, p sh - pad + r, q sw - pad + s). Thread t always copies the reduction index
-// k = t % 16 (4-byte) or 4 (t % 4) .. +3 (vectorized) of each tile, so its position advances by 16 per tile.
-template <int R, int S>
+// k = t % 16 (4-byte) or 4 (t % 4) .. +3 (vectorized) of each tile, so its position advances by 16 per tile. Extent:
+// the rows of the tile (T::kRows as operand A, T::kCols as B).
+template <class T, int Extent, int R, int S>
 struct Im2colRows {
     const Activation& a;
     int rows, row0, k_end;
@@ -261,8 +307,8 @@ struct Im2colRows {
         : a(act), rows(rows_), row0(row0_), k_end(k_end_), vectorized(vec)
     {
         int mn, k; // the thread's k is the same in every step (mn_major_chunk, mn_major_element)
-        if (vectorized) mn_major_chunk(0, mn, k);
-        else mn_major_element(0, mn, k);
+        if (vectorized) mn_major_chunk<T>(0, mn, k);
+        else mn_major_element<T>(0, mn, k);
         pos.set(k_begin + k, a.out_h, a.out_w);
     }
 
@@ -272,68 +318,70 @@ struct Im2colRows {
         const int h0 = pos.p * a.stride_h - a.pad_h, w0 = pos.q * a.stride_w - a.pad_w;
         const float* pixel = a.base + pos.n * a.image + h0 * a.width + w0;
         if (vectorized) {
-            for (int i = 0; i < 2; ++i) {
+            for (int i = 0; i < Extent * kTileK / 4 / T::kThreads; ++i) {
                 int mn, k;
-                mn_major_chunk(i, mn, k);
+                mn_major_chunk<T>(i, mn, k);
                 const bool ok = row0 + mn < rows && k0 + k < k_end;
-                copy16(&s[smem_index<kMnMajor>(mn, k)], ok ? pixel + (row0 + mn) * a.plane : nullptr, a.base);
+                copy16(&s[smem_index<kMnMajor, Extent>(mn, k)], ok ? pixel + (row0 + mn) * a.plane : nullptr, a.base);
             }
         } else {
-            for (int i = 0; i < kTile * kTileK / kThreads; ++i) {
+            for (int i = 0; i < Extent * kTileK / T::kThreads; ++i) {
                 int mn, k;
-                mn_major_element(i, mn, k);
+                mn_major_element<T>(i, mn, k);
                 const int row = row0 + mn, c = row / (R * S), rs = row % (R * S);
                 const int h = h0 + rs / S, w = w0 + rs % S;
                 const bool ok = row < rows && k0 + k < k_end && h >= 0 && h < a.height && w >= 0 && w < a.width;
-                copy4(&s[smem_index<kMnMajor>(mn, k)], ok ? pixel + c * a.plane + (rs / S) * a.width + rs % S : nullptr, a.base);
+                copy4(&s[smem_index<kMnMajor, Extent>(mn, k)], ok ? pixel + c * a.plane + (rs / S) * a.width + rs % S : nullptr, a.base);
             }
         }
         pos.advance(kTileK, a.out_h, a.out_w);
     }
 };
 
-// The warp's share of one stage: 2 k-steps of 8, each 2 x 4 mma on fragments read from shared memory and rounded
-// to tf32. Fragment layouts: cuda_shim.h (PTX ISA, mma.m16n8k8 .tf32).
-template <Layout LA, Layout LB>
-__device__ __forceinline__ void multiply_stage(const float* a, const float* b, int warp_m, int warp_n, float (&acc)[kFragsM][kFragsN][4])
+// The warp's share of one stage: 2 k-steps of 8, each kFragsM x kFragsN mma on fragments read from shared memory and
+// rounded to tf32. Fragment layouts: cuda_shim.h (PTX ISA, mma.m16n8k8 .tf32).
+template <class T, Layout LA, Layout LB>
+__device__ __forceinline__ void multiply_stage(const float* a, const float* b, int warp_m, int warp_n,
+                                               float (&acc)[T::kFragsM][T::kFragsN][4])
 {
     const int lane = (int)threadIdx.x % 32, g = lane / 4, t = lane % 4;
     for (int kk = 0; kk < kTileK; kk += 8) {
-        unsigned af[kFragsM][4], bf[kFragsN][2];
-        for (int i = 0; i < kFragsM; ++i) {
+        unsigned af[T::kFragsM][4], bf[T::kFragsN][2];
+        for (int i = 0; i < T::kFragsM; ++i) {
             const int r = warp_m + 16 * i + g;
-            af[i][0] = cc_cvt_tf32(a[smem_index<LA>(r, kk + t)]);
-            af[i][1] = cc_cvt_tf32(a[smem_index<LA>(r + 8, kk + t)]);
-            af[i][2] = cc_cvt_tf32(a[smem_index<LA>(r, kk + t + 4)]);
-            af[i][3] = cc_cvt_tf32(a[smem_index<LA>(r + 8, kk + t + 4)]);
+            af[i][0] = cc_cvt_tf32(a[smem_index<LA, T::kRows>(r, kk + t)]);
+            af[i][1] = cc_cvt_tf32(a[smem_index<LA, T::kRows>(r + 8, kk + t)]);
+            af[i][2] = cc_cvt_tf32(a[smem_index<LA, T::kRows>(r, kk + t + 4)]);
+            af[i][3] = cc_cvt_tf32(a[smem_index<LA, T::kRows>(r + 8, kk + t + 4)]);
         }
-        for (int j = 0; j < kFragsN; ++j) {
+        for (int j = 0; j < T::kFragsN; ++j) {
             const int c = warp_n + 8 * j + g;
-            bf[j][0] = cc_cvt_tf32(b[smem_index<LB>(c, kk + t)]);
-            bf[j][1] = cc_cvt_tf32(b[smem_index<LB>(c, kk + t + 4)]);
+            bf[j][0] = cc_cvt_tf32(b[smem_index<LB, T::kCols>(c, kk + t)]);
+            bf[j][1] = cc_cvt_tf32(b[smem_index<LB, T::kCols>(c, kk + t + 4)]);
         }
-        for (int i = 0; i < kFragsM; ++i)
-            for (int j = 0; j < kFragsN; ++j) cc_mma_tf32_m16n8k8(acc[i][j], af[i], bf[j], acc[i][j]);
+        for (int i = 0; i < T::kFragsM; ++i)
+            for (int j = 0; j < T::kFragsN; ++j) cc_mma_tf32_m16n8k8(acc[i][j], af[i], bf[j], acc[i][j]);
     }
 }
 
 // The reduction [k_begin, k_end) of the block's tile: the 3-stage pipeline. Loaders copy one tile of A and of B;
 // they are called once per tile, in order.
-template <Layout LA, Layout LB, class LoaderA, class LoaderB>
-__device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_begin, int k_end, float (&acc)[kFragsM][kFragsN][4])
+template <class T, Layout LA, Layout LB, class LoaderA, class LoaderB>
+__device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_begin, int k_end, float (&acc)[T::kFragsM][T::kFragsN][4])
 {
+    constexpr int kStages = T::kStages, kStageFloats = T::kStageFloats;
     CC_DYNAMIC_SHARED(float, smem);
     const int warp = (int)threadIdx.x / 32;
-    const int warp_m = (warp / 2) * kWarpTile, warp_n = (warp % 2) * kWarpTile;
-    for (int i = 0; i < kFragsM; ++i)
-        for (int j = 0; j < kFragsN; ++j)
+    const int warp_m = (warp / T::kWarpsN) * T::kWarpRows, warp_n = (warp % T::kWarpsN) * T::kWarpCols;
+    for (int i = 0; i < T::kFragsM; ++i)
+        for (int j = 0; j < T::kFragsN; ++j)
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
     const int tiles = k_end > k_begin ? (k_end - k_begin + kTileK - 1) / kTileK : 0;
     // Prologue: tiles 0 .. kStages-2 in flight, one commit group each (empty groups past the end keep the count).
     for (int s = 0; s < kStages - 1; ++s) {
         if (s < tiles) {
             load_a.load(smem + s * kStageFloats, k_begin + s * kTileK);
-            load_b.load(smem + s * kStageFloats + kOperandFloats, k_begin + s * kTileK);
+            load_b.load(smem + s * kStageFloats + T::kAFloats, k_begin + s * kTileK);
         }
         cc_cp_async_commit();
     }
@@ -347,48 +395,56 @@ __device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_b
         if (next < tiles) {
             float* stage = smem + (next % kStages) * kStageFloats;
             load_a.load(stage, k_begin + next * kTileK);
-            load_b.load(stage + kOperandFloats, k_begin + next * kTileK);
+            load_b.load(stage + T::kAFloats, k_begin + next * kTileK);
         }
         cc_cp_async_commit();
         const float* stage = smem + (tile % kStages) * kStageFloats;
-        multiply_stage<LA, LB>(stage, stage + kOperandFloats, warp_m, warp_n, acc);
+        multiply_stage<T, LA, LB>(stage, stage + T::kAFloats, warp_m, warp_n, acc);
     }
     cc_cp_async_wait<0>();
 }
 
 // Calls store(row, col, value) for every accumulator of the thread inside the M x N matrix, rows and columns
 // relative to the tile's origin; columns come in the order of col_index() so per-column offsets can be computed once.
-__device__ __forceinline__ int acc_row(int i, int half) { return ((int)threadIdx.x / 32 / 2) * kWarpTile + 16 * i + (int)threadIdx.x % 32 / 4 + 8 * half; }
-__device__ __forceinline__ int acc_col(int j, int odd) { return ((int)threadIdx.x / 32 % 2) * kWarpTile + 8 * j + 2 * ((int)threadIdx.x % 4) + odd; }
+template <class T>
+__device__ __forceinline__ int acc_row(int i, int half)
+{
+    return ((int)threadIdx.x / 32 / T::kWarpsN) * T::kWarpRows + 16 * i + (int)threadIdx.x % 32 / 4 + 8 * half;
+}
+template <class T>
+__device__ __forceinline__ int acc_col(int j, int odd)
+{
+    return ((int)threadIdx.x / 32 % T::kWarpsN) * T::kWarpCols + 8 * j + 2 * ((int)threadIdx.x % 4) + odd;
+}
 
 // Calls store(channel)(index, value) for every accumulator of the thread inside the M x N matrix, as element
 // C(row = channel0 + row, col = position j = (n, p, q)) of an NCHW activation: index = n * image + channel * plane +
 // p * Q + q. store(channel) is called once per row the thread holds (per-row parameters are loaded there, once), and
 // returns what stores the row's elements. The 8 column offsets are computed once. The loops must unroll (acc stays in
 // registers): what varies between the stores is in their types, never a runtime branch inside.
-template <class RowStore>
-__device__ __forceinline__ void store_tile(const float (&acc)[kFragsM][kFragsN][4], int rows, int row0, int channel0, int positions,
+template <class T, class RowStore>
+__device__ __forceinline__ void store_tile(const float (&acc)[T::kFragsM][T::kFragsN][4], int rows, int row0, int channel0, int positions,
                                            int col0, int P, int Q, int image, int plane, RowStore store)
 {
-    int col_offset[kFragsN][2];
-    for (int j = 0; j < kFragsN; ++j)
+    int col_offset[T::kFragsN][2];
+    for (int j = 0; j < T::kFragsN; ++j)
         for (int odd = 0; odd < 2; ++odd) {
-            const int col = col0 + acc_col(j, odd);
+            const int col = col0 + acc_col<T>(j, odd);
             Position pos;
             pos.set(col, P, Q);
             col_offset[j][odd] = col < positions ? pos.n * image + pos.p * Q + pos.q : -1;
         }
     CC_UNROLL
-    for (int i = 0; i < kFragsM; ++i)
+    for (int i = 0; i < T::kFragsM; ++i)
         CC_UNROLL
         for (int half = 0; half < 2; ++half) {
-            const int row = row0 + acc_row(i, half);
+            const int row = row0 + acc_row<T>(i, half);
             if (row >= rows) continue;
             const int channel = channel0 + row;
             const auto element = store(channel);
             const int line = channel * plane;
             CC_UNROLL
-            for (int j = 0; j < kFragsN; ++j)
+            for (int j = 0; j < T::kFragsN; ++j)
                 CC_UNROLL
                 for (int odd = 0; odd < 2; ++odd)
                     if (col_offset[j][odd] >= 0) element(line + col_offset[j][odd], acc[i][j][2 * half + odd]);
@@ -397,11 +453,11 @@ __device__ __forceinline__ void store_tile(const float (&acc)[kFragsM][kFragsN][
 
 // Writes the tile into an NCHW activation (y, or dx). Accumulate (backward-data): adds each value into the element
 // instead, one rounded add of the rounded value (cc_add_rn), the bits of a later cc_axpy.
-template <bool Accumulate>
-__device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFragsN][4], float* out, int rows, int row0,
+template <class T, bool Accumulate>
+__device__ __forceinline__ void store_activation(const float (&acc)[T::kFragsM][T::kFragsN][4], float* out, int rows, int row0,
                                                  int channel0, int positions, int col0, int P, int Q, int image, int plane)
 {
-    store_tile(acc, rows, row0, channel0, positions, col0, P, Q, image, plane, [out](int) {
+    store_tile<T>(acc, rows, row0, channel0, positions, col0, P, Q, image, plane, [out](int) {
         return [out](int index, float value) { out[index] = Accumulate ? cc_add_rn(out[index], value) : value; };
     });
 }
@@ -410,11 +466,11 @@ __device__ __forceinline__ void store_activation(const float (&acc)[kFragsM][kFr
 // Activate, relu(eval batch norm(v)) to ep.activated, with the channel's four parameters loaded once per row. The add
 // and the normalisation are those of cc_add_kernel and cc_batchnorm_eval_forward_kernel (cc_add_rn: never contracted;
 // bn_arithmetic.h), so the fused store gives the bits of the separate launches.
-template <bool Residual, bool Activate, bool WriteY>
-__device__ __forceinline__ void store_forward(const float (&acc)[kFragsM][kFragsN][4], float* y, const cc_conv_epilogue& ep, int rows,
+template <class T, bool Residual, bool Activate, bool WriteY>
+__device__ __forceinline__ void store_forward(const float (&acc)[T::kFragsM][T::kFragsN][4], float* y, const cc_conv_epilogue& ep, int rows,
                                               int row0, int channel0, int positions, int col0, int P, int Q, int image, int plane)
 {
-    store_tile(acc, rows, row0, channel0, positions, col0, P, Q, image, plane, [&](int channel) {
+    store_tile<T>(acc, rows, row0, channel0, positions, col0, P, Q, image, plane, [&](int channel) {
         float mean = 0.0f, invstd = 0.0f, gamma = 0.0f, beta = 0.0f;
         if (Activate) {
             mean = __ldg(ep.bn_mean + channel);
@@ -431,11 +487,12 @@ __device__ __forceinline__ void store_forward(const float (&acc)[kFragsM][kFrags
 }
 
 // store_activation for a data gradient: overwriting dx, or adding into it.
-__device__ __forceinline__ void store_gradient(const float (&acc)[kFragsM][kFragsN][4], float* dx, int rows, int row0, int channel0,
+template <class T>
+__device__ __forceinline__ void store_gradient(const float (&acc)[T::kFragsM][T::kFragsN][4], float* dx, int rows, int row0, int channel0,
                                                int positions, int col0, int P, int Q, int image, int plane, int accumulate)
 {
-    if (accumulate) store_activation<true>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
-    else store_activation<false>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
+    if (accumulate) store_activation<T, true>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
+    else store_activation<T, false>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
 }
 
 __device__ Activation activation_of(const cc_conv_problem& pr, const float* base, int channels_total)
@@ -473,24 +530,24 @@ __device__ Activation gradient_of(const cc_conv_problem& pr, const float* dy)
     return a;
 }
 
-template <int R, int S>
+template <class T, int R, int S>
 __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* x, const float* w, float* y, const cc_conv_epilogue& ep,
                                         int vectorized)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
     const int kr = cg * R * S;
-    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
     Activation act = activation_of(pr, x + g * cg * pr.h * pr.w, pr.c);
     // vectorized bit 0: the weights (kr % 4 == 0); bit 1: x (1x1, stride 1, no padding, P*Q % 4 == 0).
-    DenseRows<true> a{w + g * kg * kr, kg, kr, row0, kr, (vectorized & 1) != 0};
-    Im2colColumns<R, S> b(act, col0, kr, (vectorized & 2) != 0);
-    float acc[kFragsM][kFragsN][4];
-    reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    DenseRows<T, true> a{w + g * kg * kr, kg, kr, row0, kr, (vectorized & 1) != 0};
+    Im2colColumns<T, R, S> b(act, col0, kr, (vectorized & 2) != 0);
+    float acc[T::kFragsM][T::kFragsN][4];
+    reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
     // The epilogue is chosen here, once, after the reduction (its pointers stay kernel parameters until then): a
     // uniform branch to one of the stores, each a loop without branches on it. The launcher guarantees y or activated.
     const int image = pr.k * pr.p * pr.q, plane = pr.p * pr.q;
     const bool residual = ep.residual != nullptr, activate = ep.activated != nullptr, write_y = y != nullptr;
-#define CC_STORE_FORWARD(R, A, Y) store_forward<R, A, Y>(acc, y, ep, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, image, plane)
+#define CC_STORE_FORWARD(R, A, Y) store_forward<T, R, A, Y>(acc, y, ep, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, image, plane)
     if (!activate) {
         if (residual) CC_STORE_FORWARD(true, false, true);
         else CC_STORE_FORWARD(false, false, true);
@@ -506,22 +563,22 @@ __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* 
 
 // Calls f(row * cols + col, i, j, e) for every accumulator acc[i][j][e] of the thread inside the rows x cols block of a
 // weight gradient (row, col: the tile's origin plus the accumulator's place in it).
-template <class F>
+template <class T, class F>
 __device__ __forceinline__ void for_each_weight(int row0, int col0, int rows, int cols, F f)
 {
-    for (int i = 0; i < kFragsM; ++i)
+    for (int i = 0; i < T::kFragsM; ++i)
         for (int half = 0; half < 2; ++half) {
-            const int row = row0 + acc_row(i, half);
+            const int row = row0 + acc_row<T>(i, half);
             if (row >= rows) continue;
-            for (int j = 0; j < kFragsN; ++j)
+            for (int j = 0; j < T::kFragsN; ++j)
                 for (int odd = 0; odd < 2; ++odd) {
-                    const int col = col0 + acc_col(j, odd);
+                    const int col = col0 + acc_col<T>(j, odd);
                     if (col < cols) f(row * cols + col, i, j, 2 * half + odd);
                 }
         }
 }
 
-template <int R, int S>
+template <class T, int R, int S>
 __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, const cc_split_target& target,
                                                 int k_chunk, int vectorized)
 {
@@ -529,36 +586,36 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
     const int splits = (int)gridDim.z / pr.groups;
     const int g = (int)blockIdx.z / splits, split = (int)blockIdx.z % splits;
     const int cols = cg * R * S;
-    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
     const int positions = pr.n * pr.p * pr.q;
     const int k_begin = split * k_chunk, k_end = min(positions, k_begin + k_chunk);
     Activation grad = gradient_of(pr, dy + g * kg * pr.p * pr.q);
     Activation act = activation_of(pr, x + g * cg * pr.h * pr.w, pr.c);
     const bool vec = vectorized != 0;
-    Im2colRows<1, 1> a(grad, kg, row0, k_begin, k_end, vec);
-    Im2colRows<R, S> b(act, cols, col0, k_begin, k_end, vec);
-    float acc[kFragsM][kFragsN][4];
-    reduce<kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc);
+    Im2colRows<T, T::kRows, 1, 1> a(grad, kg, row0, k_begin, k_end, vec);
+    Im2colRows<T, T::kCols, R, S> b(act, cols, col0, k_begin, k_end, vec);
+    float acc[T::kFragsM][T::kFragsN][4];
+    reduce<T, kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc);
     // Slice `split` of the partials, a whole dw (K * cols): element (g Kg + row, col) at (g Kg + row) * cols + col.
     const int slice = pr.k * cols, group_offset = g * kg * cols;
     float* out = target.partials + split * slice + group_offset;
-    for_each_weight(row0, col0, kg, cols, [&](int offset, int i, int j, int e) { out[offset] = acc[i][j][e]; });
+    for_each_weight<T>(row0, col0, kg, cols, [&](int offset, int i, int j, int e) { out[offset] = acc[i][j][e]; });
     if (splits == 1) return;
     // The last split to finish this (tile, group) adds its slices into dw, each thread the elements it stored.
     if (!cc_split_arrive(target, (g * (int)gridDim.y + (int)blockIdx.y) * (int)gridDim.x + (int)blockIdx.x)) return;
-    for_each_weight(row0, col0, kg, cols, [&](int offset, int, int, int) { cc_split_sum(target, slice, group_offset + offset); });
+    for_each_weight<T>(row0, col0, kg, cols, [&](int offset, int, int, int) { cc_split_sum(target, slice, group_offset + offset); });
 }
 
 // dx: the forward convolution of dy (K channels, P x Q pixels; with stride 2, dilated: a zero between neighbours) with
 // the turned filter, padding R-1-pad, stride 1, over the positions (n, h, w) of dx. M = Cg, N = N*H*W, Kr = Kg*R*S.
 // With stride 2 three quarters of the products are with those zeros: copies the tensor cores multiply but memory
 // never serves (zero-filled), the price of one GEMM for the whole pass.
-template <int R, int S, int Stride>
+template <class T, int R, int S, int Stride>
 __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, int accumulate)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
     const int kr = kg * R * S;
-    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
     Activation grad;
     grad.base = dy + g * kg * pr.p * pr.q;
     grad.image = pr.k * pr.p * pr.q;
@@ -571,94 +628,113 @@ __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const f
     grad.out_h = pr.h;
     grad.out_w = pr.w;
     grad.positions = pr.n * pr.h * pr.w;
-    TurnedWeights<R, S> a{w + g * kg * cg * R * S, cg, row0, kr};
-    Im2colColumns<R, S, Stride> b(grad, col0, kr, false);
-    float acc[kFragsM][kFragsN][4];
-    reduce<kMnMajor, kKMajor>(a, b, 0, kr, acc);
-    store_gradient(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
+    TurnedWeights<T, R, S> a{w + g * kg * cg * R * S, cg, row0, kr};
+    Im2colColumns<T, R, S, Stride> b(grad, col0, kr, false);
+    float acc[T::kFragsM][T::kFragsN][4];
+    reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    store_gradient<T>(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
 }
 
 } // namespace
 
 // y = conv(x, w) for 1x1 filters (any stride, padding and groups), with the epilogue `ep` (every pointer NULL: none;
 // y may then be NULL when ep.activated is not).
-extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
                                                                                           float* __restrict__ y, cc_conv_epilogue ep,
                                                                                           int vectorized)
 {
-    forward<1, 1>(pr, x, w, y, ep, vectorized);
+    forward<SquareTile, 1, 1>(pr, x, w, y, ep, vectorized);
 }
 
 // y = conv(x, w) for 3x3 filters (any stride, padding and groups), with the epilogue `ep` (every pointer NULL: none;
 // y may then be NULL when ep.activated is not).
-extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
                                                                                           float* __restrict__ y, cc_conv_epilogue ep,
                                                                                           int vectorized)
 {
-    forward<3, 3>(pr, x, w, y, ep, vectorized);
+    forward<SquareTile, 3, 3>(pr, x, w, y, ep, vectorized);
+}
+
+// The same on the wide tile (WideTile: 64 x 128, 256 threads, 45 KiB): the launcher's choice where the wider blocks
+// still fill the SMs (conv_implicit_gemm.cpp).
+extern "C" __global__ void __launch_bounds__(WideTile::kThreads, WideTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_wide_kernel(
+    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized)
+{
+    forward<WideTile, 3, 3>(pr, x, w, y, ep, vectorized);
+}
+
+// The same on the flat tile (FlatTile: 32 x 128, 128 threads, 37.5 KiB): the launcher's choice over the wide tile where
+// the filters per group fit its 32 rows.
+extern "C" __global__ void __launch_bounds__(FlatTile::kThreads, FlatTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_flat_kernel(
+    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized)
+{
+    forward<FlatTile, 3, 3>(pr, x, w, y, ep, vectorized);
 }
 
 // dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1 (every dx pixel is written).
 // vectorized bit 0: w^T (C % 4 == 0); bit 1: dy (P*Q % 4 == 0).
-extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr,
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr,
                                                                                                 const float* __restrict__ dy,
                                                                                                 const float* __restrict__ w,
                                                                                                 float* __restrict__ dx, int vectorized,
                                                                                                 int accumulate)
 {
-    const int row0 = (int)blockIdx.y * kTile, col0 = (int)blockIdx.x * kTile;
+    using T = SquareTile;
+    const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
     Activation grad = gradient_of(pr, dy);
-    DenseRows<false> a{w, pr.c, pr.c, row0, pr.k, (vectorized & 1) != 0};
-    Im2colColumns<1, 1> b(grad, col0, pr.k, (vectorized & 2) != 0);
-    float acc[kFragsM][kFragsN][4];
-    reduce<kKMajor, kKMajor>(a, b, 0, pr.k, acc);
-    store_gradient(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
+    DenseRows<T, false> a{w, pr.c, pr.c, row0, pr.k, (vectorized & 1) != 0};
+    Im2colColumns<T, 1, 1> b(grad, col0, pr.k, (vectorized & 2) != 0);
+    float acc[T::kFragsM][T::kFragsN][4];
+    reduce<T, kKMajor, kKMajor>(a, b, 0, pr.k, acc);
+    store_gradient<T>(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
 }
 
 // dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written).
-extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr,
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr,
                                                                                                 const float* __restrict__ dy,
                                                                                                 const float* __restrict__ w,
                                                                                                 float* __restrict__ dx, int vectorized,
                                                                                                 int accumulate)
 {
     (void)vectorized; // 4-byte copies only: the turned filter and the padded window are not contiguous runs of 4
-    backward_data<3, 3, 1>(pr, dy, w, dx, accumulate);
+    backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate);
 }
 
 // The same for stride 2 (both directions), over the dilated dy.
-extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_stride2_kernel(
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_stride2_kernel(
     cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized, int accumulate)
 {
     (void)vectorized;
-    backward_data<3, 3, 2>(pr, dy, w, dx, accumulate);
+    backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate);
 }
 
 // dw (split-K, reduced by the last split of each tile) for 1x1 filters (any stride, padding and groups). vectorized:
 // 1x1 stride 1 without padding, P*Q and k_chunk multiples of 4, both tensors 16-byte aligned.
-extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr,
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_weight_1x1_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
                                                                                                   cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<1, 1>(pr, x, dy, out, k_chunk, vectorized);
+    backward_weight<SquareTile, 1, 1>(pr, x, dy, out, k_chunk, vectorized);
 }
 
 // dw (split-K, reduced by the last split of each tile) for 3x3 filters (any stride, padding and groups).
-extern "C" __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr,
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_problem pr,
                                                                                                   const float* __restrict__ x,
                                                                                                   const float* __restrict__ dy,
                                                                                                   cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<3, 3>(pr, x, dy, out, k_chunk, vectorized);
+    backward_weight<SquareTile, 3, 3>(pr, x, dy, out, k_chunk, vectorized);
 }
 
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_wide_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_flat_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_stride2_kernel);

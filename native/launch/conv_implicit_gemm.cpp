@@ -13,7 +13,7 @@ namespace {
 
 using i64 = std::int64_t;
 
-i64 tiles(i64 extent) { return (extent + kImplicitGemmTile - 1) / kImplicitGemmTile; }
+i64 tiles(i64 extent, i64 tile) { return (extent + tile - 1) / tile; }
 
 bool filter_is(const cc_conv_problem& p, int size) { return p.r == size && p.s == size; }
 
@@ -24,17 +24,32 @@ bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(po
 
 i64 positions(const cc_conv_problem& p) { return i64{p.n} * p.p * p.q; }
 
-// Grid (ceil(columns / 64), ceil(rows / 64), layers) of kImplicitGemmBlock threads with the pipeline's shared memory.
-cc_status geometry_for(const char* call, i64 rows, i64 columns, i64 layers, Geometry* geometry)
+// Grid (ceil(columns / tile columns), ceil(rows / tile rows), layers) of the tile's threads with its pipeline's shared memory.
+cc_status geometry_for(const char* call, const ImplicitGemmTile& tile, i64 rows, i64 columns, i64 layers, Geometry* geometry)
 {
-    if (tiles(rows) > kMaxGridYZ || layers > kMaxGridYZ || tiles(columns) > kMaxElements)
+    const i64 x = tiles(columns, tile.columns), y = tiles(rows, tile.rows);
+    if (y > kMaxGridYZ || layers > kMaxGridYZ || x > kMaxElements)
         return fail(CC_ERROR_INVALID_VALUE,
                     "%s: the implicit GEMM needs a grid of %lldx%lldx%lld blocks, over CUDA's limits (2147483647x65535x65535)",
-                    call, static_cast<long long>(tiles(columns)), static_cast<long long>(tiles(rows)), static_cast<long long>(layers));
-    geometry->grid = Dim3{static_cast<unsigned>(tiles(columns)), static_cast<unsigned>(tiles(rows)), static_cast<unsigned>(layers)};
-    geometry->block = Dim3{kImplicitGemmBlock, 1, 1};
-    geometry->shared_bytes = kImplicitGemmSharedBytes;
+                    call, static_cast<long long>(x), static_cast<long long>(y), static_cast<long long>(layers));
+    geometry->grid = Dim3{static_cast<unsigned>(x), static_cast<unsigned>(y), static_cast<unsigned>(layers)};
+    geometry->block = Dim3{tile.threads, 1, 1};
+    geometry->shared_bytes = tile.shared_bytes;
     return CC_SUCCESS;
+}
+
+// The forward pass's GEMM: M = K / groups rows, N = N P Q columns, one layer per group.
+cc_status forward_plan(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan)
+{
+    switch (tile) {
+    case ForwardTile::wide: plan->kernel = KernelId::implicit_gemm_forward_3x3_wide; break;
+    case ForwardTile::flat: plan->kernel = KernelId::implicit_gemm_forward_3x3_flat; break;
+    case ForwardTile::square:
+        plan->kernel = filter_is(p, 3) ? KernelId::implicit_gemm_forward_3x3 : KernelId::implicit_gemm_forward_1x1;
+        break;
+    }
+    const ImplicitGemmTile& shape = tile == ForwardTile::wide ? kImplicitGemmWide : tile == ForwardTile::flat ? kImplicitGemmFlat : kImplicitGemmSquare;
+    return geometry_for(call, shape, p.k / p.groups, positions(p), p.groups, &plan->geometry);
 }
 
 // Which operands the kernels may copy 16 bytes at a time (the kernels' `vectorized` argument): four consecutive
@@ -80,6 +95,40 @@ bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass)
     return per_group >= (pass == CC_CONV_FORWARD ? 16 : 32);
 }
 
+// The wide tile reads each block's strip of the weights (A) once for 128 columns instead of 64, so the L2 sectors per
+// MAC fall by 16% (Kg = 32) to 24% (Kg = 64, 128): L2 is what binds the dense 3x3 forward passes at batch 128. But it
+// makes half as many blocks, and the model (like the GPU) gives a grid that leaves SMs idle only their share of the L2
+// bandwidth. So: wide while its grid keeps at least 7/8 of the 132 SMs of an H100 busy (the profile's model; 108 on an
+// A100), i.e. while idle SMs cost less than the sectors saved. Modelled on profile --catalogue
+// shapes/wrn40-2-moonshine.txt, forward, square -> wide tile, µs: 128 blocks (Kg = 128 at 8x8) 18.5 -> 15.2 and
+// 14.1 -> 12.6, taken; 64 blocks (Kg = 64 at 8x8) 7.0 -> 9.0 and 8.2 -> 12.6, refused; 256 and more blocks 8.9 -> 8.2,
+// 19.3 -> 15.8, 15.5 -> 14.4, 16.8 -> 15.4, 29.1 -> 26.8, 12.0 -> 11.3, 14.6 -> 13.0 (grouped by 4: 4-11% less).
+// With at most 32 filters per group, the flat tile (32 rows, the same columns and grid) instead: no warp multiplies rows
+// past M, so the shared-memory wavefronts that bound those problems on the 64-row tiles fall; wide -> flat, µs: 8.2 ->
+// 8.0, 14.4 -> 12.8, 15.4 -> 15.3, 26.8 -> 25.3, 11.3 -> 11.3 (grouped by 4: 5.1 -> 4.7, 8.2 -> 7.9, 14.4 -> 13.1,
+// 6.5 -> 6.4), every one now L2-bound.
+ForwardTile implicit_gemm_forward_tile(const cc_conv_problem& p)
+{
+    constexpr i64 kSms = 132;
+    if (!filter_is(p, 3)) return ForwardTile::square;
+    const i64 kg = p.k / p.groups, blocks = tiles(positions(p), kImplicitGemmWide.columns) * tiles(kg, kImplicitGemmWide.rows) * p.groups;
+    if (8 * blocks < 7 * kSms) return ForwardTile::square;
+    return kg <= kImplicitGemmFlat.rows ? ForwardTile::flat : ForwardTile::wide;
+}
+
+cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan)
+{
+    if (!implicit_gemm_implements(p, CC_CONV_FORWARD))
+        return plan_implicit_gemm(call, p, CC_CONV_FORWARD, 0, plan); // its refusal
+    if (tile != ForwardTile::square && !filter_is(p, 3))
+        return fail(CC_ERROR_NOT_SUPPORTED, "%s: the wide and flat implicit-GEMM tiles have forward kernels for 3x3 filters only, not r=%d s=%d",
+                    call, p.r, p.s);
+    ImplicitGemmPlan result;
+    CC_TRY(forward_plan(call, p, tile, &result));
+    *plan = result;
+    return CC_SUCCESS;
+}
+
 cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan)
 {
     if (!implicit_gemm_implements(p, pass))
@@ -94,14 +143,13 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
     const i64 cg = p.c / p.groups, kg = p.k / p.groups;
     switch (pass) {
     case CC_CONV_FORWARD:
-        result.kernel = three ? KernelId::implicit_gemm_forward_3x3 : KernelId::implicit_gemm_forward_1x1;
-        CC_TRY(geometry_for(call, kg, positions(p), p.groups, &result.geometry));
+        CC_TRY(forward_plan(call, p, implicit_gemm_forward_tile(p), &result));
         break;
     case CC_CONV_BACKWARD_DATA: // over dx's pixels
         result.kernel = !three               ? KernelId::implicit_gemm_backward_data_1x1
                         : p.stride_h == 1 ? KernelId::implicit_gemm_backward_data_3x3
                                           : KernelId::implicit_gemm_backward_data_3x3_stride2;
-        CC_TRY(geometry_for(call, cg, i64{p.n} * p.h * p.w, p.groups, &result.geometry));
+        CC_TRY(geometry_for(call, kImplicitGemmSquare, cg, i64{p.n} * p.h * p.w, p.groups, &result.geometry));
         break;
     case CC_CONV_BACKWARD_WEIGHT: {
         result.kernel = three ? KernelId::implicit_gemm_backward_weight_3x3 : KernelId::implicit_gemm_backward_weight_1x1;
@@ -109,13 +157,13 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
         // writes a whole dw, so its workspace slices are those of that matrix. The arrival counters are one per
         // block of a split: per group, tiles of its Kg x (Cg R S) block of dw.
         const i64 columns = cg * p.r * p.s;
-        const i64 tiles = p.groups * ((kg + kImplicitGemmTile - 1) / kImplicitGemmTile) * ((columns + kImplicitGemmTile - 1) / kImplicitGemmTile);
+        const i64 blocks = p.groups * tiles(kg, kImplicitGemmSquare.rows) * tiles(columns, kImplicitGemmSquare.columns);
         SplitPlan split;
-        CC_TRY(plan_split(call, p.k, columns, positions(p), split_chunk, &split, tiles));
+        CC_TRY(plan_split(call, p.k, columns, positions(p), split_chunk, &split, blocks));
         result.splits = split.splits;
         result.chunk = split.chunk;
         result.workspace_bytes = split.workspace_bytes();
-        CC_TRY(geometry_for(call, kg, columns, p.groups * split.splits, &result.geometry));
+        CC_TRY(geometry_for(call, kImplicitGemmSquare, kg, columns, p.groups * split.splits, &result.geometry));
         break;
     }
     }
@@ -133,6 +181,12 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
         return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
     case KernelId::implicit_gemm_forward_3x3:
         return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
+    case KernelId::implicit_gemm_forward_3x3_wide:
+        return launch<KernelId::implicit_gemm_forward_3x3_wide>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
+                                                                vectorized);
+    case KernelId::implicit_gemm_forward_3x3_flat:
+        return launch<KernelId::implicit_gemm_forward_3x3_flat>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
+                                                                vectorized);
     case KernelId::implicit_gemm_backward_data_1x1:
         return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
                                                                  accumulate);

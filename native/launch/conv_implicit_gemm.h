@@ -12,10 +12,16 @@
 
 namespace cc {
 
-inline constexpr unsigned kImplicitGemmBlock = 128;          // kThreads in implicit_gemm.cu
-inline constexpr unsigned kImplicitGemmSharedBytes = 30720;  // kSharedBytes in implicit_gemm.cu: 3 stages of A and B
-inline constexpr std::int64_t kImplicitGemmTile = 64;        // kTile: rows and columns of C per block
-inline constexpr std::int64_t kImplicitGemmTileK = 16;       // kTileK: reduction indices per stage
+// A block tile of the kernels (TileConfig in implicit_gemm.cu): rows and columns of C per block, threads per block, and
+// the dynamic shared memory of its pipeline (3 stages of A and B).
+struct ImplicitGemmTile {
+    std::int64_t rows, columns;
+    unsigned threads, shared_bytes;
+};
+inline constexpr ImplicitGemmTile kImplicitGemmSquare{64, 64, 128, 30720}; // SquareTile: every kernel
+inline constexpr ImplicitGemmTile kImplicitGemmWide{64, 128, 256, 46080};  // WideTile: cc_implicit_gemm_forward_3x3_wide_kernel
+inline constexpr ImplicitGemmTile kImplicitGemmFlat{32, 128, 128, 38400};  // FlatTile: cc_implicit_gemm_forward_3x3_flat_kernel
+inline constexpr std::int64_t kImplicitGemmTileK = 16;                     // kTileK: reduction indices per stage
 
 struct ImplicitGemmPlan {
     KernelId kernel = KernelId::implicit_gemm_forward_1x1;
@@ -34,9 +40,20 @@ bool implicit_gemm_implements(const cc_conv_problem& p, cc_conv_pass pass);
 // channels and filters per group in the forward pass and 32 in the backward passes (the tiled kernels do better below).
 bool implicit_gemm_preferred(const cc_conv_problem& p, cc_conv_pass pass);
 
+// The block tiles of the forward pass: kImplicitGemmSquare (every filter size), kImplicitGemmWide and kImplicitGemmFlat
+// (3x3 filters).
+enum class ForwardTile { square, wide, flat };
+
+// The tile the forward pass of `p` runs on: the rule of plan_implicit_gemm, justified where it is defined.
+ForwardTile implicit_gemm_forward_tile(const cc_conv_problem& p);
+
 // Plans the pass; CC_ERROR_NOT_SUPPORTED (with what is implemented) where implicit_gemm_implements is false,
 // CC_ERROR_INVALID_VALUE for a negative split_chunk or a grid or workspace past CUDA's or 32-bit limits.
 cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan);
+
+// plan_implicit_gemm's forward plan on the tile asked for (wide and flat: 3x3 filters only) whatever the rule says: how
+// the tests run every tile on the same problems.
+cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan);
 
 // Runs a planned pass on (in0, in1) -> out, the operands in the order of the cc_conv_* call; `workspace` holds
 // plan.workspace_bytes (checked by the caller). accumulate (backward-data only): out += the gradient. epilogue (forward

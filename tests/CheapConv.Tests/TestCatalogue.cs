@@ -42,10 +42,13 @@ public static class TestCatalogue
     /// Every catalogue problem by its source line ("file:line", which xunit shows); <see cref="Scaled"/> and
     /// <see cref="Full"/> turn it into the problem at the emulator's batch or at its own.
     /// </summary>
-    public static TheoryData<string> Sources()
+    public static TheoryData<string> Sources() => SourcesWhere(_ => true);
+
+    /// <summary>The source lines of the catalogue's problems (real and rigorous) that <paramref name="keep"/> selects.</summary>
+    public static TheoryData<string> SourcesWhere(Func<ConvProblem, bool> keep)
     {
         var data = new TheoryData<string>();
-        foreach (var entry in Real.Concat(Rigorous))
+        foreach (var entry in Real.Concat(Rigorous).Where(e => keep(e.Problem)))
         {
             data.Add(entry.Source);
         }

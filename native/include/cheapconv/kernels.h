@@ -70,6 +70,8 @@
     X(gemm, gemm_column_sums)                   \
     X(implicit_gemm, implicit_gemm_forward_1x1) \
     X(implicit_gemm, implicit_gemm_forward_3x3) \
+    X(implicit_gemm, implicit_gemm_forward_3x3_wide) \
+    X(implicit_gemm, implicit_gemm_forward_3x3_flat) \
     X(implicit_gemm, implicit_gemm_backward_data_1x1) \
     X(implicit_gemm, implicit_gemm_backward_data_3x3) \
     X(implicit_gemm, implicit_gemm_backward_data_3x3_stride2) \
@@ -182,6 +184,12 @@ extern "C" __global__ void cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem p
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ w, float* __restrict__ y,
                                                                cc_conv_epilogue ep, int vectorized);
+extern "C" __global__ void cc_implicit_gemm_forward_3x3_wide_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                                    const float* __restrict__ w, float* __restrict__ y,
+                                                                    cc_conv_epilogue ep, int vectorized);
+extern "C" __global__ void cc_implicit_gemm_forward_3x3_flat_kernel(cc_conv_problem pr, const float* __restrict__ x,
+                                                                    const float* __restrict__ w, float* __restrict__ y,
+                                                                    cc_conv_epilogue ep, int vectorized);
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized, int accumulate);

@@ -79,6 +79,13 @@ void run_conv_tests(Tally& t);
 void run_conv_tiled_tests(Tally& t);
 void run_conv_accumulate_tests(Tally& t);
 void run_conv_fused_tests(Tally& t);
+void run_conv_tile_tests(Tally& t);
+
+// A convolution's inputs, and y, dx and dw by definition from them (conv_tests.cpp).
+struct ConvTensors {
+    std::vector<float> x, w, dy;
+};
+void conv_reference(const cc_conv_problem& p, const ConvTensors& in, Sums& y, Sums& dx, Sums& dw);
 
 // Runs the three passes of `p` with `options` (outputs NaN-poisoned first) and checks each against the
 // textbook loops in double (conv_tests.cpp).

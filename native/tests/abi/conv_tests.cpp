@@ -13,16 +13,21 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-struct Tensors {
-    std::vector<float> x, w, dy;
-};
-
 std::size_t input_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.n) * p.c * p.h * p.w; }
 std::size_t weight_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.k) * (p.c / p.groups) * p.r * p.s; }
 std::size_t output_count(const cc_conv_problem& p) { return static_cast<std::size_t>(p.n) * p.k * p.p * p.q; }
 
+std::string kernel_names(const cc_conv_problem& p, cc_conv_pass pass, const cc_options* options)
+{
+    char text[128] = "";
+    if (cc_conv_kernel_names(&p, pass, options, text, sizeof text) != CC_SUCCESS) return std::string("failed: ") + cc_last_error();
+    return text;
+}
+
+} // namespace
+
 // y, dx and dw of a grouped cross-correlation, by definition.
-void reference(const cc_conv_problem& p, const Tensors& in, Sums& y, Sums& dx, Sums& dw)
+void conv_reference(const cc_conv_problem& p, const ConvTensors& in, Sums& y, Sums& dx, Sums& dw)
 {
     const int cg = p.c / p.groups, kg = p.k / p.groups;
     for (int n = 0; n < p.n; ++n)
@@ -43,20 +48,11 @@ void reference(const cc_conv_problem& p, const Tensors& in, Sums& y, Sums& dx, S
                             }
 }
 
-std::string kernel_names(const cc_conv_problem& p, cc_conv_pass pass, const cc_options* options)
-{
-    char text[128] = "";
-    if (cc_conv_kernel_names(&p, pass, options, text, sizeof text) != CC_SUCCESS) return std::string("failed: ") + cc_last_error();
-    return text;
-}
-
-} // namespace
-
 // Runs the three passes with `options` (outputs NaN-poisoned first) and checks them against the reference, with
 // the tf32 bound where the tensor-core kernels ran the pass and the fp32 bound elsewhere. Shared with the tiled tests.
 void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* options, const std::string& name)
 {
-    Tensors in{random_values(input_count(p), 1), random_values(weight_count(p), 2), random_values(output_count(p), 3)};
+    ConvTensors in{random_values(input_count(p), 1), random_values(weight_count(p), 2), random_values(output_count(p), 3)};
     std::vector<float> y(output_count(p), kNaN), dx(input_count(p), kNaN), dw(weight_count(p), kNaN);
     const cc_conv_pass passes[] = {CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA, CC_CONV_BACKWARD_WEIGHT};
     std::vector<float> workspace;
@@ -74,7 +70,7 @@ void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* opt
         expect_status(t, s, CC_SUCCESS, {}, name + ": pass " + std::to_string(pass));
     }
     Sums ry(y.size()), rdx(dx.size()), rdw(dw.size());
-    reference(p, in, ry, rdx, rdw);
+    conv_reference(p, in, ry, rdx, rdw);
     const auto expect = [&](cc_conv_pass pass, const std::vector<float>& got, const Sums& want, const char* what) {
         const std::string kernel = kernel_names(p, pass, options);
         const std::string label = name + ": " + what + " on " + kernel;

@@ -25,8 +25,15 @@ internal static class KernelLaunchShapes
     // The tensor-core kernels (kernels/implicit_gemm.cu).
     private const int ImplicitGemmBlock = 128;
     private const int ImplicitGemmShared = 30720;
-    private const string ImplicitGemm = "native/launch/conv_implicit_gemm.h:15";
-    private const string ImplicitGemmText = "kImplicitGemmBlock = 128";
+    private const string ImplicitGemm = "native/launch/conv_implicit_gemm.h:21";
+    private const string ImplicitGemmText = "kImplicitGemmSquare{64, 64, 128, 30720}";
+    private const int ImplicitGemmWideBlock = 256;
+    private const int ImplicitGemmWideShared = 46080;
+    private const string ImplicitGemmWide = "native/launch/conv_implicit_gemm.h:22";
+    private const string ImplicitGemmWideText = "kImplicitGemmWide{64, 128, 256, 46080}";
+    private const int ImplicitGemmFlatShared = 38400;
+    private const string ImplicitGemmFlat = "native/launch/conv_implicit_gemm.h:23";
+    private const string ImplicitGemmFlatText = "kImplicitGemmFlat{32, 128, 128, 38400}";
     private const string Tiled = "native/include/cheapconv/tiled_plan.h:20";
     private const string TiledText = "CC_TILED_THREADS = 256";
     private const string Strips = "one block per group of output strips and chunk of channels";
@@ -56,7 +63,7 @@ internal static class KernelLaunchShapes
         new("cc_scale_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_axpy_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_sum_partials_kernel", "elementwise", Block, 0, "one block per 256 elements, at most 256 blocks", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
-        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:156", "CC_FIRST_NONFINITE_BLOCK 256"),
+        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:158", "CC_FIRST_NONFINITE_BLOCK 256"),
         new("cc_sum_final_kernel", "elementwise", Block, 0, "one block", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
         new("cc_pointwise_forward_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),
         new("cc_pointwise_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),
@@ -67,6 +74,8 @@ internal static class KernelLaunchShapes
         new("cc_gemm_column_sums_kernel", "gemm", Block, 0, "one thread per column", Elementwise, ElementwiseText),
         new("cc_implicit_gemm_forward_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_forward_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_forward_3x3_wide_kernel", "implicit_gemm", ImplicitGemmWideBlock, ImplicitGemmWideShared, "one block per 64×128 output tile and group", ImplicitGemmWide, ImplicitGemmWideText),
+        new("cc_implicit_gemm_forward_3x3_flat_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmFlatShared, "one block per 32×128 output tile and group", ImplicitGemmFlat, ImplicitGemmFlatText),
         new("cc_implicit_gemm_backward_data_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_data_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_data_3x3_stride2_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),

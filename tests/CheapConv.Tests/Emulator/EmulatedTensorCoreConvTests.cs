@@ -17,20 +17,8 @@ public class EmulatedTensorCoreConvTests(EmulatorFixture emulator) : IClassFixtu
 {
     /// <summary>The catalogue's problems the tensor-core kernels are made for (each test checks that a pass really ran on
     /// them).</summary>
-    public static TheoryData<string> Sources()
-    {
-        var data = new TheoryData<string>();
-        foreach (var entry in TestCatalogue.Real.Concat(TestCatalogue.Rigorous))
-        {
-            var p = entry.Problem;
-            if ((p.R == 1 && p.S == 1) || (p.R == 3 && p.S == 3 && p.ChannelsPerGroup >= 8 && p.FiltersPerGroup >= 8))
-            {
-                data.Add(entry.Source);
-            }
-        }
-
-        return data;
-    }
+    public static TheoryData<string> Sources() =>
+        TestCatalogue.SourcesWhere(p => (p.R == 1 && p.S == 1) || (p.R == 3 && p.S == 3 && p.ChannelsPerGroup >= 8 && p.FiltersPerGroup >= 8));
 
     [Theory]
     [MemberData(nameof(Sources))]

@@ -73,14 +73,21 @@ public partial class GpuModelsTests
     public void LaunchShapes_OnlyTheTensorCoreLauncherAsksForDynamicSharedMemory()
     {
         // Geometry::shared_bytes defaults to 0; a launcher that sets it must also change the table. The one that does is
-        // the tensor-core variant's (its pipeline's stages), and the table lists that amount for its kernels only.
+        // the tensor-core variant's (its pipeline's stages, per block tile), and the table lists those amounts for its
+        // kernels only: the wide and flat tiles' for their kernels, the square tile's for the others.
         var launchers = Directory.GetFiles(TestPaths.Native("launch"), "*.cpp").Concat(Directory.GetFiles(TestPaths.Native("launch"), "*.h"))
             .Where(f => !f.EndsWith("runtime.h", StringComparison.Ordinal) && !f.Contains("_runtime.cpp", StringComparison.Ordinal) && !f.EndsWith("launch.cpp", StringComparison.Ordinal));
         var assignments = launchers.SelectMany(f => File.ReadAllLines(f).Select(l => (File: Path.GetFileName(f), Line: l)))
             .Where(l => SharedAssignment().IsMatch(l.Line) && !l.Line.Contains("= 0;", StringComparison.Ordinal))
             .Select(l => $"{l.File}: {l.Line.Trim()}").ToList();
-        Assert.Equal(["conv_implicit_gemm.cpp: geometry->shared_bytes = kImplicitGemmSharedBytes;"], assignments);
-        Assert.All(KernelLaunchShapes.All, s => Assert.Equal(s.Module == "implicit_gemm" ? 30720 : 0, s.DynamicSharedBytes));
+        Assert.Equal(["conv_implicit_gemm.cpp: geometry->shared_bytes = tile.shared_bytes;"], assignments);
+        Assert.All(KernelLaunchShapes.All, s => Assert.Equal(
+            s.Kernel switch
+            {
+                "cc_implicit_gemm_forward_3x3_wide_kernel" => 46080,
+                "cc_implicit_gemm_forward_3x3_flat_kernel" => 38400,
+                _ => s.Module == "implicit_gemm" ? 30720 : 0,
+            }, s.DynamicSharedBytes));
     }
 
     [GeneratedRegex(@"^\s*X\((\w+),\s*(\w+)\)", RegexOptions.Multiline)]

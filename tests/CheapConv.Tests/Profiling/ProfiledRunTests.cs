@@ -42,10 +42,12 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         launches.AddRange(step.Launches.Select(l => l.Launch));
         launches.AddRange(run.Profile(() => OtherOps(run.Backend)).Launches.Select(l => l.Launch));
         // tf32 (the profile's default): pointwise and many-channel 3×3 on tensor cores, grouped 3×3 with few channels per
-        // group on the tiled kernels (stride 1 and 2, the weight gradients split).
+        // group on the tiled kernels (stride 1 and 2, the weight gradients split); 3×3 forward passes over enough positions
+        // (4·64·64: 128 blocks of 128 columns) for the flat tile (8 filters) and the wide one (40).
         ConvProblem[] problems = [ConvProblem.Create(4, 8, 16, 16, 8, 1, 1), ConvProblem.Create(2, 8, 6, 6, 8, 3, 3, pad: 1, groups: 2),
             ConvProblem.Create(2, 16, 6, 6, 16, 3, 3, pad: 1), ConvProblem.Create(2, 16, 7, 7, 16, 3, 3, stride: 2, pad: 1),
-            ConvProblem.Create(2, 8, 7, 7, 8, 3, 3, stride: 2, pad: 1, groups: 2)];
+            ConvProblem.Create(2, 8, 7, 7, 8, 3, 3, stride: 2, pad: 1, groups: 2), ConvProblem.Create(4, 8, 64, 64, 8, 3, 3, pad: 1),
+            ConvProblem.Create(4, 8, 64, 64, 40, 3, 3, pad: 1)];
         foreach (var pass in CatalogueProfile.Run(run, problems))
         {
             launches.AddRange(pass.Launches.Select(l => l.Launch));
