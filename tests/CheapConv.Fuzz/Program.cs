@@ -81,20 +81,8 @@ public static class Program
         }
     }
 
-    /// <summary>config.json as a run reads it: parsed, then validated (whose refusals RunPlan reports with the option names).</summary>
-    private static void ReadConfig(string path)
-    {
-        var config = TrainingConfig.Read(Path.GetDirectoryName(path)!);
-        try
-        {
-            config.Validate();
-            config.Model.ToWrnConfig().Validate();
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException)
-        {
-            throw new InvalidDataException($"{path}: {e.Message}", e);
-        }
-    }
+    /// <summary>config.json as a run reads it: parsed, then validated with its model.</summary>
+    private static void ReadConfig(string path) => TrainingConfig.ReadValidated(Path.GetDirectoryName(path)!);
 
     private static int Replay(Action<string> read, string input, IEnumerable<string> files)
     {

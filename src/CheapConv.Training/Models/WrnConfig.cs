@@ -40,8 +40,18 @@ public sealed record WrnConfig(int Depth, int Width, UnitSpec Unit, BlockType Bl
             throw new FormatException($"unknown architecture '{UntrustedText.OneLine(arch ?? "")}'; expected wrn-<depth>-<width> with depth 6n+4, e.g. wrn-40-2, wrn-16-1");
         }
 
-        return (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture));
+        // The digits may be more than an int holds (a hand-edited or corrupt config): a refusal, not an overflow.
+        if (!int.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var depth)
+            || !int.TryParse(match.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var width))
+        {
+            throw new FormatException($"architecture '{UntrustedText.OneLine(arch!)}' has a depth or width too large; expected e.g. wrn-40-2, wrn-16-1");
+        }
+
+        return (depth, width);
     }
+
+    /// <summary>The widest k whose 64k channels still fit an int.</summary>
+    internal const int MaxWidth = int.MaxValue / 64;
 
     /// <summary>n, the blocks per group.</summary>
     public int BlocksPerGroup => (Depth - 4) / 6;
@@ -63,9 +73,9 @@ public sealed record WrnConfig(int Depth, int Width, UnitSpec Unit, BlockType Bl
             throw new ArgumentException($"WRN depth must be 6n+4 with n ≥ 1 (10, 16, 22, 28, 40, …), got {Depth}");
         }
 
-        if (Width < 1)
+        if (Width < 1 || Width > MaxWidth)
         {
-            throw new ArgumentException($"WRN width must be at least 1, got {Width}");
+            throw new ArgumentException($"WRN width must be between 1 and {MaxWidth} (its last group has 64×width channels), got {Width}");
         }
 
         if (InChannels < 1 || Classes < 1 || ImageSize < 1)

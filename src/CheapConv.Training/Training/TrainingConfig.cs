@@ -211,6 +211,27 @@ public sealed record TrainingConfig(
     }
 
     /// <summary>
+    /// Reads <see cref="RunFiles.ConfigFile"/> of a run directory and validates it with its model, as a run would:
+    /// every refusal an <see cref="InvalidDataException"/> naming the file (what the config fuzz target and its
+    /// regression tests hold the reader to).
+    /// </summary>
+    internal static TrainingConfig ReadValidated(string runDirectory)
+    {
+        var config = Read(runDirectory);
+        try
+        {
+            config.Validate();
+            config.Model.ToWrnConfig();
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            throw new InvalidDataException($"{Path.Combine(runDirectory, RunFiles.ConfigFile)}: {e.Message}", e);
+        }
+
+        return config;
+    }
+
+    /// <summary>
     /// What stops <paramref name="requested"/> from continuing the run stored as <paramref name="stored"/>: one
     /// "field: stored → requested" line per differing option. The planned epochs may grow (not shrink below the
     /// stored plan) and the normalisation is the stored one, so neither is compared here otherwise; nor is

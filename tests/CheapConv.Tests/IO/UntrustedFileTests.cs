@@ -235,7 +235,7 @@ public sealed class FuzzRegressionTests
                 "safetensors" => ("checkpoint.safetensors", (Action<string>)(path => Checkpoint.Load(path))),
                 "npz" => ("fixture.npz", path => NpzReader.Read(path)),
                 "npy" => ("array.npy", path => NpzReader.ReadNpy(path)),
-                "config" => (RunFiles.ConfigFile, path => TrainingConfig.Read(Path.GetDirectoryName(path)!)),
+                "config" => (RunFiles.ConfigFile, path => TrainingConfig.ReadValidated(Path.GetDirectoryName(path)!)),
                 _ => throw new InvalidOperationException($"no reader for regression target {target}: add it here"),
             };
             var file = Path.Combine(directory, name);

@@ -114,6 +114,19 @@ public class UnitSpecTests
         Assert.Contains("wrn-<depth>-<width>", Assert.Throws<FormatException>(() => WrnConfig.ParseArch(arch)).Message);
 
     [Theory]
+    [InlineData("wrn-99999999999-1")]
+    [InlineData("wrn-16-2147483648")]
+    public void ParseArch_DigitsBeyondAnInt_IsARefusalNotAnOverflow(string arch) =>
+        Assert.Contains("too large", Assert.Throws<FormatException>(() => WrnConfig.ParseArch(arch)).Message);
+
+    [Fact]
+    public void Validate_WidthWhoseChannelsOverflow_SaysTheLimit()
+    {
+        var error = Assert.Throws<ArgumentException>(() => WrnConfig.Teacher(16, WrnConfig.MaxWidth + 1).Validate());
+        Assert.Contains($"between 1 and {WrnConfig.MaxWidth}", error.Message);
+    }
+
+    [Theory]
     [InlineData(12)]
     [InlineData(4)]
     [InlineData(41)]
