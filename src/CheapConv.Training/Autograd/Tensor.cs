@@ -29,6 +29,9 @@ public sealed class Tensor : IDisposable
     private readonly bool _ownsStorage;
     private Storage? _storage;
 
+    // The scope whose cache the storage was rented from (null: owned, or the caller's): where it goes back early.
+    private TensorScope? _scope;
+
     // Parameters keep one gradient buffer across steps (valid from the first accumulation until ZeroGrad);
     // other tensors adopt the first gradient that reaches them, itself a temporary tensor.
     private Storage? _parameterGradient;
@@ -115,8 +118,8 @@ public sealed class Tensor : IDisposable
     public static Tensor Empty(IBackend backend, params int[] shape)
     {
         var length = CheckShape(shape, null);
-        var storage = TensorScope.Temporary(backend, length, out var scoped);
-        var tensor = new Tensor(backend, (int[])shape.Clone(), storage, ownsStorage: !scoped, TensorKind.Temporary);
+        var storage = TensorScope.Temporary(backend, length, out var scope);
+        var tensor = new Tensor(backend, (int[])shape.Clone(), storage, ownsStorage: scope is null, TensorKind.Temporary) { _scope = scope };
         TensorScope.Track(tensor);
         return tensor;
     }
@@ -279,6 +282,25 @@ public sealed class Tensor : IDisposable
         RequiresGrad = true;
     }
 
+    /// <summary>Whether this tensor's storage was rented by <paramref name="scope"/> and is still held.</summary>
+    internal bool IsRentedBy(TensorScope scope) => _storage is not null && ReferenceEquals(_scope, scope);
+
+    /// <summary>Records that the storage now belongs to <paramref name="scope"/> (<see cref="TensorScope.PassToOuter"/>).</summary>
+    internal void MoveToScope(TensorScope scope) => _scope = scope;
+
+    /// <summary>
+    /// Gives a rented temporary's storage back to its scope's cache now, because nothing will read this tensor again (using
+    /// it afterwards throws, as after its scope ends). Nothing happens to a tensor that is not rented (a parameter, a buffer,
+    /// a temporary made outside any scope or over the caller's storage), nor while its scope keeps storages for a graph.
+    /// </summary>
+    internal void ReleaseEarly()
+    {
+        if (_storage is { } storage && _scope is { } scope && scope.ReturnEarly(Backend, storage))
+        {
+            Release();
+        }
+    }
+
     /// <summary>Called by the scope at its end: owned storage is freed, rented storage goes back with the scope.</summary>
     internal void Release()
     {
@@ -327,7 +349,31 @@ public sealed class Tensor : IDisposable
             // The graph is used once, as in PyTorch: a second Backward through it is an error, not a silent re-run.
             node.Creator = null;
             node._graphUsed = true;
+
+            // Only the primitive that made the node reads the node's gradient (PyTorch keeps no gradient of an intermediate
+            // either), so it goes back to the cache now instead of at the end of the step: at most the gradients between
+            // the pass's frontier and the parameters are alive at once, not every one of the step.
+            if (!HandedOn(gradient, inputGradients))
+            {
+                node._gradient = null;
+                gradient.ReleaseEarly();
+            }
         }
+    }
+
+    // Whether the primitive handed the node's gradient itself on as an input's gradient (none does today: PassThrough
+    // copies), which would make it that input's gradient too.
+    private static bool HandedOn(Tensor gradient, Tensor?[] inputGradients)
+    {
+        foreach (var inputGradient in inputGradients)
+        {
+            if (ReferenceEquals(inputGradient, gradient))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // The one place that decides where a gradient may be added in place: an activation (or input) that already holds a

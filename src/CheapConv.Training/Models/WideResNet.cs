@@ -100,10 +100,24 @@ public sealed class WideResNet : Module
         for (var i = 0; i < blocks.Length; i++)
         {
             var block = blocks[i];
-            (current, activated) = block.Forward(current, activated ?? block.Bn1.ForwardRelu(current), i + 1 < blocks.Length ? blocks[i + 1].Bn1 : Bn1);
+            var (input, inputActivated) = (current, activated);
+            var next = i + 1 < blocks.Length ? blocks[i + 1].Bn1 : Bn1;
+            (current, activated) = ReleasesDeadActivations
+                ? ForwardInOwnScope(block, input, inputActivated, next)
+                : block.Forward(input, inputActivated ?? block.Bn1.ForwardRelu(input), next);
             if ((i + 1) % Config.BlocksPerGroup == 0)
             {
                 groups.Add(current);
+            }
+
+            if (ReleasesDeadActivations)
+            {
+                // Nothing reads the block's input again (no backward pass will), unless it is an attention map.
+                inputActivated?.ReleaseEarly();
+                if (!groups.Contains(input))
+                {
+                    input.ReleaseEarly();
+                }
             }
         }
 
@@ -114,4 +128,24 @@ public sealed class WideResNet : Module
 
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor x) => ForwardWithGroups(x).Logits;
+
+    // Without gradient recording (the teacher in distillation, evaluation) nothing is saved for a backward pass, so a
+    // block's intermediates and its input die with the block, as PyTorch frees them: the forward pass then holds a few
+    // activations at a time instead of all of them until the step's scope ends. Only inside a scope: a temporary made
+    // outside one is the caller's to dispose.
+    private static bool ReleasesDeadActivations => !GradientMode.IsEnabled && TensorScope.Current is not null;
+
+    // The block in a scope of its own that hands only its outputs on.
+    private static ResidualBlockOutput ForwardInOwnScope(IResidualBlock block, Tensor x, Tensor? o, BatchNorm2d next)
+    {
+        using var scope = TensorScope.Begin();
+        var result = block.Forward(x, o ?? block.Bn1.ForwardRelu(x), next);
+        scope.PassToOuter(result.Output);
+        if (result.Activated is { } activated)
+        {
+            scope.PassToOuter(activated);
+        }
+
+        return result;
+    }
 }

@@ -67,7 +67,7 @@ internal sealed class StepGraph : IDisposable
         var device = backend.Device;
         backend.StageLabels(labels); // before the capture: an upload cannot be captured
         device.BeginCapture();
-        var scope = TensorScope.Begin();
+        var scope = TensorScope.BeginKeepingStorages();
         Exception? failure = null;
         try
         {
