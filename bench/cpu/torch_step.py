@@ -8,6 +8,9 @@ steps as the C# command: random 1x32x32 inputs, 10 classes, batch 128; after one
   distill: teacher forward in eval mode without gradients, student forward and backward,
            CE + AT (alpha = 0, beta = 1e3), SGD
 
+With --ops, the timed steps run under torch.autograd.profiler and the table of PyTorch's own ops (self CPU time, the
+slowest first) follows, beside which `cheapconv bench step --ops` prints CheapConv's.
+
 Run with the system interpreter (Debian's python3-torch): /usr/bin/python3 bench/cpu/torch_step.py --threads 2
 """
 
@@ -50,6 +53,7 @@ def main():
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ops", action="store_true", help="profile the timed steps and print the time per op")
     args = parser.parse_args()
     if args.batch < 2 or args.steps < 1:
         raise SystemExit("error: --batch must be at least 2 and --steps at least 1")
@@ -92,9 +96,13 @@ def main():
           f"PyTorch {torch.__version__} on the CPU, {torch.get_num_threads()} threads")
     print(f"warm-up: {step() * 1e3:.0f} ms")
     times = []
-    for i in range(args.steps):
-        times.append(step())
-        print(f"step {i + 1}: {times[-1] * 1e3:.0f} ms")
+    with torch.autograd.profiler.profile(enabled=args.ops) as profile:
+        for i in range(args.steps):
+            times.append(step())
+            print(f"step {i + 1}: {times[-1] * 1e3:.0f} ms")
+    if args.ops:
+        # The profiler's own overhead is inside these steps' times: the median below is of profiled steps.
+        print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
     median = statistics.median(times)
     print(f"median {median * 1e3:.1f} ms per step (min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f}) "
           f"= {args.batch / median:.1f} images/s")

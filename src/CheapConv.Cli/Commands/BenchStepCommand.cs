@@ -11,13 +11,14 @@ namespace CheapConv.Cli.Commands;
 /// <c>bench step</c>: images per second of one whole training step on random data — a plain training step
 /// (forward, cross-entropy, backward, SGD) or a distillation step (teacher eval no-grad forward, student
 /// forward and backward, CE + AT with α = 0, β = 1e3, SGD) — after one warm-up step, median over the steps — and the
-/// peak resident memory of the process.
+/// peak resident memory of the process. With <c>--ops</c>, also the wall time of each kind of op per timed step
+/// (<see cref="StepOpTimes"/>): on the CPU backend, where each op computes during its call, where the step goes.
 /// </summary>
 internal static class BenchStepCommand
 {
     public const string Usage =
         "bench step --arch wrn-40-2 [--block G4] [--teacher-arch wrn-40-2] [--mode train|distill] [--batch 128]\n" +
-        "           [--in-channels 1] [--image 32] [--classes 10] [--device cpu|emu|cuda[:N]] [--steps 5]";
+        "           [--in-channels 1] [--image 32] [--classes 10] [--device cpu|emu|cuda[:N]] [--steps 5] [--ops]";
 
     public static int Run(Options options, TextWriter output)
     {
@@ -31,6 +32,7 @@ internal static class BenchStepCommand
         var classes = options.Int("classes", 10);
         var request = options.Device(DeviceRequest.Cpu, "cpu", "emu", "cuda");
         var steps = options.Int("steps", 5);
+        var perOp = options.Flag("ops");
         options.EnsureAllUsed();
 
         if (batch < 2)
@@ -59,7 +61,8 @@ internal static class BenchStepCommand
         }
 
         using var device = ComputeDevice.Open(request);
-        var backend = device.Backend;
+        var recording = perOp ? new Profiling.RecordingBackend(device.Backend, () => 0, Stopwatch.GetTimestamp) : null;
+        var backend = (IBackend?)recording ?? device.Backend;
         var label = device.Device is null ? $"cpu ({device.Name})" : backend.Name;
 
         Func<double> step;
@@ -77,11 +80,17 @@ internal static class BenchStepCommand
             : $"distill step: {teacher.Name} → {student.Name} (CE + AT, α = 0, β = 1e3), {inChannels}×{image}×{image}, batch {batch}, on {label}");
         var warmUp = step();
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up: {warmUp * 1e3:F0} ms"));
+        recording?.Clear(); // only the timed steps' ops
         var times = new List<double>();
         for (var i = 0; i < steps; i++)
         {
             times.Add(step());
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {i + 1}: {times[^1] * 1e3:F0} ms"));
+        }
+
+        if (recording is not null)
+        {
+            StepOpTimes.Write(output, recording.Ops, steps, times.Sum());
         }
 
         times.Sort();

@@ -12,7 +12,10 @@ namespace CheapConv.Profiling;
 /// <param name="StorageBytes">Bytes of every tensor the op was given: no launch of the op can touch more of them.</param>
 /// <param name="FirstLaunch">Index of its first launch in the launch counter's sequence.</param>
 /// <param name="LaunchCount">Launches it made.</param>
-internal sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pass, double Flops, long StorageBytes, int FirstLaunch, int LaunchCount);
+/// <param name="ElapsedTicks">Wall time of the call in <see cref="System.Diagnostics.Stopwatch"/> ticks, when the backend was given a
+/// clock (on the CPU backend, which computes during the call, the op's time; on a GPU only the time to enqueue it); else 0.</param>
+internal sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pass, double Flops, long StorageBytes, int FirstLaunch, int LaunchCount,
+    long ElapsedTicks = 0);
 
 /// <summary>
 /// An <see cref="IBackend"/> that forwards every op to another and records it: the op, its problem and FLOPs, the
@@ -20,9 +23,14 @@ internal sealed record RecordedOp(string Name, ConvProblem? Problem, string? Pas
 /// so far — the profiling emulator's), so that each profiled launch can be attributed to the op that made it. Host
 /// waits are the device layer's to count (<see cref="Devices.HostWaits"/>): the step profile watches them there.
 /// </summary>
-internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) : IBackend
+/// <param name="inner">The backend that computes.</param>
+/// <param name="launchCounter">The number of kernel launches so far (0 where nothing counts them).</param>
+/// <param name="clock">A timestamp in <see cref="System.Diagnostics.Stopwatch"/> ticks, to time each op (<c>bench step --ops</c>);
+/// null: not timed.</param>
+internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter, Func<long>? clock = null) : IBackend
 {
     private readonly Func<int> _launches = launchCounter;
+    private readonly Func<long>? _clock = clock;
     private readonly List<RecordedOp> _ops = [];
 
     /// <summary>Every op so far, in order.</summary>
@@ -323,8 +331,10 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter) 
     private readonly struct OpScope(RecordingBackend owner, string name, ConvProblem? problem, string? pass, double flops, long storageBytes) : IDisposable
     {
         private readonly int _first = owner._launches();
+        private readonly long _start = owner._clock?.Invoke() ?? 0;
 
         public void Dispose() =>
-            owner._ops.Add(new RecordedOp(name, problem, pass, flops, storageBytes, _first, owner._launches() - _first));
+            owner._ops.Add(new RecordedOp(name, problem, pass, flops, storageBytes, _first, owner._launches() - _first,
+                (owner._clock?.Invoke() ?? 0) - _start));
     }
 }

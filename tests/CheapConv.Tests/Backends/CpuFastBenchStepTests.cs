@@ -35,6 +35,23 @@ public class CpuFastBenchStepTests
         Assert.InRange(int.Parse(peak.Groups[1].Value, CultureInfo.InvariantCulture), 1, 1 << 20); // a process holds some memory, not a petabyte
     }
 
+    [Fact]
+    public void BenchStep_WithOps_ListsEveryKindOfOpOfTheTimedStepsOnce()
+    {
+        var text = Run("--arch", "wrn-10-1", "--block", "G(2)", "--teacher-arch", "wrn-10-1", "--mode", "distill", "--batch", "4",
+            "--image", "8", "--steps", "2", "--ops");
+        var rows = text.Split('\n').Where(line => line.StartsWith("| ", StringComparison.Ordinal) && !line.StartsWith("| op ", StringComparison.Ordinal)).ToList();
+        var kinds = rows.Select(row => row.Split('|')[1].Trim()).ToList();
+        Assert.Equal(kinds.Count, kinds.Distinct().Count());
+        // The student's grouped 3x3 passes, the teacher's fused dense ones, the losses and the optimiser, per step.
+        Assert.Contains("Conv2dBackwardWeight 3x3 g=2 s1", kinds);
+        Assert.Contains("Conv2dForwardFused 3x3 dense s1", kinds);
+        Assert.Contains("AtForward", kinds);
+        var at = rows.Single(row => row.StartsWith("| AtForward |", StringComparison.Ordinal)).Split('|');
+        Assert.Equal("3", at[2].Trim()); // one attention map per group, per step: the warm-up is not counted
+        Assert.Matches(@"[0-9.]+ % of their time is inside the backend's ops", text);
+    }
+
     [Theory]
     [InlineData("--arch", "resnet-50")]
     [InlineData("--arch", "wrn-40-2", "--batch", "1")]
