@@ -7,16 +7,18 @@ the repository's native/build/lib (built by `make -C native`).
 """
 
 from . import _library
-from ._conv import conv2d_backward_data, conv2d_backward_weight, conv2d_forward, conv2d_kernel_names
+from ._conv import (EvalBatchNorm, conv2d_backward_data, conv2d_backward_weight, conv2d_forward, conv2d_forward_fused,
+                    conv2d_kernel_names)
 from ._errors import CheapConvError, InvalidValueError, LibraryLoadError
 
 __all__ = [
     "CheapConvError", "InvalidValueError", "LibraryLoadError",
-    "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight", "conv2d_kernel_names",
+    "conv2d_forward", "conv2d_forward_fused", "EvalBatchNorm", "conv2d_backward_data", "conv2d_backward_weight",
+    "conv2d_kernel_names",
     "library_version", "library_path", "set_precision", "precision",
 ]
 
-__version__ = "3.0.0"
+__version__ = "3.1.0"
 
 
 def set_precision(name):

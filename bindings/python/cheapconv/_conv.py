@@ -1,5 +1,7 @@
 """The three passes of a 2D convolution (cross-correlation, as torch.nn.functional.conv2d), fp32 NCHW."""
 
+import collections
+import math
 import operator
 
 from . import _library
@@ -21,6 +23,58 @@ def conv2d_forward(x, w, stride=1, padding=0, groups=1):
     y = kind.empty((n, k, problem.p, problem.q))
     _run(kind, _library.CC_CONV_FORWARD, problem, x, w, y)
     return y
+
+
+class EvalBatchNorm(collections.namedtuple("EvalBatchNorm", "gamma beta running_mean running_var eps")):
+    """An eval-mode batch norm over the K output channels (as torch.nn.BatchNorm2d in eval mode): gamma, beta and the
+    running statistics, each of K float32 values of x's kind, and eps."""
+
+
+def conv2d_forward_fused(x, w, residual=None, batch_norm=None, keep_output=True, stride=1, padding=0, groups=1):
+    """v = conv2d(x, w) + residual (when given), and relu(batch_norm(v)) (when an EvalBatchNorm is given) in the same
+    launch where the library runs the tensor-core kernels (else the same results from its separate calls): what a
+    pre-activation residual network does after most of its convolutions in inference.
+
+    residual has y's shape (N×K×P×Q). Returns v without batch_norm; with it, (v, relu(batch_norm(v))), or only the
+    second when keep_output is False (v is then never written). Tensors as conv2d_forward takes them."""
+    if batch_norm is not None and not isinstance(batch_norm, EvalBatchNorm):
+        raise InvalidValueError(f"batch_norm must be a cheapconv.EvalBatchNorm, not {type(batch_norm).__name__}")
+    kind = kind_of("x", x, ("w", w), *((("residual", residual),) if residual is not None else ()),
+                   *((name, value) for name, value in zip(("gamma", "beta", "running_mean", "running_var"),
+                                                           batch_norm[:4] if batch_norm is not None else ())))
+    x, w = _float32(kind, "x", x), _float32(kind, "w", w)
+    n, c, h, width = _shape("x", x.shape)
+    k, _, r, s = _shape("w", w.shape)
+    problem = _problem(kind, n, c, h, width, k, r, s, stride, padding, groups)
+    _expect("w", w.shape, (k, c // groups, r, s), "K × C/groups × R × S")
+    y_shape = (n, k, problem.p, problem.q)
+    epilogue = _library.ConvEpilogue()
+    if residual is not None:
+        residual = _float32(kind, "residual", residual)
+        _expect("residual", residual.shape, y_shape, "N × K × P × Q, the convolution's output")
+        epilogue.residual = kind.pointer(residual)
+    activated = None
+    if batch_norm is not None:
+        parameters = {}
+        for name in ("gamma", "beta", "running_mean", "running_var"):
+            parameters[name] = _float32(kind, name, getattr(batch_norm, name))
+            _expect(name, parameters[name].shape, (k,), "one value per output channel")
+        epilogue.bn_gamma, epilogue.bn_beta = kind.pointer(parameters["gamma"]), kind.pointer(parameters["beta"])
+        epilogue.bn_mean, epilogue.bn_var = kind.pointer(parameters["running_mean"]), kind.pointer(parameters["running_var"])
+        epilogue.bn_eps = _eps(batch_norm.eps)
+        activated = kind.empty(y_shape)
+        epilogue.activated = kind.pointer(activated)
+    elif not keep_output:
+        raise InvalidValueError("keep_output=False leaves nothing to return without a batch_norm")
+    y = kind.empty(y_shape) if keep_output else None
+    size = kind.library.conv_workspace_size(problem, _library.CC_CONV_FORWARD)
+    workspace = kind.workspace(size) if size else None
+    kind.library.conv_forward_fused(kind.handle(), problem, epilogue, kind.pointer(x), kind.pointer(w),
+                                    kind.pointer(y) if keep_output else None, kind.pointer(workspace) if size else None,
+                                    size, kind.stream())
+    if activated is None:
+        return y
+    return (y, activated) if keep_output else activated
 
 
 def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, groups=1):
@@ -71,6 +125,16 @@ def _float32(kind, name, value):
         raise InvalidValueError(f"{name} has dtype {kind.dtype_name(value)}; cheapconv computes in float32 only: "
                                 f"convert it first (NumPy: .astype(numpy.float32), torch: .float())")
     return kind.contiguous(value)
+
+
+def _eps(value):
+    try:
+        eps = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"batch_norm.eps must be a number, not {type(value).__name__}") from None
+    if not math.isfinite(eps) or eps < 0:
+        raise InvalidValueError(f"batch_norm.eps must be finite and >= 0, got {value!r}")
+    return eps
 
 
 def _int(name, value):

@@ -51,6 +51,13 @@ class Options(ctypes.Structure):
     _fields_ = [("algo", ctypes.c_int), ("split_chunk", ctypes.c_int), ("precision", ctypes.c_int), ("accumulate", ctypes.c_int)]
 
 
+class ConvEpilogue(ctypes.Structure):
+    """cc_conv_epilogue (native/include/cheapconv/problem.h): what cc_conv_forward_fused adds in the convolution's store."""
+    _fields_ = [("residual", ctypes.c_void_p), ("bn_gamma", ctypes.c_void_p), ("bn_beta", ctypes.c_void_p),
+                ("bn_mean", ctypes.c_void_p), ("bn_var", ctypes.c_void_p), ("activated", ctypes.c_void_p),
+                ("bn_eps", ctypes.c_float)]
+
+
 # cc_precision values, by the names set_precision takes.
 PRECISIONS = {"tf32": 0, "fp32": 1}
 # What the binding's convolutions may use (cheapconv.set_precision): tf32, the library's default (as PyTorch's
@@ -102,6 +109,9 @@ _CONV_CALLS = {CC_CONV_FORWARD: "cc_conv_forward", CC_CONV_BACKWARD_DATA: "cc_co
 for _name in _CONV_CALLS.values():
     _PROTOTYPES[_name] = (_status, [_handle, _problem_p, _options_p, _float_p, _float_p, _float_p,
                                     ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p])
+_PROTOTYPES["cc_conv_forward_fused"] = (_status, [_handle, _problem_p, _options_p, ctypes.POINTER(ConvEpilogue),
+                                                  _float_p, _float_p, _float_p, ctypes.c_void_p, ctypes.c_size_t,
+                                                  ctypes.c_void_p])
 
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 # bindings/python/cheapconv -> the repository root, for a checkout used without installing anything.
@@ -224,6 +234,13 @@ class Library:
         status = getattr(self._dll, name)(handle, ctypes.byref(problem), _options(), in_a, in_b, out,
                                           workspace, workspace_bytes, stream)
         self.check(status, name, problem)
+
+
+    def conv_forward_fused(self, handle, problem, epilogue, x, w, y, workspace, workspace_bytes, stream):
+        """The forward pass with an epilogue (ConvEpilogue): x, w -> y (or None), and what the epilogue asks."""
+        status = self._dll.cc_conv_forward_fused(handle, ctypes.byref(problem), _options(), ctypes.byref(epilogue), x, w, y,
+                                                 workspace, workspace_bytes, stream)
+        self.check(status, "cc_conv_forward_fused", problem)
 
 
 # ---- the two libraries, loaded on first use -------------------------------------------------------------
