@@ -601,6 +601,28 @@ struct XWindow {
         for (int i = (int)threadIdx.x; i < CC_HALO_SLOTS * plan.slot_stride; i += T::kThreads) ring[i] = 0.0f;
     }
 
+    // Whether copy `rest` of a channel takes its row from the bank-spread order below: 16-byte copies of rows of 1, 2 or
+    // 4 pieces, whose quarter warps would otherwise write 8, 4 or 2 rows that share banks.
+    __device__ __forceinline__ bool spread_rows(int per_row) const { return plan.vector && 8 % per_row == 0 && per_row < 8; }
+
+    // The window row i and the piece (16 bytes, or 4) of copy `rest` of a channel. Row by row, except where
+    // spread_rows: then a quarter warp (8 lanes, one 16-byte store phase) writes pieces that fall in 8 distinct groups
+    // of 4 banks. Row i starts in bank group m i mod 8 (m = row_stride / 4, odd: the launcher's row_stride is 12 or 20
+    // mod 32), so among 8 consecutive rows, the rows of group rho = m i mod 8 are i = m rho mod 8 (m m = 1 mod 8); phase
+    // f of those 8 rows takes the 8 / per_row rows with rho = f, f + per_row, ..., whose pieces cover groups f .. f + 7.
+    __device__ __forceinline__ void row_and_piece(int rest, int per_row, int& i, int& piece) const
+    {
+        if (!spread_rows(per_row)) {
+            i = rest / per_row;
+            piece = rest - i * per_row;
+            return;
+        }
+        const int group = rest / (8 * per_row), phase = rest % (8 * per_row) / 8, lane = rest % 8;
+        const int rho = phase + lane / per_row * per_row;
+        i = 8 * group + rho * (plan.row_stride / 4) % 8;
+        piece = lane % per_row;
+    }
+
     // Copies channels copied .. last into their slots: the rows inside the image, 16 bytes at a time where plan.vector
     // says x's rows allow it; a channel past Cg (reduction indices past Kr, whose weights are zero-filled too) is zeros,
     // as the gather's zero-filled copies were. Called once per tile with its last channel, in order.
@@ -608,12 +630,15 @@ struct XWindow {
     {
         const int count = last + 1 - copied;
         if (count <= 0) return;
-        const int width = plan.vector ? 4 : 1, per_row = a.width / width, per_channel = rows * per_row;
+        const int width = plan.vector ? 4 : 1, per_row = a.width / width;
+        const int per_channel = (spread_rows(per_row) ? (rows + 7) / 8 * 8 : rows) * per_row; // spread: whole groups of 8 rows
         const int height = a.out_h + 2;
         for (int e = (int)threadIdx.x; e < count * per_channel; e += T::kThreads) {
-            const int index = e / per_channel, rest = e - index * per_channel, i = rest / per_row, w = width * (rest - i * per_row);
-            const int c = copied + index, u = first_row + i, n = u / height, h = u - n * height - a.pad_h;
-            if (h < 0 || h >= a.height) continue; // padding rows: zero since clear()
+            const int index = e / per_channel;
+            int i, piece;
+            row_and_piece(e - index * per_channel, per_row, i, piece);
+            const int w = width * piece, c = copied + index, u = first_row + i, n = u / height, h = u - n * height - a.pad_h;
+            if (i >= rows || h < 0 || h >= a.height) continue; // past the window, or padding rows: zero since clear()
             float* dst = ring + c % CC_HALO_SLOTS * plan.slot_stride + plan.lead + i * plan.row_stride + w;
             if (c >= channels) {
                 for (int v = 0; v < width; ++v) dst[v] = 0.0f;

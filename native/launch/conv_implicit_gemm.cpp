@@ -70,8 +70,9 @@ i64 round_up4(i64 v) { return (v + 3) / 4 * 4; }
 // at most 10 words, and those two rows are either consecutive (row_stride apart) or the last of channel c and the
 // first of c + 1 (slot_stride - 2 row_stride apart, or -7 slot_stride - 2 row_stride where the ring wraps). Every such
 // distance mod 32 in [10, 22] (disjoint_banks) keeps the 32 lanes in distinct banks or on the same word. Rows and slots
-// are multiples of 4 floats (16-byte copies land aligned), so row_stride mod 32 is 12, 16 or 20, and for each of those
-// a slot_stride mod 32 exists (12: 4, 16: 12, 20: 20); each search ends within 8 steps.
+// are multiples of 4 floats (16-byte copies land aligned), and row_stride / 4 is odd (the copies' bank-spread order,
+// XWindow::row_and_piece, needs it), so row_stride mod 32 is 12 or 20, and for each a slot_stride mod 32 exists (12: 4,
+// 20: 20); each search ends within 8 steps.
 cc_halo_plan halo_plan_for(const cc_conv_problem& p, ForwardTile tile)
 {
     if (!filter_is(p, 3) || p.stride_h != 1 || p.stride_w != 1) return {};
@@ -79,7 +80,7 @@ cc_halo_plan halo_plan_for(const cc_conv_problem& p, ForwardTile tile)
     const i64 room = tile == ForwardTile::square ? kImplicitGemmWindowFloatsSquare : kImplicitGemmWindowFloatsWideOrFlat;
     const i64 lead = round_up4(p.pad_w), width = p.w + 2 * i64{p.pad_w}, rows = window_rows(p, shape.columns);
     i64 row_stride = round_up4(width);
-    while (!disjoint_banks(row_stride)) row_stride += 4;
+    while (!disjoint_banks(row_stride) || row_stride / 4 % 2 == 0) row_stride += 4;
     i64 slot_stride = round_up4(lead + (rows - 1) * row_stride + p.w + p.pad_w);
     while (!disjoint_banks(slot_stride - 2 * row_stride) || !disjoint_banks(-(CC_HALO_SLOTS - 1) * slot_stride - 2 * row_stride))
         slot_stride += 4;
