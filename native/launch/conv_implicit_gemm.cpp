@@ -63,8 +63,9 @@ bool disjoint_banks(i64 apart) { const i64 m = (apart % 32 + 32) % 32; return m 
 i64 round_up4(i64 v) { return (v + 3) / 4 * 4; }
 
 // The x window of the 3x3 forward kernels, where it pays and fits; {} (row_stride 0) where they gather x per tap. Stride 2
-// keeps the gather: its taps read every other column of a window row (2-way bank conflicts on every fragment read), and a
-// block's window rows are twice as many per output row; its passes are a small share of the step (3 of 59 dense ones).
+// keeps the gather: in this layout its taps would read every other column of a window row (2-way bank conflicts on the
+// fragment reads) and a block would hold twice the window rows per output row, for 3 of the 59 3x3 forward launches of
+// the WRN-40-2 -> G(4) step (12.6 + 13.0 + 6.4 µs modelled by profile --catalogue, of a 5750 µs step).
 // The strides: a B fragment read is, for each of 4 consecutive reduction indices (lanes t), 8 consecutive columns of
 // one output row (lanes g; Q % 8 == 0) at the tap's offset; 4 consecutive taps lie in at most 2 window rows, each run
 // at most 10 words, and those two rows are either consecutive (row_stride apart) or the last of channel c and the

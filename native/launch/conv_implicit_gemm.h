@@ -23,7 +23,8 @@ inline constexpr ImplicitGemmTile kImplicitGemmWide{64, 128, 256, 46080};  // Wi
 inline constexpr ImplicitGemmTile kImplicitGemmFlat{32, 128, 128, 38400};  // FlatTile: cc_implicit_gemm_forward_3x3_flat_kernel
 inline constexpr std::int64_t kImplicitGemmTileK = 16;                     // kTileK: reduction indices per stage
 // The room the 3x3 forward kernels' x window has in a tile's shared memory (kWindowFloats in implicit_gemm.cu): what the
-// 3 stages of A leave. The square tile's, and the wide and flat tiles' (each 3 x 15 KiB less 3 stages of its A).
+// 3 stages of A leave: the square tile's 30 KiB less 3 x 5 KiB, the wide tile's 45 KiB less 3 x 5 KiB, the flat tile's
+// 37.5 KiB less 3 x 2.5 KiB.
 inline constexpr std::int64_t kImplicitGemmWindowFloatsSquare = 3840, kImplicitGemmWindowFloatsWideOrFlat = 7680;
 
 struct ImplicitGemmPlan {

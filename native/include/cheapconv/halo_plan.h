@@ -10,7 +10,8 @@
  * CC_HALO_SLOTS slots in a ring (channel c in slot c % CC_HALO_SLOTS) and copies each channel once per block,
  * instead of gathering each x element once per filter tap.
  * Element (window row i, input column w) of slot s is at s * slot_stride + lead + i * row_stride + w. The strides
- * keep the B fragment reads free of bank conflicts (the launcher's rule says why).
+ * keep the B fragment reads free of bank conflicts where Q is a multiple of 8 (the launcher's rule says why), and the
+ * 16-byte copies too, in the order XWindow::row_and_piece gives them.
  */
 #ifndef CHEAPCONV_HALO_PLAN_H
 #define CHEAPCONV_HALO_PLAN_H
@@ -20,8 +21,8 @@ extern "C" {
 #endif
 
 enum {
-    /* Channel slots in the ring. The 3-stage pipeline reads the channels of at most 3 tiles of 16 reduction indices
-     * (k = 9 c + 3 r + s) while copying the next: (48 + 15) / 9 + 1 = 7 channels; 8 makes the slot a mask. */
+    /* Channel slots in the ring. While tile t of 16 reduction indices (k = 9 c + 3 r + s) is copied, tiles t - 2 and
+     * t - 1 may still be read: 48 consecutive indices, at most 47 / 9 + 2 = 7 channels; 8 makes the slot a mask. */
     CC_HALO_SLOTS = 8
 };
 

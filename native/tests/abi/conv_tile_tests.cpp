@@ -222,6 +222,10 @@ void run_conv_tile_tests(Tally& t)
         problem(3, 20, 8, 8, 40, 1, 1, 1),
         problem(2, 8, 10, 10, 12, 1, 1, 4),
         problem(2, 32, 16, 16, 24, 1, 1, 1),
+        // Window rows of one 16-byte piece (W = 4, 5 rows: the copies' bank-spread order over a partial group of 8 rows)
+        // and of three (W = 12: row by row).
+        problem(2, 12, 5, 4, 20, 1, 1, 1),
+        problem(2, 6, 3, 12, 8, 1, 1, 1),
     };
     // Under TSan (every access tracked: a launch of these sizes takes most of a minute) one image of the first odd size
     // only: the pipeline's barriers and each tile's copies, over two row tiles and a partial column tile.
