@@ -37,6 +37,13 @@
 // aligned in global memory (the launcher checks it: pointwise stride 1, extents multiple of 4, 16-byte buffers);
 // 4-byte copies otherwise. Per-thread index math (the position j -> (n, p, q) split, the output offsets) is done
 // once before the reduction loop; in it a thread only advances a position cursor and adds offsets.
+// The 3x3 forward kernels with stride 1 read B from a window of x instead, where the launcher plans one (cheapconv/
+// halo_plan.h, halo_plan_for in conv_implicit_gemm.cpp): each input channel's rows under the block's columns, 2 more
+// and the padding columns, copied once per block (16 bytes at a time where x's rows allow) into a ring of 8 channel
+// slots in what 3 stages of A alone leave of the tile's shared memory (the same size), so each x element crosses L2
+// about once per block instead of once per tap; the fragments read the window at the column's pixel plus the tap's
+// offset, without bank conflicts (the launcher's strides). Same reduction order, same bits (XWindow and
+// reduce_over_window below).
 //
 // Precision: every operand is rounded to tf32 (cvt.rna: 10 mantissa bits, a relative error of at most 2^-11) as it
 // is read from shared memory; products are exact in fp32 and summed in fp32 (by the tensor core, in its own order).
@@ -339,10 +346,11 @@ struct Im2colRows {
 };
 
 // The warp's share of one stage: 2 k-steps of 8, each kFragsM x kFragsN mma on fragments read from shared memory and
-// rounded to tf32. Fragment layouts: cuda_shim.h (PTX ISA, mma.m16n8k8 .tf32).
-template <class T, Layout LA, Layout LB>
-__device__ __forceinline__ void multiply_stage(const float* a, const float* b, int warp_m, int warp_n,
-                                               float (&acc)[T::kFragsM][T::kFragsN][4])
+// rounded to tf32. Fragment layouts: cuda_shim.h (PTX ISA, mma.m16n8k8 .tf32). B's element (column warp_n + 8 j + g of
+// the tile, index k of the stage) is b_at(j, k): where B lies is the caller's; the mma steps, which fix every output's
+// bits, are the same for all.
+template <class T, Layout LA, class BElement>
+__device__ __forceinline__ void multiply_fragments(const float* a, int warp_m, BElement b_at, float (&acc)[T::kFragsM][T::kFragsN][4])
 {
     const int lane = (int)threadIdx.x % 32, g = lane / 4, t = lane % 4;
     for (int kk = 0; kk < kTileK; kk += 8) {
@@ -355,13 +363,21 @@ __device__ __forceinline__ void multiply_stage(const float* a, const float* b, i
             af[i][3] = cc_cvt_tf32(a[smem_index<LA, T::kRows>(r + 8, kk + t + 4)]);
         }
         for (int j = 0; j < T::kFragsN; ++j) {
-            const int c = warp_n + 8 * j + g;
-            bf[j][0] = cc_cvt_tf32(b[smem_index<LB, T::kCols>(c, kk + t)]);
-            bf[j][1] = cc_cvt_tf32(b[smem_index<LB, T::kCols>(c, kk + t + 4)]);
+            bf[j][0] = cc_cvt_tf32(b_at(j, kk + t));
+            bf[j][1] = cc_cvt_tf32(b_at(j, kk + t + 4));
         }
         for (int i = 0; i < T::kFragsM; ++i)
             for (int j = 0; j < T::kFragsN; ++j) cc_mma_tf32_m16n8k8(acc[i][j], af[i], bf[j], acc[i][j]);
     }
+}
+
+// multiply_fragments with B staged in shared memory like A.
+template <class T, Layout LA, Layout LB>
+__device__ __forceinline__ void multiply_stage(const float* a, const float* b, int warp_m, int warp_n,
+                                               float (&acc)[T::kFragsM][T::kFragsN][4])
+{
+    const int g = (int)threadIdx.x % 32 / 4;
+    multiply_fragments<T, LA>(a, warp_m, [&](int j, int k) { return b[smem_index<LB, T::kCols>(warp_n + 8 * j + g, k)]; }, acc);
 }
 
 // The reduction [k_begin, k_end) of the block's tile: the 3-stage pipeline. Loaders copy one tile of A and of B;
@@ -530,9 +546,157 @@ __device__ Activation gradient_of(const cc_conv_problem& pr, const float* dy)
     return a;
 }
 
+// ---- The stride-1 3x3 forward pass's B operand from a window of x in shared memory (cheapconv/halo_plan.h) ----
+// The gather (Im2colColumns) copies element (k = (c, r, s), column j) of im2col(x) once per filter tap: each x element
+// crosses L2 up to 9 times per block. Here each channel's window (the block's output rows and 2 more, W + 2 pad
+// columns) is copied once per block into a ring of CC_HALO_SLOTS channel slots, and the B fragments are read from it at
+// the column's pixel plus the tap's offset. Only A (the weights) still goes through the pipeline's stages. The tiles
+// of 16 reduction indices, the mma steps and the k order are the gather's, so every output has the same bits.
+
+// The window's room in a tile's shared memory: what the stages of A leave (the launcher plans with the same numbers).
+template <class T>
+constexpr int kWindowFloats = T::kSharedBytes / 4 - T::kStages * T::kAFloats;
+static_assert(kWindowFloats<SquareTile> == 3840 && kWindowFloats<WideTile> == 7680 && kWindowFloats<FlatTile> == 7680,
+              "kImplicitGemmWindowFloats in native/launch/conv_implicit_gemm.h");
+
+// The ring offset of reduction index k = (c, r, s): the channel's slot, then the tap's row and column in the window.
+__device__ __forceinline__ int window_tap_offset(const cc_halo_plan& plan, int k)
+{
+    const unsigned c = (unsigned)k / 9u, rs = (unsigned)k - 9u * c, r = rs / 3u, s = rs - 3u * r; // by constants
+    return (int)(c % CC_HALO_SLOTS) * plan.slot_stride + (int)r * plan.row_stride + (int)s;
+}
+
+// A block's window of x: which window rows it holds, which channels are in the ring, and (per lane) where each of the
+// lane's fragment columns starts in a slot.
+template <class T>
+struct XWindow {
+    const Activation& a;
+    const cc_halo_plan& plan;
+    float* ring;          // CC_HALO_SLOTS * plan.slot_stride floats, after the stages of A
+    int channels;         // Cg: the slots of later channels (the last tile's k >= Kr) hold zeros
+    int first_row;        // window row u = n (P + 2) + p of the block's first column: the slot's row 0
+    int rows;             // window rows from there to the last column's + 2
+    int copied = 0;       // channels 0 .. copied - 1 have been copied
+    int column[T::kFragsN]; // slot offset of tap (0, 0) for column warp_n + 8 j + g of the lane's fragments
+
+    __device__ XWindow(const Activation& act, const cc_halo_plan& pl, float* ring_, int channels_, int col0, int warp_n)
+        : a(act), plan(pl), ring(ring_), channels(channels_)
+    {
+        const int height = a.out_h + 2, last = min(col0 + T::kCols, a.positions) - 1;
+        Position pos;
+        pos.set(col0, a.out_h, a.out_w);
+        first_row = pos.n * height + pos.p;
+        pos.set(last, a.out_h, a.out_w);
+        rows = pos.n * height + pos.p + 3 - first_row;
+        // Columns past the last position (not stored) read the last one's window: any initialised words do.
+        for (int j = 0; j < T::kFragsN; ++j) {
+            pos.set(min(col0 + warp_n + 8 * j + (int)threadIdx.x % 32 / 4, last), a.out_h, a.out_w);
+            column[j] = plan.lead + (pos.n * height + pos.p - first_row) * plan.row_stride + pos.q - a.pad_w;
+        }
+    }
+
+    // Zeros in every slot: the padding (rows and columns outside the image) is never copied over, so it stays zero.
+    __device__ void clear() const
+    {
+        for (int i = (int)threadIdx.x; i < CC_HALO_SLOTS * plan.slot_stride; i += T::kThreads) ring[i] = 0.0f;
+    }
+
+    // Whether copy `rest` of a channel takes its row from the bank-spread order below: 16-byte copies of rows of 1, 2 or
+    // 4 pieces, whose quarter warps would otherwise write 8, 4 or 2 rows that share banks.
+    __device__ __forceinline__ bool spread_rows(int per_row) const { return plan.vector && 8 % per_row == 0 && per_row < 8; }
+
+    // The window row i and the piece (16 bytes, or 4) of copy `rest` of a channel. Row by row, except where
+    // spread_rows: then a quarter warp (8 lanes, one 16-byte store phase) writes pieces that fall in 8 distinct groups
+    // of 4 banks. Row i starts in bank group m i mod 8 (m = row_stride / 4, odd: the launcher's row_stride is 12 or 20
+    // mod 32), so among 8 consecutive rows, the rows of group rho = m i mod 8 are i = m rho mod 8 (m m = 1 mod 8); phase
+    // f of those 8 rows takes the 8 / per_row rows with rho = f, f + per_row, ..., whose pieces cover groups f .. f + 7.
+    __device__ __forceinline__ void row_and_piece(int rest, int per_row, int& i, int& piece) const
+    {
+        if (!spread_rows(per_row)) {
+            i = rest / per_row;
+            piece = rest - i * per_row;
+            return;
+        }
+        const int group = rest / (8 * per_row), phase = rest % (8 * per_row) / 8, lane = rest % 8;
+        const int rho = phase + lane / per_row * per_row;
+        i = 8 * group + rho * (plan.row_stride / 4) % 8;
+        piece = lane % per_row;
+    }
+
+    // Copies channels copied .. last into their slots: the rows inside the image, 16 bytes at a time where plan.vector
+    // says x's rows allow it; a channel past Cg (reduction indices past Kr, whose weights are zero-filled too) is zeros,
+    // as the gather's zero-filled copies were. Called once per tile with its last channel, in order.
+    __device__ __forceinline__ void copy_through(int last)
+    {
+        const int count = last + 1 - copied;
+        if (count <= 0) return;
+        const int width = plan.vector ? 4 : 1, per_row = a.width / width;
+        const int per_channel = (spread_rows(per_row) ? (rows + 7) / 8 * 8 : rows) * per_row; // spread: whole groups of 8 rows
+        const int height = a.out_h + 2;
+        for (int e = (int)threadIdx.x; e < count * per_channel; e += T::kThreads) {
+            const int index = e / per_channel;
+            int i, piece;
+            row_and_piece(e - index * per_channel, per_row, i, piece);
+            const int w = width * piece, c = copied + index, u = first_row + i, n = u / height, h = u - n * height - a.pad_h;
+            if (i >= rows || h < 0 || h >= a.height) continue; // past the window, or padding rows: zero since clear()
+            float* dst = ring + c % CC_HALO_SLOTS * plan.slot_stride + plan.lead + i * plan.row_stride + w;
+            if (c >= channels) {
+                for (int v = 0; v < width; ++v) dst[v] = 0.0f;
+            } else {
+                const float* src = a.base + n * a.image + c * a.plane + h * a.width + w;
+                if (plan.vector) copy16(dst, src, a.base);
+                else copy4(dst, src, a.base);
+            }
+        }
+        copied = last + 1;
+    }
+};
+
+// multiply_fragments with B read from the window: element (k, column) of im2col(x) at the column's pixel plus k's tap.
+template <class T>
+__device__ __forceinline__ void multiply_stage_from_window(const float* a, const XWindow<T>& b, int k0, int warp_m,
+                                                           float (&acc)[T::kFragsM][T::kFragsN][4])
+{
+    multiply_fragments<T, kMnMajor>(a, warp_m, [&](int j, int k) { return b.ring[b.column[j] + window_tap_offset(b.plan, k0 + k)]; }, acc);
+}
+
+// The reduction [0, k_end) of the forward pass over the window: reduce()'s pipeline with the stages holding A only.
+// Prefetching tile t (k0 = 16 t) copies its A tile and the channels up to its last, (16 t + 15) / 9, in the same commit
+// group, so the wait that covers the tile covers its channels. A slot is overwritten 8 channels later, when the tiles
+// still being read (t - 2 and t - 1, after the barrier) reach back at most 6 channels: (16 t + 15) / 9 - (16 t - 32) / 9.
+template <class T, class LoaderA>
+__device__ __forceinline__ void reduce_over_window(LoaderA& load_a, XWindow<T>& b, int k_end, float (&acc)[T::kFragsM][T::kFragsN][4])
+{
+    constexpr int kStages = T::kStages;
+    CC_DYNAMIC_SHARED(float, smem);
+    const int warp_m = ((int)threadIdx.x / 32 / T::kWarpsN) * T::kWarpRows;
+    for (int i = 0; i < T::kFragsM; ++i)
+        for (int j = 0; j < T::kFragsN; ++j)
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    b.clear();
+    __syncthreads(); // the zeros land before any copy into the same words
+    const int tiles = (k_end + kTileK - 1) / kTileK;
+    auto prefetch = [&](int tile) {
+        load_a.load(smem + tile % kStages * T::kAFloats, tile * kTileK);
+        b.copy_through((tile * kTileK + kTileK - 1) / 9);
+    };
+    for (int s = 0; s < kStages - 1; ++s) {
+        if (s < tiles) prefetch(s);
+        cc_cp_async_commit();
+    }
+    for (int tile = 0; tile < tiles; ++tile) {
+        cc_cp_async_wait<kStages - 2>(); // as in reduce()
+        __syncthreads();
+        if (tile + kStages - 1 < tiles) prefetch(tile + kStages - 1);
+        cc_cp_async_commit();
+        multiply_stage_from_window<T>(smem + tile % kStages * T::kAFloats, b, tile * kTileK, warp_m, acc);
+    }
+    cc_cp_async_wait<0>();
+}
+
 template <class T, int R, int S>
 __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* x, const float* w, float* y, const cc_conv_epilogue& ep,
-                                        int vectorized)
+                                        int vectorized, const cc_halo_plan& halo)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
     const int kr = cg * R * S;
@@ -540,9 +704,16 @@ __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* 
     Activation act = activation_of(pr, x + g * cg * pr.h * pr.w, pr.c);
     // vectorized bit 0: the weights (kr % 4 == 0); bit 1: x (1x1, stride 1, no padding, P*Q % 4 == 0).
     DenseRows<T, true> a{w + g * kg * kr, kg, kr, row0, kr, (vectorized & 1) != 0};
-    Im2colColumns<T, R, S> b(act, col0, kr, (vectorized & 2) != 0);
     float acc[T::kFragsM][T::kFragsN][4];
-    reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    if (R == 3 && halo.row_stride != 0) { // the launcher's choice: stride 1, and the window fits (halo_plan_for)
+        CC_DYNAMIC_SHARED(float, smem);
+        const int warp_n = ((int)threadIdx.x / 32 % T::kWarpsN) * T::kWarpCols;
+        XWindow<T> b(act, halo, smem + T::kStages * T::kAFloats, cg, col0, warp_n);
+        reduce_over_window<T>(a, b, kr, acc);
+    } else {
+        Im2colColumns<T, R, S> b(act, col0, kr, (vectorized & 2) != 0);
+        reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    }
     // The epilogue is chosen here, once, after the reduction (its pointers stay kernel parameters until then): a
     // uniform branch to one of the stores, each a loop without branches on it. The launcher guarantees y or activated.
     const int image = pr.k * pr.p * pr.q, plane = pr.p * pr.q;
@@ -644,7 +815,7 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
                                                                                           float* __restrict__ y, cc_conv_epilogue ep,
                                                                                           int vectorized)
 {
-    forward<SquareTile, 1, 1>(pr, x, w, y, ep, vectorized);
+    forward<SquareTile, 1, 1>(pr, x, w, y, ep, vectorized, cc_halo_plan{});
 }
 
 // y = conv(x, w) for 3x3 filters (any stride, padding and groups), with the epilogue `ep` (every pointer NULL: none;
@@ -652,25 +823,27 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
 extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
                                                                                           float* __restrict__ y, cc_conv_epilogue ep,
-                                                                                          int vectorized)
+                                                                                          int vectorized, cc_halo_plan halo)
 {
-    forward<SquareTile, 3, 3>(pr, x, w, y, ep, vectorized);
+    forward<SquareTile, 3, 3>(pr, x, w, y, ep, vectorized, halo);
 }
 
 // The same on the wide tile (WideTile: 64 x 128, 256 threads, 45 KiB): the launcher's choice where the wider blocks
 // still fill the SMs (conv_implicit_gemm.cpp).
 extern "C" __global__ void __launch_bounds__(WideTile::kThreads, WideTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_wide_kernel(
-    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized)
+    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized,
+    cc_halo_plan halo)
 {
-    forward<WideTile, 3, 3>(pr, x, w, y, ep, vectorized);
+    forward<WideTile, 3, 3>(pr, x, w, y, ep, vectorized, halo);
 }
 
 // The same on the flat tile (FlatTile: 32 x 128, 128 threads, 37.5 KiB): the launcher's choice over the wide tile where
 // the filters per group fit its 32 rows.
 extern "C" __global__ void __launch_bounds__(FlatTile::kThreads, FlatTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_flat_kernel(
-    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized)
+    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized,
+    cc_halo_plan halo)
 {
-    forward<FlatTile, 3, 3>(pr, x, w, y, ep, vectorized);
+    forward<FlatTile, 3, 3>(pr, x, w, y, ep, vectorized, halo);
 }
 
 // dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1 (every dx pixel is written).

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 
 namespace cc {
 namespace {
@@ -38,9 +39,60 @@ cc_status geometry_for(const char* call, const ImplicitGemmTile& tile, i64 rows,
     return CC_SUCCESS;
 }
 
+// The most window rows (cheapconv/halo_plan.h) a block of `columns` consecutive output positions spans, stride 1: from
+// its first column's output row to its last's, plus 2, where crossing into the next image also crosses that image's
+// 2 extra window rows (P + 2 per image). A block's span depends only on where it starts in an image; blocks start at
+// multiples of `columns`, so every start that is a multiple of gcd(columns, P Q) is tried (at most 4096 of them; past
+// that, the bound of the worst start: rows touched, and images crossed, by `columns` positions from any offset).
+i64 window_rows(const cc_conv_problem& p, i64 columns)
+{
+    const i64 q = p.q, plane = i64{p.p} * q, height = i64{p.p} + 2, total = positions(p);
+    const auto row_of = [&](i64 j) { return j / plane * height + j % plane / q; };
+    const i64 step = std::gcd(columns, plane);
+    if (plane / step > 4096) return (columns + q - 2) / q + 2 * ((columns + plane - 2) / plane) + 3;
+    i64 most = 0;
+    for (i64 start = 0; start < std::min(plane, total); start += step)
+        most = std::max(most, row_of(std::min(start + columns, total) - 1) - row_of(start) + 3);
+    return most;
+}
+
+// Two runs of at most 10 consecutive words (a fragment's 8 columns and the 2 more taps of its row) whose starts are
+// `apart` words apart hit disjoint banks when apart mod 32 is in [10, 22].
+bool disjoint_banks(i64 apart) { const i64 m = (apart % 32 + 32) % 32; return m >= 10 && m <= 22; }
+
+i64 round_up4(i64 v) { return (v + 3) / 4 * 4; }
+
+// The x window of the 3x3 forward kernels, where it pays and fits; {} (row_stride 0) where they gather x per tap. Stride 2
+// keeps the gather: in this layout its taps would read every other column of a window row (2-way bank conflicts on the
+// fragment reads) and a block would hold twice the window rows per output row, for 3 of the 59 3x3 forward launches of
+// the WRN-40-2 -> G(4) step (12.6 + 13.0 + 6.4 µs modelled by profile --catalogue, of a 5750 µs step).
+// The strides: a B fragment read is, for each of 4 consecutive reduction indices (lanes t), 8 consecutive columns of
+// one output row (lanes g; Q % 8 == 0) at the tap's offset; 4 consecutive taps lie in at most 2 window rows, each run
+// at most 10 words, and those two rows are either consecutive (row_stride apart) or the last of channel c and the
+// first of c + 1 (slot_stride - 2 row_stride apart, or -7 slot_stride - 2 row_stride where the ring wraps). Every such
+// distance mod 32 in [10, 22] (disjoint_banks) keeps the 32 lanes in distinct banks or on the same word. Rows and slots
+// are multiples of 4 floats (16-byte copies land aligned), and row_stride / 4 is odd (the copies' bank-spread order,
+// XWindow::row_and_piece, needs it), so row_stride mod 32 is 12 or 20, and for each a slot_stride mod 32 exists (12: 4,
+// 20: 20); each search ends within 8 steps.
+cc_halo_plan halo_plan_for(const cc_conv_problem& p, ForwardTile tile)
+{
+    if (!filter_is(p, 3) || p.stride_h != 1 || p.stride_w != 1) return {};
+    const ImplicitGemmTile& shape = tile == ForwardTile::wide ? kImplicitGemmWide : tile == ForwardTile::flat ? kImplicitGemmFlat : kImplicitGemmSquare;
+    const i64 room = tile == ForwardTile::square ? kImplicitGemmWindowFloatsSquare : kImplicitGemmWindowFloatsWideOrFlat;
+    const i64 lead = round_up4(p.pad_w), width = p.w + 2 * i64{p.pad_w}, rows = window_rows(p, shape.columns);
+    i64 row_stride = round_up4(width);
+    while (!disjoint_banks(row_stride) || row_stride / 4 % 2 == 0) row_stride += 4;
+    i64 slot_stride = round_up4(lead + (rows - 1) * row_stride + p.w + p.pad_w);
+    while (!disjoint_banks(slot_stride - 2 * row_stride) || !disjoint_banks(-(CC_HALO_SLOTS - 1) * slot_stride - 2 * row_stride))
+        slot_stride += 4;
+    if (CC_HALO_SLOTS * slot_stride > room) return {};
+    return cc_halo_plan{static_cast<int>(row_stride), static_cast<int>(slot_stride), static_cast<int>(lead), 0};
+}
+
 // The forward pass's GEMM: M = K / groups rows, N = N P Q columns, one layer per group.
 cc_status forward_plan(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan)
 {
+    plan->window = halo_plan_for(p, tile);
     switch (tile) {
     case ForwardTile::wide: plan->kernel = KernelId::implicit_gemm_forward_3x3_wide; break;
     case ForwardTile::flat: plan->kernel = KernelId::implicit_gemm_forward_3x3_flat; break;
@@ -116,7 +168,8 @@ ForwardTile implicit_gemm_forward_tile(const cc_conv_problem& p)
     return kg <= kImplicitGemmFlat.rows ? ForwardTile::flat : ForwardTile::wide;
 }
 
-cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan)
+cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan,
+                                     ForwardGather gather)
 {
     if (!implicit_gemm_implements(p, CC_CONV_FORWARD))
         return plan_implicit_gemm(call, p, CC_CONV_FORWARD, 0, plan); // its refusal
@@ -125,6 +178,7 @@ cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p,
                     call, p.r, p.s);
     ImplicitGemmPlan result;
     CC_TRY(forward_plan(call, p, tile, &result));
+    if (gather == ForwardGather::per_tap) result.window = cc_halo_plan{};
     *plan = result;
     return CC_SUCCESS;
 }
@@ -176,17 +230,20 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
                                int accumulate, const cc_conv_epilogue& epilogue)
 {
     const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
+    cc_halo_plan window = plan.window; // whole rows of x, 16 bytes at a time: rows of 4k floats from a 16-byte aligned x
+    window.vector = p.w % 4 == 0 && aligned16(in0) ? 1 : 0;
     switch (plan.kernel) {
     case KernelId::implicit_gemm_forward_1x1:
         return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
     case KernelId::implicit_gemm_forward_3x3:
-        return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
+        return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized,
+                                                           window);
     case KernelId::implicit_gemm_forward_3x3_wide:
         return launch<KernelId::implicit_gemm_forward_3x3_wide>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
-                                                                vectorized);
+                                                                vectorized, window);
     case KernelId::implicit_gemm_forward_3x3_flat:
         return launch<KernelId::implicit_gemm_forward_3x3_flat>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
-                                                                vectorized);
+                                                                vectorized, window);
     case KernelId::implicit_gemm_backward_data_1x1:
         return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
                                                                  accumulate);

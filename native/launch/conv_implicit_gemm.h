@@ -22,12 +22,17 @@ inline constexpr ImplicitGemmTile kImplicitGemmSquare{64, 64, 128, 30720}; // Sq
 inline constexpr ImplicitGemmTile kImplicitGemmWide{64, 128, 256, 46080};  // WideTile: cc_implicit_gemm_forward_3x3_wide_kernel
 inline constexpr ImplicitGemmTile kImplicitGemmFlat{32, 128, 128, 38400};  // FlatTile: cc_implicit_gemm_forward_3x3_flat_kernel
 inline constexpr std::int64_t kImplicitGemmTileK = 16;                     // kTileK: reduction indices per stage
+// The room the 3x3 forward kernels' x window has in a tile's shared memory (kWindowFloats in implicit_gemm.cu): what the
+// 3 stages of A leave: the square tile's 30 KiB less 3 x 5 KiB, the wide tile's 45 KiB less 3 x 5 KiB, the flat tile's
+// 37.5 KiB less 3 x 2.5 KiB.
+inline constexpr std::int64_t kImplicitGemmWindowFloatsSquare = 3840, kImplicitGemmWindowFloatsWideOrFlat = 7680;
 
 struct ImplicitGemmPlan {
     KernelId kernel = KernelId::implicit_gemm_forward_1x1;
     Geometry geometry;
     std::int64_t splits = 1, chunk = 0;  // backward weight: split-K over the positions
     std::size_t workspace_bytes = 0;     // splits > 1: the arrival counters and one whole dw per split
+    cc_halo_plan window{};               // 3x3 forward: x's window in shared memory (row_stride 0: gathered per tap)
 };
 
 // Whether the kernels implement `pass` of `p` (a problem validate() accepted): the forward and weight-gradient passes
@@ -51,9 +56,14 @@ ForwardTile implicit_gemm_forward_tile(const cc_conv_problem& p);
 // CC_ERROR_INVALID_VALUE for a negative split_chunk or a grid or workspace past CUDA's or 32-bit limits.
 cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv_pass pass, int split_chunk, ImplicitGemmPlan* plan);
 
-// plan_implicit_gemm's forward plan on the tile asked for (wide and flat: 3x3 filters only) whatever the rule says: how
-// the tests run every tile on the same problems.
-cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan);
+// How the 3x3 forward kernels read x: through a window in shared memory where the launcher's rule allows it
+// (halo_plan_for in conv_implicit_gemm.cpp: stride 1, and the window fits the tile), or gathered once per filter tap.
+enum class ForwardGather { window_where_it_fits, per_tap };
+
+// plan_implicit_gemm's forward plan on the tile asked for (wide and flat: 3x3 filters only) whatever the rule says, and
+// with the gather asked for: how the tests run every tile, with and without the window, on the same problems.
+cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan,
+                                     ForwardGather gather = ForwardGather::window_where_it_fits);
 
 // Runs a planned pass on (in0, in1) -> out, the operands in the order of the cc_conv_* call; `workspace` holds
 // plan.workspace_bytes (checked by the caller). accumulate (backward-data only): out += the gradient. epilogue (forward

@@ -20,6 +20,7 @@
 #define CHEAPCONV_KERNELS_H
 
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/halo_plan.h"
 #include "cheapconv/problem.h"
 #include "cheapconv/split_reduce.h"
 #include "cheapconv/tiled_plan.h"
@@ -183,13 +184,13 @@ extern "C" __global__ void cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem p
                                                                cc_conv_epilogue ep, int vectorized);
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ w, float* __restrict__ y,
-                                                               cc_conv_epilogue ep, int vectorized);
+                                                               cc_conv_epilogue ep, int vectorized, cc_halo_plan halo);
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_wide_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                     const float* __restrict__ w, float* __restrict__ y,
-                                                                    cc_conv_epilogue ep, int vectorized);
+                                                                    cc_conv_epilogue ep, int vectorized, cc_halo_plan halo);
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_flat_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                     const float* __restrict__ w, float* __restrict__ y,
-                                                                    cc_conv_epilogue ep, int vectorized);
+                                                                    cc_conv_epilogue ep, int vectorized, cc_halo_plan halo);
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized, int accumulate);

@@ -1,7 +1,9 @@
 // The implicit GEMM's forward pass on every block tile (launch/conv_implicit_gemm.h): the wide and flat tiles' kernels
 // (cc_implicit_gemm_forward_3x3_wide_kernel, 64 x 128; _flat_, 32 x 128) within the tf32 bound of the textbook loops in
 // double, and bit for bit the square tile's (cc_implicit_gemm_forward_3x3_kernel, 64 x 64): each output's sum runs over
-// the same mma steps in the same order whichever warp and block hold it, and the store is the same code. The launcher's
+// the same mma steps in the same order whichever warp and block hold it, and the store is the same code. Each tile
+// both ways of reading x: through the window in shared memory (stride 1; cheapconv/halo_plan.h) and gathered per tap,
+// bit for bit the square tile's gather (the kernels before the window). The launcher's
 // rule gives the other tiles only to batch-128-sized grids, too slow for the emulator, so the tests plan each explicitly
 // (plan_implicit_gemm_forward) on small problems: the real shapes' channels and strides at batch 2, grouped problems, and
 // odd sizes whose M, N and Kr are not multiples of the tiles. Then the rule itself, on the catalogue's shapes.
@@ -34,21 +36,31 @@ std::string text_of(const cc_conv_problem& p)
     return text;
 }
 
-constexpr cc::ForwardTile kOtherTiles[] = {cc::ForwardTile::wide, cc::ForwardTile::flat};
+constexpr cc::ForwardTile kTiles[] = {cc::ForwardTile::square, cc::ForwardTile::wide, cc::ForwardTile::flat};
+constexpr cc::ForwardGather kGathers[] = {cc::ForwardGather::window_where_it_fits, cc::ForwardGather::per_tap};
 
 const char* tile_name(cc::ForwardTile tile) { return tile == cc::ForwardTile::wide ? "wide" : tile == cc::ForwardTile::flat ? "flat" : "square"; }
 
-// y of the forward pass planned on `tile`, with the epilogue `ep` (NaN-poisoned outputs first).
+// The window wherever the rule gives it: every stride-1 problem below fits each tile's shared memory.
+bool windowed(const cc_conv_problem& p, cc::ForwardGather gather)
+{
+    return gather == cc::ForwardGather::window_where_it_fits && p.stride_h == 1;
+}
+
+const char* gather_name(cc::ForwardGather gather) { return gather == cc::ForwardGather::per_tap ? "gathered per tap" : "x window"; }
+
+// y of the forward pass planned on `tile` and `gather`, with the epilogue `ep` (NaN-poisoned outputs first).
 std::vector<float> forward_on(Tally& t, const cc_conv_problem& p, cc::ForwardTile tile, const ConvTensors& in, const cc_conv_epilogue& ep,
-                              const std::string& name)
+                              const std::string& name, cc::ForwardGather gather = cc::ForwardGather::per_tap)
 {
     std::vector<float> y(outputs(p), kNaN);
     cc::ImplicitGemmPlan plan;
-    cc_status s = cc::plan_implicit_gemm_forward("conv_tile_tests", p, tile, &plan);
+    cc_status s = cc::plan_implicit_gemm_forward("conv_tile_tests", p, tile, &plan, gather);
     const cc::KernelId want = tile == cc::ForwardTile::wide   ? cc::KernelId::implicit_gemm_forward_3x3_wide
                               : tile == cc::ForwardTile::flat ? cc::KernelId::implicit_gemm_forward_3x3_flat
                                                               : cc::KernelId::implicit_gemm_forward_3x3;
     t.check(s == CC_SUCCESS && plan.kernel == want, name + ": planned on the " + tile_name(tile) + " tile");
+    t.check((plan.window.row_stride != 0) == windowed(p, gather), name + ": " + tile_name(tile) + " tile " + gather_name(gather));
     if (s == CC_SUCCESS)
         s = cc::launch_implicit_gemm(*emulator(), plan, CC_CONV_FORWARD, p, in.x.data(), in.w.data(), y.data(), nullptr, nullptr,
                                      [&](char* text, std::size_t capacity) { std::snprintf(text, capacity, "%s", name.c_str()); },
@@ -72,11 +84,15 @@ void check_tiles(Tally& t, const cc_conv_problem& p)
     ConvTensors with_dy = in;
     with_dy.dy.assign(outputs(p), 0.0f);
     conv_reference(p, with_dy, y, dx, dw);
-    for (cc::ForwardTile tile : kOtherTiles) {
-        const std::vector<float> other = forward_on(t, p, tile, in, cc_conv_epilogue{}, name);
-        expect_sums_tf32(t, other, y, name + ": " + tile_name(tile) + " tile against the reference");
-        t.check(bitwise_equal(other, square), name + ": " + tile_name(tile) + " tile bit for bit the square tile");
-    }
+    expect_sums_tf32(t, square, y, name + ": square tile gathered per tap against the reference");
+    for (cc::ForwardTile tile : kTiles)
+        for (cc::ForwardGather gather : kGathers) {
+            if (tile == cc::ForwardTile::square && gather == cc::ForwardGather::per_tap) continue; // `square` itself
+            const std::string what = name + ": " + tile_name(tile) + " tile, " + gather_name(gather);
+            const std::vector<float> other = forward_on(t, p, tile, in, cc_conv_epilogue{}, name, gather);
+            expect_sums_tf32(t, other, y, what + ", against the reference");
+            t.check(bitwise_equal(other, square), what + ", bit for bit the square tile gathered per tap");
+        }
 }
 
 // The epilogue's store on the other tiles: a residual add and the eval batch norm + ReLU beside y, bit for bit the square
@@ -98,11 +114,30 @@ void check_epilogue(Tally& t, const cc_conv_problem& p)
     ep.bn_eps = 1e-5f;
     ep.activated = activated_square.data();
     const std::vector<float> square = forward_on(t, p, cc::ForwardTile::square, in, ep, name);
-    for (cc::ForwardTile tile : kOtherTiles) {
-        ep.activated = activated_other.data();
-        const std::vector<float> other = forward_on(t, p, tile, in, ep, name);
-        t.check(bitwise_equal(other, square) && bitwise_equal(activated_other, activated_square),
-                name + ": " + tile_name(tile) + " tile bit for bit the square tile");
+    for (cc::ForwardTile tile : kTiles)
+        for (cc::ForwardGather gather : kGathers) {
+            if (tile == cc::ForwardTile::square && gather == cc::ForwardGather::per_tap) continue;
+            std::fill(activated_other.begin(), activated_other.end(), kNaN);
+            ep.activated = activated_other.data();
+            const std::vector<float> other = forward_on(t, p, tile, in, ep, name, gather);
+            t.check(bitwise_equal(other, square) && bitwise_equal(activated_other, activated_square),
+                    name + ": " + tile_name(tile) + " tile, " + gather_name(gather) + ", bit for bit the square tile gathered per tap");
+        }
+}
+
+// An infinite x element in channel 12 of 20, which the window's slot 4 holds until channel 20 (past Cg, in the last tile)
+// takes it: that slot must be zeros, or the zero weights there multiply the infinity into NaN. The window's y is the
+// gather's, infinities and NaNs (opposite infinities meeting in one sum) included.
+void check_nonfinite_window(Tally& t)
+{
+    const cc_conv_problem p = problem(1, 20, 8, 8, 8, 1, 1, 1);
+    const std::string name = text_of(p) + " with an infinite x";
+    ConvTensors in{random_values(static_cast<std::size_t>(p.c) * p.h * p.w, 101), random_values(static_cast<std::size_t>(p.k) * p.c * 9, 102), {}};
+    in.x[12 * 64 + 27] = std::numeric_limits<float>::infinity();
+    const std::vector<float> gathered = forward_on(t, p, cc::ForwardTile::square, in, cc_conv_epilogue{}, name);
+    for (cc::ForwardTile tile : kTiles) {
+        const std::vector<float> windowed_y = forward_on(t, p, tile, in, cc_conv_epilogue{}, name, cc::ForwardGather::window_where_it_fits);
+        t.check(bitwise_equal(windowed_y, gathered), name + ": " + tile_name(tile) + " tile, x window, bit for bit the gather");
     }
 }
 
@@ -136,6 +171,32 @@ void check_rule(Tally& t)
                   {"3x3 filters only"}, "wide tile refused for 1x1 filters");
 }
 
+// The window's rule (halo_plan_for): the strides of the catalogue's image sizes on the tiles the rule gives them (rows of
+// W + 2 floats rounded up to 12, 16 or 20 mod 32 banks; slots holding the block's window rows: 4 + 2 at 32x32, 8 + 2 at
+// 16x16, 2 images of 8 + 2 at 8x8), and no window where it cannot pay or fit.
+void check_window_rule(Tally& t)
+{
+    const struct {
+        cc_conv_problem p;
+        int row_stride, slot_stride;
+        const char* what;
+    } cases[] = {
+        {problem(128, 32, 32, 32, 32, 1, 1, 1), 44, 260, "32x32 on the flat tile: 6 window rows of 44 floats"},
+        {problem(128, 64, 16, 16, 64, 1, 1, 1), 20, 212, "16x16 on the wide tile: 10 window rows of 20 floats"},
+        {problem(128, 128, 8, 8, 128, 1, 1, 1), 12, 260, "8x8 on the wide tile: 20 window rows of 12 floats"},
+        {problem(128, 64, 8, 8, 64, 1, 1, 1), 12, 132, "8x8 on the square tile: 10 window rows of 12 floats"},
+        {problem(128, 64, 16, 16, 64, 2, 1, 1), 0, 0, "stride 2: gathered per tap"},
+        {problem(1, 4, 3, 400, 8, 1, 1, 1), 0, 0, "a 402-float row: 8 slots of 3 rows do not fit"},
+    };
+    for (const auto& c : cases) {
+        cc::ImplicitGemmPlan plan;
+        const cc_status s = cc::plan_implicit_gemm("conv_tile_tests", c.p, CC_CONV_FORWARD, 0, &plan);
+        t.check(s == CC_SUCCESS && plan.window.row_stride == c.row_stride && plan.window.slot_stride == c.slot_stride &&
+                    plan.window.lead == (c.row_stride != 0 ? 4 : 0),
+                std::string("window rule: ") + c.what);
+    }
+}
+
 } // namespace
 
 void run_conv_tile_tests(Tally& t)
@@ -155,6 +216,16 @@ void run_conv_tile_tests(Tally& t)
         // Grouped: 4 groups of 16 channels and 24 filters; 2 groups of 8 channels and 40 filters with stride 2.
         problem(2, 64, 10, 10, 96, 1, 1, 4),
         problem(3, 16, 9, 7, 80, 2, 1, 2),
+        // The x window: 20 channels (the ring of 8 slots wraps twice; Kr = 180 ends inside a tile, whose channels past Cg are
+        // zeros), 8x8 images (a wide or flat block holds 2 of them, a square one 1), 16-byte row copies; 4 groups of
+        // 2 channels and 3 filters; 16x16 images (8 output rows per 128 columns).
+        problem(3, 20, 8, 8, 40, 1, 1, 1),
+        problem(2, 8, 10, 10, 12, 1, 1, 4),
+        problem(2, 32, 16, 16, 24, 1, 1, 1),
+        // Window rows of one 16-byte piece (W = 4, 5 rows: the copies' bank-spread order over a partial group of 8 rows)
+        // and of three (W = 12: row by row).
+        problem(2, 12, 5, 4, 20, 1, 1, 1),
+        problem(2, 6, 3, 12, 8, 1, 1, 1),
     };
     // Under TSan (every access tracked: a launch of these sizes takes most of a minute) one image of the first odd size
     // only: the pipeline's barriers and each tile's copies, over two row tiles and a partial column tile.
@@ -163,6 +234,8 @@ void run_conv_tile_tests(Tally& t)
         for (const cc_conv_problem& p : problems) check_tiles(t, p);
     if (!kUnderTsan) check_epilogue(t, problem(3, 5, 7, 9, 70, 1, 1, 1));
     check_rule(t);
+    check_window_rule(t);
+    check_nonfinite_window(t);
 }
 
 } // namespace cc_abi_test

@@ -70,6 +70,22 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         Assert.True(unseen.Count == 0, "kernels this test never launched: " + string.Join(", ", unseen));
     }
 
+    // The 3×3 forward kernels' x window (native/include/cheapconv/halo_plan.h, stride 1): its copies (rows of 2, 4 and 8
+    // 16-byte pieces, the first two in the bank-spread order) and its B fragment reads (8 columns of one output row per
+    // reduction index) hit no bank twice in a wavefront, where the launcher's strides promise it (Q a multiple of 8).
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    [InlineData(32)]
+    public void WindowedForward_HasNoBankConflicts(int width)
+    {
+        using var run = new ProfiledRun(fixture.Profile, new ProfileSettings(GpuModels.H100Sxm, KernelOccupancies.WarpLimited(GpuModels.Sm90), new HashSet<string>(), 0));
+        var forward = CatalogueProfile.Run(run, [ConvProblem.Create(2, 16, width, width, 16, 3, 3, pad: 1)]).Single(p => p.Pass == "forward");
+        Assert.Equal(["cc_implicit_gemm_forward_3x3_kernel"], forward.Kernels);
+        Assert.True(forward.Main.Launch.SharedWavefronts > 0);
+        Assert.Equal(0, forward.BankConflicts);
+    }
+
     [Fact]
     public void StepProfile_CountsTheTrainersHostWaitsAndEveryLaunch()
     {
