@@ -67,9 +67,11 @@ extern "C" {
  * cc_options gained `accumulate` and cc_batchnorm_problem `accumulate` (structs a caller allocates changed size):
  * the data gradients of cc_conv_backward_data and cc_batchnorm_backward can add into dx.
  * 3.1 added cc_conv_forward_fused and its cc_conv_epilogue (cheapconv/problem.h): a residual add and an eval-mode batch
- * norm + ReLU in the forward convolution's store. */
+ * norm + ReLU in the forward convolution's store.
+ * 3.2 added cc_conv_backward (both gradients of a convolution, in one launch where the kernels allow) and its workspace
+ * query CC_CONV_BACKWARD. */
 #define CC_VERSION_MAJOR 3
-#define CC_VERSION_MINOR 1
+#define CC_VERSION_MINOR 2
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
 
@@ -172,10 +174,10 @@ typedef struct cc_options {
                              then does not split). */
     int precision;        /* cc_precision: what CC_ALGO_AUTO may choose (CC_ALGO_DIRECT, CC_ALGO_GEMM and
                              CC_ALGO_TILED are fp32 whatever it says). The linear layer is always fp32. */
-    int accumulate;       /* cc_conv_backward_data only: nonzero adds the data gradient into dx (dx = dx + g, g rounded
-                             to fp32 first, so the bits are those of writing g and adding it later, as an autograd does
-                             for a tensor with several consumers); 0 overwrites dx. Every other call that takes options
-                             refuses a nonzero value (CC_ERROR_INVALID_VALUE). */
+    int accumulate;       /* cc_conv_backward_data and cc_conv_backward (its dx) only: nonzero adds the data gradient
+                             into dx (dx = dx + g, g rounded to fp32 first, so the bits are those of writing g and adding
+                             it later, as an autograd does for a tensor with several consumers); 0 overwrites dx. Every
+                             other call that takes options refuses a nonzero value (CC_ERROR_INVALID_VALUE). */
 } cc_options;
 
 /* ---- convolution (cc_conv_problem in cheapconv/problem.h) ----------------------------------------- */
@@ -190,16 +192,26 @@ CC_API cc_status cc_conv_init(cc_conv_problem* problem, int n, int c, int h, int
  * tensor under 2^31 elements, a layout and dtype this library implements. */
 CC_API cc_status cc_conv_validate(const cc_conv_problem* problem);
 
-typedef enum cc_conv_pass { CC_CONV_FORWARD = 0, CC_CONV_BACKWARD_DATA = 1, CC_CONV_BACKWARD_WEIGHT = 2 } cc_conv_pass;
+/* CC_CONV_BACKWARD: both gradients, as cc_conv_backward computes them. */
+typedef enum cc_conv_pass {
+    CC_CONV_FORWARD = 0,
+    CC_CONV_BACKWARD_DATA = 1,
+    CC_CONV_BACKWARD_WEIGHT = 2,
+    CC_CONV_BACKWARD = 3
+} cc_conv_pass;
 
 /* Workspace bytes the pass needs with these options (options may be NULL): 0, or for a split weight gradient
  * CC_SPLIT_COUNTER_BYTES of arrival counters (zero before the call: see the conventions) plus one partial dw
- * per split. */
+ * per split. CC_CONV_BACKWARD: the weight gradient's bytes (first, so its counters open the workspace) plus the data
+ * gradient's after them (rounded up to 16 bytes); enough for cc_conv_backward with or without either output. */
 CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_pass pass,
                                         const cc_options* options, size_t* bytes);
 
 /* The kernel a pass would run, for messages and profiles: "cc_conv2d_forward_kernel",
- * "cc_pointwise_backward_weight_kernel" (a split weight gradient is one launch: it reduces its own splits). */
+ * "cc_pointwise_backward_weight_kernel" (a split weight gradient is one launch: it reduces its own splits).
+ * CC_CONV_BACKWARD (cc_conv_backward with both outputs): the fused kernel, e.g. "cc_implicit_gemm_backward_1x1_kernel",
+ * or, where the two gradients run as two launches, their kernels in launch order separated by a space
+ * ("cc_conv2d_backward_data_kernel cc_conv2d_backward_weight_kernel"). */
 CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pass pass,
                                       const cc_options* options, char* text, size_t capacity);
 
@@ -234,6 +246,19 @@ CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* 
 CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                          const float* x, const float* dy, float* dw,
                                          void* workspace, size_t workspace_bytes, void* stream);
+
+/* Both gradients of a convolution: dx as cc_conv_backward_data computes it (with options->accumulate, dx += it) and dw
+ * as cc_conv_backward_weight does, with the same bits. Both read dy and neither reads the other's output, so where the
+ * launcher's variants for the two passes are of one family (the implicit-GEMM kernels of 1x1 or of 3x3 filters, the
+ * tiled kernels of stride 1 or 2) it is ONE launch, whose first blocks compute dw and the rest dx; otherwise the two
+ * calls' launches in turn (data, then weight). cc_conv_kernel_names with CC_CONV_BACKWARD says which.
+ * dx or dw may be NULL: the call is then exactly cc_conv_backward_weight or cc_conv_backward_data (x, or w, is then
+ * not read and may be NULL too); not both. The workspace is the CC_CONV_BACKWARD query's (the split weight gradient's
+ * arrival counters first: zero before the call, as the conventions say). dx and dw must not overlap each other or
+ * any input. */
+CC_API cc_status cc_conv_backward(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* x,
+                                  const float* dy, const float* w, float* dx, float* dw, void* workspace, size_t workspace_bytes,
+                                  void* stream);
 
 /* ---- linear layer / GEMM -------------------------------------------------------------------------- */
 

@@ -33,10 +33,13 @@
 //                      workspace slot; the split that arrives last at its (input channel, chunk) adds the
 //                      slots in order z = 0, 1, ... into dw (cheapconv/split_reduce.h: deterministic, no
 //                      floating-point atomics; with one split the block writes dw directly).
+//   both gradients     (cc_conv_backward) one launch: the backward-weight blocks, then the backward-data ones, on one
+//                      set of shared arrays (tiled_shared), each pass's body at the block it plays (cheapconv/fused_grid.h)
 // Launch geometry (native/launch/conv_tiled.cpp): block CC_TILED_THREADS; forward and backward-data grid
 // (ceil(strip_count / strips), groups * chunks_per_group); backward-weight grid (splits, C * chunks_per_group).
 // Indices are 32-bit: cc_conv_validate refuses tensors of more than 2^31-1 elements.
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/fused_grid.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
 #include "cheapconv/split_reduce.h"
@@ -223,7 +226,9 @@ struct BlockWork {
     int group, o0, count;       // output channels [o0, o0 + count) of `group`
 };
 
-__device__ __forceinline__ BlockWork block_work(const cc_tiled_plan& plan, int first_strip, int end_strip, int per_group, int chunk)
+// row_of_blocks: the block's y in its pass's grid (a group and chunk of its output channels).
+__device__ __forceinline__ BlockWork block_work(const cc_tiled_plan& plan, int row_of_blocks, int first_strip, int end_strip, int per_group,
+                                                int chunk)
 {
     BlockWork b;
     b.tid = threadIdx.x;
@@ -232,8 +237,8 @@ __device__ __forceinline__ BlockWork block_work(const cc_tiled_plan& plan, int f
     b.strip_local = b.tid / plan.tile_w;
     b.col_local = b.tid - b.strip_local * plan.tile_w;
     b.active = b.strip_local < plan.strips && first_strip + b.strip_local < end_strip;
-    b.group = blockIdx.y / plan.chunks_per_group;
-    const int first = (blockIdx.y - b.group * plan.chunks_per_group) * chunk;
+    b.group = row_of_blocks / plan.chunks_per_group;
+    const int first = (row_of_blocks - b.group * plan.chunks_per_group) * chunk;
     b.o0 = b.group * per_group + first;
     b.count = min(chunk, per_group - first);
     return b;
@@ -263,11 +268,12 @@ __device__ __forceinline__ void stage_channel(const Gather& g, const cc_tiled_pl
 // Forward (Stride 1 or 2) and stride-1 backward-data: each thread computes kRows outputs down its column
 // for Chunk output channels.
 template <int Stride, int Chunk>
-__device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_plan& plan, float* windows, float* weights)
+__device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_plan& plan, const cc_block_place& at, float* windows,
+                                             float* weights)
 {
     constexpr int WindowRows = (kRows - 1) * Stride + 3;
-    const int first_strip = blockIdx.x * plan.strips;
-    const BlockWork b = block_work(plan, first_strip, plan.strip_count, g.out_per_group, Chunk);
+    const int first_strip = at.x * plan.strips;
+    const BlockWork b = block_work(plan, at.y, first_strip, plan.strip_count, g.out_per_group, Chunk);
     const VectorCursor cursor = vector_cursor(plan.in, b.lane);
 
     float acc[Chunk][kRows];
@@ -318,10 +324,11 @@ __device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_pla
 // {0, 1}); tap (r, s) reaches it from dy (p - t, q - u) when r = a + 2t and s = b + 2u. The window holds dy
 // rows row0 - 1 .. row0 + kCellRows - 1 and columns col0 - 1 .. col0 + tile_w - 1 (layout 1).
 template <int Chunk>
-__device__ __forceinline__ void scatter_cells(const Gather& g, const cc_tiled_plan& plan, float* windows, float* weights)
+__device__ __forceinline__ void scatter_cells(const Gather& g, const cc_tiled_plan& plan, const cc_block_place& at, float* windows,
+                                              float* weights)
 {
-    const int first_strip = blockIdx.x * plan.strips;
-    const BlockWork b = block_work(plan, first_strip, plan.strip_count, g.out_per_group, Chunk);
+    const int first_strip = at.x * plan.strips;
+    const BlockWork b = block_work(plan, at.y, first_strip, plan.strip_count, g.out_per_group, Chunk);
     const VectorCursor cursor = vector_cursor(plan.in, b.lane);
 
     float acc[Chunk][kCellRows][2][2];
@@ -384,19 +391,20 @@ __device__ __forceinline__ void scatter_cells(const Gather& g, const cc_tiled_pl
     }
 }
 
-// Backward-weight: blockIdx.y = (input channel c, chunk of its group's filters), blockIdx.x = split of the
-// strips. The block writes its partial weights to out.partials (dw itself with one split), then with several
-// splits the last one of its blockIdx.y adds the slots into out.dw.
+// Backward-weight: at.y = (input channel c, chunk of its group's filters), at.x = split of the strips. The block
+// writes its partial weights to out.partials (dw itself with one split), then with several splits the last one
+// of its at.y adds the slots into out.dw.
 template <int Stride, int Chunk>
 __device__ __forceinline__ void weight_tiles(const cc_conv_problem& pr, const cc_tiled_plan& plan, const float* __restrict__ x,
-                                             const float* __restrict__ dy, const cc_split_target& out, float* windows, float* reduce)
+                                             const float* __restrict__ dy, const cc_split_target& out, const cc_block_place& at, float* windows,
+                                             float* reduce)
 {
     constexpr int WindowRows = (kRows - 1) * Stride + 3;
     const int cpg = pr.c / pr.groups, kpg = pr.k / pr.groups;
-    const int split_begin = blockIdx.x * plan.strips_per_split;
+    const int split_begin = at.x * plan.strips_per_split;
     const int split_end = min(plan.strip_count, split_begin + plan.strips_per_split);
-    // block_work's "group" is here the input channel: blockIdx.y = c * chunks_per_group + chunk.
-    const BlockWork b = block_work(plan, 0, plan.strips, kpg, Chunk);
+    // block_work's "group" is here the input channel: at.y = c * chunks_per_group + chunk.
+    const BlockWork b = block_work(plan, at.y, 0, plan.strips, kpg, Chunk);
     const int c = b.group;
     const int group = c / cpg;
     const int k0 = group * kpg + (b.o0 - c * kpg);
@@ -466,39 +474,79 @@ __device__ __forceinline__ void weight_tiles(const cc_conv_problem& pr, const cc
     if (owner) {
         float sum = reduce[b.tid];
         for (int w = 1; w < kWarps; ++w) sum += reduce[w * Chunk * kTaps + b.tid];
-        out.partials[blockIdx.x * weight_elements + element] = sum;
+        out.partials[at.x * weight_elements + element] = sum;
     }
     // Every thread takes part in the arrival (it holds barriers); the last split adds the block's weights.
-    if (out.splits == 1 || !cc_split_arrive(out, blockIdx.y)) return;
+    if (out.splits == 1 || !cc_split_arrive(out, at.y)) return;
     if (owner) cc_split_sum(out, weight_elements, element);
 }
 
-// The gather kernels' shared memory and their chunk of output channels per thread (the plan's choice).
-// Cells: the stride-2 backward-data.
-template <int Stride, bool Cells>
-__device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan& plan)
+// The shared memory of every tiled pass: the staged windows and, after them, the weights of a gather pass's chunk
+// (kTaps * kWideChunk) or the per-warp sums of a weight pass (kWarps * kWeightChunk * kTaps). Declared here, once,
+// so that a kernel running both passes (the fused backward) has one copy of each array, not one per pass: two
+// 40 KiB window arrays would not fit the 48 KiB of static shared memory.
+template <int ScratchFloats>
+struct TiledShared {
+    float* windows;
+    float* scratch;
+};
+template <int ScratchFloats>
+__device__ __forceinline__ TiledShared<ScratchFloats> tiled_shared()
 {
     CC_STATIC_SHARED(float, windows, [CC_TILED_SHARED_FLOATS]);
-    CC_STATIC_SHARED(float, weights, [kTaps * kWideChunk]);
+    CC_STATIC_SHARED(float, scratch, [ScratchFloats]);
+    return TiledShared<ScratchFloats>{windows, scratch};
+}
+constexpr int kGatherScratch = kTaps * kWideChunk;
+constexpr int kWeightScratch = kWarps * kWeightChunk * kTaps;
+constexpr int kBothScratch = kGatherScratch > kWeightScratch ? kGatherScratch : kWeightScratch;
+
+// The gather passes at their chunk of output channels per thread (the plan's choice). Cells: the stride-2
+// backward-data.
+template <int Stride, bool Cells, int ScratchFloats>
+__device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan& plan, const cc_block_place& at,
+                                            TiledShared<ScratchFloats> shared)
+{
+    static_assert(ScratchFloats >= kGatherScratch, "room for the widest chunk's weights");
+    float* windows = shared.windows;
+    float* weights = shared.scratch;
     if (Cells) {
-        if (plan.chunk == 1) scatter_cells<1>(g, plan, windows, weights);
-        else if (plan.chunk == kNarrowChunk) scatter_cells<kNarrowChunk>(g, plan, windows, weights);
-        else scatter_cells<kWideChunk>(g, plan, windows, weights);
+        if (plan.chunk == 1) scatter_cells<1>(g, plan, at, windows, weights);
+        else if (plan.chunk == kNarrowChunk) scatter_cells<kNarrowChunk>(g, plan, at, windows, weights);
+        else scatter_cells<kWideChunk>(g, plan, at, windows, weights);
     } else {
-        if (plan.chunk == 1) gather_tiles<Stride, 1>(g, plan, windows, weights);
-        else if (plan.chunk == kNarrowChunk) gather_tiles<Stride, kNarrowChunk>(g, plan, windows, weights);
-        else gather_tiles<Stride, kWideChunk>(g, plan, windows, weights);
+        if (plan.chunk == 1) gather_tiles<Stride, 1>(g, plan, at, windows, weights);
+        else if (plan.chunk == kNarrowChunk) gather_tiles<Stride, kNarrowChunk>(g, plan, at, windows, weights);
+        else gather_tiles<Stride, kWideChunk>(g, plan, at, windows, weights);
     }
 }
 
-template <int Stride>
+template <int Stride, int ScratchFloats>
 __device__ __forceinline__ void weight_pass(const cc_conv_problem& pr, const cc_tiled_plan& plan, const float* __restrict__ x,
-                                            const float* __restrict__ dy, const cc_split_target& out)
+                                            const float* __restrict__ dy, const cc_split_target& out, const cc_block_place& at,
+                                            TiledShared<ScratchFloats> shared)
 {
-    CC_STATIC_SHARED(float, windows, [CC_TILED_SHARED_FLOATS]);
-    CC_STATIC_SHARED(float, reduce, [kWarps * kWeightChunk * kTaps]);
-    if (plan.chunk == 1) weight_tiles<Stride, 1>(pr, plan, x, dy, out, windows, reduce);
-    else weight_tiles<Stride, kWeightChunk>(pr, plan, x, dy, out, windows, reduce);
+    static_assert(ScratchFloats >= kWeightScratch, "room for every warp's sums");
+    if (plan.chunk == 1) weight_tiles<Stride, 1>(pr, plan, x, dy, out, at, shared.windows, shared.scratch);
+    else weight_tiles<Stride, kWeightChunk>(pr, plan, x, dy, out, at, shared.windows, shared.scratch);
+}
+
+// The fused backward pass (cheapconv/fused_grid.h): the launch's first blocks compute the weight gradient, the rest
+// the data gradient (stride 1: the flipped-filter gather; stride 2: the 2x2 cells), both on one set of shared arrays.
+template <int Stride>
+__device__ __forceinline__ void backward_both(const cc_conv_problem& pr, const cc_fused_grid& grid, const cc_tiled_plan& data_plan,
+                                              const cc_tiled_plan& weight_plan, const float* __restrict__ x,
+                                              const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx,
+                                              int accumulate, const cc_split_target& dw)
+{
+    const TiledShared<kBothScratch> shared = tiled_shared<kBothScratch>();
+    const int index = (int)blockIdx.x, weight_blocks = cc_grid_blocks(grid.weight);
+    if (index < weight_blocks) {
+        weight_pass<Stride>(pr, weight_plan, x, dy, dw, cc_place_in(grid.weight, index), shared);
+        return;
+    }
+    const cc_block_place at = cc_place_in(grid.data, index - weight_blocks);
+    gather_pass<1, Stride == 2>(backward_data_roles(pr, dy, w, dx, Stride == 1, accumulate), data_plan, at, shared);
 }
 
 } // namespace
@@ -506,37 +554,58 @@ __device__ __forceinline__ void weight_pass(const cc_conv_problem& pr, const cc_
 extern "C" __global__ void cc_conv2d_tiled_forward_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
                                                              const float* __restrict__ w, float* __restrict__ y)
 {
-    gather_pass<1, false>(forward_roles(pr, x, w, y), plan);
+    gather_pass<1, false>(forward_roles(pr, x, w, y), plan, cc_own_place(), tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
                                                              const float* __restrict__ w, float* __restrict__ y)
 {
-    gather_pass<2, false>(forward_roles(pr, x, w, y), plan);
+    gather_pass<2, false>(forward_roles(pr, x, w, y), plan, cc_own_place(), tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,
                                                                    const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
-    gather_pass<1, false>(backward_data_roles(pr, dy, w, dx, true, accumulate), plan);
+    gather_pass<1, false>(backward_data_roles(pr, dy, w, dx, true, accumulate), plan, cc_own_place(), tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,
                                                                    const float* __restrict__ w, float* __restrict__ dx, int accumulate)
 {
-    gather_pass<1, true>(backward_data_roles(pr, dy, w, dx, false, accumulate), plan);
+    gather_pass<1, true>(backward_data_roles(pr, dy, w, dx, false, accumulate), plan, cc_own_place(), tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
                                                                      const float* __restrict__ dy, cc_split_target out)
 {
-    weight_pass<1>(pr, plan, x, dy, out);
+    weight_pass<1>(pr, plan, x, dy, out, cc_own_place(), tiled_shared<kWeightScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
                                                                      const float* __restrict__ dy, cc_split_target out)
 {
-    weight_pass<2>(pr, plan, x, dy, out);
+    weight_pass<2>(pr, plan, x, dy, out, cc_own_place(), tiled_shared<kWeightScratch>());
+}
+
+// Both gradients of a stride-1 problem in one launch (cc_conv_backward): the blocks of
+// cc_conv2d_tiled_backward_weight_s1_kernel (weight_plan, dw), then those of cc_conv2d_tiled_backward_data_s1_kernel
+// (data_plan, dx, accumulate).
+extern "C" __global__ void cc_conv2d_tiled_backward_s1_kernel(cc_conv_problem pr, cc_fused_grid grid, cc_tiled_plan data_plan,
+                                                              cc_tiled_plan weight_plan, const float* __restrict__ x,
+                                                              const float* __restrict__ dy, const float* __restrict__ w,
+                                                              float* __restrict__ dx, int accumulate, cc_split_target dw)
+{
+    backward_both<1>(pr, grid, data_plan, weight_plan, x, dy, w, dx, accumulate, dw);
+}
+
+// The same for stride 2: the blocks of cc_conv2d_tiled_backward_weight_s2_kernel, then those of
+// cc_conv2d_tiled_backward_data_s2_kernel.
+extern "C" __global__ void cc_conv2d_tiled_backward_s2_kernel(cc_conv_problem pr, cc_fused_grid grid, cc_tiled_plan data_plan,
+                                                              cc_tiled_plan weight_plan, const float* __restrict__ x,
+                                                              const float* __restrict__ dy, const float* __restrict__ w,
+                                                              float* __restrict__ dx, int accumulate, cc_split_target dw)
+{
+    backward_both<2>(pr, grid, data_plan, weight_plan, x, dy, w, dx, accumulate, dw);
 }
 
 CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_s1_kernel);
@@ -545,3 +614,5 @@ CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_data_s1_kernel);
 CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_data_s2_kernel);
 CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_weight_s1_kernel);
 CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_weight_s2_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_s1_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_s2_kernel);

@@ -19,6 +19,9 @@
 //                     positions [z_split * k_chunk, ...) into its own slice of out.partials (a whole dw), and the
 //                     block that arrives last at its (tile, group) adds the tile's slices in order z = 0, 1, ...
 //                     into out.dw (cheapconv/split_reduce.h: deterministic, no floating-point atomics).
+//   both gradients    (cc_conv_backward) one launch of the weight gradient's blocks, then the data gradient's, each
+//                     running the body of its standalone kernel with that kernel's arguments at the (x, y, z) it plays
+//                     (cheapconv/fused_grid.h): the bodies take their block as a cc_block_place, never blockIdx.
 //
 // Block: a compile-time tile (TileConfig below). Every kernel has SquareTile: 128 threads = 4 warps in 2 x 2, a 64 x 64
 // tile of C, each warp 32 x 32 = 2 x 4 mma tiles of 16 x 8; the 3x3 forward pass also has WideTile: 256 threads = 8 warps
@@ -50,6 +53,7 @@
 // Indices are 32-bit: the launcher refuses tensors over 2^31-1 elements.
 #include "cheapconv/bn_arithmetic.h"
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/fused_grid.h"
 #include "cheapconv/kernels.h" // the declarations these definitions must match
 #include "cheapconv/problem.h"
 #include "cheapconv/split_reduce.h"
@@ -751,13 +755,13 @@ __device__ __forceinline__ void for_each_weight(int row0, int col0, int rows, in
 
 template <class T, int R, int S>
 __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, const cc_split_target& target,
-                                                int k_chunk, int vectorized)
+                                                int k_chunk, int vectorized, const cc_block_place& at)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups;
-    const int splits = (int)gridDim.z / pr.groups;
-    const int g = (int)blockIdx.z / splits, split = (int)blockIdx.z % splits;
+    const int splits = at.grid.z / pr.groups;
+    const int g = at.z / splits, split = at.z % splits;
     const int cols = cg * R * S;
-    const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
+    const int row0 = at.y * T::kRows, col0 = at.x * T::kCols;
     const int positions = pr.n * pr.p * pr.q;
     const int k_begin = split * k_chunk, k_end = min(positions, k_begin + k_chunk);
     Activation grad = gradient_of(pr, dy + g * kg * pr.p * pr.q);
@@ -773,7 +777,7 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
     for_each_weight<T>(row0, col0, kg, cols, [&](int offset, int i, int j, int e) { out[offset] = acc[i][j][e]; });
     if (splits == 1) return;
     // The last split to finish this (tile, group) adds its slices into dw, each thread the elements it stored.
-    if (!cc_split_arrive(target, (g * (int)gridDim.y + (int)blockIdx.y) * (int)gridDim.x + (int)blockIdx.x)) return;
+    if (!cc_split_arrive(target, (g * at.grid.y + at.y) * at.grid.x + at.x)) return;
     for_each_weight<T>(row0, col0, kg, cols, [&](int offset, int, int, int) { cc_split_sum(target, slice, group_offset + offset); });
 }
 
@@ -782,11 +786,12 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
 // With stride 2 three quarters of the products are with those zeros: copies the tensor cores multiply but memory
 // never serves (zero-filled), the price of one GEMM for the whole pass.
 template <class T, int R, int S, int Stride>
-__device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, int accumulate)
+__device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, int accumulate,
+                                              const cc_block_place& at)
 {
-    const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
+    const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = at.z;
     const int kr = kg * R * S;
-    const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
+    const int row0 = at.y * T::kRows, col0 = at.x * T::kCols;
     Activation grad;
     grad.base = dy + g * kg * pr.p * pr.q;
     grad.image = pr.k * pr.p * pr.q;
@@ -804,6 +809,32 @@ __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const f
     float acc[T::kFragsM][T::kFragsN][4];
     reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
     store_gradient<T>(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
+}
+
+// dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1: M = C, N = N*P*Q, Kr = K.
+// vectorized bit 0: w^T (C % 4 == 0); bit 1: dy (P*Q % 4 == 0).
+template <class T>
+__device__ __forceinline__ void backward_data_1x1(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, int vectorized,
+                                                  int accumulate, const cc_block_place& at)
+{
+    const int row0 = at.y * T::kRows, col0 = at.x * T::kCols;
+    Activation grad = gradient_of(pr, dy);
+    DenseRows<T, false> a{w, pr.c, pr.c, row0, pr.k, (vectorized & 1) != 0};
+    Im2colColumns<T, 1, 1> b(grad, col0, pr.k, (vectorized & 2) != 0);
+    float acc[T::kFragsM][T::kFragsN][4];
+    reduce<T, kKMajor, kKMajor>(a, b, 0, pr.k, acc);
+    store_gradient<T>(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
+}
+
+// The fused backward pass (cheapconv/fused_grid.h): the launch's first blocks compute the weight gradient of an R x S
+// filter, the rest play the data gradient's blocks through `data` (called with the block's place in that grid).
+template <int R, int S, class Data>
+__device__ __forceinline__ void backward_both(const cc_conv_problem& pr, const cc_fused_grid& grid, const float* x, const float* dy,
+                                              const cc_split_target& dw, int k_chunk, int weight_vectorized, Data data)
+{
+    const int index = (int)blockIdx.x, weight_blocks = cc_grid_blocks(grid.weight);
+    if (index < weight_blocks) backward_weight<SquareTile, R, S>(pr, x, dy, dw, k_chunk, weight_vectorized, cc_place_in(grid.weight, index));
+    else data(cc_place_in(grid.data, index - weight_blocks));
 }
 
 } // namespace
@@ -854,14 +885,7 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
                                                                                                 float* __restrict__ dx, int vectorized,
                                                                                                 int accumulate)
 {
-    using T = SquareTile;
-    const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
-    Activation grad = gradient_of(pr, dy);
-    DenseRows<T, false> a{w, pr.c, pr.c, row0, pr.k, (vectorized & 1) != 0};
-    Im2colColumns<T, 1, 1> b(grad, col0, pr.k, (vectorized & 2) != 0);
-    float acc[T::kFragsM][T::kFragsN][4];
-    reduce<T, kKMajor, kKMajor>(a, b, 0, pr.k, acc);
-    store_gradient<T>(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
+    backward_data_1x1<SquareTile>(pr, dy, w, dx, vectorized, accumulate, cc_own_place());
 }
 
 // dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written).
@@ -872,7 +896,7 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
                                                                                                 int accumulate)
 {
     (void)vectorized; // 4-byte copies only: the turned filter and the padded window are not contiguous runs of 4
-    backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate);
+    backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate, cc_own_place());
 }
 
 // The same for stride 2 (both directions), over the dilated dy.
@@ -880,7 +904,7 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
     cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized, int accumulate)
 {
     (void)vectorized;
-    backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate);
+    backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate, cc_own_place());
 }
 
 // dw (split-K, reduced by the last split of each tile) for 1x1 filters (any stride, padding and groups). vectorized:
@@ -891,7 +915,7 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
                                                                                                   cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<SquareTile, 1, 1>(pr, x, dy, out, k_chunk, vectorized);
+    backward_weight<SquareTile, 1, 1>(pr, x, dy, out, k_chunk, vectorized, cc_own_place());
 }
 
 // dw (split-K, reduced by the last split of each tile) for 3x3 filters (any stride, padding and groups).
@@ -901,7 +925,39 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
                                                                                                   cc_split_target out,
                                                                                                   int k_chunk, int vectorized)
 {
-    backward_weight<SquareTile, 3, 3>(pr, x, dy, out, k_chunk, vectorized);
+    backward_weight<SquareTile, 3, 3>(pr, x, dy, out, k_chunk, vectorized, cc_own_place());
+}
+
+// Both gradients of a 1x1 convolution with stride 1, no padding and groups 1 in one launch (cc_conv_backward): the
+// blocks of cc_implicit_gemm_backward_weight_1x1_kernel, then those of cc_implicit_gemm_backward_data_1x1_kernel, each
+// with that kernel's arguments (data_vectorized / accumulate, dw / k_chunk / weight_vectorized). Same tile, threads and
+// shared memory as both, so the same __launch_bounds__.
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
+    cc_implicit_gemm_backward_1x1_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS)
+{
+    backward_both<1, 1>(pr, grid, x, dy, dw, k_chunk, weight_vectorized, [&](const cc_block_place& at) {
+        backward_data_1x1<SquareTile>(pr, dy, w, dx, data_vectorized, accumulate, at);
+    });
+}
+
+// Both gradients of a 3x3 convolution with stride 1 (padding at most 2, any groups) in one launch: the blocks of
+// cc_implicit_gemm_backward_weight_3x3_kernel, then those of cc_implicit_gemm_backward_data_3x3_kernel.
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
+    cc_implicit_gemm_backward_3x3_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS)
+{
+    (void)data_vectorized; // as cc_implicit_gemm_backward_data_3x3_kernel: 4-byte copies only
+    backward_both<3, 3>(pr, grid, x, dy, dw, k_chunk, weight_vectorized,
+                        [&](const cc_block_place& at) { backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate, at); });
+}
+
+// The same for stride 2: the blocks of cc_implicit_gemm_backward_weight_3x3_kernel, then those of
+// cc_implicit_gemm_backward_data_3x3_stride2_kernel.
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
+    cc_implicit_gemm_backward_3x3_stride2_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS)
+{
+    (void)data_vectorized;
+    backward_both<3, 3>(pr, grid, x, dy, dw, k_chunk, weight_vectorized,
+                        [&](const cc_block_place& at) { backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate, at); });
 }
 
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);
@@ -913,3 +969,6 @@ CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_stride2_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_3x3_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_1x1_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_3x3_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_3x3_stride2_kernel);

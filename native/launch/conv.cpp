@@ -1,7 +1,7 @@
 // The convolution family of the C ABI: descriptor validation, the variant choice (direct kernels of
 // kernels/conv2d.cu, the pointwise GEMM kernels of kernels/gemm.cu for 1x1 / groups 1 / no padding,
 // with the split-K weight gradient, or the tiled 3x3 kernels planned in conv_tiled.cpp), workspace sizes,
-// and the three passes.
+// the three passes, and both gradients at once (cc_conv_backward: one launch where the two variants share a grid).
 // Ported from the C# launcher (GpuBackend.cs, GpuBackend.Gemm.cs) and ConvProblem.Validate.
 #include "checks.h"
 #include "conv_implicit_gemm.h"
@@ -105,7 +105,8 @@ GemmShape gemm_shape(const cc_conv_problem& p, cc_conv_pass pass)
     switch (pass) {
     case CC_CONV_FORWARD: return {p.k, positions, p.c};
     case CC_CONV_BACKWARD_DATA: return {p.c, positions, p.k};
-    case CC_CONV_BACKWARD_WEIGHT: break;
+    case CC_CONV_BACKWARD_WEIGHT:
+    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return {p.k, p.c, positions};
 }
@@ -115,7 +116,8 @@ Geometry direct_geometry(const cc_conv_problem& p, cc_conv_pass pass)
     switch (pass) {
     case CC_CONV_FORWARD: return elementwise_geometry(output_elements(p));
     case CC_CONV_BACKWARD_DATA: return elementwise_geometry(input_elements(p));
-    case CC_CONV_BACKWARD_WEIGHT: break;
+    case CC_CONV_BACKWARD_WEIGHT:
+    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return warp_per_item_geometry(weight_elements(p), kWeightGradBlock);
 }
@@ -126,8 +128,9 @@ cc_status plan_variant(const char* call, const cc_conv_problem* problem, cc_conv
     const cc_conv_problem& p = *problem;
     const cc_options o = options != nullptr ? *options : cc_options{};
     if (pass != CC_CONV_FORWARD && pass != CC_CONV_BACKWARD_DATA && pass != CC_CONV_BACKWARD_WEIGHT)
-        return fail(CC_ERROR_INVALID_VALUE, "%s: pass must be CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA or CC_CONV_BACKWARD_WEIGHT, got %d",
-                    call, static_cast<int>(pass));
+        return fail(CC_ERROR_INVALID_VALUE,
+                    "%s: pass must be CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA, CC_CONV_BACKWARD_WEIGHT or CC_CONV_BACKWARD, got %d", call,
+                    static_cast<int>(pass));
     if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_DIRECT && o.algo != CC_ALGO_GEMM && o.algo != CC_ALGO_TILED &&
         o.algo != CC_ALGO_IMPLICIT_GEMM)
         return fail(CC_ERROR_INVALID_VALUE,
@@ -206,6 +209,53 @@ cc_status plan_pass(const char* call, const cc_conv_problem* problem, cc_conv_pa
     return CC_SUCCESS;
 }
 
+// The kernel a planned pass launches (a split weight gradient reduces its splits in the same launch).
+KernelId pass_kernel(const ConvPlan& plan, cc_conv_pass pass)
+{
+    static constexpr KernelId direct[] = {KernelId::conv2d_forward, KernelId::conv2d_backward_data, KernelId::conv2d_backward_weight};
+    static constexpr KernelId gemm[] = {KernelId::pointwise_forward, KernelId::pointwise_backward_data,
+                                        KernelId::pointwise_backward_weight};
+    return plan.tiled           ? plan.tiled_plan.kernel
+           : plan.implicit_gemm ? plan.implicit.kernel
+                                : (plan.gemm ? gemm : direct)[pass];
+}
+
+// cc_conv_backward's two passes: each planned as its own call would plan it (the weight gradient without accumulate,
+// which belongs to dx), the workspace shared between them, and the one launch that computes both where there is one.
+struct BackwardPlan {
+    ConvPlan data, weight;
+    std::size_t data_offset = 0;     // the data gradient's workspace, after the weight gradient's (whose counters open it)
+    std::size_t workspace_bytes = 0;
+    bool fused = false;
+    FusedBackward launch{};
+};
+
+cc_options weight_options_of(const cc_options* options)
+{
+    cc_options o = options != nullptr ? *options : cc_options{};
+    o.accumulate = 0;
+    return o;
+}
+
+cc_status plan_backward(const char* call, const cc_conv_problem* problem, const cc_options* options, BackwardPlan* plan)
+{
+    BackwardPlan result;
+    CC_TRY(plan_pass(call, problem, CC_CONV_BACKWARD_DATA, options, &result.data));
+    const cc_options weight_options = weight_options_of(options);
+    CC_TRY(plan_pass(call, problem, CC_CONV_BACKWARD_WEIGHT, &weight_options, &result.weight));
+    constexpr std::size_t kAlignment = 16;
+    result.data_offset = (result.weight.workspace_bytes + kAlignment - 1) / kAlignment * kAlignment;
+    result.workspace_bytes = result.data.workspace_bytes == 0 ? result.weight.workspace_bytes : result.data_offset + result.data.workspace_bytes;
+    // The one place that chooses one launch or two: the passes' variants fuse when they are of one family, whose fused
+    // kernel runs each pass's blocks with that pass's own plan (so the same arithmetic in the same order: the same bits).
+    if (result.data.implicit_gemm && result.weight.implicit_gemm)
+        result.fused = plan_implicit_gemm_backward(result.data.implicit, result.weight.implicit, &result.launch);
+    else if (result.data.tiled && result.weight.tiled)
+        result.fused = plan_tiled_backward(result.data.tiled_plan, result.weight.tiled_plan, &result.launch);
+    *plan = result;
+    return CC_SUCCESS;
+}
+
 // The tensors of a pass, as (input, input, output): their names and element counts.
 struct PassTensors {
     const char* names[3];
@@ -216,7 +266,8 @@ PassTensors pass_tensors(const cc_conv_problem& p, cc_conv_pass pass)
     switch (pass) {
     case CC_CONV_FORWARD: return {{"x", "w", "y"}, {input_elements(p), weight_elements(p), output_elements(p)}};
     case CC_CONV_BACKWARD_DATA: return {{"dy", "w", "dx"}, {output_elements(p), weight_elements(p), input_elements(p)}};
-    case CC_CONV_BACKWARD_WEIGHT: break;
+    case CC_CONV_BACKWARD_WEIGHT:
+    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return {{"x", "dy", "dw"}, {input_elements(p), output_elements(p), weight_elements(p)}};
 }
@@ -346,6 +397,12 @@ CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_
 {
     constexpr const char* call = "cc_conv_workspace_size";
     CC_TRY(check_not_null(call, bytes, "bytes"));
+    if (pass == CC_CONV_BACKWARD) {
+        BackwardPlan both;
+        CC_TRY(plan_backward(call, problem, options, &both));
+        *bytes = both.workspace_bytes;
+        return CC_SUCCESS;
+    }
     ConvPlan plan;
     CC_TRY(plan_pass(call, problem, pass, options, &plan));
     *bytes = plan.workspace_bytes;
@@ -358,16 +415,18 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
     constexpr const char* call = "cc_conv_kernel_names";
     if (text == nullptr || capacity == 0)
         return fail(CC_ERROR_INVALID_VALUE, "%s: text is NULL or capacity is 0 (no room for the terminating NUL)", call);
+    if (pass == CC_CONV_BACKWARD) {
+        BackwardPlan both;
+        CC_TRY(plan_backward(call, problem, options, &both));
+        if (both.fused) format_into(text, capacity, "%s", kernel_name(both.launch.kernel));
+        else
+            format_into(text, capacity, "%s %s", kernel_name(pass_kernel(both.data, CC_CONV_BACKWARD_DATA)),
+                        kernel_name(pass_kernel(both.weight, CC_CONV_BACKWARD_WEIGHT)));
+        return CC_SUCCESS;
+    }
     ConvPlan plan;
     CC_TRY(plan_pass(call, problem, pass, options, &plan));
-    static constexpr KernelId direct[] = {KernelId::conv2d_forward, KernelId::conv2d_backward_data, KernelId::conv2d_backward_weight};
-    static constexpr KernelId gemm[] = {KernelId::pointwise_forward, KernelId::pointwise_backward_data,
-                                        KernelId::pointwise_backward_weight};
-    // One kernel per pass: a split weight gradient reduces its splits in the same launch.
-    const KernelId kernel = plan.tiled           ? plan.tiled_plan.kernel
-                            : plan.implicit_gemm ? plan.implicit.kernel
-                                                 : (plan.gemm ? gemm : direct)[pass];
-    format_into(text, capacity, "%s", kernel_name(kernel));
+    format_into(text, capacity, "%s", kernel_name(pass_kernel(plan, pass)));
     return CC_SUCCESS;
 }
 
@@ -428,6 +487,45 @@ CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem
     if (plan.gemm)
         return launch_split<KernelId::pointwise_backward_weight>(*handle, plan.split, stream, text, dw, workspace, *problem, x, dy);
     return launch<KernelId::conv2d_backward_weight>(*handle, plan.geometry, stream, text, *problem, x, dy, dw);
+}
+
+CC_API cc_status cc_conv_backward(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* x,
+                                  const float* dy, const float* w, float* dx, float* dw, void* workspace, size_t workspace_bytes,
+                                  void* stream)
+{
+    constexpr const char* call = "cc_conv_backward";
+    if (dx == nullptr && dw == nullptr)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: dx and dw are both NULL: the call would write nothing", call);
+    // One gradient: exactly its own call (the workspace the CC_CONV_BACKWARD query sized holds either pass's).
+    if (dw == nullptr) return cc_conv_backward_data(handle, problem, options, dy, w, dx, workspace, workspace_bytes, stream);
+    const cc_options weight_options = weight_options_of(options);
+    if (dx == nullptr) return cc_conv_backward_weight(handle, problem, &weight_options, x, dy, dw, workspace, workspace_bytes, stream);
+
+    CC_TRY(check_handle(call, handle));
+    BackwardPlan plan;
+    CC_TRY(plan_backward(call, problem, options, &plan));
+    const cc_conv_problem& p = *problem;
+    CC_TRY(check_tensors(call, {{x, "x"}, {dy, "dy"}, {w, "w"}, {dx, "dx"}, {dw, "dw"}}));
+    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
+    const Extent ex{x, bytes(input_elements(p)), "x"}, edy{dy, bytes(output_elements(p)), "dy"}, ew{w, bytes(weight_elements(p)), "w"},
+        edx{dx, bytes(input_elements(p)), "dx"}, edw{dw, bytes(weight_elements(p)), "dw"};
+    CC_TRY(check_disjoint(call, {edx, edw}, {ex, edy, ew}));
+    CC_TRY(check_disjoint(call, {edx}, {edw}));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    if (plan.workspace_bytes > 0)
+        CC_TRY(check_disjoint(call, {{workspace, static_cast<i64>(plan.workspace_bytes), "workspace"}}, {ex, edy, ew, edx, edw}));
+
+    const ConvText text{p};
+    if (plan.fused && plan.data.implicit_gemm)
+        return launch_implicit_gemm_backward(*handle, plan.launch, plan.data.implicit, plan.weight.implicit, p, x, dy, w, dx, dw, workspace,
+                                             stream, text, plan.data.accumulate);
+    if (plan.fused)
+        return run_tiled_backward(*handle, plan.launch, plan.data.tiled_plan, plan.weight.tiled_plan, p, x, dy, w, dx, dw, workspace, stream,
+                                  text, plan.data.accumulate);
+    // Two launches: each pass's call with its part of the workspace.
+    void* data_workspace = plan.data.workspace_bytes > 0 ? static_cast<unsigned char*>(workspace) + plan.data_offset : nullptr;
+    CC_TRY(cc_conv_backward_data(handle, problem, options, dy, w, dx, data_workspace, plan.data.workspace_bytes, stream));
+    return cc_conv_backward_weight(handle, problem, &weight_options, x, dy, dw, workspace, plan.weight.workspace_bytes, stream);
 }
 
 } // extern "C"

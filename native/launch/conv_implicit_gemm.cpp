@@ -118,6 +118,7 @@ int vectorized_operands(const cc_conv_problem& p, cc_conv_pass pass, const Impli
         return (p.c % 4 == 0 && aligned16(in1) ? 1 : 0) | (pixels && aligned16(in0) ? 2 : 0);
     case CC_CONV_BACKWARD_WEIGHT: // in0 = x, in1 = dy; a split starts at a multiple of its chunk
         return pixels && plan.chunk % 4 == 0 && aligned16(in0) && aligned16(in1) ? 1 : 0;
+    case CC_CONV_BACKWARD: break; // never planned as one pass: cc_conv_backward plans both apart
     }
     return 0;
 }
@@ -220,9 +221,63 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
         CC_TRY(geometry_for(call, kImplicitGemmSquare, kg, columns, p.groups * split.splits, &result.geometry));
         break;
     }
+    case CC_CONV_BACKWARD: // conv.cpp plans the two passes of cc_conv_backward apart
+        return fail(CC_ERROR_INTERNAL, "%s: plan_implicit_gemm plans one pass, not CC_CONV_BACKWARD", call);
     }
     *plan = result;
     return CC_SUCCESS;
+}
+
+bool plan_implicit_gemm_backward(const ImplicitGemmPlan& data, const ImplicitGemmPlan& weight, FusedBackward* fused)
+{
+    FusedBackward result;
+    switch (data.kernel) {
+    case KernelId::implicit_gemm_backward_data_1x1: result.kernel = KernelId::implicit_gemm_backward_1x1; break;
+    case KernelId::implicit_gemm_backward_data_3x3: result.kernel = KernelId::implicit_gemm_backward_3x3; break;
+    case KernelId::implicit_gemm_backward_data_3x3_stride2: result.kernel = KernelId::implicit_gemm_backward_3x3_stride2; break;
+    default: return false;
+    }
+    if (!fused_geometry(weight.geometry, data.geometry, &result.geometry, &result.parts)) return false;
+    *fused = result;
+    return true;
+}
+
+namespace {
+
+// The weight gradient's split target and chunk, as its kernel takes them: split z writes its partial dw to slice z of
+// the workspace (dw itself with one split), and the last split of each tile adds the slices in the fixed order z = 0, 1, ...
+struct WeightArguments {
+    cc_split_target target;
+    int chunk;
+};
+WeightArguments weight_arguments(const ImplicitGemmPlan& plan, const cc_conv_problem& p, float* dw, void* workspace)
+{
+    // The chunk fits an int: plan_split keeps the chunk and the workspace within 2^31 - 1 elements.
+    return WeightArguments{split_target(dw, workspace, plan.splits), static_cast<int>(std::min<i64>(plan.chunk, positions(p)))};
+}
+
+} // namespace
+
+cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBackward& fused, const ImplicitGemmPlan& data,
+                                        const ImplicitGemmPlan& weight, const cc_conv_problem& p, const float* x, const float* dy,
+                                        const float* w, float* dx, float* dw, void* workspace, void* stream, const ProblemText& text,
+                                        int accumulate)
+{
+    const int data_vectorized = vectorized_operands(p, CC_CONV_BACKWARD_DATA, data, dy, w);
+    const int weight_vectorized = vectorized_operands(p, CC_CONV_BACKWARD_WEIGHT, weight, x, dy);
+    const WeightArguments wa = weight_arguments(weight, p, dw, workspace);
+#define CC_LAUNCH_FUSED(id)                                                                                                \
+    case KernelId::id:                                                                                                     \
+        return launch<KernelId::id>(handle, fused.geometry, stream, text, p, fused.parts, x, dy, w, dx, data_vectorized, accumulate, \
+                                    wa.target, wa.chunk, weight_vectorized)
+    switch (fused.kernel) {
+        CC_LAUNCH_FUSED(implicit_gemm_backward_1x1);
+        CC_LAUNCH_FUSED(implicit_gemm_backward_3x3);
+        CC_LAUNCH_FUSED(implicit_gemm_backward_3x3_stride2);
+    default: break;
+    }
+#undef CC_LAUNCH_FUSED
+    return fail(CC_ERROR_INTERNAL, "launch_implicit_gemm_backward: %s is not a fused implicit-GEMM kernel", kernel_name(fused.kernel));
 }
 
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
@@ -255,14 +310,13 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
                                                                          vectorized, accumulate);
     default: break;
     }
-    // The weight gradient: split z writes its partial dw to slice z of the workspace (dw itself with one split), and
-    // the last split of each tile adds the slices in the fixed order z = 0, 1, ... (one launch).
-    const cc_split_target target = split_target(out, workspace, plan.splits);
-    // Both fit an int: plan_split keeps the chunk and the workspace within 2^31 - 1 elements.
-    const int chunk = static_cast<int>(std::min<i64>(plan.chunk, positions(p)));
+    // The weight gradient (one launch, which also reduces its splits).
+    const WeightArguments wa = weight_arguments(plan, p, out, workspace);
     return plan.kernel == KernelId::implicit_gemm_backward_weight_3x3
-               ? launch<KernelId::implicit_gemm_backward_weight_3x3>(handle, plan.geometry, stream, text, p, in0, in1, target, chunk, vectorized)
-               : launch<KernelId::implicit_gemm_backward_weight_1x1>(handle, plan.geometry, stream, text, p, in0, in1, target, chunk, vectorized);
+               ? launch<KernelId::implicit_gemm_backward_weight_3x3>(handle, plan.geometry, stream, text, p, in0, in1, wa.target, wa.chunk,
+                                                                     vectorized)
+               : launch<KernelId::implicit_gemm_backward_weight_1x1>(handle, plan.geometry, stream, text, p, in0, in1, wa.target, wa.chunk,
+                                                                     vectorized);
 }
 
 } // namespace cc

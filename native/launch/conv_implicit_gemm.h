@@ -5,6 +5,7 @@
 #ifndef CHEAPCONV_LAUNCH_CONV_IMPLICIT_GEMM_H
 #define CHEAPCONV_LAUNCH_CONV_IMPLICIT_GEMM_H
 
+#include "geometry.h"
 #include "launch.h"
 
 #include <cstddef>
@@ -71,6 +72,18 @@ cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p,
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
                                int accumulate = 0, const cc_conv_epilogue& epilogue = cc_conv_epilogue{});
+
+// The fused form of a data-gradient plan and a weight-gradient plan of one problem (cc_implicit_gemm_backward_1x1,
+// _3x3, _3x3_stride2: every data-gradient kernel has one, on the square tile of both); false where the grid would pass
+// CUDA's limit. Called by conv.cpp's one place that chooses between the fused and the separate launches.
+bool plan_implicit_gemm_backward(const ImplicitGemmPlan& data, const ImplicitGemmPlan& weight, FusedBackward* fused);
+
+// Runs it: dx (+)= the data gradient of dy and w (as launch_implicit_gemm with `data`), dw = the weight gradient of x and
+// dy (with `weight`, whose split workspace `workspace` holds), in one launch.
+cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBackward& fused, const ImplicitGemmPlan& data,
+                                        const ImplicitGemmPlan& weight, const cc_conv_problem& p, const float* x, const float* dy,
+                                        const float* w, float* dx, float* dw, void* workspace, void* stream, const ProblemText& text,
+                                        int accumulate);
 
 } // namespace cc
 

@@ -108,7 +108,8 @@ KernelId kernel_for(cc_conv_pass pass, int stride)
     switch (pass) {
     case CC_CONV_FORWARD: return stride == 1 ? KernelId::conv2d_tiled_forward_s1 : KernelId::conv2d_tiled_forward_s2;
     case CC_CONV_BACKWARD_DATA: return stride == 1 ? KernelId::conv2d_tiled_backward_data_s1 : KernelId::conv2d_tiled_backward_data_s2;
-    case CC_CONV_BACKWARD_WEIGHT: break;
+    case CC_CONV_BACKWARD_WEIGHT:
+    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return stride == 1 ? KernelId::conv2d_tiled_backward_weight_s1 : KernelId::conv2d_tiled_backward_weight_s2;
 }
@@ -239,14 +240,54 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
     return CC_SUCCESS;
 }
 
-cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate)
+namespace {
+
+// The plan's tiles for these tensors: the 16-byte staging needs the gathered tensors 16-byte aligned (their planes
+// then are: their widths are multiples of 4 where the plan allows it).
+cc_tiled_plan tiles_for(const TiledPlan& plan, const float* in0, const float* in1)
 {
-    // The 16-byte staging needs the gathered tensors 16-byte aligned (their planes then are: their widths
-    // are multiples of 4 where the plan allows it).
     cc_tiled_plan tiles = plan.tiles;
     tiles.in.vector &= aligned16(in0);
     tiles.grad.vector &= aligned16(in1);
+    return tiles;
+}
+
+} // namespace
+
+bool plan_tiled_backward(const TiledPlan& data, const TiledPlan& weight, FusedBackward* fused)
+{
+    FusedBackward result;
+    switch (data.kernel) {
+    case KernelId::conv2d_tiled_backward_data_s1: result.kernel = KernelId::conv2d_tiled_backward_s1; break;
+    case KernelId::conv2d_tiled_backward_data_s2: result.kernel = KernelId::conv2d_tiled_backward_s2; break;
+    default: return false;
+    }
+    if (!fused_geometry(weight.geometry, data.geometry, &result.geometry, &result.parts)) return false;
+    *fused = result;
+    return true;
+}
+
+cc_status run_tiled_backward(const cc_handle_s& handle, const FusedBackward& fused, const TiledPlan& data, const TiledPlan& weight,
+                             const cc_conv_problem& p, const float* x, const float* dy, const float* w, float* dx, float* dw,
+                             void* workspace, void* stream, const ProblemText& text, int accumulate)
+{
+    // Each pass's tiles as its own kernel would get them: the data gradient gathers dy (its `in`), the weight gradient
+    // x and dy (its `in` and `grad`).
+    const cc_tiled_plan data_tiles = tiles_for(data, dy, w), weight_tiles = tiles_for(weight, x, dy);
+    const cc_split_target target = split_target(dw, workspace, weight.splits);
+    if (fused.kernel == KernelId::conv2d_tiled_backward_s1)
+        return launch<KernelId::conv2d_tiled_backward_s1>(handle, fused.geometry, stream, text, p, fused.parts, data_tiles, weight_tiles, x,
+                                                          dy, w, dx, accumulate, target);
+    if (fused.kernel == KernelId::conv2d_tiled_backward_s2)
+        return launch<KernelId::conv2d_tiled_backward_s2>(handle, fused.geometry, stream, text, p, fused.parts, data_tiles, weight_tiles, x,
+                                                          dy, w, dx, accumulate, target);
+    return fail(CC_ERROR_INTERNAL, "run_tiled_backward: %s is not a fused tiled kernel", kernel_name(fused.kernel));
+}
+
+cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate)
+{
+    const cc_tiled_plan tiles = tiles_for(plan, in0, in1);
     const bool weight_gradient = plan.kernel == KernelId::conv2d_tiled_backward_weight_s1 || plan.kernel == KernelId::conv2d_tiled_backward_weight_s2;
     const cc_split_target target = split_target(out, workspace, weight_gradient ? plan.splits : 1);
     const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, accumulate, stream, text};

@@ -5,6 +5,7 @@
 #ifndef CHEAPCONV_LAUNCH_CONV_TILED_H
 #define CHEAPCONV_LAUNCH_CONV_TILED_H
 
+#include "geometry.h"
 #include "launch.h"
 
 #include "cheapconv/tiled_plan.h"
@@ -37,6 +38,16 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
 // `workspace` holds plan.workspace_bytes (checked by the caller). accumulate (backward-data only): dx += the gradient.
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
                     float* out, void* workspace, void* stream, const ProblemText& text, int accumulate = 0);
+
+// The fused form of a data-gradient plan and a weight-gradient plan of one problem (cc_conv2d_tiled_backward_s1 and
+// _s2: the same 256-thread block and static shared memory); false where the grid would pass CUDA's limit.
+bool plan_tiled_backward(const TiledPlan& data, const TiledPlan& weight, FusedBackward* fused);
+
+// Runs it: dx (+)= the data gradient of dy and w (with `data`), dw = the weight gradient of x and dy (with `weight`,
+// whose split workspace `workspace` holds), in one launch.
+cc_status run_tiled_backward(const cc_handle_s& handle, const FusedBackward& fused, const TiledPlan& data, const TiledPlan& weight,
+                             const cc_conv_problem& p, const float* x, const float* dy, const float* w, float* dx, float* dw,
+                             void* workspace, void* stream, const ProblemText& text, int accumulate);
 
 } // namespace cc
 

@@ -6,6 +6,8 @@
 
 #include "runtime.h"
 
+#include "cheapconv/fused_grid.h"
+
 #include <cstdint>
 
 namespace cc {
@@ -45,6 +47,33 @@ inline Geometry block_per_item_geometry(std::int64_t items, unsigned block)
     g.grid.x = blocks_for(items, 1);
     g.block.x = block;
     return g;
+}
+
+// A convolution's two gradients as one launch (cc_conv_backward): the fused kernel, its geometry, and the grids of the
+// two passes its blocks play (cheapconv/fused_grid.h).
+struct FusedBackward {
+    KernelId kernel;
+    Geometry geometry;
+    cc_fused_grid parts;
+};
+
+// The one launch of two passes of the same block: a 1-D grid of the weight gradient's blocks followed by the data
+// gradient's, the larger of their dynamic shared memories, and the parts' grids for the kernel. False (nothing written)
+// when the blocks differ or the sum passes CUDA's 2^31 - 1 blocks in x.
+inline bool fused_geometry(const Geometry& weight, const Geometry& data, Geometry* fused, cc_fused_grid* parts)
+{
+    const Dim3 &wb = weight.block, &db = data.block;
+    if (wb.x != db.x || wb.y != db.y || wb.z != db.z) return false;
+    const auto blocks = [](const Dim3& g) { return std::int64_t{g.x} * g.y * g.z; };
+    const std::int64_t total = blocks(weight.grid) + blocks(data.grid);
+    if (total > 2147483647) return false;
+    fused->grid = Dim3{static_cast<unsigned>(total), 1, 1};
+    fused->block = wb;
+    fused->shared_bytes = weight.shared_bytes > data.shared_bytes ? weight.shared_bytes : data.shared_bytes;
+    // Each extent is at most CUDA's 2^31 - 1 (x) or 65535 (y, z): an int holds it.
+    const auto extent = [](const Dim3& g) { return cc_grid_extent{static_cast<int>(g.x), static_cast<int>(g.y), static_cast<int>(g.z)}; };
+    *parts = cc_fused_grid{extent(weight.grid), extent(data.grid)};
+    return true;
 }
 
 } // namespace cc

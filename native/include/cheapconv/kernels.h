@@ -20,6 +20,7 @@
 #define CHEAPCONV_KERNELS_H
 
 #include "cheapconv/cuda_shim.h"
+#include "cheapconv/fused_grid.h"
 #include "cheapconv/halo_plan.h"
 #include "cheapconv/problem.h"
 #include "cheapconv/split_reduce.h"
@@ -53,6 +54,8 @@
     X(conv2d_tiled, conv2d_tiled_backward_data_s2) \
     X(conv2d_tiled, conv2d_tiled_backward_weight_s1) \
     X(conv2d_tiled, conv2d_tiled_backward_weight_s2) \
+    X(conv2d_tiled, conv2d_tiled_backward_s1)   \
+    X(conv2d_tiled, conv2d_tiled_backward_s2)   \
     X(elementwise, relu_forward)                \
     X(elementwise, relu_backward)               \
     X(elementwise, add)                         \
@@ -78,6 +81,9 @@
     X(implicit_gemm, implicit_gemm_backward_data_3x3_stride2) \
     X(implicit_gemm, implicit_gemm_backward_weight_1x1) \
     X(implicit_gemm, implicit_gemm_backward_weight_3x3) \
+    X(implicit_gemm, implicit_gemm_backward_1x1) \
+    X(implicit_gemm, implicit_gemm_backward_3x3) \
+    X(implicit_gemm, implicit_gemm_backward_3x3_stride2) \
     X(losses, cross_entropy_forward)            \
     X(losses, cross_entropy_backward)           \
     X(losses, kd_forward)                       \
@@ -144,6 +150,15 @@ extern "C" __global__ void cc_conv2d_tiled_backward_weight_s1_kernel(cc_conv_pro
 extern "C" __global__ void cc_conv2d_tiled_backward_weight_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                      const float* __restrict__ x, const float* __restrict__ dy,
                                                                      cc_split_target out);
+/* Both gradients in one launch (cheapconv/fused_grid.h): the weight gradient's blocks, then the data gradient's. */
+extern "C" __global__ void cc_conv2d_tiled_backward_s1_kernel(cc_conv_problem pr, cc_fused_grid grid, cc_tiled_plan data_plan,
+                                                              cc_tiled_plan weight_plan, const float* __restrict__ x,
+                                                              const float* __restrict__ dy, const float* __restrict__ w,
+                                                              float* __restrict__ dx, int accumulate, cc_split_target dw);
+extern "C" __global__ void cc_conv2d_tiled_backward_s2_kernel(cc_conv_problem pr, cc_fused_grid grid, cc_tiled_plan data_plan,
+                                                              cc_tiled_plan weight_plan, const float* __restrict__ x,
+                                                              const float* __restrict__ dy, const float* __restrict__ w,
+                                                              float* __restrict__ dx, int accumulate, cc_split_target dw);
 
 /* ---- elementwise.cu ---- */
 extern "C" __global__ void cc_relu_forward_kernel(int length, const float* x, float* y);
@@ -208,6 +223,14 @@ extern "C" __global__ void cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_p
                                                                        const float* __restrict__ dy,
                                                                        cc_split_target out, int k_chunk,
                                                                        int vectorized);
+/* Both gradients in one launch (cheapconv/fused_grid.h): the weight gradient's blocks, then the data gradient's. */
+#define CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS                                                                              \
+    cc_conv_problem pr, cc_fused_grid grid, const float* __restrict__ x, const float* __restrict__ dy,                     \
+        const float* __restrict__ w, float* __restrict__ dx, int data_vectorized, int accumulate, cc_split_target dw, \
+        int k_chunk, int weight_vectorized
+extern "C" __global__ void cc_implicit_gemm_backward_1x1_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
+extern "C" __global__ void cc_implicit_gemm_backward_3x3_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
+extern "C" __global__ void cc_implicit_gemm_backward_3x3_stride2_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
 
 /* ---- losses.cu ---- */
 extern "C" __global__ void cc_cross_entropy_forward_kernel(int n, int classes, const float* __restrict__ logits,

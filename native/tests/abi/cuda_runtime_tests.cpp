@@ -28,6 +28,7 @@ struct CudaAbi {
         : create(CC_SYMBOL(library, cc_create)), destroy(CC_SYMBOL(library, cc_destroy)), describe(CC_SYMBOL(library, cc_describe)),
           last_error(CC_SYMBOL(library, cc_last_error)), backend_kind(CC_SYMBOL(library, cc_backend_kind)),
           conv_forward(CC_SYMBOL(library, cc_conv_forward)), conv_backward_weight(CC_SYMBOL(library, cc_conv_backward_weight)),
+          conv_backward(CC_SYMBOL(library, cc_conv_backward)),
           count_correct(CC_SYMBOL(library, cc_count_correct)), capture_begin(CC_SYMBOL(library, cc_capture_begin)),
           capture_end(CC_SYMBOL(library, cc_capture_end)), graph_launch(CC_SYMBOL(library, cc_graph_launch)),
           graph_destroy(CC_SYMBOL(library, cc_graph_destroy)), memcpy_async(CC_SYMBOL(library, cc_memcpy_async))
@@ -35,7 +36,7 @@ struct CudaAbi {
     }
     bool complete() const
     {
-        return create && destroy && describe && last_error && backend_kind && conv_forward && conv_backward_weight && count_correct &&
+        return create && destroy && describe && last_error && backend_kind && conv_forward && conv_backward_weight && conv_backward && count_correct &&
                capture_begin && capture_end && graph_launch && graph_destroy && memcpy_async;
     }
     decltype(&cc_create) create;
@@ -45,6 +46,7 @@ struct CudaAbi {
     decltype(&cc_backend_kind) backend_kind;
     decltype(&cc_conv_forward) conv_forward;
     decltype(&cc_conv_backward_weight) conv_backward_weight;
+    decltype(&cc_conv_backward) conv_backward;
     decltype(&cc_count_correct) count_correct;
     decltype(&cc_capture_begin) capture_begin;
     decltype(&cc_capture_end) capture_end;
@@ -207,6 +209,35 @@ void test_launches(Tally& t, const CudaAbi& abi, const FakeDriver& fake)
     t.check(contains(log, "launch cc_implicit_gemm_backward_weight_1x1_kernel grid=(1,1,5) block=(128,1,1) shared=30720") &&
                 !contains(log, "cc_gemm_column_sums_kernel"),
             "tf32: the tensor-core kernel in 5 splits with 30 KiB of dynamic shared memory, reduced in the same launch:\n" + log);
+
+    // Both gradients: one launch where the variants share a grid, its blocks the weight gradient's then the data
+    // gradient's; the two launches of the separate calls where they do not.
+    cc_conv_problem one_to_one, dense;
+    cc_conv_init(&one_to_one, 2, 8, 6, 6, 12, 1, 1, 0, 0, 1, 1, 1);
+    cc_conv_init(&dense, 2, 8, 10, 11, 8, 3, 3, 1, 1, 1, 1, 8);
+    float* dw = fake_pointer<float>(0x800000);
+    const float* dy = fake_pointer<const float>(0x500000);
+    fake.reset();
+    expect(t, abi, [&] { return abi.conv_backward(h, &one_to_one, nullptr, x, dy, w, y, dw, ws, CC_SPLIT_COUNTER_BYTES + 700, stream); },
+           CC_SUCCESS, {}, "both gradients of a 1x1 convolution through the fake driver");
+    log = fake.log();
+    // dw: 12 x 8 in one 64 x 64 tile, one split; dx: 8 channels x 72 pixels in 2 tiles of 64 columns.
+    t.check(count(log, "launch ") == 1 && contains(log, "launch cc_implicit_gemm_backward_1x1_kernel grid=(3,1,1) block=(128,1,1) shared=30720"),
+            "tf32 1x1: ONE launch of the fused kernel, 1 weight block + 2 data blocks in a 1-D grid:\n" + log);
+    cc_options tiled{};
+    tiled.algo = CC_ALGO_TILED;
+    fake.reset();
+    expect(t, abi, [&] { return abi.conv_backward(h, &dense, &tiled, x, dy, w, y, dw, ws, 1 << 20, stream); }, CC_SUCCESS, {},
+           "both gradients of a tiled depthwise convolution through the fake driver");
+    log = fake.log();
+    t.check(count(log, "launch ") == 1 && contains(log, "launch cc_conv2d_tiled_backward_s1_kernel") && contains(log, "block=(256,1,1) shared=0"),
+            "tiled depthwise 3x3: ONE launch of the fused kernel:\n" + log);
+    fake.reset();
+    expect(t, abi, [&] { return abi.conv_backward(h, &dense, &direct, x, dy, w, y, dw, nullptr, 0, stream); }, CC_SUCCESS, {},
+           "both gradients of a direct convolution through the fake driver");
+    log = fake.log();
+    t.check(count(log, "launch ") == 2 && log.find("launch cc_conv2d_backward_data_kernel") < log.find("launch cc_conv2d_backward_weight_kernel"),
+            "the direct kernels have no fused form: the data gradient's launch, then the weight gradient's:\n" + log);
 
     const cc_loss_problem rows{20, 7, 0.0f, 0, 0, 0};
     fake.reset();

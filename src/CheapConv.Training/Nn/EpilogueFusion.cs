@@ -11,34 +11,16 @@ namespace CheapConv.Nn;
 /// </summary>
 internal static class EpilogueFusion
 {
-    [ThreadStatic]
-    private static int _disabledDepth;
+    // The switch's identity: ThreadSwitch<Tag> is this class's own.
+    private readonly struct Tag;
 
     /// <summary>Whether the residual add goes into the convolution before it.</summary>
-    public static bool IsEnabled => _disabledDepth == 0 && LayerTrace.Current is null;
+    public static bool IsEnabled => ThreadSwitch<Tag>.IsEnabled && LayerTrace.Current is null;
 
     /// <summary>Whether <paramref name="bn"/>'s relu(bn(·)) goes into the convolution before it: fusion on, eval mode, and
     /// nothing recorded (the fused output has no gradient).</summary>
     public static bool Normalizes(BatchNorm2d bn) => IsEnabled && !bn.Training && !GradientMode.IsEnabled;
 
     /// <summary>Opens a scope in which models run every op on its own; dispose it to restore fusion.</summary>
-    public static IDisposable Disabled()
-    {
-        _disabledDepth++;
-        return new Scope();
-    }
-
-    private sealed class Scope : IDisposable
-    {
-        private bool _disposed;
-
-        public void Dispose()
-        {
-            if (!_disposed)
-            {
-                _disposed = true;
-                _disabledDepth--;
-            }
-        }
-    }
+    public static IDisposable Disabled() => ThreadSwitch<Tag>.Disabled();
 }

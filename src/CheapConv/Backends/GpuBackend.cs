@@ -83,6 +83,23 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
     void IBackend.Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw) =>
         Conv2dBackwardWeight(problem, Buffer(x), Buffer(dy), Buffer(dw));
 
+    void IBackend.Conv2dBackward(ConvProblem problem, Storage x, Storage dy, Storage w, Storage? dx, Storage? dw, bool accumulate)
+    {
+        if (dx is null && dw is null)
+        {
+            throw new ArgumentException("Conv2dBackward: neither dx nor dw: nothing to write");
+        }
+
+        Check(problem, ("x", Buffer(x), problem.InputElements), ("dy", Buffer(dy), problem.OutputElements), ("w", Buffer(w), problem.WeightElements));
+        OptionalCheck(problem, "dx", dx, problem.InputElements);
+        OptionalCheck(problem, "dw", dw, problem.WeightElements);
+        var options = ConvOptions with { Accumulate = accumulate ? 1 : 0 };
+        var (workspace, bytes) = SplitWorkspace(Device.Native.ConvWorkspaceSize(problem, ConvPass.Backward, options));
+        Device.Native.ConvBackward(Device.Handle, problem, options, Buffer(x).Pointer, Buffer(dy).Pointer, Buffer(w).Pointer, Address(dx), Address(dw),
+            workspace, bytes, Device.Stream);
+        Device.Queued(AbiFunctions.Name(AbiFunction.ConvBackward), problem);
+    }
+
     void IBackend.Conv2dForwardFused(ConvProblem problem, Storage x, Storage w, Storage? y, Storage? residual, EvalBatchNormRelu? activation)
     {
         var output = problem.OutputElements;

@@ -38,6 +38,30 @@ public partial interface IBackend
     void Conv2dBackwardWeight(ConvProblem problem, Storage x, Storage dy, Storage dw);
 
     /// <summary>
+    /// Both gradients of a convolution: <paramref name="dx"/> (when given) as <see cref="Conv2dBackwardData"/> computes it, added
+    /// into with <paramref name="accumulate"/>, and <paramref name="dw"/> (when given) as <see cref="Conv2dBackwardWeight"/>
+    /// does, with the same bits. At least one of them. This default makes the two calls in turn; <see cref="GpuBackend"/>
+    /// makes them one launch where the kernels of the two passes share a grid (cc_conv_backward).
+    /// </summary>
+    void Conv2dBackward(ConvProblem problem, Storage x, Storage dy, Storage w, Storage? dx, Storage? dw, bool accumulate = false)
+    {
+        if (dx is null && dw is null)
+        {
+            throw new ArgumentException("Conv2dBackward: neither dx nor dw: nothing to write");
+        }
+
+        if (dx is not null)
+        {
+            Conv2dBackwardData(problem, dy, w, dx, accumulate);
+        }
+
+        if (dw is not null)
+        {
+            Conv2dBackwardWeight(problem, x, dy, dw);
+        }
+    }
+
+    /// <summary>
     /// The forward convolution with what follows it in a pre-activation residual network: v = conv(x, w) +
     /// <paramref name="residual"/> (when given) into <paramref name="y"/> (when given), and relu(eval batch norm(v)) into
     /// <paramref name="activation"/>'s output (when given). At least one of y and the activation. The bits are those of

@@ -361,6 +361,17 @@ public sealed unsafe class CheapConvNative
         nint workspace, nuint workspaceBytes, nint stream) =>
         WorkspaceCall(AbiFunction.ConvBackwardWeight, handle, problem, options, x, dy, dw, workspace, workspaceBytes, stream);
 
+    /// <summary>cc_conv_backward: dx (added into with <see cref="KernelOptions.Accumulate"/>) and dw given x, dy and w, in one launch
+    /// where the launcher's two variants share a grid; <paramref name="dx"/> or <paramref name="dw"/> may be 0 (then exactly the
+    /// other pass's call). The workspace is <see cref="ConvWorkspaceSize"/>'s for <see cref="ConvPass.Backward"/>.</summary>
+    public void ConvBackward(CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint x, nint dy, nint w, nint dx, nint dw,
+        nint workspace, nuint workspaceBytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, ConvProblem*, KernelOptions*, nint, nint, nint, nint, nint, nint, nuint, nint, int>)Export(
+            AbiFunction.ConvBackward))(h.Value, &problem, &options, x, dy, w, dx, dw, workspace, workspaceBytes, stream), AbiFunction.ConvBackward);
+    }
+
     /// <summary>One of the three passes: <see cref="ConvForward"/>, <see cref="ConvBackwardData"/> or
     /// <see cref="ConvBackwardWeight"/>, with the operands in the order <see cref="ConvPassOperands"/> names them.</summary>
     public void Conv(ConvPass pass, CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint first, nint second, nint output,

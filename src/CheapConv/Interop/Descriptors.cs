@@ -41,12 +41,17 @@ public enum KernelPrecision
     Fp32 = 1,
 }
 
-/// <summary>cc_conv_pass: forward (x, w → y), backward-data (dy, w → dx), backward-weight (x, dy → dw).</summary>
+/// <summary>cc_conv_pass: forward (x, w → y), backward-data (dy, w → dx), backward-weight (x, dy → dw), and both gradients
+/// (<see cref="Backward"/>: cc_conv_backward's workspace and kernel queries).</summary>
 public enum ConvPass
 {
     Forward = 0,
     BackwardData = 1,
     BackwardWeight = 2,
+
+    /// <summary>CC_CONV_BACKWARD: dx and dw as one call (<see cref="CheapConvNative.ConvBackward"/>); not one of the
+    /// single passes <see cref="ConvPassOperands"/> and <see cref="CheapConvNative.Conv"/> take.</summary>
+    Backward = 3,
 }
 
 /// <summary>The operands of each <see cref="ConvPass"/>, in the order the C calls take them.</summary>

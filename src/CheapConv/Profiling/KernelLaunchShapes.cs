@@ -18,26 +18,29 @@ internal static class KernelLaunchShapes
 {
     private const int Block = 256;
 
-    private const string Elementwise = "native/launch/geometry.h:14";
+    private const string Elementwise = "native/launch/geometry.h:16";
     private const string ElementwiseText = "kElementwiseBlock = 256";
     private const string OnePerElement = "one thread per element";
 
     // The tensor-core kernels (kernels/implicit_gemm.cu).
     private const int ImplicitGemmBlock = 128;
     private const int ImplicitGemmShared = 30720;
-    private const string ImplicitGemm = "native/launch/conv_implicit_gemm.h:21";
+    private const string ImplicitGemm = "native/launch/conv_implicit_gemm.h:22";
     private const string ImplicitGemmText = "kImplicitGemmSquare{64, 64, 128, 30720}";
     private const int ImplicitGemmWideBlock = 256;
     private const int ImplicitGemmWideShared = 46080;
-    private const string ImplicitGemmWide = "native/launch/conv_implicit_gemm.h:22";
+    private const string ImplicitGemmWide = "native/launch/conv_implicit_gemm.h:23";
     private const string ImplicitGemmWideText = "kImplicitGemmWide{64, 128, 256, 46080}";
     private const int ImplicitGemmFlatShared = 38400;
-    private const string ImplicitGemmFlat = "native/launch/conv_implicit_gemm.h:23";
+    private const string ImplicitGemmFlat = "native/launch/conv_implicit_gemm.h:24";
     private const string ImplicitGemmFlatText = "kImplicitGemmFlat{32, 128, 128, 38400}";
     private const string Tiled = "native/include/cheapconv/tiled_plan.h:20";
     private const string TiledText = "CC_TILED_THREADS = 256";
     private const string Strips = "one block per group of output strips and chunk of channels";
     private const string SplitStrips = "one block per (input channel, chunk of filters) and split of the strips";
+    // cc_conv_backward's fused kernels: the blocks of the weight gradient's grid, then the data gradient's, in one 1-D grid
+    // (native/include/cheapconv/fused_grid.h), of the block both passes have.
+    private const string BothGradients = "1-D: the weight gradient's blocks, then the data gradient's";
 
     /// <summary>Every production kernel, sorted by name.</summary>
     public static IReadOnlyList<KernelLaunchShape> All { get; } = new KernelLaunchShape[]
@@ -56,6 +59,8 @@ internal static class KernelLaunchShapes
         new("cc_conv2d_tiled_backward_data_s2_kernel", "conv2d_tiled", Block, 0, "one block per group of strips of 2×2 dx cells and chunk of channels", Tiled, TiledText),
         new("cc_conv2d_tiled_backward_weight_s1_kernel", "conv2d_tiled", Block, 0, SplitStrips, Tiled, TiledText),
         new("cc_conv2d_tiled_backward_weight_s2_kernel", "conv2d_tiled", Block, 0, SplitStrips, Tiled, TiledText),
+        new("cc_conv2d_tiled_backward_s1_kernel", "conv2d_tiled", Block, 0, BothGradients, Tiled, TiledText),
+        new("cc_conv2d_tiled_backward_s2_kernel", "conv2d_tiled", Block, 0, BothGradients, Tiled, TiledText),
         new("cc_relu_forward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_relu_backward_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_add_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
@@ -63,7 +68,7 @@ internal static class KernelLaunchShapes
         new("cc_scale_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_axpy_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_sum_partials_kernel", "elementwise", Block, 0, "one block per 256 elements, at most 256 blocks", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
-        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:159", "CC_FIRST_NONFINITE_BLOCK 256"),
+        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:174", "CC_FIRST_NONFINITE_BLOCK 256"),
         new("cc_sum_final_kernel", "elementwise", Block, 0, "one block", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
         new("cc_pointwise_forward_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),
         new("cc_pointwise_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),
@@ -81,6 +86,9 @@ internal static class KernelLaunchShapes
         new("cc_implicit_gemm_backward_data_3x3_stride2_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 output tile and group", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_weight_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_weight_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, BothGradients, ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, BothGradients, ImplicitGemm, ImplicitGemmText),
+        new("cc_implicit_gemm_backward_3x3_stride2_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, BothGradients, ImplicitGemm, ImplicitGemmText),
         new("cc_cross_entropy_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),
         new("cc_cross_entropy_backward_kernel", "losses", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_kd_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),

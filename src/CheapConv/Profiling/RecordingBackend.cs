@@ -71,6 +71,16 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter, 
         inner.Conv2dBackwardWeight(problem, x, dy, dw);
     }
 
+    public void Conv2dBackward(ConvProblem problem, Storage x, Storage dy, Storage w, Storage? dx, Storage? dw, bool accumulate = false)
+    {
+        // One op for both gradients (their launches are one where the kernels fuse): no pass, so the compulsory traffic is
+        // every tensor given once (ProfileModel), and the FLOPs are those of each gradient computed.
+        Storage[] storages = [x, dy, w, .. new[] { dx, dw }.OfType<Storage>()];
+        var passes = (dx is null ? 0 : 1) + (dw is null ? 0 : 1);
+        using var op = new OpScope(this, nameof(Conv2dBackward), problem, null, passes * 2.0 * problem.Macs, Bytes(storages));
+        inner.Conv2dBackward(problem, x, dy, w, dx, dw, accumulate);
+    }
+
     public void Conv2dForwardFused(ConvProblem problem, Storage x, Storage w, Storage? y, Storage? residual, EvalBatchNormRelu? activation)
     {
         // No pass: the compulsory traffic is then every tensor given once (ProfileModel) — x, w and what the epilogue reads

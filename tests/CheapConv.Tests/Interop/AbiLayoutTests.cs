@@ -62,6 +62,7 @@ public class AbiLayoutTests
         Assert.Equal((long)KernelPrecision.Fp32, Facts.Value["enum.CC_PRECISION_FP32"]);
         Assert.Equal((long)KernelAlgorithm.Tiled, Facts.Value["enum.CC_ALGO_TILED"]);
         Assert.Equal((long)ConvPass.BackwardWeight, Facts.Value["enum.CC_CONV_BACKWARD_WEIGHT"]);
+        Assert.Equal((long)ConvPass.Backward, Facts.Value["enum.CC_CONV_BACKWARD"]);
         Assert.Equal((long)CheapConvBackend.Emulator, Facts.Value["enum.CC_BACKEND_EMULATOR"]);
         Assert.Equal((long)CheapConvStatus.Internal, Facts.Value["enum.CC_ERROR_INTERNAL"]);
         Assert.Equal(CheapConvNative.CurrentContext, Facts.Value["enum.CC_CURRENT_CONTEXT"]);

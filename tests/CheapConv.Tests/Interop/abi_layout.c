@@ -60,6 +60,7 @@ int main(void)
     printf("enum.CC_PRECISION_FP32 %d\n", (int)CC_PRECISION_FP32);
     printf("enum.CC_ALGO_TILED %d\n", (int)CC_ALGO_TILED);
     printf("enum.CC_CONV_BACKWARD_WEIGHT %d\n", (int)CC_CONV_BACKWARD_WEIGHT);
+    printf("enum.CC_CONV_BACKWARD %d\n", (int)CC_CONV_BACKWARD);
     printf("enum.CC_BACKEND_EMULATOR %d\n", (int)CC_BACKEND_EMULATOR);
     printf("enum.CC_ERROR_INTERNAL %d\n", (int)CC_ERROR_INTERNAL);
     printf("enum.CC_CURRENT_CONTEXT %d\n", CC_CURRENT_CONTEXT);

@@ -74,13 +74,15 @@ public partial class GpuModelsTests
     {
         // Geometry::shared_bytes defaults to 0; a launcher that sets it must also change the table. The one that does is
         // the tensor-core variant's (its pipeline's stages, per block tile), and the table lists those amounts for its
-        // kernels only: the wide and flat tiles' for their kernels, the square tile's for the others.
+        // kernels only: the wide and flat tiles' for their kernels, the square tile's for the others. The fused backward's
+        // geometry (geometry.h) takes the larger of its two passes' amounts: the square tile's again, or 0 for the tiled pair.
         var launchers = Directory.GetFiles(TestPaths.Native("launch"), "*.cpp").Concat(Directory.GetFiles(TestPaths.Native("launch"), "*.h"))
             .Where(f => !f.EndsWith("runtime.h", StringComparison.Ordinal) && !f.Contains("_runtime.cpp", StringComparison.Ordinal) && !f.EndsWith("launch.cpp", StringComparison.Ordinal));
         var assignments = launchers.SelectMany(f => File.ReadAllLines(f).Select(l => (File: Path.GetFileName(f), Line: l)))
             .Where(l => SharedAssignment().IsMatch(l.Line) && !l.Line.Contains("= 0;", StringComparison.Ordinal))
             .Select(l => $"{l.File}: {l.Line.Trim()}").ToList();
-        Assert.Equal(["conv_implicit_gemm.cpp: geometry->shared_bytes = tile.shared_bytes;"], assignments);
+        Assert.Equal(["conv_implicit_gemm.cpp: geometry->shared_bytes = tile.shared_bytes;",
+            "geometry.h: fused->shared_bytes = weight.shared_bytes > data.shared_bytes ? weight.shared_bytes : data.shared_bytes;"], assignments);
         Assert.All(KernelLaunchShapes.All, s => Assert.Equal(
             s.Kernel switch
             {

@@ -53,6 +53,15 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
             launches.AddRange(pass.Launches.Select(l => l.Launch));
         }
 
+        // Both gradients in one call: the fused kernels (tensor cores 1x1, 3x3 and 3x3 stride 2; tiled stride 1 and 2).
+        launches.AddRange(run.Profile(() =>
+        {
+            foreach (var problem in problems)
+            {
+                BothGradients(run.Backend, problem);
+            }
+        }).Launches.Select(l => l.Launch));
+
         // The fp32 GEMM runs where tf32 is not allowed (a dense 3×3 then goes to the tiled kernels); the direct kernels,
         // the reference algorithm, when asked for.
         using var exact = new ProfiledRun(fixture.Profile, run.Settings, KernelPrecision.Fp32);
@@ -171,6 +180,16 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
 
     // The ops a small distillation step does not reach: plain ReLU, the add (a step's residual adds are in its
     // convolutions), the two-pass sum, zero padding, the linear bias gradient and the fused BN + ReLU variants.
+    private static void BothGradients(IBackend backend, ConvProblem problem)
+    {
+        using var x = backend.Allocate(problem.InputElements);
+        using var dy = backend.Allocate(problem.OutputElements);
+        using var w = backend.Allocate(problem.WeightElements);
+        using var dx = backend.Allocate(problem.InputElements);
+        using var dw = backend.Allocate(problem.WeightElements);
+        backend.Conv2dBackward(problem, x, dy, w, dx, dw);
+    }
+
     private static void OtherOps(IBackend backend)
     {
         const int n = 2, c = 4, h = 3, w = 5;

@@ -84,18 +84,26 @@ internal sealed class Conv2dFunction : Function
     protected internal override Tensor?[] Backward(Tensor outputGradient, IReadOnlyList<Tensor?> accumulators)
     {
         Tensor x = Inputs[0], w = Inputs[1];
-        Tensor? dx = null, dw = null;
-        if (NeedsGradient(0))
+        // dx into x's gradient when it already has one (the kernel adds), else a fresh tensor. Both gradients in one call:
+        // one launch where the backend's kernels for the two passes share a grid.
+        var dx = NeedsGradient(0) ? accumulators[0] ?? EmptyLike(0) : null;
+        var dw = NeedsGradient(1) ? EmptyLike(1) : null;
+        var accumulate = accumulators[0] is not null;
+        if (BackwardFusion.IsEnabled && (dx is not null || dw is not null))
         {
-            // Into x's gradient when it already has one (the kernel adds), else a fresh tensor.
-            dx = accumulators[0] ?? EmptyLike(0);
-            Backend.Conv2dBackwardData(Problem, outputGradient.Storage, w.Storage, dx.Storage, accumulate: accumulators[0] is not null);
+            Backend.Conv2dBackward(Problem, x.Storage, outputGradient.Storage, w.Storage, dx?.Storage, dw?.Storage, accumulate);
         }
-
-        if (NeedsGradient(1))
+        else
         {
-            dw = EmptyLike(1);
-            Backend.Conv2dBackwardWeight(Problem, x.Storage, outputGradient.Storage, dw.Storage);
+            if (dx is not null)
+            {
+                Backend.Conv2dBackwardData(Problem, outputGradient.Storage, w.Storage, dx.Storage, accumulate);
+            }
+
+            if (dw is not null)
+            {
+                Backend.Conv2dBackwardWeight(Problem, x.Storage, outputGradient.Storage, dw.Storage);
+            }
         }
 
         return Inputs.Count == 2 ? [dx, dw] : [dx, dw, PassThrough(2, outputGradient, accumulators[2])];

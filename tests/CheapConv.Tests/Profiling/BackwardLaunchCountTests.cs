@@ -1,0 +1,66 @@
+using CheapConv.Autograd;
+using CheapConv.Models;
+using CheapConv.Profiling;
+using CheapConv.Training;
+using Xunit;
+
+namespace CheapConv.Tests.Profiling;
+
+/// <summary>
+/// The launches cc_conv_backward saves in a training step (issue 10): a WRN-16-2 → G(4) distillation step on the profiling
+/// emulator with tf32 (the profile's default), counted with the convolutions' two gradients in one call and apart
+/// (<see cref="BackwardFusion.Disabled"/>). Every fused launch replaces a data-gradient launch and a weight-gradient launch.
+/// </summary>
+[Collection(ProfilingSessionCollection.Name)]
+public sealed class BackwardLaunchCountTests(EmulatorProfileFixture fixture) : IClassFixture<EmulatorProfileFixture>
+{
+    private static readonly WrnConfig Student = WrnConfig.Student(16, 2, UnitSpec.Parse("G4"), inChannels: 1, classes: 10, imageSize: 8);
+    private static readonly WrnConfig Teacher = WrnConfig.Teacher(16, 2, inChannels: 1, classes: 10, imageSize: 8);
+
+    [Fact]
+    public void Wrn16x2ToG4DistillStep_FusedBackward_Saves25Launches()
+    {
+        var fused = Launches(fused: true);
+        var apart = Launches(fused: false);
+        Assert.Equal(238, apart.Count);
+        Assert.Equal(213, fused.Count);
+        // Every convolution of the student whose two gradients run on one family: its data and weight launches become one.
+        // The G(4) units' 1x1 convolutions and 1x1 stride-1 shortcut on the tensor cores (13), the 3x3 convolutions with
+        // enough channels per group for them (3), the grouped 3x3 ones on the tiled kernels, stride 1 (7) and 2 (2).
+        var expected = new Dictionary<string, int>
+        {
+            ["cc_implicit_gemm_backward_1x1_kernel"] = 13,
+            ["cc_implicit_gemm_backward_3x3_kernel"] = 3,
+            ["cc_conv2d_tiled_backward_s1_kernel"] = 7,
+            ["cc_conv2d_tiled_backward_s2_kernel"] = 2,
+        };
+        foreach (var (kernel, count) in expected)
+        {
+            Assert.True(count == fused.Count(k => k == kernel), $"{kernel}: {fused.Count(k => k == kernel)} launches, expected {count}");
+            Assert.DoesNotContain(kernel, apart);
+        }
+
+        Assert.Equal(apart.Count - expected.Values.Sum(), fused.Count);
+        // Left apart: the two stride-2 1x1 shortcuts (the fp32 GEMM's data gradient, the tensor cores' weight gradient) and
+        // the stem, whose input (the images) needs no gradient: its weight gradient alone.
+        Assert.Equal(["cc_conv2d_tiled_backward_weight_s1_kernel", "cc_implicit_gemm_backward_weight_1x1_kernel", "cc_implicit_gemm_backward_weight_1x1_kernel",
+            "cc_pointwise_backward_data_kernel", "cc_pointwise_backward_data_kernel"],
+            fused.Where(IsSinglePassConvolutionGradient).Order(StringComparer.Ordinal));
+    }
+
+    private static bool IsSinglePassConvolutionGradient(string kernel)
+    {
+        string[] families = ["cc_conv2d_", "cc_implicit_gemm_", "cc_pointwise_"];
+        return families.Any(f => kernel.StartsWith(f, StringComparison.Ordinal)) &&
+            (kernel.Contains("backward_data", StringComparison.Ordinal) || kernel.Contains("backward_weight", StringComparison.Ordinal));
+    }
+
+    private List<string> Launches(bool fused)
+    {
+        using var run = new ProfiledRun(fixture.Profile, new ProfileSettings(GpuModels.H100Sxm, KernelOccupancies.WarpLimited(GpuModels.Sm90), new HashSet<string>(), 1));
+        using (fused ? null : BackwardFusion.Disabled())
+        {
+            return [.. StepProfiler.Run(run, Student, Teacher, batch: 2).Launches.Select(l => l.Launch.Kernel)];
+        }
+    }
+}
