@@ -193,11 +193,13 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
         in = stride == 1 ? WindowShape{p.p, p.q, p.pad_h - 2, p.pad_w - 2, 1, 1, CC_TILED_ROWS + 2, tw + 2, 1}
                          : WindowShape{p.p, p.q, -1, -1, 1, 1, CC_TILED_CELL_ROWS + 1, tw + 1, 1};
     t.in = make_window(in, tw, whole_rows);
-    int per_strip = t.in.stride;
     if (weight_gradient) {
         t.grad = make_window(WindowShape{p.p, p.q, 0, 0, 1, 1, CC_TILED_ROWS, tw, 1}, tw, whole_rows);
-        per_strip += t.chunk * t.grad.stride;
+        // The dy windows follow the strips' x windows in shared memory, and 16-byte staging stores float4s: the x
+        // windows must end on a 16-byte boundary, which a stride-2 x window (an odd pitch, 9 rows) need not.
+        if (t.grad.vector) t.in.stride = round_up(t.in.stride, 4);
     }
+    const int per_strip = t.in.stride + (weight_gradient ? t.chunk * t.grad.stride : 0);
     // As many strips as the block's threads hold, and as its shared memory holds.
     t.strips = std::min(CC_TILED_THREADS / tw, CC_TILED_SHARED_FLOATS / per_strip);
     if (t.strips < 1)
