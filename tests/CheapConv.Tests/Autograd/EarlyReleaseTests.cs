@@ -38,6 +38,36 @@ public class EarlyReleaseTests
     }
 
     [Fact]
+    public void Backward_APrimitiveHandingItsGradientOn_KeepsItForTheInputItWasHandedTo()
+    {
+        // Tensor.Backward releases a node's gradient once its primitive has run, unless the primitive returned that very
+        // tensor as an input's gradient (HandedOn): then it is the input's gradient too and is read again later.
+        IBackend backend = new CpuBackend(1);
+        using var scope = TensorScope.Begin();
+        var x = Tensor.FromHost(backend, [1, 1, 2, 2], TensorAssert.Random(4, 2), requiresGrad: true);
+        var handedOn = HandOnFunction.Apply(Ops.Scale(x, 2f));
+        var output = Ops.Scale(handedOn, 3f);
+
+        using var seed = backend.Upload([1f, 2f, 3f, 4f]);
+        output.Backward(seed);
+
+        Assert.Equal([6f, 12f, 18f, 24f], x.GradientToArray());
+    }
+
+    /// <summary>An identity whose backward returns the output's gradient itself (no built-in primitive does: PassThrough copies).</summary>
+    private sealed class HandOnFunction(Tensor x) : Function(x)
+    {
+        public static Tensor Apply(Tensor x)
+        {
+            var y = Tensor.Empty(x.Backend, [.. x.Shape]);
+            x.Backend.Copy(x.Storage, y.Storage);
+            return Record(y, () => new HandOnFunction(x), x);
+        }
+
+        protected internal override Tensor?[] Backward(Tensor outputGradient) => [outputGradient];
+    }
+
+    [Fact]
     public void ReleaseEarly_StorageRentedAgainInTheSameScope_GoesBackOnceAtTheEnd()
     {
         IBackend backend = new CpuBackend(1);
