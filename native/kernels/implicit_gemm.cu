@@ -784,10 +784,12 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
 // dx: the forward convolution of dy (K channels, P x Q pixels; with stride 2, dilated: a zero between neighbours) with
 // the turned filter, padding R-1-pad, stride 1, over the positions (n, h, w) of dx. M = Cg, N = N*H*W, Kr = Kg*R*S.
 // With stride 2 three quarters of the products are with those zeros: copies the tensor cores multiply but memory
-// never serves (zero-filled), the price of one GEMM for the whole pass.
+// never serves (zero-filled), the price of one GEMM for the whole pass. With stride 1, B comes from a window of dy in
+// shared memory where the launcher planned one (`halo`: the forward pass's window, over dy as that convolution's input;
+// the same tiles, k order and mma steps as the gather, so the same bits), else gathered per tap.
 template <class T, int R, int S, int Stride>
 __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, int accumulate,
-                                              const cc_block_place& at)
+                                              const cc_halo_plan& halo, const cc_block_place& at)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = at.z;
     const int kr = kg * R * S;
@@ -805,9 +807,16 @@ __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const f
     grad.out_w = pr.w;
     grad.positions = pr.n * pr.h * pr.w;
     TurnedWeights<T, R, S> a{w + g * kg * cg * R * S, cg, row0, kr};
-    Im2colColumns<T, R, S, Stride> b(grad, col0, kr, false);
     float acc[T::kFragsM][T::kFragsN][4];
-    reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    if (Stride == 1 && R == 3 && halo.row_stride != 0) {
+        CC_DYNAMIC_SHARED(float, smem);
+        const int warp_n = ((int)threadIdx.x / 32 % T::kWarpsN) * T::kWarpCols;
+        XWindow<T> b(grad, halo, smem + T::kStages * T::kAFloats, kg, col0, warp_n);
+        reduce_over_window<T>(a, b, kr, acc);
+    } else {
+        Im2colColumns<T, R, S, Stride> b(grad, col0, kr, false);
+        reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
+    }
     store_gradient<T>(acc, dx, cg, row0, g * cg, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
 }
 
@@ -888,15 +897,16 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
     backward_data_1x1<SquareTile>(pr, dy, w, dx, vectorized, accumulate, cc_own_place());
 }
 
-// dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written).
+// dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written), dy
+// read through the window `halo` where the launcher planned one (row_stride 0: gathered per tap).
 extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr,
                                                                                                 const float* __restrict__ dy,
                                                                                                 const float* __restrict__ w,
                                                                                                 float* __restrict__ dx, int vectorized,
-                                                                                                int accumulate)
+                                                                                                int accumulate, cc_halo_plan halo)
 {
-    (void)vectorized; // 4-byte copies only: the turned filter and the padded window are not contiguous runs of 4
-    backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate, cc_own_place());
+    (void)vectorized; // the turned filter is 4-byte copies; dy's window rows are 16-byte ones where halo.vector says so
+    backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate, halo, cc_own_place());
 }
 
 // The same for stride 2 (both directions), over the dilated dy.
@@ -904,7 +914,7 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
     cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized, int accumulate)
 {
     (void)vectorized;
-    backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate, cc_own_place());
+    backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate, cc_halo_plan{}, cc_own_place());
 }
 
 // dw (split-K, reduced by the last split of each tile) for 1x1 filters (any stride, padding and groups). vectorized:
@@ -935,19 +945,20 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
 extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
     cc_implicit_gemm_backward_1x1_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS)
 {
+    (void)halo; // no window: dy is the 1x1 convolution's own input
     backward_both<1, 1>(pr, grid, x, dy, dw, k_chunk, weight_vectorized, [&](const cc_block_place& at) {
         backward_data_1x1<SquareTile>(pr, dy, w, dx, data_vectorized, accumulate, at);
     });
 }
 
 // Both gradients of a 3x3 convolution with stride 1 (padding at most 2, any groups) in one launch: the blocks of
-// cc_implicit_gemm_backward_weight_3x3_kernel, then those of cc_implicit_gemm_backward_data_3x3_kernel.
+// cc_implicit_gemm_backward_weight_3x3_kernel, then those of cc_implicit_gemm_backward_data_3x3_kernel (with its `halo`).
 extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
     cc_implicit_gemm_backward_3x3_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS)
 {
-    (void)data_vectorized; // as cc_implicit_gemm_backward_data_3x3_kernel: 4-byte copies only
+    (void)data_vectorized; // as cc_implicit_gemm_backward_data_3x3_kernel
     backward_both<3, 3>(pr, grid, x, dy, dw, k_chunk, weight_vectorized,
-                        [&](const cc_block_place& at) { backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate, at); });
+                        [&](const cc_block_place& at) { backward_data<SquareTile, 3, 3, 1>(pr, dy, w, dx, accumulate, halo, at); });
 }
 
 // The same for stride 2: the blocks of cc_implicit_gemm_backward_weight_3x3_kernel, then those of
@@ -956,8 +967,9 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
     cc_implicit_gemm_backward_3x3_stride2_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS)
 {
     (void)data_vectorized;
+    (void)halo; // the dilated dy is gathered per tap
     backward_both<3, 3>(pr, grid, x, dy, dw, k_chunk, weight_vectorized,
-                        [&](const cc_block_place& at) { backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate, at); });
+                        [&](const cc_block_place& at) { backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate, cc_halo_plan{}, at); });
 }
 
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);

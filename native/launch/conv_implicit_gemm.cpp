@@ -89,6 +89,23 @@ cc_halo_plan halo_plan_for(const cc_conv_problem& p, ForwardTile tile)
     return cc_halo_plan{static_cast<int>(row_stride), static_cast<int>(slot_stride), static_cast<int>(lead), 0};
 }
 
+// The stride-1 data gradient as the forward convolution the kernels compute (backward_data in implicit_gemm.cu): dy as
+// the input (K channels, P x Q), the turned filter's C outputs, padding R - 1 - pad, over dx's H x W positions. Its x
+// window is dy's window for cc_implicit_gemm_backward_data_3x3_kernel, planned by the forward pass's rule on the square tile.
+cc_conv_problem data_gradient_as_forward(const cc_conv_problem& p)
+{
+    cc_conv_problem f = p;
+    f.c = p.k;
+    f.h = p.p;
+    f.w = p.q;
+    f.k = p.c;
+    f.pad_h = p.r - 1 - p.pad_h;
+    f.pad_w = p.s - 1 - p.pad_w;
+    f.p = p.h;
+    f.q = p.w;
+    return f;
+}
+
 // The forward pass's GEMM: M = K / groups rows, N = N P Q columns, one layer per group.
 cc_status forward_plan(const char* call, const cc_conv_problem& p, ForwardTile tile, ImplicitGemmPlan* plan)
 {
@@ -205,6 +222,7 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
                         : p.stride_h == 1 ? KernelId::implicit_gemm_backward_data_3x3
                                           : KernelId::implicit_gemm_backward_data_3x3_stride2;
         CC_TRY(geometry_for(call, kImplicitGemmSquare, cg, i64{p.n} * p.h * p.w, p.groups, &result.geometry));
+        if (three && p.stride_h == 1) result.window = halo_plan_for(data_gradient_as_forward(p), ForwardTile::square);
         break;
     case CC_CONV_BACKWARD_WEIGHT: {
         result.kernel = three ? KernelId::implicit_gemm_backward_weight_3x3 : KernelId::implicit_gemm_backward_weight_1x1;
@@ -250,6 +268,16 @@ struct WeightArguments {
     cc_split_target target;
     int chunk;
 };
+// A planned window as the kernel takes it: its rows copied 16 bytes at a time where they are runs of 4k floats from a
+// 16-byte aligned tensor (x's rows of W for the forward pass, dy's rows of Q for the data gradient).
+cc_halo_plan window_for(const cc_halo_plan& planned, cc_conv_pass pass, const cc_conv_problem& p, const float* windowed)
+{
+    cc_halo_plan window = planned;
+    const int row = pass == CC_CONV_BACKWARD_DATA ? p.q : p.w;
+    window.vector = row % 4 == 0 && aligned16(windowed) ? 1 : 0;
+    return window;
+}
+
 WeightArguments weight_arguments(const ImplicitGemmPlan& plan, const cc_conv_problem& p, float* dw, void* workspace)
 {
     // The chunk fits an int: plan_split keeps the chunk and the workspace within 2^31 - 1 elements.
@@ -264,12 +292,13 @@ cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBa
                                         int accumulate)
 {
     const int data_vectorized = vectorized_operands(p, CC_CONV_BACKWARD_DATA, data, dy, w);
+    const cc_halo_plan data_window = window_for(data.window, CC_CONV_BACKWARD_DATA, p, dy);
     const int weight_vectorized = vectorized_operands(p, CC_CONV_BACKWARD_WEIGHT, weight, x, dy);
     const WeightArguments wa = weight_arguments(weight, p, dw, workspace);
 #define CC_LAUNCH_FUSED(id)                                                                                                \
     case KernelId::id:                                                                                                     \
         return launch<KernelId::id>(handle, fused.geometry, stream, text, p, fused.parts, x, dy, w, dx, data_vectorized, accumulate, \
-                                    wa.target, wa.chunk, weight_vectorized)
+                                    wa.target, wa.chunk, weight_vectorized, data_window)
     switch (fused.kernel) {
         CC_LAUNCH_FUSED(implicit_gemm_backward_1x1);
         CC_LAUNCH_FUSED(implicit_gemm_backward_3x3);
@@ -285,8 +314,7 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
                                int accumulate, const cc_conv_epilogue& epilogue)
 {
     const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
-    cc_halo_plan window = plan.window; // whole rows of x, 16 bytes at a time: rows of 4k floats from a 16-byte aligned x
-    window.vector = p.w % 4 == 0 && aligned16(in0) ? 1 : 0;
+    const cc_halo_plan window = window_for(plan.window, pass, p, in0);
     switch (plan.kernel) {
     case KernelId::implicit_gemm_forward_1x1:
         return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
@@ -304,7 +332,7 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
                                                                  accumulate);
     case KernelId::implicit_gemm_backward_data_3x3:
         return launch<KernelId::implicit_gemm_backward_data_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
-                                                                 accumulate);
+                                                                 accumulate, window);
     case KernelId::implicit_gemm_backward_data_3x3_stride2:
         return launch<KernelId::implicit_gemm_backward_data_3x3_stride2>(handle, plan.geometry, stream, text, p, in0, in1, out,
                                                                          vectorized, accumulate);

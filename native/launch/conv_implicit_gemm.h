@@ -33,7 +33,7 @@ struct ImplicitGemmPlan {
     Geometry geometry;
     std::int64_t splits = 1, chunk = 0;  // backward weight: split-K over the positions
     std::size_t workspace_bytes = 0;     // splits > 1: the arrival counters and one whole dw per split
-    cc_halo_plan window{};               // 3x3 forward: x's window in shared memory (row_stride 0: gathered per tap)
+    cc_halo_plan window{};               // 3x3 forward: x's window in shared memory; stride-1 3x3 data gradient: dy's (row_stride 0: gathered per tap)
 };
 
 // Whether the kernels implement `pass` of `p` (a problem validate() accepted): the forward and weight-gradient passes

@@ -211,7 +211,7 @@ extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_pro
                                                                      int vectorized, int accumulate);
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
-                                                                     int vectorized, int accumulate);
+                                                                     int vectorized, int accumulate, cc_halo_plan halo);
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_stride2_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                              const float* __restrict__ w,
                                                                              float* __restrict__ dx, int vectorized, int accumulate);
@@ -223,11 +223,12 @@ extern "C" __global__ void cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_p
                                                                        const float* __restrict__ dy,
                                                                        cc_split_target out, int k_chunk,
                                                                        int vectorized);
-/* Both gradients in one launch (cheapconv/fused_grid.h): the weight gradient's blocks, then the data gradient's. */
+/* Both gradients in one launch (cheapconv/fused_grid.h): the weight gradient's blocks, then the data gradient's (halo:
+ * dy's window for the stride-1 3x3 data gradient, as cc_implicit_gemm_backward_data_3x3_kernel's; unused by the others). */
 #define CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS                                                                              \
     cc_conv_problem pr, cc_fused_grid grid, const float* __restrict__ x, const float* __restrict__ dy,                     \
         const float* __restrict__ w, float* __restrict__ dx, int data_vectorized, int accumulate, cc_split_target dw, \
-        int k_chunk, int weight_vectorized
+        int k_chunk, int weight_vectorized, cc_halo_plan halo
 extern "C" __global__ void cc_implicit_gemm_backward_1x1_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
 extern "C" __global__ void cc_implicit_gemm_backward_3x3_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
 extern "C" __global__ void cc_implicit_gemm_backward_3x3_stride2_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);

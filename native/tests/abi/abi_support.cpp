@@ -119,7 +119,7 @@ void run_emulator_tests(Tally& t)
                     {"convolution, data gradient added into dx", run_conv_accumulate_tests},
                     {"convolution, forward with a fused epilogue", run_conv_fused_tests},
                     {"convolution, both gradients in one call (cc_conv_backward)", run_conv_backward_tests},
-                    {"convolution, the implicit GEMM's forward on every block tile", run_conv_tile_tests},
+                    {"convolution, the implicit GEMM's forward on every block tile, the data gradient's dy window", run_conv_tile_tests},
                     {"linear", run_linear_tests},
                     {"split weight gradients reduced in their own launch", run_split_reduce_tests},
                     {"batch norm", run_batchnorm_tests},

@@ -141,6 +141,52 @@ void check_nonfinite_window(Tally& t)
     }
 }
 
+// dx of the stride-1 3x3 data gradient planned by plan_implicit_gemm (dy's window where it planned one), or with the
+// window taken out of the plan (`gathered`: dy gathered per tap, the kernel before the window). NaN-poisoned first.
+std::vector<float> data_gradient(Tally& t, const cc_conv_problem& p, const ConvTensors& in, bool gathered, const std::string& name)
+{
+    std::vector<float> dx(in.x.size(), kNaN);
+    cc::ImplicitGemmPlan plan;
+    cc_status s = cc::plan_implicit_gemm("conv_tile_tests", p, CC_CONV_BACKWARD_DATA, 0, &plan);
+    t.check(s == CC_SUCCESS && plan.kernel == cc::KernelId::implicit_gemm_backward_data_3x3, name + ": planned on the stride-1 3x3 data-gradient kernel");
+    if (gathered) plan.window = cc_halo_plan{};
+    if (s == CC_SUCCESS)
+        s = cc::launch_implicit_gemm(*emulator(), plan, CC_CONV_BACKWARD_DATA, p, in.dy.data(), in.w.data(), dx.data(), nullptr, nullptr,
+                                     [&](char* text, std::size_t capacity) { std::snprintf(text, capacity, "%s", name.c_str()); });
+    expect_status(t, s, CC_SUCCESS, {}, name + ": launch");
+    return dx;
+}
+
+// The stride-1 data gradient through dy's window (the forward pass's window over dy, the input of the convolution the
+// kernel computes: launch/conv_implicit_gemm.cpp, data_gradient_as_forward): planned for every stride-1 problem below,
+// within the tf32 bound of the reference, and bit for bit the gather (the same tiles, k order and mma steps).
+void check_data_gradient_window(Tally& t, const cc_conv_problem& p)
+{
+    const std::string name = text_of(p) + ", data gradient";
+    ConvTensors in{random_values(static_cast<std::size_t>(p.n) * p.c * p.h * p.w, 111),
+                   random_values(static_cast<std::size_t>(p.k) * (p.c / p.groups) * p.r * p.s, 112), random_values(outputs(p), 113)};
+    cc::ImplicitGemmPlan plan;
+    t.check(cc::plan_implicit_gemm("conv_tile_tests", p, CC_CONV_BACKWARD_DATA, 0, &plan) == CC_SUCCESS && plan.window.row_stride != 0,
+            name + ": dy's window planned");
+    const std::vector<float> windowed_dx = data_gradient(t, p, in, false, name);
+    Sums y(outputs(p)), dx(in.x.size()), dw(in.w.size());
+    conv_reference(p, in, y, dx, dw);
+    expect_sums_tf32(t, windowed_dx, dx, name + ": dy's window, against the reference");
+    t.check(bitwise_equal(windowed_dx, data_gradient(t, p, in, true, name)), name + ": dy's window, bit for bit the gather");
+}
+
+// An infinite dy element in channel 12 of 20 (the ring's slot 4 until channel 20, past Kg, takes it: zeros there, or
+// the zero-filled weights multiply the infinity into NaN): the window's dx is the gather's, non-finite values included.
+void check_nonfinite_data_gradient_window(Tally& t)
+{
+    const cc_conv_problem p = problem(1, 8, 8, 8, 20, 1, 1, 1);
+    const std::string name = text_of(p) + ", data gradient with an infinite dy";
+    ConvTensors in{random_values(static_cast<std::size_t>(p.c) * p.h * p.w, 121), random_values(static_cast<std::size_t>(p.k) * p.c * 9, 122),
+                   random_values(outputs(p), 123)};
+    in.dy[12 * 64 + 27] = std::numeric_limits<float>::infinity();
+    t.check(bitwise_equal(data_gradient(t, p, in, false, name), data_gradient(t, p, in, true, name)), name + ": dy's window, bit for bit the gather");
+}
+
 // The rule (implicit_gemm_forward_tile): 3x3 filters off the square tile where the wide grid keeps at least 7/8 of 132
 // SMs busy, flat with at most 32 filters per group.
 void check_rule(Tally& t)
@@ -229,9 +275,17 @@ void run_conv_tile_tests(Tally& t)
     };
     // Under TSan (every access tracked: a launch of these sizes takes most of a minute) one image of the first odd size
     // only: the pipeline's barriers and each tile's copies, over two row tiles and a partial column tile.
-    if (kUnderTsan) check_tiles(t, problem(1, 5, 7, 9, 70, 1, 1, 1));
-    else
-        for (const cc_conv_problem& p : problems) check_tiles(t, p);
+    // The data gradient's window runs the same XWindow code as the forward tiles' (its barriers and copies are covered
+    // there), so TSan skips it: one more launch of that size would take the sanitizer run past its time limit.
+    if (kUnderTsan) {
+        check_tiles(t, problem(1, 5, 7, 9, 70, 1, 1, 1));
+    } else {
+        for (const cc_conv_problem& p : problems) {
+            check_tiles(t, p);
+            if (p.stride_h == 1) check_data_gradient_window(t, p);
+        }
+        check_nonfinite_data_gradient_window(t);
+    }
     if (!kUnderTsan) check_epilogue(t, problem(3, 5, 7, 9, 70, 1, 1, 1));
     check_rule(t);
     check_window_rule(t);
