@@ -115,6 +115,56 @@ public sealed class CheapConvIlgpu : IDisposable
         KernelOptions options = default, AcceleratorStream? stream = null) =>
         Conv(ConvPass.BackwardWeight, problem, x, dy, dw, options, stream);
 
+    /// <summary>
+    /// y = conv(x, w) + <paramref name="residual"/> (when given), and relu(eval batch norm(that)) into
+    /// <paramref name="batchNorm"/>'s output (when given): in the convolution's store where the library's tensor-core kernels
+    /// run the problem, else by the separate calls inside the library (cc_conv_forward_fused). <paramref name="y"/> may be
+    /// null when <paramref name="batchNorm"/> is given (only the activation is written).
+    /// </summary>
+    public void ConvForwardFused(ConvProblem problem, ArrayView<float> x, ArrayView<float> w, ArrayView<float>? y,
+        ArrayView<float>? residual = null, EvalBatchNormReluViews? batchNorm = null, KernelOptions options = default, AcceleratorStream? stream = null)
+    {
+        Native.ConvValidate(problem);
+        if (y is null && batchNorm is null)
+        {
+            throw new ArgumentException("ConvForwardFused: neither y nor a batch norm output: nothing to write", nameof(y));
+        }
+
+        long outputs = problem.OutputElements, channels = problem.K;
+        var epilogue = batchNorm is { } bn
+            ? new ConvEpilogue(Optional(residual, outputs, "residual"), Address(bn.Gamma, channels, "gamma"), Address(bn.Beta, channels, "beta"),
+                Address(bn.RunningMean, channels, "running mean"), Address(bn.RunningVar, channels, "running var"),
+                Address(bn.Output, outputs, "batch norm output"), bn.Eps)
+            : new ConvEpilogue(Optional(residual, outputs, "residual"), 0, 0, 0, 0, 0, 0f);
+        nint xAddress = Address(x, problem.InputElements, "x"), wAddress = Address(w, problem.WeightElements, "w"),
+            yAddress = Optional(y, outputs, "y");
+        var (s, handle) = Begin(stream);
+        var (workspace, bytes) = SplitWorkspace(Native.ConvWorkspaceSize(problem, ConvPass.Forward, options), s);
+        Native.ConvForwardFused(handle, problem, options, epilogue, xAddress, wAddress, yAddress, workspace, bytes, StreamPointer(s));
+    }
+
+    /// <summary>
+    /// dx (when given; added into with <see cref="KernelOptions.Accumulate"/>) and dw (when given) in one call
+    /// (cc_conv_backward): one launch where the library's kernels for the two passes share a grid, else the two passes'
+    /// launches; the same bits as <see cref="ConvBackwardData"/> and <see cref="ConvBackwardWeight"/>.
+    /// </summary>
+    public void ConvBackward(ConvProblem problem, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> w, ArrayView<float>? dx,
+        ArrayView<float>? dw, KernelOptions options = default, AcceleratorStream? stream = null)
+    {
+        Native.ConvValidate(problem);
+        if (dx is null && dw is null)
+        {
+            throw new ArgumentException("ConvBackward: neither dx nor dw: nothing to write", nameof(dx));
+        }
+
+        nint xAddress = Address(x, problem.InputElements, "x"), dyAddress = Address(dy, problem.OutputElements, "dy"),
+            wAddress = Address(w, problem.WeightElements, "w"), dxAddress = Optional(dx, problem.InputElements, "dx"),
+            dwAddress = Optional(dw, problem.WeightElements, "dw");
+        var (s, handle) = Begin(stream);
+        var (workspace, bytes) = SplitWorkspace(Native.ConvWorkspaceSize(problem, ConvPass.Backward, options), s);
+        Native.ConvBackward(handle, problem, options, xAddress, dyAddress, wAddress, dxAddress, dwAddress, workspace, bytes, StreamPointer(s));
+    }
+
     private void Conv(ConvPass pass, ConvProblem problem, ArrayView<float> first, ArrayView<float> second, ArrayView<float> output,
         KernelOptions options, AcceleratorStream? stream)
     {
@@ -442,6 +492,9 @@ public sealed class CheapConvIlgpu : IDisposable
 
         return view.LoadEffectiveAddressAsPtr();
     }
+
+    /// <summary><see cref="Address{T}"/> of an optional view; 0 (the C calls' "none") when it is null.</summary>
+    private nint Optional(ArrayView<float>? view, long expected, string name) => view is { } v ? Address(v, expected, name) : 0;
 
     /// <summary>The reused workspace for a call that may split a weight gradient: all of it, grown to at least
     /// <paramref name="bytes"/>, its arrival counters zero; (0, 0) when none is needed.</summary>

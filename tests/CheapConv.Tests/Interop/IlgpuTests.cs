@@ -295,6 +295,66 @@ public sealed class IlgpuTests(IlgpuCpuFixture ilgpu, EmulatorFixture emulator) 
     }
 
     [Fact]
+    public void FusedCalls_GiveTheGpuBackendsBits()
+    {
+        // Dense 3x3 with 16 channels: the tensor-core kernels, whose store applies the epilogue and whose two gradients share
+        // a launch. The backend with tf32 allowed, as the adapter's default options.
+        var problem = ConvProblem.Create(2, 16, 8, 8, 16, 3, 3, pad: 1);
+        int xs = (int)problem.InputElements, ws = (int)problem.WeightElements, ys = (int)problem.OutputElements, k = problem.K;
+        float[] x = Random(11, xs), w = Random(12, ws), dy = Random(13, ys), residual = Random(14, ys), dxBefore = Random(15, xs);
+        float[] gamma = Random(16, k), beta = Random(17, k), mean = Random(18, k), variance = Random(19, k).Select(v => 1 + Math.Abs(v)).ToArray();
+        IBackend gpu = new GpuBackend(emulator.Device) { ConvPrecision = KernelPrecision.Tf32 };
+        using Storage gx = gpu.Upload(x), gw = gpu.Upload(w), gdy = gpu.Upload(dy), gres = gpu.Upload(residual), gdx = gpu.Upload(dxBefore);
+        using Storage gg = gpu.Upload(gamma), gb = gpu.Upload(beta), gm = gpu.Upload(mean), gv = gpu.Upload(variance);
+        using Storage gy = gpu.Allocate(ys), gact = gpu.Allocate(ys), gdw = gpu.Allocate(ws);
+        gpu.Conv2dForwardFused(problem, gx, gw, gy, gres, new EvalBatchNormRelu(gg, gb, gm, gv, 1e-5f, gact));
+        gpu.Conv2dBackward(problem, gx, gdy, gw, gdx, gdw, accumulate: true);
+
+        using var ix = Upload(x);
+        using var iw = Upload(w);
+        using var idy = Upload(dy);
+        using var ires = Upload(residual);
+        using var idx = Upload(dxBefore);
+        using var ig = Upload(gamma);
+        using var ib = Upload(beta);
+        using var im = Upload(mean);
+        using var iv = Upload(variance);
+        using var iy = Nan(ys);
+        using var iact = Nan(ys);
+        using var idw = Nan(ws);
+        _cheapConv.ConvForwardFused(problem, ix.View, iw.View, iy.View, ires.View, new EvalBatchNormReluViews(ig.View, ib.View, im.View, iv.View, 1e-5f, iact.View));
+        _cheapConv.ConvBackward(problem, ix.View, idy.View, iw.View, idx.View, idw.View, new KernelOptions { Accumulate = 1 });
+
+        AssertSame(gpu, (gy, iy), (gact, iact), (gdx, idx), (gdw, idw));
+
+        // Only the activation, and only dw: the other output is left alone.
+        using var onlyActivation = Nan(ys);
+        _cheapConv.ConvForwardFused(problem, ix.View, iw.View, null, null, new EvalBatchNormReluViews(ig.View, ib.View, im.View, iv.View, 1e-5f, onlyActivation.View));
+        using var onlyDw = Nan(ws);
+        _cheapConv.ConvBackward(problem, ix.View, idy.View, iw.View, null, onlyDw.View);
+        gpu.Conv2dForwardFused(problem, gx, gw, null, null, new EvalBatchNormRelu(gg, gb, gm, gv, 1e-5f, gact));
+        AssertSame(gpu, (gact, onlyActivation), (gdw, onlyDw));
+    }
+
+    [Fact]
+    public void FusedCalls_WithoutAnOutputOrWithAWrongLength_AreRefused()
+    {
+        var problem = ConvProblem.Create(1, 2, 4, 4, 2, 3, 3, pad: 1);
+        using var x = _accelerator.Allocate1D<float>(problem.InputElements);
+        using var w = _accelerator.Allocate1D<float>(problem.WeightElements);
+        using var y = _accelerator.Allocate1D<float>(problem.OutputElements);
+        using var shortResidual = _accelerator.Allocate1D<float>(problem.OutputElements - 1);
+        var error = Assert.Throws<ArgumentException>(() => _cheapConv.ConvForwardFused(problem, x.View, w.View, null));
+        Assert.Contains("neither y nor a batch norm output", error.Message);
+        error = Assert.Throws<ArgumentException>(() => _cheapConv.ConvForwardFused(problem, x.View, w.View, y.View, shortResidual.View));
+        Assert.Contains("residual has 31 elements but the problem needs 32", error.Message);
+        error = Assert.Throws<ArgumentException>(() => _cheapConv.ConvBackward(problem, x.View, y.View, w.View, null, null));
+        Assert.Contains("neither dx nor dw", error.Message);
+        error = Assert.Throws<ArgumentException>(() => _cheapConv.ConvBackward(problem, x.View, shortResidual.View, w.View, x.View, null));
+        Assert.Contains("dy has 31 elements but the problem needs 32", error.Message);
+    }
+
+    [Fact]
     public void WrongLengthsAndForeignMemory_AreRefusedBeforeAnyKernelRuns()
     {
         var problem = ConvProblem.Create(1, 2, 4, 4, 2, 3, 3, pad: 1);
