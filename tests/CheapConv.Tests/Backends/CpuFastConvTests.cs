@@ -62,6 +62,64 @@ public class CpuFastConvTests
         Assert.Equal(outputs.Dw, oneThread.Dw);
     }
 
+    /// <summary>
+    /// The forward pass's column-matrix chunks and vector packs beside the catalogue: Q a multiple of 8 at stride 1 and 2
+    /// (pad 0 and 1, odd H and W), several chunks per image with a short last one (C·R·S = 180 and 576), a 1 × 1 whose
+    /// columns are cut into chunks, Q = 40 (runs across panel boundaries), 1 … 33 channels per group, groups 1 … N, one image.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> PackedColumnProblems() => new()
+    {
+        { 1, 8, 16, 16, 8, 3, 1, 1, 1 },
+        { 3, 16, 17, 17, 8, 3, 2, 0, 2 },
+        { 2, 12, 15, 16, 12, 3, 2, 1, 4 },
+        { 2, 33, 9, 8, 33, 3, 1, 1, 1 },
+        { 2, 64, 32, 32, 16, 3, 1, 1, 8 },
+        { 2, 20, 40, 40, 12, 3, 1, 1, 1 },
+        { 2, 300, 16, 16, 8, 1, 1, 0, 1 },
+        { 2, 5, 31, 31, 7, 3, 2, 1, 1 },
+        { 2, 4, 10, 10, 6, 3, 1, 0, 2 },
+        { 2, 8, 16, 16, 8, 3, 1, 1, 8 },
+        { 1, 6, 7, 9, 4, 3, 1, 1, 2 },
+    };
+
+    /// <summary>
+    /// Stride 1 with Q (forward) or W (data gradient, a forward pass over dy) a multiple of 16, where the GEMMs read B from
+    /// the padded planes (on Vector512 hardware): a last panel of one half (pq = 240), partial filter panels (kg = 5, 3),
+    /// pad 0 (the data gradient then pads by 2), a 5 × 5 with pad 2, 33 channels per group, groups 1 … 8.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> WindowProblems() => new()
+    {
+        { 2, 6, 5, 48, 10, 3, 1, 1, 2 },
+        { 3, 9, 6, 18, 3, 3, 1, 0, 1 },
+        { 2, 10, 16, 32, 6, 3, 1, 1, 2 },
+        { 2, 3, 9, 16, 5, 3, 1, 0, 1 },
+        { 2, 4, 16, 16, 6, 5, 1, 2, 2 },
+        { 2, 66, 8, 16, 10, 3, 1, 1, 2 },
+        { 3, 64, 16, 16, 64, 3, 1, 1, 8 },
+        { 2, 32, 32, 32, 32, 3, 1, 1, 4 },
+    };
+
+    [Theory]
+    [MemberData(nameof(WindowProblems))]
+    public void Conv_WindowGemms_MatchFloat64ReferenceAndAreBitIdenticalAcrossThreads(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups) =>
+        Conv_PackedColumnChunks_MatchFloat64ReferenceAndAreBitIdenticalAcrossThreads(n, c, h, w, k, r, stride, pad, groups);
+
+    [Theory]
+    [MemberData(nameof(PackedColumnProblems))]
+    public void Conv_PackedColumnChunks_MatchFloat64ReferenceAndAreBitIdenticalAcrossThreads(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
+    {
+        var problem = ConvProblem.Create(n, c, h, w, k, r, r, stride, pad, groups);
+        var inputs = ConvInputs.Random(problem, seed: 13);
+        var outputs = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
+        AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast packed columns"));
+        var oneThread = RunFast(new CpuBackend(1), problem, inputs, pointwise: false);
+        Assert.Equal(outputs.Y, oneThread.Y);
+        Assert.Equal(outputs.Dx, oneThread.Dx);
+        Assert.Equal(outputs.Dw, oneThread.Dw);
+    }
+
     /// <summary>Dense (two weight-gradient chunks), grouped, depthwise with a multiplier, strided pointwise, one image.</summary>
     public static TheoryData<int, int, int, int, int, int, int, int, int> DeterminismProblems() => new()
     {
