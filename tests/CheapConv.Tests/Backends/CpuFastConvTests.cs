@@ -39,7 +39,9 @@ public class CpuFastConvTests
     /// <summary>
     /// Weight gradients merged over several images per GEMM, across chunk boundaries and a short last chunk: dense
     /// 16 × 16 (two images per GEMM, register-transposed packs, 19 images = chunks of 8, 8, 3), grouped with a partial
-    /// filter panel and a partial 8-row block (kg = 10, crs = 54), strided (scalar pack), and a 1 × 1 whose columns are the image.
+    /// filter panel and a partial 8-row block (kg = 10, crs = 54), strided (scalar pack), a 1 × 1 whose columns are the image,
+    /// B in chunks of panels with a short last one (crs = 144: 128 + 16 columns; GEMMs of two images and of one), and a
+    /// grouped stride 2 (crs = 180).
     /// </summary>
     public static TheoryData<int, int, int, int, int, int, int, int, int> MergedWeightGradientProblems() => new()
     {
@@ -47,6 +49,8 @@ public class CpuFastConvTests
         { 11, 12, 8, 8, 20, 3, 1, 1, 2 },
         { 9, 16, 16, 16, 32, 3, 2, 1, 1 },
         { 10, 64, 8, 8, 16, 1, 1, 0, 1 },
+        { 3, 32, 16, 16, 16, 3, 1, 1, 2 },
+        { 2, 40, 16, 16, 8, 3, 2, 1, 2 },
     };
 
     [Theory]

@@ -564,89 +564,46 @@ internal static unsafe class CpuConv
     /// images side by side along the depth, B = the column matrices' transposes stacked along the depth, both written
     /// straight into the GEMM's packed layouts (A: panels of MR filters; B: panels of NR column-matrix rows, one output
     /// position per depth step), so nothing is packed twice and the accumulator tiles are stored once per depth block
-    /// instead of once per image.
+    /// instead of once per image. Group by group, and B in chunks of whole panels of about <see cref="ChunkFloats"/>
+    /// floats, each packed and multiplied while it sits in L2 (a chunk of B is a chunk of dw's columns: the same sums).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardWeightMerged(in ConvProblem pr, float[] x, float[] dy, float[] partials, long partialOffset, int n0, int n1, bool accumulate)
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q;
-        int mr = CpuGemm.PanelRows, nr = CpuGemm.PanelWidth, depth = (n1 - n0) * pq;
+        int mr = CpuGemm.PanelRows, nr = CpuGemm.PanelWidth, depth = (n1 - n0) * pq, images = n1 - n0;
         var identity = IsIdentityColumns(pr);
         var (ph, pw) = PaddedSize(pr);
-        var lengthB = CpuGemm.PackedLength(depth, crs);
+        var chunkPanels = Math.Max(1, ChunkFloats / (depth * nr));
+        var lengthB = (long)chunkPanels * depth * nr;
         var lengthA = CpuGemm.PackedALength(kg, depth);
-        using var panels = ColumnScratch.Rent(pr.Groups * (lengthB + lengthA));
-        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw);
+        var imageLength = (long)pr.C * ph * pw;
+        using var panels = ColumnScratch.Rent(lengthB + lengthA);
+        using var paddedPlanes = identity ? default : PaddedScratch.Rent(images * imageLength);
         float[] buffer = panels.Array!;
         float[]? paddedBuffer = paddedPlanes.Array;
         fixed (float* px = x, pdy = dy, sums = partials, packed = buffer, padded = paddedBuffer)
         {
             var pp = sums + partialOffset;
-            float* packedB = packed, packedA = packed + pr.Groups * lengthB;
+            float* packedB = packed, packedA = packed + lengthB;
             var panelStrideB = (long)depth * nr;
             var panelStrideA = (long)depth * mr;
             var sources = stackalloc float*[Math.Max(8, mr)];
-            for (var n = n0; n < n1; n++)
+            for (var n = n0; n < n1 && !identity; n++)
             {
-                var image = px + (long)n * pr.C * pr.H * pr.W;
-                var offset = (n - n0) * pq;
-                if (!identity)
+                PadImage(pr, px + (long)n * pr.C * pr.H * pr.W, padded + (n - n0) * imageLength, ph, pw);
+            }
+
+            for (var g = 0; g < pr.Groups; g++)
+            {
+                for (var n = n0; n < n1; n++)
                 {
-                    PadImage(pr, image, padded, ph, pw);
-                }
-
-                for (var g = 0; g < pr.Groups; g++)
-                {
-                    var groupB = packedB + g * lengthB + (long)offset * nr;
-                    for (var row0 = 0; row0 < crs; row0 += 8)
-                    {
-                        // Row (c, tap) of the column matrix is lane row mod NR of panel row / NR, row = (c mod cg)·taps + tap in its group.
-                        // Eight whole rows at a time (NR is a multiple of 8) go through 8 × 8 register transposes where the rows' runs are contiguous.
-                        var rows = Math.Min(8, crs - row0);
-                        var block = groupB + row0 / nr * panelStrideB + row0 % nr;
-                        for (var lane = 0; lane < rows; lane++)
-                        {
-                            var row = row0 + lane;
-                            int c = g * cg + row / taps, tap = row % taps;
-                            sources[lane] = identity ? image + (long)c * pq : padded + (long)c * ph * pw + tap / pr.S * pw + tap % pr.S;
-                        }
-
-                        var vectorRows = rows == 8 && Avx.IsSupported && nr % 8 == 0 && pr.StrideW == 1 && pr.Q % 8 == 0;
-                        for (var p = 0; p < pr.P; p++)
-                        {
-                            // Identity columns are the image itself (P·Q contiguous); otherwise output row p reads padded row p·strideH + r.
-                            var sourceOffset = identity ? (long)p * pr.Q : (long)p * pr.StrideH * pw;
-                            var target = block + (long)p * pr.Q * nr;
-                            if (vectorRows)
-                            {
-                                for (var q0 = 0; q0 < pr.Q; q0 += 8)
-                                {
-                                    Transpose8(sources, sourceOffset + q0, target + (long)q0 * nr, nr);
-                                }
-
-                                continue;
-                            }
-
-                            var step = identity ? 1 : pr.StrideW;
-                            for (var lane = 0; lane < rows; lane++)
-                            {
-                                var source = sources[lane] + sourceOffset;
-                                for (var q = 0; q < pr.Q; q++)
-                                {
-                                    target[q * nr + lane] = source[q * step];
-                                }
-                            }
-                        }
-                    }
-                }
-
-                // dy_g,n: filter i is lane i mod MR of panel i / MR, one output position per depth step.
-                for (var g = 0; g < pr.Groups; g++)
-                {
+                    // dy_g,n: filter i is lane i mod MR of panel i / MR, one output position per depth step.
+                    var offset = (n - n0) * pq;
                     for (var i0 = 0; i0 < kg; i0 += mr)
                     {
                         var rows = Math.Min(mr, kg - i0);
-                        var destination = packedA + g * lengthA + i0 / mr * panelStrideA + (long)offset * mr;
+                        var destination = packedA + i0 / mr * panelStrideA + (long)offset * mr;
                         for (var lane = 0; lane < rows; lane++)
                         {
                             sources[lane] = pdy + ((long)n * pr.K + g * kg + i0 + lane) * pq;
@@ -671,15 +628,76 @@ internal static unsafe class CpuConv
                         }
                     }
                 }
+
+                // Lanes past kg in the last panel of A are zero: they multiply into tile entries never stored.
+                ZeroLanes(packedA + (long)(kg / mr) * panelStrideA, kg % mr, mr, depth);
+                for (var first = 0; first < crs; first += chunkPanels * nr)
+                {
+                    var count = Math.Min(chunkPanels * nr, crs - first);
+                    for (var n = n0; n < n1; n++)
+                    {
+                        var image = identity ? px + (long)n * pr.C * pr.H * pr.W : padded + (n - n0) * imageLength;
+                        PackTransposedColumns(pr, image, ph, pw, identity, g, first, count, sources,
+                            packedB + (long)(n - n0) * pq * nr, panelStrideB);
+                    }
+
+                    // Lanes past the chunk's end in its last panel are left as they are: vector lanes never mix, so they only
+                    // reach the tile's columns past count, which the GEMM's edge path does not store. (Zeroing them, 24 of 32
+                    // lanes at every one of pq depth steps for crs = 72, cost as much as packing the chunk.)
+                    CpuGemm.MultiplyPackedA(kg, count, depth, packedA, packedB, null, 0, pp + (long)g * kg * crs + first, crs, accumulate, parallel: null);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rows first … first+count−1 of group g's column matrix of one image, transposed into packed-B panels (row i of the
+    /// chunk is lane i mod NR of panel i / NR, output position j its depth step j): <paramref name="image"/> is the image
+    /// itself for identity columns, else its padded planes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackTransposedColumns(in ConvProblem pr, float* image, int ph, int pw, bool identity, int g, int first, int count,
+        float** sources, float* packedB, long panelStrideB)
+    {
+        int cg = pr.ChannelsPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q, nr = CpuGemm.PanelWidth;
+        for (var row0 = first; row0 < first + count; row0 += 8)
+        {
+            // Row (c, tap) of the column matrix, row = (c mod cg)·taps + tap in its group. Eight whole rows at a time
+            // (NR is a multiple of 8) go through 8 × 8 register transposes where the rows' runs are contiguous.
+            var rows = Math.Min(8, first + count - row0);
+            var block = packedB + (row0 - first) / nr * panelStrideB + (row0 - first) % nr;
+            for (var lane = 0; lane < rows; lane++)
+            {
+                var row = row0 + lane;
+                int c = g * cg + row / taps, tap = row % taps;
+                sources[lane] = identity ? image + (long)c * pq : image + (long)c * ph * pw + tap / pr.S * pw + tap % pr.S;
             }
 
-            for (var g = 0; g < pr.Groups; g++)
+            var vectorRows = rows == 8 && Avx.IsSupported && nr % 8 == 0 && pr.StrideW == 1 && pr.Q % 8 == 0;
+            for (var p = 0; p < pr.P; p++)
             {
-                // Lanes past crs (B) and past kg (A) in the last panels are zero: they multiply into tile entries never stored.
-                ZeroLanes(packedB + g * lengthB + (long)(crs / nr) * panelStrideB, crs % nr, nr, depth);
-                ZeroLanes(packedA + g * lengthA + (long)(kg / mr) * panelStrideA, kg % mr, mr, depth);
-                CpuGemm.MultiplyPackedA(kg, crs, depth, packedA + g * lengthA, packedB + g * lengthB, null, 0,
-                    pp + (long)g * kg * crs, crs, accumulate, parallel: null);
+                // Identity columns are the image itself (P·Q contiguous); otherwise output row p reads padded row p·strideH + r.
+                var sourceOffset = identity ? (long)p * pr.Q : (long)p * pr.StrideH * pw;
+                var target = block + (long)p * pr.Q * nr;
+                if (vectorRows)
+                {
+                    for (var q0 = 0; q0 < pr.Q; q0 += 8)
+                    {
+                        Transpose8(sources, sourceOffset + q0, target + (long)q0 * nr, nr);
+                    }
+
+                    continue;
+                }
+
+                var step = identity ? 1 : pr.StrideW;
+                for (var lane = 0; lane < rows; lane++)
+                {
+                    var source = sources[lane] + sourceOffset;
+                    for (var q = 0; q < pr.Q; q++)
+                    {
+                        target[q * nr + lane] = source[q * step];
+                    }
+                }
             }
         }
     }
@@ -713,7 +731,10 @@ internal static unsafe class CpuConv
         Avx.Store(destination + 7L * stride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
-    /// <summary>Zeroes lanes [from, width) of every depth step of one packed panel (nothing when from is 0: the panel is full or absent).</summary>
+    /// <summary>
+    /// Zeroes lanes [from, width) of every depth step of one packed panel (nothing when from is 0: the panel is full or absent),
+    /// 8 at a time: a span clear per step cost more than the pack itself for grouped layers (crs = 72: 24 lanes × pq steps).
+    /// </summary>
     private static void ZeroLanes(float* panel, int from, int width, int depth)
     {
         if (from == 0)
@@ -721,9 +742,20 @@ internal static unsafe class CpuConv
             return;
         }
 
+        var count = width - from;
         for (var step = 0; step < depth; step++)
         {
-            new Span<float>(panel + (long)step * width + from, width - from).Clear();
+            var lanes = panel + (long)step * width + from;
+            var i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                Vector256<float>.Zero.Store(lanes + i);
+            }
+
+            for (; i < count; i++)
+            {
+                lanes[i] = 0;
+            }
         }
     }
 
