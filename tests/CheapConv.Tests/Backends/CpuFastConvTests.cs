@@ -87,9 +87,10 @@ public class CpuFastConvTests
     };
 
     /// <summary>
-    /// Stride 1 with Q (forward) or W (data gradient, a forward pass over dy) a multiple of 16, where the GEMMs read B from
-    /// the padded planes (on Vector512 hardware): a last panel of one half (pq = 240), partial filter panels (kg = 5, 3),
-    /// pad 0 (the data gradient then pads by 2), a 5 × 5 with pad 2, 33 channels per group, groups 1 … 8.
+    /// Stride 1 with Q (forward) or W (data gradient, a forward pass over dy) a multiple of 8, where the GEMMs read B from
+    /// the padded planes (on Vector512 hardware) in halves (16 | Q) or quarters of a panel: a last panel of one half
+    /// (pq = 240) or of three quarters (pq = 24), partial filter panels (kg = 5, 3), pad 0 (the data gradient then pads
+    /// by 2), 5 × 5 with pad 2, 33 channels per group, groups 1 … 8, Q = 8 and 24 (quarters).
     /// </summary>
     public static TheoryData<int, int, int, int, int, int, int, int, int> WindowProblems() => new()
     {
@@ -101,6 +102,10 @@ public class CpuFastConvTests
         { 2, 66, 8, 16, 10, 3, 1, 1, 2 },
         { 3, 64, 16, 16, 64, 3, 1, 1, 8 },
         { 2, 32, 32, 32, 32, 3, 1, 1, 4 },
+        { 2, 16, 8, 8, 16, 3, 1, 1, 4 },
+        { 3, 10, 8, 24, 9, 3, 1, 1, 1 },
+        { 2, 6, 3, 8, 6, 3, 1, 1, 2 },
+        { 2, 4, 8, 8, 6, 5, 1, 2, 2 },
     };
 
     [Theory]

@@ -329,10 +329,13 @@ internal static unsafe class CpuConv
             return;
         }
 
-        if (TransposedForward(pr) is { } transposed && CpuWindowConv.Applies(transposed))
+        if (TransposedForward(pr) is { } transposed && !IsIdentityColumns(pr)
+            && (CpuWindowConv.Applies(transposed) || (pr.P == pr.H && pr.Q == pr.W)))
         {
             // At stride 1 the data gradient is itself a stride-1 convolution (see TransposedForward), so it takes the
-            // forward pass's window GEMMs instead of a column-matrix GEMM and a col2im pass over 9× the image.
+            // forward pass — its window GEMMs, or its chunked vector pack — instead of a column-matrix GEMM and a col2im
+            // pass over 9× the image. Where the output is smaller than the input (pad < (R−1)/2) and no window GEMM
+            // applies, the old way stays: the transposed forward pass would also multiply the zeros of dy's padding.
             using var flipped = FlippedWeightScratch.Rent(pr.WeightElements);
             FlipWeights(pr, w, flipped.Array!);
             Forward(transposed, dy, flipped.Array!, dx, parallel);

@@ -7,7 +7,8 @@ namespace CheapConv.Backends.Cpu;
 /// <summary>
 /// The forward pass of a stride-1 convolution as a GEMM per group whose B operand is never packed: the micro-kernel reads
 /// each depth step (c, r, s) of a panel of 32 output positions straight from the image's zero-padded planes, as two runs of
-/// 16 floats (at stride 1, 16 consecutive output positions of one output row are 16 consecutive floats of a padded row).
+/// 16 floats (at stride 1, 16 consecutive output positions of one output row are 16 consecutive floats of a padded row), or
+/// as four runs of 8 where Q is an odd multiple of 8 (WRN's 8 × 8 stage: a panel spans four output rows).
 /// </summary>
 /// <remarks>
 /// Why: with im2col, every image's column matrix (C·R·S × P·Q floats, 9× the image for a 3 × 3) is written once and read
@@ -23,18 +24,19 @@ internal static unsafe class CpuWindowConv
     private const int Rows = 8;
     private const int Columns = 32;
     private const int Half = 16;
+    private const int Quarter = 8;
 
     /// <summary>The largest C·R·S per group whose offset table goes on the stack (16 KiB).</summary>
     private const int MaxDepth = 4096;
 
     /// <summary>
     /// True where this path applies: Vector512 hardware (the packed weights then have <see cref="CpuGemm.PanelRows"/> = 8),
-    /// stride 1, Q a multiple of 16 (each half panel lies in one output row), several images (one image keeps the packed path,
+    /// stride 1, Q a multiple of 8 (each quarter panel lies in one output row), several images (one image keeps the packed path,
     /// whose GEMM spreads over the threads), and not a stride-1 unpadded 1 × 1 (its column matrix is the image itself).
     /// </summary>
     public static bool Applies(in ConvProblem pr) =>
         Vector512.IsHardwareAccelerated && CpuGemm.PanelRows == Rows && CpuGemm.PanelWidth == Columns
-        && pr.StrideH == 1 && pr.StrideW == 1 && pr.Q % Half == 0 && pr.N > 1
+        && pr.StrideH == 1 && pr.StrideW == 1 && pr.Q % Quarter == 0 && pr.N > 1
         && !(pr.R == 1 && pr.S == 1 && pr.PadH == 0 && pr.PadW == 0)
         && pr.ChannelsPerGroup * pr.R * pr.S <= MaxDepth;
 
@@ -60,6 +62,7 @@ internal static unsafe class CpuWindowConv
         var depthStep = (crs + depthBlocks - 1) / depthBlocks;
         var weightStride = CpuGemm.PackedALength(kg, crs);
         var edge = stackalloc float[Rows * Columns];
+        var quarters = stackalloc float*[Columns / Quarter];
         for (var g = 0; g < pr.Groups; g++)
         {
             var planes = padded + (long)g * cg * planeLength;
@@ -68,10 +71,15 @@ internal static unsafe class CpuWindowConv
             for (var first = 0; first < pq; first += Columns)
             {
                 var columns = Math.Min(Columns, pq - first);
-                // Output position i = p·Q + q sits at padded[p·pw + q] of plane 0 (tap 0, 0). A missing second half (pq odd
-                // in halves) reads the first half again: its sums go to the edge tile and are never stored.
-                var left = planes + first / pr.Q * pw + first % pr.Q;
-                var right = columns > Half ? planes + (first + Half) / pr.Q * pw + (first + Half) % pr.Q : left;
+                // Output position i = p·Q + q sits at padded[p·pw + q] of plane 0 (tap 0, 0). A missing quarter (past pq)
+                // reads the first one again: its sums go to the edge tile and are never stored.
+                for (var j = 0; j < Columns / Quarter; j++)
+                {
+                    var position = first + j * Quarter;
+                    quarters[j] = position < pq ? planes + position / pr.Q * pw + position % pr.Q : quarters[0];
+                }
+
+                var halves = pr.Q % Half == 0;
                 for (var i0 = 0; i0 < kg; i0 += Rows)
                 {
                     var rows = Math.Min(Rows, kg - i0);
@@ -82,8 +90,19 @@ internal static unsafe class CpuWindowConv
                     {
                         var kc = Math.Min(depthStep, crs - depth0);
                         var overwrite = depth0 == 0;
-                        CpuGemm.Kernel512(kc, panelA + (long)depth0 * Rows, new WindowPanel(left, right, offsets + depth0),
-                            full ? target : edge, full ? pq : Columns, full ? overwrite : true);
+                        float* c = full ? target : edge;
+                        int ldc = full ? pq : Columns;
+                        if (halves)
+                        {
+                            CpuGemm.Kernel512(kc, panelA + (long)depth0 * Rows, new WindowPanel(quarters[0], quarters[2], offsets + depth0),
+                                c, ldc, full ? overwrite : true);
+                        }
+                        else
+                        {
+                            CpuGemm.Kernel512(kc, panelA + (long)depth0 * Rows, new QuarterWindowPanel(quarters, offsets + depth0),
+                                c, ldc, full ? overwrite : true);
+                        }
+
                         if (!full)
                         {
                             for (var i = 0; i < rows; i++)
@@ -110,6 +129,20 @@ internal static unsafe class CpuWindowConv
             var offset = offsets[step];
             leftValues = Vector512.Load(left + offset);
             rightValues = Vector512.Load(right + offset);
+        }
+    }
+
+    /// <summary>B read from the padded planes in quarters: depth step p is quarters[j][offsets[p] …+8] for j = 0…3.</summary>
+    private readonly struct QuarterWindowPanel(float** quarters, int* offsets) : CpuGemm.IPanel512
+    {
+        private readonly float* _q0 = quarters[0], _q1 = quarters[1], _q2 = quarters[2], _q3 = quarters[3];
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Load(int step, out Vector512<float> leftValues, out Vector512<float> rightValues)
+        {
+            var offset = offsets[step];
+            leftValues = Vector512.Create(Vector256.Load(_q0 + offset), Vector256.Load(_q1 + offset));
+            rightValues = Vector512.Create(Vector256.Load(_q2 + offset), Vector256.Load(_q3 + offset));
         }
     }
 }
