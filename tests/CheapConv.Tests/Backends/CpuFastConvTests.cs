@@ -157,6 +157,65 @@ public class CpuFastConvTests
         }
     }
 
+    /// <summary>Window GEMMs, the packed path (stride 2), depthwise (planes, then the epilogue per image), one image.</summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> FusedProblems() => new()
+    {
+        { 3, 8, 16, 16, 12, 3, 1, 1, 2 },
+        { 2, 6, 9, 9, 10, 3, 2, 1, 1 },
+        { 2, 6, 8, 8, 6, 3, 1, 1, 6 },
+        { 1, 5, 7, 7, 4, 1, 1, 0, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(FusedProblems))]
+    public void Conv2dForwardFused_ResidualAndEvalBatchNormRelu_IsBitForBitTheOpsInTurn(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
+    {
+        var problem = ConvProblem.Create(n, c, h, w, k, r, r, stride, pad, groups);
+        var inputs = ConvInputs.Random(problem, seed: 17);
+        var random = new Random(3);
+        float[] Values(long length, float low, float high) =>
+            Enumerable.Range(0, checked((int)length)).Select(_ => low + (high - low) * random.NextSingle()).ToArray();
+        var residual = Values(problem.OutputElements, -1, 1);
+        float[] gamma = Values(k, 0.5f, 1.5f), beta = Values(k, -0.5f, 0.5f), mean = Values(k, -0.2f, 0.2f), variance = Values(k, 0.5f, 2f);
+        IBackend cpu = new CpuBackend();
+        using var x = cpu.Upload(inputs.X);
+        using var wt = cpu.Upload(inputs.W);
+        using var res = cpu.Upload(residual);
+        using var g = cpu.Upload(gamma);
+        using var b = cpu.Upload(beta);
+        using var m = cpu.Upload(mean);
+        using var v = cpu.Upload(variance);
+
+        // The ops in turn.
+        using var expectedSum = cpu.Upload(Poison(problem.OutputElements));
+        using var expectedOut = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForward(problem, x, wt, expectedSum);
+        cpu.Add(expectedSum.Length, expectedSum, res, expectedSum);
+        cpu.BatchNormReluEvalForward(n, k, problem.P, problem.Q, expectedSum, g, b, m, v, 1e-5f, expectedOut);
+
+        // Fused, with y and without (the sum then formed and normalised in the activation's output).
+        using var sum = cpu.Upload(Poison(problem.OutputElements));
+        using var output = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForwardFused(problem, x, wt, sum, res, new EvalBatchNormRelu(g, b, m, v, 1e-5f, output));
+        using var alone = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForwardFused(problem, x, wt, null, res, new EvalBatchNormRelu(g, b, m, v, 1e-5f, alone));
+        using var sumOnly = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForwardFused(problem, x, wt, sumOnly, res, null);
+
+        float[] Read(Storage s)
+        {
+            var values = new float[s.Length];
+            cpu.Download(s, values);
+            return values;
+        }
+
+        Assert.Equal(Read(expectedSum), Read(sum));
+        Assert.Equal(Read(expectedSum), Read(sumOnly));
+        Assert.Equal(Read(expectedOut), Read(output));
+        Assert.Equal(Read(expectedOut), Read(alone));
+    }
+
     [Fact]
     public void Conv_WrongStorageLength_ThrowsNamingTheTensor()
     {

@@ -30,13 +30,22 @@ internal static unsafe class CpuConv
     private static readonly ScratchArrays GradientScratch = new(pinned: false);
     private static readonly ScratchArrays FlippedWeightScratch = new(pinned: false);
 
-    /// <summary>y = conv(x, w): per image, the column matrix is written straight into the GEMM's packed-B layout.</summary>
+    /// <summary>
+    /// y = conv(x, w): per image, GEMMs that read B from the padded planes (<see cref="CpuWindowConv"/>) or from the column
+    /// matrix written straight into the GEMM's packed-B layout; then the <paramref name="epilogue"/>, if any, on each image.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel)
+    public static void Forward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel, ConvEpilogue? epilogue = null)
     {
         if (pr.ChannelsPerGroup == 1)
         {
+            // Planes, not images, are the parallel unit here: the epilogue follows in a pass of its own.
             DirectForward(pr, x, w, y, parallel);
+            if (epilogue is not null)
+            {
+                ForEachImage(pr.N, parallel, n => epilogue.Apply(pr, y, n));
+            }
+
             return;
         }
 
@@ -46,11 +55,19 @@ internal static unsafe class CpuConv
         var packedWeights = packed.Array!;
         if (CpuWindowConv.Applies(pr))
         {
-            ForEachImage(pr.N, parallel, n => ForwardImageFromWindows(pr, x, packedWeights, y, n));
+            ForEachImage(pr.N, parallel, n =>
+            {
+                ForwardImageFromWindows(pr, x, packedWeights, y, n);
+                epilogue?.Apply(pr, y, n);
+            });
             return;
         }
 
-        ForEachImage(pr.N, parallel, n => ForwardImage(pr, x, packedWeights, y, n, inner));
+        ForEachImage(pr.N, parallel, n =>
+        {
+            ForwardImage(pr, x, packedWeights, y, n, inner);
+            epilogue?.Apply(pr, y, n);
+        });
     }
 
     /// <summary>One image through <see cref="CpuWindowConv"/>: its planes zero-padded, then GEMMs that read B from them.</summary>
