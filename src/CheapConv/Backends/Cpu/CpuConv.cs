@@ -7,10 +7,12 @@ using CheapConv.Problems;
 namespace CheapConv.Backends.Cpu;
 
 /// <summary>
-/// The fast float convolution passes behind <see cref="CpuBackend"/>'s <see cref="IBackend"/> members: im2col per
-/// image + <see cref="CpuGemm"/> per group for dense, grouped and pointwise problems (a stride-1 unpadded 1×1
-/// needs no im2col: the image is the column matrix), and direct vector loops when every filter sees one input
-/// channel (depthwise, with or without a channel multiplier), where a GEMM of depth R·S would be mostly overhead.
+/// The fast float convolution passes behind <see cref="CpuBackend"/>'s <see cref="IBackend"/> members: per image, a
+/// <see cref="CpuGemm"/> micro-kernel per group for dense, grouped and pointwise problems, whose B operand is read from the
+/// zero-padded planes at stride 1 (<see cref="CpuWindowConv"/>) or from the column matrix written, in L2-sized chunks,
+/// straight into the packed-B layout (im2col; a stride-1 unpadded 1×1 needs none: the image is the column matrix); the
+/// stride-1 data gradient as the forward pass of the transposed problem; and direct vector loops when every filter sees
+/// one input channel (depthwise, with or without a channel multiplier), where a GEMM of depth R·S would be mostly overhead.
 /// </summary>
 /// <remarks>
 /// Deterministic for any thread count: work is split over images (forward, backward-data) or output channels,
