@@ -69,6 +69,37 @@ public sealed partial class CpuBackend : IBackend
         CpuConv.Forward(problem, hx, hw, hy, Parallelism);
     }
 
+    /// <summary>
+    /// As <see cref="IBackend"/>'s default (conv, add, eval batch norm + ReLU in turn, the same bits), with the add and the
+    /// normalisation made image by image right after each image's convolution, while its output is still in cache.
+    /// </summary>
+    void IBackend.Conv2dForwardFused(ConvProblem problem, Storage x, Storage w, Storage? y, Storage? residual, EvalBatchNormRelu? activation)
+    {
+        var sum = y ?? activation?.Output ?? throw new ArgumentException("Conv2dForwardFused: neither y nor an activation output: nothing to write");
+        float[] hx = Host(x), hw = Host(w), hy = Host(sum);
+        CheckLengths(problem, ("x", hx.Length, problem.InputElements), ("w", hw.Length, problem.WeightElements), ("y", hy.Length, problem.OutputElements));
+        var hr = residual is null ? null : Host(residual);
+        if (hr is not null && hr.Length != hy.Length)
+        {
+            throw new ArgumentException($"residual has {hr.Length} elements but the problem ({problem}) needs {hy.Length}");
+        }
+
+        ConvEpilogue? epilogue = null;
+        if (activation is { } a)
+        {
+            float[] hg = Host(a.Gamma), hb = Host(a.Beta), hm = Host(a.RunningMean), hv = Host(a.RunningVar), ho = Host(a.Output);
+            CheckLengths(problem, ("activation output", ho.Length, problem.OutputElements), ("gamma", hg.Length, problem.K),
+                ("beta", hb.Length, problem.K), ("runningMean", hm.Length, problem.K), ("runningVar", hv.Length, problem.K));
+            epilogue = new ConvEpilogue(hr, hg, hb, hm, hv, a.Eps, ho);
+        }
+        else if (hr is not null)
+        {
+            epilogue = new ConvEpilogue(hr, null, null, null, null, 0f, null);
+        }
+
+        CpuConv.Forward(problem, hx, hw, hy, Parallelism, epilogue);
+    }
+
     void IBackend.Conv2dBackwardData(ConvProblem problem, Storage dy, Storage w, Storage dx, bool accumulate)
     {
         float[] hdy = Host(dy), hw = Host(w), hdx = Host(dx);

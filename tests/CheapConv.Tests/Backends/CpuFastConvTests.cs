@@ -39,7 +39,9 @@ public class CpuFastConvTests
     /// <summary>
     /// Weight gradients merged over several images per GEMM, across chunk boundaries and a short last chunk: dense
     /// 16 × 16 (two images per GEMM, register-transposed packs, 19 images = chunks of 8, 8, 3), grouped with a partial
-    /// filter panel and a partial 8-row block (kg = 10, crs = 54), strided (scalar pack), and a 1 × 1 whose columns are the image.
+    /// filter panel and a partial 8-row block (kg = 10, crs = 54), strided (scalar pack), a 1 × 1 whose columns are the image,
+    /// B in chunks of panels with a short last one (crs = 144: 128 + 16 columns; GEMMs of two images and of one), and a
+    /// grouped stride 2 (crs = 180).
     /// </summary>
     public static TheoryData<int, int, int, int, int, int, int, int, int> MergedWeightGradientProblems() => new()
     {
@@ -47,6 +49,8 @@ public class CpuFastConvTests
         { 11, 12, 8, 8, 20, 3, 1, 1, 2 },
         { 9, 16, 16, 16, 32, 3, 2, 1, 1 },
         { 10, 64, 8, 8, 16, 1, 1, 0, 1 },
+        { 3, 32, 16, 16, 16, 3, 1, 1, 2 },
+        { 2, 40, 16, 16, 8, 3, 2, 1, 2 },
     };
 
     [Theory]
@@ -59,6 +63,69 @@ public class CpuFastConvTests
         var outputs = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
         AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast merged dw"));
         var oneThread = RunFast(new CpuBackend(1), problem, inputs, pointwise: false);
+        Assert.Equal(outputs.Dw, oneThread.Dw);
+    }
+
+    /// <summary>
+    /// The forward pass's column-matrix chunks and vector packs beside the catalogue: Q a multiple of 8 at stride 1 and 2
+    /// (pad 0 and 1, odd H and W), several chunks per image with a short last one (C·R·S = 180 and 576), a 1 × 1 whose
+    /// columns are cut into chunks, Q = 40 (runs across panel boundaries), 1 … 33 channels per group, groups 1 … N, one image.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> PackedColumnProblems() => new()
+    {
+        { 1, 8, 16, 16, 8, 3, 1, 1, 1 },
+        { 3, 16, 17, 17, 8, 3, 2, 0, 2 },
+        { 2, 12, 15, 16, 12, 3, 2, 1, 4 },
+        { 2, 33, 9, 8, 33, 3, 1, 1, 1 },
+        { 2, 64, 32, 32, 16, 3, 1, 1, 8 },
+        { 2, 20, 40, 40, 12, 3, 1, 1, 1 },
+        { 2, 300, 16, 16, 8, 1, 1, 0, 1 },
+        { 2, 5, 31, 31, 7, 3, 2, 1, 1 },
+        { 2, 4, 10, 10, 6, 3, 1, 0, 2 },
+        { 2, 8, 16, 16, 8, 3, 1, 1, 8 },
+        { 1, 6, 7, 9, 4, 3, 1, 1, 2 },
+    };
+
+    /// <summary>
+    /// Stride 1 with Q (forward) or W (data gradient, a forward pass over dy) a multiple of 8, where the GEMMs read B from
+    /// the padded planes (on Vector512 hardware) in halves (16 | Q) or quarters of a panel: a last panel of one half
+    /// (pq = 240) or of three quarters (pq = 24), partial filter panels (kg = 5, 3), pad 0 (the data gradient then pads
+    /// by 2), 5 × 5 with pad 2, 33 channels per group, groups 1 … 8, Q = 8 and 24 (quarters).
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> WindowProblems() => new()
+    {
+        { 2, 6, 5, 48, 10, 3, 1, 1, 2 },
+        { 3, 9, 6, 18, 3, 3, 1, 0, 1 },
+        { 2, 10, 16, 32, 6, 3, 1, 1, 2 },
+        { 2, 3, 9, 16, 5, 3, 1, 0, 1 },
+        { 2, 4, 16, 16, 6, 5, 1, 2, 2 },
+        { 2, 66, 8, 16, 10, 3, 1, 1, 2 },
+        { 3, 64, 16, 16, 64, 3, 1, 1, 8 },
+        { 2, 32, 32, 32, 32, 3, 1, 1, 4 },
+        { 2, 16, 8, 8, 16, 3, 1, 1, 4 },
+        { 3, 10, 8, 24, 9, 3, 1, 1, 1 },
+        { 2, 6, 3, 8, 6, 3, 1, 1, 2 },
+        { 2, 4, 8, 8, 6, 5, 1, 2, 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(WindowProblems))]
+    public void Conv_WindowGemms_MatchFloat64ReferenceAndAreBitIdenticalAcrossThreads(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups) =>
+        Conv_PackedColumnChunks_MatchFloat64ReferenceAndAreBitIdenticalAcrossThreads(n, c, h, w, k, r, stride, pad, groups);
+
+    [Theory]
+    [MemberData(nameof(PackedColumnProblems))]
+    public void Conv_PackedColumnChunks_MatchFloat64ReferenceAndAreBitIdenticalAcrossThreads(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
+    {
+        var problem = ConvProblem.Create(n, c, h, w, k, r, r, stride, pad, groups);
+        var inputs = ConvInputs.Random(problem, seed: 13);
+        var outputs = RunFast(new CpuBackend(), problem, inputs, pointwise: false);
+        AssertPassed(ConvCheck.Compare(problem, inputs, outputs, "cpu fast packed columns"));
+        var oneThread = RunFast(new CpuBackend(1), problem, inputs, pointwise: false);
+        Assert.Equal(outputs.Y, oneThread.Y);
+        Assert.Equal(outputs.Dx, oneThread.Dx);
         Assert.Equal(outputs.Dw, oneThread.Dw);
     }
 
@@ -88,6 +155,65 @@ public class CpuFastConvTests
             Assert.Equal(first.Dx, other.Dx);
             Assert.Equal(first.Dw, other.Dw);
         }
+    }
+
+    /// <summary>Window GEMMs, the packed path (stride 2), depthwise (planes, then the epilogue per image), one image.</summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> FusedProblems() => new()
+    {
+        { 3, 8, 16, 16, 12, 3, 1, 1, 2 },
+        { 2, 6, 9, 9, 10, 3, 2, 1, 1 },
+        { 2, 6, 8, 8, 6, 3, 1, 1, 6 },
+        { 1, 5, 7, 7, 4, 1, 1, 0, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(FusedProblems))]
+    public void Conv2dForwardFused_ResidualAndEvalBatchNormRelu_IsBitForBitTheOpsInTurn(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
+    {
+        var problem = ConvProblem.Create(n, c, h, w, k, r, r, stride, pad, groups);
+        var inputs = ConvInputs.Random(problem, seed: 17);
+        var random = new Random(3);
+        float[] Values(long length, float low, float high) =>
+            Enumerable.Range(0, checked((int)length)).Select(_ => low + (high - low) * random.NextSingle()).ToArray();
+        var residual = Values(problem.OutputElements, -1, 1);
+        float[] gamma = Values(k, 0.5f, 1.5f), beta = Values(k, -0.5f, 0.5f), mean = Values(k, -0.2f, 0.2f), variance = Values(k, 0.5f, 2f);
+        IBackend cpu = new CpuBackend();
+        using var x = cpu.Upload(inputs.X);
+        using var wt = cpu.Upload(inputs.W);
+        using var res = cpu.Upload(residual);
+        using var g = cpu.Upload(gamma);
+        using var b = cpu.Upload(beta);
+        using var m = cpu.Upload(mean);
+        using var v = cpu.Upload(variance);
+
+        // The ops in turn.
+        using var expectedSum = cpu.Upload(Poison(problem.OutputElements));
+        using var expectedOut = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForward(problem, x, wt, expectedSum);
+        cpu.Add(expectedSum.Length, expectedSum, res, expectedSum);
+        cpu.BatchNormReluEvalForward(n, k, problem.P, problem.Q, expectedSum, g, b, m, v, 1e-5f, expectedOut);
+
+        // Fused, with y and without (the sum then formed and normalised in the activation's output).
+        using var sum = cpu.Upload(Poison(problem.OutputElements));
+        using var output = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForwardFused(problem, x, wt, sum, res, new EvalBatchNormRelu(g, b, m, v, 1e-5f, output));
+        using var alone = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForwardFused(problem, x, wt, null, res, new EvalBatchNormRelu(g, b, m, v, 1e-5f, alone));
+        using var sumOnly = cpu.Upload(Poison(problem.OutputElements));
+        cpu.Conv2dForwardFused(problem, x, wt, sumOnly, res, null);
+
+        float[] Read(Storage s)
+        {
+            var values = new float[s.Length];
+            cpu.Download(s, values);
+            return values;
+        }
+
+        Assert.Equal(Read(expectedSum), Read(sum));
+        Assert.Equal(Read(expectedSum), Read(sumOnly));
+        Assert.Equal(Read(expectedOut), Read(output));
+        Assert.Equal(Read(expectedOut), Read(alone));
     }
 
     [Fact]

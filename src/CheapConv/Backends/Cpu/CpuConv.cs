@@ -7,10 +7,12 @@ using CheapConv.Problems;
 namespace CheapConv.Backends.Cpu;
 
 /// <summary>
-/// The fast float convolution passes behind <see cref="CpuBackend"/>'s <see cref="IBackend"/> members: im2col per
-/// image + <see cref="CpuGemm"/> per group for dense, grouped and pointwise problems (a stride-1 unpadded 1×1
-/// needs no im2col: the image is the column matrix), and direct vector loops when every filter sees one input
-/// channel (depthwise, with or without a channel multiplier), where a GEMM of depth R·S would be mostly overhead.
+/// The fast float convolution passes behind <see cref="CpuBackend"/>'s <see cref="IBackend"/> members: per image, a
+/// <see cref="CpuGemm"/> micro-kernel per group for dense, grouped and pointwise problems, whose B operand is read from the
+/// zero-padded planes at stride 1 (<see cref="CpuWindowConv"/>) or from the column matrix written, in L2-sized chunks,
+/// straight into the packed-B layout (im2col; a stride-1 unpadded 1×1 needs none: the image is the column matrix); the
+/// stride-1 data gradient as the forward pass of the transposed problem; and direct vector loops when every filter sees
+/// one input channel (depthwise, with or without a channel multiplier), where a GEMM of depth R·S would be mostly overhead.
 /// </summary>
 /// <remarks>
 /// Deterministic for any thread count: work is split over images (forward, backward-data) or output channels,
@@ -28,14 +30,24 @@ internal static unsafe class CpuConv
     private static readonly ScratchArrays PackedWeightScratch = new(pinned: false);
     private static readonly ScratchArrays PartialScratch = new(pinned: false);
     private static readonly ScratchArrays GradientScratch = new(pinned: false);
+    private static readonly ScratchArrays FlippedWeightScratch = new(pinned: false);
 
-    /// <summary>y = conv(x, w): per image, the column matrix is written straight into the GEMM's packed-B layout.</summary>
+    /// <summary>
+    /// y = conv(x, w): per image, GEMMs that read B from the padded planes (<see cref="CpuWindowConv"/>) or from the column
+    /// matrix written straight into the GEMM's packed-B layout; then the <paramref name="epilogue"/>, if any, on each image.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel)
+    public static void Forward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel, ConvEpilogue? epilogue = null)
     {
         if (pr.ChannelsPerGroup == 1)
         {
+            // Planes, not images, are the parallel unit here: the epilogue follows in a pass of its own.
             DirectForward(pr, x, w, y, parallel);
+            if (epilogue is not null)
+            {
+                ForEachImage(pr.N, parallel, n => epilogue.Apply(pr, y, n));
+            }
+
             return;
         }
 
@@ -43,7 +55,33 @@ internal static unsafe class CpuConv
         var inner = pr.N == 1 ? parallel : null;
         using var packed = PackWeights(pr, w, transpose: false);
         var packedWeights = packed.Array!;
-        ForEachImage(pr.N, parallel, n => ForwardImage(pr, x, packedWeights, y, n, inner));
+        if (CpuWindowConv.Applies(pr))
+        {
+            ForEachImage(pr.N, parallel, n =>
+            {
+                ForwardImageFromWindows(pr, x, packedWeights, y, n);
+                epilogue?.Apply(pr, y, n);
+            });
+            return;
+        }
+
+        ForEachImage(pr.N, parallel, n =>
+        {
+            ForwardImage(pr, x, packedWeights, y, n, inner);
+            epilogue?.Apply(pr, y, n);
+        });
+    }
+
+    /// <summary>One image through <see cref="CpuWindowConv"/>: its planes zero-padded, then GEMMs that read B from them.</summary>
+    private static void ForwardImageFromWindows(in ConvProblem pr, float[] x, float[] packedWeights, float[] y, int n)
+    {
+        var (ph, pw) = PaddedSize(pr);
+        using var paddedPlanes = PaddedScratch.Rent((long)pr.C * ph * pw);
+        fixed (float* px = x, pwt = packedWeights, py = y, padded = paddedPlanes.Array)
+        {
+            PadImage(pr, px + (long)n * pr.C * pr.H * pr.W, padded, ph, pw);
+            CpuWindowConv.ForwardImage(pr, padded, ph, pw, pwt, py, n);
+        }
     }
 
     /// <summary>
@@ -69,18 +107,45 @@ internal static unsafe class CpuConv
         return lease;
     }
 
+    /// <summary>
+    /// Output positions per chunk of the forward pass: whole packed panels whose column-matrix part (all groups) is about
+    /// <see cref="ChunkFloats"/> floats, so it is packed and multiplied while it sits in the core's L2 cache.
+    /// </summary>
+    private static int ForwardChunkColumns(in ConvProblem pr)
+    {
+        int nr = CpuGemm.PanelWidth, rows = pr.C * pr.R * pr.S, pq = pr.P * pr.Q;
+        var panels = Math.Max(1, ChunkFloats / (rows * nr));
+        return Math.Min(panels * nr, (pq + nr - 1) / nr * nr);
+    }
+
+    /// <summary>
+    /// The column-matrix floats packed at once (256 KiB): a whole image's 32 × 32 stage is 1.2 MiB (32 channels × 9 taps ×
+    /// 1024 positions), more than a Zen 4 core's 1 MiB L2, so packing it whole made both the pack and the GEMM's reads of B go to L3.
+    /// </summary>
+    private const int ChunkFloats = 64 * 1024;
+
+    /// <summary>
+    /// One image, in chunks of output positions (whole packed panels): the chunk's column matrix is written straight into
+    /// the GEMM's packed-B layout, then each group's GEMM fills the chunk's columns of y. Chunking changes no sum: every
+    /// output element is still the same chain over the same depth blocks.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardImage(in ConvProblem pr, float[] x, float[] packedWeights, float[] y, int n, ParallelOptions? inner)
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q, nr = CpuGemm.PanelWidth;
-        var groupStride = CpuGemm.PackedLength(crs, pq);
+        var chunkColumns = ForwardChunkColumns(pr);
+        var groupStride = CpuGemm.PackedLength(crs, chunkColumns);
         var identity = IsIdentityColumns(pr);
         var (ph, pw) = PaddedSize(pr);
         using var columns = ColumnScratch.Rent(pr.Groups * groupStride);
-        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw);
+        // Whole runs of 8 output positions per vector (8 | Q, so a run never straddles a packed panel: 8 | NR), stride 1 or 2.
+        var vectorRows = Avx2.IsSupported && pr.Q % 8 == 0 && pr.StrideW <= 2;
+        // The stride-2 gather reads 16 floats for 8 even ones: up to one past a plane's last, so the planes get a little slack.
+        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw + 2 * Vector256<float>.Count);
         float[] buffer = columns.Array!;
         float[]? paddedBuffer = paddedPlanes.Array;
         var weightStride = CpuGemm.PackedALength(kg, crs);
+        var panelStride = (long)crs * nr;
         fixed (float* px = x, pwt = packedWeights, py = y, packed = buffer, padded = paddedBuffer)
         {
             var image = px + (long)n * pr.C * pr.H * pr.W;
@@ -89,42 +154,61 @@ internal static unsafe class CpuConv
                 PadImage(pr, image, padded, ph, pw);
             }
 
-            for (var c = 0; c < pr.C; c++)
+            for (var first = 0; first < pq; first += chunkColumns)
             {
-                for (var tap = 0; tap < taps; tap++)
+                var count = Math.Min(chunkColumns, pq - first);
+                for (var c = 0; c < pr.C; c++)
                 {
-                    // Row (c, tap) of the column matrix goes to row (c mod cg)·taps + tap of its group's packed panels.
-                    var destination = packed + c / cg * groupStride + ((c % cg) * taps + tap) * nr;
-                    var panelStride = (long)crs * nr;
-                    var zeroFrom = pq;
-                    if (identity)
+                    for (var tap = 0; tap < taps; tap++)
                     {
-                        WriteRun(image + (long)c * pq, 1, 0, pq, destination, panelStride, nr);
-                    }
-                    else
-                    {
-                        var plane = padded + (long)c * ph * pw;
-                        int r = tap / pr.S, s = tap % pr.S;
-                        for (var p = 0; p < pr.P; p++)
+                        // Row (c, tap) of the column matrix goes to row (c mod cg)·taps + tap of its group's packed panels.
+                        var destination = packed + c / cg * groupStride + ((c % cg) * taps + tap) * nr;
+                        if (identity)
                         {
-                            WriteRun(plane + (p * pr.StrideH + r) * pw + s, pr.StrideW, p * pr.Q, pr.Q, destination, panelStride, nr);
+                            WriteRun(image + (long)c * pq + first, 1, 0, count, destination, panelStride, nr);
+                        }
+                        else
+                        {
+                            var plane = padded + (long)c * ph * pw + tap / pr.S * pw + tap % pr.S;
+                            if (vectorRows)
+                            {
+                                WriteRowVectors(plane, pr.StrideH * pw, pr.StrideW, pr.Q, first, count, destination, panelStride, nr);
+                            }
+                            else
+                            {
+                                WriteRows(plane, pr.StrideH * pw, pr.StrideW, pr.Q, first, count, destination, panelStride, nr);
+                            }
+                        }
+
+                        // Zero the lanes past the chunk's end in its last panel (they multiply into columns that are never stored).
+                        var last = destination + (long)(count / nr) * panelStride;
+                        for (var lane = count % nr; lane != 0 && lane < nr; lane++)
+                        {
+                            last[lane] = 0;
                         }
                     }
+                }
 
-                    // Zero the lanes past pq in the last panel (they multiply into columns that are never stored).
-                    var last = destination + (long)(zeroFrom / nr) * panelStride;
-                    for (var lane = zeroFrom % nr; lane != 0 && lane < nr; lane++)
-                    {
-                        last[lane] = 0;
-                    }
+                for (var g = 0; g < pr.Groups; g++)
+                {
+                    CpuGemm.MultiplyPackedA(kg, count, crs, pwt + g * weightStride, packed + g * groupStride, null, 0,
+                        py + ((long)n * pr.K + (long)g * kg) * pq + first, pq, accumulate: false, parallel: inner);
                 }
             }
+        }
+    }
 
-            for (var g = 0; g < pr.Groups; g++)
-            {
-                CpuGemm.MultiplyPackedA(kg, pq, crs, pwt + g * weightStride, packed + g * groupStride, null, 0,
-                    py + ((long)n * pr.K + (long)g * kg) * pq, pq, accumulate: false, parallel: inner);
-            }
+    /// <summary>
+    /// Column-matrix entries first … first+count−1 of one row: entry p·Q + q is source[p·rowPitch + q·stride], written
+    /// as runs along q (see <see cref="WriteRun"/>), entry first at lane 0 of the first panel.
+    /// </summary>
+    private static void WriteRows(float* source, int rowPitch, int stride, int columns, int first, int count, float* row, long panelStride, int nr)
+    {
+        var end = first + count;
+        for (var p = first / columns; p * columns < end; p++)
+        {
+            int q0 = Math.Max(first - p * columns, 0), q1 = Math.Min(end - p * columns, columns);
+            WriteRun(source + (long)p * rowPitch + q0 * stride, stride, p * columns + q0 - first, q1 - q0, row, panelStride, nr);
         }
     }
 
@@ -154,6 +238,46 @@ internal static unsafe class CpuConv
 
             q += run;
         }
+    }
+
+    /// <summary>
+    /// As <see cref="WriteRows"/>, 8 entries per vector: stride 1 or 2, Q and first multiples of 8, so the runs of 8
+    /// fill the panels' lanes in order and never straddle two panels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteRowVectors(float* source, int rowPitch, int stride, int columns, int first, int count, float* row, long panelStride, int nr)
+    {
+        int p = first / columns, q = first % columns, lane = 0;
+        var line = source + (long)p * rowPitch;
+        var panel = row;
+        for (var done = 0; done < count; done += 8)
+        {
+            var values = stride == 1 ? Avx.LoadVector256(line + q) : EvenLanes(line + 2 * q);
+            Avx.Store(panel + lane, values);
+            lane += 8;
+            if (lane == nr)
+            {
+                lane = 0;
+                panel += panelStride;
+            }
+
+            q += 8;
+            if (q == columns)
+            {
+                q = 0;
+                line += rowPitch;
+            }
+        }
+    }
+
+    /// <summary>source[0], source[2], …, source[14]: two loads, an in-lane shuffle of the even elements, a cross-lane reorder.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> EvenLanes(float* source)
+    {
+        // Shuffle 0x88 takes elements 0 and 2 of each 128-bit lane of a, then of b: a0 a2 b0 b2 | a4 a6 b4 b6;
+        // the 64-bit reorder 0, 2, 1, 3 makes it a0 a2 a4 a6 b0 b2 b4 b6.
+        var mixed = Avx.Shuffle(Avx.LoadVector256(source), Avx.LoadVector256(source + 8), 0x88);
+        return Avx2.Permute4x64(mixed.AsDouble(), 0xD8).AsSingle();
     }
 
     /// <summary>destination[0…count) = source[0…count) (short runs: no call overhead).</summary>
@@ -224,12 +348,67 @@ internal static unsafe class CpuConv
             return;
         }
 
+        if (TransposedForward(pr) is { } transposed && !IsIdentityColumns(pr)
+            && (CpuWindowConv.Applies(transposed) || (pr.P == pr.H && pr.Q == pr.W)))
+        {
+            // At stride 1 the data gradient is itself a stride-1 convolution (see TransposedForward), so it takes the
+            // forward pass — its window GEMMs, or its chunked vector pack — instead of a column-matrix GEMM and a col2im
+            // pass over 9× the image. Where the output is smaller than the input (pad < (R−1)/2) and no window GEMM
+            // applies, the old way stays: the transposed forward pass would also multiply the zeros of dy's padding.
+            using var flipped = FlippedWeightScratch.Rent(pr.WeightElements);
+            FlipWeights(pr, w, flipped.Array!);
+            Forward(transposed, dy, flipped.Array!, dx, parallel);
+            return;
+        }
+
         var identity = IsIdentityColumns(pr);
         // One image: the parallelism goes inside its GEMM; several: across images, each GEMM serial.
         var inner = pr.N == 1 ? parallel : null;
         using var packed = PackWeights(pr, w, transpose: true);
         var packedWeights = packed.Array!;
         ForEachImage(pr.N, parallel, n => BackwardDataImage(pr, dy, packedWeights, dx, n, identity, inner));
+    }
+
+    /// <summary>
+    /// For stride 1 with pad ≤ R−1 (and S−1): dx = conv(dy, w′) with pad R−1−pad (S−1−pad), stride 1, the same groups, where
+    /// w′ (C × K/groups × R × S) holds each group's weights transposed (channel ↔ filter) and flipped in r and s — dx[c, h, w]
+    /// sums dy[k, h + pad − r, w + pad − s]·w[k, c, r, s], i.e. dy padded by R−1−pad read at tap R−1−r. Null otherwise.
+    /// </summary>
+    private static ConvProblem? TransposedForward(in ConvProblem pr)
+    {
+        if (pr.StrideH != 1 || pr.StrideW != 1 || pr.PadH > pr.R - 1 || pr.PadW > pr.S - 1)
+        {
+            return null;
+        }
+
+        // Built directly: the sizes are those of a valid problem already (Create would validate them again, allocating).
+        return new ConvProblem
+        {
+            N = pr.N, C = pr.K, H = pr.P, W = pr.Q, K = pr.C, R = pr.R, S = pr.S,
+            PadH = pr.R - 1 - pr.PadH, PadW = pr.S - 1 - pr.PadW, StrideH = 1, StrideW = 1, Groups = pr.Groups,
+            P = pr.H, Q = pr.W, Layout = pr.Layout, DType = pr.DType,
+        };
+    }
+
+    /// <summary>flipped = the weights of <see cref="TransposedForward"/>: flipped[g·cg + c, k, R−1−r, S−1−s] = w[g·kg + k, c, r, s].</summary>
+    private static void FlipWeights(in ConvProblem pr, float[] w, float[] flipped)
+    {
+        int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S;
+        for (var g = 0; g < pr.Groups; g++)
+        {
+            for (var k = 0; k < kg; k++)
+            {
+                for (var c = 0; c < cg; c++)
+                {
+                    var source = ((g * kg + k) * cg + c) * taps;
+                    var destination = ((g * cg + c) * kg + k) * taps;
+                    for (var tap = 0; tap < taps; tap++)
+                    {
+                        flipped[destination + taps - 1 - tap] = w[source + tap];
+                    }
+                }
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -407,89 +586,46 @@ internal static unsafe class CpuConv
     /// images side by side along the depth, B = the column matrices' transposes stacked along the depth, both written
     /// straight into the GEMM's packed layouts (A: panels of MR filters; B: panels of NR column-matrix rows, one output
     /// position per depth step), so nothing is packed twice and the accumulator tiles are stored once per depth block
-    /// instead of once per image.
+    /// instead of once per image. Group by group, and B in chunks of whole panels of about <see cref="ChunkFloats"/>
+    /// floats, each packed and multiplied while it sits in L2 (a chunk of B is a chunk of dw's columns: the same sums).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardWeightMerged(in ConvProblem pr, float[] x, float[] dy, float[] partials, long partialOffset, int n0, int n1, bool accumulate)
     {
         int cg = pr.ChannelsPerGroup, kg = pr.FiltersPerGroup, taps = pr.R * pr.S, crs = cg * taps, pq = pr.P * pr.Q;
-        int mr = CpuGemm.PanelRows, nr = CpuGemm.PanelWidth, depth = (n1 - n0) * pq;
+        int mr = CpuGemm.PanelRows, nr = CpuGemm.PanelWidth, depth = (n1 - n0) * pq, images = n1 - n0;
         var identity = IsIdentityColumns(pr);
         var (ph, pw) = PaddedSize(pr);
-        var lengthB = CpuGemm.PackedLength(depth, crs);
+        var chunkPanels = Math.Max(1, ChunkFloats / (depth * nr));
+        var lengthB = (long)chunkPanels * depth * nr;
         var lengthA = CpuGemm.PackedALength(kg, depth);
-        using var panels = ColumnScratch.Rent(pr.Groups * (lengthB + lengthA));
-        using var paddedPlanes = identity ? default : PaddedScratch.Rent((long)pr.C * ph * pw);
+        var imageLength = (long)pr.C * ph * pw;
+        using var panels = ColumnScratch.Rent(lengthB + lengthA);
+        using var paddedPlanes = identity ? default : PaddedScratch.Rent(images * imageLength);
         float[] buffer = panels.Array!;
         float[]? paddedBuffer = paddedPlanes.Array;
         fixed (float* px = x, pdy = dy, sums = partials, packed = buffer, padded = paddedBuffer)
         {
             var pp = sums + partialOffset;
-            float* packedB = packed, packedA = packed + pr.Groups * lengthB;
+            float* packedB = packed, packedA = packed + lengthB;
             var panelStrideB = (long)depth * nr;
             var panelStrideA = (long)depth * mr;
             var sources = stackalloc float*[Math.Max(8, mr)];
-            for (var n = n0; n < n1; n++)
+            for (var n = n0; n < n1 && !identity; n++)
             {
-                var image = px + (long)n * pr.C * pr.H * pr.W;
-                var offset = (n - n0) * pq;
-                if (!identity)
+                PadImage(pr, px + (long)n * pr.C * pr.H * pr.W, padded + (n - n0) * imageLength, ph, pw);
+            }
+
+            for (var g = 0; g < pr.Groups; g++)
+            {
+                for (var n = n0; n < n1; n++)
                 {
-                    PadImage(pr, image, padded, ph, pw);
-                }
-
-                for (var g = 0; g < pr.Groups; g++)
-                {
-                    var groupB = packedB + g * lengthB + (long)offset * nr;
-                    for (var row0 = 0; row0 < crs; row0 += 8)
-                    {
-                        // Row (c, tap) of the column matrix is lane row mod NR of panel row / NR, row = (c mod cg)·taps + tap in its group.
-                        // Eight whole rows at a time (NR is a multiple of 8) go through 8 × 8 register transposes where the rows' runs are contiguous.
-                        var rows = Math.Min(8, crs - row0);
-                        var block = groupB + row0 / nr * panelStrideB + row0 % nr;
-                        for (var lane = 0; lane < rows; lane++)
-                        {
-                            var row = row0 + lane;
-                            int c = g * cg + row / taps, tap = row % taps;
-                            sources[lane] = identity ? image + (long)c * pq : padded + (long)c * ph * pw + tap / pr.S * pw + tap % pr.S;
-                        }
-
-                        var vectorRows = rows == 8 && Avx.IsSupported && nr % 8 == 0 && pr.StrideW == 1 && pr.Q % 8 == 0;
-                        for (var p = 0; p < pr.P; p++)
-                        {
-                            // Identity columns are the image itself (P·Q contiguous); otherwise output row p reads padded row p·strideH + r.
-                            var sourceOffset = identity ? (long)p * pr.Q : (long)p * pr.StrideH * pw;
-                            var target = block + (long)p * pr.Q * nr;
-                            if (vectorRows)
-                            {
-                                for (var q0 = 0; q0 < pr.Q; q0 += 8)
-                                {
-                                    Transpose8(sources, sourceOffset + q0, target + (long)q0 * nr, nr);
-                                }
-
-                                continue;
-                            }
-
-                            var step = identity ? 1 : pr.StrideW;
-                            for (var lane = 0; lane < rows; lane++)
-                            {
-                                var source = sources[lane] + sourceOffset;
-                                for (var q = 0; q < pr.Q; q++)
-                                {
-                                    target[q * nr + lane] = source[q * step];
-                                }
-                            }
-                        }
-                    }
-                }
-
-                // dy_g,n: filter i is lane i mod MR of panel i / MR, one output position per depth step.
-                for (var g = 0; g < pr.Groups; g++)
-                {
+                    // dy_g,n: filter i is lane i mod MR of panel i / MR, one output position per depth step.
+                    var offset = (n - n0) * pq;
                     for (var i0 = 0; i0 < kg; i0 += mr)
                     {
                         var rows = Math.Min(mr, kg - i0);
-                        var destination = packedA + g * lengthA + i0 / mr * panelStrideA + (long)offset * mr;
+                        var destination = packedA + i0 / mr * panelStrideA + (long)offset * mr;
                         for (var lane = 0; lane < rows; lane++)
                         {
                             sources[lane] = pdy + ((long)n * pr.K + g * kg + i0 + lane) * pq;
@@ -514,15 +650,76 @@ internal static unsafe class CpuConv
                         }
                     }
                 }
+
+                // Lanes past kg in the last panel of A are zero: they multiply into tile entries never stored.
+                ZeroLanes(packedA + (long)(kg / mr) * panelStrideA, kg % mr, mr, depth);
+                for (var first = 0; first < crs; first += chunkPanels * nr)
+                {
+                    var count = Math.Min(chunkPanels * nr, crs - first);
+                    for (var n = n0; n < n1; n++)
+                    {
+                        var image = identity ? px + (long)n * pr.C * pr.H * pr.W : padded + (n - n0) * imageLength;
+                        PackTransposedColumns(pr, image, ph, pw, identity, g, first, count, sources,
+                            packedB + (long)(n - n0) * pq * nr, panelStrideB);
+                    }
+
+                    // Lanes past the chunk's end in its last panel are left as they are: vector lanes never mix, so they only
+                    // reach the tile's columns past count, which the GEMM's edge path does not store. (Zeroing them, 24 of 32
+                    // lanes at every one of pq depth steps for crs = 72, cost as much as packing the chunk.)
+                    CpuGemm.MultiplyPackedA(kg, count, depth, packedA, packedB, null, 0, pp + (long)g * kg * crs + first, crs, accumulate, parallel: null);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rows first … first+count−1 of group g's column matrix of one image, transposed into packed-B panels (row i of the
+    /// chunk is lane i mod NR of panel i / NR, output position j its depth step j): <paramref name="image"/> is the image
+    /// itself for identity columns, else its padded planes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackTransposedColumns(in ConvProblem pr, float* image, int ph, int pw, bool identity, int g, int first, int count,
+        float** sources, float* packedB, long panelStrideB)
+    {
+        int cg = pr.ChannelsPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q, nr = CpuGemm.PanelWidth;
+        for (var row0 = first; row0 < first + count; row0 += 8)
+        {
+            // Row (c, tap) of the column matrix, row = (c mod cg)·taps + tap in its group. Eight whole rows at a time
+            // (NR is a multiple of 8) go through 8 × 8 register transposes where the rows' runs are contiguous.
+            var rows = Math.Min(8, first + count - row0);
+            var block = packedB + (row0 - first) / nr * panelStrideB + (row0 - first) % nr;
+            for (var lane = 0; lane < rows; lane++)
+            {
+                var row = row0 + lane;
+                int c = g * cg + row / taps, tap = row % taps;
+                sources[lane] = identity ? image + (long)c * pq : image + (long)c * ph * pw + tap / pr.S * pw + tap % pr.S;
             }
 
-            for (var g = 0; g < pr.Groups; g++)
+            var vectorRows = rows == 8 && Avx.IsSupported && nr % 8 == 0 && pr.StrideW == 1 && pr.Q % 8 == 0;
+            for (var p = 0; p < pr.P; p++)
             {
-                // Lanes past crs (B) and past kg (A) in the last panels are zero: they multiply into tile entries never stored.
-                ZeroLanes(packedB + g * lengthB + (long)(crs / nr) * panelStrideB, crs % nr, nr, depth);
-                ZeroLanes(packedA + g * lengthA + (long)(kg / mr) * panelStrideA, kg % mr, mr, depth);
-                CpuGemm.MultiplyPackedA(kg, crs, depth, packedA + g * lengthA, packedB + g * lengthB, null, 0,
-                    pp + (long)g * kg * crs, crs, accumulate, parallel: null);
+                // Identity columns are the image itself (P·Q contiguous); otherwise output row p reads padded row p·strideH + r.
+                var sourceOffset = identity ? (long)p * pr.Q : (long)p * pr.StrideH * pw;
+                var target = block + (long)p * pr.Q * nr;
+                if (vectorRows)
+                {
+                    for (var q0 = 0; q0 < pr.Q; q0 += 8)
+                    {
+                        Transpose8(sources, sourceOffset + q0, target + (long)q0 * nr, nr);
+                    }
+
+                    continue;
+                }
+
+                var step = identity ? 1 : pr.StrideW;
+                for (var lane = 0; lane < rows; lane++)
+                {
+                    var source = sources[lane] + sourceOffset;
+                    for (var q = 0; q < pr.Q; q++)
+                    {
+                        target[q * nr + lane] = source[q * step];
+                    }
+                }
             }
         }
     }
@@ -556,7 +753,10 @@ internal static unsafe class CpuConv
         Avx.Store(destination + 7L * stride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
-    /// <summary>Zeroes lanes [from, width) of every depth step of one packed panel (nothing when from is 0: the panel is full or absent).</summary>
+    /// <summary>
+    /// Zeroes lanes [from, width) of every depth step of one packed panel (nothing when from is 0: the panel is full or absent),
+    /// 8 at a time: a span clear per step cost more than the pack itself for grouped layers (crs = 72: 24 lanes × pq steps).
+    /// </summary>
     private static void ZeroLanes(float* panel, int from, int width, int depth)
     {
         if (from == 0)
@@ -564,9 +764,20 @@ internal static unsafe class CpuConv
             return;
         }
 
+        var count = width - from;
         for (var step = 0; step < depth; step++)
         {
-            new Span<float>(panel + (long)step * width + from, width - from).Clear();
+            var lanes = panel + (long)step * width + from;
+            var i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                Vector256<float>.Zero.Store(lanes + i);
+            }
+
+            for (; i < count; i++)
+            {
+                lanes[i] = 0;
+            }
         }
     }
 

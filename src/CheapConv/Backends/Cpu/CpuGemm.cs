@@ -487,7 +487,7 @@ internal static unsafe class CpuGemm
     {
         if (Vector512.IsHardwareAccelerated)
         {
-            Kernel512(kc, a, b, c, ldc, overwrite);
+            Kernel512(kc, a, new PackedPanel512(b), c, ldc, overwrite);
         }
         else if (Vector256.IsHardwareAccelerated)
         {
@@ -499,16 +499,39 @@ internal static unsafe class CpuGemm
         }
     }
 
-    /// <summary>8×32 tile: 16 zmm accumulators, 2 B loads and 8 broadcasts per depth step.</summary>
+    /// <summary>Where the 8×32 Vector512 kernel finds the 32 B values of each depth step (two runs of 16).</summary>
+    internal interface IPanel512
+    {
+        /// <summary>The 32 values of depth step <paramref name="step"/>: lanes 0…15 and 16…31.</summary>
+        void Load(int step, out Vector512<float> left, out Vector512<float> right);
+    }
+
+    /// <summary>A packed B panel: step p at panel[p·32 …].</summary>
+    private readonly struct PackedPanel512(float* panel) : IPanel512
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Load(int step, out Vector512<float> left, out Vector512<float> right)
+        {
+            var values = panel + (long)step * 32;
+            left = Vector512.Load(values);
+            right = Vector512.Load(values + 16);
+        }
+    }
+
+    /// <summary>
+    /// 8×32 tile: 16 zmm accumulators, 2 B loads and 8 broadcasts per depth step; A is a packed panel (step p at a[p·8 …]).
+    /// Generic over where B comes from (a struct, so the JIT compiles one loop per source with the loads inlined); every
+    /// source gets the same chains of fused multiply-adds, hence the same bits for the same values.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(int kc, float* a, float* b, float* c, int ldc, bool overwrite)
+    internal static void Kernel512<TPanel>(int kc, float* a, TPanel b, float* c, int ldc, bool overwrite)
+        where TPanel : struct, IPanel512
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         for (var p = 0; p < kc; p++)
         {
-            var b0 = Vector512.Load(b);
-            var b1 = Vector512.Load(b + 16);
+            b.Load(p, out var b0, out var b1);
             var x = Vector512.Create(a[0]);
             c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
             c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
@@ -534,7 +557,6 @@ internal static unsafe class CpuGemm
             c70 = Vector512.FusedMultiplyAdd(x, b0, c70);
             c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
             a += 8;
-            b += 32;
         }
 
         Store512(c, c00, c01, overwrite);

@@ -24,9 +24,11 @@ internal static class CpuNorm
         float[] runningVar, float eps, float[] y, bool relu, ParallelOptions parallel) =>
         Parallel.For(0, c, parallel, channel =>
         {
-            var invStd = 1f / MathF.Sqrt(runningVar[channel] + eps);
-            Normalize(x, y, n, c, h * w, channel, runningMean[channel], invStd, gamma[channel], beta[channel], relu);
+            Normalize(x, y, n, c, h * w, channel, runningMean[channel], EvalInvStd(runningVar[channel], eps), gamma[channel], beta[channel], relu);
         });
+
+    /// <summary>1/√(running variance + ε), the eval-mode scale of one channel.</summary>
+    internal static float EvalInvStd(float runningVar, float eps) => 1f / MathF.Sqrt(runningVar + eps);
 
     /// <summary>Backward with the saved statistics; <paramref name="beta"/> non-null means the fused ReLU (mask recomputed from x).</summary>
     public static void Backward(int n, int c, int h, int w, float[] x, float[] dy, float[] gamma, float[]? beta, float[] saveMean,
@@ -92,25 +94,33 @@ internal static class CpuNorm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Normalize(float[] x, float[] y, int n, int c, int hw, int channel, float mean, float invStd, float gamma, float beta, bool relu)
     {
-        Vector<float> vm = new(mean), vi = new(invStd), vg = new(gamma), vb = new(beta);
         for (var s = 0; s < n; s++)
         {
             var offset = (s * c + channel) * hw;
-            ReadOnlySpan<float> sx = x.AsSpan(offset, hw);
-            var sy = y.AsSpan(offset, hw);
-            var vx = MemoryMarshal.Cast<float, Vector<float>>(sx);
-            var vy = MemoryMarshal.Cast<float, Vector<float>>(sy);
-            for (var i = 0; i < vx.Length; i++)
-            {
-                var v = Vector.FusedMultiplyAdd(vg, (vx[i] - vm) * vi, vb);
-                vy[i] = relu ? Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector<float>.Zero) : v;
-            }
+            NormalizeRow(x.AsSpan(offset, hw), y.AsSpan(offset, hw), mean, invStd, gamma, beta, relu);
+        }
+    }
 
-            for (var i = vx.Length * Vector<float>.Count; i < hw; i++)
-            {
-                var v = MathF.FusedMultiplyAdd(gamma, (sx[i] - mean) * invStd, beta);
-                sy[i] = relu && !(v > 0) ? 0 : v;
-            }
+    /// <summary>
+    /// y = γ·(x − mean)·invStd + β (one fused multiply-add), then ReLU if asked, over one (image, channel) row; y may be x.
+    /// Also run image by image right after a convolution (<see cref="ConvEpilogue"/>): the same bits as here.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void NormalizeRow(ReadOnlySpan<float> sx, Span<float> sy, float mean, float invStd, float gamma, float beta, bool relu)
+    {
+        Vector<float> vm = new(mean), vi = new(invStd), vg = new(gamma), vb = new(beta);
+        var vx = MemoryMarshal.Cast<float, Vector<float>>(sx);
+        var vy = MemoryMarshal.Cast<float, Vector<float>>(sy);
+        for (var i = 0; i < vx.Length; i++)
+        {
+            var v = Vector.FusedMultiplyAdd(vg, (vx[i] - vm) * vi, vb);
+            vy[i] = relu ? Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector<float>.Zero) : v;
+        }
+
+        for (var i = vx.Length * Vector<float>.Count; i < sx.Length; i++)
+        {
+            var v = MathF.FusedMultiplyAdd(gamma, (sx[i] - mean) * invStd, beta);
+            sy[i] = relu && !(v > 0) ? 0 : v;
         }
     }
 

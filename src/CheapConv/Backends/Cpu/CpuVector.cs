@@ -48,8 +48,9 @@ internal static class CpuVector
     /// <summary>y = a + b over the first <paramref name="count"/> elements (y may alias a or b).</summary>
     public static void Add(int count, float[] a, float[] b, float[] y, ParallelOptions parallel) => ForSlices(count, parallel, (start, length) => AddSlice(a, b, y, start, length));
 
+    /// <summary>y = a + b over [start, start + length) (also run image by image by <see cref="ConvEpilogue"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddSlice(float[] a, float[] b, float[] y, int start, int length)
+    internal static void AddSlice(float[] a, float[] b, float[] y, int start, int length)
     {
         ReadOnlySpan<float> sa = a.AsSpan(start, length), sb = b.AsSpan(start, length);
         var sy = y.AsSpan(start, length);
