@@ -212,6 +212,16 @@ public:
         return CC_SUCCESS;
     }
 
+    // The emulator stands for the H100 SXM that the profile models (sm_90, 132 SMs), and it runs cluster kernels.
+    DeviceFacts device() const override
+    {
+        DeviceFacts facts;
+        facts.compute_capability = 90;
+        facts.multiprocessors = 132;
+        facts.cluster_kernels = true;
+        return facts;
+    }
+
     void describe(char* text, std::size_t capacity) const override
     {
         format_into(text, capacity, "emulator: %d worker threads", cc_emu::worker_thread_count());

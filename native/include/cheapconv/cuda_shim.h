@@ -722,6 +722,15 @@ CC_SHIM_MEMORY_OP float cc_cluster_load(const float* shared, unsigned rank, CC_S
 #define CC_UNROLL _Pragma("GCC unroll 64")
 #endif
 
+/* Marks parameters as used: the `#else` of a cluster kernel whose body exists only where CC_HAS_CLUSTERS. */
+#if defined(CC_DEVICE_BUILD)
+template <class... T>
+static __device__ __forceinline__ void cc_unused(const T&...) {}
+#else
+template <class... T>
+inline void cc_unused(const T&...) {}
+#endif
+
 #if defined(CC_DEVICE_BUILD)
 /* ---- modes 1 and 2: tensor cores and asynchronous copies (the shim's only inline PTX), the ordered arrival. */
 #define CC_SHIM_PTX static __device__ __forceinline__

@@ -123,6 +123,7 @@ void run_emulator_tests(Tally& t)
                     {"linear", run_linear_tests},
                     {"split weight gradients reduced in their own launch", run_split_reduce_tests},
                     {"batch norm", run_batchnorm_tests},
+                    {"batch norm, one launch per pass (thread-block clusters) against the two-launch path", run_batchnorm_cluster_tests},
                     {"element-wise, pooling, padding", run_elementwise_pool_tests},
                     {"losses, SGD", run_loss_sgd_tests},
                     {"launch failures and warnings on the emulator runtime", run_runtime_tests},

@@ -355,6 +355,8 @@ extern "C" __global__ void CC_CLUSTER_DIMS(4, 1, 1) st_cluster_ranks(unsigned* o
 #if CC_HAS_CLUSTERS
     const unsigned b = blockIdx.x + gridDim.x * blockIdx.y;
     out[b * blockDim.x + threadIdx.x] = cc_cluster_ctarank() | cc_cluster_nctarank() << 8 | blockIdx.x << 16;
+#else
+    cc_unused(out);
 #endif
 }
 CC_REGISTER_CLUSTER_KERNEL(st_cluster_ranks, 4, 1, 1);
@@ -363,6 +365,8 @@ extern "C" __global__ void CC_CLUSTER_DIMS(2, 2, 1) st_cluster_ranks_2d(unsigned
 #if CC_HAS_CLUSTERS
     const unsigned b = blockIdx.x + gridDim.x * blockIdx.y;
     out[b * blockDim.x + threadIdx.x] = cc_cluster_ctarank() | cc_cluster_nctarank() << 8 | blockIdx.x << 16 | blockIdx.y << 24;
+#else
+    cc_unused(out);
 #endif
 }
 CC_REGISTER_CLUSTER_KERNEL(st_cluster_ranks_2d, 2, 2, 1);
@@ -388,6 +392,8 @@ extern "C" __global__ void CC_CLUSTER_DIMS(4, 1, 1) st_cluster_dsmem(float* out)
     for (unsigned k = 0; k < 4; ++k) sum += cc_cluster_load(&words[t], k);
     o[2] = sum;
     cc_cluster_sync();
+#else
+    cc_unused(out);
 #endif
 }
 CC_REGISTER_CLUSTER_KERNEL(st_cluster_dsmem, 4, 1, 1);
