@@ -271,6 +271,8 @@ void worker_destroy(Worker& w);
 // OS threads the next launch runs its blocks on (cc_emu_set_worker_threads, 0 = hardware concurrency
 // capped at 16). For cc_describe in the C ABI's emulator runtime.
 int worker_thread_count();
+// cc_emu_set_cluster_kernels: whether the C ABI's emulator runtime offers the cluster kernels (DeviceFacts).
+bool cluster_kernels_enabled();
 
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

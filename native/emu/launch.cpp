@@ -135,6 +135,7 @@ private:
 std::mutex launch_mu;                  // serializes launches and reconfiguration
 std::atomic<int> requested_workers{0}; // 0 = hardware concurrency
 std::atomic<int> strict_mode{0};
+std::atomic<int> cluster_kernels{1}; // cc_emu_set_cluster_kernels
 
 // Never destroyed: at process exit, pool threads may be parked in a wait and C# may still hold us.
 Pool& pool() {
@@ -163,6 +164,8 @@ int reject(int status, const std::string& text, char* message, int capacity) {
 namespace cc_emu {
 
 int worker_thread_count() { return workers_for(requested_workers.load()); }
+
+bool cluster_kernels_enabled() { return cluster_kernels.load() != 0; }
 
 } // namespace cc_emu
 
@@ -233,6 +236,8 @@ CC_EMU_API int cc_emu_set_max_dynamic_shared(const char* kernel, unsigned bytes)
 }
 
 CC_EMU_API int cc_emu_set_strict(int strict) { return cc_emu::strict_mode.exchange(strict != 0); }
+
+CC_EMU_API int cc_emu_set_cluster_kernels(int enabled) { return cc_emu::cluster_kernels.exchange(enabled != 0); }
 
 CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, unsigned dynamic_shared_bytes, void** args,
                              char* message, int message_capacity) {
