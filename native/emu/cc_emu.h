@@ -77,6 +77,12 @@ CC_EMU_API const char* cc_emu_kernel_name(int index);
  * next launch. */
 CC_EMU_API int cc_emu_set_worker_threads(int count);
 
+/* Nonzero (the default): the C ABI's launchers of this library may pick the thread-block-cluster kernels, as on the
+ * H100 the emulator stands for (sm_90, running the fatbin's sm_90 SASS). 0: they take the paths of a device without
+ * them (an sm_80 GPU, or any GPU running the clang PTX), e.g. so that tests can run and profile those kernels too.
+ * Takes effect for the next C ABI call, on every handle. Returns the previous setting. */
+CC_EMU_API int cc_emu_set_cluster_kernels(int enabled);
+
 /* Nonzero: threads that returned while others wait at __syncthreads are an error
  * (CC_EMU_EXITED_AT_BARRIER) instead of a warning. Returns the previous setting. */
 CC_EMU_API int cc_emu_set_strict(int strict);

@@ -45,9 +45,11 @@ using cc_emu_detail::ThreadContext;
 using cc_emu_detail::WarpOp;
 
 struct Worker;
+struct Block;
 
 // kFaulted: the thread made the launch fail (e.g. static shared memory past the limit) and never resumes.
-enum class FiberState : unsigned char { kReady, kAtBarrier, kAtWarpOp, kExited, kFaulted };
+// kAtClusterBarrier: at cc_cluster_sync, which releases when every thread of every block of the cluster is there.
+enum class FiberState : unsigned char { kReady, kAtBarrier, kAtWarpOp, kAtClusterBarrier, kExited, kFaulted };
 
 // One CUDA thread's cp.async copies that no wait has completed yet (async_copy.cpp).
 struct AsyncCopies {
@@ -78,6 +80,8 @@ struct Fiber {
 
     ThreadContext ctx{};             // what threadIdx/blockIdx/... read
     unsigned linear = 0;             // x + y*bx + z*bx*by
+    Block* block = nullptr;          // the block (of the worker's cluster) this thread belongs to
+    unsigned cluster_linear = 0;     // rank * (threads per block rounded up to a warp) + linear: distinct warps per block
     unsigned lane = 0, warp = 0;
     FiberState state = FiberState::kReady;
 
@@ -113,6 +117,7 @@ struct StaticShared {
     struct Variable {
         const void* tag;     // the declaration (the address of a static the shim's macro makes per declaration)
         unsigned offset;
+        unsigned bytes;      // what the declaration asked for (a cluster read must stay inside it)
     };
     unsigned char* arena = nullptr; // kCapacity bytes, 128-byte aligned (bank 0 at its start), allocated before the worker's first block
     unsigned used = 0;              // bytes handed out to this block, redzones and alignment included
@@ -120,8 +125,13 @@ struct StaticShared {
     std::vector<Variable> variables;
 };
 
+// One block of the cluster a worker runs (a cluster of one block without __cluster_dims__). Its threads are the
+// worker's fibers [first_fiber, first_fiber + nthreads).
 struct Block {
     unsigned nthreads = 0;
+    unsigned rank = 0;               // %cluster_ctarank
+    unsigned first_fiber = 0;
+    bool exited = false;             // every thread has returned: its shared memory is gone for the cluster
     uint3 idx{};
     void* dynamic_shared = nullptr;
     StaticShared static_shared;
@@ -134,6 +144,7 @@ struct KernelEntry {
     const char* name;
     cc_emu_detail::Invoker invoke;
     int param_count;
+    cc_dim3 cluster;             // compile-time cluster dimensions (CC_REGISTER_CLUSTER_KERNEL); 1,1,1 without
     unsigned max_dynamic_shared; // what its launches may ask for (cc_emu_set_max_dynamic_shared); guarded by the registry's lock
 };
 
@@ -145,6 +156,9 @@ struct Launch {
     unsigned dynamic_shared_bytes = 0;
     unsigned threads_per_block = 0;
     unsigned long long total_blocks = 0;
+    cc_dim3 cluster{1, 1, 1};         // the kernel's cluster dimensions (the grid is a multiple of them)
+    unsigned cluster_size = 1;        // blocks per cluster
+    unsigned long long total_clusters = 0; // the unit the workers take: a cluster's blocks run together on one worker
     bool strict = false;
     unsigned mxcsr = 0x1f80;          // FP control state each fiber starts with (the launcher's)
     unsigned short fpu_cw = 0x037f;
@@ -159,7 +173,7 @@ struct Launch {
 
 #if defined(CC_EMU_PROFILE)
     prof::LaunchProfile* profile = nullptr; // set while a profile session records this launch
-    unsigned long long blocks_to_run = 0;   // how many blocks the workers take: all, or the sample
+    unsigned long long blocks_to_run = 0;   // how many clusters the workers take: all, or the sample
 #endif
 
     // First error wins; later ones (from other blocks running in parallel) are dropped.
@@ -167,13 +181,14 @@ struct Launch {
     void warn_once(std::string text);
 };
 
-// How many blocks the workers take from next_block: every block of the grid, except in a sampled
-// profile (profile.cpp), where the i-th block taken is prof::block_at(launch, i).
+// How many clusters (a block is a cluster of one without __cluster_dims__) the workers take from next_block:
+// every cluster of the grid, except in a sampled profile (profile.cpp), where the i-th taken is
+// prof::block_at(launch, i).
 inline unsigned long long blocks_to_run(const Launch& l) {
 #if defined(CC_EMU_PROFILE)
     return l.blocks_to_run;
 #else
-    return l.total_blocks;
+    return l.total_clusters;
 #endif
 }
 
@@ -187,7 +202,12 @@ struct Worker {
     void* tsan_sched = nullptr;        // TSan: the OS thread's own context
     Fiber* current = nullptr;
     Launch* launch = nullptr;
-    Block block;
+    // The running cluster's blocks: blocks[rank] for rank < cluster_blocks (one without clusters). Reused, with
+    // their static shared arenas, by every cluster the worker runs.
+    std::vector<std::unique_ptr<Block>> blocks;
+    unsigned cluster_blocks = 0;
+    unsigned cluster_generation = 0;  // cluster barriers the running cluster has passed
+    char cluster_sync[2] = {0, 0};    // TSan: cc_cluster_sync release/acquire, alternating by generation
 #if defined(CC_EMU_PROFILE)
     prof::WorkerProfile* profile = nullptr; // the recorder's buffers, created on first use
 #endif
@@ -195,6 +215,8 @@ struct Worker {
     ~Worker();
     // Makes sure at least n fibers (with stacks) exist. False if memory ran out.
     bool ensure_fibers(unsigned n);
+    // Makes sure at least n blocks exist.
+    void ensure_blocks(unsigned n);
 };
 
 // ---- fiber.cpp ----
@@ -220,7 +242,7 @@ void warp_mma_tf32_m16n8k8(Fiber* const lanes[32]);
 std::string warp_ldmatrix(Fiber* const lanes[32], int count, bool trans);
 
 // ---- scheduler.cpp ----
-// Runs blocks of `launch` until none are left or the launch failed.
+// Runs clusters (blocks, without __cluster_dims__) of `launch` until none are left or the launch failed.
 void run_blocks(Worker& w, Launch& launch);
 
 extern thread_local Worker* t_worker;
@@ -233,11 +255,11 @@ namespace prof {
 void launch_begin(Launch& launch);
 // cc_emu_launch, after every worker has finished: adds the launch's record to the session.
 void launch_end(Launch& launch);
-// The linear index of the i-th block the workers run (i < blocks_to_run).
+// The linear index of the i-th cluster (block, without clusters) the workers run (i < blocks_to_run).
 unsigned long long block_at(const Launch& launch, unsigned long long i);
-// Around one block on the calling OS thread: begin starts recording if the block is in the sample (after
-// the block's dynamic shared memory exists), end analyses what it recorded.
-void block_begin(Worker& w, const Launch& launch, unsigned long long linear_block);
+// Around one cluster (its blocks run together) on the calling OS thread: begin starts recording if the
+// cluster is in the sample (after its blocks' shared memory exists), end analyses what it recorded.
+void block_begin(Worker& w, const Launch& launch, unsigned long long linear_cluster);
 void block_end(Worker& w);
 // A worker takes no more blocks of this launch: its counts join the launch's.
 void worker_done(Worker& w, Launch& launch);
@@ -249,6 +271,8 @@ void worker_destroy(Worker& w);
 // OS threads the next launch runs its blocks on (cc_emu_set_worker_threads, 0 = hardware concurrency
 // capped at 16). For cc_describe in the C ABI's emulator runtime.
 int worker_thread_count();
+// cc_emu_set_cluster_kernels: whether the C ABI's emulator runtime offers the cluster kernels (DeviceFacts).
+bool cluster_kernels_enabled();
 
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -135,6 +135,7 @@ private:
 std::mutex launch_mu;                  // serializes launches and reconfiguration
 std::atomic<int> requested_workers{0}; // 0 = hardware concurrency
 std::atomic<int> strict_mode{0};
+std::atomic<int> cluster_kernels{1}; // cc_emu_set_cluster_kernels
 
 // Never destroyed: at process exit, pool threads may be parked in a wait and C# may still hold us.
 Pool& pool() {
@@ -164,18 +165,21 @@ namespace cc_emu {
 
 int worker_thread_count() { return workers_for(requested_workers.load()); }
 
+bool cluster_kernels_enabled() { return cluster_kernels.load() != 0; }
+
 } // namespace cc_emu
 
 namespace cc_emu_detail {
 
-bool register_kernel(const char* name, Invoker invoke, int param_count) {
+bool register_kernel(const char* name, Invoker invoke, int param_count, unsigned cluster_x, unsigned cluster_y, unsigned cluster_z) {
     cc_emu::Registry& r = cc_emu::registry();
     std::lock_guard<std::mutex> lock(r.mu);
     auto it = std::lower_bound(r.kernels.begin(), r.kernels.end(), name,
                                [](const cc_emu::KernelEntry& k, const char* n) { return std::strcmp(k.name, n) < 0; });
     // A duplicate name cannot link (kernels are extern "C"), so a repeat is the same kernel.
     if (it == r.kernels.end() || std::strcmp(it->name, name) != 0)
-        r.kernels.insert(it, cc_emu::KernelEntry{name, invoke, param_count, CC_EMU_DEFAULT_DYNAMIC_SHARED});
+        r.kernels.insert(it, cc_emu::KernelEntry{name, invoke, param_count, cc_dim3{cluster_x, cluster_y, cluster_z},
+                                                 CC_EMU_DEFAULT_DYNAMIC_SHARED});
     return true;
 }
 
@@ -233,6 +237,8 @@ CC_EMU_API int cc_emu_set_max_dynamic_shared(const char* kernel, unsigned bytes)
 
 CC_EMU_API int cc_emu_set_strict(int strict) { return cc_emu::strict_mode.exchange(strict != 0); }
 
+CC_EMU_API int cc_emu_set_cluster_kernels(int enabled) { return cc_emu::cluster_kernels.exchange(enabled != 0); }
+
 CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, unsigned dynamic_shared_bytes, void** args,
                              char* message, int message_capacity) {
     using namespace cc_emu;
@@ -270,6 +276,20 @@ CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, un
                                    "(cc_emu_set_max_dynamic_shared)",
                                    kernel, dynamic_shared_bytes, shared_limit),
                       message, message_capacity);
+    // A compile-time cluster (__cluster_dims__): the driver refuses a grid that is not a multiple of it. At most 8
+    // blocks, the portable cluster size (the emulator runs them together; a kernel asking for more would need the
+    // non-portable opt-in on the GPU).
+    const cc_dim3 cluster = entry->cluster;
+    const unsigned long long cluster_size = static_cast<unsigned long long>(cluster.x) * cluster.y * cluster.z;
+    if (cluster_size == 0 || cluster_size > 8)
+        return reject(CC_EMU_ERROR_INVALID_VALUE,
+                      format("kernel %s: cluster (%u,%u,%u) must have 1 to 8 blocks", kernel, cluster.x, cluster.y, cluster.z),
+                      message, message_capacity);
+    if (grid.x % cluster.x != 0 || grid.y % cluster.y != 0 || grid.z % cluster.z != 0)
+        return reject(CC_EMU_ERROR_INVALID_VALUE,
+                      format("kernel %s: grid (%u,%u,%u) is not a multiple of its cluster (%u,%u,%u)", kernel, grid.x, grid.y,
+                             grid.z, cluster.x, cluster.y, cluster.z),
+                      message, message_capacity);
     for (int i = 0; i < entry->param_count; ++i)
         if (!args || !args[i])
             return reject(CC_EMU_ERROR_INVALID_VALUE,
@@ -286,6 +306,9 @@ CC_EMU_API int cc_emu_launch(const char* kernel, cc_dim3 grid, cc_dim3 block, un
     l.dynamic_shared_bytes = dynamic_shared_bytes;
     l.threads_per_block = block.x * block.y * block.z;
     l.total_blocks = static_cast<unsigned long long>(grid.x) * grid.y * grid.z;
+    l.cluster = cluster;
+    l.cluster_size = static_cast<unsigned>(cluster_size);
+    l.total_clusters = l.total_blocks / cluster_size;
     l.strict = strict_mode.load() != 0;
     // Fibers start with the launching thread's floating-point control state (rounding, FTZ/DAZ).
     l.mxcsr = _mm_getcsr();

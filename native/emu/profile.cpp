@@ -31,7 +31,10 @@
 //   - the library's own image (.rodata, .data): source locations the shim passes to __syncthreads,
 //     constants; no kernel has __device__ globals, so nothing of the GPU's global memory lies there;
 //   - shared memory: the block's dynamic shared buffer, or the worker's static shared arena, where
-//     CC_STATIC_SHARED places the block's static variables (cuda_shim.h, emu_internal.h);
+//     CC_STATIC_SHARED places the block's static variables (cuda_shim.h, emu_internal.h); in a cluster kernel,
+//     those of every block of the cluster, so a distributed-shared-memory read (cc_cluster_load) counts as a
+//     shared load, with its bank conflicts computed like a local one (the GPU's DSMEM path is slower than the
+//     local one; the BN kernels that use it read a handful of words per block, so the model does not separate them);
 //   - everything else is global memory (the caller's buffers).
 //
 // Warp grouping. On a GPU the active lanes of a warp execute a memory instruction together; here every
@@ -56,6 +59,9 @@
 //
 // Sampling: prof::block_at() maps the i-th block the workers run to the i-th sampled block, so skipped
 // blocks cost nothing; with CC_PROF_EXECUTE_ALL_BLOCKS every block runs and only the sampled ones record.
+// A cluster kernel is sampled in whole clusters (its blocks run together): as many as cover the sample's
+// blocks; a cluster's trace numbers its threads rank * (block rounded up to a warp) + thread, so its blocks'
+// warps stay apart.
 #include "emu_internal.h"
 
 #include "cheapconv/profile.h"
@@ -88,7 +94,7 @@ struct Access {
     std::uintptr_t pc;      // the hook's return address: the static instruction
     std::uintptr_t address;
     std::uint32_t size;
-    std::uint16_t thread;   // linear thread index in the block
+    std::uint16_t thread;   // linear thread index in the cluster (Fiber::cluster_linear; in the block without clusters)
     Op op;
     bool shared;
 };
@@ -302,7 +308,8 @@ struct WorkerProfile {
     Worker* worker = nullptr;
     u64 launch = 0;                        // serial number of the launch `acc` belongs to (0: none)
     std::vector<Access> trace;             // the running block's accesses
-    std::uintptr_t dyn_lo = 0, dyn_size = 0, image_lo = 0, image_size = 0;
+    std::uintptr_t image_lo = 0, image_size = 0;
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> shared_ranges; // (start, size) of the cluster's shared memory
     Accumulated acc;                       // totals and footprints; instructions are in `counts` until flushed
     InstructionIds ids;
     std::vector<InstructionCounts> counts; // [id * kKinds + kind]
@@ -470,7 +477,8 @@ void count_request(WorkerProfile& p, unsigned id, Footprint& reads, Footprint& w
     }
 }
 
-void analyse_block(WorkerProfile& p) {
+// `blocks`: how many blocks the trace is of (a cluster's).
+void analyse_block(WorkerProfile& p, unsigned blocks) {
     const std::vector<Access>& trace = p.trace;
     const std::size_t n = trace.size();
     // Bucket = (warp, instruction id). A counting sort keeps each bucket in trace order, so each lane's
@@ -533,7 +541,7 @@ void analyse_block(WorkerProfile& p) {
     writes.compact();
     p.acc.reads.append(reads);
     p.acc.writes.append(writes);
-    p.acc.blocks += 1;
+    p.acc.blocks += blocks;
     p.trace.clear();
 }
 
@@ -661,21 +669,23 @@ void launch_begin(Launch& l) {
     p->serial = ++serial;
     p->session = s.generation;
     p->execute_all = (s.flags & CC_PROF_EXECUTE_ALL_BLOCKS) != 0;
-    p->sampled = s.sample_blocks == 0 ? l.total_blocks : std::min<u64>(s.sample_blocks, l.total_blocks);
+    // In clusters (one block each without __cluster_dims__): enough to cover the asked-for blocks.
+    const u64 k = l.cluster_size;
+    p->sampled = s.sample_blocks == 0 ? l.total_clusters : std::min<u64>((s.sample_blocks + k - 1) / k, l.total_clusters);
     if (!p->execute_all) l.blocks_to_run = p->sampled;
     l.profile = p;
 }
 
 unsigned long long block_at(const Launch& l, unsigned long long i) {
     if (!l.profile || l.profile->execute_all) return i;
-    return sample_at(i, l.total_blocks, l.profile->sampled);
+    return sample_at(i, l.total_clusters, l.profile->sampled);
 }
 
-void block_begin(Worker& w, const Launch& l, unsigned long long linear_block) {
+void block_begin(Worker& w, const Launch& l, unsigned long long linear_cluster) {
     t_recording = nullptr;
     LaunchProfile* lp = l.profile;
     if (!lp) return;
-    if (lp->execute_all && !in_sample(linear_block, l.total_blocks, lp->sampled)) return;
+    if (lp->execute_all && !in_sample(linear_cluster, l.total_clusters, lp->sampled)) return;
     if (!w.profile) {
         w.profile = new WorkerProfile;
         w.profile->worker = &w;
@@ -684,8 +694,13 @@ void block_begin(Worker& w, const Launch& l, unsigned long long linear_block) {
     WorkerProfile& p = *w.profile;
     if (p.launch != lp->serial) p.reset(lp->serial); // also drops what a failed launch left behind
     p.trace.clear();
-    p.dyn_lo = reinterpret_cast<std::uintptr_t>(w.block.dynamic_shared);
-    p.dyn_size = w.block.dynamic_shared ? l.dynamic_shared_bytes : 0;
+    p.shared_ranges.clear();
+    for (unsigned r = 0; r < w.cluster_blocks; ++r) {
+        const Block& b = *w.blocks[r];
+        if (b.dynamic_shared) p.shared_ranges.emplace_back(reinterpret_cast<std::uintptr_t>(b.dynamic_shared), l.dynamic_shared_bytes);
+        // The static shared arena exists before a block starts (run_cluster allocates it).
+        p.shared_ranges.emplace_back(reinterpret_cast<std::uintptr_t>(b.static_shared.arena), StaticShared::kCapacity);
+    }
     p.image_lo = module_ranges().image_lo;
     p.image_size = module_ranges().image_size;
     t_recording = &p;
@@ -694,7 +709,7 @@ void block_begin(Worker& w, const Launch& l, unsigned long long linear_block) {
 void block_end(Worker& w) {
     if (!t_recording) return;
     t_recording = nullptr;
-    analyse_block(*w.profile);
+    analyse_block(*w.profile, w.cluster_blocks);
 }
 
 void worker_done(Worker& w, Launch& l) {
@@ -735,7 +750,7 @@ void launch_end(Launch& l) {
     info.status = l.status;
     info.blocks_total = l.total_blocks;
     info.blocks_sampled = a.blocks;
-    info.blocks_executed = lp->execute_all ? l.total_blocks : std::min<u64>(l.next_block.load(), l.blocks_to_run);
+    info.blocks_executed = lp->execute_all ? l.total_blocks : std::min<u64>(l.next_block.load(), l.blocks_to_run) * l.cluster_size;
     info.outputs_complete = info.blocks_executed == l.total_blocks && l.status == 0;
     info.scale = a.blocks ? static_cast<double>(l.total_blocks) / static_cast<double>(a.blocks) : 0.0;
     info.raw = a.totals;
@@ -782,11 +797,10 @@ inline void record(const void* address, std::size_t size, Op op, void* pc) {
     if (a - reinterpret_cast<std::uintptr_t>(f->stack_lo) < f->stack_size) return;    // registers, local memory
     if (a - reinterpret_cast<std::uintptr_t>(&f->ctx) < sizeof f->ctx) return;        // special registers
     if (a - p->image_lo < p->image_size) return;                                      // constants, source locations
-    // The worker's static shared arena exists before a block starts (run_block allocates it).
-    const auto arena = reinterpret_cast<std::uintptr_t>(p->worker->block.static_shared.arena);
-    const bool shared = a - p->dyn_lo < p->dyn_size || a - arena < StaticShared::kCapacity;
+    bool shared = false;
+    for (const auto& [lo, bytes] : p->shared_ranges) shared = shared || a - lo < bytes;
     p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), a, static_cast<std::uint32_t>(size),
-                              static_cast<std::uint16_t>(f->linear), op, shared});
+                              static_cast<std::uint16_t>(f->cluster_linear), op, shared});
 }
 
 // A warp-collective mma.sync: one entry per lane, no memory.
@@ -795,7 +809,7 @@ inline void record_mma(void* pc) {
     if (!p) return;
     const Fiber* f = p->worker->current;
     if (!f) return;
-    p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), 0, 0, static_cast<std::uint16_t>(f->linear), kMma, false});
+    p->trace.push_back(Access{reinterpret_cast<std::uintptr_t>(pc), 0, 0, static_cast<std::uint16_t>(f->cluster_linear), kMma, false});
 }
 
 } // namespace

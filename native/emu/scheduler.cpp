@@ -2,6 +2,10 @@
 // until each has exited or waits at a synchronization point, then releases whatever can be released:
 // complete warp-op groups first, then the block barrier. When nothing can be released the block is
 // stuck, and the scheduler explains why (divergent barrier, warp mismatch, deadlock) instead of hanging.
+// A kernel with thread-block clusters (CC_REGISTER_CLUSTER_KERNEL) runs a whole cluster at once: its blocks'
+// fibers take turns block by block on one OS thread, and when no block can release anything of its own, the
+// cluster barrier (cc_cluster_sync) is released once every thread of every block of the cluster waits at it.
+// A kernel without clusters is a cluster of one block, run exactly as before.
 //
 // Also defines the cc_emu_detail entry points that kernel code calls through cuda_shim.h.
 #include "emu_internal.h"
@@ -52,7 +56,7 @@ void Launch::warn_once(std::string text) {
 
 Worker::~Worker() {
     for (auto& f : fibers) fiber_release(*f);
-    std::free(block.static_shared.arena);
+    for (auto& b : blocks) std::free(b->static_shared.arena);
 #if defined(CC_EMU_PROFILE)
     prof::worker_destroy(*this);
 #endif
@@ -66,6 +70,10 @@ bool Worker::ensure_fibers(unsigned n) {
         fibers.push_back(std::move(f));
     }
     return true;
+}
+
+void Worker::ensure_blocks(unsigned n) {
+    while (blocks.size() < n) blocks.push_back(std::make_unique<Block>());
 }
 
 namespace {
@@ -91,14 +99,18 @@ bool same_site(const Fiber& a, const Fiber& b) {
     return a.line == b.line && (a.file == b.file || std::strcmp(a.file, b.file) == 0);
 }
 
-// "thread (x,y,z)"
+// "thread (x,y,z)"; in a cluster of several blocks, "block (x,y,z) thread (x,y,z)"
 std::string thread_name(const Fiber& f) {
+    if (f.worker->cluster_blocks > 1)
+        return format("block (%u,%u,%u) thread (%u,%u,%u)", f.ctx.block_idx.x, f.ctx.block_idx.y, f.ctx.block_idx.z,
+                      f.ctx.thread_idx.x, f.ctx.thread_idx.y, f.ctx.thread_idx.z);
     return format("thread (%u,%u,%u)", f.ctx.thread_idx.x, f.ctx.thread_idx.y, f.ctx.thread_idx.z);
 }
 
 // "waits at __syncthreads at file:line" / "waits at __shfl_down_sync(mask 0x...) at file:line"
 std::string wait_site(const Fiber& f) {
     if (f.state == FiberState::kAtBarrier) return format("waits at __syncthreads at %s:%u", f.file, f.line);
+    if (f.state == FiberState::kAtClusterBarrier) return format("waits at cc_cluster_sync at %s:%u", f.file, f.line);
     if (f.state == FiberState::kAtWarpOp)
         return format("waits at %s(mask 0x%08x) at %s:%u", op_name(f.op), f.mask, f.file, f.line);
     if (f.state == FiberState::kExited) return "has exited";
@@ -109,9 +121,9 @@ std::string wait_site(const Fiber& f) {
 void fiber_main(Fiber* f) {
     Worker& w = *f->worker;
     fiber_first_entry(w, *f);
-    hb_acquire(&w.block.start_sync);
+    hb_acquire(&f->block->start_sync);
     w.launch->kernel->invoke(w.launch->args);
-    hb_release(&w.block.end_sync);
+    hb_release(&f->block->end_sync);
     f->state = FiberState::kExited;
     fiber_switch_out(w, *f, /*exiting=*/true);
     __builtin_trap(); // an exited fiber is never resumed
@@ -119,44 +131,43 @@ void fiber_main(Fiber* f) {
 
 class BlockRunner {
 public:
-    BlockRunner(Worker& w, Launch& l) : w_(w), l_(l), b_(w.block), n_(b_.nthreads) {}
+    BlockRunner(Worker& w, Launch& l, Block& b) : w_(w), l_(l), b_(b), n_(b_.nthreads) {}
 
-    // Runs the block. Returns false if it failed (the error is recorded in the launch).
-    bool run() {
-        for (;;) {
-            // Round-robin: every ready fiber runs until it exits or waits.
-            for (unsigned t = 0; t < n_; ++t) {
-                Fiber& f = fiber(t);
-                if (f.state == FiberState::kReady) fiber_switch_in(w_, f);
-            }
-            if (count_state(FiberState::kFaulted) > 0) return false; // the thread has said why (Launch::fail)
-            if (count_state(FiberState::kExited) == n_) return true;
-            const bool released = resolve_warp_ops();
-            if (failed_) return false;
-            if (released) continue;
-            if (release_barrier()) continue;
-            if (failed_) return false;
-            diagnose_stuck();
-            return false;
+    enum class Step { kProgress, kDone, kIdle, kFailed };
+
+    // One round: every ready fiber runs until it exits or waits, then the block releases what it can. kIdle: nothing
+    // of the block's own can be released (its threads wait at the cluster barrier, or it is stuck).
+    Step step() {
+        for (unsigned t = 0; t < n_; ++t) {
+            Fiber& f = fiber(t);
+            if (f.state == FiberState::kReady) fiber_switch_in(w_, f);
         }
+        if (count_state(FiberState::kFaulted) > 0) return Step::kFailed; // the thread has said why (Launch::fail)
+        if (count_state(FiberState::kExited) == n_) {
+            b_.exited = true;
+            return Step::kDone;
+        }
+        const bool released = resolve_warp_ops();
+        if (failed_) return Step::kFailed;
+        if (released) return Step::kProgress;
+        if (release_barrier()) return Step::kProgress;
+        if (failed_) return Step::kFailed;
+        return Step::kIdle;
     }
 
+    // Nothing can be released: say why (the block's own reasons).
+    void diagnose() { diagnose_stuck(); }
+
+    Fiber& fiber(unsigned t) { return *w_.fibers[b_.first_fiber + t]; }
+    unsigned threads() const { return n_; }
+    bool failed() const { return failed_; }
+
 private:
-    Fiber& fiber(unsigned t) { return *w_.fibers[t]; }
 
     unsigned count_state(FiberState s) {
         unsigned c = 0;
         for (unsigned t = 0; t < n_; ++t) c += fiber(t).state == s;
         return c;
-    }
-
-    std::string where() {
-        return format("kernel %s, block (%u,%u,%u)", l_.kernel->name, b_.idx.x, b_.idx.y, b_.idx.z);
-    }
-
-    void fail(int code, const std::string& text) {
-        failed_ = true;
-        l_.fail(code, format("%s: %s: %s", cc_emu_status_name(code), where().c_str(), text.c_str()));
     }
 
     // Lanes of warp `wp` that exist (the last warp may be partial) and have not exited.
@@ -334,6 +345,17 @@ private:
         return ok ? j : lane;
     }
 
+public:
+    std::string where() {
+        return format("kernel %s, block (%u,%u,%u)", l_.kernel->name, b_.idx.x, b_.idx.y, b_.idx.z);
+    }
+
+    void fail(int code, const std::string& text) {
+        failed_ = true;
+        l_.fail(code, format("%s: %s: %s", cc_emu_status_name(code), where().c_str(), text.c_str()));
+    }
+
+private:
     // Releases __syncthreads if every thread that has not exited waits at it, at one call site.
     bool release_barrier() {
         const Fiber* first = nullptr;
@@ -457,24 +479,141 @@ bool reset_static_shared(StaticShared& s) {
     return true;
 }
 
-// Runs one block on the calling OS thread. Returns false if the launch failed.
-bool run_block(Worker& w, Launch& l, unsigned long long linear_block) {
-    Block& b = w.block;
-    const cc_dim3 g = l.grid, bd = l.block;
-    b.idx = uint3{static_cast<unsigned>(linear_block % g.x), static_cast<unsigned>((linear_block / g.x) % g.y),
-                  static_cast<unsigned>(linear_block / (static_cast<unsigned long long>(g.x) * g.y))};
-    b.nthreads = l.threads_per_block;
-    b.barrier_generation = 0;
-    if (!w.ensure_fibers(b.nthreads)) {
-        l.fail(CC_EMU_ERROR_OUT_OF_MEMORY, format("%s: kernel %s: cannot allocate %u fiber stacks",
-                                                  cc_emu_status_name(CC_EMU_ERROR_OUT_OF_MEMORY), l.kernel->name, b.nthreads));
-        return false;
+// Runs the blocks of one cluster together (one block without clusters): each block takes a round in turn; when
+// none can release anything of its own, the cluster barrier is tried; when that cannot be released either, the
+// cluster is stuck and says why.
+class ClusterRunner {
+public:
+    ClusterRunner(Worker& w, Launch& l) : w_(w), l_(l) {
+        runners_.reserve(w.cluster_blocks);
+        for (unsigned r = 0; r < w.cluster_blocks; ++r) runners_.emplace_back(w, l, *w.blocks[r]);
     }
+
+    bool run() {
+        std::vector<bool> done(runners_.size(), false);
+        for (;;) {
+            bool progressed = false, all_done = true;
+            for (std::size_t r = 0; r < runners_.size(); ++r) {
+                if (done[r]) continue;
+                switch (runners_[r].step()) {
+                case BlockRunner::Step::kFailed: return false;
+                case BlockRunner::Step::kDone: done[r] = true; break;
+                case BlockRunner::Step::kProgress: progressed = true, all_done = false; break;
+                case BlockRunner::Step::kIdle: all_done = false; break;
+                }
+            }
+            if (all_done) return true;
+            if (progressed) continue;
+            if (release_cluster_barrier()) continue;
+            if (failed_) return false;
+            diagnose(done);
+            return false;
+        }
+    }
+
+private:
+    // Every thread of the cluster that has not exited waits at cc_cluster_sync, at one call site: release them.
+    bool release_cluster_barrier() {
+        const Fiber* first = nullptr;
+        const Fiber* exited = nullptr;
+        unsigned exited_count = 0;
+        for (BlockRunner& b : runners_)
+            for (unsigned t = 0; t < b.threads(); ++t) {
+                const Fiber& f = b.fiber(t);
+                if (f.state == FiberState::kExited) {
+                    if (!exited) exited = &f;
+                    ++exited_count;
+                    continue;
+                }
+                if (f.state != FiberState::kAtClusterBarrier) return false;
+                if (!first) first = &f;
+                else if (!same_site(f, *first)) {
+                    fail(runners_[0], CC_EMU_DIVERGENT_BARRIER, format("%s %s but %s %s", thread_name(*first).c_str(),
+                                                                       wait_site(*first).c_str(), thread_name(f).c_str(),
+                                                                       wait_site(f).c_str()));
+                    return false;
+                }
+            }
+        if (!first) return false;
+        if (exited) {
+            const std::string text = format("kernel %s, %u thread(s) of the cluster (first: %s) had returned while the others "
+                                            "waited at cc_cluster_sync at %s:%u; code after the barrier must not rely on them",
+                                            l_.kernel->name, exited_count, thread_name(*exited).c_str(), first->file, first->line);
+            if (l_.strict) {
+                failed_ = true;
+                l_.fail(CC_EMU_EXITED_AT_BARRIER, format("%s: %s", cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER), text.c_str()));
+                return false;
+            }
+            l_.warn_once(format("warning: %s (%s)", text.c_str(), cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER)));
+        }
+        ++w_.cluster_generation;
+        for (BlockRunner& b : runners_)
+            for (unsigned t = 0; t < b.threads(); ++t)
+                if (b.fiber(t).state == FiberState::kAtClusterBarrier) b.fiber(t).state = FiberState::kReady;
+        return true;
+    }
+
+    // No block can move and the cluster barrier cannot be released.
+    void diagnose(const std::vector<bool>& done) {
+        // A block none of whose threads waits at the cluster barrier is stuck on its own.
+        const Fiber* at_cluster = nullptr;
+        for (std::size_t r = 0; r < runners_.size(); ++r) {
+            if (done[r]) continue;
+            BlockRunner& b = runners_[r];
+            bool any = false;
+            for (unsigned t = 0; t < b.threads(); ++t)
+                if (b.fiber(t).state == FiberState::kAtClusterBarrier) {
+                    any = true;
+                    if (!at_cluster) at_cluster = &b.fiber(t);
+                }
+            if (!any) {
+                b.diagnose();
+                failed_ = true;
+                return;
+            }
+        }
+        // Some threads wait at the cluster barrier and others of the cluster elsewhere.
+        for (std::size_t r = 0; r < runners_.size(); ++r) {
+            BlockRunner& b = runners_[r];
+            for (unsigned t = 0; t < b.threads(); ++t) {
+                const Fiber& f = b.fiber(t);
+                if (f.state == FiberState::kAtBarrier || f.state == FiberState::kAtWarpOp) {
+                    fail(b, CC_EMU_DIVERGENT_BARRIER, format("%s %s but %s %s", thread_name(*at_cluster).c_str(),
+                                                             wait_site(*at_cluster).c_str(), thread_name(f).c_str(),
+                                                             wait_site(f).c_str()));
+                    return;
+                }
+            }
+        }
+        fail(runners_[0], CC_EMU_DEADLOCK, "no thread of the cluster can make progress");
+    }
+
+    void fail(BlockRunner& b, int code, const std::string& text) {
+        failed_ = true;
+        b.fail(code, text);
+    }
+
+    Worker& w_;
+    Launch& l_;
+    std::vector<BlockRunner> runners_;
+    bool failed_ = false;
+};
+
+// Sets up block `rank` of the running cluster (its index, shared memory). Returns false if the launch failed.
+bool prepare_block(Worker& w, Launch& l, unsigned rank, uint3 idx) {
+    Block& b = *w.blocks[rank];
+    b.idx = idx;
+    b.rank = rank;
+    b.nthreads = l.threads_per_block;
+    b.first_fiber = rank * l.threads_per_block;
+    b.exited = false;
+    b.barrier_generation = 0;
     // Dynamic shared memory: exactly the requested size, so ASan reports an access one past the end.
     // Filled with 0xff bytes (NaN as float, -1 as int): shared memory starts out undefined on a GPU.
     b.dynamic_shared = nullptr;
     if (l.dynamic_shared_bytes) {
         if (posix_memalign(&b.dynamic_shared, 16, l.dynamic_shared_bytes) != 0) {
+            b.dynamic_shared = nullptr;
             l.fail(CC_EMU_ERROR_OUT_OF_MEMORY, format("%s: kernel %s: cannot allocate %u bytes of dynamic shared memory",
                                                       cc_emu_status_name(CC_EMU_ERROR_OUT_OF_MEMORY), l.kernel->name,
                                                       l.dynamic_shared_bytes));
@@ -486,18 +625,20 @@ bool run_block(Worker& w, Launch& l, unsigned long long linear_block) {
         l.fail(CC_EMU_ERROR_OUT_OF_MEMORY, format("%s: kernel %s: cannot allocate the worker's %zu-byte static shared arena",
                                                   cc_emu_status_name(CC_EMU_ERROR_OUT_OF_MEMORY), l.kernel->name,
                                                   StaticShared::kCapacity));
-        std::free(b.dynamic_shared);
-        b.dynamic_shared = nullptr;
         return false;
     }
+    const cc_dim3 g = l.grid, bd = l.block;
     const uint3 block_dim{bd.x, bd.y, bd.z}, grid_dim{g.x, g.y, g.z};
+    const unsigned warp_rounded = (b.nthreads + 31) / 32 * 32;
     for (unsigned t = 0; t < b.nthreads; ++t) {
-        Fiber& f = *w.fibers[t];
+        Fiber& f = *w.fibers[b.first_fiber + t];
         f.ctx.thread_idx = uint3{t % bd.x, (t / bd.x) % bd.y, t / (bd.x * bd.y)};
         f.ctx.block_idx = b.idx;
         f.ctx.block_dim = block_dim;
         f.ctx.grid_dim = grid_dim;
         f.linear = t;
+        f.block = &b;
+        f.cluster_linear = rank * warp_rounded + t;
         f.lane = t % 32;
         f.warp = t / 32;
         f.state = FiberState::kReady;
@@ -507,24 +648,58 @@ bool run_block(Worker& w, Launch& l, unsigned long long linear_block) {
         fiber_prepare(f, &fiber_main, l.mxcsr, l.fpu_cw);
         fiber_set_name(f, f.ctx);
     }
-    hb_release(&b.start_sync);
-#if defined(CC_EMU_PROFILE)
-    prof::block_begin(w, l, linear_block);
-#endif
-    BlockRunner runner(w, l);
-    const bool ok = runner.run();
-#if defined(CC_EMU_PROFILE)
-    prof::block_end(w);
-#endif
-    if (!ok) {
-        for (unsigned t = 0; t < b.nthreads; ++t) {
-            Fiber& f = *w.fibers[t];
-            if (f.state != FiberState::kExited) fiber_abandon(w, f, &b.end_sync);
-        }
+    return true;
+}
+
+// Runs one cluster (one block without clusters) on the calling OS thread. Returns false if the launch failed.
+bool run_cluster(Worker& w, Launch& l, unsigned long long linear_cluster) {
+    const cc_dim3 g = l.grid, c = l.cluster;
+    const unsigned long long cx = g.x / c.x, cy = g.y / c.y; // clusters per grid row and column
+    const unsigned long long kx = linear_cluster % cx, ky = (linear_cluster / cx) % cy, kz = linear_cluster / (cx * cy);
+    const unsigned k = l.cluster_size;
+    w.ensure_blocks(k);
+    w.cluster_blocks = k;
+    w.cluster_generation = 0;
+    if (!w.ensure_fibers(k * l.threads_per_block)) {
+        l.fail(CC_EMU_ERROR_OUT_OF_MEMORY, format("%s: kernel %s: cannot allocate %u fiber stacks",
+                                                  cc_emu_status_name(CC_EMU_ERROR_OUT_OF_MEMORY), l.kernel->name,
+                                                  k * l.threads_per_block));
+        return false;
     }
-    hb_acquire(&b.end_sync);
-    std::free(b.dynamic_shared);
-    b.dynamic_shared = nullptr;
+    bool ok = true;
+    unsigned prepared = 0;
+    for (; prepared < k && ok; ++prepared) {
+        // %cluster_ctarank = x + y*cx + z*cx*cy of the block's place in its cluster.
+        const unsigned r = prepared;
+        const uint3 idx{static_cast<unsigned>(kx * c.x + r % c.x), static_cast<unsigned>(ky * c.y + (r / c.x) % c.y),
+                        static_cast<unsigned>(kz * c.z + r / (c.x * c.y))};
+        ok = prepare_block(w, l, r, idx);
+    }
+    if (ok) {
+        for (unsigned r = 0; r < k; ++r) hb_release(&w.blocks[r]->start_sync);
+#if defined(CC_EMU_PROFILE)
+        prof::block_begin(w, l, linear_cluster);
+#endif
+        ClusterRunner runner(w, l);
+        ok = runner.run();
+#if defined(CC_EMU_PROFILE)
+        prof::block_end(w);
+#endif
+        if (!ok) {
+            for (unsigned r = 0; r < k; ++r) {
+                Block& b = *w.blocks[r];
+                for (unsigned t = 0; t < b.nthreads; ++t) {
+                    Fiber& f = *w.fibers[b.first_fiber + t];
+                    if (f.state != FiberState::kExited) fiber_abandon(w, f, &b.end_sync);
+                }
+            }
+        }
+        for (unsigned r = 0; r < k; ++r) hb_acquire(&w.blocks[r]->end_sync);
+    }
+    for (unsigned r = 0; r < prepared; ++r) {
+        std::free(w.blocks[r]->dynamic_shared);
+        w.blocks[r]->dynamic_shared = nullptr;
+    }
     return ok;
 }
 
@@ -538,11 +713,11 @@ void run_blocks(Worker& w, Launch& l) {
         const unsigned long long i = l.next_block.fetch_add(1, std::memory_order_relaxed);
         if (i >= blocks_to_run(l)) break;
 #if defined(CC_EMU_PROFILE)
-        const unsigned long long b = prof::block_at(l, i);
+        const unsigned long long c = prof::block_at(l, i);
 #else
-        const unsigned long long b = i;
+        const unsigned long long c = i;
 #endif
-        if (!run_block(w, l, b)) break;
+        if (!run_cluster(w, l, c)) break;
     }
 #if defined(CC_EMU_PROFILE)
     prof::worker_done(w, l);
@@ -563,11 +738,11 @@ using cc_emu::Worker;
 
 const ThreadContext* current() { return &cc_emu::t_worker->current->ctx; }
 
-void* dynamic_shared() { return cc_emu::t_worker->block.dynamic_shared; }
+void* dynamic_shared() { return cc_emu::t_worker->current->block->dynamic_shared; }
 
 void* static_shared(const void* tag, std::size_t bytes, const char* name, const char* file, unsigned line) {
     Worker& w = *cc_emu::t_worker;
-    cc_emu::StaticShared& s = w.block.static_shared;
+    cc_emu::StaticShared& s = w.current->block->static_shared;
     // Every thread of the block runs the declaration; the first one places the variable, the others find it.
     for (const auto& v : s.variables)
         if (v.tag == tag) {
@@ -576,7 +751,7 @@ void* static_shared(const void* tag, std::size_t bytes, const char* name, const 
         }
     cc_emu::Launch& l = *w.launch;
     const auto fault = [&](int code, const std::string& why) -> void* {
-        const uint3 b = w.block.idx;
+        const uint3 b = w.current->block->idx;
         l.fail(code, cc_emu::format("%s: kernel %s, block (%u,%u,%u): %s:%u: static __shared__ %s: %s", cc_emu_status_name(code),
                                     l.kernel->name, b.x, b.y, b.z, file, line, name, why.c_str()));
         Fiber& f = *w.current;
@@ -605,7 +780,7 @@ void* static_shared(const void* tag, std::size_t bytes, const char* name, const 
     const unsigned offset = (s.used + 15u) & ~15u;
     s.used = offset + static_cast<unsigned>(bytes) + cc_emu::StaticShared::kRedzone;
     s.requested = static_cast<unsigned>(requested);
-    s.variables.push_back({tag, offset});
+    s.variables.push_back({tag, offset, static_cast<unsigned>(bytes)});
     unsigned char* p = s.arena + offset;
 #if defined(CC_EMU_ASAN)
     ASAN_UNPOISON_MEMORY_REGION(p, bytes);
@@ -624,11 +799,77 @@ void syncthreads(const char* file, unsigned line) {
     // TSan: everything before the barrier happens before everything after it, in every thread. The
     // slot alternates by generation so that a fast thread's release for the *next* barrier cannot
     // leak into a slow thread's acquire for this one.
-    f.barrier_sync_parity = static_cast<char>(w.block.barrier_generation & 1);
-    char* slot = &w.block.barrier_sync[static_cast<unsigned>(f.barrier_sync_parity)];
+    f.barrier_sync_parity = static_cast<char>(f.block->barrier_generation & 1);
+    char* slot = &f.block->barrier_sync[static_cast<unsigned>(f.barrier_sync_parity)];
     cc_emu::hb_release(slot);
     cc_emu::fiber_switch_out(w, f, false);
     cc_emu::hb_acquire(slot);
+}
+
+unsigned cluster_rank() { return cc_emu::t_worker->current->block->rank; }
+
+unsigned cluster_size() { return cc_emu::t_worker->cluster_blocks; }
+
+void cluster_sync(const char* file, unsigned line) {
+    Worker& w = *cc_emu::t_worker;
+    Fiber& f = *w.current;
+    f.state = FiberState::kAtClusterBarrier;
+    f.file = file;
+    f.line = line;
+    // TSan: as __syncthreads, over the cluster (its blocks' fibers all run on this OS thread, but TSan sees each
+    // fiber as a thread of its own, so a block's reads of another's shared memory need this edge).
+    char* slot = &w.cluster_sync[w.cluster_generation & 1];
+    cc_emu::hb_release(slot);
+    cc_emu::fiber_switch_out(w, f, false);
+    cc_emu::hb_acquire(slot);
+}
+
+const void* cluster_map(const void* shared, unsigned rank, unsigned bytes, const char* file, unsigned line) {
+    Worker& w = *cc_emu::t_worker;
+    Fiber& f = *w.current;
+    const cc_emu::Block& own = *f.block;
+    const auto fault = [&](const std::string& why) -> const void* {
+        cc_emu::Launch& l = *w.launch;
+        l.fail(CC_EMU_INVALID_OPERAND,
+               cc_emu::format("%s: kernel %s, block (%u,%u,%u) thread (%u,%u,%u): cc_cluster_load at %s:%u: %s",
+                              cc_emu_status_name(CC_EMU_INVALID_OPERAND), l.kernel->name, own.idx.x, own.idx.y, own.idx.z,
+                              f.ctx.thread_idx.x, f.ctx.thread_idx.y, f.ctx.thread_idx.z, file, line, why.c_str()));
+        f.state = FiberState::kFaulted;
+        cc_emu::fiber_switch_out(w, f, false); // never resumed: the cluster is abandoned
+        std::abort();
+    };
+    if (rank >= w.cluster_blocks)
+        return fault(cc_emu::format("rank %u is outside the cluster of %u block(s)", rank, w.cluster_blocks));
+    // Cheap to see and always a bug: without a cluster barrier first the other block may not have started, nor
+    // stored what is read.
+    if (w.cluster_generation == 0)
+        return fault(cc_emu::format("reads block rank %u's shared memory before the first cc_cluster_sync", rank));
+    const cc_emu::Block& target = *w.blocks[rank];
+    if (target.exited)
+        return fault(cc_emu::format("block rank %u has exited: its shared memory is gone (end the kernel with a "
+                                    "cc_cluster_sync after the last read)", rank));
+    const auto at = reinterpret_cast<std::uintptr_t>(shared);
+    const auto dyn = reinterpret_cast<std::uintptr_t>(own.dynamic_shared);
+    const unsigned dyn_bytes = w.launch->dynamic_shared_bytes;
+    if (own.dynamic_shared && at - dyn < dyn_bytes) {
+        if (at - dyn + bytes > dyn_bytes)
+            return fault(cc_emu::format("%u bytes at offset %llu pass the end of the %u-byte dynamic shared buffer", bytes,
+                                        static_cast<unsigned long long>(at - dyn), dyn_bytes));
+        return static_cast<const unsigned char*>(target.dynamic_shared) + (at - dyn);
+    }
+    const cc_emu::StaticShared& mine = own.static_shared;
+    const auto arena = reinterpret_cast<std::uintptr_t>(mine.arena);
+    for (const auto& v : mine.variables) {
+        if (at - (arena + v.offset) >= v.bytes) continue;
+        const std::uintptr_t offset = at - (arena + v.offset);
+        if (offset + bytes > v.bytes)
+            return fault(cc_emu::format("%u bytes at offset %llu pass the end of a %u-byte static shared variable", bytes,
+                                        static_cast<unsigned long long>(offset), v.bytes));
+        for (const auto& t : target.static_shared.variables)
+            if (t.tag == v.tag) return target.static_shared.arena + t.offset + offset;
+        return fault(cc_emu::format("block rank %u has not declared that static shared variable", rank));
+    }
+    return fault("the address is not in this block's shared memory (a static shared variable or the dynamic buffer)");
 }
 
 void warp_collective(WarpOp op, const void* in, void* out, int operand, const char* file, unsigned line) {

@@ -11,9 +11,23 @@
 //   cc_batchnorm_eval_forward_kernel          one thread per element, 1-D grid
 //   cc_batchnorm_backward_reduce_kernel       one block per channel (grid C), block a multiple of 32 (256)
 //   cc_batchnorm_backward_data_kernel         one thread per element, 1-D grid
+//   cc_batchnorm_train_forward_cluster_kernel one cluster of CC_BN_CLUSTER_BLOCKS blocks per channel (grid
+//                                             C * CC_BN_CLUSTER_BLOCKS), block a multiple of 32 (256); sm_90
+//   cc_batchnorm_backward_cluster_kernel      the same
 // Training forward = train_stats then apply; backward = backward_reduce then backward_data. The per-channel
 // reductions are split from the element-wise passes so that the element-wise work spreads over the whole
 // GPU even where C is small (16 channels would otherwise occupy 16 SMs).
+//
+// On sm_90 each pair is one launch instead (the launcher's choice, native/launch/batchnorm.cpp): a thread-block
+// cluster per channel spreads the channel over CC_BN_CLUSTER_BLOCKS blocks (SMs), and the blocks exchange their
+// partial sums through distributed shared memory, so the statistics need no second launch. Each block reduces
+// its slice (thread t of rank r takes elements r * blockDim + t + k * CC_BN_CLUSTER_BLOCKS * blockDim) with the
+// block tree below, publishes the total in its shared memory, and after a cluster barrier every thread adds the
+// CC_BN_CLUSTER_BLOCKS totals in rank order (cc_bn_cluster_sum): every block gets the same bits, without atomics,
+// and the result depends only on the shape (the launcher's one geometry per shape). The sums are partitioned
+// differently from the two-launch path, so the bits differ from it within rounding. The same thread then applies
+// (or differentiates) the elements it reduced, so y may still alias x. Without clusters (clang's sm_80 PTX,
+// nvcc's sm_80 pass) the bodies are empty and the launcher never picks these kernels.
 //
 // Statistics are two-pass inside one block: the mean first, then the sum of squared deviations from it.
 // Unlike E[x^2] - E[x]^2, that stays accurate when |mean| is large against the spread. Every reduction is
@@ -36,6 +50,21 @@ static __device__ __forceinline__ int cc_bn_index(int j, int channel, int c, int
 {
     const int sample = j / hw;
     return (sample * c + channel) * hw + (j - sample * hw);
+}
+
+// The backward's per-element terms, shared by every backward kernel: x_hat, and g = dy, or 0 where the fused ReLU's
+// mask (the forward's y > 0, recomputed with cc_bn_affine) is off.
+static __device__ __forceinline__ float cc_bn_masked_gradient(float x, float dy, float mu, float is, float ga, float be, int relu,
+                                                              float* x_hat)
+{
+    *x_hat = (x - mu) * is;
+    return relu && !(cc_bn_affine(x, mu, is, ga, be) > 0.0f) ? 0.0f : dy;
+}
+
+// dx = gamma * invstd / M * (M * g - dbeta - x_hat * dgamma).
+static __device__ __forceinline__ float cc_bn_input_gradient(float ga, float is, float m, float x_hat, float g, float dgamma, float dbeta)
+{
+    return ga * is / m * fmaf(-x_hat, dgamma, m * g - dbeta);
 }
 
 // Per channel: mean, biased variance, invstd = 1/sqrt(var + eps) into save_mean/save_invstd, and
@@ -122,9 +151,8 @@ extern "C" __global__ void cc_batchnorm_backward_reduce_kernel(int n, int c, int
     float sum_g = 0.0f, sum_g_xhat = 0.0f;
     for (unsigned j = threadIdx.x; j < (unsigned)m; j += blockDim.x) {
         const int index = cc_bn_index(j, channel, c, hw);
-        const float x_hat = (x[index] - mu) * is;
-        float g = dy[index];
-        if (relu && !(cc_bn_affine(x[index], mu, is, ga, be) > 0.0f)) g = 0.0f;
+        float x_hat;
+        const float g = cc_bn_masked_gradient(x[index], dy[index], mu, is, ga, be, relu, &x_hat);
         sum_g += g;
         sum_g_xhat = fmaf(g, x_hat, sum_g_xhat);
     }
@@ -153,13 +181,142 @@ extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int h
     const int channel = (index / hw) % c;
     const float m = (float)(n * hw);
     const float mu = mean[channel], is = invstd[channel], ga = gamma[channel];
-    const float x_hat = (x[index] - mu) * is;
-    float g = dy[index];
-    if (relu && !(cc_bn_affine(x[index], mu, is, ga, beta[channel]) > 0.0f)) g = 0.0f;
-    const float gradient = ga * is / m * fmaf(-x_hat, dgamma[channel], m * g - dbeta[channel]);
+    float x_hat;
+    const float g = cc_bn_masked_gradient(x[index], dy[index], mu, is, ga, beta[channel], relu, &x_hat);
+    const float gradient = cc_bn_input_gradient(ga, is, m, x_hat, g, dgamma[channel], dbeta[channel]);
     // Accumulating: the gradient rounded to fp32, then one rounded add (never contracted into the product above), so
     // the bits are those of storing it and adding it to dx afterwards (cc_axpy_kernel with alpha 1).
     dx[index] = accumulate ? cc_add_rn(dx[index], gradient) : gradient;
+}
+
+#if CC_HAS_CLUSTERS
+// The sum of partial[0] over the blocks of the cluster, added in rank order 0, 1, ..., CC_BN_CLUSTER_BLOCKS - 1: the
+// same bits in every thread of every block. Lane r of each warp loads rank r's word (one distributed-shared-memory
+// read per lane), and the shuffles hand the words to every lane in rank order. The caller has passed a
+// cc_cluster_sync since every block stored its word; blockDim.x is a multiple of 32.
+static __device__ __forceinline__ float cc_bn_cluster_sum(const float* partial)
+{
+    const unsigned lane = threadIdx.x % warpSize;
+    const float mine = lane < CC_BN_CLUSTER_BLOCKS ? cc_cluster_load(partial, lane) : 0.0f;
+    float total = 0.0f;
+    CC_UNROLL
+    for (int r = 0; r < CC_BN_CLUSTER_BLOCKS; ++r) total += __shfl_sync(0xffffffffu, mine, r);
+    return total;
+}
+#endif
+
+// Training forward in one launch (sm_90): the statistics of train_stats (two-pass: the mean, then the squared
+// deviations from it) over the channel's cluster, then apply's y for the block's slice. Writes save_mean,
+// save_invstd and the running statistics (rank 0) exactly as train_stats does from its totals; y may alias x.
+extern "C" __global__ void CC_CLUSTER_DIMS(CC_BN_CLUSTER_BLOCKS, 1, 1)
+    cc_batchnorm_train_forward_cluster_kernel(int n, int c, int hw, const float* x, const float* __restrict__ gamma,
+                                              const float* __restrict__ beta, float momentum, float eps,
+                                              float* __restrict__ running_mean, float* __restrict__ running_var,
+                                              float* __restrict__ save_mean, float* __restrict__ save_invstd, int relu,
+                                              float* y)
+{
+#if CC_HAS_CLUSTERS
+    CC_STATIC_SHARED(float, scratch, [CC_MAX_WARPS]);
+    CC_STATIC_SHARED(float, partial, [2]); // this block's sum, then its squared deviations: what the cluster reads
+    const unsigned rank = cc_cluster_ctarank();
+    const int channel = blockIdx.x / CC_BN_CLUSTER_BLOCKS;
+    const int m = n * hw;
+    const unsigned first = rank * blockDim.x + threadIdx.x, stride = CC_BN_CLUSTER_BLOCKS * blockDim.x;
+
+    float sum = 0.0f;
+    for (unsigned j = first; j < (unsigned)m; j += stride) {
+        sum += x[cc_bn_index(j, channel, c, hw)];
+    }
+    sum = cc_block_sum(sum, scratch);
+    if (threadIdx.x == 0) partial[0] = sum;
+    cc_cluster_sync();
+    const float mean = cc_bn_cluster_sum(&partial[0]) / (float)m;
+
+    float squares = 0.0f;
+    for (unsigned j = first; j < (unsigned)m; j += stride) {
+        const float d = x[cc_bn_index(j, channel, c, hw)] - mean;
+        squares = fmaf(d, d, squares);
+    }
+    squares = cc_block_sum(squares, scratch);
+    if (threadIdx.x == 0) partial[1] = squares; // a slot of its own: another block may still be reading partial[0]
+    cc_cluster_sync();
+    const float squares_total = cc_bn_cluster_sum(&partial[1]);
+    const float invstd = 1.0f / sqrtf(squares_total / (float)m + eps);
+
+    if (rank == 0 && threadIdx.x == 0) {
+        const float unbiased = squares_total / (float)(m - 1);
+        save_mean[channel] = mean;
+        save_invstd[channel] = invstd;
+        running_mean[channel] = (1.0f - momentum) * running_mean[channel] + momentum * mean;
+        running_var[channel] = (1.0f - momentum) * running_var[channel] + momentum * unbiased;
+    }
+
+    const float ga = gamma[channel], be = beta[channel];
+    for (unsigned j = first; j < (unsigned)m; j += stride) {
+        const int index = cc_bn_index(j, channel, c, hw);
+        float v = cc_bn_affine(x[index], mean, invstd, ga, be);
+        if (relu && !(v > 0.0f)) v = 0.0f;
+        y[index] = v;
+    }
+    cc_cluster_sync(); // no block exits (taking its shared memory) while another may still read its partial[1]
+#else
+    cc_unused(n, c, hw, x, gamma, beta, momentum, eps, running_mean, running_var, save_mean, save_invstd, relu, y);
+#endif
+}
+
+// Training backward in one launch (sm_90): backward_reduce's sums of g and g * x_hat over the channel's cluster, then
+// backward_data's dx for the block's slice (accumulate: dx += it, one rounded add). dgamma and dbeta from rank 0.
+extern "C" __global__ void CC_CLUSTER_DIMS(CC_BN_CLUSTER_BLOCKS, 1, 1)
+    cc_batchnorm_backward_cluster_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ dy,
+                                         const float* __restrict__ gamma, const float* __restrict__ beta,
+                                         const float* __restrict__ mean, const float* __restrict__ invstd, int relu,
+                                         int accumulate, float* __restrict__ dgamma, float* __restrict__ dbeta,
+                                         float* __restrict__ dx)
+{
+#if CC_HAS_CLUSTERS
+    CC_STATIC_SHARED(float, scratch, [CC_MAX_WARPS]);
+    CC_STATIC_SHARED(float, partial, [2]); // this block's sums of g and of g * x_hat
+    const unsigned rank = cc_cluster_ctarank();
+    const int channel = blockIdx.x / CC_BN_CLUSTER_BLOCKS;
+    const int m = n * hw;
+    const unsigned first = rank * blockDim.x + threadIdx.x, stride = CC_BN_CLUSTER_BLOCKS * blockDim.x;
+    const float mu = mean[channel], is = invstd[channel], ga = gamma[channel], be = beta[channel];
+
+    float sum_g = 0.0f, sum_g_xhat = 0.0f;
+    for (unsigned j = first; j < (unsigned)m; j += stride) {
+        const int index = cc_bn_index(j, channel, c, hw);
+        float x_hat;
+        const float g = cc_bn_masked_gradient(x[index], dy[index], mu, is, ga, be, relu, &x_hat);
+        sum_g += g;
+        sum_g_xhat = fmaf(g, x_hat, sum_g_xhat);
+    }
+    sum_g = cc_block_sum(sum_g, scratch);
+    sum_g_xhat = cc_block_sum(sum_g_xhat, scratch);
+    if (threadIdx.x == 0) {
+        partial[0] = sum_g;
+        partial[1] = sum_g_xhat;
+    }
+    cc_cluster_sync();
+    const float total_g = cc_bn_cluster_sum(&partial[0]);
+    const float total_g_xhat = cc_bn_cluster_sum(&partial[1]);
+    if (rank == 0 && threadIdx.x == 0) {
+        dbeta[channel] = total_g;
+        dgamma[channel] = total_g_xhat;
+    }
+
+    // backward_data's expression with the cluster's totals for dbeta and dgamma.
+    const float mf = (float)m;
+    for (unsigned j = first; j < (unsigned)m; j += stride) {
+        const int index = cc_bn_index(j, channel, c, hw);
+        float x_hat;
+        const float g = cc_bn_masked_gradient(x[index], dy[index], mu, is, ga, be, relu, &x_hat);
+        const float gradient = cc_bn_input_gradient(ga, is, mf, x_hat, g, total_g_xhat, total_g);
+        dx[index] = accumulate ? cc_add_rn(dx[index], gradient) : gradient;
+    }
+    cc_cluster_sync(); // no block exits while another may still read its partials
+#else
+    cc_unused(n, c, hw, x, dy, gamma, beta, mean, invstd, relu, accumulate, dgamma, dbeta, dx);
+#endif
 }
 
 CC_REGISTER_KERNEL(cc_batchnorm_train_stats_kernel);
@@ -167,3 +324,5 @@ CC_REGISTER_KERNEL(cc_batchnorm_apply_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_eval_forward_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_backward_reduce_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_backward_data_kernel);
+CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_train_forward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);
+CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_backward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);

@@ -1,6 +1,8 @@
 // Batch normalisation of the C ABI (kernels/batchnorm.cu), optionally fused with the following ReLU:
 // training forward (per-channel statistics, then the element-wise apply), evaluation forward, and the
-// training backward (per-channel reduction, then the element-wise dx). Ported from the C# launcher
+// training backward (per-channel reduction, then the element-wise dx). Where the device runs thread-block
+// clusters (sm_90 with the fatbin's SASS, or the emulator: DeviceFacts::cluster_kernels), each training pass is
+// one launch of the cluster kernel instead of two. Ported from the C# launcher
 // (GpuBackend.Norm.cs) and CpuBackend.CheckNormShape / CheckBatchNormTraining.
 #include "checks.h"
 #include "geometry.h"
@@ -13,7 +15,24 @@ namespace {
 
 using i64 = std::int64_t;
 
-constexpr unsigned kReductionBlock = 256; // per-channel reductions: one block per channel
+constexpr unsigned kReductionBlock = 256; // per-channel reductions: one block per channel; the cluster kernels' blocks
+
+// The one-launch cluster kernels: where the device runs them and the grid (C clusters of CC_BN_CLUSTER_BLOCKS blocks)
+// fits CUDA's 2^31 - 1 blocks in x. The geometry depends only on the shape, so the result is the same bits on every
+// launch of a shape.
+bool use_cluster_kernels(const cc_handle_s& handle, const cc_batchnorm_problem& p)
+{
+    const DeviceFacts device = handle.runtime->device();
+    return device.cluster_kernels && device.compute_capability >= 90 && i64{p.c} * CC_BN_CLUSTER_BLOCKS <= 2147483647;
+}
+
+Geometry cluster_geometry(const cc_batchnorm_problem& p)
+{
+    Geometry g;
+    g.grid.x = static_cast<unsigned>(p.c) * CC_BN_CLUSTER_BLOCKS; // checked by use_cluster_kernels
+    g.block.x = kReductionBlock;
+    return g;
+}
 
 struct BatchNormText {
     const cc_batchnorm_problem& p;
@@ -87,6 +106,10 @@ CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm
 
     const int hw = p.h * p.w; // <= n*c*h*w, checked to fit an int
     const BatchNormText text{p};
+    if (use_cluster_kernels(*handle, p))
+        return launch<KernelId::batchnorm_train_forward_cluster>(*handle, cluster_geometry(p), stream, text, p.n, p.c, hw, x, gamma,
+                                                                 beta, p.momentum, p.eps, running_mean, running_var, save_mean,
+                                                                 save_invstd, p.relu != 0 ? 1 : 0, y);
     CC_TRY(launch<KernelId::batchnorm_train_stats>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream, text, p.n, p.c, hw,
                                                    x, p.momentum, p.eps, running_mean, running_var, save_mean, save_invstd));
     return launch<KernelId::batchnorm_apply>(*handle, elementwise_geometry(elements(p)), stream, text, p.n, p.c, hw, x, gamma, beta,
@@ -135,6 +158,10 @@ CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_prob
 
     const int hw = p.h * p.w;
     const BatchNormText text{p};
+    if (use_cluster_kernels(*handle, p))
+        return launch<KernelId::batchnorm_backward_cluster>(*handle, cluster_geometry(p), stream, text, p.n, p.c, hw, x, dy, gamma,
+                                                            beta_or_gamma, save_mean, save_invstd, relu, p.accumulate != 0 ? 1 : 0,
+                                                            dgamma, dbeta, dx);
     CC_TRY(launch<KernelId::batchnorm_backward_reduce>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream, text, p.n, p.c,
                                                        hw, x, dy, gamma, beta_or_gamma, save_mean, save_invstd, relu, dgamma, dbeta));
     return launch<KernelId::batchnorm_backward_data>(*handle, elementwise_geometry(elements(p)), stream, text, p.n, p.c, hw, x, dy,

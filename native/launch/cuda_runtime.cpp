@@ -136,6 +136,16 @@ public:
 
     cc_status end_capture(void* stream, std::unique_ptr<Graph>* graph, Reason& why) const override;
 
+    DeviceFacts device() const override
+    {
+        DeviceFacts facts;
+        facts.compute_capability = major_ * 10 + minor_;
+        facts.multiprocessors = multiprocessors_;
+        // The fatbin holds SASS for exactly this device (sass_): for sm_90 that is the nvcc pass with CC_HAS_CLUSTERS.
+        facts.cluster_kernels = sass_ && major_ >= 9;
+        return facts;
+    }
+
     void describe(char* text, std::size_t capacity) const override
     {
         char kernels[64];
@@ -186,6 +196,7 @@ private:
     CUdevice device_ = 0;
     bool retained_ = false; // the primary context of device_, released by the destructor
     int major_ = 0, minor_ = 0;
+    int multiprocessors_ = 0;
     char name_[256] = "";
     bool sass_ = false;       // modules loaded from the fatbin (else PTX)
     char ptx_target_[16] = "sm_80";
@@ -336,6 +347,8 @@ cc_status CudaRuntime::open(int ordinal)
     CUresult a = driver_.cuDeviceGetAttribute(&major_, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device_);
     if (a == CUDA_SUCCESS) a = driver_.cuDeviceGetAttribute(&minor_, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device_);
     if (a != CUDA_SUCCESS) return create_failure(CC_ERROR_DRIVER, "cuDeviceGetAttribute(compute capability)", a);
+    a = driver_.cuDeviceGetAttribute(&multiprocessors_, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device_);
+    if (a != CUDA_SUCCESS) return create_failure(CC_ERROR_DRIVER, "cuDeviceGetAttribute(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)", a);
     if (driver_.cuDeviceGetName(name_, sizeof name_, device_) != CUDA_SUCCESS) format_into(name_, sizeof name_, "unnamed device");
 
     // The fatbins exist for every module or for none (one Makefile rule builds them all).

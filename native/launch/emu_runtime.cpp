@@ -212,6 +212,17 @@ public:
         return CC_SUCCESS;
     }
 
+    // The emulator stands for the H100 SXM that the profile models (sm_90, 132 SMs), running the fatbin's sm_90 SASS: it
+    // runs the cluster kernels, unless cc_emu_set_cluster_kernels(0) makes it stand for a GPU without them.
+    DeviceFacts device() const override
+    {
+        DeviceFacts facts;
+        facts.compute_capability = 90;
+        facts.multiprocessors = 132;
+        facts.cluster_kernels = cc_emu::cluster_kernels_enabled();
+        return facts;
+    }
+
     void describe(char* text, std::size_t capacity) const override
     {
         format_into(text, capacity, "emulator: %d worker threads", cc_emu::worker_thread_count());

@@ -39,6 +39,16 @@ struct ArgSizes {
     int count = 0;
 };
 
+// What the launchers may ask of the device a runtime runs on, fixed when the runtime is created.
+struct DeviceFacts {
+    int compute_capability = 0;   // major * 10 + minor: 90 for an H100
+    int multiprocessors = 0;      // SMs
+    // The loaded code has the bodies of the thread-block-cluster kernels (CC_HAS_CLUSTERS) and the device runs them:
+    // an sm_90 device running the fatbin's sm_90 SASS, or the emulator. Not the clang PTX (.target sm_80), where
+    // those kernels are empty.
+    bool cluster_kernels = false;
+};
+
 // A finished capture (cc_graph): runs what was recorded, in order, on a stream.
 class Graph {
 public:
@@ -68,6 +78,9 @@ public:
     // run; end hands over the recording. CC_ERROR_INVALID_VALUE (with `why`) for a second begin or an end without one.
     virtual cc_status begin_capture(void* stream, Reason& why) const = 0;
     virtual cc_status end_capture(void* stream, std::unique_ptr<Graph>* graph, Reason& why) const = 0;
+
+    // The device's facts (DeviceFacts).
+    virtual DeviceFacts device() const = 0;
 
     // cc_describe's text: the device, and where the kernels came from.
     virtual void describe(char* text, std::size_t capacity) const = 0;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # check_ptx.sh SOURCE.cu OUTPUT.ptx [KERNELS_H]
 # Checks the PTX clang produced for SOURCE: an `.entry` for every kernel the source registers with
-# CC_REGISTER_KERNEL (so no kernel silently lost its __global__), and no `.extern .func` (a call to a
+# CC_REGISTER_KERNEL or CC_REGISTER_CLUSTER_KERNEL (so no kernel silently lost its __global__), and no `.extern .func` (a call to a
 # function that does not exist without libdevice, e.g. a math function the shim does not lower to an
 # instruction: the driver's JIT would reject the module). With KERNELS_H (production kernels), also that
 # every registered kernel cc_NAME_kernel is listed there as X(MODULE, NAME), MODULE being SOURCE's name,
@@ -13,7 +13,7 @@ ptx=$2
 kernels_h=${3:-}
 module=$(basename "$src" .cu)
 status=0
-names=$(grep -v 'emulator only' "$src" | sed -n 's/^[[:space:]]*CC_REGISTER_KERNEL(\([A-Za-z_][A-Za-z0-9_]*\)).*/\1/p')
+names=$(grep -v 'emulator only' "$src" | sed -n 's/^[[:space:]]*CC_REGISTER_\(CLUSTER_\)\{0,1\}KERNEL(\([A-Za-z_][A-Za-z0-9_]*\)[,)].*/\2/p')
 if [ -z "$names" ]; then
     echo "check_ptx: $src registers no kernels (CC_REGISTER_KERNEL)" >&2
     status=1

@@ -72,6 +72,27 @@
  *   cc_cp_async_wait<N>()           cp.async.wait_group N: waits until at most the N newest committed groups are
  *                                    pending (copies not yet committed are not waited for); then __syncthreads
  *                                    before other threads read what this one copied.
+ * Thread-block clusters (sm_90): only where CC_HAS_CLUSTERS is 1 — the emulator, and nvcc's sm_90 (and later)
+ * device pass. clang-14's PTX (.target sm_80, PTX ISA 7.0) and nvcc's sm_80 pass have no clusters: a cluster
+ * kernel's body is `#if CC_HAS_CLUSTERS`, left empty there, and the launcher uses it only on an sm_90 device running
+ * the fatbin's sm_90 SASS (native/launch/runtime.h, DeviceFacts::cluster_kernels).
+ *   CC_CLUSTER_DIMS(x, y, z)        in the kernel's definition, before its name: __cluster_dims__(x, y, z) on nvcc sm_90
+ *                                    (a compile-time cluster; cuLaunchKernel launches it, the grid a multiple of it)
+ *   CC_REGISTER_CLUSTER_KERNEL(fn, x, y, z);  instead of CC_REGISTER_KERNEL: the same dimensions for the emulator,
+ *                                    which runs a cluster's blocks together on one OS thread
+ *   unsigned cc_cluster_ctarank()   %cluster_ctarank: the block's rank in its cluster (x + y*cx + z*cx*cy)
+ *   unsigned cc_cluster_nctarank()  %cluster_nctarank: blocks per cluster
+ *   cc_cluster_sync()               barrier.cluster.arrive (release) + barrier.cluster.wait (acquire): every thread of
+ *                                    every block of the cluster; shared-memory stores before it are visible to
+ *                                    cc_cluster_load after it
+ *   float cc_cluster_load(const float* shared, unsigned rank)
+ *                                    mapa.shared::cluster + ld.shared::cluster.f32: the float at the same place as
+ *                                    `shared` (this block's shared memory) in block `rank`'s shared memory (distributed
+ *                                    shared memory). The reader must have passed a cc_cluster_sync since the target
+ *                                    stored it, and the target must not have exited (end the kernel with a
+ *                                    cc_cluster_sync after the last read). The emulator fails the launch on a read
+ *                                    before the first cc_cluster_sync, of a block that has exited, at a rank outside
+ *                                    the cluster, or outside one shared variable (CC_EMU_INVALID_OPERAND).
  *
  * One math decision for every GPU build (modes 1 and 2), documented here and in native/Makefile:
  *   expf and logf are the approximate hardware forms, ex2.approx / lg2.approx, in BOTH GPU builds: clang
@@ -113,6 +134,14 @@
 #define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 #define CC_STATIC_SHARED(type, name, extents) __shared__ __align__(16) type name extents
 #define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
+#define CC_REGISTER_CLUSTER_KERNEL(fn, x, y, z) static_assert(true, "CC_REGISTER_CLUSTER_KERNEL")
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define CC_HAS_CLUSTERS 1
+#define CC_CLUSTER_DIMS(x, y, z) __cluster_dims__(x, y, z)
+#else
+#define CC_HAS_CLUSTERS 0
+#define CC_CLUSTER_DIMS(x, y, z)
+#endif
 
 /* The math decision of the header comment: the kernels' expf/logf become the approximate intrinsics, as
  * in the clang build. Function-like macros, defined after CUDA's headers (which nvcc includes first), so
@@ -253,6 +282,10 @@ CC_SHIM_DEV unsigned __activemask() {
 #define CC_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 #define CC_STATIC_SHARED(type, name, extents) __shared__ __align__(16) type name extents
 #define CC_REGISTER_KERNEL(fn) static_assert(true, "CC_REGISTER_KERNEL")
+/* PTX ISA 7.0 for sm_80: no clusters (the kernel's body is left out; the launcher never picks it from this PTX). */
+#define CC_REGISTER_CLUSTER_KERNEL(fn, x, y, z) static_assert(true, "CC_REGISTER_CLUSTER_KERNEL")
+#define CC_HAS_CLUSTERS 0
+#define CC_CLUSTER_DIMS(x, y, z)
 
 /* ================================================================================================ */
 #elif defined(__CUDA__)
@@ -334,7 +367,16 @@ void async_copy_commit();
 const AsyncCopy* async_copy_complete(int pending, unsigned* count);
 
 using Invoker = void (*)(void** args);
-bool register_kernel(const char* name, Invoker invoke, int param_count);
+/* cluster_x/y/z: the kernel's compile-time cluster (CC_REGISTER_CLUSTER_KERNEL); 1, 1, 1 for an ordinary kernel. */
+bool register_kernel(const char* name, Invoker invoke, int param_count, unsigned cluster_x = 1, unsigned cluster_y = 1,
+                     unsigned cluster_z = 1);
+/* Thread-block clusters (native/emu/scheduler.cpp): the calling thread's block rank and the blocks per cluster; the
+ * cluster barrier; and the address of `bytes` at the place of `shared` (this block's shared memory) in block `rank`
+ * of the cluster (fails the launch and never returns when the read is invalid: see the header comment). */
+unsigned cluster_rank();
+unsigned cluster_size();
+void cluster_sync(const char* file, unsigned line);
+const void* cluster_map(const void* shared, unsigned rank, unsigned bytes, const char* file, unsigned line);
 
 #if defined(CC_EMU_PROFILE)
 /* Profiling build (native/emu/profile.cpp): the unpacking below reads the launcher's argument array, which
@@ -638,6 +680,16 @@ inline void cc_cp_async_wait() {
     for (unsigned i = 0; i < count; ++i) ::cc_emu_detail::async_copy_perform(copies[i]);
 }
 
+/* ---- thread-block clusters (see the header comment; the GPU build uses PTX) ---------------------- */
+inline unsigned cc_cluster_ctarank() { return ::cc_emu_detail::cluster_rank(); }
+inline unsigned cc_cluster_nctarank() { return ::cc_emu_detail::cluster_size(); }
+inline void cc_cluster_sync(CC_SHIM_LOC) { ::cc_emu_detail::cluster_sync(loc.file_name(), loc.line()); }
+/* The load is the kernel's own (inlined into it), so the sanitizers check it and the profile counts it as a shared
+ * load: its address lies in the other block's shared memory. */
+CC_SHIM_MEMORY_OP float cc_cluster_load(const float* shared, unsigned rank, CC_SHIM_LOC) {
+    return *static_cast<const float*>(::cc_emu_detail::cluster_map(shared, rank, sizeof(float), loc.file_name(), loc.line()));
+}
+
 #undef CC_SHIM_LOC
 
 #define CC_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::cc_emu_detail::dynamic_shared())
@@ -653,6 +705,12 @@ inline void cc_cp_async_wait() {
 #define CC_REGISTER_KERNEL(fn)                                                                       \
     [[maybe_unused]] static const bool cc_emu_registered_##fn =                                      \
         ::cc_emu_detail::register_kernel(#fn, &::cc_emu_detail::invoke_kernel<&fn>, ::cc_emu_detail::param_count(&fn))
+/* A cluster kernel: the emulator runs each cluster's x*y*z blocks together (cc_cluster_sync, cc_cluster_load). */
+#define CC_REGISTER_CLUSTER_KERNEL(fn, x, y, z)                                                      \
+    [[maybe_unused]] static const bool cc_emu_registered_##fn = ::cc_emu_detail::register_kernel(    \
+        #fn, &::cc_emu_detail::invoke_kernel<&fn>, ::cc_emu_detail::param_count(&fn), (x), (y), (z))
+#define CC_HAS_CLUSTERS 1
+#define CC_CLUSTER_DIMS(x, y, z)
 
 #endif /* modes */
 
@@ -662,6 +720,15 @@ inline void cc_cp_async_wait() {
 #define CC_UNROLL _Pragma("unroll")
 #else
 #define CC_UNROLL _Pragma("GCC unroll 64")
+#endif
+
+/* Marks parameters as used: the `#else` of a cluster kernel whose body exists only where CC_HAS_CLUSTERS. */
+#if defined(CC_DEVICE_BUILD)
+template <class... T>
+static __device__ __forceinline__ void cc_unused(const T&...) {}
+#else
+template <class... T>
+inline void cc_unused(const T&...) {}
 #endif
 
 #if defined(CC_DEVICE_BUILD)
@@ -743,6 +810,29 @@ CC_SHIM_PTX void cc_cp_async_wait() {
     static_assert(Pending >= 0 && Pending <= 7, "cp.async.wait_group takes 0..7");
     asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
 }
+#if CC_HAS_CLUSTERS
+CC_SHIM_PTX unsigned cc_cluster_ctarank() {
+    unsigned r;
+    asm("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+CC_SHIM_PTX unsigned cc_cluster_nctarank() {
+    unsigned r;
+    asm("mov.u32 %0, %%cluster_nctarank;" : "=r"(r));
+    return r;
+}
+/* The default semantics: arrive releases, wait acquires (cluster scope), so shared-memory stores before it are seen
+ * by the other blocks' cc_cluster_load after it. "memory": no load or store moves across it. */
+CC_SHIM_PTX void cc_cluster_sync() { asm volatile("barrier.cluster.arrive;\n\tbarrier.cluster.wait;" ::: "memory"); }
+CC_SHIM_PTX float cc_cluster_load(const float* shared, unsigned rank) {
+    unsigned remote;
+    float v;
+    asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(cc_shim::shared_address(shared)), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+    return v;
+}
+#endif
+
 #undef CC_SHIM_PTX
 
 #endif /* CC_DEVICE_BUILD */

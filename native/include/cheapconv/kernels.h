@@ -45,6 +45,8 @@
     X(batchnorm, batchnorm_eval_forward)        \
     X(batchnorm, batchnorm_backward_reduce)     \
     X(batchnorm, batchnorm_backward_data)       \
+    X(batchnorm, batchnorm_train_forward_cluster) \
+    X(batchnorm, batchnorm_backward_cluster)    \
     X(conv2d, conv2d_forward)                   \
     X(conv2d, conv2d_backward_data)             \
     X(conv2d, conv2d_backward_weight)           \
@@ -124,6 +126,22 @@ extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int h
                                                              const float* __restrict__ dgamma,
                                                              const float* __restrict__ dbeta, int relu, int accumulate,
                                                              float* __restrict__ dx);
+/* The one-launch training kernels (sm_90 thread-block clusters): CC_BN_CLUSTER_BLOCKS blocks per channel, grid
+ * C * CC_BN_CLUSTER_BLOCKS. */
+#define CC_BN_CLUSTER_BLOCKS 8
+extern "C" __global__ void cc_batchnorm_train_forward_cluster_kernel(int n, int c, int hw, const float* x,
+                                                                     const float* __restrict__ gamma,
+                                                                     const float* __restrict__ beta, float momentum, float eps,
+                                                                     float* __restrict__ running_mean,
+                                                                     float* __restrict__ running_var,
+                                                                     float* __restrict__ save_mean,
+                                                                     float* __restrict__ save_invstd, int relu, float* y);
+extern "C" __global__ void cc_batchnorm_backward_cluster_kernel(int n, int c, int hw, const float* __restrict__ x,
+                                                                const float* __restrict__ dy, const float* __restrict__ gamma,
+                                                                const float* __restrict__ beta, const float* __restrict__ mean,
+                                                                const float* __restrict__ invstd, int relu, int accumulate,
+                                                                float* __restrict__ dgamma, float* __restrict__ dbeta,
+                                                                float* __restrict__ dx);
 
 /* ---- conv2d.cu ---- */
 extern "C" __global__ void cc_conv2d_forward_kernel(cc_conv_problem pr, const float* __restrict__ x,

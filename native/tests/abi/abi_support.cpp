@@ -126,7 +126,14 @@ void run_emulator_tests(Tally& t)
                     {"element-wise, pooling, padding", run_elementwise_pool_tests},
                     {"losses, SGD", run_loss_sgd_tests},
                     {"launch failures and warnings on the emulator runtime", run_runtime_tests},
-                    {"stream capture and graphs", run_graph_tests}};
+                    {"stream capture and graphs", run_graph_tests},
+                    // Last: under TSan a cluster of 8 blocks of 256 threads is 2048 fibers, and TSan's vector clocks grow
+                    // with the fibers ever synchronised, slowing every later test.
+                    {"batch norm, one launch per pass (thread-block clusters) against the two-launch path", run_batchnorm_cluster_tests}};
+    // Under TSan the families before the last take the paths of a GPU without clusters (the two-launch batch norm): the
+    // cluster kernels' 2048 fibers per cluster would make every later synchronisation slow (see above); the last family
+    // turns them on for its own launches.
+    if (kUnderTsan) cc_emu_set_cluster_kernels(0);
     for (const auto& family : families) {
         std::printf("C ABI: %s\n", family.heading);
         family.run(t);

@@ -94,6 +94,7 @@ void check_conv_passes(Tally& t, const cc_conv_problem& p, const cc_options* opt
 void run_linear_tests(Tally& t);
 void run_split_reduce_tests(Tally& t);
 void run_batchnorm_tests(Tally& t);
+void run_batchnorm_cluster_tests(Tally& t);
 void run_elementwise_pool_tests(Tally& t);
 void run_loss_sgd_tests(Tally& t);
 void run_runtime_tests(Tally& t);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <tuple>
 
 namespace cc_abi_test {
 namespace {
@@ -31,13 +32,14 @@ struct CudaAbi {
           conv_backward(CC_SYMBOL(library, cc_conv_backward)),
           count_correct(CC_SYMBOL(library, cc_count_correct)), capture_begin(CC_SYMBOL(library, cc_capture_begin)),
           capture_end(CC_SYMBOL(library, cc_capture_end)), graph_launch(CC_SYMBOL(library, cc_graph_launch)),
-          graph_destroy(CC_SYMBOL(library, cc_graph_destroy)), memcpy_async(CC_SYMBOL(library, cc_memcpy_async))
+          graph_destroy(CC_SYMBOL(library, cc_graph_destroy)), memcpy_async(CC_SYMBOL(library, cc_memcpy_async)),
+          batchnorm_train_forward(CC_SYMBOL(library, cc_batchnorm_train_forward)), batchnorm_backward(CC_SYMBOL(library, cc_batchnorm_backward))
     {
     }
     bool complete() const
     {
         return create && destroy && describe && last_error && backend_kind && conv_forward && conv_backward_weight && conv_backward && count_correct &&
-               capture_begin && capture_end && graph_launch && graph_destroy && memcpy_async;
+               capture_begin && capture_end && graph_launch && graph_destroy && memcpy_async && batchnorm_train_forward && batchnorm_backward;
     }
     decltype(&cc_create) create;
     decltype(&cc_destroy) destroy;
@@ -53,6 +55,8 @@ struct CudaAbi {
     decltype(&cc_graph_launch) graph_launch;
     decltype(&cc_graph_destroy) graph_destroy;
     decltype(&cc_memcpy_async) memcpy_async;
+    decltype(&cc_batchnorm_train_forward) batchnorm_train_forward;
+    decltype(&cc_batchnorm_backward) batchnorm_backward;
 };
 
 // The fake driver's test interface and the context calls the tests use to play a caller.
@@ -314,6 +318,45 @@ void test_capture(Tally& t, const CudaAbi& abi, const FakeDriver& fake)
     abi.destroy(h);
 }
 
+// The training batch norm's launches: one cluster kernel per pass (grid C * CC_BN_CLUSTER_BLOCKS = 3 * 8) where the
+// device is sm_90 and runs the fatbin's sm_90 SASS; the two-launch path on the PTX (sm_86, or sm_90 forced to PTX),
+// whose cluster kernels are empty.
+void test_batchnorm_selection(Tally& t, const CudaAbi& abi, const FakeDriver& fake, const std::string& expect_sass)
+{
+    const cc_batchnorm_problem p{2, 3, 4, 5, 1e-5f, 0.1f, 1, 0};
+    float* const a = fake_pointer<float>(0x100000);
+    float* const stats = fake_pointer<float>(0x200000);
+    const auto run = [&](const char* settings, bool ptx_only, const std::string& what) {
+        setenv("CHEAPCONV_FAKE_CUDA", settings, 1);
+        if (ptx_only) setenv("CHEAPCONV_CUDA_PTX_ONLY", "1", 1);
+        cc_handle h = nullptr;
+        abi.create(&h, 0);
+        fake.reset();
+        expect(t, abi, [&] { return abi.batchnorm_train_forward(h, &p, a, stats, stats + 16, stats + 32, stats + 48, a + 4096, stats + 64, stats + 80, nullptr); },
+               CC_SUCCESS, {}, what + ": training forward");
+        expect(t, abi, [&] { return abi.batchnorm_backward(h, &p, a, a + 4096, stats, stats + 16, stats + 64, stats + 80, a + 8192, stats + 96, stats + 112, nullptr); },
+               CC_SUCCESS, {}, what + ": backward");
+        const std::string log = fake.log();
+        abi.destroy(h);
+        unsetenv("CHEAPCONV_CUDA_PTX_ONLY");
+        return log;
+    };
+    const bool sass_90 = contains(" " + expect_sass + " ", " 90 ");
+    std::string log = run("cc=90", false, "batch norm on sm_90");
+    if (sass_90)
+        t.check(count(log, "launch ") == 2 && contains(log, "launch cc_batchnorm_train_forward_cluster_kernel grid=(24,1,1) block=(256,1,1)") &&
+                    contains(log, "launch cc_batchnorm_backward_cluster_kernel grid=(24,1,1) block=(256,1,1)"),
+                "sm_90 with the fatbin's SASS: one cluster launch per pass (3 channels x 8 blocks):\n" + log);
+    for (const auto& [settings, ptx_only, what] : {std::tuple<const char*, bool, const char*>{"cc=86", false, "sm_86 (PTX)"},
+                                                   {"cc=90", true, "sm_90 forced to the PTX"}}) {
+        log = run(settings, ptx_only, std::string("batch norm on ") + what);
+        t.check(count(log, "launch ") == 4 && contains(log, "launch cc_batchnorm_train_stats_kernel grid=(3,1,1)") &&
+                    contains(log, "launch cc_batchnorm_apply_kernel") && contains(log, "launch cc_batchnorm_backward_reduce_kernel") &&
+                    contains(log, "launch cc_batchnorm_backward_data_kernel") && !contains(log, "cluster"),
+                std::string(what) + ": the two-launch path (the PTX's cluster kernels are empty):\n" + log);
+    }
+}
+
 void run_cuda_runtime_tests(Tally& t, const std::string& library, const std::string& fake_driver, const std::string& expect_sass)
 {
     void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -333,6 +376,7 @@ void run_cuda_runtime_tests(Tally& t, const std::string& library, const std::str
         test_images(t, abi, fake, expect_sass);
         test_launches(t, abi, fake);
         test_capture(t, abi, fake);
+        test_batchnorm_selection(t, abi, fake, expect_sass);
     }
     unsetenv("CHEAPCONV_CUDA_DRIVER");
     unsetenv("CHEAPCONV_FAKE_CUDA");

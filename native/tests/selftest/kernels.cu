@@ -347,3 +347,84 @@ extern "C" __global__ void st_static_shared_too_large(unsigned* out) {
 }
 CC_REGISTER_KERNEL(st_static_shared_too_large); /* emulator only */
 #endif
+
+/* Thread-block clusters. st_cluster_ranks: cluster (4,1,1), any grid a multiple of it; every thread of block b
+ * (linear) writes out[b * blockDim.x + t] = cc_cluster_ctarank() | cc_cluster_nctarank() << 8 | blockIdx.x << 16.
+ * st_cluster_ranks_2d: the same with cluster (2,2,1) and blockIdx.y << 24 as well, for the rank's x + y*cx. */
+extern "C" __global__ void CC_CLUSTER_DIMS(4, 1, 1) st_cluster_ranks(unsigned* out) {
+#if CC_HAS_CLUSTERS
+    const unsigned b = blockIdx.x + gridDim.x * blockIdx.y;
+    out[b * blockDim.x + threadIdx.x] = cc_cluster_ctarank() | cc_cluster_nctarank() << 8 | blockIdx.x << 16;
+#else
+    cc_unused(out);
+#endif
+}
+CC_REGISTER_CLUSTER_KERNEL(st_cluster_ranks, 4, 1, 1);
+
+extern "C" __global__ void CC_CLUSTER_DIMS(2, 2, 1) st_cluster_ranks_2d(unsigned* out) {
+#if CC_HAS_CLUSTERS
+    const unsigned b = blockIdx.x + gridDim.x * blockIdx.y;
+    out[b * blockDim.x + threadIdx.x] = cc_cluster_ctarank() | cc_cluster_nctarank() << 8 | blockIdx.x << 16 | blockIdx.y << 24;
+#else
+    cc_unused(out);
+#endif
+}
+CC_REGISTER_CLUSTER_KERNEL(st_cluster_ranks_2d, 2, 2, 1);
+
+/* Distributed shared memory, cluster (4,1,1), blocks of 64 threads, 64 * 4 bytes of dynamic shared memory. Block rank
+ * r, thread t: words[t] = 1000 r + t (static), dyn[t] = 100 r + t + 0.5 (dynamic); cluster barrier; then, with
+ * b = blockIdx.x and o = &out[(b * 64 + t) * 3]:
+ *   o[0] = words[(t + 3) % 64] of rank (r + 1) % 4, o[1] = dyn[63 - t] of rank (r + 3) % 4,
+ *   o[2] = the sum of words[t] over ranks 0, 1, 2, 3 in that order (the same bits in every block);
+ * then a second barrier, so no block exits while another may still read its shared memory. */
+extern "C" __global__ void CC_CLUSTER_DIMS(4, 1, 1) st_cluster_dsmem(float* out) {
+#if CC_HAS_CLUSTERS
+    CC_STATIC_SHARED(float, words, [64]);
+    CC_DYNAMIC_SHARED(float, dyn);
+    const unsigned t = threadIdx.x, r = cc_cluster_ctarank();
+    words[t] = (float)(1000 * r + t);
+    dyn[t] = (float)(100 * r + t) + 0.5f;
+    cc_cluster_sync();
+    float* o = &out[(blockIdx.x * 64 + t) * 3];
+    o[0] = cc_cluster_load(&words[(t + 3) % 64], (r + 1) % 4);
+    o[1] = cc_cluster_load(&dyn[63 - t], (r + 3) % 4);
+    float sum = 0.0f;
+    for (unsigned k = 0; k < 4; ++k) sum += cc_cluster_load(&words[t], k);
+    o[2] = sum;
+    cc_cluster_sync();
+#else
+    cc_unused(out);
+#endif
+}
+CC_REGISTER_CLUSTER_KERNEL(st_cluster_dsmem, 4, 1, 1);
+
+#if !defined(CC_DEVICE_BUILD)
+/* What the emulator refuses, cluster (2,1,1), blocks of 32 threads; `mode` picks the fault:
+ *   0 a read of the other block before any cluster barrier          1 a read at rank 2 (outside the cluster)
+ *   2 a read one float past a 4-float static variable               3 a read of a block that has exited
+ *   4 rank 0 waits at one cc_cluster_sync, rank 1 at another (a divergent cluster barrier) */
+extern "C" __global__ void st_cluster_faults(int mode, float* out) {
+    CC_STATIC_SHARED(float, four, [4]);
+    const unsigned t = threadIdx.x, r = cc_cluster_ctarank();
+    if (t < 4) four[t] = (float)t;
+    if (mode == 0) {
+        out[t] = cc_cluster_load(&four[0], 1 - r);
+        return;
+    }
+    if (mode == 4) {
+        if (r == 0) cc_cluster_sync();
+        else cc_cluster_sync();
+        return;
+    }
+    cc_cluster_sync();
+    if (mode == 1) out[t] = cc_cluster_load(&four[0], 2);
+    if (mode == 2) out[t] = cc_cluster_load(&four[4], 1 - r);
+    if (mode == 3) {
+        if (r == 1) return;
+        __syncthreads(); /* rank 1 runs to its end meanwhile */
+        out[t] = cc_cluster_load(&four[0], 1);
+    }
+    cc_cluster_sync();
+}
+CC_REGISTER_CLUSTER_KERNEL(st_cluster_faults, 2, 1, 1); /* emulator only */
+#endif

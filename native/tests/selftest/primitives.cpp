@@ -383,6 +383,86 @@ void test_cp_async(Tally& t) {
     for (const Check& c : checks) t.check(c.ok, std::string("cc_cp_async: ") + c.what);
 }
 
+// Thread-block clusters: ranks (1-D and 2-D clusters), distributed shared memory (static and dynamic), the refusals.
+void test_clusters(Tally& t) {
+    {
+        // Grid (8,2): clusters of 4 consecutive blocks in x; a partial warp (40 threads) per block.
+        std::vector<unsigned> out(16 * 40, 0);
+        unsigned* po = out.data();
+        void* args[] = {&po};
+        bool ok = launch("st_cluster_ranks", {8, 2, 1}, {40, 1, 1}, 0, args) == 0;
+        for (unsigned i = 0; i < out.size() && ok; ++i) {
+            const unsigned bx = (i / 40) % 8;
+            ok = out[i] == ((bx % 4) | 4u << 8 | bx << 16);
+        }
+        t.check(ok, "clusters: cc_cluster_ctarank = blockIdx.x % 4 and cc_cluster_nctarank = 4 in a (4,1,1) cluster, grid (8,2)");
+    }
+    {
+        // Cluster (2,2,1) on a (4,4) grid: rank = x % 2 + 2 * (y % 2).
+        std::vector<unsigned> out(16 * 32, 0);
+        unsigned* po = out.data();
+        void* args[] = {&po};
+        bool ok = launch("st_cluster_ranks_2d", {4, 4, 1}, {32, 1, 1}, 0, args) == 0;
+        for (unsigned i = 0; i < out.size() && ok; ++i) {
+            const unsigned b = i / 32, bx = b % 4, by = b / 4;
+            ok = out[i] == ((bx % 2 + 2 * (by % 2)) | 4u << 8 | bx << 16 | by << 24);
+        }
+        t.check(ok, "clusters: a (2,2,1) cluster's rank is x + 2y of the block's place in it");
+    }
+    {
+        // Two clusters of 4 blocks (grid 8), 64 threads, 256 bytes of dynamic shared memory.
+        std::vector<float> out(8 * 64 * 3, -1.0f);
+        float* po = out.data();
+        void* args[] = {&po};
+        std::string msg;
+        bool ok = launch("st_cluster_dsmem", {8, 1, 1}, {64, 1, 1}, 64 * 4, args, &msg) == 0;
+        bool sums = ok;
+        for (unsigned b = 0; b < 8 && ok; ++b)
+            for (unsigned th = 0; th < 64 && ok; ++th) {
+                const unsigned r = b % 4;
+                const float* o = &out[(b * 64 + th) * 3];
+                ok = o[0] == static_cast<float>(1000 * ((r + 1) % 4) + (th + 3) % 64) &&
+                     o[1] == static_cast<float>(100 * ((r + 3) % 4) + 63 - th) + 0.5f;
+                // 1000 * (0 + 1 + 2 + 3) + 4t, exact in float.
+                sums = sums && o[2] == static_cast<float>(6000 + 4 * th);
+            }
+        t.check(ok, "clusters: cc_cluster_load reads the static and the dynamic shared memory of another block of the cluster" +
+                        (msg.empty() ? std::string() : " (" + msg + ")"));
+        t.check(sums, "clusters: a sum over the cluster's blocks in rank order is the same in every block");
+    }
+    {
+        // The grid must be a multiple of the cluster, as the driver requires.
+        std::vector<unsigned> out(6 * 32, 0);
+        unsigned* po = out.data();
+        void* args[] = {&po};
+        std::string msg;
+        const int status = launch("st_cluster_ranks", {6, 1, 1}, {32, 1, 1}, 0, args, &msg);
+        t.check(status == CC_EMU_ERROR_INVALID_VALUE && msg.find("not a multiple of its cluster") != std::string::npos,
+                "clusters: a grid that is not a multiple of the cluster is refused (CUDA_ERROR_INVALID_VALUE)");
+    }
+    const struct {
+        int mode, status;
+        const char* text;
+        const char* what;
+    } faults[] = {
+        {0, CC_EMU_INVALID_OPERAND, "before the first cc_cluster_sync", "a read of another block before any cluster barrier"},
+        {1, CC_EMU_INVALID_OPERAND, "rank 2 is outside the cluster of 2", "a read at a rank outside the cluster"},
+        {2, CC_EMU_INVALID_OPERAND, "not in this block's shared memory", "a read past the end of a static shared variable"},
+        {3, CC_EMU_INVALID_OPERAND, "has exited", "a read of a block whose threads have all returned"},
+        {4, CC_EMU_DIVERGENT_BARRIER, "waits at cc_cluster_sync", "blocks waiting at different cc_cluster_sync call sites"},
+    };
+    for (const auto& f : faults) {
+        std::vector<float> out(64, 0.0f);
+        float* po = out.data();
+        int mode = f.mode;
+        void* args[] = {&mode, &po};
+        std::string msg;
+        const int status = launch("st_cluster_faults", {2, 1, 1}, {32, 1, 1}, 0, args, &msg);
+        t.check(status == f.status && msg.find(f.text) != std::string::npos,
+                std::string("clusters: the emulator refuses ") + f.what + " (got: " + msg + ")");
+    }
+}
+
 void test_shuffles64(Tally& t) {
     std::vector<double> d(64, 0);
     std::vector<long long> ll(64, 0);
@@ -494,6 +574,7 @@ void run_primitive_tests(Tally& t) {
     test_mma_tf32(t);
     test_ldmatrix(t);
     test_cp_async(t);
+    test_clusters(t);
     test_shuffles64(t);
     test_activemask(t);
     test_large_dynamic_shared(t);

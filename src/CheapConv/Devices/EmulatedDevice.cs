@@ -36,6 +36,7 @@ public sealed unsafe class EmulatedDevice : Device
     private readonly delegate* unmanaged<int, byte*> _statusName;
     private readonly delegate* unmanaged<int, int> _setWorkerThreads;
     private readonly delegate* unmanaged<int, int> _setStrict;
+    private readonly delegate* unmanaged<int, int> _setClusterKernels;
     private readonly delegate* unmanaged<byte*, nuint, nuint> _takeWarnings;
     private readonly Lock _warningsLock = new();
     private readonly List<string> _warnings = [];
@@ -51,6 +52,7 @@ public sealed unsafe class EmulatedDevice : Device
         _statusName = (delegate* unmanaged<int, byte*>)Export("cc_emu_status_name");
         _setWorkerThreads = (delegate* unmanaged<int, int>)Export("cc_emu_set_worker_threads");
         _setStrict = (delegate* unmanaged<int, int>)Export("cc_emu_set_strict");
+        _setClusterKernels = (delegate* unmanaged<int, int>)Export("cc_emu_set_cluster_kernels");
         _takeWarnings = (delegate* unmanaged<byte*, nuint, nuint>)Export("cc_emu_take_warnings");
         Version = ((delegate* unmanaged<int>)Export("cc_emu_version"))();
 
@@ -134,6 +136,13 @@ public sealed unsafe class EmulatedDevice : Device
     /// <summary>In strict mode, what is a warning by default (threads that left before a barrier) fails the launch. The
     /// setting belongs to the library file, for every device and handle of it in the process. Returns the previous one.</summary>
     public bool SetStrict(bool strict) => _setStrict(strict ? 1 : 0) != 0;
+
+    /// <summary>
+    /// Whether the library's launchers may pick the thread-block-cluster kernels (true by default: the emulator stands for an
+    /// H100 running the fatbin's sm_90 SASS); false makes them take the paths of a GPU without clusters (the two-launch
+    /// training batch norm), for every handle of the library. Returns the previous setting.
+    /// </summary>
+    public bool SetClusterKernels(bool enabled) => _setClusterKernels(enabled ? 1 : 0) != 0;
 
     /// <summary>
     /// Runs <paramref name="kernel"/> by name with <paramref name="args"/> (args[i] points at the i-th argument's

@@ -41,6 +41,18 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         var step = StepProfiler.Run(run, Student, Teacher, batch: 2);
         launches.AddRange(step.Launches.Select(l => l.Launch));
         launches.AddRange(run.Profile(() => OtherOps(run.Backend)).Launches.Select(l => l.Launch));
+        // The two-launch training batch norm (statistics then apply, reduce then dx): what the launchers take on a GPU without
+        // thread-block clusters; the emulator stands for an sm_90 one and takes the cluster kernels unless told otherwise.
+        var clusters = fixture.Profile.Device.SetClusterKernels(false);
+        try
+        {
+            launches.AddRange(StepProfiler.Run(run, Student, Teacher, batch: 2).Launches.Select(l => l.Launch));
+        }
+        finally
+        {
+            fixture.Profile.Device.SetClusterKernels(clusters);
+        }
+
         // tf32 (the profile's default): pointwise and many-channel 3×3 on tensor cores, grouped 3×3 with few channels per
         // group on the tiled kernels (stride 1 and 2, the weight gradients split); 3×3 forward passes over enough positions
         // (4·64·64: 128 blocks of 128 columns) for the flat tile (8 filters) and the wide one (40).
