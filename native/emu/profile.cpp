@@ -660,7 +660,7 @@ void resolve_sources(Session& s) {
 
 void launch_begin(Launch& l) {
     l.profile = nullptr;
-    l.blocks_to_run = l.total_blocks;
+    l.blocks_to_run = l.total_clusters; // the workers take clusters (blocks without __cluster_dims__)
     Session& s = session();
     std::lock_guard<std::mutex> lock(s.mu);
     if (!s.active) return;
