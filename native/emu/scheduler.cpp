@@ -117,6 +117,17 @@ std::string wait_site(const Fiber& f) {
     return "is running";
 }
 
+// Threads that returned while the others waited at a barrier: the GPU releases the barrier without them, but code
+// after it must not rely on them. A strict launch fails (false: the caller stops); otherwise one warning per launch.
+bool allow_exited_at_barrier(Launch& l, const std::string& text) {
+    if (l.strict) {
+        l.fail(CC_EMU_EXITED_AT_BARRIER, format("%s: %s", cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER), text.c_str()));
+        return false;
+    }
+    l.warn_once(format("warning: %s (%s)", text.c_str(), cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER)));
+    return true;
+}
+
 // Entry point of every fiber: run the kernel once, then leave for good.
 void fiber_main(Fiber* f) {
     Worker& w = *f->worker;
@@ -385,12 +396,10 @@ private:
                                             "at %s:%u; exited threads do not take part in a barrier on the GPU, but code "
                                             "after the barrier must not rely on them",
                                             where().c_str(), exited_count, thread_name(*exited).c_str(), first->file, first->line);
-            if (l_.strict) {
+            if (!allow_exited_at_barrier(l_, text)) {
                 failed_ = true;
-                l_.fail(CC_EMU_EXITED_AT_BARRIER, format("%s: %s", cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER), text.c_str()));
                 return false;
             }
-            l_.warn_once(format("warning: %s (%s)", text.c_str(), cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER)));
         }
         ++b_.barrier_generation;
         for (unsigned t = 0; t < n_; ++t) {
@@ -539,12 +548,10 @@ private:
             const std::string text = format("kernel %s, %u thread(s) of the cluster (first: %s) had returned while the others "
                                             "waited at cc_cluster_sync at %s:%u; code after the barrier must not rely on them",
                                             l_.kernel->name, exited_count, thread_name(*exited).c_str(), first->file, first->line);
-            if (l_.strict) {
+            if (!allow_exited_at_barrier(l_, text)) {
                 failed_ = true;
-                l_.fail(CC_EMU_EXITED_AT_BARRIER, format("%s: %s", cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER), text.c_str()));
                 return false;
             }
-            l_.warn_once(format("warning: %s (%s)", text.c_str(), cc_emu_status_name(CC_EMU_EXITED_AT_BARRIER)));
         }
         ++w_.cluster_generation;
         for (BlockRunner& b : runners_)
