@@ -19,7 +19,10 @@
  *     of at most 4 bytes, two half-warps (lanes 0-15, 16-31) for 8-byte accesses, four quarter-warps for
  *     16-byte accesses — and each phase with an active lane costs max over the 32 banks of the number of
  *     distinct 4-byte words that its lanes address in that bank (several lanes reading the same word:
- *     a broadcast, free). Ideal wavefronts: per active phase, ceil(distinct words / 32), i.e. 1 for every
+ *     a broadcast, free; for 16-byte accesses the broadcast reaches across the two quarter-warps of a
+ *     half-warp: the second costs only the words the first did not address — a float4 read by lanes 0-15
+ *     at one address and by 16-31 at another is 2 wavefronts, as Nsight Compute counted it on an H100 in a
+ *     report on NVIDIA's developer forum, not 4). Ideal wavefronts: per active phase, ceil(distinct words / 32), i.e. 1 for every
  *     ordinary access; bank conflicts = wavefronts - ideal wavefronts
  *     (l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_{ld,st}).
  *   - unique bytes: the distinct bytes (and distinct sectors) of global memory that the recorded blocks

@@ -14,6 +14,9 @@
  * cc_prof_shared_stride(float* out, int stride)                        __shared__ float s[]; s[t*stride] = t; out[t] = s[(t^1)*stride]
  * cc_prof_dynamic_shared_stride(float* out, int stride)                the same in dynamic shared memory
  * cc_prof_shared_vector(float* out, int stride)                        float2 and float4 shared accesses at element stride
+ * cc_prof_shared_float4_halves(float* out, int same_half)               one float4 shared load per lane, the same float4
+ *                                                                      for lanes of one half-warp (same_half) or for lanes l
+ *                                                                      and l + 16; out[4 t + i] = what lane t read
  * cc_prof_atomics(int* counter)                                        one global and one shared atomicAdd per thread
  * cc_prof_tensor_core(const float* in, float* out, int row_stride)     one warp: a 16-byte cp.async per lane into shared row
  *                                                                      lane * row_stride (words), ldmatrix.x4 of those rows,
@@ -100,6 +103,24 @@ extern "C" __global__ void cc_prof_shared_vector(float* __restrict__ out, int st
     out[6 * t + 5] = b.w;
 }
 CC_REGISTER_KERNEL(cc_prof_shared_vector);
+
+// The two LDS.128 patterns of the forum report profile.cpp cites, 32 bytes between the float4s read: same_half,
+// lanes 0-15 read float4 0 and lanes 16-31 float4 2; otherwise lane l reads float4 2 (l % 16), so lanes l and
+// l + 16 (different half-warps) share an address.
+extern "C" __global__ void cc_prof_shared_float4_halves(float* __restrict__ out, int same_half)
+{
+    CC_STATIC_SHARED(float4, s4, [32]);
+    const int t = static_cast<int>(threadIdx.x);
+    const float f = static_cast<float>(t);
+    s4[t] = make_float4(f, f + 1.0f, f + 2.0f, f + 3.0f);
+    __syncthreads();
+    const float4 v = s4[same_half ? 2 * (t / 16) : 2 * (t % 16)];
+    out[4 * t + 0] = v.x;
+    out[4 * t + 1] = v.y;
+    out[4 * t + 2] = v.z;
+    out[4 * t + 3] = v.w;
+}
+CC_REGISTER_KERNEL(cc_prof_shared_float4_halves);
 
 // counter[0] += 1 per thread (global atomic); counter[1 + blockIdx.x] = the block's thread count, counted
 // with a shared atomic.

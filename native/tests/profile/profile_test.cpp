@@ -275,7 +275,8 @@ void test_shared_strides() {
     }
 }
 
-void test_shared_vector(int stride, unsigned long long float2_wavefronts, unsigned long long float4_wavefronts) {
+void test_shared_vector(int stride, unsigned long long float2_wavefronts, unsigned long long float4_wavefronts,
+                        unsigned long long float4_ideal) {
     const std::string name = "shared float2/float4 stride " + std::to_string(stride);
     Buffer out(32 * 6 * 4);
     float* pout = out.f();
@@ -286,7 +287,7 @@ void test_shared_vector(int stride, unsigned long long float2_wavefronts, unsign
     for (int t = 0; t < 32 && stride > 0; ++t)
         for (int j = 0; j < 6; ++j) right = right && out.f()[6 * t + j] == static_cast<float>((t ^ 1) + (j < 2 ? j : j - 2));
     check(right, name + ": output read back");
-    // One request per instruction (one warp); ideal: 2 phases for 8 bytes, 4 for 16 bytes.
+    // One request per instruction (one warp); 2 phases for 8 bytes, 4 for 16 bytes.
     for (int kind : {CC_PROF_SHARED_STORE, CC_PROF_SHARED_LOAD}) {
         const auto ins = of_kind(p, kind);
         const char* what = kind == CC_PROF_SHARED_LOAD ? "load" : "store";
@@ -303,21 +304,48 @@ void test_shared_vector(int stride, unsigned long long float2_wavefronts, unsign
         expect(name + ": float2 " + what + " ideal wavefronts", w8->ideal_wavefronts, 2);
         expect(name + ": float4 " + what + " requests", w16->requests, 1);
         expect(name + ": float4 " + what + " wavefronts", w16->wavefronts, float4_wavefronts);
-        expect(name + ": float4 " + what + " ideal wavefronts", w16->ideal_wavefronts, 4);
+        expect(name + ": float4 " + what + " ideal wavefronts", w16->ideal_wavefronts, float4_ideal);
     }
 }
 
 void test_shared_vectors() {
     // float2, stride 1: two half-warp phases of 16 x 8 = 128 contiguous bytes, 1 wavefront each.
     // float4, stride 1: four quarter-warp phases of 8 x 16 bytes, 1 wavefront each.
-    test_shared_vector(1, 2, 4);
+    test_shared_vector(1, 2, 4, 4);
     // float2, stride 2: a half-warp's 16 lanes are 16 bytes apart, so lanes l and l + 8 share banks with
     // different words: 2 per phase. float4, stride 2: 8 lanes 32 bytes apart, lanes l and l + 4 share
     // banks: 2 per phase.
-    test_shared_vector(2, 4, 8);
-    // Stride 0, every lane the same element: a broadcast in each phase, but every phase still costs one
-    // wavefront: 2 for float2, 4 for float4 (a single 32-lane phase would be 1).
-    test_shared_vector(0, 2, 4);
+    test_shared_vector(2, 4, 8, 4);
+    // Stride 0, every lane the same element: a broadcast in each phase, but every half-warp still costs one
+    // wavefront: 2 for float2, and 2 for float4, whose second quarter-warp of each half reads only what the
+    // first did (4 if every quarter-warp paid; a single 32-lane phase would be 1).
+    test_shared_vector(0, 2, 2, 2);
+}
+
+// LDS.128 whose quarter-warps repeat each other's addresses (cc_prof_shared_float4_halves): the counts Nsight Compute
+// gave for the same two patterns on an H100 and an A10 (see profile.cpp). Within a half-warp the second quarter-warp
+// reads what the first did, a broadcast: 1 wavefront per half-warp, 2 in all. Lanes l and l + 16 alike, but in
+// different half-warps: no broadcast; each quarter-warp's 8 float4s 32 bytes apart put 2 words in each of 16 banks:
+// 2 wavefronts per quarter-warp, 8 in all.
+void test_shared_float4_halves(bool same_half, unsigned long long wavefronts, unsigned long long ideal) {
+    const std::string name = std::string("shared float4 read ") + (same_half ? "once per half-warp" : "by lanes l and l + 16");
+    Buffer out(32 * 4 * 4);
+    float* pout = out.f();
+    int flag = same_half ? 1 : 0;
+    void* args[] = {&pout, &flag};
+    const Profiled p = profile("cc_prof_shared_float4_halves", {1, 1, 1}, {32, 1, 1}, 0, args);
+    expect(name + ": status", static_cast<unsigned long long>(p.status), 0);
+    bool right = true;
+    for (int t = 0; t < 32; ++t) {
+        const int source = same_half ? 2 * (t / 16) : 2 * (t % 16);
+        for (int i = 0; i < 4; ++i) right = right && out.f()[4 * t + i] == static_cast<float>(source + i);
+    }
+    check(right, name + ": output read back");
+    const auto loads = of_kind(p, CC_PROF_SHARED_LOAD);
+    check(loads.size() == 1 && loads[0].width == 16 && loads[0].requests == 1, name + ": one 16-byte shared load request");
+    if (loads.size() != 1) return;
+    expect(name + ": wavefronts", loads[0].wavefronts, wavefronts);
+    expect(name + ": ideal wavefronts", loads[0].ideal_wavefronts, ideal);
 }
 
 void test_atomics() {
@@ -519,6 +547,8 @@ int main(int argc, char** argv) {
     test_loop();
     test_shared_strides();
     test_shared_vectors();
+    test_shared_float4_halves(true, 2, 2);
+    test_shared_float4_halves(false, 8, 4);
     test_atomics();
     test_tensor_cores();
     test_sources();
