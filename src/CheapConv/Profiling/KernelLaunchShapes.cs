@@ -74,7 +74,7 @@ internal static class KernelLaunchShapes
         new("cc_scale_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_axpy_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_sum_partials_kernel", "elementwise", Block, 0, "one block per 256 elements, at most 256 blocks", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
-        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:192", "CC_FIRST_NONFINITE_BLOCK 256"),
+        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:202", "CC_FIRST_NONFINITE_BLOCK 256"),
         new("cc_sum_final_kernel", "elementwise", Block, 0, "one block", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
         new("cc_pointwise_forward_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),
         new("cc_pointwise_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),
