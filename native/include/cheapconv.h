@@ -69,9 +69,12 @@ extern "C" {
  * 3.1 added cc_conv_forward_fused and its cc_conv_epilogue (cheapconv/problem.h): a residual add and an eval-mode batch
  * norm + ReLU in the forward convolution's store.
  * 3.2 added cc_conv_backward (both gradients of a convolution, in one launch where the kernels allow) and its workspace
- * query CC_CONV_BACKWARD. */
+ * query CC_CONV_BACKWARD.
+ * 3.3 added the training batch norm's statistics in the forward convolution's store: cc_conv_bn_stats_slots,
+ * cc_conv_forward_bn_stats and cc_batchnorm_train_forward_from_stats, and the pass CC_CONV_FORWARD_BN_STATS of
+ * cc_conv_kernel_names. */
 #define CC_VERSION_MAJOR 3
-#define CC_VERSION_MINOR 2
+#define CC_VERSION_MINOR 3
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
 
@@ -192,12 +195,14 @@ CC_API cc_status cc_conv_init(cc_conv_problem* problem, int n, int c, int h, int
  * tensor under 2^31 elements, a layout and dtype this library implements. */
 CC_API cc_status cc_conv_validate(const cc_conv_problem* problem);
 
-/* CC_CONV_BACKWARD: both gradients, as cc_conv_backward computes them. */
+/* CC_CONV_BACKWARD: both gradients, as cc_conv_backward computes them. CC_CONV_FORWARD_BN_STATS: the forward pass as
+ * cc_conv_forward_bn_stats runs it (cc_conv_kernel_names and cc_conv_workspace_size only). */
 typedef enum cc_conv_pass {
     CC_CONV_FORWARD = 0,
     CC_CONV_BACKWARD_DATA = 1,
     CC_CONV_BACKWARD_WEIGHT = 2,
-    CC_CONV_BACKWARD = 3
+    CC_CONV_BACKWARD = 3,
+    CC_CONV_FORWARD_BN_STATS = 4
 } cc_conv_pass;
 
 /* Workspace bytes the pass needs with these options (options may be NULL): 0, or for a split weight gradient
@@ -211,7 +216,9 @@ CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_
  * "cc_pointwise_backward_weight_kernel" (a split weight gradient is one launch: it reduces its own splits).
  * CC_CONV_BACKWARD (cc_conv_backward with both outputs): the fused kernel, e.g. "cc_implicit_gemm_backward_1x1_kernel",
  * or, where the two gradients run as two launches, their kernels in launch order separated by a space
- * ("cc_conv2d_backward_data_kernel cc_conv2d_backward_weight_kernel"). */
+ * ("cc_conv2d_backward_data_kernel cc_conv2d_backward_weight_kernel"). CC_CONV_FORWARD_BN_STATS: the forward kernel that
+ * also writes the statistics, then the batch norm's ("cc_implicit_gemm_forward_1x1_kernel
+ * cc_batchnorm_train_forward_from_stats_kernel"), or cc_conv_bn_stats_slots's CC_ERROR_NOT_SUPPORTED. */
 CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pass pass,
                                       const cc_options* options, char* text, size_t capacity);
 
@@ -236,6 +243,33 @@ CC_API cc_status cc_conv_forward(cc_handle handle, const cc_conv_problem* proble
 CC_API cc_status cc_conv_forward_fused(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                        const cc_conv_epilogue* epilogue, const float* x, const float* w, float* y,
                                        void* workspace, size_t workspace_bytes, void* stream);
+
+/* The training-mode batch norm that follows a convolution, with its statistics computed in the convolution's store, so
+ * that the batch norm reads its input once (cc_batchnorm_train_forward reads it two or three times):
+ *   cc_conv_forward_bn_stats               y = conv(x, w) [+ residual], and per block of the forward kernel and per output
+ *                                          channel k, a slot of the statistics of the y values the block stored
+ *   cc_batchnorm_train_forward_from_stats  combines each channel's slots, then does what cc_batchnorm_train_forward does
+ *                                          with y as its x (the same outputs, running-statistics update and conventions)
+ * A slot is CC_BN_STATS_FLOATS_PER_SLOT floats {count, mean, sum of squared deviations from that mean} (not a sum of
+ * squares, which loses the variance to cancellation when |mean| is large against the spread); slot s of channel k starts
+ * at stats[CC_BN_STATS_FLOATS_PER_SLOT * (k * slots + s)]. Each slot has one writer (no atomics), and the batch norm
+ * combines them (Chan, Golub and LeVeque's pairwise update) in a fixed order: the same bits on every run. The statistics
+ * differ from cc_batchnorm_train_forward's within rounding. */
+#define CC_BN_STATS_FLOATS_PER_SLOT 3
+
+/* The slots per output channel cc_conv_forward_bn_stats writes for the problem with these options (options may be NULL):
+ * stats needs k * slots * CC_BN_STATS_FLOATS_PER_SLOT floats. Only the tensor-core (implicit-GEMM) forward kernels write
+ * statistics: where the pass runs any other variant (CC_ALGO_AUTO's choice, or the algo asked for), CC_ERROR_NOT_SUPPORTED,
+ * and the caller runs cc_conv_forward (or cc_conv_forward_fused for the residual) and then cc_batchnorm_train_forward. */
+CC_API cc_status cc_conv_bn_stats_slots(const cc_conv_problem* problem, const cc_options* options, int* slots);
+
+/* y = conv(x, w) + residual (residual may be NULL: nothing added; with the add of cc_conv_forward_fused, the same bits),
+ * and the statistics slots of y into stats (stats_bytes at least k * slots * CC_BN_STATS_FLOATS_PER_SLOT * 4, slots from
+ * cc_conv_bn_stats_slots with the same problem and options). One launch. CC_ERROR_NOT_SUPPORTED as cc_conv_bn_stats_slots.
+ * y and stats must not overlap each other or any input; the workspace is CC_CONV_FORWARD's. */
+CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                          const float* residual, const float* x, const float* w, float* y, float* stats,
+                                          size_t stats_bytes, void* workspace, size_t workspace_bytes, void* stream);
 
 /* dx = dL/dx given dy = dL/dy; with options->accumulate, dx += dL/dx (dx must hold the gradient to add to). */
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
@@ -305,6 +339,13 @@ CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm
                                             const float* x, const float* gamma, const float* beta,
                                             float* running_mean, float* running_var,
                                             float* y, float* save_mean, float* save_invstd, void* stream);
+/* cc_batchnorm_train_forward with the batch statistics combined from `slots` slots per channel that cc_conv_forward_bn_stats
+ * wrote for x (its y; problem->c is the convolution's k): one launch, which reads x once. The same outputs, running-statistics
+ * update (unbiased variance; n*h*w at least 2) and ReLU; y may be x. stats is not overwritten, so the call can run again. */
+CC_API cc_status cc_batchnorm_train_forward_from_stats(cc_handle handle, const cc_batchnorm_problem* problem, const float* stats,
+                                                       int slots, const float* x, const float* gamma, const float* beta,
+                                                       float* running_mean, float* running_var, float* y, float* save_mean,
+                                                       float* save_invstd, void* stream);
 /* Evaluation mode: the running statistics normalise. y may be x. */
 CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_problem* problem,
                                            const float* x, const float* gamma, const float* beta,

@@ -14,6 +14,8 @@
 //   cc_batchnorm_train_forward_cluster_kernel one cluster of CC_BN_CLUSTER_BLOCKS blocks per channel (grid
 //                                             C * CC_BN_CLUSTER_BLOCKS), block a multiple of 32 (256); sm_90
 //   cc_batchnorm_backward_cluster_kernel      the same
+//   cc_batchnorm_train_forward_from_stats_kernel  grid (C, parts), block a multiple of 32 (256): the training forward
+//                                             from a convolution's statistics slots (below)
 // Training forward = train_stats then apply; backward = backward_reduce then backward_data. The per-channel
 // reductions are split from the element-wise passes so that the element-wise work spreads over the whole
 // GPU even where C is small (16 channels would otherwise occupy 16 SMs).
@@ -67,6 +69,18 @@ static __device__ __forceinline__ float cc_bn_input_gradient(float ga, float is,
     return ga * is / m * fmaf(-x_hat, dgamma, m * g - dbeta);
 }
 
+// The end of every training forward's statistics (thread 0 of a channel): save_mean and save_invstd for the backward,
+// and running = (1 - momentum) running + momentum batch with the unbiased variance squares / (m - 1).
+static __device__ __forceinline__ void cc_bn_save_statistics(int channel, int m, float mean, float invstd, float squares, float momentum,
+                                                             float* running_mean, float* running_var, float* save_mean, float* save_invstd)
+{
+    const float unbiased = squares / (float)(m - 1);
+    save_mean[channel] = mean;
+    save_invstd[channel] = invstd;
+    running_mean[channel] = (1.0f - momentum) * running_mean[channel] + momentum * mean;
+    running_var[channel] = (1.0f - momentum) * running_var[channel] + momentum * unbiased;
+}
+
 // Per channel: mean, biased variance, invstd = 1/sqrt(var + eps) into save_mean/save_invstd, and
 // running = (1 - momentum) * running + momentum * batch with the unbiased variance. Needs N*HW >= 2 (the
 // launcher checks: PyTorch refuses training batch norm on one value per channel).
@@ -94,11 +108,8 @@ extern "C" __global__ void cc_batchnorm_train_stats_kernel(int n, int c, int hw,
 
     if (threadIdx.x == 0) {
         const float var = squares_total / (float)m;
-        const float unbiased = squares_total / (float)(m - 1);
-        save_mean[channel] = mean;
-        save_invstd[channel] = 1.0f / sqrtf(var + eps);
-        running_mean[channel] = (1.0f - momentum) * running_mean[channel] + momentum * mean;
-        running_var[channel] = (1.0f - momentum) * running_var[channel] + momentum * unbiased;
+        cc_bn_save_statistics(channel, m, mean, 1.0f / sqrtf(var + eps), squares_total, momentum, running_mean, running_var, save_mean,
+                              save_invstd);
     }
 }
 
@@ -243,13 +254,8 @@ extern "C" __global__ void CC_CLUSTER_DIMS(CC_BN_CLUSTER_BLOCKS, 1, 1)
     const float squares_total = cc_bn_cluster_sum(&partial[1]);
     const float invstd = 1.0f / sqrtf(squares_total / (float)m + eps);
 
-    if (rank == 0 && threadIdx.x == 0) {
-        const float unbiased = squares_total / (float)(m - 1);
-        save_mean[channel] = mean;
-        save_invstd[channel] = invstd;
-        running_mean[channel] = (1.0f - momentum) * running_mean[channel] + momentum * mean;
-        running_var[channel] = (1.0f - momentum) * running_var[channel] + momentum * unbiased;
-    }
+    if (rank == 0 && threadIdx.x == 0)
+        cc_bn_save_statistics(channel, m, mean, invstd, squares_total, momentum, running_mean, running_var, save_mean, save_invstd);
 
     const float ga = gamma[channel], be = beta[channel];
     for (unsigned j = first; j < (unsigned)m; j += stride) {
@@ -319,10 +325,101 @@ extern "C" __global__ void CC_CLUSTER_DIMS(CC_BN_CLUSTER_BLOCKS, 1, 1)
 #endif
 }
 
+// ---- Training forward from the statistics a forward convolution wrote in its store ----
+// The convolution that produced x (implicit_gemm.cu, store_statistics) left, per output channel, `slots` slots of
+// {count, mean, sum of squared deviations from that mean}, slot s of channel k at stats[3 (k slots + s)]. Here they are
+// combined with Chan, Golub and LeVeque's pairwise update, which never forms a sum of squares (no cancellation), in a
+// fixed order: thread t combines slots t, t + blockDim, ... in turn, then the threads' results meet in the fixed trees of
+// cc_bn_block_combine. The order depends only on (slots, blockDim), so every block of a channel, every run and every
+// emulator worker count gets the same bits. The batch norm then reads x once: to apply.
+
+// (count, mean, m2) += (nb, mb, m2b): n = na + nb, delta = mb - ma, mean = ma + delta nb / n, m2 = m2a + m2b +
+// delta^2 na nb / n. With na = 0 (and ma = m2a = 0) it gives exactly (nb, mb, m2b); nb = 0 changes nothing.
+static __device__ __forceinline__ void cc_bn_combine(int& count, float& mean, float& m2, int nb, float mb, float m2b)
+{
+    if (nb == 0) return;
+    const int total = count + nb;
+    const float delta = mb - mean, share = (float)nb / (float)total;
+    m2 = fmaf(delta * delta, (float)count * share, m2 + m2b);
+    mean = fmaf(delta, share, mean);
+    count = total;
+}
+
+// The same over a full warp: lane l takes lane l + offset's set as the later one, offsets 16, 8, 4, 2, 1; lane 0 holds
+// the warp's combination.
+static __device__ __forceinline__ void cc_bn_warp_combine(int& count, float& mean, float& m2)
+{
+    for (int offset = warpSize / 2; offset > 0; offset /= 2) {
+        const int nb = __shfl_down_sync(0xffffffffu, count, offset);
+        const float mb = __shfl_down_sync(0xffffffffu, mean, offset), m2b = __shfl_down_sync(0xffffffffu, m2, offset);
+        cc_bn_combine(count, mean, m2, nb, mb, m2b);
+    }
+}
+
+// The combination over every thread of the block, returned to every thread (the shape of cc_block_sum: warps, then the
+// warps' results in a second tree that every warp computes alike). blockDim.x a multiple of 32; every thread calls it.
+static __device__ __forceinline__ void cc_bn_block_combine(int& count, float& mean, float& m2, int* counts, float* means, float* m2s)
+{
+    const int lane = threadIdx.x % warpSize, warp = threadIdx.x / warpSize, warps = blockDim.x / warpSize;
+    cc_bn_warp_combine(count, mean, m2);
+    if (lane == 0) {
+        counts[warp] = count;
+        means[warp] = mean;
+        m2s[warp] = m2;
+    }
+    __syncthreads();
+    count = lane < warps ? counts[lane] : 0;
+    mean = lane < warps ? means[lane] : 0.0f;
+    m2 = lane < warps ? m2s[lane] : 0.0f;
+    cc_bn_warp_combine(count, mean, m2);
+    count = __shfl_sync(0xffffffffu, count, 0);
+    mean = __shfl_sync(0xffffffffu, mean, 0);
+    m2 = __shfl_sync(0xffffffffu, m2, 0);
+}
+
+// Training forward in one launch from the slots: channel blockIdx.x's mean and squared deviations from them, then
+// save_mean, save_invstd and the running statistics (block part 0) with train_stats's expressions, then y for the block's
+// part of the channel (elements blockIdx.y * blockDim + t + k * gridDim.y * blockDim). y may alias x.
+extern "C" __global__ void cc_batchnorm_train_forward_from_stats_kernel(int n, int c, int hw, int slots, const float* __restrict__ stats,
+                                                                        const float* x, const float* __restrict__ gamma,
+                                                                        const float* __restrict__ beta, float momentum, float eps,
+                                                                        float* __restrict__ running_mean,
+                                                                        float* __restrict__ running_var,
+                                                                        float* __restrict__ save_mean,
+                                                                        float* __restrict__ save_invstd, int relu, float* y)
+{
+    CC_STATIC_SHARED(int, counts, [CC_MAX_WARPS]);
+    CC_STATIC_SHARED(float, means, [CC_MAX_WARPS]);
+    CC_STATIC_SHARED(float, m2s, [CC_MAX_WARPS]);
+    const int channel = blockIdx.x;
+    const int m = n * hw;
+    const float* slot = stats + 3 * channel * slots; // the launcher keeps 3 c slots within 2^31 - 1
+
+    int count = 0;
+    float mean = 0.0f, squares = 0.0f;
+    for (unsigned s = threadIdx.x; s < (unsigned)slots; s += blockDim.x) {
+        cc_bn_combine(count, mean, squares, (int)slot[3 * s], slot[3 * s + 1], slot[3 * s + 2]);
+    }
+    cc_bn_block_combine(count, mean, squares, counts, means, m2s);
+    const float invstd = 1.0f / sqrtf(squares / (float)m + eps);
+
+    if (blockIdx.y == 0 && threadIdx.x == 0)
+        cc_bn_save_statistics(channel, m, mean, invstd, squares, momentum, running_mean, running_var, save_mean, save_invstd);
+
+    const float ga = gamma[channel], be = beta[channel];
+    for (unsigned j = blockIdx.y * blockDim.x + threadIdx.x; j < (unsigned)m; j += gridDim.y * blockDim.x) {
+        const int index = cc_bn_index(j, channel, c, hw);
+        float v = cc_bn_affine(x[index], mean, invstd, ga, be);
+        if (relu && !(v > 0.0f)) v = 0.0f;
+        y[index] = v;
+    }
+}
+
 CC_REGISTER_KERNEL(cc_batchnorm_train_stats_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_apply_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_eval_forward_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_backward_reduce_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_backward_data_kernel);
+CC_REGISTER_KERNEL(cc_batchnorm_train_forward_from_stats_kernel);
 CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_train_forward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);
 CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_backward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);

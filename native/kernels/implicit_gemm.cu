@@ -7,7 +7,8 @@
 // positions j = (n, p, q) of the output, N*P*Q of them:
 //   forward           y[n, g Kg + m, p, q]   = sum_(c,r,s) w[g Kg + m, c, r, s] . x[n, g Cg + c, p sh - pad + r, q sw - pad + s]
 //                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered);
-//                     its store may add a residual and write relu(eval bn(y)) beside or instead of y (cc_conv_epilogue)
+//                     its store may add a residual and write relu(eval bn(y)) beside or instead of y (cc_conv_epilogue),
+//                     or write per-block batch-norm statistics of y beside it (store_statistics)
 //   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
 //                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
 //   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
@@ -442,9 +443,10 @@ __device__ __forceinline__ int acc_col(int j, int odd)
 // p * Q + q. store(channel) is called once per row the thread holds (per-row parameters are loaded there, once), and
 // returns what stores the row's elements. The 8 column offsets are computed once. The loops must unroll (acc stays in
 // registers): what varies between the stores is in their types, never a runtime branch inside.
-template <class T, class RowStore>
-__device__ __forceinline__ void store_tile(const float (&acc)[T::kFragsM][T::kFragsN][4], int rows, int row0, int channel0, int positions,
-                                           int col0, int P, int Q, int image, int plane, RowStore store)
+// Acc is the accumulator array, const or not: a store that takes its value by reference may change it in place.
+template <class T, class RowStore, class Acc>
+__device__ __forceinline__ void store_tile(Acc& acc, int rows, int row0, int channel0, int positions, int col0, int P, int Q, int image,
+                                           int plane, RowStore store)
 {
     int col_offset[T::kFragsN][2];
     for (int j = 0; j < T::kFragsN; ++j)
@@ -504,6 +506,99 @@ __device__ __forceinline__ void store_forward(const float (&acc)[T::kFragsM][T::
             if (Activate) ep.activated[index] = cc_bn_relu(cc_bn_affine(value, mean, invstd, gamma, beta));
         };
     });
+}
+
+// ---- Batch-norm statistics in the forward pass's epilogue (cc_conv_forward_bn_stats) ----
+// The convolution that produces a training-mode batch norm's input also writes, per block and per output channel, the
+// statistics of the values it stores: the block's count of positions, their mean, and the sum of their squared
+// deviations from that mean (two passes over the registers, never a one-pass sum of squares, which cancels when |mean| is
+// large against the spread). Slot blockIdx.x of channel k is stats[3 (k gridDim.x + blockIdx.x) + {0, 1, 2}]: every
+// (block, channel) pair has a slot of its own, so there are no atomics, and cc_batchnorm_train_forward_from_stats_kernel
+// (batchnorm.cu) combines a channel's slots in slot order.
+
+// acc += residual, element by element, with the store's add (cc_add_rn): the statistics are then of what is stored.
+template <class T>
+__device__ __forceinline__ void add_residual(float (&acc)[T::kFragsM][T::kFragsN][4], const float* residual, int rows, int row0,
+                                             int channel0, int positions, int col0, int P, int Q, int image, int plane)
+{
+    store_tile<T>(acc, rows, row0, channel0, positions, col0, P, Q, image, plane, [residual](int) {
+        return [residual](int index, float& value) { value = cc_add_rn(value, __ldg(residual + index)); };
+    });
+}
+
+// For each row (i, half) the thread holds, the sum of f(i, j, e) over the tile's valid columns, the same bits in every
+// thread that holds the row. The order is fixed: the thread's own columns in (j, odd) order, then the 4 lanes of the row
+// (xor 1, then xor 2: both partners add the same two numbers), then the kWarpsN warps of the row in order, through
+// `scratch` (kRows * kWarpsN floats of shared memory). Every thread of the block calls it (barriers).
+template <class T, class F>
+__device__ __forceinline__ void row_sums(float (&sums)[T::kFragsM][2], const bool (&valid)[T::kFragsN][2], float* scratch, F f)
+{
+    const int warp_n = (int)threadIdx.x / 32 % T::kWarpsN, lane = (int)threadIdx.x % 32;
+    CC_UNROLL
+    for (int i = 0; i < T::kFragsM; ++i)
+        CC_UNROLL
+        for (int half = 0; half < 2; ++half) {
+            float s = 0.0f;
+            CC_UNROLL
+            for (int j = 0; j < T::kFragsN; ++j)
+                CC_UNROLL
+                for (int odd = 0; odd < 2; ++odd)
+                    if (valid[j][odd]) s += f(i, j, 2 * half + odd);
+            s += __shfl_xor_sync(0xffffffffu, s, 1);
+            s += __shfl_xor_sync(0xffffffffu, s, 2);
+            if (lane % 4 == 0) scratch[acc_row<T>(i, half) * T::kWarpsN + warp_n] = s;
+        }
+    __syncthreads();
+    CC_UNROLL
+    for (int i = 0; i < T::kFragsM; ++i)
+        CC_UNROLL
+        for (int half = 0; half < 2; ++half) {
+            float total = 0.0f;
+            CC_UNROLL
+            for (int w = 0; w < T::kWarpsN; ++w) total += scratch[acc_row<T>(i, half) * T::kWarpsN + w];
+            sums[i][half] = total;
+        }
+    __syncthreads(); // scratch is free again
+}
+
+// Writes the block's slot of each of its channels (rows below `rows`): {count, mean, squared deviations} of the values
+// in acc over the valid columns (positions below `positions`). Reuses the pipeline's shared memory, once every warp is
+// past its last fragment read.
+template <class T>
+__device__ __forceinline__ void store_statistics(const float (&acc)[T::kFragsM][T::kFragsN][4], float* stats, int rows, int row0, int channel0,
+                                                 int positions, int col0)
+{
+    static_assert(T::kRows * T::kWarpsN * 4 <= T::kSharedBytes, "the row sums fit the pipeline's shared memory");
+    CC_DYNAMIC_SHARED(float, scratch);
+    __syncthreads();
+    bool valid[T::kFragsN][2];
+    CC_UNROLL
+    for (int j = 0; j < T::kFragsN; ++j)
+        CC_UNROLL
+        for (int odd = 0; odd < 2; ++odd) valid[j][odd] = col0 + acc_col<T>(j, odd) < positions;
+    const int count = positions - col0 < T::kCols ? positions - col0 : T::kCols;
+    float mean[T::kFragsM][2], squares[T::kFragsM][2];
+    row_sums<T>(mean, valid, scratch, [&](int i, int j, int e) { return acc[i][j][e]; });
+    CC_UNROLL
+    for (int i = 0; i < T::kFragsM; ++i)
+        CC_UNROLL
+        for (int half = 0; half < 2; ++half) mean[i][half] /= (float)count;
+    row_sums<T>(squares, valid, scratch, [&](int i, int j, int e) {
+        const float d = acc[i][j][e] - mean[i][e / 2];
+        return d * d;
+    });
+    if ((int)threadIdx.x / 32 % T::kWarpsN != 0 || threadIdx.x % 4 != 0) return; // one writer per row
+    CC_UNROLL
+    for (int i = 0; i < T::kFragsM; ++i)
+        CC_UNROLL
+        for (int half = 0; half < 2; ++half) {
+            const int row = row0 + acc_row<T>(i, half);
+            if (row >= rows) continue;
+            float* slot = stats + 3 * ((channel0 + row) * (int)gridDim.x + (int)blockIdx.x);
+            slot[0] = (float)count;
+            slot[1] = mean[i][half];
+            slot[2] = squares[i][half];
+        }
 }
 
 // store_activation for a data gradient: overwriting dx, or adding into it.
@@ -700,7 +795,7 @@ __device__ __forceinline__ void reduce_over_window(LoaderA& load_a, XWindow<T>& 
 
 template <class T, int R, int S>
 __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* x, const float* w, float* y, const cc_conv_epilogue& ep,
-                                        int vectorized, const cc_halo_plan& halo)
+                                        float* stats, int vectorized, const cc_halo_plan& halo)
 {
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
     const int kr = cg * R * S;
@@ -723,6 +818,12 @@ __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* 
     const int image = pr.k * pr.p * pr.q, plane = pr.p * pr.q;
     const bool residual = ep.residual != nullptr, activate = ep.activated != nullptr, write_y = y != nullptr;
 #define CC_STORE_FORWARD(R, A, Y) store_forward<T, R, A, Y>(acc, y, ep, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, image, plane)
+    if (stats != nullptr) { // the batch norm's statistics of v = acc [+ residual]: y is written, activated is not (the launcher's rule)
+        if (residual) add_residual<T>(acc, ep.residual, kg, row0, g * kg, act.positions, col0, pr.p, pr.q, image, plane);
+        CC_STORE_FORWARD(false, false, true);
+        store_statistics<T>(acc, stats, kg, row0, g * kg, act.positions, col0);
+        return;
+    }
     if (!activate) {
         if (residual) CC_STORE_FORWARD(true, false, true);
         else CC_STORE_FORWARD(false, false, true);
@@ -849,41 +950,41 @@ __device__ __forceinline__ void backward_both(const cc_conv_problem& pr, const c
 } // namespace
 
 // y = conv(x, w) for 1x1 filters (any stride, padding and groups), with the epilogue `ep` (every pointer NULL: none;
-// y may then be NULL when ep.activated is not).
+// y may then be NULL when ep.activated is not). stats (NULL: none): the batch-norm statistics slots of y (store_statistics).
 extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
                                                                                           float* __restrict__ y, cc_conv_epilogue ep,
-                                                                                          int vectorized)
+                                                                                          float* __restrict__ stats, int vectorized)
 {
-    forward<SquareTile, 1, 1>(pr, x, w, y, ep, vectorized, cc_halo_plan{});
+    forward<SquareTile, 1, 1>(pr, x, w, y, ep, stats, vectorized, cc_halo_plan{});
 }
 
 // y = conv(x, w) for 3x3 filters (any stride, padding and groups), with the epilogue `ep` (every pointer NULL: none;
-// y may then be NULL when ep.activated is not).
+// y may then be NULL when ep.activated is not). stats as the 1x1 kernel's.
 extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                                           const float* __restrict__ w,
                                                                                           float* __restrict__ y, cc_conv_epilogue ep,
-                                                                                          int vectorized, cc_halo_plan halo)
+                                                                                          float* __restrict__ stats, int vectorized, cc_halo_plan halo)
 {
-    forward<SquareTile, 3, 3>(pr, x, w, y, ep, vectorized, halo);
+    forward<SquareTile, 3, 3>(pr, x, w, y, ep, stats, vectorized, halo);
 }
 
 // The same on the wide tile (WideTile: 64 x 128, 256 threads, 45 KiB): the launcher's choice where the wider blocks
 // still fill the SMs (conv_implicit_gemm.cpp).
 extern "C" __global__ void __launch_bounds__(WideTile::kThreads, WideTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_wide_kernel(
-    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized,
-    cc_halo_plan halo)
+    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, float* __restrict__ stats,
+    int vectorized, cc_halo_plan halo)
 {
-    forward<WideTile, 3, 3>(pr, x, w, y, ep, vectorized, halo);
+    forward<WideTile, 3, 3>(pr, x, w, y, ep, stats, vectorized, halo);
 }
 
 // The same on the flat tile (FlatTile: 32 x 128, 128 threads, 37.5 KiB): the launcher's choice over the wide tile where
 // the filters per group fit its 32 rows.
 extern "C" __global__ void __launch_bounds__(FlatTile::kThreads, FlatTile::kMinBlocksPerSm) cc_implicit_gemm_forward_3x3_flat_kernel(
-    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, int vectorized,
-    cc_halo_plan halo)
+    cc_conv_problem pr, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, cc_conv_epilogue ep, float* __restrict__ stats,
+    int vectorized, cc_halo_plan halo)
 {
-    forward<FlatTile, 3, 3>(pr, x, w, y, ep, vectorized, halo);
+    forward<FlatTile, 3, 3>(pr, x, w, y, ep, stats, vectorized, halo);
 }
 
 // dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1 (every dx pixel is written).

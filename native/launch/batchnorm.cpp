@@ -8,6 +8,7 @@
 #include "geometry.h"
 #include "launch.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace cc {
@@ -70,20 +71,12 @@ cc_status prepare(const char* call, cc_handle handle, const cc_batchnorm_problem
     return validate(call, problem);
 }
 
-} // namespace
-} // namespace cc
-
-using namespace cc;
-
-extern "C" {
-
-CC_API cc_status cc_batchnorm_validate(const cc_batchnorm_problem* problem) { return validate("cc_batchnorm_validate", problem); }
-
-CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,
-                                            const float* beta, float* running_mean, float* running_var, float* y,
-                                            float* save_mean, float* save_invstd, void* stream)
+// What both training forwards check: the handle, the descriptor, more than one value per channel, and the tensors
+// (non-NULL, aligned, the statistics apart from every input and each other; y may be x).
+cc_status check_train_forward(const char* call, cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,
+                              const float* beta, const float* running_mean, const float* running_var, const float* y,
+                              const float* save_mean, const float* save_invstd)
 {
-    constexpr const char* call = "cc_batchnorm_train_forward";
     CC_TRY(prepare(call, handle, problem));
     const cc_batchnorm_problem& p = *problem;
     const i64 per_channel = product({p.n, p.h, p.w});
@@ -102,8 +95,25 @@ CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm
     CC_TRY(check_disjoint(call, {emean}, {evar, esave_mean, esave_invstd}));
     CC_TRY(check_disjoint(call, {evar}, {esave_mean, esave_invstd}));
     CC_TRY(check_disjoint(call, {esave_mean}, {esave_invstd}));
-    CC_TRY(check_disjoint(call, {{y, t, "y"}}, {egamma, ebeta, emean, evar, esave_mean, esave_invstd}));
+    return check_disjoint(call, {{y, t, "y"}}, {egamma, ebeta, emean, evar, esave_mean, esave_invstd});
+}
 
+} // namespace
+} // namespace cc
+
+using namespace cc;
+
+extern "C" {
+
+CC_API cc_status cc_batchnorm_validate(const cc_batchnorm_problem* problem) { return validate("cc_batchnorm_validate", problem); }
+
+CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,
+                                            const float* beta, float* running_mean, float* running_var, float* y,
+                                            float* save_mean, float* save_invstd, void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_train_forward";
+    CC_TRY(check_train_forward(call, handle, problem, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd));
+    const cc_batchnorm_problem& p = *problem;
     const int hw = p.h * p.w; // <= n*c*h*w, checked to fit an int
     const BatchNormText text{p};
     if (use_cluster_kernels(*handle, p))
@@ -114,6 +124,37 @@ CC_API cc_status cc_batchnorm_train_forward(cc_handle handle, const cc_batchnorm
                                                    x, p.momentum, p.eps, running_mean, running_var, save_mean, save_invstd));
     return launch<KernelId::batchnorm_apply>(*handle, elementwise_geometry(elements(p)), stream, text, p.n, p.c, hw, x, gamma, beta,
                                              save_mean, save_invstd, p.relu != 0 ? 1 : 0, y);
+}
+
+CC_API cc_status cc_batchnorm_train_forward_from_stats(cc_handle handle, const cc_batchnorm_problem* problem, const float* stats,
+                                                       int slots, const float* x, const float* gamma, const float* beta,
+                                                       float* running_mean, float* running_var, float* y, float* save_mean,
+                                                       float* save_invstd, void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_train_forward_from_stats";
+    CC_TRY(check_train_forward(call, handle, problem, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd));
+    const cc_batchnorm_problem& p = *problem;
+    CC_TRY(check_positive(call, "slots", slots));
+    const i64 floats = product({p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT});
+    if (floats > kMaxElements)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: %d channels x %d slots x %d floats of statistics pass the kernel's 32-bit indices", call,
+                    p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT);
+    CC_TRY(check_tensors(call, {{stats, "stats"}}));
+    const i64 ch = channel_bytes(p);
+    CC_TRY(check_disjoint(call,
+                          {{y, tensor_bytes(p), "y"}, {running_mean, ch, "running_mean"}, {running_var, ch, "running_var"},
+                           {save_mean, ch, "save_mean"}, {save_invstd, ch, "save_invstd"}},
+                          {{stats, floats * static_cast<i64>(sizeof(float)), "stats"}}));
+    // One block per channel and part: each part applies to its share of the channel after combining all of its slots (a
+    // few KiB), so the parts grow with the channel, up to CC_BN_CLUSTER_BLOCKS, at about 16 elements per thread.
+    const i64 per_channel = product({p.n, p.h, p.w});
+    Geometry g;
+    g.grid.x = static_cast<unsigned>(p.c);
+    g.grid.y = static_cast<unsigned>(std::clamp<i64>((per_channel + 16 * kReductionBlock - 1) / (16 * kReductionBlock), 1, CC_BN_CLUSTER_BLOCKS));
+    g.block.x = kReductionBlock;
+    return launch<KernelId::batchnorm_train_forward_from_stats>(*handle, g, stream, BatchNormText{p}, p.n, p.c, p.h * p.w, slots, stats, x,
+                                                                gamma, beta, p.momentum, p.eps, running_mean, running_var, save_mean,
+                                                                save_invstd, p.relu != 0 ? 1 : 0, y);
 }
 
 CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,

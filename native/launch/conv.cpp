@@ -106,7 +106,8 @@ GemmShape gemm_shape(const cc_conv_problem& p, cc_conv_pass pass)
     case CC_CONV_FORWARD: return {p.k, positions, p.c};
     case CC_CONV_BACKWARD_DATA: return {p.c, positions, p.k};
     case CC_CONV_BACKWARD_WEIGHT:
-    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
+    case CC_CONV_BACKWARD:
+    case CC_CONV_FORWARD_BN_STATS: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return {p.k, p.c, positions};
 }
@@ -117,7 +118,8 @@ Geometry direct_geometry(const cc_conv_problem& p, cc_conv_pass pass)
     case CC_CONV_FORWARD: return elementwise_geometry(output_elements(p));
     case CC_CONV_BACKWARD_DATA: return elementwise_geometry(input_elements(p));
     case CC_CONV_BACKWARD_WEIGHT:
-    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
+    case CC_CONV_BACKWARD:
+    case CC_CONV_FORWARD_BN_STATS: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return warp_per_item_geometry(weight_elements(p), kWeightGradBlock);
 }
@@ -129,7 +131,9 @@ cc_status plan_variant(const char* call, const cc_conv_problem* problem, cc_conv
     const cc_options o = options != nullptr ? *options : cc_options{};
     if (pass != CC_CONV_FORWARD && pass != CC_CONV_BACKWARD_DATA && pass != CC_CONV_BACKWARD_WEIGHT)
         return fail(CC_ERROR_INVALID_VALUE,
-                    "%s: pass must be CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA, CC_CONV_BACKWARD_WEIGHT or CC_CONV_BACKWARD, got %d", call,
+                    "%s: pass must be CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA, CC_CONV_BACKWARD_WEIGHT, CC_CONV_BACKWARD or "
+                    "CC_CONV_FORWARD_BN_STATS, got %d",
+                    call,
                     static_cast<int>(pass));
     if (o.algo != CC_ALGO_AUTO && o.algo != CC_ALGO_DIRECT && o.algo != CC_ALGO_GEMM && o.algo != CC_ALGO_TILED &&
         o.algo != CC_ALGO_IMPLICIT_GEMM)
@@ -267,7 +271,8 @@ PassTensors pass_tensors(const cc_conv_problem& p, cc_conv_pass pass)
     case CC_CONV_FORWARD: return {{"x", "w", "y"}, {input_elements(p), weight_elements(p), output_elements(p)}};
     case CC_CONV_BACKWARD_DATA: return {{"dy", "w", "dx"}, {output_elements(p), weight_elements(p), input_elements(p)}};
     case CC_CONV_BACKWARD_WEIGHT:
-    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
+    case CC_CONV_BACKWARD:
+    case CC_CONV_FORWARD_BN_STATS: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return {{"x", "dy", "dw"}, {input_elements(p), output_elements(p), weight_elements(p)}};
 }
@@ -356,6 +361,27 @@ cc_status check_epilogue(const char* call, const cc_conv_problem& p, const cc_co
     return check_disjoint(call, {ey}, {eactivated});
 }
 
+// The forward plan of cc_conv_forward_bn_stats and its statistics slots per output channel: only the implicit-GEMM forward
+// kernels write them (store_statistics in kernels/implicit_gemm.cu), one slot per block column of their grid.
+cc_status plan_bn_stats(const char* call, const cc_conv_problem* problem, const cc_options* options, ConvPlan* plan, int* slots)
+{
+    CC_TRY(plan_pass(call, problem, CC_CONV_FORWARD, options, plan));
+    if (!plan->implicit_gemm)
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: only the tensor-core (implicit-GEMM) forward kernels write batch-norm statistics, and this problem's "
+                    "forward pass runs %s with these options: run cc_conv_forward (or cc_conv_forward_fused) and then "
+                    "cc_batchnorm_train_forward instead",
+                    call, kernel_name(pass_kernel(*plan, CC_CONV_FORWARD)));
+    const i64 count = plan->implicit.geometry.grid.x;
+    if (product({problem->k, count, CC_BN_STATS_FLOATS_PER_SLOT}) > kMaxElements)
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: %lld slots per channel for %d channels pass the batch-norm kernel's 32-bit indices: run cc_conv_forward and then "
+                    "cc_batchnorm_train_forward instead",
+                    call, static_cast<long long>(count), problem->k);
+    *slots = static_cast<int>(count);
+    return CC_SUCCESS;
+}
+
 } // namespace
 } // namespace cc
 
@@ -404,7 +430,12 @@ CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_
         return CC_SUCCESS;
     }
     ConvPlan plan;
-    CC_TRY(plan_pass(call, problem, pass, options, &plan));
+    if (pass == CC_CONV_FORWARD_BN_STATS) {
+        int slots = 0;
+        CC_TRY(plan_bn_stats(call, problem, options, &plan, &slots));
+    } else {
+        CC_TRY(plan_pass(call, problem, pass, options, &plan));
+    }
     *bytes = plan.workspace_bytes;
     return CC_SUCCESS;
 }
@@ -425,6 +456,13 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
         return CC_SUCCESS;
     }
     ConvPlan plan;
+    if (pass == CC_CONV_FORWARD_BN_STATS) {
+        int slots = 0;
+        CC_TRY(plan_bn_stats(call, problem, options, &plan, &slots));
+        format_into(text, capacity, "%s %s", kernel_name(pass_kernel(plan, CC_CONV_FORWARD)),
+                    kernel_name(KernelId::batchnorm_train_forward_from_stats));
+        return CC_SUCCESS;
+    }
     CC_TRY(plan_pass(call, problem, pass, options, &plan));
     format_into(text, capacity, "%s", kernel_name(pass_kernel(plan, pass)));
     return CC_SUCCESS;
@@ -465,6 +503,43 @@ CC_API cc_status cc_conv_forward_fused(cc_handle handle, const cc_conv_problem* 
     if (e.activated == nullptr) return CC_SUCCESS;
     const cc_batchnorm_problem bn{.n = p.n, .c = p.k, .h = p.p, .w = p.q, .eps = e.bn_eps, .momentum = 0.0f, .relu = 1, .accumulate = 0};
     return cc_batchnorm_eval_forward(handle, &bn, sum, e.bn_gamma, e.bn_beta, e.bn_mean, e.bn_var, e.activated, stream);
+}
+
+CC_API cc_status cc_conv_bn_stats_slots(const cc_conv_problem* problem, const cc_options* options, int* slots)
+{
+    constexpr const char* call = "cc_conv_bn_stats_slots";
+    CC_TRY(check_not_null(call, slots, "slots"));
+    ConvPlan plan;
+    return plan_bn_stats(call, problem, options, &plan, slots);
+}
+
+CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                          const float* residual, const float* x, const float* w, float* y, float* stats,
+                                          size_t stats_bytes, void* workspace, size_t workspace_bytes, void* stream)
+{
+    constexpr const char* call = "cc_conv_forward_bn_stats";
+    CC_TRY(check_handle(call, handle));
+    ConvPlan plan;
+    int slots = 0;
+    CC_TRY(plan_bn_stats(call, problem, options, &plan, &slots));
+    const cc_conv_problem& p = *problem;
+    CC_TRY(check_tensors(call, {{x, "x"}, {w, "w"}, {y, "y"}, {stats, "stats"}}));
+    if (residual != nullptr) CC_TRY(check_tensors(call, {{residual, "residual"}}));
+    const i64 needed = product({p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<i64>(sizeof(float))});
+    if (stats_bytes < static_cast<std::size_t>(needed))
+        return fail(CC_ERROR_INVALID_VALUE,
+                    "%s: stats holds %zu bytes, but %d channels x %d slots (cc_conv_bn_stats_slots) x %d floats need %lld", call,
+                    stats_bytes, p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<long long>(needed));
+    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
+    const Extent ex{x, bytes(input_elements(p)), "x"}, ew{w, bytes(weight_elements(p)), "w"},
+        eresidual{residual, residual != nullptr ? bytes(output_elements(p)) : 0, "residual"}, ey{y, bytes(output_elements(p)), "y"},
+        estats{stats, needed, "stats"};
+    CC_TRY(check_disjoint(call, {ey, estats}, {ex, ew, eresidual}));
+    CC_TRY(check_disjoint(call, {ey}, {estats}));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    cc_conv_epilogue epilogue{};
+    epilogue.residual = residual;
+    return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_FORWARD, p, x, w, y, workspace, stream, ConvText{p}, 0, epilogue, stats);
 }
 
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* dy,

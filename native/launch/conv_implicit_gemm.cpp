@@ -135,7 +135,8 @@ int vectorized_operands(const cc_conv_problem& p, cc_conv_pass pass, const Impli
         return (p.c % 4 == 0 && aligned16(in1) ? 1 : 0) | (pixels && aligned16(in0) ? 2 : 0);
     case CC_CONV_BACKWARD_WEIGHT: // in0 = x, in1 = dy; a split starts at a multiple of its chunk
         return pixels && plan.chunk % 4 == 0 && aligned16(in0) && aligned16(in1) ? 1 : 0;
-    case CC_CONV_BACKWARD: break; // never planned as one pass: cc_conv_backward plans both apart
+    case CC_CONV_BACKWARD:
+    case CC_CONV_FORWARD_BN_STATS: break; // never planned as one pass: cc_conv_backward plans both apart
     }
     return 0;
 }
@@ -239,8 +240,9 @@ cc_status plan_implicit_gemm(const char* call, const cc_conv_problem& p, cc_conv
         CC_TRY(geometry_for(call, kImplicitGemmSquare, kg, columns, p.groups * split.splits, &result.geometry));
         break;
     }
+    case CC_CONV_FORWARD_BN_STATS: // conv.cpp plans it as CC_CONV_FORWARD
     case CC_CONV_BACKWARD: // conv.cpp plans the two passes of cc_conv_backward apart
-        return fail(CC_ERROR_INTERNAL, "%s: plan_implicit_gemm plans one pass, not CC_CONV_BACKWARD", call);
+        return fail(CC_ERROR_INTERNAL, "%s: plan_implicit_gemm plans one pass, not pass %d", call, static_cast<int>(pass));
     }
     *plan = result;
     return CC_SUCCESS;
@@ -311,22 +313,22 @@ cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBa
 
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
-                               int accumulate, const cc_conv_epilogue& epilogue)
+                               int accumulate, const cc_conv_epilogue& epilogue, float* stats)
 {
     const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
     const cc_halo_plan window = window_for(plan.window, pass, p, in0);
     switch (plan.kernel) {
     case KernelId::implicit_gemm_forward_1x1:
-        return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized);
+        return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, stats, vectorized);
     case KernelId::implicit_gemm_forward_3x3:
-        return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, vectorized,
+        return launch<KernelId::implicit_gemm_forward_3x3>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, stats, vectorized,
                                                            window);
     case KernelId::implicit_gemm_forward_3x3_wide:
         return launch<KernelId::implicit_gemm_forward_3x3_wide>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
-                                                                vectorized, window);
+                                                                stats, vectorized, window);
     case KernelId::implicit_gemm_forward_3x3_flat:
         return launch<KernelId::implicit_gemm_forward_3x3_flat>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
-                                                                vectorized, window);
+                                                                stats, vectorized, window);
     case KernelId::implicit_gemm_backward_data_1x1:
         return launch<KernelId::implicit_gemm_backward_data_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, vectorized,
                                                                  accumulate);

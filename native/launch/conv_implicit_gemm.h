@@ -69,9 +69,11 @@ cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p,
 // Runs a planned pass on (in0, in1) -> out, the operands in the order of the cc_conv_* call; `workspace` holds
 // plan.workspace_bytes (checked by the caller). accumulate (backward-data only): out += the gradient. epilogue (forward
 // only; checked by the caller): what the store adds and writes besides out, which may then be NULL (cc_conv_forward_fused).
+// stats (forward only, with out set and no activated output; NULL: none): the batch-norm statistics slots of out, the
+// plan's geometry.grid.x of them per output channel (cc_conv_forward_bn_stats).
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
-                               int accumulate = 0, const cc_conv_epilogue& epilogue = cc_conv_epilogue{});
+                               int accumulate = 0, const cc_conv_epilogue& epilogue = cc_conv_epilogue{}, float* stats = nullptr);
 
 // The fused form of a data-gradient plan and a weight-gradient plan of one problem (cc_implicit_gemm_backward_1x1,
 // _3x3, _3x3_stride2: every data-gradient kernel has one, on the square tile of both); false where the grid would pass

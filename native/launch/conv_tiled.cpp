@@ -109,7 +109,8 @@ KernelId kernel_for(cc_conv_pass pass, int stride)
     case CC_CONV_FORWARD: return stride == 1 ? KernelId::conv2d_tiled_forward_s1 : KernelId::conv2d_tiled_forward_s2;
     case CC_CONV_BACKWARD_DATA: return stride == 1 ? KernelId::conv2d_tiled_backward_data_s1 : KernelId::conv2d_tiled_backward_data_s2;
     case CC_CONV_BACKWARD_WEIGHT:
-    case CC_CONV_BACKWARD: break; // never planned as one pass (plan_variant refuses it): both are planned apart
+    case CC_CONV_BACKWARD:
+    case CC_CONV_FORWARD_BN_STATS: break; // never planned as one pass (plan_variant refuses it): both are planned apart
     }
     return stride == 1 ? KernelId::conv2d_tiled_backward_weight_s1 : KernelId::conv2d_tiled_backward_weight_s2;
 }

@@ -47,6 +47,7 @@
     X(batchnorm, batchnorm_backward_data)       \
     X(batchnorm, batchnorm_train_forward_cluster) \
     X(batchnorm, batchnorm_backward_cluster)    \
+    X(batchnorm, batchnorm_train_forward_from_stats) \
     X(conv2d, conv2d_forward)                   \
     X(conv2d, conv2d_backward_data)             \
     X(conv2d, conv2d_backward_weight)           \
@@ -136,6 +137,15 @@ extern "C" __global__ void cc_batchnorm_train_forward_cluster_kernel(int n, int 
                                                                      float* __restrict__ running_var,
                                                                      float* __restrict__ save_mean,
                                                                      float* __restrict__ save_invstd, int relu, float* y);
+/* Training forward from the statistics slots of a forward convolution (cc_implicit_gemm_forward_*_kernel's `stats`): grid
+ * (C, parts), every block combines its channel's `slots` slots and applies to its part of the channel. */
+extern "C" __global__ void cc_batchnorm_train_forward_from_stats_kernel(int n, int c, int hw, int slots, const float* __restrict__ stats,
+                                                                        const float* x, const float* __restrict__ gamma,
+                                                                        const float* __restrict__ beta, float momentum, float eps,
+                                                                        float* __restrict__ running_mean,
+                                                                        float* __restrict__ running_var,
+                                                                        float* __restrict__ save_mean,
+                                                                        float* __restrict__ save_invstd, int relu, float* y);
 extern "C" __global__ void cc_batchnorm_backward_cluster_kernel(int n, int c, int hw, const float* __restrict__ x,
                                                                 const float* __restrict__ dy, const float* __restrict__ gamma,
                                                                 const float* __restrict__ beta, const float* __restrict__ mean,
@@ -214,16 +224,16 @@ extern "C" __global__ void cc_gemm_column_sums_kernel(int rows, int cols, const 
 /* ---- implicit_gemm.cu ---- */
 extern "C" __global__ void cc_implicit_gemm_forward_1x1_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ w, float* __restrict__ y,
-                                                               cc_conv_epilogue ep, int vectorized);
+                                                               cc_conv_epilogue ep, float* __restrict__ stats, int vectorized);
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                const float* __restrict__ w, float* __restrict__ y,
-                                                               cc_conv_epilogue ep, int vectorized, cc_halo_plan halo);
+                                                               cc_conv_epilogue ep, float* __restrict__ stats, int vectorized, cc_halo_plan halo);
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_wide_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                     const float* __restrict__ w, float* __restrict__ y,
-                                                                    cc_conv_epilogue ep, int vectorized, cc_halo_plan halo);
+                                                                    cc_conv_epilogue ep, float* __restrict__ stats, int vectorized, cc_halo_plan halo);
 extern "C" __global__ void cc_implicit_gemm_forward_3x3_flat_kernel(cc_conv_problem pr, const float* __restrict__ x,
                                                                     const float* __restrict__ w, float* __restrict__ y,
-                                                                    cc_conv_epilogue ep, int vectorized, cc_halo_plan halo);
+                                                                    cc_conv_epilogue ep, float* __restrict__ stats, int vectorized, cc_halo_plan halo);
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized, int accumulate);

@@ -250,8 +250,8 @@ void test_refusals(Tally& t)
     expect_status(t,
                   cc_conv_backward(emulator(), &pointwise, &chunk, px.data(), pdy.data(), pw.data(), pdx.data(), pdw.data(), nullptr, 0, nullptr),
                   CC_ERROR_WORKSPACE, {"cc_conv_backward", "cc_conv_workspace_size"}, "a split weight gradient without its workspace");
-    expect_status(t, cc_conv_workspace_size(&p, static_cast<cc_conv_pass>(4), nullptr, &bytes), CC_ERROR_INVALID_VALUE,
-                  {"CC_CONV_BACKWARD", "got 4"}, "a pass past CC_CONV_BACKWARD");
+    expect_status(t, cc_conv_workspace_size(&p, static_cast<cc_conv_pass>(5), nullptr, &bytes), CC_ERROR_INVALID_VALUE,
+                  {"CC_CONV_FORWARD_BN_STATS", "got 5"}, "a pass past CC_CONV_FORWARD_BN_STATS");
 }
 
 } // namespace

@@ -9,7 +9,8 @@ internal readonly record struct ResidualBlockOutput(Tensor Output, Tensor? Activ
 {
     /// <summary>
     /// The end of a block, with fusion on: unit(h) + residual in the unit's last convolution and, in eval-mode inference,
-    /// relu(next(·)) of it in the same store (the output is kept: it is the next block's residual and may be an attention map).
+    /// relu(next(·)) of it in the same store (the output is kept: it is the next block's residual and may be an attention map);
+    /// in training, relu(next(·)) with next's batch statistics computed in that store.
     /// </summary>
     public static ResidualBlockOutput Of(IFusableUnit unit, Tensor h, Tensor residual, BatchNorm2d? next)
     {
@@ -17,6 +18,12 @@ internal readonly record struct ResidualBlockOutput(Tensor Output, Tensor? Activ
         {
             var (output, activated) = unit.ForwardNormalized(h, residual, next, keepOutput: true);
             return new(output!, activated);
+        }
+
+        if (next is not null && EpilogueFusion.ComputesStatistics(next))
+        {
+            var (output, activated) = unit.ForwardBatchNormTrain(h, residual, next);
+            return new(output, activated);
         }
 
         return new(unit.ForwardAdding(h, residual), null);
@@ -77,9 +84,10 @@ internal sealed class BasicBlock : Module, IResidualBlock
     /// <inheritdoc/>
     public ResidualBlockOutput Forward(Tensor x, Tensor o, BatchNorm2d? next)
     {
-        // bn2 after conv1: only its output is needed, so conv1's store can write just that.
-        var h = EpilogueFusion.Normalizes(Bn2)
-            ? ((IFusableUnit)Conv1).ForwardNormalized(o, null, Bn2, keepOutput: false).Activated
+        // bn2 after conv1: in eval-mode inference only its output is needed, so conv1's store can write just that; in training
+        // that store computes bn2's batch statistics.
+        var h = EpilogueFusion.Normalizes(Bn2) ? ((IFusableUnit)Conv1).ForwardNormalized(o, null, Bn2, keepOutput: false).Activated
+            : EpilogueFusion.ComputesStatistics(Bn2) ? ((IFusableUnit)Conv1).ForwardBatchNormTrain(o, null, Bn2).Activated
             : Bn2.ForwardRelu(Conv1.Forward(o));
         if (!EpilogueFusion.IsEnabled)
         {

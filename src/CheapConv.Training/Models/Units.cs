@@ -34,6 +34,10 @@ internal sealed class GroupedUnit : Module, IFusableUnit
     public (Tensor? Output, Tensor Activated) ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
         ((IFusableUnit)Pointwise).ForwardNormalized(Hidden(x), residual, next, keepOutput);
 
+    /// <inheritdoc/>
+    public (Tensor Output, Tensor Activated) ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next) =>
+        ((IFusableUnit)Pointwise).ForwardBatchNormTrain(Hidden(x), residual, next);
+
     // What the pointwise convolution reads: relu(bn(grouped(x))).
     private Tensor Hidden(Tensor x) => Grouped.ForwardBatchNormRelu(x, Bn);
 }
@@ -75,6 +79,10 @@ internal sealed class BottleneckUnit : Module, IFusableUnit
     /// <inheritdoc/>
     public (Tensor? Output, Tensor Activated) ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
         ((IFusableUnit)Expand).ForwardNormalized(Hidden(x), residual, next, keepOutput);
+
+    /// <inheritdoc/>
+    public (Tensor Output, Tensor Activated) ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next) =>
+        ((IFusableUnit)Expand).ForwardBatchNormTrain(Hidden(x), residual, next);
 
     // What the expanding convolution reads: relu(bn2(conv(relu(bn1(reduce(x)))))).
     private Tensor Hidden(Tensor x) => Conv.ForwardBatchNormRelu(Reduce.ForwardBatchNormRelu(x, Bn1), Bn2);

@@ -91,6 +91,10 @@ public sealed class WideResNet : Module
             var (stem, normalized) = ((IFusableUnit)Conv1).ForwardNormalized(x, null, blocks[0].Bn1, keepOutput: true);
             (current, activated) = (stem!, normalized);
         }
+        else if (EpilogueFusion.ComputesStatistics(blocks[0].Bn1))
+        {
+            (current, activated) = ((IFusableUnit)Conv1).ForwardBatchNormTrain(x, null, blocks[0].Bn1);
+        }
         else
         {
             current = Conv1.Forward(x);

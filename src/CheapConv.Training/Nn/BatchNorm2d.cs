@@ -47,6 +47,9 @@ public sealed class BatchNorm2d : Module
     /// <summary>What eval mode normalises with, for a convolution that produces relu(bn(·)) in its store.</summary>
     internal EvalBatchNormParameters EvalParameters => new(Weight, Bias, RunningMean, RunningVar, Eps);
 
+    /// <summary>What training mode normalises with, for a convolution that computes the batch statistics in its store.</summary>
+    internal TrainBatchNormParameters TrainParameters(bool relu) => new(Weight, Bias, RunningMean, RunningVar, Momentum, Eps, relu);
+
     /// <summary>relu(bn(x)) with one fused op; traced as one layer.</summary>
     public Tensor ForwardRelu(Tensor x)
     {

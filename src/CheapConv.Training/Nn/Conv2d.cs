@@ -70,10 +70,16 @@ public sealed class Conv2d : Module, IFusableUnit
     (Tensor? Output, Tensor Activated) IFusableUnit.ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
         Conv2dFunction.ApplyNormalized(x, Weight, Stride, Padding, Groups, residual, next.EvalParameters, keepOutput);
 
+    /// <inheritdoc/>
+    (Tensor Output, Tensor Activated) IFusableUnit.ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next) =>
+        Conv2dFunction.ApplyBatchNormTrain(x, Weight, Stride, Padding, Groups, residual, next.TrainParameters(relu: true));
+
     /// <summary>relu(<paramref name="bn"/>(conv(x))): in this convolution's store where <see cref="EpilogueFusion.Normalizes"/>
-    /// allows, else as the two layers.</summary>
+    /// allows, the batch statistics in it where <see cref="EpilogueFusion.ComputesStatistics"/> does, else as the two layers.</summary>
     internal Tensor ForwardBatchNormRelu(Tensor x, BatchNorm2d bn) =>
-        EpilogueFusion.Normalizes(bn) ? ((IFusableUnit)this).ForwardNormalized(x, null, bn, keepOutput: false).Activated : bn.ForwardRelu(Forward(x));
+        EpilogueFusion.Normalizes(bn) ? ((IFusableUnit)this).ForwardNormalized(x, null, bn, keepOutput: false).Activated
+        : EpilogueFusion.ComputesStatistics(bn) ? ((IFusableUnit)this).ForwardBatchNormTrain(x, null, bn).Activated
+        : bn.ForwardRelu(Forward(x));
 
     /// <inheritdoc/>
     public override long MacsPerSample(IReadOnlyList<int> inputShape, IReadOnlyList<int> outputShape) =>

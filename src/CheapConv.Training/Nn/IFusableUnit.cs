@@ -17,4 +17,11 @@ internal interface IFusableUnit
     /// <paramref name="residual"/>] and relu(<paramref name="next"/>(v)); v only when <paramref name="keepOutput"/>.
     /// </summary>
     (Tensor? Output, Tensor Activated) ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput);
+
+    /// <summary>
+    /// Training (<see cref="EpilogueFusion.ComputesStatistics"/> of <paramref name="next"/>): v = unit(x) [+
+    /// <paramref name="residual"/>] and relu(<paramref name="next"/>(v)) with the batch statistics, both differentiable; the
+    /// statistics computed in the last convolution's store where the backend can.
+    /// </summary>
+    (Tensor Output, Tensor Activated) ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next);
 }

@@ -128,6 +128,37 @@ public sealed unsafe partial class GpuBackend(Device device) : IBackend, IDispos
         Device.Queued(AbiFunctions.Name(AbiFunction.ConvForwardFused), problem);
     }
 
+    void IBackend.Conv2dForwardBatchNormTrain(ConvProblem problem, Storage x, Storage w, Storage y, Storage? residual, TrainBatchNorm bn)
+    {
+        // The statistics need the tensor-core forward kernels (the launcher's choice for the problem and ConvPrecision), and
+        // their slots live in the scratch part of the workspace from the convolution to the batch norm: that forward pass
+        // takes no workspace of its own, so nothing else is in it meanwhile.
+        var slots = Device.Native.ConvBatchNormStatsSlots(problem, ConvOptions);
+        if (slots is not { } count || Device.Native.ConvWorkspaceSize(problem, ConvPass.ForwardBatchNormStats, ConvOptions) != 0)
+        {
+            IBackend backend = this;
+            backend.Conv2dForwardFused(problem, x, w, y, residual, activation: null);
+            bn.RunOn(this, problem.N, problem.K, problem.P, problem.Q, y);
+            return;
+        }
+
+        var output = problem.OutputElements;
+        Check(problem, ("x", Buffer(x), problem.InputElements), ("w", Buffer(w), problem.WeightElements), ("y", Buffer(y), output));
+        OptionalCheck(problem, "residual", residual, output);
+        CpuBackend.CheckBatchNormTraining(problem.N, problem.K, problem.P, problem.Q, y.Length, bn.Output.Length, bn.Gamma.Length, bn.Beta.Length,
+            bn.RunningMean.Length, bn.RunningVar.Length, bn.SaveMean.Length, bn.SaveInvStd.Length);
+        var statsBytes = (nuint)((long)problem.K * count * CheapConvNative.BatchNormStatsFloatsPerSlot * sizeof(float));
+        var (stats, _) = Workspace(statsBytes);
+        Device.Native.ConvForwardBatchNormStats(Device.Handle, problem, ConvOptions, Address(residual), Buffer(x).Pointer, Buffer(w).Pointer,
+            Buffer(y).Pointer, stats, statsBytes, 0, 0, Device.Stream);
+        Device.Queued(AbiFunctions.Name(AbiFunction.ConvForwardBnStats), problem);
+        var norm = new BatchNormProblem(problem.N, problem.K, problem.P, problem.Q, bn.Eps, bn.Momentum, bn.Relu ? 1 : 0);
+        Device.Native.BatchNormTrainForwardFromStats(Device.Handle, norm, stats, count, Buffer(y).Pointer, Buffer(bn.Gamma).Pointer,
+            Buffer(bn.Beta).Pointer, Buffer(bn.RunningMean).Pointer, Buffer(bn.RunningVar).Pointer, Buffer(bn.Output).Pointer,
+            Buffer(bn.SaveMean).Pointer, Buffer(bn.SaveInvStd).Pointer, Device.Stream);
+        Device.Queued(AbiFunctions.Name(AbiFunction.BatchnormTrainForwardFromStats), norm);
+    }
+
     // A storage the fused call may leave out: its device address, or 0 when absent (the C ABI's NULL).
     private nint Address(Storage? storage) => storage is null ? 0 : Buffer(storage).Pointer;
 

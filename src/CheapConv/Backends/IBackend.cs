@@ -83,4 +83,26 @@ public partial interface IBackend
             BatchNormReluEvalForward(problem.N, problem.K, problem.P, problem.Q, sum, a.Gamma, a.Beta, a.RunningMean, a.RunningVar, a.Eps, a.Output);
         }
     }
+
+    /// <summary>
+    /// The forward convolution and the training-mode batch norm that follows it: y = conv(x, w) + <paramref name="residual"/>
+    /// (when given), kept in <paramref name="y"/> (the batch norm's backward reads it), then <paramref name="bn"/> over y, with
+    /// its batch statistics saved and its running statistics updated. What <see cref="Conv2dForwardFused"/> and
+    /// <see cref="TrainBatchNorm.RunOn"/> made in turn compute — which is what this default does; <see cref="GpuBackend"/>
+    /// computes the statistics in the convolution's store where the tensor-core kernels run it, so that the batch norm reads
+    /// y once (the same y, statistics within rounding of the separate calls').
+    /// </summary>
+    void Conv2dForwardBatchNormTrain(ConvProblem problem, Storage x, Storage w, Storage y, Storage? residual, TrainBatchNorm bn)
+    {
+        if (residual is null)
+        {
+            Conv2dForward(problem, x, w, y);
+        }
+        else
+        {
+            Conv2dForwardFused(problem, x, w, y, residual, activation: null);
+        }
+
+        bn.RunOn(this, problem.N, problem.K, problem.P, problem.Q, y);
+    }
 }

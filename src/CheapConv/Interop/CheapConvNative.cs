@@ -52,6 +52,10 @@ public sealed unsafe class CheapConvNative
     /// </summary>
     public const int SplitCounterBytes = 65536;
 
+    /// <summary>CC_BN_STATS_FLOATS_PER_SLOT: a batch-norm statistics slot of <see cref="ConvForwardBatchNormStats"/> is {count,
+    /// mean, sum of squared deviations from that mean}.</summary>
+    public const int BatchNormStatsFloatsPerSlot = 3;
+
     /// <summary>CC_CURRENT_CONTEXT: <see cref="Create"/> binds to the context current on the calling thread.</summary>
     public const int CurrentContext = -1;
 
@@ -351,6 +355,34 @@ public sealed unsafe class CheapConvNative
             AbiFunction.ConvForwardFused))(h.Value, &problem, &options, &epilogue, x, w, y, workspace, workspaceBytes, stream), AbiFunction.ConvForwardFused);
     }
 
+    /// <summary>cc_conv_bn_stats_slots: the statistics slots per output channel <see cref="ConvForwardBatchNormStats"/> writes
+    /// for the problem with these options, or null where the forward pass's kernels cannot write them (CC_ERROR_NOT_SUPPORTED:
+    /// run the convolution and <see cref="BatchNormTrainForward"/> instead).</summary>
+    public int? ConvBatchNormStatsSlots(ConvProblem problem, KernelOptions options)
+    {
+        int slots;
+        var status = ((delegate* unmanaged<ConvProblem*, KernelOptions*, int*, int>)Export(AbiFunction.ConvBnStatsSlots))(&problem, &options, &slots);
+        if (status == (int)CheapConvStatus.NotSupported)
+        {
+            return null;
+        }
+
+        Check(status, AbiFunction.ConvBnStatsSlots);
+        return slots;
+    }
+
+    /// <summary>cc_conv_forward_bn_stats: y = conv(x, w) [+ residual; 0: none] and the statistics slots of y into
+    /// <paramref name="stats"/> (K × slots × <see cref="BatchNormStatsFloatsPerSlot"/> floats), for
+    /// <see cref="BatchNormTrainForwardFromStats"/>.</summary>
+    public void ConvForwardBatchNormStats(CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint residual, nint x, nint w,
+        nint y, nint stats, nuint statsBytes, nint workspace, nuint workspaceBytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, ConvProblem*, KernelOptions*, nint, nint, nint, nint, nint, nuint, nint, nuint, nint, int>)Export(
+            AbiFunction.ConvForwardBnStats))(h.Value, &problem, &options, residual, x, w, y, stats, statsBytes, workspace, workspaceBytes, stream),
+            AbiFunction.ConvForwardBnStats);
+    }
+
     /// <summary>cc_conv_backward_data: dx given dy.</summary>
     public void ConvBackwardData(CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint dy, nint w, nint dx,
         nint workspace, nuint workspaceBytes, nint stream) =>
@@ -431,6 +463,17 @@ public sealed unsafe class CheapConvNative
         using var h = Use(handle);
         Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export(AbiFunction.BatchnormTrainForward))(
             h.Value, &problem, x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvStd, stream), AbiFunction.BatchnormTrainForward);
+    }
+
+    /// <summary>cc_batchnorm_train_forward_from_stats: <see cref="BatchNormTrainForward"/> with the batch statistics combined
+    /// from the <paramref name="slots"/> slots per channel that <see cref="ConvForwardBatchNormStats"/> wrote for x.</summary>
+    public void BatchNormTrainForwardFromStats(CheapConvHandle handle, BatchNormProblem problem, nint stats, int slots, nint x, nint gamma,
+        nint beta, nint runningMean, nint runningVar, nint y, nint saveMean, nint saveInvStd, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, int, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export(
+            AbiFunction.BatchnormTrainForwardFromStats))(h.Value, &problem, stats, slots, x, gamma, beta, runningMean, runningVar, y, saveMean,
+            saveInvStd, stream), AbiFunction.BatchnormTrainForwardFromStats);
     }
 
     /// <summary>cc_batchnorm_eval_forward: normalised by the running statistics.</summary>

@@ -41,8 +41,9 @@ public enum KernelPrecision
     Fp32 = 1,
 }
 
-/// <summary>cc_conv_pass: forward (x, w → y), backward-data (dy, w → dx), backward-weight (x, dy → dw), and both gradients
-/// (<see cref="Backward"/>: cc_conv_backward's workspace and kernel queries).</summary>
+/// <summary>cc_conv_pass: forward (x, w → y), backward-data (dy, w → dx), backward-weight (x, dy → dw), both gradients
+/// (<see cref="Backward"/>: cc_conv_backward's workspace and kernel queries), and the forward with batch-norm statistics
+/// (<see cref="ForwardBatchNormStats"/>).</summary>
 public enum ConvPass
 {
     Forward = 0,
@@ -52,6 +53,10 @@ public enum ConvPass
     /// <summary>CC_CONV_BACKWARD: dx and dw as one call (<see cref="CheapConvNative.ConvBackward"/>); not one of the
     /// single passes <see cref="ConvPassOperands"/> and <see cref="CheapConvNative.Conv"/> take.</summary>
     Backward = 3,
+
+    /// <summary>CC_CONV_FORWARD_BN_STATS: the forward pass with the batch norm's statistics in its store
+    /// (<see cref="CheapConvNative.ConvForwardBatchNormStats"/>); for the workspace and kernel queries only.</summary>
+    ForwardBatchNormStats = 4,
 }
 
 /// <summary>The operands of each <see cref="ConvPass"/>, in the order the C calls take them.</summary>

@@ -47,13 +47,15 @@ internal static class KernelLaunchShapes
     /// <summary>Every production kernel, sorted by name.</summary>
     public static IReadOnlyList<KernelLaunchShape> All { get; } = new KernelLaunchShape[]
     {
-        new("cc_batchnorm_train_stats_kernel", "batchnorm", Block, 0, "one block per channel", "native/launch/batchnorm.cpp:18", "kReductionBlock = 256"),
+        new("cc_batchnorm_train_stats_kernel", "batchnorm", Block, 0, "one block per channel", "native/launch/batchnorm.cpp:19", "kReductionBlock = 256"),
         new("cc_batchnorm_apply_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_batchnorm_eval_forward_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
-        new("cc_batchnorm_backward_reduce_kernel", "batchnorm", Block, 0, "one block per channel", "native/launch/batchnorm.cpp:18", "kReductionBlock = 256"),
+        new("cc_batchnorm_backward_reduce_kernel", "batchnorm", Block, 0, "one block per channel", "native/launch/batchnorm.cpp:19", "kReductionBlock = 256"),
         new("cc_batchnorm_backward_data_kernel", "batchnorm", Block, 0, OnePerElement, Elementwise, ElementwiseText),
-        new("cc_batchnorm_train_forward_cluster_kernel", "batchnorm", Block, 0, ClusterPerChannel, "native/launch/batchnorm.cpp:18", "kReductionBlock = 256"),
-        new("cc_batchnorm_backward_cluster_kernel", "batchnorm", Block, 0, ClusterPerChannel, "native/launch/batchnorm.cpp:18", "kReductionBlock = 256"),
+        new("cc_batchnorm_train_forward_cluster_kernel", "batchnorm", Block, 0, ClusterPerChannel, "native/launch/batchnorm.cpp:19", "kReductionBlock = 256"),
+        new("cc_batchnorm_backward_cluster_kernel", "batchnorm", Block, 0, ClusterPerChannel, "native/launch/batchnorm.cpp:19", "kReductionBlock = 256"),
+        new("cc_batchnorm_train_forward_from_stats_kernel", "batchnorm", Block, 0, "one block per channel and part (up to 8 parts)",
+            "native/launch/batchnorm.cpp:19", "kReductionBlock = 256"),
         new("cc_conv2d_forward_kernel", "conv2d", Block, 0, "one thread per output element", Elementwise, ElementwiseText),
         new("cc_conv2d_backward_data_kernel", "conv2d", Block, 0, "one thread per input element", Elementwise, ElementwiseText),
         new("cc_conv2d_backward_weight_kernel", "conv2d", Block, 0, "one warp per weight element", "native/launch/conv.cpp:21", "kWeightGradBlock = 256"),
@@ -72,7 +74,7 @@ internal static class KernelLaunchShapes
         new("cc_scale_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_axpy_kernel", "elementwise", Block, 0, OnePerElement, Elementwise, ElementwiseText),
         new("cc_sum_partials_kernel", "elementwise", Block, 0, "one block per 256 elements, at most 256 blocks", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
-        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:192", "CC_FIRST_NONFINITE_BLOCK 256"),
+        new("cc_first_nonfinite_kernel", "elementwise", Block, 0, "one block per tensor of the list", "native/include/cheapconv/kernels.h:202", "CC_FIRST_NONFINITE_BLOCK 256"),
         new("cc_sum_final_kernel", "elementwise", Block, 0, "one block", "native/launch/elementwise.cpp:17", "kSumBlock = 256"),
         new("cc_pointwise_forward_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),
         new("cc_pointwise_backward_data_kernel", "gemm", Block, 0, "one block per 64×64 output tile", "native/launch/gemm_plan.h:21", "kGemmBlock = 256"),

@@ -90,6 +90,16 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter, 
         inner.Conv2dForwardFused(problem, x, w, y, residual, activation);
     }
 
+    public void Conv2dForwardBatchNormTrain(ConvProblem problem, Storage x, Storage w, Storage y, Storage? residual, TrainBatchNorm bn)
+    {
+        // No pass, as Conv2dForwardFused: the compulsory traffic is every tensor given once — the convolution's, and the batch
+        // norm's parameters, statistics and output (y is written once and read again from L2 at these sizes).
+        Storage[] storages = [x, w, y, .. new[] { residual }.OfType<Storage>(), bn.Gamma, bn.Beta, bn.RunningMean, bn.RunningVar, bn.Output,
+            bn.SaveMean, bn.SaveInvStd];
+        using var op = new OpScope(this, nameof(Conv2dForwardBatchNormTrain), problem, null, 2.0 * problem.Macs, Bytes(storages));
+        inner.Conv2dForwardBatchNormTrain(problem, x, w, y, residual, bn);
+    }
+
     public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
     {
         using var op = BeginConv(nameof(PointwiseForward), problem, "forward", x, w, y);

@@ -15,8 +15,10 @@ internal static class DistillationRun
     public const int Batch = 8;
 
     /// <summary>The student's weights and momentum after the steps, the step log, and the ops they made. <paramref name="route"/>
-    /// opens the scope the steps run in (null: none).</summary>
-    public static (List<float[]> Weights, List<StepRecord> Log, RecordingBackend Backend) Run(IBackend device, Func<IDisposable?> route)
+    /// opens the scope the steps run in (null: none). <paramref name="nudgeImages"/> moves every pixel one float32 step up:
+    /// how far a run's results move for a rounding-sized change of its input.</summary>
+    public static (List<float[]> Weights, List<StepRecord> Log, RecordingBackend Backend) Run(IBackend device, Func<IDisposable?> route, int steps = 3,
+        bool nudgeImages = false)
     {
         var backend = new RecordingBackend(device, () => 0);
         var student = Student(backend);
@@ -26,9 +28,16 @@ internal static class DistillationRun
         using var log = new StepLog(backend, student, TrainingStep.AttentionGroups(loss), capacity: 4);
         using (route())
         {
-            for (var step = 0; step < 3; step++)
+            for (var step = 0; step < steps; step++)
             {
                 var (images, labels) = Data(step);
+                if (nudgeImages)
+                {
+                    for (var i = 0; i < images.Length; i++)
+                    {
+                        images[i] = MathF.BitIncrement(images[i]);
+                    }
+                }
                 TrainingStep.Run(student, teacher, optimizer, loss, backend, [Batch, 1, 12, 12], images, labels, log);
             }
         }

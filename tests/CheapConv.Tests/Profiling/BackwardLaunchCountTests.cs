@@ -43,6 +43,12 @@ public sealed class BackwardLaunchCountTests(EmulatorProfileFixture fixture) : I
         }
 
         Assert.Equal(apart.Count - expected.Values.Sum(), fused.Count);
+        // The training batch norms' forward passes, still one launch each: those after a convolution on the tensor cores
+        // (each block's conv1 -> bn2 and conv2 -> the next bn1 or the final one, 12; the grouped 3x3 -> bn of the units with
+        // 16 or 32 channels per group, 7) combine the statistics their convolution's store wrote; the stem's and those after
+        // the 8-channel grouped 3x3s (tiled kernels) run the cluster kernel.
+        Assert.Equal(19, fused.Count(k => k == "cc_batchnorm_train_forward_from_stats_kernel"));
+        Assert.Equal(6, fused.Count(k => k == "cc_batchnorm_train_forward_cluster_kernel"));
         // Left apart: the two stride-2 1x1 shortcuts (the fp32 GEMM's data gradient, the tensor cores' weight gradient) and
         // the stem, whose input (the images) needs no gradient: its weight gradient alone.
         Assert.Equal(["cc_conv2d_tiled_backward_weight_s1_kernel", "cc_implicit_gemm_backward_weight_1x1_kernel", "cc_implicit_gemm_backward_weight_1x1_kernel",

@@ -25,9 +25,7 @@ internal sealed class BatchNormTrainFunction : Function
     {
         var s = BatchNormShape.Of(x, gamma, beta, runningMean, runningVar);
         var backend = x.Backend;
-        var y = Tensor.Empty(backend, [.. x.Shape]);
-        var mean = Tensor.Empty(backend, s.C);
-        var invStd = Tensor.Empty(backend, s.C);
+        var (y, mean, invStd) = Outputs(x, s.C);
         if (relu)
         {
             backend.BatchNormReluTrainForward(s.N, s.C, s.H, s.W, x.Storage, gamma.Storage, beta.Storage, runningMean.Storage, runningVar.Storage,
@@ -39,8 +37,18 @@ internal sealed class BatchNormTrainFunction : Function
                 momentum, eps, y.Storage, mean.Storage, invStd.Storage);
         }
 
-        return Record(y, () => new BatchNormTrainFunction(x, gamma, beta, mean, invStd, relu), x, gamma, beta);
+        return Recorded(x, gamma, beta, y, mean, invStd, relu);
     }
+
+    /// <summary>The outputs of a training forward over an N×C×H×W input of <paramref name="c"/> channels, before it runs: y,
+    /// the batch mean and 1/σ.</summary>
+    public static (Tensor Y, Tensor Mean, Tensor InvStd) Outputs(Tensor x, int c) =>
+        (Tensor.Empty(x.Backend, [.. x.Shape]), Tensor.Empty(x.Backend, c), Tensor.Empty(x.Backend, c));
+
+    /// <summary>y as the output of this function, once a backend op has computed it with <paramref name="mean"/> and
+    /// <paramref name="invStd"/> saved (here, or with the convolution that produced x: the backward is the same).</summary>
+    public static Tensor Recorded(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor invStd, bool relu) =>
+        Record(y, () => new BatchNormTrainFunction(x, gamma, beta, mean, invStd, relu), x, gamma, beta);
 
     /// <inheritdoc/>
     protected internal override Tensor?[] Backward(Tensor outputGradient) => Backward(outputGradient, [null, null, null]);

@@ -59,6 +59,28 @@ internal sealed class Conv2dFunction : Function
         return (y, activated);
     }
 
+    /// <summary>
+    /// Training: v = conv(x, w) [+ <paramref name="residual"/>] and the training-mode batch norm (ReLU when set) over it, in one
+    /// backend op (<see cref="IBackend.Conv2dForwardBatchNormTrain"/>: the batch statistics in the convolution's store where its
+    /// kernels allow). Recorded as the convolution and the batch norm they are, so both backward passes are the usual ones
+    /// (the batch norm's reads v and the saved statistics). Returns v and the normalised output.
+    /// </summary>
+    public static (Tensor Output, Tensor Normalized) ApplyBatchNormTrain(Tensor x, Tensor w, int stride, int pad, int groups, Tensor? residual,
+        TrainBatchNormParameters bn)
+    {
+        var problem = ProblemOf(x, w, stride, pad, groups, residual);
+        CheckLength(bn.Gamma, problem.K, "the batch norm's gamma");
+        var v = Tensor.Empty(x.Backend, problem.OutputShape);
+        var (y, mean, invStd) = BatchNormTrainFunction.Outputs(v, problem.K);
+        x.Backend.Conv2dForwardBatchNormTrain(problem, x.Storage, w.Storage, v.Storage, residual?.Storage,
+            new TrainBatchNorm(bn.Gamma.Storage, bn.Beta.Storage, bn.RunningMean.Storage, bn.RunningVar.Storage, bn.Momentum, bn.Eps, bn.Relu,
+                y.Storage, mean.Storage, invStd.Storage));
+        v = residual is null
+            ? Record(v, () => new Conv2dFunction(problem, x, w), x, w)
+            : Record(v, () => new Conv2dFunction(problem, x, w, residual), x, w, residual);
+        return (v, BatchNormTrainFunction.Recorded(v, bn.Gamma, bn.Beta, y, mean, invStd, bn.Relu));
+    }
+
     private static ConvProblem ProblemOf(Tensor x, Tensor w, int stride, int pad, int groups, Tensor? residual)
     {
         CheckRank(x, 4, "conv input");
