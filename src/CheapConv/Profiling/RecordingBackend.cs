@@ -92,10 +92,10 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter, 
 
     public void Conv2dForwardBatchNormTrain(ConvProblem problem, Storage x, Storage w, Storage y, Storage? residual, TrainBatchNorm bn)
     {
-        // No pass, as Conv2dForwardFused: the compulsory traffic is every tensor given once — the convolution's, and the batch
-        // norm's parameters, statistics and output (y is written once and read again from L2 at these sizes).
-        Storage[] storages = [x, w, y, .. new[] { residual }.OfType<Storage>(), bn.Gamma, bn.Beta, bn.RunningMean, bn.RunningVar, bn.Output,
-            bn.SaveMean, bn.SaveInvStd];
+        // No pass, as Conv2dForwardFused: the op's storages are the first launch's compulsory traffic, so only the
+        // convolution's (x, w, y and the residual). The batch norm's launch after it is charged its own DRAM bytes, as the
+        // unfused batch norm's is: counting its tensors here too would charge them twice and inflate the roofline.
+        Storage[] storages = [x, w, y, .. new[] { residual }.OfType<Storage>()];
         using var op = new OpScope(this, nameof(Conv2dForwardBatchNormTrain), problem, null, 2.0 * problem.Macs, Bytes(storages));
         inner.Conv2dForwardBatchNormTrain(problem, x, w, y, residual, bn);
     }
