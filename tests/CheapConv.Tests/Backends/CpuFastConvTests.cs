@@ -258,7 +258,7 @@ public class CpuFastConvTests
 
     private static float[] Poison(long length) => Enumerable.Repeat(float.NaN, checked((int)length)).ToArray();
 
-    private static void AssertPassed(ConvCheckResult result)
+    internal static void AssertPassed(ConvCheckResult result)
     {
         foreach (var pass in result.Passes)
         {
