@@ -299,7 +299,7 @@ internal static unsafe class CpuConv
 
     /// <summary>The image's planes zero-padded to <see cref="PaddedSize"/>: every tap of every output is then in bounds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PadImage(in ConvProblem pr, float* image, float* padded, int ph, int pw)
+    internal static void PadImage(in ConvProblem pr, float* image, float* padded, int ph, int pw)
     {
         for (var c = 0; c < pr.C; c++)
         {
@@ -520,6 +520,12 @@ internal static unsafe class CpuConv
     private static void BackwardWeightChunk(in ConvProblem pr, float[] x, float[] dy, float[] partials, long partialOffset, int chunk)
     {
         int first = chunk * ImagesPerChunk, last = Math.Min(pr.N, first + ImagesPerChunk);
+        if (CpuWindowWeightGradient.Applies(pr))
+        {
+            CpuWindowWeightGradient.Chunk(pr, x, dy, partials, partialOffset, first, last);
+            return;
+        }
+
         // Row dots (no packing) only where the GEMM would waste most of its NR-wide panels on a short crs (the first
         // layer's 1 × 3 × 3), or where the transposing pack has no register transposes; measured on WRN-40-2's 32 × 32
         // stage (crs = 288, pq = 1024), the GEMM with its vector pack took ~40 CPU ms per batch of 128 against ~60 for row dots.
@@ -730,7 +736,7 @@ internal static unsafe class CpuConv
     /// registers (unpack, shuffle, lane permute) and stored as eight contiguous runs of eight.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8(float** sources, long offset, float* destination, int stride)
+    internal static void Transpose8(float** sources, long offset, float* destination, int stride)
     {
         var r0 = Avx.LoadVector256(sources[0] + offset);
         var r1 = Avx.LoadVector256(sources[1] + offset);
@@ -841,7 +847,7 @@ internal static unsafe class CpuConv
     // ----- zero-padded planes -----
 
     /// <summary>A zero-padded input plane: ((P−1)·strideH + R) × ((Q−1)·strideW + S), exactly the rows and columns the taps reach.</summary>
-    private static (int Height, int Width) PaddedSize(in ConvProblem pr) =>
+    internal static (int Height, int Width) PaddedSize(in ConvProblem pr) =>
         ((pr.P - 1) * pr.StrideH + pr.R, (pr.Q - 1) * pr.StrideW + pr.S);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
