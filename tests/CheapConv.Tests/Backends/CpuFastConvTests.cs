@@ -93,7 +93,8 @@ public class CpuFastConvTests
     /// <summary>
     /// The forward pass's column-matrix chunks and vector packs beside the catalogue: Q a multiple of 8 at stride 1 and 2
     /// (pad 0 and 1, odd H and W), several chunks per image with a short last one (C·R·S = 180 and 576), a 1 × 1 whose
-    /// columns are cut into chunks, Q = 40 (runs across panel boundaries), 1 … 33 channels per group, groups 1 … N, one image.
+    /// columns are cut into chunks, Q = 40 (runs across panel boundaries), 1 … 33 channels per group, groups 1 … N, one image,
+    /// Q = 8 with 128 filters (packed, not quarters: see CpuWindowConv.Applies).
     /// </summary>
     public static TheoryData<int, int, int, int, int, int, int, int, int> PackedColumnProblems() => new()
     {
@@ -108,6 +109,7 @@ public class CpuFastConvTests
         { 2, 4, 10, 10, 6, 3, 1, 0, 2 },
         { 2, 8, 16, 16, 8, 3, 1, 1, 8 },
         { 1, 6, 7, 9, 4, 3, 1, 1, 2 },
+        { 2, 16, 8, 8, 128, 3, 1, 1, 1 },
     };
 
     /// <summary>
