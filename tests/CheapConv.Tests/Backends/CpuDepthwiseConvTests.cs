@@ -7,8 +7,8 @@ namespace CheapConv.Tests.Backends;
 
 /// <summary>
 /// The depthwise kernels (<see cref="CpuDepthwiseConv"/>: one input channel per filter, with or without a channel
-/// multiplier) at every register width this machine runs — Vector512, Vector256 and scalar, so the fallbacks of machines
-/// without AVX-512 are checked here too — against the float64 reference with ConvCheck's bound (see
+/// multiplier) at every register width this machine runs — Vector512, Vector256, Vector128 and scalar, so the fallbacks of
+/// machines without AVX-512 (and Arm64's 128-bit vectors) are checked here too — against the float64 reference with ConvCheck's bound (see
 /// <see cref="CpuFastConvTests"/>), outputs poisoned with NaN; then bit-identical results for one, two and all threads.
 /// </summary>
 public class CpuDepthwiseConvTests
@@ -16,8 +16,9 @@ public class CpuDepthwiseConvTests
     /// <summary>
     /// "N C H W K R S strideH strideW padH padW": 3 × 3 at stride 1 and 2 and pad 0, 1, 2; odd sizes; Q under,
     /// at and over one vector (4, 8, 15, 16, 17, 33), so rows end in a partial vector or a shifted one; multipliers 1, 2, 3;
-    /// one image and several; a 5 × 5 and a 1 × 3 / 3 × 1 (the filter-row loops besides the unrolled 3); pad 3 ≥ R (the data
-    /// gradient then scatters at stride 1 too); unequal strides and pads.
+    /// one image and several; a 5 × 5 and a 1 × 3 / 3 × 1 (one tap at a time, beside the 3 × 3 weight-gradient kernel); pad 3 ≥ R (the data
+    /// gradient then scatters at stride 1 too); unequal strides and pads; a multiplier of 30 (270 running weight-gradient sums
+    /// per channel: past the stack's share, on the heap).
     /// </summary>
     private static readonly string[] Shapes =
     [
@@ -39,6 +40,7 @@ public class CpuDepthwiseConvTests
         "2 2 9 20 2 3 3 1 1 3 3",
         "2 2 14 23 4 3 3 2 1 1 2",
         "1 1 1 1 1 3 3 1 1 1 1",
+        "2 2 9 10 60 3 3 1 1 1 1",
     ];
 
     /// <summary>Every shape at every width this machine runs natively.</summary>

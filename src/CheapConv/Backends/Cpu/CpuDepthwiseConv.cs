@@ -8,7 +8,7 @@ namespace CheapConv.Backends.Cpu;
 /// <summary>
 /// The three passes of a convolution whose filters each see one input channel (depthwise, with or without a channel
 /// multiplier K/C), as register-blocked vector loops over zero-padded planes, written once over <see cref="ILanes{TVector}"/>
-/// and run at the widest width the machine has (Vector512, Vector256 or scalar).
+/// and run at the widest width the machine has (Vector512, Vector256, Vector128 or scalar).
 /// </summary>
 /// <remarks>
 /// Why not a GEMM: per output the depth is only R·S (9), so the work is one pass over the planes, bound by memory; the
@@ -61,6 +61,7 @@ internal static unsafe class CpuDepthwiseConv
         {
             case LaneWidth.Vector512: Run<Lanes512, Vector512<float>>(pass, pr, first, second, result, parallel); break;
             case LaneWidth.Vector256: Run<Lanes256, Vector256<float>>(pass, pr, first, second, result, parallel); break;
+            case LaneWidth.Vector128: Run<Lanes128, Vector128<float>>(pass, pr, first, second, result, parallel); break;
             default: Run<LanesScalar, float>(pass, pr, first, second, result, parallel); break;
         }
     }
@@ -299,10 +300,12 @@ internal static unsafe class CpuDepthwiseConv
         Parallel.For(0, pr.C, parallel, c =>
         {
             using var scratch = PlaneScratch.Rent(plane.BufferLength(1) + gradientLength);
-            // Running vector sums per (filter, tap) over the images, reduced to one float each at the end.
-            var sums = stackalloc TVector[kg * taps];
-            new Span<TVector>(sums, kg * taps).Clear();
+            // Running vector sums per (filter, tap) over the images, reduced to one float each at the end (on the stack
+            // unless a large channel multiplier or filter would make them too big for a pool thread's stack).
+            Span<TVector> running = kg * taps <= MaxStackSums ? stackalloc TVector[kg * taps] : new TVector[kg * taps];
+            running.Clear();
             fixed (float* px = x, pdy = dy, padded = scratch.Array)
+            fixed (TVector* sums = running)
             {
                 var rows = padded + plane.BufferLength(1);
                 for (var n = 0; n < pr.N; n++)
@@ -343,6 +346,9 @@ internal static unsafe class CpuDepthwiseConv
             }
         });
     }
+
+    /// <summary>The most running sums of <see cref="BackwardWeight{TLanes, TVector}"/> kept on the stack (16 KiB of Vector512).</summary>
+    private const int MaxStackSums = 256;
 
     /// <summary>
     /// sums[r·3 + s] += this image's lane sums of gradient[p, q]·padded[p·strideH + r, q·strideW + s] for the 9 taps of a

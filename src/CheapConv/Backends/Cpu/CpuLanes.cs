@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace CheapConv.Backends.Cpu;
@@ -9,6 +10,9 @@ internal enum LaneWidth
 {
     /// <summary>One float at a time: any machine.</summary>
     Scalar,
+
+    /// <summary>Vector128 with fused multiply-add (Arm64's AdvSimd, or x86 with FMA).</summary>
+    Vector128,
 
     /// <summary>Vector256 with fused multiply-add (AVX2 + FMA).</summary>
     Vector256,
@@ -20,7 +24,7 @@ internal enum LaneWidth
 /// <summary>
 /// The few vector operations the depthwise kernels need, at one register width: a kernel written once over
 /// <c>TLanes : ILanes&lt;TVector&gt;</c> is compiled by the JIT separately for each struct below (generic code over value
-/// types is specialised), so the same source runs as Vector512, Vector256 or scalar code with nothing virtual left.
+/// types is specialised), so the same source runs as Vector512, Vector256, Vector128 or scalar code with nothing virtual left.
 /// </summary>
 /// <remarks>
 /// MultiplyAdd is fused (one rounding) at every width, so a lane of a vector and the scalar code give the same bits.
@@ -55,6 +59,7 @@ internal static class Lanes
         LaneWidth.Vector512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported,
         // Without FMA, Vector256.FusedMultiplyAdd would be emulated in software: slower than scalar code.
         LaneWidth.Vector256 => Vector256.IsHardwareAccelerated && Fma.IsSupported,
+        LaneWidth.Vector128 => Vector128.IsHardwareAccelerated && (Fma.IsSupported || AdvSimd.IsSupported),
         _ => true,
     };
 
@@ -69,7 +74,13 @@ internal static class Lanes
             return LaneWidth.Vector512;
         }
 
-        return IsAccelerated(LaneWidth.Vector256) ? LaneWidth.Vector256 : LaneWidth.Scalar;
+        if (IsAccelerated(LaneWidth.Vector256))
+        {
+            return LaneWidth.Vector256;
+        }
+
+        // Arm64 (Vector256 is not accelerated there): its 128-bit vectors rather than scalar code.
+        return IsAccelerated(LaneWidth.Vector128) ? LaneWidth.Vector128 : LaneWidth.Scalar;
     }
 }
 
@@ -123,6 +134,32 @@ internal readonly unsafe struct Lanes256 : ILanes<Vector256<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(Vector256<float> value) => Vector256.Sum(value);
+}
+
+internal readonly unsafe struct Lanes128 : ILanes<Vector128<float>>
+{
+    public static int Count => Vector128<float>.Count;
+
+    public static Vector128<float> Zero => Vector128<float>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Broadcast(float value) => Vector128.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load(float* source) => Vector128.Load(source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector128<float> value, float* destination) => value.Store(destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> addend) =>
+        Vector128.FusedMultiplyAdd(a, b, addend);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector128<float> value) => Vector128.Sum(value);
 }
 
 internal readonly unsafe struct LanesScalar : ILanes<float>
