@@ -67,9 +67,34 @@ public class CpuFastConvTests
     }
 
     /// <summary>
+    /// 3 × 3 weight gradients read from the padded planes (Vector512 hardware, 32 filters per tile, at least 256 output
+    /// positions per image): one tile and two, two groups of 32, stride 2 with pad 0 and 1, pad 2, odd sizes (P·Q = 289 and
+    /// 272: a part run of 8 positions in the dyᵀ pack), 19 images (chunks of 8, 8 and 3), one image, one channel.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, int> WindowWeightGradientProblems() => new()
+    {
+        { 3, 8, 16, 16, 32, 3, 1, 1, 1 },
+        { 2, 5, 17, 17, 64, 3, 1, 1, 1 },
+        { 2, 12, 16, 19, 64, 3, 1, 1, 2 },
+        { 3, 6, 33, 33, 32, 3, 2, 0, 1 },
+        { 2, 4, 33, 33, 96, 3, 2, 1, 1 },
+        { 2, 3, 14, 15, 32, 3, 1, 2, 1 },
+        { 19, 4, 16, 16, 32, 3, 1, 1, 1 },
+        { 1, 16, 16, 16, 32, 3, 1, 1, 1 },
+        { 2, 1, 16, 16, 32, 3, 1, 1, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(WindowWeightGradientProblems))]
+    public void Conv_WindowWeightGradient_MatchesFloat64ReferenceAndIsBitIdenticalAcrossThreads(
+        int n, int c, int h, int w, int k, int r, int stride, int pad, int groups) =>
+        Conv_MergedWeightGradient_MatchesFloat64ReferenceAndIsBitIdenticalAcrossThreads(n, c, h, w, k, r, stride, pad, groups);
+
+    /// <summary>
     /// The forward pass's column-matrix chunks and vector packs beside the catalogue: Q a multiple of 8 at stride 1 and 2
     /// (pad 0 and 1, odd H and W), several chunks per image with a short last one (C·R·S = 180 and 576), a 1 × 1 whose
-    /// columns are cut into chunks, Q = 40 (runs across panel boundaries), 1 … 33 channels per group, groups 1 … N, one image.
+    /// columns are cut into chunks, Q = 40 (runs across panel boundaries), 1 … 33 channels per group, groups 1 … N, one image,
+    /// Q = 8 with 128 filters (packed, not quarters: see CpuWindowConv.Applies).
     /// </summary>
     public static TheoryData<int, int, int, int, int, int, int, int, int> PackedColumnProblems() => new()
     {
@@ -84,6 +109,7 @@ public class CpuFastConvTests
         { 2, 4, 10, 10, 6, 3, 1, 0, 2 },
         { 2, 8, 16, 16, 8, 3, 1, 1, 8 },
         { 1, 6, 7, 9, 4, 3, 1, 1, 2 },
+        { 2, 16, 8, 8, 128, 3, 1, 1, 1 },
     };
 
     /// <summary>
@@ -258,7 +284,7 @@ public class CpuFastConvTests
 
     private static float[] Poison(long length) => Enumerable.Repeat(float.NaN, checked((int)length)).ToArray();
 
-    private static void AssertPassed(ConvCheckResult result)
+    internal static void AssertPassed(ConvCheckResult result)
     {
         foreach (var pass in result.Passes)
         {

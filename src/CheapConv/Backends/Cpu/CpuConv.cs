@@ -11,8 +11,9 @@ namespace CheapConv.Backends.Cpu;
 /// <see cref="CpuGemm"/> micro-kernel per group for dense, grouped and pointwise problems, whose B operand is read from the
 /// zero-padded planes at stride 1 (<see cref="CpuWindowConv"/>) or from the column matrix written, in L2-sized chunks,
 /// straight into the packed-B layout (im2col; a stride-1 unpadded 1×1 needs none: the image is the column matrix); the
-/// stride-1 data gradient as the forward pass of the transposed problem; and direct vector loops when every filter sees
-/// one input channel (depthwise, with or without a channel multiplier), where a GEMM of depth R·S would be mostly overhead.
+/// stride-1 data gradient as the forward pass of the transposed problem; and, when every filter sees one input channel
+/// (depthwise, with or without a channel multiplier), where a GEMM of depth R·S would be mostly overhead, the vector
+/// loops of <see cref="CpuDepthwiseConv"/>.
 /// </summary>
 /// <remarks>
 /// Deterministic for any thread count: work is split over images (forward, backward-data) or output channels,
@@ -39,10 +40,10 @@ internal static unsafe class CpuConv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel, ConvEpilogue? epilogue = null)
     {
-        if (pr.ChannelsPerGroup == 1)
+        if (CpuDepthwiseConv.Applies(pr))
         {
             // Planes, not images, are the parallel unit here: the epilogue follows in a pass of its own.
-            DirectForward(pr, x, w, y, parallel);
+            CpuDepthwiseConv.Forward(pr, x, w, y, parallel);
             if (epilogue is not null)
             {
                 ForEachImage(pr.N, parallel, n => epilogue.Apply(pr, y, n));
@@ -298,7 +299,7 @@ internal static unsafe class CpuConv
 
     /// <summary>The image's planes zero-padded to <see cref="PaddedSize"/>: every tap of every output is then in bounds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PadImage(in ConvProblem pr, float* image, float* padded, int ph, int pw)
+    internal static void PadImage(in ConvProblem pr, float* image, float* padded, int ph, int pw)
     {
         for (var c = 0; c < pr.C; c++)
         {
@@ -342,9 +343,9 @@ internal static unsafe class CpuConv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BackwardData(ConvProblem pr, float[] dy, float[] w, float[] dx, ParallelOptions parallel)
     {
-        if (pr.ChannelsPerGroup == 1)
+        if (CpuDepthwiseConv.Applies(pr))
         {
-            DirectBackwardData(pr, dy, w, dx, parallel);
+            CpuDepthwiseConv.BackwardData(pr, dy, w, dx, parallel);
             return;
         }
 
@@ -494,9 +495,9 @@ internal static unsafe class CpuConv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BackwardWeight(ConvProblem pr, float[] x, float[] dy, float[] dw, ParallelOptions parallel)
     {
-        if (pr.ChannelsPerGroup == 1)
+        if (CpuDepthwiseConv.Applies(pr))
         {
-            DirectBackwardWeight(pr, x, dy, dw, parallel);
+            CpuDepthwiseConv.BackwardWeight(pr, x, dy, dw, parallel);
             return;
         }
 
@@ -519,6 +520,12 @@ internal static unsafe class CpuConv
     private static void BackwardWeightChunk(in ConvProblem pr, float[] x, float[] dy, float[] partials, long partialOffset, int chunk)
     {
         int first = chunk * ImagesPerChunk, last = Math.Min(pr.N, first + ImagesPerChunk);
+        if (CpuWindowWeightGradient.Applies(pr))
+        {
+            CpuWindowWeightGradient.Chunk(pr, x, dy, partials, partialOffset, first, last);
+            return;
+        }
+
         // Row dots (no packing) only where the GEMM would waste most of its NR-wide panels on a short crs (the first
         // layer's 1 × 3 × 3), or where the transposing pack has no register transposes; measured on WRN-40-2's 32 × 32
         // stage (crs = 288, pq = 1024), the GEMM with its vector pack took ~40 CPU ms per batch of 128 against ~60 for row dots.
@@ -729,7 +736,7 @@ internal static unsafe class CpuConv
     /// registers (unpack, shuffle, lane permute) and stored as eight contiguous runs of eight.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8(float** sources, long offset, float* destination, int stride)
+    internal static void Transpose8(float** sources, long offset, float* destination, int stride)
     {
         var r0 = Avx.LoadVector256(sources[0] + offset);
         var r1 = Avx.LoadVector256(sources[1] + offset);
@@ -816,24 +823,6 @@ internal static unsafe class CpuConv
         }
     }
 
-    /// <summary>destination[i] += scale·source[i] (multiply, then add: the same two roundings in vector and scalar code).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddScaled(float scale, float* source, float* destination, int length)
-    {
-        var i = 0;
-        var s = new Vector<float>(scale);
-        for (; i <= length - Vector<float>.Count; i += Vector<float>.Count)
-        {
-            var sum = Vector.Load(destination + i) + s * Vector.Load(source + i);
-            sum.Store(destination + i);
-        }
-
-        for (; i < length; i++)
-        {
-            destination[i] += scale * source[i];
-        }
-    }
-
     /// <summary>dw = partial 0 + partial 1 + … in order, element by element, split over the thread pool by element ranges.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SumInOrder(float[] partials, int chunks, float[] dw, ParallelOptions parallel)
@@ -855,10 +844,10 @@ internal static unsafe class CpuConv
         });
     }
 
-    // ----- one input channel per filter (depthwise, channel multiplier K/C): direct loops over zero-padded planes -----
+    // ----- zero-padded planes -----
 
     /// <summary>A zero-padded input plane: ((P−1)·strideH + R) × ((Q−1)·strideW + S), exactly the rows and columns the taps reach.</summary>
-    private static (int Height, int Width) PaddedSize(in ConvProblem pr) =>
+    internal static (int Height, int Width) PaddedSize(in ConvProblem pr) =>
         ((pr.P - 1) * pr.StrideH + pr.R, (pr.Q - 1) * pr.StrideW + pr.S);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -876,200 +865,5 @@ internal static unsafe class CpuConv
             var columns = Math.Max(0, Math.Min(pr.W, paddedWidth - pr.PadW));
             new ReadOnlySpan<float>(plane + h * pr.W, columns).CopyTo(new Span<float>(padded + row * paddedWidth + pr.PadW, columns));
         }
-    }
-
-    private static void DirectForward(ConvProblem pr, float[] x, float[] w, float[] y, ParallelOptions parallel)
-    {
-        Parallel.For(0, pr.N * pr.C, parallel, nc => DirectForwardPlane(pr, x, w, y, nc));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DirectForwardPlane(in ConvProblem pr, float[] x, float[] w, float[] y, int nc)
-    {
-        var (ph, pw) = PaddedSize(pr);
-        int kg = pr.FiltersPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q;
-        {
-            int n = nc / pr.C, c = nc % pr.C;
-            using var scratch = ColumnScratch.Rent((long)ph * pw + pr.Q * pr.StrideW + Vector<float>.Count);
-            var buffer = scratch.Array!;
-            fixed (float* px = x, pwt = w, py = y, padded = buffer)
-            {
-                PadPlane(pr, px + ((long)n * pr.C + c) * pr.H * pr.W, padded, ph, pw);
-                var gathered = padded + ph * pw;
-                for (var k = c * kg; k < (c + 1) * kg; k++)
-                {
-                    var output = py + ((long)n * pr.K + k) * pq;
-                    new Span<float>(output, pq).Clear();
-                    for (var p = 0; p < pr.P; p++)
-                    {
-                        var outRow = output + p * pr.Q;
-                        for (var r = 0; r < pr.R; r++)
-                        {
-                            var inRow = padded + (p * pr.StrideH + r) * pw;
-                            for (var s = 0; s < pr.S; s++)
-                            {
-                                var source = inRow + s;
-                                if (pr.StrideW != 1)
-                                {
-                                    for (var q = 0; q < pr.Q; q++)
-                                    {
-                                        gathered[q] = source[q * pr.StrideW];
-                                    }
-
-                                    source = gathered;
-                                }
-
-                                AddScaled(pwt[(long)k * taps + r * pr.S + s], source, outRow, pr.Q);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    private static void DirectBackwardData(ConvProblem pr, float[] dy, float[] w, float[] dx, ParallelOptions parallel)
-    {
-        Parallel.For(0, pr.N * pr.C, parallel, nc => DirectBackwardDataPlane(pr, dy, w, dx, nc));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DirectBackwardDataPlane(in ConvProblem pr, float[] dy, float[] w, float[] dx, int nc)
-    {
-        var (ph, pw) = PaddedSize(pr);
-        int kg = pr.FiltersPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q;
-        {
-            int n = nc / pr.C, c = nc % pr.C;
-            using var scratch = ColumnScratch.Rent((long)ph * pw);
-            var buffer = scratch.Array!;
-            fixed (float* pdy = dy, pwt = w, pdx = dx, padded = buffer)
-            {
-                new Span<float>(padded, ph * pw).Clear();
-                for (var k = c * kg; k < (c + 1) * kg; k++)
-                {
-                    var gradient = pdy + ((long)n * pr.K + k) * pq;
-                    for (var p = 0; p < pr.P; p++)
-                    {
-                        var gradientRow = gradient + p * pr.Q;
-                        for (var r = 0; r < pr.R; r++)
-                        {
-                            var targetRow = padded + (p * pr.StrideH + r) * pw;
-                            for (var s = 0; s < pr.S; s++)
-                            {
-                                var weight = pwt[(long)k * taps + r * pr.S + s];
-                                if (pr.StrideW == 1)
-                                {
-                                    AddScaled(weight, gradientRow, targetRow + s, pr.Q);
-                                }
-                                else
-                                {
-                                    for (var q = 0; q < pr.Q; q++)
-                                    {
-                                        targetRow[s + q * pr.StrideW] += weight * gradientRow[q];
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-
-                // Crop: the padded rows/columns outside the image are where the padding zeros were; they get no gradient.
-                var plane = pdx + ((long)n * pr.C + c) * pr.H * pr.W;
-                for (var h = 0; h < pr.H; h++)
-                {
-                    var row = h + pr.PadH;
-                    var destination = new Span<float>(plane + h * pr.W, pr.W);
-                    destination.Clear();
-                    if (row >= ph)
-                    {
-                        continue;
-                    }
-
-                    var columns = Math.Max(0, Math.Min(pr.W, pw - pr.PadW));
-                    new ReadOnlySpan<float>(padded + row * pw + pr.PadW, columns).CopyTo(destination);
-                }
-            }
-        }
-    }
-
-    private static void DirectBackwardWeight(ConvProblem pr, float[] x, float[] dy, float[] dw, ParallelOptions parallel)
-    {
-        Parallel.For(0, pr.C, parallel, c => DirectBackwardWeightChannel(pr, x, dy, dw, c));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DirectBackwardWeightChannel(in ConvProblem pr, float[] x, float[] dy, float[] dw, int c)
-    {
-        var (ph, pw) = PaddedSize(pr);
-        int kg = pr.FiltersPerGroup, taps = pr.R * pr.S, pq = pr.P * pr.Q;
-        {
-            using var scratch = ColumnScratch.Rent((long)ph * pw + pr.Q + Vector<float>.Count);
-            var buffer = scratch.Array!;
-            // The channel's filters are summed in place: dw's slice is this task's alone.
-            var sums = dw.AsSpan(c * kg * taps, kg * taps);
-            sums.Clear();
-            fixed (float* px = x, pdy = dy, padded = buffer)
-            {
-                var gathered = padded + ph * pw;
-                for (var n = 0; n < pr.N; n++)
-                {
-                    PadPlane(pr, px + ((long)n * pr.C + c) * pr.H * pr.W, padded, ph, pw);
-                    for (var k = c * kg; k < (c + 1) * kg; k++)
-                    {
-                        var gradient = pdy + ((long)n * pr.K + k) * pq;
-                        for (var r = 0; r < pr.R; r++)
-                        {
-                            for (var s = 0; s < pr.S; s++)
-                            {
-                                // One dot product per (image, tap), added to the running sum in image order.
-                                var dot = 0f;
-                                for (var p = 0; p < pr.P; p++)
-                                {
-                                    var source = padded + (p * pr.StrideH + r) * pw + s;
-                                    if (pr.StrideW != 1)
-                                    {
-                                        for (var q = 0; q < pr.Q; q++)
-                                        {
-                                            gathered[q] = source[q * pr.StrideW];
-                                        }
-
-                                        source = gathered;
-                                    }
-
-                                    dot += Dot(source, gradient + p * pr.Q, pr.Q);
-                                }
-
-                                sums[(k - c * kg) * taps + r * pr.S + s] += dot;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>Σ a[i]·b[i]: vector lanes first, then the lanes in order, then the tail.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot(float* a, float* b, int length)
-    {
-        var i = 0;
-        var acc = Vector<float>.Zero;
-        for (; i <= length - Vector<float>.Count; i += Vector<float>.Count)
-        {
-            acc += Vector.Load(a + i) * Vector.Load(b + i);
-        }
-
-        var sum = 0f;
-        for (var lane = 0; lane < Vector<float>.Count; lane++)
-        {
-            sum += acc[lane];
-        }
-
-        for (; i < length; i++)
-        {
-            sum += a[i] * b[i];
-        }
-
-        return sum;
     }
 }

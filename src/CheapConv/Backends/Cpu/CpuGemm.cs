@@ -570,7 +570,7 @@ internal static unsafe class CpuGemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store512(float* row, Vector512<float> left, Vector512<float> right, bool overwrite)
+    internal static void Store512(float* row, Vector512<float> left, Vector512<float> right, bool overwrite)
     {
         if (!overwrite)
         {
