@@ -271,6 +271,19 @@ CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_proble
                                           const float* residual, const float* x, const float* w, float* y, float* stats,
                                           size_t stats_bytes, void* workspace, size_t workspace_bytes, void* stream);
 
+/* The training-mode batch norm (+ ReLU) between a convolution's input z and what the convolution multiplies: per input
+ * channel c, a = relu?(cc_bn_affine(z, mean[c], invstd[c], gamma[c], beta[c])) with the batch's saved statistics (what
+ * cc_batchnorm_train_forward's save_mean and save_invstd hold), the arithmetic of cc_batchnorm_train_forward's apply, so a
+ * kernel that applies it while reading z (a prologue) multiplies the same a as one that reads a stored copy. Four arrays
+ * of problem->c floats on the device; relu nonzero applies max(., 0) after the affine map. */
+typedef struct cc_conv_input_bn {
+    const float* mean;
+    const float* invstd;
+    const float* gamma;
+    const float* beta;
+    int relu;
+} cc_conv_input_bn;
+
 /* dx = dL/dx given dy = dL/dy; with options->accumulate, dx += dL/dx (dx must hold the gradient to add to). */
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                        const float* dy, const float* w, float* dx,
