@@ -25,21 +25,40 @@ internal sealed class GroupedUnit : Module, IFusableUnit
     public Conv2d Pointwise { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor x) => Pointwise.Forward(Hidden(x));
+    protected override Tensor ForwardCore(Tensor x) =>
+        InputFused(x) ? Pointwise.ForwardFromBatchNorm(Grouped.ForwardBatchNormStatistics(x, Bn), Bn, null, null).Output : Pointwise.Forward(Hidden(x));
 
     /// <inheritdoc/>
-    public Tensor ForwardAdding(Tensor x, Tensor residual) => ((IFusableUnit)Pointwise).ForwardAdding(Hidden(x), residual);
+    public Tensor ForwardAdding(Tensor x, Tensor residual) =>
+        InputFused(x) ? Pointwise.ForwardFromBatchNorm(Grouped.ForwardBatchNormStatistics(x, Bn), Bn, residual, null).Output
+        : ((IFusableUnit)Pointwise).ForwardAdding(Hidden(x), residual);
 
     /// <inheritdoc/>
     public (Tensor? Output, Tensor Activated) ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
         ((IFusableUnit)Pointwise).ForwardNormalized(Hidden(x), residual, next, keepOutput);
 
     /// <inheritdoc/>
-    public (Tensor Output, Tensor Activated) ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next) =>
-        ((IFusableUnit)Pointwise).ForwardBatchNormTrain(Hidden(x), residual, next);
+    public (Tensor Output, Tensor Activated) ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next)
+    {
+        if (!InputFused(x))
+        {
+            return ((IFusableUnit)Pointwise).ForwardBatchNormTrain(Hidden(x), residual, next);
+        }
+
+        var (output, activated) = Pointwise.ForwardFromBatchNorm(Grouped.ForwardBatchNormStatistics(x, Bn), Bn, residual, next);
+        return (output, activated!);
+    }
 
     // What the pointwise convolution reads: relu(bn(grouped(x))).
     private Tensor Hidden(Tensor x) => Grouped.ForwardBatchNormRelu(x, Bn);
+
+    // Whether the pointwise convolution applies bn as it reads grouped(x) (PrologueFusion): the grouped convolution then computes
+    // only bn's statistics, and relu(bn(·)) is never stored.
+    private bool InputFused(Tensor x)
+    {
+        var grouped = Grouped.ProblemFor(x.Dim(0), x.Dim(2), x.Dim(3));
+        return PrologueFusion.Applies(Bn, x.Backend, Pointwise.ProblemFor(grouped.N, grouped.P, grouped.Q));
+    }
 }
 
 /// <summary>B(b), BG(b,·): reduce 1×1 in→mid → BN → ReLU → 3×3 mid→mid (stride, groups) → BN → ReLU → expand 1×1 mid→out.</summary>
@@ -71,19 +90,46 @@ internal sealed class BottleneckUnit : Module, IFusableUnit
     public Conv2d Expand { get; }
 
     /// <inheritdoc/>
-    protected override Tensor ForwardCore(Tensor x) => Expand.Forward(Hidden(x));
+    protected override Tensor ForwardCore(Tensor x) => Through(x, null, null).Output;
 
     /// <inheritdoc/>
-    public Tensor ForwardAdding(Tensor x, Tensor residual) => ((IFusableUnit)Expand).ForwardAdding(Hidden(x), residual);
+    public Tensor ForwardAdding(Tensor x, Tensor residual) => Through(x, residual, null).Output;
 
     /// <inheritdoc/>
     public (Tensor? Output, Tensor Activated) ForwardNormalized(Tensor x, Tensor? residual, BatchNorm2d next, bool keepOutput) =>
-        ((IFusableUnit)Expand).ForwardNormalized(Hidden(x), residual, next, keepOutput);
+        ((IFusableUnit)Expand).ForwardNormalized(Hidden(Reduced(x)), residual, next, keepOutput);
 
     /// <inheritdoc/>
-    public (Tensor Output, Tensor Activated) ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next) =>
-        ((IFusableUnit)Expand).ForwardBatchNormTrain(Hidden(x), residual, next);
+    public (Tensor Output, Tensor Activated) ForwardBatchNormTrain(Tensor x, Tensor? residual, BatchNorm2d next)
+    {
+        var (output, activated) = Through(x, residual, next);
+        return (output, activated!);
+    }
 
-    // What the expanding convolution reads: relu(bn2(conv(relu(bn1(reduce(x)))))).
-    private Tensor Hidden(Tensor x) => Conv.ForwardBatchNormRelu(Reduce.ForwardBatchNormRelu(x, Bn1), Bn2);
+    // The expanding convolution over relu(bn2(conv(·))) [+ residual] [and relu(next(·)) of it]: bn2 applied as the expanding
+    // convolution reads conv's output where PrologueFusion allows (conv then computes only bn2's statistics), else on its own.
+    private (Tensor Output, Tensor? Activated) Through(Tensor x, Tensor? residual, BatchNorm2d? next)
+    {
+        var reduced = Reduced(x);
+        var conv = Conv.ProblemFor(reduced.Dim(0), reduced.Dim(2), reduced.Dim(3));
+        if (PrologueFusion.Applies(Bn2, x.Backend, Expand.ProblemFor(conv.N, conv.P, conv.Q)))
+        {
+            return Expand.ForwardFromBatchNorm(Conv.ForwardBatchNormStatistics(reduced, Bn2), Bn2, residual, next);
+        }
+
+        var hidden = Hidden(reduced);
+        if (next is not null)
+        {
+            var (output, activated) = ((IFusableUnit)Expand).ForwardBatchNormTrain(hidden, residual, next);
+            return (output, activated);
+        }
+
+        return (residual is null ? Expand.Forward(hidden) : ((IFusableUnit)Expand).ForwardAdding(hidden, residual), null);
+    }
+
+    // What the 3×3 convolution reads: relu(bn1(reduce(x))).
+    private Tensor Reduced(Tensor x) => Reduce.ForwardBatchNormRelu(x, Bn1);
+
+    // What the expanding convolution reads: relu(bn2(conv(·))) of the reduced input.
+    private Tensor Hidden(Tensor reduced) => Conv.ForwardBatchNormRelu(reduced, Bn2);
 }

@@ -1,6 +1,7 @@
 using CheapConv.Autograd;
 using CheapConv.Autograd.Functions;
 using CheapConv.Backends;
+using CheapConv.Problems;
 
 namespace CheapConv.Nn;
 
@@ -80,6 +81,23 @@ public sealed class Conv2d : Module, IFusableUnit
         EpilogueFusion.Normalizes(bn) ? ((IFusableUnit)this).ForwardNormalized(x, null, bn, keepOutput: false).Activated
         : EpilogueFusion.ComputesStatistics(bn) ? ((IFusableUnit)this).ForwardBatchNormTrain(x, null, bn).Activated
         : bn.ForwardRelu(Forward(x));
+
+    /// <summary>This convolution's problem for an input of <paramref name="n"/> images of <paramref name="h"/>×<paramref name="w"/>.</summary>
+    internal ConvProblem ProblemFor(int n, int h, int w) =>
+        ConvProblem.Create(n, InChannels, h, w, OutChannels, KernelSize, KernelSize, Stride, Padding, Groups);
+
+    /// <summary>z = conv(x) and <paramref name="bn"/>'s batch statistics over z, not applied: for the convolution after it, which
+    /// applies them as it reads z (<see cref="ForwardFromBatchNorm"/>).</summary>
+    internal (Tensor Output, Tensor Mean, Tensor InvStd) ForwardBatchNormStatistics(Tensor x, BatchNorm2d bn) =>
+        Conv2dFunction.ApplyBatchNormStatistics(x, Weight, Stride, Padding, Groups, bn.TrainParameters(relu: true));
+
+    /// <summary>conv(relu(<paramref name="bn"/>(z))) [+ <paramref name="residual"/>], the batch norm applied as this convolution reads z,
+    /// with the statistics <see cref="ForwardBatchNormStatistics"/> computed; with <paramref name="next"/>, also relu(next(·)) of the
+    /// output, its statistics in this convolution's store. The backend must support it (<see cref="PrologueFusion.Applies"/>).</summary>
+    internal (Tensor Output, Tensor? Activated) ForwardFromBatchNorm((Tensor Z, Tensor Mean, Tensor InvStd) input, BatchNorm2d bn, Tensor? residual,
+        BatchNorm2d? next) =>
+        BatchNormConv2dFunction.Apply(input.Z, bn.TrainParameters(relu: true), input.Mean, input.InvStd, Weight, Stride, Padding, Groups, residual,
+            next?.TrainParameters(relu: true));
 
     /// <inheritdoc/>
     public override long MacsPerSample(IReadOnlyList<int> inputShape, IReadOnlyList<int> outputShape) =>

@@ -56,6 +56,9 @@ public sealed unsafe class CheapConvNative
     /// mean, sum of squared deviations from that mean}.</summary>
     public const int BatchNormStatsFloatsPerSlot = 3;
 
+    /// <summary>CC_BN_SUMS_FLOATS_PER_SLOT: a batch-norm backward slot of <see cref="ConvBackwardDataBnSums"/> is {Σ g, Σ g·x̂}.</summary>
+    public const int BatchNormSumsFloatsPerSlot = 2;
+
     /// <summary>CC_CURRENT_CONTEXT: <see cref="Create"/> binds to the context current on the calling thread.</summary>
     public const int CurrentContext = -1;
 
@@ -404,6 +407,69 @@ public sealed unsafe class CheapConvNative
             AbiFunction.ConvBackward))(h.Value, &problem, &options, x, dy, w, dx, dw, workspace, workspaceBytes, stream), AbiFunction.ConvBackward);
     }
 
+    /// <summary>cc_conv_input_bn_supported: whether <see cref="ConvForwardInputBn"/> and <see cref="ConvBackwardInputBn"/> run the
+    /// problem with these options (false: CC_ERROR_NOT_SUPPORTED, the batch norm must run on its own).</summary>
+    public bool ConvInputBnSupported(ConvProblem problem, KernelOptions options)
+    {
+        var status = ((delegate* unmanaged<ConvProblem*, KernelOptions*, int>)Export(AbiFunction.ConvInputBnSupported))(&problem, &options);
+        if (status == (int)CheapConvStatus.NotSupported)
+        {
+            return false;
+        }
+
+        Check(status, AbiFunction.ConvInputBnSupported);
+        return true;
+    }
+
+    /// <summary>cc_conv_forward_input_bn: y = conv(bn(z), w) [+ residual; 0: none], the batch norm applied as the kernel reads z,
+    /// and with <paramref name="stats"/> (0: none) y's statistics slots as <see cref="ConvForwardBatchNormStats"/> writes them.</summary>
+    public void ConvForwardInputBn(CheapConvHandle handle, ConvProblem problem, KernelOptions options, ConvInputBn bn, nint residual, nint z,
+        nint w, nint y, nint stats, nuint statsBytes, nint workspace, nuint workspaceBytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, ConvProblem*, KernelOptions*, ConvInputBn*, nint, nint, nint, nint, nint, nuint, nint, nuint, nint, int>)Export(
+            AbiFunction.ConvForwardInputBn))(h.Value, &problem, &options, &bn, residual, z, w, y, stats, statsBytes, workspace, workspaceBytes, stream),
+            AbiFunction.ConvForwardInputBn);
+    }
+
+    /// <summary>cc_conv_backward_input_bn: da (the gradient of bn(z), as <see cref="ConvBackwardData"/> computes it) and dw (as
+    /// <see cref="ConvBackwardWeight"/> on bn(z), applied as the kernel reads z), one launch; either may be 0.</summary>
+    public void ConvBackwardInputBn(CheapConvHandle handle, ConvProblem problem, KernelOptions options, ConvInputBn bn, nint z, nint dy, nint w,
+        nint da, nint dw, nint workspace, nuint workspaceBytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, ConvProblem*, KernelOptions*, ConvInputBn*, nint, nint, nint, nint, nint, nint, nuint, nint, int>)Export(
+            AbiFunction.ConvBackwardInputBn))(h.Value, &problem, &options, &bn, z, dy, w, da, dw, workspace, workspaceBytes, stream),
+            AbiFunction.ConvBackwardInputBn);
+    }
+
+    /// <summary>cc_conv_bn_sum_slots: the slots per input channel <see cref="ConvBackwardDataBnSums"/> writes, or null where the data
+    /// gradient's kernels cannot (CC_ERROR_NOT_SUPPORTED: run the data gradient and <see cref="BatchNormBackward"/> instead).</summary>
+    public int? ConvBnSumSlots(ConvProblem problem, KernelOptions options)
+    {
+        int slots;
+        var status = ((delegate* unmanaged<ConvProblem*, KernelOptions*, int*, int>)Export(AbiFunction.ConvBnSumSlots))(&problem, &options, &slots);
+        if (status == (int)CheapConvStatus.NotSupported)
+        {
+            return null;
+        }
+
+        Check(status, AbiFunction.ConvBnSumSlots);
+        return slots;
+    }
+
+    /// <summary>cc_conv_backward_data_bn_sums: da as <see cref="ConvBackwardData"/> computes it, and per block and input channel the
+    /// batch norm's backward sums {Σ g, Σ g·x̂} of the positions it stored (<see cref="BatchNormSumsFloatsPerSlot"/> floats a slot),
+    /// for <see cref="BatchNormBackwardFromSums"/>.</summary>
+    public void ConvBackwardDataBnSums(CheapConvHandle handle, ConvProblem problem, KernelOptions options, ConvInputBn bn, nint z, nint dy, nint w,
+        nint da, nint sums, nuint sumsBytes, nint workspace, nuint workspaceBytes, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, ConvProblem*, KernelOptions*, ConvInputBn*, nint, nint, nint, nint, nint, nuint, nint, nuint, nint, int>)Export(
+            AbiFunction.ConvBackwardDataBnSums))(h.Value, &problem, &options, &bn, z, dy, w, da, sums, sumsBytes, workspace, workspaceBytes, stream),
+            AbiFunction.ConvBackwardDataBnSums);
+    }
+
     /// <summary>One of the three passes: <see cref="ConvForward"/>, <see cref="ConvBackwardData"/> or
     /// <see cref="ConvBackwardWeight"/>, with the operands in the order <see cref="ConvPassOperands"/> names them.</summary>
     public void Conv(ConvPass pass, CheapConvHandle handle, ConvProblem problem, KernelOptions options, nint first, nint second, nint output,
@@ -492,6 +558,37 @@ public sealed unsafe class CheapConvNative
         using var h = Use(handle);
         Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export(AbiFunction.BatchnormBackward))(
             h.Value, &problem, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta, stream), AbiFunction.BatchnormBackward);
+    }
+
+    /// <summary>cc_batchnorm_train_statistics: the statistics part of <see cref="BatchNormTrainForward"/> (saved, running updated), no y.</summary>
+    public void BatchNormTrainStatistics(CheapConvHandle handle, BatchNormProblem problem, nint x, nint runningMean, nint runningVar, nint saveMean,
+        nint saveInvStd, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, nint, nint, nint, nint, nint, int>)Export(AbiFunction.BatchnormTrainStatistics))(
+            h.Value, &problem, x, runningMean, runningVar, saveMean, saveInvStd, stream), AbiFunction.BatchnormTrainStatistics);
+    }
+
+    /// <summary>cc_batchnorm_train_statistics_from_stats: <see cref="BatchNormTrainStatistics"/> from the <paramref name="slots"/> slots per
+    /// channel that <see cref="ConvForwardBatchNormStats"/> wrote.</summary>
+    public void BatchNormTrainStatisticsFromStats(CheapConvHandle handle, BatchNormProblem problem, nint stats, int slots, nint runningMean,
+        nint runningVar, nint saveMean, nint saveInvStd, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, int, nint, nint, nint, nint, nint, int>)Export(
+            AbiFunction.BatchnormTrainStatisticsFromStats))(h.Value, &problem, stats, slots, runningMean, runningVar, saveMean, saveInvStd, stream),
+            AbiFunction.BatchnormTrainStatisticsFromStats);
+    }
+
+    /// <summary>cc_batchnorm_backward_from_sums: <see cref="BatchNormBackward"/> with dβ and dγ combined from the
+    /// <paramref name="slots"/> slots per channel that <see cref="ConvBackwardDataBnSums"/> wrote for dy.</summary>
+    public void BatchNormBackwardFromSums(CheapConvHandle handle, BatchNormProblem problem, nint sums, int slots, nint x, nint dy, nint gamma,
+        nint beta, nint saveMean, nint saveInvStd, nint dx, nint dgamma, nint dbeta, nint stream)
+    {
+        using var h = Use(handle);
+        Check(((delegate* unmanaged<nint, BatchNormProblem*, nint, int, nint, nint, nint, nint, nint, nint, nint, nint, nint, nint, int>)Export(
+            AbiFunction.BatchnormBackwardFromSums))(h.Value, &problem, sums, slots, x, dy, gamma, beta, saveMean, saveInvStd, dx, dgamma, dbeta,
+            stream), AbiFunction.BatchnormBackwardFromSums);
     }
 
     // ----- element-wise -----

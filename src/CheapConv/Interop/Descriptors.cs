@@ -128,6 +128,12 @@ public readonly record struct TensorRef(nint Data, long Length);
 [StructLayout(LayoutKind.Sequential)]
 public readonly record struct ConvEpilogue(nint Residual, nint BnGamma, nint BnBeta, nint BnMean, nint BnVar, nint Activated, float BnEps);
 
+/// <summary>cc_conv_input_bn: the training batch norm (+ ReLU when <paramref name="Relu"/> is nonzero) a convolution applies to its
+/// input as it reads it (<see cref="CheapConvNative.ConvForwardInputBn"/>): four per-input-channel device arrays, the batch's saved
+/// mean and 1/√(var + eps), γ and β.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct ConvInputBn(nint Mean, nint InvStd, nint Gamma, nint Beta, int Relu);
+
 /// <summary>cc_loss_problem: logits (N × Classes) for cross-entropy, KD and count-correct; feature maps (N × C × H × W)
 /// for attention transfer.</summary>
 /// <param name="Temperature">KD's softmax temperature T (the loss is scaled by T²).</param>

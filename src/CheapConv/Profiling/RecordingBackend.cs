@@ -100,6 +100,44 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter, 
         inner.Conv2dForwardBatchNormTrain(problem, x, w, y, residual, bn);
     }
 
+    public bool SupportsInputBatchNorm(ConvProblem problem) => inner.SupportsInputBatchNorm(problem);
+
+    public void BatchNormTrainStatistics(int n, int c, int h, int w, Storage x, BatchNormStatistics statistics)
+    {
+        using var op = Begin(nameof(BatchNormTrainStatistics), x, statistics.RunningMean, statistics.RunningVar, statistics.SaveMean,
+            statistics.SaveInvStd);
+        inner.BatchNormTrainStatistics(n, c, h, w, x, statistics);
+    }
+
+    public void Conv2dForwardBatchNormStatistics(ConvProblem problem, Storage x, Storage w, Storage y, BatchNormStatistics statistics)
+    {
+        // As Conv2dForwardBatchNormTrain: the convolution's tensors are the first launch's compulsory traffic; the statistics
+        // launch after it is charged its own.
+        using var op = new OpScope(this, nameof(Conv2dForwardBatchNormStatistics), problem, null, 2.0 * problem.Macs, Bytes([x, w, y]));
+        inner.Conv2dForwardBatchNormStatistics(problem, x, w, y, statistics);
+    }
+
+    public void Conv2dForwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage w, Storage y, Storage? residual,
+        TrainBatchNorm? next)
+    {
+        // The convolution's launch reads z (not a stored activation), w, the batch norm's four arrays and the residual, and
+        // writes y; a next batch norm's launch is charged its own bytes.
+        Storage[] storages = [z, w, y, bn.Mean, bn.InvStd, bn.Gamma, bn.Beta, .. new[] { residual }.OfType<Storage>()];
+        using var op = new OpScope(this, nameof(Conv2dForwardInputBatchNorm), problem, null, 2.0 * problem.Macs, Bytes(storages));
+        inner.Conv2dForwardInputBatchNorm(problem, bn, z, w, y, residual, next);
+    }
+
+    public void Conv2dBackwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage dy, Storage w, Storage da, Storage dz,
+        bool accumulateDz, Storage dgamma, Storage dbeta, Storage? dw)
+    {
+        // The first launch (the convolution's gradients) reads z, dy, w and the batch norm's arrays and writes da (and dw); the
+        // batch norm's backward launch after it is charged its own bytes. FLOPs: both gradients of the convolution.
+        Storage[] storages = [z, dy, w, da, bn.Mean, bn.InvStd, bn.Gamma, bn.Beta, .. new[] { dw }.OfType<Storage>()];
+        var passes = dw is null ? 1 : 2;
+        using var op = new OpScope(this, nameof(Conv2dBackwardInputBatchNorm), problem, null, passes * 2.0 * problem.Macs, Bytes(storages));
+        inner.Conv2dBackwardInputBatchNorm(problem, bn, z, dy, w, da, dz, accumulateDz, dgamma, dbeta, dw);
+    }
+
     public void PointwiseForward(ConvProblem problem, Storage x, Storage w, Storage y)
     {
         using var op = BeginConv(nameof(PointwiseForward), problem, "forward", x, w, y);

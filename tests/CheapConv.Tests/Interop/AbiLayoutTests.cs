@@ -23,6 +23,7 @@ public class AbiLayoutTests
         ["cc_elementwise_problem"] = typeof(ElementwiseProblem),
         ["cc_pool_problem"] = typeof(PoolProblem),
         ["cc_conv_epilogue"] = typeof(ConvEpilogue),
+        ["cc_conv_input_bn"] = typeof(ConvInputBn),
         ["cc_tensor_ref"] = typeof(TensorRef),
         ["cc_loss_problem"] = typeof(LossProblem),
         ["cc_sgd_problem"] = typeof(SgdProblem),

@@ -44,6 +44,9 @@ int main(void)
     FIELD(cc_conv_epilogue, residual); FIELD(cc_conv_epilogue, bn_gamma); FIELD(cc_conv_epilogue, bn_beta);
     FIELD(cc_conv_epilogue, bn_mean); FIELD(cc_conv_epilogue, bn_var); FIELD(cc_conv_epilogue, activated);
     FIELD(cc_conv_epilogue, bn_eps);
+    SIZE(cc_conv_input_bn);
+    FIELD(cc_conv_input_bn, mean); FIELD(cc_conv_input_bn, invstd); FIELD(cc_conv_input_bn, gamma);
+    FIELD(cc_conv_input_bn, beta); FIELD(cc_conv_input_bn, relu);
     SIZE(cc_tensor_ref);
     FIELD(cc_tensor_ref, data); FIELD(cc_tensor_ref, length);
     SIZE(cc_loss_problem);

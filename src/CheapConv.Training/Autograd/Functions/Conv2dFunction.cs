@@ -81,7 +81,27 @@ internal sealed class Conv2dFunction : Function
         return (v, BatchNormTrainFunction.Recorded(v, bn.Gamma, bn.Beta, y, mean, invStd, bn.Relu));
     }
 
-    private static ConvProblem ProblemOf(Tensor x, Tensor w, int stride, int pad, int groups, Tensor? residual)
+    /// <summary>
+    /// Training: z = conv(x, w) and the batch statistics of <paramref name="bn"/> over z (its running statistics updated), without
+    /// applying it — for the convolution after it, which applies the batch norm as it reads z
+    /// (<see cref="BatchNormConv2dFunction"/>). One backend op (<see cref="IBackend.Conv2dForwardBatchNormStatistics"/>: the
+    /// statistics in this convolution's store where its kernels allow). Recorded as the convolution; the statistics are saved
+    /// values, not outputs with a gradient (the batch norm's backward accounts for them). Returns z, the batch mean and 1/σ.
+    /// </summary>
+    public static (Tensor Output, Tensor Mean, Tensor InvStd) ApplyBatchNormStatistics(Tensor x, Tensor w, int stride, int pad, int groups,
+        TrainBatchNormParameters bn)
+    {
+        var problem = ProblemOf(x, w, stride, pad, groups, residual: null);
+        CheckLength(bn.Gamma, problem.K, "the batch norm's gamma");
+        var backend = x.Backend;
+        var z = Tensor.Empty(backend, problem.OutputShape);
+        Tensor mean = Tensor.Empty(backend, problem.K), invStd = Tensor.Empty(backend, problem.K);
+        backend.Conv2dForwardBatchNormStatistics(problem, x.Storage, w.Storage, z.Storage,
+            new BatchNormStatistics(bn.RunningMean.Storage, bn.RunningVar.Storage, bn.Momentum, bn.Eps, mean.Storage, invStd.Storage));
+        return (Record(z, () => new Conv2dFunction(problem, x, w), x, w), mean, invStd);
+    }
+
+    internal static ConvProblem ProblemOf(Tensor x, Tensor w, int stride, int pad, int groups, Tensor? residual)
     {
         CheckRank(x, 4, "conv input");
         CheckRank(w, 4, "conv weight");
