@@ -258,9 +258,10 @@ CC_API cc_status cc_conv_forward_fused(cc_handle handle, const cc_conv_problem* 
 #define CC_BN_STATS_FLOATS_PER_SLOT 3
 
 /* The slots per output channel cc_conv_forward_bn_stats writes for the problem with these options (options may be NULL):
- * stats needs k * slots * CC_BN_STATS_FLOATS_PER_SLOT floats. Only the tensor-core (implicit-GEMM) forward kernels write
- * statistics: where the pass runs any other variant (CC_ALGO_AUTO's choice, or the algo asked for), CC_ERROR_NOT_SUPPORTED,
- * and the caller runs cc_conv_forward (or cc_conv_forward_fused for the residual) and then cc_batchnorm_train_forward. */
+ * stats needs k * slots * CC_BN_STATS_FLOATS_PER_SLOT floats. The tensor-core (implicit-GEMM) and the tiled 3x3 forward kernels
+ * write statistics: where the pass runs another variant (the direct or GEMM kernels, by CC_ALGO_AUTO's choice or the algo asked
+ * for), CC_ERROR_NOT_SUPPORTED, and the caller runs cc_conv_forward (or cc_conv_forward_fused for the residual) and then
+ * cc_batchnorm_train_forward. */
 CC_API cc_status cc_conv_bn_stats_slots(const cc_conv_problem* problem, const cc_options* options, int* slots);
 
 /* y = conv(x, w) + residual (residual may be NULL: nothing added; with the add of cc_conv_forward_fused, the same bits),

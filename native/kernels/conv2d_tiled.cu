@@ -23,6 +23,7 @@
 //
 // Passes:
 //   forward            y[n,k] = sum_c x[n,c] (*) w[k,c], c over k's group                  (gather_tiles)
+//                      [+ residual], and optionally the batch-norm statistics slots of y (block_statistics)
 //   backward-data s=1  dx[n,c] = sum_k dy[n,k] (*) flip(w[k,c]), padding 2 - pad: the same gather
 //   backward-data s=2  a thread owns a column of 2x2 dx cells: the cell of dy position (p, q) gets taps
 //                      from dy (p, q), (p-1, q), (p, q-1), (p-1, q-1) only, each output of the cell a
@@ -190,6 +191,8 @@ struct Gather {
     bool flip;              // taps reversed (stride-1 backward-data: a forward convolution with the flipped filter)
     int channels_per_group; // the forward's C / groups (the weight tensor's second extent)
     bool accumulate;        // backward-data: out += the result (rounded first, then one rounded add) instead of out =
+    const float* residual;  // forward (NULL: none): out = the result + residual, with the add of cc_add (cc_add_rn)
+    float* stats;           // forward (NULL: none): the block's batch-norm statistics slots of what it stores (block_statistics)
 
     __device__ __forceinline__ void store(float* element, float value) const
     {
@@ -205,17 +208,20 @@ struct Gather {
     }
 };
 
-__device__ __forceinline__ Gather forward_roles(const cc_conv_problem& pr, const float* x, const float* w, float* y)
+__device__ __forceinline__ Gather forward_roles(const cc_conv_problem& pr, const float* x, const float* w, const float* residual, float* y,
+                                               float* stats)
 {
     const int cpg = pr.c / pr.groups;
-    return Gather{x, w, y, pr.c, pr.k, cpg, pr.k / pr.groups, pr.h * pr.w, pr.p, pr.q, pr.pad_h, pr.pad_w, false, false, cpg, false};
+    return Gather{x,     w,        y,        pr.c,  pr.k,  cpg, pr.k / pr.groups, pr.h * pr.w, pr.p, pr.q, pr.pad_h, pr.pad_w,
+                  false, false,    cpg,      false, residual, stats};
 }
 
 __device__ __forceinline__ Gather backward_data_roles(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, bool flip,
                                                      int accumulate)
 {
     const int cpg = pr.c / pr.groups;
-    return Gather{dy, w, dx, pr.k, pr.c, pr.k / pr.groups, cpg, pr.p * pr.q, pr.h, pr.w, pr.pad_h, pr.pad_w, true, flip, cpg, accumulate != 0};
+    return Gather{dy,   w,    dx,  pr.k, pr.c, pr.k / pr.groups, cpg, pr.p * pr.q, pr.h, pr.w, pr.pad_h, pr.pad_w,
+                  true, flip, cpg, accumulate != 0, nullptr, nullptr};
 }
 
 // The block's place: its strips, its thread's strip and column, and its chunk of output channels.
@@ -265,6 +271,77 @@ __device__ __forceinline__ void stage_channel(const Gather& g, const cc_tiled_pl
     }
 }
 
+// For each of Count values per thread, the block's sum, the same bits in every thread: the warp's butterfly (both partners
+// of an exchange add the same two numbers, so every lane ends with the same bits), then the warps' sums in warp order
+// through `scratch` (Count * kWarps floats of shared memory). Every thread of the block calls it (barriers).
+template <int Count>
+__device__ __forceinline__ void block_sums(float (&v)[Count], const BlockWork& b, float* scratch)
+{
+    __syncthreads(); // scratch (the staged windows) is no longer read
+    CC_UNROLL
+    for (int i = 0; i < Count; ++i) {
+        float s = v[i];
+        CC_UNROLL
+        for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+        if (b.lane == 0) scratch[i * kWarps + b.warp] = s;
+    }
+    __syncthreads();
+    CC_UNROLL
+    for (int i = 0; i < Count; ++i) {
+        float total = 0.0f;
+        CC_UNROLL
+        for (int w = 0; w < kWarps; ++w) total += scratch[i * kWarps + w];
+        v[i] = total;
+    }
+}
+
+// The training batch norm's statistics of what the block stores (cc_conv_forward_bn_stats), in the slots the implicit-GEMM
+// kernels write (store_statistics in implicit_gemm.cu): slot `slot` of `slots` per output channel, {count, mean, sum of
+// squared deviations from that mean} over the block's outputs of the channel, two passes over the registers (never a
+// one-pass sum of squares, which cancels when |mean| is large against the spread), one writer per slot, no atomics.
+// `rows`: how many of the thread's kRows outputs exist (0 for a thread without a column). Every thread calls it.
+template <int Chunk>
+__device__ __forceinline__ void block_statistics(const float (&acc)[Chunk][kRows], const BlockWork& b, int rows, float* stats, int slot, int slots,
+                                                 float* scratch)
+{
+    float sums[Chunk + 1]; // the chunk's sums, then the count (exact in fp32: a block holds at most kThreads * kRows outputs)
+    CC_UNROLL
+    for (int kk = 0; kk < Chunk; ++kk) {
+        float s = 0.0f;
+        CC_UNROLL
+        for (int row = 0; row < kRows; ++row)
+            if (row < rows) s += acc[kk][row];
+        sums[kk] = s;
+    }
+    sums[Chunk] = (float)rows;
+    block_sums<Chunk + 1>(sums, b, scratch);
+    const float count = sums[Chunk];
+    float squares[Chunk];
+    CC_UNROLL
+    for (int kk = 0; kk < Chunk; ++kk) {
+        const float mean = sums[kk] / count;
+        float s = 0.0f;
+        CC_UNROLL
+        for (int row = 0; row < kRows; ++row)
+            if (row < rows) {
+                const float d = acc[kk][row] - mean;
+                s += d * d;
+            }
+        squares[kk] = s;
+        sums[kk] = mean;
+    }
+    block_sums<Chunk>(squares, b, scratch);
+    if (b.tid >= b.count) return; // thread kk writes channel o0 + kk's slot
+    CC_UNROLL
+    for (int kk = 0; kk < Chunk; ++kk)
+        if (kk == b.tid) {
+            float* out = stats + 3 * ((b.o0 + kk) * slots + slot);
+            out[0] = count;
+            out[1] = sums[kk];
+            out[2] = squares[kk];
+        }
+}
+
 // Forward (Stride 1 or 2) and stride-1 backward-data: each thread computes kRows outputs down its column
 // for Chunk output channels.
 template <int Stride, int Chunk>
@@ -304,14 +381,30 @@ __device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_pla
                 for (int row = 0; row < kRows; ++row) acc[kk][row] = fmaf(v[row * Stride + r][s], wv[kk], acc[kk][row]);
         }
     }
-    if (!b.active) return;
+    // The thread's outputs: its column of its strip (when it has one), the rows above out_h, the chunk's channels.
     const Strip mine = locate(plan, first_strip + b.strip_local, kRows);
     const int q = mine.col0 + b.col_local;
-    if (q >= g.out_w) return;
+    const bool column = b.active && q < g.out_w;
+    const int plane_size = g.out_h * g.out_w;
+    if (g.residual != nullptr && column) {
+        CC_UNROLL
+        for (int kk = 0; kk < Chunk; ++kk)
+            CC_UNROLL
+            for (int row = 0; row < kRows; ++row) {
+                const int p = mine.row0 + row;
+                if (kk < b.count && p < g.out_h)
+                    acc[kk][row] = cc_add_rn(acc[kk][row], __ldg(g.residual + (mine.n * g.out_channels + b.o0 + kk) * plane_size + p * g.out_w + q));
+            }
+    }
+    // Uniform over the block (a launch argument): every thread reaches the statistics' barriers.
+    if (g.stats != nullptr)
+        block_statistics<Chunk>(acc, b, column ? min(g.out_h - mine.row0, kRows) : 0, g.stats, at.x, (plan.strip_count + plan.strips - 1) / plan.strips,
+                                windows);
+    if (!column) return;
     CC_UNROLL
     for (int kk = 0; kk < Chunk; ++kk) {
         if (kk >= b.count) continue;
-        float* plane = g.out + (mine.n * g.out_channels + b.o0 + kk) * g.out_h * g.out_w;
+        float* plane = g.out + (mine.n * g.out_channels + b.o0 + kk) * plane_size;
         CC_UNROLL
         for (int row = 0; row < kRows; ++row) {
             const int p = mine.row0 + row;
@@ -551,16 +644,19 @@ __device__ __forceinline__ void backward_both(const cc_conv_problem& pr, const c
 
 } // namespace
 
+// residual and stats may be NULL (none): y = conv(x, w) [+ residual], and the batch-norm statistics slots of y.
 extern "C" __global__ void cc_conv2d_tiled_forward_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, float* __restrict__ y)
+                                                             const float* __restrict__ w, const float* __restrict__ residual,
+                                                             float* __restrict__ y, float* __restrict__ stats)
 {
-    gather_pass<1, false>(forward_roles(pr, x, w, y), plan, cc_own_place(), tiled_shared<kGatherScratch>());
+    gather_pass<1, false>(forward_roles(pr, x, w, residual, y, stats), plan, cc_own_place(), tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, float* __restrict__ y)
+                                                             const float* __restrict__ w, const float* __restrict__ residual,
+                                                             float* __restrict__ y, float* __restrict__ stats)
 {
-    gather_pass<2, false>(forward_roles(pr, x, w, y), plan, cc_own_place(), tiled_shared<kGatherScratch>());
+    gather_pass<2, false>(forward_roles(pr, x, w, residual, y, stats), plan, cc_own_place(), tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,

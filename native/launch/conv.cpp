@@ -361,18 +361,19 @@ cc_status check_epilogue(const char* call, const cc_conv_problem& p, const cc_co
     return check_disjoint(call, {ey}, {eactivated});
 }
 
-// The forward plan of cc_conv_forward_bn_stats and its statistics slots per output channel: only the implicit-GEMM forward
-// kernels write them (store_statistics in kernels/implicit_gemm.cu), one slot per block column of their grid.
+// The forward plan of cc_conv_forward_bn_stats and its statistics slots per output channel: the implicit-GEMM forward
+// kernels (store_statistics in kernels/implicit_gemm.cu) and the tiled ones (block_statistics in kernels/conv2d_tiled.cu)
+// write them, one slot per block column of their grid; the direct and GEMM kernels do not.
 cc_status plan_bn_stats(const char* call, const cc_conv_problem* problem, const cc_options* options, ConvPlan* plan, int* slots)
 {
     CC_TRY(plan_pass(call, problem, CC_CONV_FORWARD, options, plan));
-    if (!plan->implicit_gemm)
+    if (!plan->implicit_gemm && !plan->tiled)
         return fail(CC_ERROR_NOT_SUPPORTED,
-                    "%s: only the tensor-core (implicit-GEMM) forward kernels write batch-norm statistics, and this problem's "
-                    "forward pass runs %s with these options: run cc_conv_forward (or cc_conv_forward_fused) and then "
+                    "%s: only the tensor-core (implicit-GEMM) and tiled forward kernels write batch-norm statistics, and this "
+                    "problem's forward pass runs %s with these options: run cc_conv_forward (or cc_conv_forward_fused) and then "
                     "cc_batchnorm_train_forward instead",
                     call, kernel_name(pass_kernel(*plan, CC_CONV_FORWARD)));
-    const i64 count = plan->implicit.geometry.grid.x;
+    const i64 count = plan->implicit_gemm ? plan->implicit.geometry.grid.x : tiled_stats_slots(plan->tiled_plan);
     if (product({problem->k, count, CC_BN_STATS_FLOATS_PER_SLOT}) > kMaxElements)
         return fail(CC_ERROR_NOT_SUPPORTED,
                     "%s: %lld slots per channel for %d channels pass the batch-norm kernel's 32-bit indices: run cc_conv_forward and then "
@@ -537,6 +538,7 @@ CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_proble
     CC_TRY(check_disjoint(call, {ey, estats}, {ex, ew, eresidual}));
     CC_TRY(check_disjoint(call, {ey}, {estats}));
     CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    if (plan.tiled) return run_tiled(*handle, plan.tiled_plan, p, x, w, y, workspace, stream, ConvText{p}, 0, residual, stats);
     cc_conv_epilogue epilogue{};
     epilogue.residual = residual;
     return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_FORWARD, p, x, w, y, workspace, stream, ConvText{p}, 0, epilogue, stats);

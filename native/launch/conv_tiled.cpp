@@ -125,6 +125,8 @@ struct LaunchArguments {
     float* out;                      // forward, backward-data
     const cc_split_target& target;   // backward-weight
     int accumulate;                  // backward-data: dx += the gradient
+    const float* residual;           // forward: y = conv + residual (NULL: none)
+    float* stats;                    // forward: the batch-norm statistics slots of y (NULL: none)
     void* stream;
     const ProblemText& text;
 };
@@ -137,7 +139,7 @@ cc_status launch_tiled(const LaunchArguments& a)
     else if constexpr (Id == KernelId::conv2d_tiled_backward_data_s1 || Id == KernelId::conv2d_tiled_backward_data_s2)
         return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out, a.accumulate);
     else
-        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out);
+        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.residual, a.out, a.stats);
 }
 
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
@@ -288,12 +290,12 @@ cc_status run_tiled_backward(const cc_handle_s& handle, const FusedBackward& fus
 }
 
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate)
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate, const float* residual, float* stats)
 {
     const cc_tiled_plan tiles = tiles_for(plan, in0, in1);
     const bool weight_gradient = plan.kernel == KernelId::conv2d_tiled_backward_weight_s1 || plan.kernel == KernelId::conv2d_tiled_backward_weight_s2;
     const cc_split_target target = split_target(out, workspace, weight_gradient ? plan.splits : 1);
-    const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, accumulate, stream, text};
+    const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, accumulate, residual, stats, stream, text};
     switch (plan.kernel) {
     case KernelId::conv2d_tiled_forward_s1: return launch_tiled<KernelId::conv2d_tiled_forward_s1>(a);
     case KernelId::conv2d_tiled_forward_s2: return launch_tiled<KernelId::conv2d_tiled_forward_s2>(a);

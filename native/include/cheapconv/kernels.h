@@ -163,9 +163,11 @@ extern "C" __global__ void cc_conv2d_backward_weight_kernel(cc_conv_problem pr, 
 
 /* ---- conv2d_tiled.cu ---- */
 extern "C" __global__ void cc_conv2d_tiled_forward_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, float* __restrict__ y);
+                                                             const float* __restrict__ w, const float* __restrict__ residual,
+                                                             float* __restrict__ y, float* __restrict__ stats);
 extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, float* __restrict__ y);
+                                                             const float* __restrict__ w, const float* __restrict__ residual,
+                                                             float* __restrict__ y, float* __restrict__ stats);
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                    const float* __restrict__ dy, const float* __restrict__ w,
                                                                    float* __restrict__ dx, int accumulate);

@@ -1,7 +1,8 @@
-// The training batch norm's statistics in the forward convolution's store (cc_conv_forward_bn_stats, the implicit-GEMM
-// forward kernels' store_statistics) and the batch norm that combines them (cc_batchnorm_train_forward_from_stats), over
-// catalogue convolutions at batch 2 (the G(4) student's pointwise and grouped problems, a dense one) and odd shapes, with
-// the residual and the ReLU on and off, on every forward tile:
+// The training batch norm's statistics in the forward convolution's store (cc_conv_forward_bn_stats: the implicit-GEMM
+// forward kernels' store_statistics, the tiled 3x3 kernels' block_statistics) and the batch norm that combines them
+// (cc_batchnorm_train_forward_from_stats), over catalogue convolutions at batch 2 (the G(4) student's pointwise and grouped
+// problems, its 8-channel-group 3x3s and a depthwise one on the tiled kernels, a dense one) and odd shapes, with the residual
+// and the ReLU on and off, on every implicit-GEMM forward tile:
 //   1. y bit for bit the plain fused forward's (cc_conv_forward_fused with the residual): the statistics change no output;
 //   2. every slot: its count exactly, its mean and squared deviations within the bounds derived below of float64 over
 //      the stored y values of its block;
@@ -14,7 +15,8 @@
 //
 // Bounds (u = 2^-24, g(k) = k u / (1 - k u): k roundings in a row, Higham 3.4). A block's slot of channel k sums its
 // n_b <= 128 values through at most h_b = 14 roundings: a thread's 8 columns of the row (2 per mma tile, 4 tiles), 2
-// lane shuffles, and the row's at most 4 warps. With S1 = sum |v|, S2 = sum (v - mu)^2 over the block:
+// lane shuffles, and the row's at most 4 warps; a tiled block's through h_b = 16: a thread's 4 rows (3 adds), the warp's
+// 5 shuffles, its 8 warps. With S1 = sum |v|, S2 = sum (v - mu)^2 over the block:
 //   mean:     e_mu = g(h_b + 1) S1 / n_b                                  (the sum, then the division)
 //   squares:  sum (v - mu')^2 = S2 + n_b (mu - mu')^2 exactly; each term is one subtraction and one product away from it,
 //             then h_b adds: e_S2 = g(h_b + 2) (S2 + n_b e_mu^2) + n_b e_mu^2.
@@ -35,6 +37,7 @@
 // of its spread, orders of magnitude above them.
 #include "abi_test.h"
 #include "conv_implicit_gemm.h"
+#include "conv_tiled.h"
 #include "runtime.h"
 
 #include "cc_emu.h"
@@ -49,7 +52,8 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr double kU = 1.0 / 16777216.0;
-constexpr int kSlotDepth = 14; // h_b above
+constexpr int kSlotDepth = 14;      // h_b above: the implicit-GEMM kernels
+constexpr int kTiledSlotDepth = 16; // and the tiled ones
 constexpr int kBlock = 256;    // the batch norm's block (batchnorm.cpp's kReductionBlock)
 
 double g(double k) { return k * kU / (1.0 - k * kU); }
@@ -201,41 +205,73 @@ std::size_t at(const cc_conv_problem& p, int k, std::size_t j)
     return (j / plane * p.k + k) * plane + j % plane;
 }
 
-// 2: every slot against float64 over its block's columns (the tile's width: slot 0's count where there are several).
-// Returns sum_b e_S2_b and max_b e_mu_b per channel, for the combined bounds.
+// Which slot each output position j = (n, p, q) is in: the block of the implicit-GEMM kernels' column tiles (the tile's width
+// is slot 0's count where there are several), or of the tiled kernels' strips (kernels/conv2d_tiled.cu: strip
+// (n * row_tiles + p / CC_TILED_ROWS) * col_tiles + q / tile_w, `strips` of them per block). Also the rounding depth h_b.
+std::vector<int> slot_owners(Tally& t, const Case& c, const Produced& in, int* depth)
+{
+    const std::size_t positions = static_cast<std::size_t>(c.p.n) * c.p.p * c.p.q, plane = static_cast<std::size_t>(c.p.p) * c.p.q;
+    std::vector<int> owner(positions);
+    char names[256] = "";
+    cc_conv_kernel_names(&c.p, CC_CONV_FORWARD, &c.options, names, sizeof names);
+    if (std::strstr(names, "tiled") != nullptr) {
+        cc::TiledPlan plan;
+        expect_status(t, cc::plan_tiled("conv_bn_stats_tests", c.p, CC_CONV_FORWARD, &plan), CC_SUCCESS, {}, "the tiled plan");
+        const cc_tiled_plan& tp = plan.tiles;
+        for (std::size_t j = 0; j < positions; ++j) {
+            const int n = static_cast<int>(j / plane), p = static_cast<int>(j % plane) / c.p.q, q = static_cast<int>(j % c.p.q);
+            owner[j] = ((n * tp.row_tiles + p / CC_TILED_ROWS) * tp.col_tiles + q / tp.tile_w) / tp.strips;
+        }
+        *depth = kTiledSlotDepth;
+        return owner;
+    }
+    const std::size_t columns = in.slots > 1 ? static_cast<std::size_t>(in.stats[0]) : positions;
+    for (std::size_t j = 0; j < positions; ++j) owner[j] = static_cast<int>(j / columns);
+    *depth = kSlotDepth;
+    return owner;
+}
+
+// 2: every slot against float64 over its block's positions. Returns sum_b e_S2_b and max_b e_mu_b per channel, for the
+// combined bounds.
 void check_slots(Tally& t, const Case& c, const Produced& in, std::vector<double>& slot_mean_error, std::vector<double>& slot_s2_error,
                  const std::string& name)
 {
     const std::size_t positions = static_cast<std::size_t>(c.p.n) * c.p.p * c.p.q;
-    const std::size_t columns = in.slots > 1 ? static_cast<std::size_t>(in.stats[0]) : positions;
+    int depth = 0;
+    const std::vector<int> owner = slot_owners(t, c, in, &depth);
     std::vector<float> counts, means, squares;
     std::vector<double> want_counts, want_means, want_squares, zero, mean_bounds, square_bounds;
     slot_mean_error.assign(c.p.k, 0.0);
     slot_s2_error.assign(c.p.k, 0.0);
-    for (int k = 0; k < c.p.k; ++k)
+    for (int k = 0; k < c.p.k; ++k) {
+        std::vector<double> n(in.slots), sum(in.slots), s1(in.slots), s2(in.slots);
+        for (std::size_t j = 0; j < positions; ++j) {
+            const double v = in.y[at(c.p, k, j)];
+            n[owner[j]] += 1;
+            sum[owner[j]] += v;
+            s1[owner[j]] += std::fabs(v);
+        }
+        for (std::size_t j = 0; j < positions; ++j) {
+            const double d = in.y[at(c.p, k, j)] - sum[owner[j]] / n[owner[j]];
+            s2[owner[j]] += d * d;
+        }
         for (int s = 0; s < in.slots; ++s) {
             const float* slot = &in.stats[CC_BN_STATS_FLOATS_PER_SLOT * (static_cast<std::size_t>(k) * in.slots + s)];
-            const std::size_t first = s * columns, last = std::min(positions, first + columns);
-            double sum = 0, s1 = 0, s2 = 0;
-            for (std::size_t j = first; j < last; ++j) {
-                sum += in.y[at(c.p, k, j)];
-                s1 += std::fabs(in.y[at(c.p, k, j)]);
-            }
-            const double n = static_cast<double>(last - first), mu = sum / n;
-            for (std::size_t j = first; j < last; ++j) s2 += (in.y[at(c.p, k, j)] - mu) * (in.y[at(c.p, k, j)] - mu);
-            const double e_mu = g(kSlotDepth + 1) * s1 / n, e_s2 = g(kSlotDepth + 2) * (s2 + n * e_mu * e_mu) + n * e_mu * e_mu;
+            const double mu = sum[s] / n[s];
+            const double e_mu = g(depth + 1) * s1[s] / n[s], e_s2 = g(depth + 2) * (s2[s] + n[s] * e_mu * e_mu) + n[s] * e_mu * e_mu;
             counts.push_back(slot[0]);
             means.push_back(slot[1]);
             squares.push_back(slot[2]);
-            want_counts.push_back(n);
+            want_counts.push_back(n[s]);
             want_means.push_back(mu);
-            want_squares.push_back(s2);
+            want_squares.push_back(s2[s]);
             zero.push_back(0.0);
             mean_bounds.push_back(e_mu);
             square_bounds.push_back(e_s2);
             slot_mean_error[k] = std::max(slot_mean_error[k], e_mu);
             slot_s2_error[k] += e_s2;
         }
+    }
     expect_within(t, counts, want_counts, zero, name + ": every slot's count");
     expect_within(t, means, want_means, mean_bounds, name + ": every slot's mean");
     expect_within(t, squares, want_squares, square_bounds, name + ": every slot's squared deviations");
@@ -347,11 +383,17 @@ void check_refusals(Tally& t)
     expect_status(t, cc_conv_bn_stats_slots(&p, &fp32, &slots), CC_ERROR_NOT_SUPPORTED, {"cc_batchnorm_train_forward", "implicit-GEMM"},
                   "slots query: fp32 (the GEMM kernels) cannot fuse the statistics");
     const cc_conv_problem depthwise = conv(2, 8, 6, 6, 8, 3, 1, 1, 8);
-    expect_status(t, cc_conv_bn_stats_slots(&depthwise, nullptr, &slots), CC_ERROR_NOT_SUPPORTED, {"cc_batchnorm_train_forward"},
-                  "slots query: a depthwise 3x3 (the tiled kernels) cannot fuse the statistics");
+    cc_options direct{};
+    direct.algo = CC_ALGO_DIRECT;
+    expect_status(t, cc_conv_bn_stats_slots(&depthwise, &direct, &slots), CC_ERROR_NOT_SUPPORTED, {"cc_batchnorm_train_forward"},
+                  "slots query: the direct kernels cannot fuse the statistics");
     char names[256];
-    expect_status(t, cc_conv_kernel_names(&depthwise, CC_CONV_FORWARD_BN_STATS, nullptr, names, sizeof names), CC_ERROR_NOT_SUPPORTED,
-                  {"cc_batchnorm_train_forward"}, "kernel names: a depthwise 3x3 with statistics refused");
+    expect_status(t, cc_conv_kernel_names(&depthwise, CC_CONV_FORWARD_BN_STATS, &direct, names, sizeof names), CC_ERROR_NOT_SUPPORTED,
+                  {"cc_batchnorm_train_forward"}, "kernel names: the direct kernels with statistics refused");
+    expect_status(t, cc_conv_kernel_names(&depthwise, CC_CONV_FORWARD_BN_STATS, nullptr, names, sizeof names), CC_SUCCESS, {},
+                  "kernel names: a depthwise 3x3 with statistics");
+    t.check(std::string(names) == "cc_conv2d_tiled_forward_s1_kernel cc_batchnorm_train_forward_from_stats_kernel",
+            std::string("kernel names: a depthwise 3x3 writes its statistics in the tiled kernel (got ") + names + ")");
     expect_status(t, cc_conv_kernel_names(&p, CC_CONV_FORWARD_BN_STATS, nullptr, names, sizeof names), CC_SUCCESS, {},
                   "kernel names with statistics");
     t.check(std::string(names) == "cc_implicit_gemm_forward_1x1_kernel cc_batchnorm_train_forward_from_stats_kernel",
@@ -403,6 +445,8 @@ void run_conv_bn_stats_tests(Tally& t)
     check_refusals(t);
     cc_options implicit{};
     implicit.algo = CC_ALGO_IMPLICIT_GEMM;
+    cc_options tiled{};
+    tiled.algo = CC_ALGO_TILED;
     const cc_options automatic{};
     // The catalogue's problems of the G(4) student at batch 2 (shapes/wrn40-2-moonshine.txt: the pointwise convolutions,
     // the grouped 3x3 ones the tensor cores take, a stride-2 projection) and a dense 3x3 of the teacher; then odd shapes:
@@ -418,6 +462,11 @@ void run_conv_bn_stats_tests(Tally& t)
         {conv(2, 32, 32, 32, 32, 3, 1, 1, 1), &automatic},  {conv(3, 5, 7, 9, 7, 1, 1, 0, 1), &implicit},
         {conv(1, 6, 5, 11, 70, 3, 2, 1, 1), &implicit},     {conv(1, 8, 3, 3, 9, 1, 1, 0, 1), &implicit},
         {conv(2, 12, 9, 13, 24, 3, 1, 1, 3), &implicit},
+        // The tiled kernels (kernels/conv2d_tiled.cu): the G(4) student's 8-channel groups (stride 1 and 2), a depthwise 3x3,
+        // the stem (one input channel), odd shapes with partial strips and a block of several images.
+        {conv(2, 32, 32, 32, 32, 3, 1, 1, 4), &automatic},  {conv(2, 32, 32, 32, 32, 3, 2, 1, 4), &automatic},
+        {conv(2, 16, 12, 12, 16, 3, 1, 1, 16), &automatic}, {conv(2, 1, 12, 12, 16, 3, 1, 1, 1), &tiled},
+        {conv(3, 6, 7, 9, 6, 3, 2, 0, 3), &tiled},          {conv(5, 4, 5, 3, 8, 3, 1, 2, 2), &tiled},
     };
     unsigned long long seed = 900;
     for (const Problem& pr : problems) {
