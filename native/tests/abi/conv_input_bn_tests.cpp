@@ -16,6 +16,7 @@
 // that is not exactly 0 (bn(0) != 0), or a parameter read past C, change y and dw bits (and ASan sees the read).
 #include "abi_test.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -74,6 +75,39 @@ Case make_case(Tally& t, const cc_conv_problem& p, const cc_options& options, in
                                              running_var.data(), c.a.data(), c.save_mean.data(), c.save_invstd.data(), nullptr),
                   CC_SUCCESS, {}, name + ": cc_batchnorm_train_forward stores a");
     c.bn = cc_conv_input_bn{c.save_mean.data(), c.save_invstd.data(), c.gamma.data(), c.beta.data(), relu};
+    return c;
+}
+
+// Statistics under which bn(0) overflows while a stays finite: mean 2^100, invstd 2^30, gamma +-2^-110, and z = 2^100 +
+// m 2^77 (m integer, |m| <= 1000: exact in fp32), so x_hat = m 2^107 and a = gamma x_hat + beta is about m / 8, but for
+// a zero z, x_hat = -2^130 = -inf and a = -inf (no ReLU). The kernels' zero-filled copies (reduction indices past C or past
+// a split's end, columns past the last position) then hold z = 0: unless the prologue makes their contribution exactly 0,
+// a product with the zero weight or dy beside it is 0 * inf = NaN. a is stored by cc_batchnorm_eval_forward (running
+// variance 2^-60, eps 0: invstd = 1 / sqrt(2^-60) = 2^30 exactly), the same cc_bn_affine.
+Case make_overflow_case(Tally& t, const cc_conv_problem& p, const cc_options& options, unsigned long long seed, const std::string& name)
+{
+    Case c{p, options, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
+    c.z = random_values(inputs(p), seed, -1000.0f, 1000.0f);
+    for (float& v : c.z) v = std::ldexp(1.0f, 100) + std::round(v) * std::ldexp(1.0f, 77);
+    c.w = random_values(weights(p), seed + 1);
+    c.dy = random_values(outputs(p), seed + 2);
+    c.residual = random_values(outputs(p), seed + 3);
+    c.gamma = random_values(p.c, seed + 4);
+    for (float& v : c.gamma) v = std::ldexp(v < 0 ? -1.0f : 1.0f, -110);
+    c.beta = random_values(p.c, seed + 5);
+    c.save_mean.assign(p.c, std::ldexp(1.0f, 100));
+    c.save_invstd.assign(p.c, std::ldexp(1.0f, 30));
+    const std::vector<float> variance(p.c, std::ldexp(1.0f, -60));
+    c.a.assign(inputs(p), kNaN);
+    const cc_batchnorm_problem bp{p.n, p.c, p.h, p.w, 0.0f, 0.1f, 0, 0};
+    expect_status(t,
+                  cc_batchnorm_eval_forward(emulator(), &bp, c.z.data(), c.gamma.data(), c.beta.data(), c.save_mean.data(), variance.data(),
+                                            c.a.data(), nullptr),
+                  CC_SUCCESS, {}, name + ": cc_batchnorm_eval_forward stores a");
+    bool finite = true;
+    for (float v : c.a) finite = finite && std::isfinite(v);
+    t.check(finite, name + ": a is finite where bn(0) is -inf");
+    c.bn = cc_conv_input_bn{c.save_mean.data(), c.save_invstd.data(), c.gamma.data(), c.beta.data(), 0};
     return c;
 }
 
@@ -371,6 +405,20 @@ void run_conv_input_bn_tests(Tally& t)
         cc_options o = implicit;
         o.split_chunk = 64;
         check_backward(t, make_case(t, even, o, 1, seed += 10, "input bn split 64"), "input bn " + text_of(even) + ", vectorized split chunk 64");
+    }
+
+    // bn(0) = -inf: every zero-filled index must contribute exactly 0 (C = 17 and 5: partial k tiles; 189 and 50 positions:
+    // partial column tiles; split chunks of 44 positions: each split's last tile partial).
+    for (const cc_conv_problem& p : {pointwise(3, 17, 7, 9, 12), pointwise(2, 5, 5, 5, 70)}) {
+        cc_options o = implicit;
+        o.split_chunk = 44;
+        const std::string name = "input bn, bn(0) = -inf, " + text_of(p);
+        const Case c = make_overflow_case(t, p, o, seed += 10, name);
+        for (int combo = 0; combo < 4; ++combo) {
+            if (kUnderTsan && combo != 3) continue;
+            check_forward(t, c, (combo & 1) != 0, (combo & 2) != 0, name + ((combo & 1) ? " + residual" : "") + ((combo & 2) ? ", stats" : ""));
+        }
+        check_backward(t, c, name);
     }
 
     // Against float64 (the odd shape always; a catalogue one outside TSan).
