@@ -72,9 +72,12 @@ extern "C" {
  * query CC_CONV_BACKWARD.
  * 3.3 added the training batch norm's statistics in the forward convolution's store: cc_conv_bn_stats_slots,
  * cc_conv_forward_bn_stats and cc_batchnorm_train_forward_from_stats, and the pass CC_CONV_FORWARD_BN_STATS of
- * cc_conv_kernel_names. */
+ * cc_conv_kernel_names.
+ * 3.4 added the input's training batch norm (+ ReLU) applied by the 1x1 tensor-core convolution as it reads its input (a
+ * prologue): cc_conv_input_bn_supported, cc_conv_forward_input_bn and cc_conv_backward_input_bn with cc_conv_input_bn, and
+ * the statistics alone, cc_batchnorm_train_statistics and cc_batchnorm_train_statistics_from_stats. */
 #define CC_VERSION_MAJOR 3
-#define CC_VERSION_MINOR 3
+#define CC_VERSION_MINOR 4
 #define CC_VERSION_PATCH 0
 #define CC_VERSION (CC_VERSION_MAJOR * 10000 + CC_VERSION_MINOR * 100 + CC_VERSION_PATCH)
 
@@ -285,6 +288,24 @@ typedef struct cc_conv_input_bn {
     int relu;
 } cc_conv_input_bn;
 
+/* The input batch norm (cc_conv_input_bn, above) applied by the convolution as it reads z, so a = relu?(bn(z)) is never
+ * stored: for 1x1 problems with stride 1, no padding and groups 1 whose passes run the tensor-core kernels
+ * (CC_ALGO_IMPLICIT_GEMM, or CC_ALGO_AUTO with CC_PRECISION_TF32). cc_conv_input_bn_supported returns CC_SUCCESS for those
+ * (with these options, options->accumulate aside) and CC_ERROR_NOT_SUPPORTED otherwise, with a message; the caller then
+ * runs cc_batchnorm_train_forward (which stores a) and the plain calls on a. The statistics come from
+ * cc_batchnorm_train_statistics or cc_batchnorm_train_statistics_from_stats (the batch norm's forward without its y). */
+CC_API cc_status cc_conv_input_bn_supported(const cc_conv_problem* problem, const cc_options* options);
+
+/* y = conv(a, w) + residual with a = relu?(bn(z)) per input channel (residual may be NULL: nothing added), and, when stats
+ * is not NULL, the statistics slots of y as cc_conv_forward_bn_stats writes them (stats_bytes as it checks them; slots from
+ * cc_conv_bn_stats_slots). One launch. y has the bits of cc_conv_forward (cc_conv_forward_fused with the residual,
+ * cc_conv_forward_bn_stats with stats) run on a stored by cc_batchnorm_train_forward with the same statistics.
+ * CC_ERROR_NOT_SUPPORTED as cc_conv_input_bn_supported. y and stats must not overlap each other or any input (z, w,
+ * residual, bn's arrays); the workspace is CC_CONV_FORWARD's. */
+CC_API cc_status cc_conv_forward_input_bn(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                          const cc_conv_input_bn* bn, const float* residual, const float* z, const float* w, float* y,
+                                          float* stats, size_t stats_bytes, void* workspace, size_t workspace_bytes, void* stream);
+
 /* dx = dL/dx given dy = dL/dy; with options->accumulate, dx += dL/dx (dx must hold the gradient to add to). */
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                        const float* dy, const float* w, float* dx,
@@ -307,6 +328,16 @@ CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem
 CC_API cc_status cc_conv_backward(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* x,
                                   const float* dy, const float* w, float* dx, float* dw, void* workspace, size_t workspace_bytes,
                                   void* stream);
+
+/* Both gradients of cc_conv_forward_input_bn's convolution (without the batch norm's own backward): da = dL/da, the bits
+ * of cc_conv_backward_data (with options->accumulate, da += it), and dw = dL/dw from a = relu?(bn(z)), the bits of
+ * cc_conv_backward_weight run on a stored a. One launch when both are given; either may be NULL (then that pass alone;
+ * not both; z, or w, is then not read and may be NULL). CC_ERROR_NOT_SUPPORTED as cc_conv_input_bn_supported. The
+ * workspace is the CC_CONV_BACKWARD query's (its counters zero before the call, as the conventions say). da and dw must
+ * not overlap each other or any input (z, dy, w, bn's arrays). */
+CC_API cc_status cc_conv_backward_input_bn(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                           const cc_conv_input_bn* bn, const float* z, const float* dy, const float* w, float* da,
+                                           float* dw, void* workspace, size_t workspace_bytes, void* stream);
 
 /* ---- linear layer / GEMM -------------------------------------------------------------------------- */
 
@@ -360,6 +391,17 @@ CC_API cc_status cc_batchnorm_train_forward_from_stats(cc_handle handle, const c
                                                        int slots, const float* x, const float* gamma, const float* beta,
                                                        float* running_mean, float* running_var, float* y, float* save_mean,
                                                        float* save_invstd, void* stream);
+/* The statistics part of cc_batchnorm_train_forward alone (no y): save_mean, save_invstd and the running-statistics update,
+ * the same checks (n*h*w at least 2) and the same bits, for a consumer that applies them itself (cc_conv_forward_input_bn).
+ * One launch. */
+CC_API cc_status cc_batchnorm_train_statistics(cc_handle handle, const cc_batchnorm_problem* problem, const float* x,
+                                               float* running_mean, float* running_var, float* save_mean, float* save_invstd,
+                                               void* stream);
+/* The statistics part of cc_batchnorm_train_forward_from_stats alone: the slots combined in the same order, so save_mean
+ * and save_invstd have its bits, and the same running-statistics update. One launch. */
+CC_API cc_status cc_batchnorm_train_statistics_from_stats(cc_handle handle, const cc_batchnorm_problem* problem,
+                                                          const float* stats, int slots, float* running_mean, float* running_var,
+                                                          float* save_mean, float* save_invstd, void* stream);
 /* Evaluation mode: the running statistics normalise. y may be x. */
 CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_problem* problem,
                                            const float* x, const float* gamma, const float* beta,

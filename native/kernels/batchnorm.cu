@@ -16,6 +16,7 @@
 //   cc_batchnorm_backward_cluster_kernel      the same
 //   cc_batchnorm_train_forward_from_stats_kernel  grid (C, parts), block a multiple of 32 (256): the training forward
 //                                             from a convolution's statistics slots (below)
+//   cc_batchnorm_statistics_from_stats_kernel grid C, block 256: the same statistics, without y
 // Training forward = train_stats then apply; backward = backward_reduce then backward_data. The per-channel
 // reductions are split from the element-wise passes so that the element-wise work spreads over the whole
 // GPU even where C is small (16 channels would otherwise occupy 16 SMs).
@@ -257,12 +258,14 @@ extern "C" __global__ void CC_CLUSTER_DIMS(CC_BN_CLUSTER_BLOCKS, 1, 1)
     if (rank == 0 && threadIdx.x == 0)
         cc_bn_save_statistics(channel, m, mean, invstd, squares_total, momentum, running_mean, running_var, save_mean, save_invstd);
 
-    const float ga = gamma[channel], be = beta[channel];
-    for (unsigned j = first; j < (unsigned)m; j += stride) {
-        const int index = cc_bn_index(j, channel, c, hw);
-        float v = cc_bn_affine(x[index], mean, invstd, ga, be);
-        if (relu && !(v > 0.0f)) v = 0.0f;
-        y[index] = v;
+    if (y != nullptr) { // NULL: the statistics alone (cc_batchnorm_train_statistics; gamma and beta are not read)
+        const float ga = gamma[channel], be = beta[channel];
+        for (unsigned j = first; j < (unsigned)m; j += stride) {
+            const int index = cc_bn_index(j, channel, c, hw);
+            float v = cc_bn_affine(x[index], mean, invstd, ga, be);
+            if (relu && !(v > 0.0f)) v = 0.0f;
+            y[index] = v;
+        }
     }
     cc_cluster_sync(); // no block exits (taking its shared memory) while another may still read its partial[1]
 #else
@@ -377,6 +380,40 @@ static __device__ __forceinline__ void cc_bn_block_combine(int& count, float& me
     m2 = __shfl_sync(0xffffffffu, m2, 0);
 }
 
+// Channel `channel`'s statistics from its `slots` slots: count, mean and squared deviations, combined in the fixed order
+// above (depends on slots and blockDim only), the same bits in every thread; then invstd. Every thread calls it.
+static __device__ __forceinline__ void cc_bn_combine_slots(const float* __restrict__ stats, int channel, int slots, int m, float eps,
+                                                           float& mean, float& squares, float& invstd)
+{
+    CC_STATIC_SHARED(int, counts, [CC_MAX_WARPS]);
+    CC_STATIC_SHARED(float, means, [CC_MAX_WARPS]);
+    CC_STATIC_SHARED(float, m2s, [CC_MAX_WARPS]);
+    const float* slot = stats + 3 * channel * slots; // the launcher keeps 3 c slots within 2^31 - 1
+    int count = 0;
+    mean = 0.0f;
+    squares = 0.0f;
+    for (unsigned s = threadIdx.x; s < (unsigned)slots; s += blockDim.x) {
+        cc_bn_combine(count, mean, squares, (int)slot[3 * s], slot[3 * s + 1], slot[3 * s + 2]);
+    }
+    cc_bn_block_combine(count, mean, squares, counts, means, m2s);
+    invstd = 1.0f / sqrtf(squares / (float)m + eps);
+}
+
+// The statistics alone from the slots (cc_batchnorm_train_statistics_from_stats): grid C, one block per channel, the
+// block size of cc_batchnorm_train_forward_from_stats_kernel's launch, so save_mean and save_invstd have its bits.
+extern "C" __global__ void cc_batchnorm_statistics_from_stats_kernel(int n, int c, int hw, int slots, const float* __restrict__ stats,
+                                                                     float momentum, float eps, float* __restrict__ running_mean,
+                                                                     float* __restrict__ running_var, float* __restrict__ save_mean,
+                                                                     float* __restrict__ save_invstd)
+{
+    (void)c;
+    const int channel = blockIdx.x, m = n * hw;
+    float mean, squares, invstd;
+    cc_bn_combine_slots(stats, channel, slots, m, eps, mean, squares, invstd);
+    if (threadIdx.x == 0)
+        cc_bn_save_statistics(channel, m, mean, invstd, squares, momentum, running_mean, running_var, save_mean, save_invstd);
+}
+
 // Training forward in one launch from the slots: channel blockIdx.x's mean and squared deviations from them, then
 // save_mean, save_invstd and the running statistics (block part 0) with train_stats's expressions, then y for the block's
 // part of the channel (elements blockIdx.y * blockDim + t + k * gridDim.y * blockDim). y may alias x.
@@ -388,20 +425,10 @@ extern "C" __global__ void cc_batchnorm_train_forward_from_stats_kernel(int n, i
                                                                         float* __restrict__ save_mean,
                                                                         float* __restrict__ save_invstd, int relu, float* y)
 {
-    CC_STATIC_SHARED(int, counts, [CC_MAX_WARPS]);
-    CC_STATIC_SHARED(float, means, [CC_MAX_WARPS]);
-    CC_STATIC_SHARED(float, m2s, [CC_MAX_WARPS]);
     const int channel = blockIdx.x;
     const int m = n * hw;
-    const float* slot = stats + 3 * channel * slots; // the launcher keeps 3 c slots within 2^31 - 1
-
-    int count = 0;
-    float mean = 0.0f, squares = 0.0f;
-    for (unsigned s = threadIdx.x; s < (unsigned)slots; s += blockDim.x) {
-        cc_bn_combine(count, mean, squares, (int)slot[3 * s], slot[3 * s + 1], slot[3 * s + 2]);
-    }
-    cc_bn_block_combine(count, mean, squares, counts, means, m2s);
-    const float invstd = 1.0f / sqrtf(squares / (float)m + eps);
+    float mean, squares, invstd;
+    cc_bn_combine_slots(stats, channel, slots, m, eps, mean, squares, invstd);
 
     if (blockIdx.y == 0 && threadIdx.x == 0)
         cc_bn_save_statistics(channel, m, mean, invstd, squares, momentum, running_mean, running_var, save_mean, save_invstd);
@@ -421,5 +448,6 @@ CC_REGISTER_KERNEL(cc_batchnorm_eval_forward_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_backward_reduce_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_backward_data_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_train_forward_from_stats_kernel);
+CC_REGISTER_KERNEL(cc_batchnorm_statistics_from_stats_kernel);
 CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_train_forward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);
 CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_backward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);

@@ -350,12 +350,28 @@ struct Im2colRows {
     }
 };
 
+// What the mma multiplies of a B element read from shared memory: the element itself (PlainB: every kernel but the
+// input-batch-norm ones), or a function of it (the prologue, InputBnColumns / WeightInputBn below). As a reduction's
+// prologue, stage(b, k0) is called once per pipeline stage (b: the stage's B region, k0: its first reduction index) and
+// returns the stage's step maker; that is called once per k-step of 8, step(kk), and returns f(j, h, v): what to multiply
+// for element v of fragment column j at reduction index kk + t (h = 0) or kk + t + 4 (h = 1). So per-stage and per-k-step
+// work (the parameters of the reduction indices a lane touches) is done once, not per element. PlainB inlines to nothing:
+// the plain kernels compile to the code they had before the prologue existed.
+struct PlainB {
+    struct Step {
+        __device__ __forceinline__ float operator()(int, int, float v) const { return v; }
+    };
+    __device__ __forceinline__ Step operator()(int) const { return Step{}; }
+    __device__ __forceinline__ PlainB stage(const float*, int) const { return *this; }
+};
+
 // The warp's share of one stage: 2 k-steps of 8, each kFragsM x kFragsN mma on fragments read from shared memory and
 // rounded to tf32. Fragment layouts: cuda_shim.h (PTX ISA, mma.m16n8k8 .tf32). B's element (column warp_n + 8 j + g of
-// the tile, index k of the stage) is b_at(j, k): where B lies is the caller's; the mma steps, which fix every output's
-// bits, are the same for all.
-template <class T, Layout LA, class BElement>
-__device__ __forceinline__ void multiply_fragments(const float* a, int warp_m, BElement b_at, float (&acc)[T::kFragsM][T::kFragsN][4])
+// the tile, index k of the stage) is b_at(j, k): where B lies is the caller's; b_step (PlainB above) may map it before
+// the rounding; the mma steps, which fix every output's bits, are the same for all.
+template <class T, Layout LA, class BElement, class BStep = PlainB>
+__device__ __forceinline__ void multiply_fragments(const float* a, int warp_m, BElement b_at, float (&acc)[T::kFragsM][T::kFragsN][4],
+                                                   BStep b_step = BStep{})
 {
     const int lane = (int)threadIdx.x % 32, g = lane / 4, t = lane % 4;
     for (int kk = 0; kk < kTileK; kk += 8) {
@@ -367,9 +383,10 @@ __device__ __forceinline__ void multiply_fragments(const float* a, int warp_m, B
             af[i][2] = cc_cvt_tf32(a[smem_index<LA, T::kRows>(r, kk + t + 4)]);
             af[i][3] = cc_cvt_tf32(a[smem_index<LA, T::kRows>(r + 8, kk + t + 4)]);
         }
+        const auto b_of = b_step(kk);
         for (int j = 0; j < T::kFragsN; ++j) {
-            bf[j][0] = cc_cvt_tf32(b_at(j, kk + t));
-            bf[j][1] = cc_cvt_tf32(b_at(j, kk + t + 4));
+            bf[j][0] = cc_cvt_tf32(b_of(j, 0, b_at(j, kk + t)));
+            bf[j][1] = cc_cvt_tf32(b_of(j, 1, b_at(j, kk + t + 4)));
         }
         for (int i = 0; i < T::kFragsM; ++i)
             for (int j = 0; j < T::kFragsN; ++j) cc_mma_tf32_m16n8k8(acc[i][j], af[i], bf[j], acc[i][j]);
@@ -377,18 +394,19 @@ __device__ __forceinline__ void multiply_fragments(const float* a, int warp_m, B
 }
 
 // multiply_fragments with B staged in shared memory like A.
-template <class T, Layout LA, Layout LB>
+template <class T, Layout LA, Layout LB, class BStep = PlainB>
 __device__ __forceinline__ void multiply_stage(const float* a, const float* b, int warp_m, int warp_n,
-                                               float (&acc)[T::kFragsM][T::kFragsN][4])
+                                               float (&acc)[T::kFragsM][T::kFragsN][4], BStep b_step = BStep{})
 {
     const int g = (int)threadIdx.x % 32 / 4;
-    multiply_fragments<T, LA>(a, warp_m, [&](int j, int k) { return b[smem_index<LB, T::kCols>(warp_n + 8 * j + g, k)]; }, acc);
+    multiply_fragments<T, LA>(a, warp_m, [&](int j, int k) { return b[smem_index<LB, T::kCols>(warp_n + 8 * j + g, k)]; }, acc, b_step);
 }
 
 // The reduction [k_begin, k_end) of the block's tile: the 3-stage pipeline. Loaders copy one tile of A and of B;
-// they are called once per tile, in order.
-template <class T, Layout LA, Layout LB, class LoaderA, class LoaderB>
-__device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_begin, int k_end, float (&acc)[T::kFragsM][T::kFragsN][4])
+// they are called once per tile, in order. prologue (PlainB: none) maps B's elements as they are multiplied.
+template <class T, Layout LA, Layout LB, class LoaderA, class LoaderB, class Prologue = PlainB>
+__device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_begin, int k_end, float (&acc)[T::kFragsM][T::kFragsN][4],
+                                       const Prologue& prologue = Prologue{})
 {
     constexpr int kStages = T::kStages, kStageFloats = T::kStageFloats;
     CC_DYNAMIC_SHARED(float, smem);
@@ -420,10 +438,129 @@ __device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_b
         }
         cc_cp_async_commit();
         const float* stage = smem + (tile % kStages) * kStageFloats;
-        multiply_stage<T, LA, LB>(stage, stage + T::kAFloats, warp_m, warp_n, acc);
+        multiply_stage<T, LA, LB>(stage, stage + T::kAFloats, warp_m, warp_n, acc,
+                                  prologue.stage(stage + T::kAFloats, k_begin + tile * kTileK));
     }
     cc_cp_async_wait<0>();
 }
+
+// ---- The input's training batch norm applied as B is read (cc_conv_forward_input_bn, cc_conv_backward_input_bn) ----
+// The 1x1 convolution (stride 1, no padding, groups 1) after `grouped 3x3 -> BN -> ReLU` reads z and multiplies, per
+// input channel c, a = relu?(cc_bn_affine(z, mean[c], invstd[c], gamma[c], beta[c])) (cc_conv_input_bn): a is never
+// stored. The map is applied to each B element between its shared-memory read and the tf32 rounding the plain kernel
+// already does there, with cc_batchnorm_apply_kernel's expression: the plain kernel run on a stored a rounds the same
+// fp32 value, and the tiles, k order and mma steps are unchanged, so every output has its bits. Why there and not in
+// place in shared memory after the cp.async wait: that costs a second barrier per stage and a shared store per element;
+// on the fragment it is 4 arithmetic instructions per B element a warp reads (each is read by the 2 warps of its
+// column, so computed twice), no barrier, no extra shared traffic beside the parameters.
+// Where B has no element (reduction indices past the end, zero-filled by cp.async) the product must stay exactly 0,
+// as the plain kernel's zero is: relu?(bn(0)) is not 0.
+
+// a from z with cc_batchnorm_apply_kernel's arithmetic (bn_arithmetic.h): the affine map rounded once, then the ReLU.
+__device__ __forceinline__ float input_bn(float z, float mean, float invstd, float gamma, float beta, int relu)
+{
+    const float a = cc_bn_affine(z, mean, invstd, gamma, beta);
+    return relu ? cc_bn_relu(a) : a;
+}
+
+// The forward pass: B k-major, reduction index k = input channel. The parameters of a stage's 16 channels are copied
+// by cp.async with the stage's B tile (same commit group, so the wait that covers the tile covers them) into the end of
+// B's region, which the k-major tile leaves unused (16 rows of 72 floats of 80 x 16): channel k's {mean, invstd, gamma,
+// beta} as one float4 at kInputBnOffset + 4 k, read with one 16-byte load per reduction index and k-step (lanes of one t
+// read the same float4: a broadcast; the 4 t's read 16 consecutive words: no bank conflict). A channel past C is a
+// zero-filled copy (nothing is read past C): bn with all four 0 is fmaf(0, (0 - 0) * 0, 0) = +0, relu(+0) = +0, the
+// plain kernel's zero-filled B, so out-of-range indices contribute exactly what they do there.
+template <class T>
+constexpr int kInputBnOffset = kTileK * kKMajorStride<T::kCols>;
+static_assert(kInputBnOffset<SquareTile> + 4 * kTileK <= SquareTile::kBFloats && kInputBnOffset<SquareTile> % 4 == 0,
+              "the stage's 16 channels' parameters fit after the k-major B tile, 16-byte aligned");
+
+template <class T>
+struct InputBnColumns : Im2colColumns<T, 1, 1> {
+    const cc_conv_input_bn& bn;
+    int channels; // C
+
+    __device__ InputBnColumns(const Activation& act, int col0, int channels_, bool vec, const cc_conv_input_bn& bn_)
+        : Im2colColumns<T, 1, 1>(act, col0, channels_, vec), bn(bn_), channels(channels_)
+    {
+    }
+
+    // z's tile as Im2colColumns copies it, then the parameters: thread t < 64 (warps 0 and 1, a uniform branch) copies
+    // array t % 4 of channel k0 + t / 4, so a warp's copies land in 32 consecutive words.
+    __device__ __forceinline__ void load(float* s, int k0) const
+    {
+        static_assert(T::kThreads >= 4 * kTileK, "one parameter per thread");
+        Im2colColumns<T, 1, 1>::load(s, k0);
+        const int t = (int)threadIdx.x;
+        if (t >= 4 * kTileK) return;
+        const int array = t % 4, k = t / 4;
+        const float* src = array == 0 ? bn.mean : array == 1 ? bn.invstd : array == 2 ? bn.gamma : bn.beta;
+        copy4(&s[kInputBnOffset<T> + 4 * k + array], k0 + k < channels ? src + k0 + k : nullptr, src);
+    }
+};
+
+// The forward pass's prologue: per k-step, the float4 of each of the lane's two reduction indices.
+template <class T>
+struct ForwardInputBn {
+    int relu;
+    struct Step {
+        float4 p[2]; // {mean, invstd, gamma, beta} of indices kk + t and kk + t + 4
+        int relu;
+        __device__ __forceinline__ float operator()(int, int h, float z) const { return input_bn(z, p[h].x, p[h].y, p[h].z, p[h].w, relu); }
+    };
+    struct Stage {
+        const float* params;
+        int relu;
+        __device__ __forceinline__ Step operator()(int kk) const
+        {
+            const int t = (int)threadIdx.x % 4;
+            const float4* p = reinterpret_cast<const float4*>(params);
+            return Step{{p[kk + t], p[kk + t + 4]}, relu};
+        }
+    };
+    __device__ __forceinline__ Stage stage(const float* b, int) const { return Stage{b + kInputBnOffset<T>, relu}; }
+};
+
+// The weight gradient: B mn-major, row = input channel c = column of dw, reduction index = position. A lane's fragment
+// columns are the same kFragsN channels in every stage, so their parameters are loaded once per block into registers
+// (a column past C gets zeros and is never stored). Positions past the reduction's end (the split's, the tensor's) are
+// zero-filled z, whose bn is not 0, so they are masked to +0, the plain kernel's zero.
+template <class T>
+struct WeightInputBn {
+    float mean[T::kFragsN], invstd[T::kFragsN], gamma[T::kFragsN], beta[T::kFragsN];
+    int relu, k_end;
+
+    __device__ WeightInputBn(const cc_conv_input_bn& bn, int channels, int col0, int k_end_) : relu(bn.relu), k_end(k_end_)
+    {
+        const int warp_n = ((int)threadIdx.x / 32 % T::kWarpsN) * T::kWarpCols, g = (int)threadIdx.x % 32 / 4;
+        for (int j = 0; j < T::kFragsN; ++j) {
+            const int c = col0 + warp_n + 8 * j + g;
+            const bool ok = c < channels;
+            mean[j] = ok ? __ldg(bn.mean + c) : 0.0f;
+            invstd[j] = ok ? __ldg(bn.invstd + c) : 0.0f;
+            gamma[j] = ok ? __ldg(bn.gamma + c) : 0.0f;
+            beta[j] = ok ? __ldg(bn.beta + c) : 0.0f;
+        }
+    }
+    struct Step {
+        const WeightInputBn& bn;
+        bool valid[2]; // positions kk + t and kk + t + 4 of the stage lie before k_end
+        __device__ __forceinline__ float operator()(int j, int h, float z) const
+        {
+            return valid[h] ? input_bn(z, bn.mean[j], bn.invstd[j], bn.gamma[j], bn.beta[j], bn.relu) : 0.0f;
+        }
+    };
+    struct Stage {
+        const WeightInputBn& bn;
+        int k0;
+        __device__ __forceinline__ Step operator()(int kk) const
+        {
+            const int k = k0 + kk + (int)threadIdx.x % 4;
+            return Step{bn, {k < bn.k_end, k + 4 < bn.k_end}};
+        }
+    };
+    __device__ __forceinline__ Stage stage(const float*, int k0) const { return Stage{*this, k0}; }
+};
 
 // Calls store(row, col, value) for every accumulator of the thread inside the M x N matrix, rows and columns
 // relative to the tile's origin; columns come in the order of col_index() so per-column offsets can be computed once.
@@ -793,10 +930,14 @@ __device__ __forceinline__ void reduce_over_window(LoaderA& load_a, XWindow<T>& 
     cc_cp_async_wait<0>();
 }
 
-template <class T, int R, int S>
+// InputBn: x is z, and the pass multiplies a = the input batch norm of it (bn; 1x1, stride 1, no padding, groups 1: the
+// launcher's rule), the rest unchanged.
+template <class T, int R, int S, bool InputBn = false>
 __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* x, const float* w, float* y, const cc_conv_epilogue& ep,
-                                        float* stats, int vectorized, const cc_halo_plan& halo)
+                                        float* stats, int vectorized, const cc_halo_plan& halo,
+                                        const cc_conv_input_bn& bn = cc_conv_input_bn{})
 {
+    static_assert(!InputBn || (R == 1 && S == 1), "the input batch norm is for 1x1 filters");
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups, g = (int)blockIdx.z;
     const int kr = cg * R * S;
     const int row0 = (int)blockIdx.y * T::kRows, col0 = (int)blockIdx.x * T::kCols;
@@ -809,6 +950,9 @@ __device__ __forceinline__ void forward(const cc_conv_problem& pr, const float* 
         const int warp_n = ((int)threadIdx.x / 32 % T::kWarpsN) * T::kWarpCols;
         XWindow<T> b(act, halo, smem + T::kStages * T::kAFloats, cg, col0, warp_n);
         reduce_over_window<T>(a, b, kr, acc);
+    } else if (InputBn) {
+        InputBnColumns<T> b(act, col0, kr, (vectorized & 2) != 0, bn);
+        reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc, ForwardInputBn<T>{bn.relu});
     } else {
         Im2colColumns<T, R, S> b(act, col0, kr, (vectorized & 2) != 0);
         reduce<T, kMnMajor, kKMajor>(a, b, 0, kr, acc);
@@ -854,10 +998,13 @@ __device__ __forceinline__ void for_each_weight(int row0, int col0, int rows, in
         }
 }
 
-template <class T, int R, int S>
+// InputBn: x is z, and dw is the gradient of a = the input batch norm of it (bn; 1x1, stride 1, no padding, groups 1).
+template <class T, int R, int S, bool InputBn = false>
 __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const float* x, const float* dy, const cc_split_target& target,
-                                                int k_chunk, int vectorized, const cc_block_place& at)
+                                                int k_chunk, int vectorized, const cc_block_place& at,
+                                                const cc_conv_input_bn& bn = cc_conv_input_bn{})
 {
+    static_assert(!InputBn || (R == 1 && S == 1), "the input batch norm is for 1x1 filters");
     const int cg = pr.c / pr.groups, kg = pr.k / pr.groups;
     const int splits = at.grid.z / pr.groups;
     const int g = at.z / splits, split = at.z % splits;
@@ -871,7 +1018,8 @@ __device__ __forceinline__ void backward_weight(const cc_conv_problem& pr, const
     Im2colRows<T, T::kRows, 1, 1> a(grad, kg, row0, k_begin, k_end, vec);
     Im2colRows<T, T::kCols, R, S> b(act, cols, col0, k_begin, k_end, vec);
     float acc[T::kFragsM][T::kFragsN][4];
-    reduce<T, kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc);
+    if (InputBn) reduce<T, kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc, WeightInputBn<T>(bn, cols, col0, k_end));
+    else reduce<T, kMnMajor, kMnMajor>(a, b, k_begin, k_end, acc);
     // Slice `split` of the partials, a whole dw (K * cols): element (g Kg + row, col) at (g Kg + row) * cols + col.
     const int slice = pr.k * cols, group_offset = g * kg * cols;
     float* out = target.partials + split * slice + group_offset;
@@ -937,13 +1085,16 @@ __device__ __forceinline__ void backward_data_1x1(const cc_conv_problem& pr, con
 }
 
 // The fused backward pass (cheapconv/fused_grid.h): the launch's first blocks compute the weight gradient of an R x S
-// filter, the rest play the data gradient's blocks through `data` (called with the block's place in that grid).
-template <int R, int S, class Data>
+// filter (InputBn: of the input batch norm of x, bn), the rest play the data gradient's blocks through `data` (called
+// with the block's place in that grid).
+template <int R, int S, class Data, bool InputBn = false>
 __device__ __forceinline__ void backward_both(const cc_conv_problem& pr, const cc_fused_grid& grid, const float* x, const float* dy,
-                                              const cc_split_target& dw, int k_chunk, int weight_vectorized, Data data)
+                                              const cc_split_target& dw, int k_chunk, int weight_vectorized, Data data,
+                                              const cc_conv_input_bn& bn = cc_conv_input_bn{})
 {
     const int index = (int)blockIdx.x, weight_blocks = cc_grid_blocks(grid.weight);
-    if (index < weight_blocks) backward_weight<SquareTile, R, S>(pr, x, dy, dw, k_chunk, weight_vectorized, cc_place_in(grid.weight, index));
+    if (index < weight_blocks)
+        backward_weight<SquareTile, R, S, InputBn>(pr, x, dy, dw, k_chunk, weight_vectorized, cc_place_in(grid.weight, index), bn);
     else data(cc_place_in(grid.data, index - weight_blocks));
 }
 
@@ -1073,6 +1224,35 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
                         [&](const cc_block_place& at) { backward_data<SquareTile, 3, 3, 2>(pr, dy, w, dx, accumulate, cc_halo_plan{}, at); });
 }
 
+// ---- The 1x1 kernels with the input's batch norm applied as they read it (stride 1, no padding, groups 1) ----
+
+// y = conv(a, w) with a = the input batch norm of z (bn), the epilogue and stats as cc_implicit_gemm_forward_1x1_kernel's.
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
+    cc_implicit_gemm_forward_1x1_input_bn_kernel(cc_conv_problem pr, const float* __restrict__ z, const float* __restrict__ w,
+                                                 float* __restrict__ y, cc_conv_epilogue ep, float* __restrict__ stats, int vectorized,
+                                                 cc_conv_input_bn bn)
+{
+    forward<SquareTile, 1, 1, true>(pr, z, w, y, ep, stats, vectorized, cc_halo_plan{}, bn);
+}
+
+// dw of a = the input batch norm of z (bn), split as cc_implicit_gemm_backward_weight_1x1_kernel.
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
+    cc_implicit_gemm_backward_weight_1x1_input_bn_kernel(cc_conv_problem pr, const float* __restrict__ z, const float* __restrict__ dy,
+                                                         cc_split_target out, int k_chunk, int vectorized, cc_conv_input_bn bn)
+{
+    backward_weight<SquareTile, 1, 1, true>(pr, z, dy, out, k_chunk, vectorized, cc_own_place(), bn);
+}
+
+// Both gradients in one launch, as cc_implicit_gemm_backward_1x1_kernel: the weight gradient's blocks of a = the input
+// batch norm of z (x here), then the plain data gradient's (da = w^T dy does not involve bn).
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm)
+    cc_implicit_gemm_backward_1x1_input_bn_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS, cc_conv_input_bn bn)
+{
+    (void)halo;
+    auto data = [&](const cc_block_place& at) { backward_data_1x1<SquareTile>(pr, dy, w, dx, data_vectorized, accumulate, at); };
+    backward_both<1, 1, decltype(data), true>(pr, grid, x, dy, dw, k_chunk, weight_vectorized, data, bn);
+}
+
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_wide_kernel);
@@ -1085,3 +1265,6 @@ CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_1x1_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_3x3_stride2_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_forward_1x1_input_bn_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_1x1_input_bn_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_1x1_input_bn_kernel);

@@ -71,31 +71,58 @@ cc_status prepare(const char* call, cc_handle handle, const cc_batchnorm_problem
     return validate(call, problem);
 }
 
-// What both training forwards check: the handle, the descriptor, more than one value per channel, and the tensors
-// (non-NULL, aligned, the statistics apart from every input and each other; y may be x).
-cc_status check_train_forward(const char* call, cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,
-                              const float* beta, const float* running_mean, const float* running_var, const float* y,
-                              const float* save_mean, const float* save_invstd)
+// What every training forward checks of the statistics it writes, after prepare(): more than one value per channel, and
+// the four per-channel outputs (non-NULL, aligned, apart from each other and from `inputs`, checked by the caller).
+cc_status check_statistics(const char* call, const cc_batchnorm_problem& p, const float* running_mean, const float* running_var,
+                           const float* save_mean, const float* save_invstd, std::initializer_list<Extent> inputs)
 {
-    CC_TRY(prepare(call, handle, problem));
-    const cc_batchnorm_problem& p = *problem;
     const i64 per_channel = product({p.n, p.h, p.w});
     if (per_channel < 2)
         return fail(CC_ERROR_INVALID_VALUE,
                     "%s: training batch norm needs more than one value per channel (the unbiased variance divides by "
                     "n*h*w - 1), but n*h*w = %lld",
                     call, static_cast<long long>(per_channel));
-    CC_TRY(check_tensors(call, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {running_mean, "running_mean"},
-                                {running_var, "running_var"}, {y, "y"}, {save_mean, "save_mean"}, {save_invstd, "save_invstd"}}));
-    const i64 t = tensor_bytes(p), ch = channel_bytes(p);
-    // y may be x (the apply pass reads each element before writing it); the statistics must be apart.
-    const Extent ex{x, t, "x"}, egamma{gamma, ch, "gamma"}, ebeta{beta, ch, "beta"}, emean{running_mean, ch, "running_mean"},
-        evar{running_var, ch, "running_var"}, esave_mean{save_mean, ch, "save_mean"}, esave_invstd{save_invstd, ch, "save_invstd"};
-    CC_TRY(check_disjoint(call, {emean, evar, esave_mean, esave_invstd}, {ex, egamma, ebeta}));
+    CC_TRY(check_tensors(call, {{running_mean, "running_mean"}, {running_var, "running_var"}, {save_mean, "save_mean"},
+                                {save_invstd, "save_invstd"}}));
+    const i64 ch = channel_bytes(p);
+    const Extent emean{running_mean, ch, "running_mean"}, evar{running_var, ch, "running_var"}, esave_mean{save_mean, ch, "save_mean"},
+        esave_invstd{save_invstd, ch, "save_invstd"};
+    CC_TRY(check_disjoint(call, {emean, evar, esave_mean, esave_invstd}, inputs));
     CC_TRY(check_disjoint(call, {emean}, {evar, esave_mean, esave_invstd}));
     CC_TRY(check_disjoint(call, {evar}, {esave_mean, esave_invstd}));
-    CC_TRY(check_disjoint(call, {esave_mean}, {esave_invstd}));
-    return check_disjoint(call, {{y, t, "y"}}, {egamma, ebeta, emean, evar, esave_mean, esave_invstd});
+    return check_disjoint(call, {esave_mean}, {esave_invstd});
+}
+
+// What both training forwards check: the statistics (check_statistics) and the tensors (non-NULL, aligned, the statistics
+// apart from every input; y may be x).
+cc_status check_train_forward(const char* call, cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,
+                              const float* beta, const float* running_mean, const float* running_var, const float* y,
+                              const float* save_mean, const float* save_invstd)
+{
+    CC_TRY(prepare(call, handle, problem));
+    CC_TRY(check_tensors(call, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {y, "y"}}));
+    const cc_batchnorm_problem& p = *problem;
+    const i64 t = tensor_bytes(p), ch = channel_bytes(p);
+    const Extent ex{x, t, "x"}, egamma{gamma, ch, "gamma"}, ebeta{beta, ch, "beta"};
+    CC_TRY(check_statistics(call, p, running_mean, running_var, save_mean, save_invstd, {ex, egamma, ebeta}));
+    // y may be x (the apply pass reads each element before writing it); the statistics must be apart.
+    return check_disjoint(call, {{y, t, "y"}},
+                          {egamma, ebeta, {running_mean, ch, "running_mean"}, {running_var, ch, "running_var"}, {save_mean, ch, "save_mean"},
+                           {save_invstd, ch, "save_invstd"}});
+}
+
+// The slots argument of the calls that read a convolution's statistics: positive, within the kernels' 32-bit indices,
+// stats given; its bytes.
+cc_status check_slots(const char* call, const cc_batchnorm_problem& p, const float* stats, int slots, i64* bytes)
+{
+    CC_TRY(check_positive(call, "slots", slots));
+    const i64 floats = product({p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT});
+    if (floats > kMaxElements)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: %d channels x %d slots x %d floats of statistics pass the kernel's 32-bit indices", call,
+                    p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT);
+    CC_TRY(check_tensors(call, {{stats, "stats"}}));
+    *bytes = floats * static_cast<i64>(sizeof(float));
+    return CC_SUCCESS;
 }
 
 } // namespace
@@ -134,17 +161,13 @@ CC_API cc_status cc_batchnorm_train_forward_from_stats(cc_handle handle, const c
     constexpr const char* call = "cc_batchnorm_train_forward_from_stats";
     CC_TRY(check_train_forward(call, handle, problem, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd));
     const cc_batchnorm_problem& p = *problem;
-    CC_TRY(check_positive(call, "slots", slots));
-    const i64 floats = product({p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT});
-    if (floats > kMaxElements)
-        return fail(CC_ERROR_INVALID_VALUE, "%s: %d channels x %d slots x %d floats of statistics pass the kernel's 32-bit indices", call,
-                    p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT);
-    CC_TRY(check_tensors(call, {{stats, "stats"}}));
+    i64 stats_bytes = 0;
+    CC_TRY(check_slots(call, p, stats, slots, &stats_bytes));
     const i64 ch = channel_bytes(p);
     CC_TRY(check_disjoint(call,
                           {{y, tensor_bytes(p), "y"}, {running_mean, ch, "running_mean"}, {running_var, ch, "running_var"},
                            {save_mean, ch, "save_mean"}, {save_invstd, ch, "save_invstd"}},
-                          {{stats, floats * static_cast<i64>(sizeof(float)), "stats"}}));
+                          {{stats, stats_bytes, "stats"}}));
     // One block per channel and part: each part applies to its share of the channel after combining all of its slots (a
     // few KiB), so the parts grow with the channel, up to CC_BN_CLUSTER_BLOCKS, at about 16 elements per thread.
     const i64 per_channel = product({p.n, p.h, p.w});
@@ -155,6 +178,42 @@ CC_API cc_status cc_batchnorm_train_forward_from_stats(cc_handle handle, const c
     return launch<KernelId::batchnorm_train_forward_from_stats>(*handle, g, stream, BatchNormText{p}, p.n, p.c, p.h * p.w, slots, stats, x,
                                                                 gamma, beta, p.momentum, p.eps, running_mean, running_var, save_mean,
                                                                 save_invstd, p.relu != 0 ? 1 : 0, y);
+}
+
+CC_API cc_status cc_batchnorm_train_statistics(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, float* running_mean,
+                                               float* running_var, float* save_mean, float* save_invstd, void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_train_statistics";
+    CC_TRY(prepare(call, handle, problem));
+    CC_TRY(check_tensors(call, {{x, "x"}}));
+    const cc_batchnorm_problem& p = *problem;
+    CC_TRY(check_statistics(call, p, running_mean, running_var, save_mean, save_invstd, {{x, tensor_bytes(p), "x"}}));
+    const int hw = p.h * p.w;
+    const BatchNormText text{p};
+    // cc_batchnorm_train_forward's statistics launch, so the same bits: the cluster kernel where that call runs it (y NULL:
+    // it stops after the statistics and reads neither gamma nor beta), the statistics kernel elsewhere.
+    if (use_cluster_kernels(*handle, p))
+        return launch<KernelId::batchnorm_train_forward_cluster>(*handle, cluster_geometry(p), stream, text, p.n, p.c, hw, x, nullptr,
+                                                                 nullptr, p.momentum, p.eps, running_mean, running_var, save_mean,
+                                                                 save_invstd, 0, nullptr);
+    return launch<KernelId::batchnorm_train_stats>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream, text, p.n, p.c, hw, x,
+                                                   p.momentum, p.eps, running_mean, running_var, save_mean, save_invstd);
+}
+
+CC_API cc_status cc_batchnorm_train_statistics_from_stats(cc_handle handle, const cc_batchnorm_problem* problem, const float* stats,
+                                                          int slots, float* running_mean, float* running_var, float* save_mean,
+                                                          float* save_invstd, void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_train_statistics_from_stats";
+    CC_TRY(prepare(call, handle, problem));
+    const cc_batchnorm_problem& p = *problem;
+    i64 stats_bytes = 0;
+    CC_TRY(check_slots(call, p, stats, slots, &stats_bytes));
+    CC_TRY(check_statistics(call, p, running_mean, running_var, save_mean, save_invstd, {{stats, stats_bytes, "stats"}}));
+    // cc_batchnorm_train_forward_from_stats's block size: the combination's order depends on it (and on slots) only.
+    return launch<KernelId::batchnorm_statistics_from_stats>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream,
+                                                             BatchNormText{p}, p.n, p.c, p.h * p.w, slots, stats, p.momentum, p.eps,
+                                                             running_mean, running_var, save_mean, save_invstd);
 }
 
 CC_API cc_status cc_batchnorm_eval_forward(cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* gamma,

@@ -383,6 +383,61 @@ cc_status plan_bn_stats(const char* call, const cc_conv_problem* problem, const 
     return CC_SUCCESS;
 }
 
+// The bytes cc_conv_forward_bn_stats and cc_conv_forward_input_bn write into stats (k channels x `slots` slots), checked
+// against what the caller gave.
+cc_status check_stats_bytes(const char* call, const cc_conv_problem& p, int slots, std::size_t stats_bytes, i64* needed)
+{
+    *needed = product({p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<i64>(sizeof(float))});
+    if (stats_bytes < static_cast<std::size_t>(*needed))
+        return fail(CC_ERROR_INVALID_VALUE,
+                    "%s: stats holds %zu bytes, but %d channels x %d slots (cc_conv_bn_stats_slots) x %d floats need %lld", call,
+                    stats_bytes, p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<long long>(*needed));
+    return CC_SUCCESS;
+}
+
+// ---- The input's training batch norm applied by the 1x1 kernels as they read (cc_conv_input_bn) ----
+constexpr const char* kInputBnInstead =
+    "run cc_batchnorm_train_forward (which stores a = relu?(bn(z))) and then the plain call (cc_conv_forward, "
+    "cc_conv_forward_bn_stats or cc_conv_backward) on a instead";
+
+// Whether a planned pass reads its input through the batch norm: a 1x1 problem with stride 1, no padding and groups 1 (the
+// G unit's pointwise convolution), run by the tensor-core kernels; CC_ERROR_NOT_SUPPORTED otherwise.
+cc_status check_input_bn_plan(const char* call, const cc_conv_problem& p, const ConvPlan& plan, cc_conv_pass pass)
+{
+    if (!is_pointwise(p) || p.stride_h != 1 || p.stride_w != 1)
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: only 1x1 convolutions with stride 1, no padding and groups 1 apply the input's batch norm as they read it, "
+                    "not r=%d s=%d stride=%dx%d pad=%dx%d groups=%d: %s",
+                    call, p.r, p.s, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.groups, kInputBnInstead);
+    if (!plan.implicit_gemm)
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: only the tensor-core (implicit-GEMM, CC_PRECISION_TF32) kernels apply the input's batch norm as they read "
+                    "it, and this problem's pass runs %s with these options: %s",
+                    call, kernel_name(pass_kernel(plan, pass)), kInputBnInstead);
+    return CC_SUCCESS;
+}
+
+// plan_pass, then check_input_bn_plan.
+cc_status plan_input_bn(const char* call, const cc_conv_problem* problem, cc_conv_pass pass, const cc_options* options, ConvPlan* plan)
+{
+    CC_TRY(plan_pass(call, problem, pass, options, plan));
+    return check_input_bn_plan(call, *problem, *plan, pass);
+}
+
+// The four arrays of cc_conv_input_bn (c floats each): given, aligned; their extents for the overlap checks.
+struct InputBnExtents {
+    Extent mean, invstd, gamma, beta;
+};
+cc_status check_input_bn(const char* call, const cc_conv_problem& p, const cc_conv_input_bn* bn, InputBnExtents* extents)
+{
+    CC_TRY(check_not_null(call, bn, "bn"));
+    CC_TRY(check_tensors(call, {{bn->mean, "bn->mean"}, {bn->invstd, "bn->invstd"}, {bn->gamma, "bn->gamma"}, {bn->beta, "bn->beta"}}));
+    const i64 bytes = i64{p.c} * static_cast<i64>(sizeof(float));
+    *extents = InputBnExtents{{bn->mean, bytes, "bn->mean"}, {bn->invstd, bytes, "bn->invstd"}, {bn->gamma, bytes, "bn->gamma"},
+                              {bn->beta, bytes, "bn->beta"}};
+    return CC_SUCCESS;
+}
+
 } // namespace
 } // namespace cc
 
@@ -526,11 +581,8 @@ CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_proble
     const cc_conv_problem& p = *problem;
     CC_TRY(check_tensors(call, {{x, "x"}, {w, "w"}, {y, "y"}, {stats, "stats"}}));
     if (residual != nullptr) CC_TRY(check_tensors(call, {{residual, "residual"}}));
-    const i64 needed = product({p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<i64>(sizeof(float))});
-    if (stats_bytes < static_cast<std::size_t>(needed))
-        return fail(CC_ERROR_INVALID_VALUE,
-                    "%s: stats holds %zu bytes, but %d channels x %d slots (cc_conv_bn_stats_slots) x %d floats need %lld", call,
-                    stats_bytes, p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<long long>(needed));
+    i64 needed = 0;
+    CC_TRY(check_stats_bytes(call, p, slots, stats_bytes, &needed));
     const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
     const Extent ex{x, bytes(input_elements(p)), "x"}, ew{w, bytes(weight_elements(p)), "w"},
         eresidual{residual, residual != nullptr ? bytes(output_elements(p)) : 0, "residual"}, ey{y, bytes(output_elements(p)), "y"},
@@ -542,6 +594,48 @@ CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_proble
     cc_conv_epilogue epilogue{};
     epilogue.residual = residual;
     return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_FORWARD, p, x, w, y, workspace, stream, ConvText{p}, 0, epilogue, stats);
+}
+
+CC_API cc_status cc_conv_input_bn_supported(const cc_conv_problem* problem, const cc_options* options)
+{
+    constexpr const char* call = "cc_conv_input_bn_supported";
+    // Every pass the two calls may run: the forward and both gradients (cc_conv_backward_input_bn's accumulate is its dx's).
+    const cc_options o = weight_options_of(options);
+    const cc_conv_pass passes[] = {CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA, CC_CONV_BACKWARD_WEIGHT};
+    for (const cc_conv_pass pass : passes) {
+        ConvPlan plan;
+        CC_TRY(plan_input_bn(call, problem, pass, &o, &plan));
+    }
+    return CC_SUCCESS;
+}
+
+CC_API cc_status cc_conv_forward_input_bn(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                          const cc_conv_input_bn* bn, const float* residual, const float* z, const float* w, float* y,
+                                          float* stats, size_t stats_bytes, void* workspace, size_t workspace_bytes, void* stream)
+{
+    constexpr const char* call = "cc_conv_forward_input_bn";
+    CC_TRY(check_handle(call, handle));
+    ConvPlan plan;
+    CC_TRY(plan_input_bn(call, problem, CC_CONV_FORWARD, options, &plan));
+    int slots = 0;
+    if (stats != nullptr) CC_TRY(plan_bn_stats(call, problem, options, &plan, &slots)); // the same forward plan, and its slots
+    const cc_conv_problem& p = *problem;
+    InputBnExtents e;
+    CC_TRY(check_input_bn(call, p, bn, &e));
+    CC_TRY(check_tensors(call, {{z, "z"}, {w, "w"}, {y, "y"}}));
+    if (residual != nullptr) CC_TRY(check_tensors(call, {{residual, "residual"}}));
+    i64 needed = 0;
+    if (stats != nullptr) CC_TRY(check_stats_bytes(call, p, slots, stats_bytes, &needed));
+    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
+    const Extent ez{z, bytes(input_elements(p)), "z"}, ew{w, bytes(weight_elements(p)), "w"},
+        eresidual{residual, residual != nullptr ? bytes(output_elements(p)) : 0, "residual"}, ey{y, bytes(output_elements(p)), "y"},
+        estats{stats, needed, "stats"};
+    CC_TRY(check_disjoint(call, {ey, estats}, {ez, ew, eresidual, e.mean, e.invstd, e.gamma, e.beta}));
+    CC_TRY(check_disjoint(call, {ey}, {estats}));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    cc_conv_epilogue epilogue{};
+    epilogue.residual = residual;
+    return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_FORWARD, p, z, w, y, workspace, stream, ConvText{p}, 0, epilogue, stats, bn);
 }
 
 CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* dy,
@@ -603,6 +697,61 @@ CC_API cc_status cc_conv_backward(cc_handle handle, const cc_conv_problem* probl
     void* data_workspace = plan.data.workspace_bytes > 0 ? static_cast<unsigned char*>(workspace) + plan.data_offset : nullptr;
     CC_TRY(cc_conv_backward_data(handle, problem, options, dy, w, dx, data_workspace, plan.data.workspace_bytes, stream));
     return cc_conv_backward_weight(handle, problem, &weight_options, x, dy, dw, workspace, plan.weight.workspace_bytes, stream);
+}
+
+CC_API cc_status cc_conv_backward_input_bn(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                           const cc_conv_input_bn* bn, const float* z, const float* dy, const float* w, float* da, float* dw,
+                                           void* workspace, size_t workspace_bytes, void* stream)
+{
+    constexpr const char* call = "cc_conv_backward_input_bn";
+    if (da == nullptr && dw == nullptr)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: da and dw are both NULL: the call would write nothing", call);
+    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
+    InputBnExtents e;
+    // One gradient: that pass's checks and launch (as cc_conv_backward's single passes), on the input-batch-norm kernel for dw.
+    if (dw == nullptr || da == nullptr) {
+        const cc_options weight_options = weight_options_of(options);
+        const cc_conv_pass pass = dw == nullptr ? CC_CONV_BACKWARD_DATA : CC_CONV_BACKWARD_WEIGHT;
+        const float* in0 = dw == nullptr ? dy : z;
+        const float* in1 = dw == nullptr ? w : dy;
+        float* out = dw == nullptr ? da : dw;
+        ConvPlan plan;
+        CC_TRY(prepare(call, handle, problem, pass, dw == nullptr ? options : &weight_options, in0, in1, out, workspace, workspace_bytes, &plan));
+        CC_TRY(check_input_bn_plan(call, *problem, plan, pass));
+        CC_TRY(check_input_bn(call, *problem, bn, &e));
+        const ConvText text{*problem};
+        const i64 out_elements = dw == nullptr ? input_elements(*problem) : weight_elements(*problem);
+        CC_TRY(check_disjoint(call, {{out, bytes(out_elements), dw == nullptr ? "da" : "dw"}}, {e.mean, e.invstd, e.gamma, e.beta}));
+        if (dw == nullptr)
+            return launch_implicit_gemm(*handle, plan.implicit, pass, *problem, dy, w, da, workspace, stream, text, plan.accumulate);
+        return launch_implicit_gemm(*handle, plan.implicit, pass, *problem, z, dy, dw, workspace, stream, text, 0, cc_conv_epilogue{}, nullptr, bn);
+    }
+
+    CC_TRY(check_handle(call, handle));
+    BackwardPlan plan;
+    CC_TRY(plan_backward(call, problem, options, &plan));
+    const cc_conv_problem& p = *problem;
+    CC_TRY(check_input_bn_plan(call, p, plan.data, CC_CONV_BACKWARD_DATA));
+    CC_TRY(check_input_bn_plan(call, p, plan.weight, CC_CONV_BACKWARD_WEIGHT));
+    CC_TRY(check_input_bn(call, p, bn, &e));
+    CC_TRY(check_tensors(call, {{z, "z"}, {dy, "dy"}, {w, "w"}, {da, "da"}, {dw, "dw"}}));
+    const Extent ez{z, bytes(input_elements(p)), "z"}, edy{dy, bytes(output_elements(p)), "dy"}, ew{w, bytes(weight_elements(p)), "w"},
+        eda{da, bytes(input_elements(p)), "da"}, edw{dw, bytes(weight_elements(p)), "dw"};
+    CC_TRY(check_disjoint(call, {eda, edw}, {ez, edy, ew, e.mean, e.invstd, e.gamma, e.beta}));
+    CC_TRY(check_disjoint(call, {eda}, {edw}));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    if (plan.workspace_bytes > 0)
+        CC_TRY(check_disjoint(call, {{workspace, static_cast<i64>(plan.workspace_bytes), "workspace"}}, {ez, edy, ew, eda, edw}));
+    const ConvText text{p};
+    if (plan.fused)
+        return launch_implicit_gemm_backward(*handle, plan.launch, plan.data.implicit, plan.weight.implicit, p, z, dy, w, da, dw, workspace,
+                                             stream, text, plan.data.accumulate, bn);
+    // Two launches (a grid past CUDA's limit for the fused one): each pass with its part of the workspace.
+    void* data_workspace = plan.data.workspace_bytes > 0 ? static_cast<unsigned char*>(workspace) + plan.data_offset : nullptr;
+    CC_TRY(launch_implicit_gemm(*handle, plan.data.implicit, CC_CONV_BACKWARD_DATA, p, dy, w, da, data_workspace, stream, text,
+                                plan.data.accumulate));
+    return launch_implicit_gemm(*handle, plan.weight.implicit, CC_CONV_BACKWARD_WEIGHT, p, z, dy, dw, workspace, stream, text, 0,
+                                cc_conv_epilogue{}, nullptr, bn);
 }
 
 } // extern "C"

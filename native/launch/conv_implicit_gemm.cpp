@@ -291,12 +291,20 @@ WeightArguments weight_arguments(const ImplicitGemmPlan& plan, const cc_conv_pro
 cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBackward& fused, const ImplicitGemmPlan& data,
                                         const ImplicitGemmPlan& weight, const cc_conv_problem& p, const float* x, const float* dy,
                                         const float* w, float* dx, float* dw, void* workspace, void* stream, const ProblemText& text,
-                                        int accumulate)
+                                        int accumulate, const cc_conv_input_bn* input_bn)
 {
     const int data_vectorized = vectorized_operands(p, CC_CONV_BACKWARD_DATA, data, dy, w);
     const cc_halo_plan data_window = window_for(data.window, CC_CONV_BACKWARD_DATA, p, dy);
     const int weight_vectorized = vectorized_operands(p, CC_CONV_BACKWARD_WEIGHT, weight, x, dy);
     const WeightArguments wa = weight_arguments(weight, p, dw, workspace);
+    if (input_bn != nullptr) {
+        if (fused.kernel != KernelId::implicit_gemm_backward_1x1)
+            return fail(CC_ERROR_INTERNAL, "launch_implicit_gemm_backward: the input batch norm has no fused form of %s",
+                        kernel_name(fused.kernel));
+        return launch<KernelId::implicit_gemm_backward_1x1_input_bn>(handle, fused.geometry, stream, text, p, fused.parts, x, dy, w, dx,
+                                                                     data_vectorized, accumulate, wa.target, wa.chunk, weight_vectorized,
+                                                                     data_window, *input_bn);
+    }
 #define CC_LAUNCH_FUSED(id)                                                                                                \
     case KernelId::id:                                                                                                     \
         return launch<KernelId::id>(handle, fused.geometry, stream, text, p, fused.parts, x, dy, w, dx, data_vectorized, accumulate, \
@@ -313,10 +321,21 @@ cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBa
 
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
-                               int accumulate, const cc_conv_epilogue& epilogue, float* stats)
+                               int accumulate, const cc_conv_epilogue& epilogue, float* stats, const cc_conv_input_bn* input_bn)
 {
     const int vectorized = vectorized_operands(p, pass, plan, in0, in1);
     const cc_halo_plan window = window_for(plan.window, pass, p, in0);
+    if (input_bn != nullptr) { // the same plan, geometry and arguments, on the kernel that reads z through the batch norm
+        if (plan.kernel == KernelId::implicit_gemm_forward_1x1)
+            return launch<KernelId::implicit_gemm_forward_1x1_input_bn>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue,
+                                                                        stats, vectorized, *input_bn);
+        if (plan.kernel == KernelId::implicit_gemm_backward_weight_1x1) {
+            const WeightArguments wa = weight_arguments(plan, p, out, workspace);
+            return launch<KernelId::implicit_gemm_backward_weight_1x1_input_bn>(handle, plan.geometry, stream, text, p, in0, in1,
+                                                                                wa.target, wa.chunk, vectorized, *input_bn);
+        }
+        return fail(CC_ERROR_INTERNAL, "launch_implicit_gemm: the input batch norm has no form of %s", kernel_name(plan.kernel));
+    }
     switch (plan.kernel) {
     case KernelId::implicit_gemm_forward_1x1:
         return launch<KernelId::implicit_gemm_forward_1x1>(handle, plan.geometry, stream, text, p, in0, in1, out, epilogue, stats, vectorized);

@@ -70,10 +70,13 @@ cc_status plan_implicit_gemm_forward(const char* call, const cc_conv_problem& p,
 // plan.workspace_bytes (checked by the caller). accumulate (backward-data only): out += the gradient. epilogue (forward
 // only; checked by the caller): what the store adds and writes besides out, which may then be NULL (cc_conv_forward_fused).
 // stats (forward only, with out set and no activated output; NULL: none): the batch-norm statistics slots of out, the
-// plan's geometry.grid.x of them per output channel (cc_conv_forward_bn_stats).
+// plan's geometry.grid.x of them per output channel (cc_conv_forward_bn_stats). input_bn (forward and weight gradient of
+// a 1x1 problem with stride 1, no padding and groups 1, checked by the caller; NULL: none): x (in0) is z, and the pass
+// reads a = the input batch norm of it (the *_input_bn kernels: cc_conv_forward_input_bn, cc_conv_backward_input_bn).
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
-                               int accumulate = 0, const cc_conv_epilogue& epilogue = cc_conv_epilogue{}, float* stats = nullptr);
+                               int accumulate = 0, const cc_conv_epilogue& epilogue = cc_conv_epilogue{}, float* stats = nullptr,
+                               const cc_conv_input_bn* input_bn = nullptr);
 
 // The fused form of a data-gradient plan and a weight-gradient plan of one problem (cc_implicit_gemm_backward_1x1,
 // _3x3, _3x3_stride2: every data-gradient kernel has one, on the square tile of both); false where the grid would pass
@@ -81,11 +84,12 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
 bool plan_implicit_gemm_backward(const ImplicitGemmPlan& data, const ImplicitGemmPlan& weight, FusedBackward* fused);
 
 // Runs it: dx (+)= the data gradient of dy and w (as launch_implicit_gemm with `data`), dw = the weight gradient of x and
-// dy (with `weight`, whose split workspace `workspace` holds), in one launch.
+// dy (with `weight`, whose split workspace `workspace` holds), in one launch. input_bn (the 1x1 kernel only; NULL: none):
+// x is z, and dw is the weight gradient of a = the input batch norm of it (cc_implicit_gemm_backward_1x1_input_bn_kernel).
 cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBackward& fused, const ImplicitGemmPlan& data,
                                         const ImplicitGemmPlan& weight, const cc_conv_problem& p, const float* x, const float* dy,
                                         const float* w, float* dx, float* dw, void* workspace, void* stream, const ProblemText& text,
-                                        int accumulate);
+                                        int accumulate, const cc_conv_input_bn* input_bn = nullptr);
 
 } // namespace cc
 

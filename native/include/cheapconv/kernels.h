@@ -19,6 +19,7 @@
 #ifndef CHEAPCONV_KERNELS_H
 #define CHEAPCONV_KERNELS_H
 
+#include "cheapconv.h" /* cc_conv_input_bn, passed by value to the input-batch-norm kernels */
 #include "cheapconv/cuda_shim.h"
 #include "cheapconv/fused_grid.h"
 #include "cheapconv/halo_plan.h"
@@ -48,6 +49,7 @@
     X(batchnorm, batchnorm_train_forward_cluster) \
     X(batchnorm, batchnorm_backward_cluster)    \
     X(batchnorm, batchnorm_train_forward_from_stats) \
+    X(batchnorm, batchnorm_statistics_from_stats) \
     X(conv2d, conv2d_forward)                   \
     X(conv2d, conv2d_backward_data)             \
     X(conv2d, conv2d_backward_weight)           \
@@ -87,6 +89,9 @@
     X(implicit_gemm, implicit_gemm_backward_1x1) \
     X(implicit_gemm, implicit_gemm_backward_3x3) \
     X(implicit_gemm, implicit_gemm_backward_3x3_stride2) \
+    X(implicit_gemm, implicit_gemm_forward_1x1_input_bn) \
+    X(implicit_gemm, implicit_gemm_backward_weight_1x1_input_bn) \
+    X(implicit_gemm, implicit_gemm_backward_1x1_input_bn) \
     X(losses, cross_entropy_forward)            \
     X(losses, cross_entropy_backward)           \
     X(losses, kd_forward)                       \
@@ -146,6 +151,11 @@ extern "C" __global__ void cc_batchnorm_train_forward_from_stats_kernel(int n, i
                                                                         float* __restrict__ running_var,
                                                                         float* __restrict__ save_mean,
                                                                         float* __restrict__ save_invstd, int relu, float* y);
+/* The statistics of cc_batchnorm_train_forward_from_stats_kernel alone (no y): grid C, the same block size. */
+extern "C" __global__ void cc_batchnorm_statistics_from_stats_kernel(int n, int c, int hw, int slots, const float* __restrict__ stats,
+                                                                     float momentum, float eps, float* __restrict__ running_mean,
+                                                                     float* __restrict__ running_var, float* __restrict__ save_mean,
+                                                                     float* __restrict__ save_invstd);
 extern "C" __global__ void cc_batchnorm_backward_cluster_kernel(int n, int c, int hw, const float* __restrict__ x,
                                                                 const float* __restrict__ dy, const float* __restrict__ gamma,
                                                                 const float* __restrict__ beta, const float* __restrict__ mean,
@@ -262,6 +272,18 @@ extern "C" __global__ void cc_implicit_gemm_backward_weight_3x3_kernel(cc_conv_p
 extern "C" __global__ void cc_implicit_gemm_backward_1x1_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
 extern "C" __global__ void cc_implicit_gemm_backward_3x3_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
 extern "C" __global__ void cc_implicit_gemm_backward_3x3_stride2_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS);
+/* The 1x1 kernels (stride 1, no padding, groups 1) that read z and multiply a = relu?(bn(z)) per input channel, bn the
+ * training batch norm with saved statistics (cc_conv_input_bn): the forward pass (y = conv(a, w), epilogue and stats as
+ * the plain kernel's), the weight gradient (dw from a and dy), and both gradients in one launch (da needs no bn: the
+ * plain data gradient's blocks). */
+extern "C" __global__ void cc_implicit_gemm_forward_1x1_input_bn_kernel(cc_conv_problem pr, const float* __restrict__ z,
+                                                                        const float* __restrict__ w, float* __restrict__ y,
+                                                                        cc_conv_epilogue ep, float* __restrict__ stats, int vectorized,
+                                                                        cc_conv_input_bn bn);
+extern "C" __global__ void cc_implicit_gemm_backward_weight_1x1_input_bn_kernel(cc_conv_problem pr, const float* __restrict__ z,
+                                                                                const float* __restrict__ dy, cc_split_target out,
+                                                                                int k_chunk, int vectorized, cc_conv_input_bn bn);
+extern "C" __global__ void cc_implicit_gemm_backward_1x1_input_bn_kernel(CC_IMPLICIT_GEMM_BACKWARD_PARAMETERS, cc_conv_input_bn bn);
 
 /* ---- losses.cu ---- */
 extern "C" __global__ void cc_cross_entropy_forward_kernel(int n, int classes, const float* __restrict__ logits,

@@ -121,6 +121,7 @@ void run_emulator_tests(Tally& t)
                     {"convolution, both gradients in one call (cc_conv_backward)", run_conv_backward_tests},
                     {"convolution, the implicit GEMM's forward on every block tile, the data gradient's dy window", run_conv_tile_tests},
                     {"convolution with the training batch norm's statistics in its store, and the batch norm from them", run_conv_bn_stats_tests},
+                    {"1x1 convolution reading its input through the training batch norm (a prologue), and the statistics alone", run_conv_input_bn_tests},
                     {"linear", run_linear_tests},
                     {"split weight gradients reduced in their own launch", run_split_reduce_tests},
                     {"batch norm", run_batchnorm_tests},

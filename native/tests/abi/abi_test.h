@@ -82,6 +82,7 @@ void run_conv_fused_tests(Tally& t);
 void run_conv_backward_tests(Tally& t);
 void run_conv_tile_tests(Tally& t);
 void run_conv_bn_stats_tests(Tally& t);
+void run_conv_input_bn_tests(Tally& t);
 
 // A convolution's inputs, and y, dx and dw by definition from them (conv_tests.cpp).
 struct ConvTensors {
