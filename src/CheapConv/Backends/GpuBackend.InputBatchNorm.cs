@@ -82,24 +82,40 @@ public sealed unsafe partial class GpuBackend
         Device.Queued(AbiFunctions.Name(AbiFunction.BatchnormTrainForwardFromStats), norm);
     }
 
-    void IBackend.Conv2dBackwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage dy, Storage w, Storage da, Storage dz,
-        bool accumulateDz, Storage dgamma, Storage dbeta, Storage? dw)
+    void IBackend.Conv2dBackwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage dy, Storage w, Storage? da, Storage? dz,
+        bool accumulateDz, Storage? dgamma, Storage? dbeta, Storage? dw)
     {
         var input = problem.InputElements;
-        Check(problem, ("z", Buffer(z), input), ("dy", Buffer(dy), problem.OutputElements), ("w", Buffer(w), problem.WeightElements),
-            ("da", Buffer(da), input), ("dz", Buffer(dz), input));
+        Check(problem, ("z", Buffer(z), input), ("dy", Buffer(dy), problem.OutputElements), ("w", Buffer(w), problem.WeightElements));
         OptionalCheck(problem, "dw", dw, problem.WeightElements);
-        var c = problem.C;
-        CpuBackend.CheckNormLengths(("dgamma", dgamma.Length, c), ("dbeta", dbeta.Length, c));
         var inputBn = InputBn(problem, bn);
-        var norm = new BatchNormProblem(problem.N, c, problem.H, problem.W, Eps: 0, Momentum: 0, bn.Relu ? 1 : 0, accumulateDz ? 1 : 0);
+        var batchNorm = (da, dz, dgamma, dbeta) switch
+        {
+            (null, null, null, null) => false,
+            ({ }, { }, { }, { }) => true,
+            _ => throw new ArgumentException("Conv2dBackwardInputBatchNorm: da, dz, dgamma and dbeta come together or not at all"),
+        };
+        if (!batchNorm && dw is null)
+        {
+            throw new ArgumentException("Conv2dBackwardInputBatchNorm: neither the batch norm's gradients nor dw: nothing to write");
+        }
+
         var (workspace, bytes) = SplitWorkspace(Device.Native.ConvWorkspaceSize(problem, ConvPass.Backward, ConvOptions));
         Device.Native.ConvBackwardInputBn(Device.Handle, problem, ConvOptions, inputBn, Buffer(z).Pointer, Buffer(dy).Pointer, Buffer(w).Pointer,
-            Buffer(da).Pointer, Address(dw), workspace, bytes, Device.Stream);
+            Address(da), Address(dw), workspace, bytes, Device.Stream);
         Device.Queued(AbiFunctions.Name(AbiFunction.ConvBackwardInputBn), problem);
-        Device.Native.BatchNormBackward(Device.Handle, norm, Buffer(z).Pointer, Buffer(da).Pointer, Buffer(bn.Gamma).Pointer,
-            bn.Relu ? Buffer(bn.Beta).Pointer : 0, Buffer(bn.Mean).Pointer, Buffer(bn.InvStd).Pointer, Buffer(dz).Pointer, Buffer(dgamma).Pointer,
-            Buffer(dbeta).Pointer, Device.Stream);
+        if (!batchNorm)
+        {
+            return;
+        }
+
+        var c = problem.C;
+        Check(problem, ("da", Buffer(da!), input), ("dz", Buffer(dz!), input));
+        CpuBackend.CheckNormLengths(("dgamma", dgamma!.Length, c), ("dbeta", dbeta!.Length, c));
+        var norm = new BatchNormProblem(problem.N, c, problem.H, problem.W, Eps: 0, Momentum: 0, bn.Relu ? 1 : 0, accumulateDz ? 1 : 0);
+        Device.Native.BatchNormBackward(Device.Handle, norm, Buffer(z).Pointer, Buffer(da!).Pointer, Buffer(bn.Gamma).Pointer,
+            bn.Relu ? Buffer(bn.Beta).Pointer : 0, Buffer(bn.Mean).Pointer, Buffer(bn.InvStd).Pointer, Buffer(dz!).Pointer, Buffer(dgamma).Pointer,
+            Buffer(dbeta!).Pointer, Device.Stream);
         Device.Queued(AbiFunctions.Name(AbiFunction.BatchnormBackward), norm);
     }
 

@@ -48,9 +48,11 @@ public partial interface IBackend
     /// <paramref name="dz"/> (added into with <paramref name="accumulateDz"/>), its γ and β gradients, and the convolution's
     /// weight gradient into <paramref name="dw"/> when given — the gradients <see cref="Conv2dBackward"/> and
     /// <see cref="BatchNormReluBackward"/> (or <see cref="BatchNormBackward"/>) compute in turn. <paramref name="da"/> (z's shape)
-    /// receives the gradient of bn(z) on the way, the one intermediate of the two layers' backward.
+    /// receives the gradient of bn(z) on the way, the one intermediate of the two layers' backward. <paramref name="da"/>,
+    /// <paramref name="dz"/>, <paramref name="dgamma"/> and <paramref name="dbeta"/> are given together or not at all (then
+    /// only dw: the batch norm's input and parameters need no gradient); at least dw or they.
     /// </summary>
-    void Conv2dBackwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage dy, Storage w, Storage da, Storage dz,
-        bool accumulateDz, Storage dgamma, Storage dbeta, Storage? dw) =>
+    void Conv2dBackwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage dy, Storage w, Storage? da, Storage? dz,
+        bool accumulateDz, Storage? dgamma, Storage? dbeta, Storage? dw) =>
         throw new NotSupportedException($"the {Name} backend does not apply a batch norm inside a convolution (SupportsInputBatchNorm is false)");
 }

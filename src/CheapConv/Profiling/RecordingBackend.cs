@@ -127,13 +127,13 @@ internal sealed class RecordingBackend(IBackend inner, Func<int> launchCounter, 
         inner.Conv2dForwardInputBatchNorm(problem, bn, z, w, y, residual, next);
     }
 
-    public void Conv2dBackwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage dy, Storage w, Storage da, Storage dz,
-        bool accumulateDz, Storage dgamma, Storage dbeta, Storage? dw)
+    public void Conv2dBackwardInputBatchNorm(ConvProblem problem, InputBatchNorm bn, Storage z, Storage dy, Storage w, Storage? da, Storage? dz,
+        bool accumulateDz, Storage? dgamma, Storage? dbeta, Storage? dw)
     {
-        // The first launch (the convolution's gradients) reads z, dy, w and the batch norm's arrays and writes da (and dw); the
-        // batch norm's backward launch after it is charged its own bytes. FLOPs: both gradients of the convolution.
-        Storage[] storages = [z, dy, w, da, bn.Mean, bn.InvStd, bn.Gamma, bn.Beta, .. new[] { dw }.OfType<Storage>()];
-        var passes = dw is null ? 1 : 2;
+        // The first launch (the convolution's gradients) reads z, dy, w and the batch norm's arrays and writes da and dw (those
+        // given); the batch norm's backward launch after it is charged its own bytes. FLOPs: the convolution's gradients computed.
+        Storage[] storages = [z, dy, w, bn.Mean, bn.InvStd, bn.Gamma, bn.Beta, .. new[] { da, dw }.OfType<Storage>()];
+        var passes = (da is null ? 0 : 1) + (dw is null ? 0 : 1);
         using var op = new OpScope(this, nameof(Conv2dBackwardInputBatchNorm), problem, null, passes * 2.0 * problem.Macs, Bytes(storages));
         inner.Conv2dBackwardInputBatchNorm(problem, bn, z, dy, w, da, dz, accumulateDz, dgamma, dbeta, dw);
     }

@@ -1,5 +1,6 @@
 using CheapConv.Autograd;
 using CheapConv.Models;
+using CheapConv.Nn;
 using CheapConv.Profiling;
 using CheapConv.Training;
 using Xunit;
@@ -43,17 +44,34 @@ public sealed class BackwardLaunchCountTests(EmulatorProfileFixture fixture) : I
         }
 
         Assert.Equal(apart.Count - expected.Values.Sum(), fused.Count);
-        // The training batch norms' forward passes, still one launch each: those after a convolution on the tensor cores
-        // (each block's conv1 -> bn2 and conv2 -> the next bn1 or the final one, 12; the grouped 3x3 -> bn of the units with
-        // 16 or 32 channels per group, 7) combine the statistics their convolution's store wrote; the stem's and those after
-        // the 8-channel grouped 3x3s (tiled kernels) run the cluster kernel.
-        Assert.Equal(19, fused.Count(k => k == "cc_batchnorm_train_forward_from_stats_kernel"));
-        Assert.Equal(6, fused.Count(k => k == "cc_batchnorm_train_forward_cluster_kernel"));
+        // The training batch norms' forward passes, still one launch each, all 25 combining the statistics their convolution's
+        // store wrote: after the tensor-core kernels (each block's conv1 -> bn2 and conv2 -> the next bn1 or the final one, 12;
+        // the grouped 3x3 -> bn of the units with 16 or 32 channels per group, 7) and after the tiled kernels (the stem, the
+        // 8-channel grouped 3x3s, 6). None runs the cluster kernel.
+        Assert.Equal(25, fused.Count(k => k == "cc_batchnorm_train_forward_from_stats_kernel"));
+        Assert.Equal(0, fused.Count(k => k == "cc_batchnorm_train_forward_cluster_kernel"));
         // Left apart: the two stride-2 1x1 shortcuts (the fp32 GEMM's data gradient, the tensor cores' weight gradient) and
         // the stem, whose input (the images) needs no gradient: its weight gradient alone.
         Assert.Equal(["cc_conv2d_tiled_backward_weight_s1_kernel", "cc_implicit_gemm_backward_weight_1x1_kernel", "cc_implicit_gemm_backward_weight_1x1_kernel",
             "cc_pointwise_backward_data_kernel", "cc_pointwise_backward_data_kernel"],
             fused.Where(IsSinglePassConvolutionGradient).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Wrn16x2ToG4DistillStep_InputBatchNormInThePointwiseConvolutions_KeepsTheLaunchCount()
+    {
+        var separate = Launches(fused: true);
+        var prologue = Launches(fused: true, prologue: true);
+        // The 12 G(4) units' pointwise 1x1s apply the batch norm before them as they read (forward and weight gradient): their
+        // statistics launch replaces that batch norm's forward launch, and each unit's backward is still its pointwise
+        // convolution's one launch of both gradients, then the batch norm's backward.
+        Assert.Equal(separate.Count, prologue.Count);
+        Assert.Equal(12, prologue.Count(k => k == "cc_implicit_gemm_forward_1x1_input_bn_kernel"));
+        Assert.Equal(12, prologue.Count(k => k == "cc_implicit_gemm_backward_1x1_input_bn_kernel"));
+        Assert.Equal(12, prologue.Count(k => k == "cc_batchnorm_statistics_from_stats_kernel"));
+        Assert.Equal(13 - 12, prologue.Count(k => k == "cc_implicit_gemm_backward_1x1_kernel"));
+        Assert.Equal(25 - 12, prologue.Count(k => k == "cc_batchnorm_train_forward_from_stats_kernel"));
+        Assert.DoesNotContain("cc_batchnorm_train_stats_kernel", prologue);
     }
 
     private static bool IsSinglePassConvolutionGradient(string kernel)
@@ -63,10 +81,13 @@ public sealed class BackwardLaunchCountTests(EmulatorProfileFixture fixture) : I
             (kernel.Contains("backward_data", StringComparison.Ordinal) || kernel.Contains("backward_weight", StringComparison.Ordinal));
     }
 
-    private List<string> Launches(bool fused)
+    // The step's kernels in launch order; without the input batch norm in the pointwise convolutions (PrologueFusion) unless
+    // `prologue`, whose backward is always one launch of both gradients.
+    private List<string> Launches(bool fused, bool prologue = false)
     {
         using var run = new ProfiledRun(fixture.Profile, new ProfileSettings(GpuModels.H100Sxm, KernelOccupancies.WarpLimited(GpuModels.Sm90), new HashSet<string>(), 1));
         using (fused ? null : BackwardFusion.Disabled())
+        using (prologue ? null : PrologueFusion.Disabled())
         {
             return [.. StepProfiler.Run(run, Student, Teacher, batch: 2).Launches.Select(l => l.Launch.Kernel)];
         }

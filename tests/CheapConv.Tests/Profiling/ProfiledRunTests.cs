@@ -47,6 +47,8 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         try
         {
             launches.AddRange(StepProfiler.Run(run, Student, Teacher, batch: 2).Launches.Select(l => l.Launch));
+            // Every training batch norm of the step combines statistics slots: a batch norm on its own takes the two launches.
+            launches.AddRange(run.Profile(() => OtherOps(run.Backend)).Launches.Select(l => l.Launch));
         }
         finally
         {
@@ -73,6 +75,9 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
                 BothGradients(run.Backend, problem);
             }
         }).Launches.Select(l => l.Launch));
+
+        // The input batch norm's weight gradient alone (cc_conv_backward_input_bn without da: the batch norm needs no gradient).
+        launches.AddRange(run.Profile(() => InputBatchNormWeightGradient(run.Backend)).Launches.Select(l => l.Launch));
 
         // The fp32 GEMM runs where tf32 is not allowed (a dense 3×3 then goes to the tiled kernels); the direct kernels,
         // the reference algorithm, when asked for.
@@ -192,6 +197,20 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
 
     // The ops a small distillation step does not reach: plain ReLU, the add (a step's residual adds are in its
     // convolutions), the two-pass sum, zero padding, the linear bias gradient and the fused BN + ReLU variants.
+    private static void InputBatchNormWeightGradient(IBackend backend)
+    {
+        var problem = ConvProblem.Create(2, 8, 6, 6, 16, 1, 1);
+        using var z = backend.Allocate(problem.InputElements);
+        using var dy = backend.Allocate(problem.OutputElements);
+        using var w = backend.Allocate(problem.WeightElements);
+        using var dw = backend.Allocate(problem.WeightElements);
+        using var mean = backend.Allocate(problem.C);
+        using var invStd = backend.Allocate(problem.C);
+        using var gamma = backend.Allocate(problem.C);
+        using var beta = backend.Allocate(problem.C);
+        backend.Conv2dBackwardInputBatchNorm(problem, new InputBatchNorm(mean, invStd, gamma, beta, Relu: true), z, dy, w, null, null, false, null, null, dw);
+    }
+
     private static void BothGradients(IBackend backend, ConvProblem problem)
     {
         using var x = backend.Allocate(problem.InputElements);

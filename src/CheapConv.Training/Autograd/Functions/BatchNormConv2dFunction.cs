@@ -77,13 +77,15 @@ internal sealed class BatchNormConv2dFunction : Function
         Tensor z = Inputs[0], gamma = Inputs[1], beta = Inputs[2], w = Inputs[3];
         var bn = new InputBatchNorm(_mean.Storage, _invStd.Storage, gamma.Storage, beta.Storage, _relu);
         // dz straight into z's gradient when it already has one (the batch norm's kernel adds), else a fresh tensor. The batch
-        // norm's γ and β gradients come with it whether or not they are wanted: one reduction gives both and dz needs it.
+        // norm's γ and β gradients come with dz (one reduction gives both, and dz needs it); none of them when nothing needs
+        // them, and then da is not needed either.
+        var batchNorm = NeedsGradient(0) || NeedsGradient(1) || NeedsGradient(2);
         var accumulate = accumulators[0] is not null;
-        Tensor dz = accumulators[0] ?? EmptyLike(0), dgamma = EmptyLike(1), dbeta = EmptyLike(2);
+        Tensor? dz = batchNorm ? accumulators[0] ?? EmptyLike(0) : null, dgamma = batchNorm ? EmptyLike(1) : null, dbeta = batchNorm ? EmptyLike(2) : null;
+        var da = batchNorm ? EmptyLike(0) : null;
         var dw = NeedsGradient(3) ? EmptyLike(3) : null;
-        var da = EmptyLike(0);
-        Backend.Conv2dBackwardInputBatchNorm(Problem, bn, z.Storage, outputGradient.Storage, w.Storage, da.Storage, dz.Storage, accumulate,
-            dgamma.Storage, dbeta.Storage, dw?.Storage);
+        Backend.Conv2dBackwardInputBatchNorm(Problem, bn, z.Storage, outputGradient.Storage, w.Storage, da?.Storage, dz?.Storage, accumulate,
+            dgamma?.Storage, dbeta?.Storage, dw?.Storage);
         Tensor?[] gradients = [NeedsGradient(0) ? dz : null, NeedsGradient(1) ? dgamma : null, NeedsGradient(2) ? dbeta : null, dw];
         return Inputs.Count == 4 ? gradients : [.. gradients, PassThrough(4, outputGradient, accumulators[4])];
     }
