@@ -220,8 +220,9 @@ CC_API cc_status cc_conv_workspace_size(const cc_conv_problem* problem, cc_conv_
  * CC_CONV_BACKWARD (cc_conv_backward with both outputs): the fused kernel, e.g. "cc_implicit_gemm_backward_1x1_kernel",
  * or, where the two gradients run as two launches, their kernels in launch order separated by a space
  * ("cc_conv2d_backward_data_kernel cc_conv2d_backward_weight_kernel"). CC_CONV_FORWARD_BN_STATS: the forward kernel that
- * also writes the statistics, then the batch norm's ("cc_implicit_gemm_forward_1x1_kernel
- * cc_batchnorm_train_forward_from_stats_kernel"), or cc_conv_bn_stats_slots's CC_ERROR_NOT_SUPPORTED. */
+ * also writes the statistics without a residual (the tiled kernels add one in another kernel), then the batch norm's
+ * ("cc_implicit_gemm_forward_1x1_kernel cc_batchnorm_train_forward_from_stats_kernel"), or cc_conv_bn_stats_slots's
+ * CC_ERROR_NOT_SUPPORTED. */
 CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pass pass,
                                       const cc_options* options, char* text, size_t capacity);
 

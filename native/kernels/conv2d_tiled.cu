@@ -23,7 +23,8 @@
 //
 // Passes:
 //   forward            y[n,k] = sum_c x[n,c] (*) w[k,c], c over k's group                  (gather_tiles)
-//                      [+ residual], and optionally the batch-norm statistics slots of y (block_statistics)
+//                      _bn_stats: also the batch-norm statistics slots of y (block_statistics), after adding a residual
+//                      (_residual_bn_stats)
 //   backward-data s=1  dx[n,c] = sum_k dy[n,k] (*) flip(w[k,c]), padding 2 - pad: the same gather
 //   backward-data s=2  a thread owns a column of 2x2 dx cells: the cell of dy position (p, q) gets taps
 //                      from dy (p, q), (p-1, q), (p, q-1), (p-1, q-1) only, each output of the cell a
@@ -343,8 +344,11 @@ __device__ __forceinline__ void block_statistics(const float (&acc)[Chunk][kRows
 }
 
 // Forward (Stride 1 or 2) and stride-1 backward-data: each thread computes kRows outputs down its column
-// for Chunk output channels.
-template <int Stride, int Chunk>
+// for Chunk output channels. Forward only: Residual adds g.residual before the store, Statistics writes the block's
+// batch-norm statistics slots of what it stores (block_statistics). Compile-time, so that the plain kernels keep their
+// registers (the residual's loads and the statistics' sums raise a forward kernel from 96 to 128-140 registers, which would
+// halve its resident blocks).
+template <int Stride, int Chunk, bool Statistics = false, bool Residual = false>
 __device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_plan& plan, const cc_block_place& at, float* windows,
                                              float* weights)
 {
@@ -386,7 +390,7 @@ __device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_pla
     const int q = mine.col0 + b.col_local;
     const bool column = b.active && q < g.out_w;
     const int plane_size = g.out_h * g.out_w;
-    if (g.residual != nullptr && column) {
+    if (Residual && column) {
         CC_UNROLL
         for (int kk = 0; kk < Chunk; ++kk)
             CC_UNROLL
@@ -396,8 +400,7 @@ __device__ __forceinline__ void gather_tiles(const Gather& g, const cc_tiled_pla
                     acc[kk][row] = cc_add_rn(acc[kk][row], __ldg(g.residual + (mine.n * g.out_channels + b.o0 + kk) * plane_size + p * g.out_w + q));
             }
     }
-    // Uniform over the block (a launch argument): every thread reaches the statistics' barriers.
-    if (g.stats != nullptr)
+    if constexpr (Statistics) // every thread reaches the statistics' barriers (none has returned yet)
         block_statistics<Chunk>(acc, b, column ? min(g.out_h - mine.row0, kRows) : 0, g.stats, at.x, (plan.strip_count + plan.strips - 1) / plan.strips,
                                 windows);
     if (!column) return;
@@ -596,7 +599,7 @@ constexpr int kBothScratch = kGatherScratch > kWeightScratch ? kGatherScratch : 
 
 // The gather passes at their chunk of output channels per thread (the plan's choice). Cells: the stride-2
 // backward-data.
-template <int Stride, bool Cells, int ScratchFloats>
+template <int Stride, bool Cells, int ScratchFloats, bool Statistics = false, bool Residual = false>
 __device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan& plan, const cc_block_place& at,
                                             TiledShared<ScratchFloats> shared)
 {
@@ -608,9 +611,9 @@ __device__ __forceinline__ void gather_pass(const Gather& g, const cc_tiled_plan
         else if (plan.chunk == kNarrowChunk) scatter_cells<kNarrowChunk>(g, plan, at, windows, weights);
         else scatter_cells<kWideChunk>(g, plan, at, windows, weights);
     } else {
-        if (plan.chunk == 1) gather_tiles<Stride, 1>(g, plan, at, windows, weights);
-        else if (plan.chunk == kNarrowChunk) gather_tiles<Stride, kNarrowChunk>(g, plan, at, windows, weights);
-        else gather_tiles<Stride, kWideChunk>(g, plan, at, windows, weights);
+        if (plan.chunk == 1) gather_tiles<Stride, 1, Statistics, Residual>(g, plan, at, windows, weights);
+        else if (plan.chunk == kNarrowChunk) gather_tiles<Stride, kNarrowChunk, Statistics, Residual>(g, plan, at, windows, weights);
+        else gather_tiles<Stride, kWideChunk, Statistics, Residual>(g, plan, at, windows, weights);
     }
 }
 
@@ -644,19 +647,53 @@ __device__ __forceinline__ void backward_both(const cc_conv_problem& pr, const c
 
 } // namespace
 
-// residual and stats may be NULL (none): y = conv(x, w) [+ residual], and the batch-norm statistics slots of y.
 extern "C" __global__ void cc_conv2d_tiled_forward_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, const float* __restrict__ residual,
-                                                             float* __restrict__ y, float* __restrict__ stats)
+                                                             const float* __restrict__ w, float* __restrict__ y)
 {
-    gather_pass<1, false>(forward_roles(pr, x, w, residual, y, stats), plan, cc_own_place(), tiled_shared<kGatherScratch>());
+    gather_pass<1, false>(forward_roles(pr, x, w, nullptr, y, nullptr), plan, cc_own_place(), tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, const float* __restrict__ residual,
-                                                             float* __restrict__ y, float* __restrict__ stats)
+                                                             const float* __restrict__ w, float* __restrict__ y)
 {
-    gather_pass<2, false>(forward_roles(pr, x, w, residual, y, stats), plan, cc_own_place(), tiled_shared<kGatherScratch>());
+    gather_pass<2, false>(forward_roles(pr, x, w, nullptr, y, nullptr), plan, cc_own_place(), tiled_shared<kGatherScratch>());
+}
+
+// cc_conv_forward_bn_stats on the tiled plan: y = conv(x, w) [+ residual], and the batch-norm statistics slots of y. Two
+// resident blocks per SM, as the plain forward kernels have (96 and 128 registers): the residual's loads would otherwise
+// take the kernel to 138 registers and one block (nvcc 11.8, sm_90); with the bound it needs 127, without spilling.
+extern "C" __global__ void __launch_bounds__(kThreads, 2) cc_conv2d_tiled_forward_bn_stats_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
+                                                                      const float* __restrict__ w, float* __restrict__ y,
+                                                                      float* __restrict__ stats)
+{
+    gather_pass<1, false, kGatherScratch, true, false>(forward_roles(pr, x, w, nullptr, y, stats), plan, cc_own_place(),
+                                                       tiled_shared<kGatherScratch>());
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads, 2) cc_conv2d_tiled_forward_bn_stats_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
+                                                                      const float* __restrict__ w, float* __restrict__ y,
+                                                                      float* __restrict__ stats)
+{
+    gather_pass<2, false, kGatherScratch, true, false>(forward_roles(pr, x, w, nullptr, y, stats), plan, cc_own_place(),
+                                                       tiled_shared<kGatherScratch>());
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads, 2) cc_conv2d_tiled_forward_residual_bn_stats_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                               const float* __restrict__ x, const float* __restrict__ w,
+                                                                               const float* __restrict__ residual, float* __restrict__ y,
+                                                                               float* __restrict__ stats)
+{
+    gather_pass<1, false, kGatherScratch, true, true>(forward_roles(pr, x, w, residual, y, stats), plan, cc_own_place(),
+                                                      tiled_shared<kGatherScratch>());
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads, 2) cc_conv2d_tiled_forward_residual_bn_stats_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                               const float* __restrict__ x, const float* __restrict__ w,
+                                                                               const float* __restrict__ residual, float* __restrict__ y,
+                                                                               float* __restrict__ stats)
+{
+    gather_pass<2, false, kGatherScratch, true, true>(forward_roles(pr, x, w, residual, y, stats), plan, cc_own_place(),
+                                                      tiled_shared<kGatherScratch>());
 }
 
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ dy,
@@ -706,6 +743,10 @@ extern "C" __global__ void cc_conv2d_tiled_backward_s2_kernel(cc_conv_problem pr
 
 CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_s1_kernel);
 CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_s2_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_bn_stats_s1_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_bn_stats_s2_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_residual_bn_stats_s1_kernel);
+CC_REGISTER_KERNEL(cc_conv2d_tiled_forward_residual_bn_stats_s2_kernel);
 CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_data_s1_kernel);
 CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_data_s2_kernel);
 CC_REGISTER_KERNEL(cc_conv2d_tiled_backward_weight_s1_kernel);

@@ -515,8 +515,9 @@ CC_API cc_status cc_conv_kernel_names(const cc_conv_problem* problem, cc_conv_pa
     if (pass == CC_CONV_FORWARD_BN_STATS) {
         int slots = 0;
         CC_TRY(plan_bn_stats(call, problem, options, &plan, &slots));
-        format_into(text, capacity, "%s %s", kernel_name(pass_kernel(plan, CC_CONV_FORWARD)),
-                    kernel_name(KernelId::batchnorm_train_forward_from_stats));
+        // Without a residual (which the tiled kernels add in another kernel, tiled_bn_stats_kernel).
+        const KernelId forward = plan.tiled ? tiled_bn_stats_kernel(plan.tiled_plan, false) : pass_kernel(plan, CC_CONV_FORWARD);
+        format_into(text, capacity, "%s %s", kernel_name(forward), kernel_name(KernelId::batchnorm_train_forward_from_stats));
         return CC_SUCCESS;
     }
     CC_TRY(plan_pass(call, problem, pass, options, &plan));
@@ -590,7 +591,7 @@ CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_proble
     CC_TRY(check_disjoint(call, {ey, estats}, {ex, ew, eresidual}));
     CC_TRY(check_disjoint(call, {ey}, {estats}));
     CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
-    if (plan.tiled) return run_tiled(*handle, plan.tiled_plan, p, x, w, y, workspace, stream, ConvText{p}, 0, residual, stats);
+    if (plan.tiled) return run_tiled_bn_stats(*handle, plan.tiled_plan, p, x, w, residual, y, stats, stream, ConvText{p});
     cc_conv_epilogue epilogue{};
     epilogue.residual = residual;
     return launch_implicit_gemm(*handle, plan.implicit, CC_CONV_FORWARD, p, x, w, y, workspace, stream, ConvText{p}, 0, epilogue, stats);

@@ -125,8 +125,6 @@ struct LaunchArguments {
     float* out;                      // forward, backward-data
     const cc_split_target& target;   // backward-weight
     int accumulate;                  // backward-data: dx += the gradient
-    const float* residual;           // forward: y = conv + residual (NULL: none)
-    float* stats;                    // forward: the batch-norm statistics slots of y (NULL: none)
     void* stream;
     const ProblemText& text;
 };
@@ -139,7 +137,7 @@ cc_status launch_tiled(const LaunchArguments& a)
     else if constexpr (Id == KernelId::conv2d_tiled_backward_data_s1 || Id == KernelId::conv2d_tiled_backward_data_s2)
         return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out, a.accumulate);
     else
-        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.residual, a.out, a.stats);
+        return launch<Id>(a.handle, a.plan.geometry, a.stream, a.text, a.p, a.tiles, a.in0, a.in1, a.out);
 }
 
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
@@ -289,13 +287,38 @@ cc_status run_tiled_backward(const cc_handle_s& handle, const FusedBackward& fus
     return fail(CC_ERROR_INTERNAL, "run_tiled_backward: %s is not a fused tiled kernel", kernel_name(fused.kernel));
 }
 
+KernelId tiled_bn_stats_kernel(const TiledPlan& plan, bool residual)
+{
+    const bool s1 = plan.kernel == KernelId::conv2d_tiled_forward_s1;
+    if (residual) return s1 ? KernelId::conv2d_tiled_forward_residual_bn_stats_s1 : KernelId::conv2d_tiled_forward_residual_bn_stats_s2;
+    return s1 ? KernelId::conv2d_tiled_forward_bn_stats_s1 : KernelId::conv2d_tiled_forward_bn_stats_s2;
+}
+
+cc_status run_tiled_bn_stats(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* x, const float* w,
+                             const float* residual, float* y, float* stats, void* stream, const ProblemText& text)
+{
+    const cc_tiled_plan tiles = tiles_for(plan, x, w);
+    switch (tiled_bn_stats_kernel(plan, residual != nullptr)) {
+    case KernelId::conv2d_tiled_forward_bn_stats_s1:
+        return launch<KernelId::conv2d_tiled_forward_bn_stats_s1>(handle, plan.geometry, stream, text, p, tiles, x, w, y, stats);
+    case KernelId::conv2d_tiled_forward_bn_stats_s2:
+        return launch<KernelId::conv2d_tiled_forward_bn_stats_s2>(handle, plan.geometry, stream, text, p, tiles, x, w, y, stats);
+    case KernelId::conv2d_tiled_forward_residual_bn_stats_s1:
+        return launch<KernelId::conv2d_tiled_forward_residual_bn_stats_s1>(handle, plan.geometry, stream, text, p, tiles, x, w, residual, y,
+                                                                           stats);
+    default:
+        return launch<KernelId::conv2d_tiled_forward_residual_bn_stats_s2>(handle, plan.geometry, stream, text, p, tiles, x, w, residual, y,
+                                                                           stats);
+    }
+}
+
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate, const float* residual, float* stats)
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate)
 {
     const cc_tiled_plan tiles = tiles_for(plan, in0, in1);
     const bool weight_gradient = plan.kernel == KernelId::conv2d_tiled_backward_weight_s1 || plan.kernel == KernelId::conv2d_tiled_backward_weight_s2;
     const cc_split_target target = split_target(out, workspace, weight_gradient ? plan.splits : 1);
-    const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, accumulate, residual, stats, stream, text};
+    const LaunchArguments a{handle, plan, tiles, p, in0, in1, out, target, accumulate, stream, text};
     switch (plan.kernel) {
     case KernelId::conv2d_tiled_forward_s1: return launch_tiled<KernelId::conv2d_tiled_forward_s1>(a);
     case KernelId::conv2d_tiled_forward_s2: return launch_tiled<KernelId::conv2d_tiled_forward_s2>(a);

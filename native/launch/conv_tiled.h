@@ -36,11 +36,16 @@ cc_status plan_tiled(const char* call, const cc_conv_problem& p, cc_conv_pass pa
 
 // Runs a planned pass: (x, w -> y), (dy, w -> dx) or (x, dy -> dw), as conv.cpp's passes take them.
 // `workspace` holds plan.workspace_bytes (checked by the caller). accumulate (backward-data only): dx += the gradient.
-// Forward only: y = conv + residual where residual is not NULL, and the batch-norm statistics slots of y into stats where
-// it is not NULL (tiled_stats_slots per output channel, cc_conv_forward_bn_stats's layout).
 cc_status run_tiled(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* in0, const float* in1,
-                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate = 0, const float* residual = nullptr,
-                    float* stats = nullptr);
+                    float* out, void* workspace, void* stream, const ProblemText& text, int accumulate = 0);
+
+// The forward plan's kernel that also writes the batch-norm statistics slots (after adding a residual when `residual`).
+KernelId tiled_bn_stats_kernel(const TiledPlan& plan, bool residual);
+
+// Runs it: y = conv(x, w) [+ residual where not NULL], and the statistics slots of y into stats (tiled_stats_slots per
+// output channel, cc_conv_forward_bn_stats's layout). The forward plan takes no workspace.
+cc_status run_tiled_bn_stats(const cc_handle_s& handle, const TiledPlan& plan, const cc_conv_problem& p, const float* x, const float* w,
+                             const float* residual, float* y, float* stats, void* stream, const ProblemText& text);
 
 // The statistics slots per output channel of a forward plan: one per block column of its grid (each block's strips).
 inline int tiled_stats_slots(const TiledPlan& plan) { return static_cast<int>(plan.geometry.grid.x); }

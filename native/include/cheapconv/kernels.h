@@ -55,6 +55,10 @@
     X(conv2d, conv2d_backward_weight)           \
     X(conv2d_tiled, conv2d_tiled_forward_s1)    \
     X(conv2d_tiled, conv2d_tiled_forward_s2)    \
+    X(conv2d_tiled, conv2d_tiled_forward_bn_stats_s1) \
+    X(conv2d_tiled, conv2d_tiled_forward_bn_stats_s2) \
+    X(conv2d_tiled, conv2d_tiled_forward_residual_bn_stats_s1) \
+    X(conv2d_tiled, conv2d_tiled_forward_residual_bn_stats_s2) \
     X(conv2d_tiled, conv2d_tiled_backward_data_s1) \
     X(conv2d_tiled, conv2d_tiled_backward_data_s2) \
     X(conv2d_tiled, conv2d_tiled_backward_weight_s1) \
@@ -173,11 +177,23 @@ extern "C" __global__ void cc_conv2d_backward_weight_kernel(cc_conv_problem pr, 
 
 /* ---- conv2d_tiled.cu ---- */
 extern "C" __global__ void cc_conv2d_tiled_forward_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, const float* __restrict__ residual,
-                                                             float* __restrict__ y, float* __restrict__ stats);
+                                                             const float* __restrict__ w, float* __restrict__ y);
+extern "C" __global__ void cc_conv2d_tiled_forward_bn_stats_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
+                                                                      const float* __restrict__ w, float* __restrict__ y,
+                                                                      float* __restrict__ stats);
+extern "C" __global__ void cc_conv2d_tiled_forward_residual_bn_stats_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                               const float* __restrict__ x, const float* __restrict__ w,
+                                                                               const float* __restrict__ residual, float* __restrict__ y,
+                                                                               float* __restrict__ stats);
 extern "C" __global__ void cc_conv2d_tiled_forward_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
-                                                             const float* __restrict__ w, const float* __restrict__ residual,
-                                                             float* __restrict__ y, float* __restrict__ stats);
+                                                             const float* __restrict__ w, float* __restrict__ y);
+extern "C" __global__ void cc_conv2d_tiled_forward_bn_stats_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan, const float* __restrict__ x,
+                                                                      const float* __restrict__ w, float* __restrict__ y,
+                                                                      float* __restrict__ stats);
+extern "C" __global__ void cc_conv2d_tiled_forward_residual_bn_stats_s2_kernel(cc_conv_problem pr, cc_tiled_plan plan,
+                                                                               const float* __restrict__ x, const float* __restrict__ w,
+                                                                               const float* __restrict__ residual, float* __restrict__ y,
+                                                                               float* __restrict__ stats);
 extern "C" __global__ void cc_conv2d_tiled_backward_data_s1_kernel(cc_conv_problem pr, cc_tiled_plan plan,
                                                                    const float* __restrict__ dy, const float* __restrict__ w,
                                                                    float* __restrict__ dx, int accumulate);

@@ -392,7 +392,7 @@ void check_refusals(Tally& t)
                   {"cc_batchnorm_train_forward"}, "kernel names: the direct kernels with statistics refused");
     expect_status(t, cc_conv_kernel_names(&depthwise, CC_CONV_FORWARD_BN_STATS, nullptr, names, sizeof names), CC_SUCCESS, {},
                   "kernel names: a depthwise 3x3 with statistics");
-    t.check(std::string(names) == "cc_conv2d_tiled_forward_s1_kernel cc_batchnorm_train_forward_from_stats_kernel",
+    t.check(std::string(names) == "cc_conv2d_tiled_forward_bn_stats_s1_kernel cc_batchnorm_train_forward_from_stats_kernel",
             std::string("kernel names: a depthwise 3x3 writes its statistics in the tiled kernel (got ") + names + ")");
     expect_status(t, cc_conv_kernel_names(&p, CC_CONV_FORWARD_BN_STATS, nullptr, names, sizeof names), CC_SUCCESS, {},
                   "kernel names with statistics");

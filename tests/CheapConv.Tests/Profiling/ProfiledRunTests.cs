@@ -76,6 +76,16 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
             }
         }).Launches.Select(l => l.Launch));
 
+        // A grouped 3x3 on the tiled kernels with a residual and the next batch norm's statistics in its store (no model step
+        // has one: their residuals land on tensor-core convolutions).
+        launches.AddRange(run.Profile(() =>
+        {
+            foreach (var problem in new[] { problems[1], problems[4] })
+            {
+                ResidualIntoBatchNorm(run.Backend, problem);
+            }
+        }).Launches.Select(l => l.Launch));
+
         // The input batch norm's weight gradient alone (cc_conv_backward_input_bn without da: the batch norm needs no gradient).
         launches.AddRange(run.Profile(() => InputBatchNormWeightGradient(run.Backend)).Launches.Select(l => l.Launch));
 
@@ -197,6 +207,23 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
 
     // The ops a small distillation step does not reach: plain ReLU, the add (a step's residual adds are in its
     // convolutions), the two-pass sum, zero padding, the linear bias gradient and the fused BN + ReLU variants.
+    private static void ResidualIntoBatchNorm(IBackend backend, ConvProblem problem)
+    {
+        using var x = backend.Allocate(problem.InputElements);
+        using var w = backend.Allocate(problem.WeightElements);
+        using var y = backend.Allocate(problem.OutputElements);
+        using var residual = backend.Allocate(problem.OutputElements);
+        using var output = backend.Allocate(problem.OutputElements);
+        using var gamma = backend.Allocate(problem.K);
+        using var beta = backend.Allocate(problem.K);
+        using var runningMean = backend.Allocate(problem.K);
+        using var runningVar = backend.Allocate(problem.K);
+        using var saveMean = backend.Allocate(problem.K);
+        using var saveInvStd = backend.Allocate(problem.K);
+        backend.Conv2dForwardBatchNormTrain(problem, x, w, y, residual,
+            new TrainBatchNorm(gamma, beta, runningMean, runningVar, 0.1f, 1e-5f, Relu: true, output, saveMean, saveInvStd));
+    }
+
     private static void InputBatchNormWeightGradient(IBackend backend)
     {
         var problem = ConvProblem.Create(2, 8, 6, 6, 16, 1, 1);
