@@ -8,7 +8,9 @@
 //   forward           y[n, g Kg + m, p, q]   = sum_(c,r,s) w[g Kg + m, c, r, s] . x[n, g Cg + c, p sh - pad + r, q sw - pad + s]
 //                     M = Kg, N = N*P*Q, Kr = Cg*RS; A = w (rows contiguous along Kr), B = im2col(x) (gathered);
 //                     its store may add a residual and write relu(eval bn(y)) beside or instead of y (cc_conv_epilogue),
-//                     or write per-block batch-norm statistics of y beside it (store_statistics)
+//                     or write per-block batch-norm statistics of y beside it (store_statistics); the 1x1 pass (stride 1,
+//                     no padding, groups 1) may read x as z and multiply a = relu?(training bn(z)) (the *_input_bn
+//                     kernels, ForwardInputBn), as may the 1x1 weight gradient (WeightInputBn)
 //   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
 //                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
 //   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
@@ -358,6 +360,8 @@ struct Im2colRows {
 // work (the parameters of the reduction indices a lane touches) is done once, not per element. PlainB inlines to nothing:
 // the plain kernels compile to the code they had before the prologue existed.
 struct PlainB {
+    static constexpr bool kInPlace = false; // WeightInputBn: the stage's B mapped in shared memory first (transform)
+    __device__ __forceinline__ void transform(float*, int) const {}
     struct Step {
         __device__ __forceinline__ float operator()(int, int, float v) const { return v; }
     };
@@ -437,7 +441,11 @@ __device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_b
             load_b.load(stage + T::kAFloats, k_begin + next * kTileK);
         }
         cc_cp_async_commit();
-        const float* stage = smem + (tile % kStages) * kStageFloats;
+        float* stage = smem + (tile % kStages) * kStageFloats;
+        if (Prologue::kInPlace) { // B mapped in place (WeightInputBn): once every thread's copies landed, before any read
+            prologue.transform(stage + T::kAFloats, k_begin + tile * kTileK);
+            __syncthreads();
+        }
         multiply_stage<T, LA, LB>(stage, stage + T::kAFloats, warp_m, warp_n, acc,
                                   prologue.stage(stage + T::kAFloats, k_begin + tile * kTileK));
     }
@@ -447,12 +455,13 @@ __device__ __forceinline__ void reduce(LoaderA& load_a, LoaderB& load_b, int k_b
 // ---- The input's training batch norm applied as B is read (cc_conv_forward_input_bn, cc_conv_backward_input_bn) ----
 // The 1x1 convolution (stride 1, no padding, groups 1) after `grouped 3x3 -> BN -> ReLU` reads z and multiplies, per
 // input channel c, a = relu?(cc_bn_affine(z, mean[c], invstd[c], gamma[c], beta[c])) (cc_conv_input_bn): a is never
-// stored. The map is applied to each B element between its shared-memory read and the tf32 rounding the plain kernel
-// already does there, with cc_batchnorm_apply_kernel's expression: the plain kernel run on a stored a rounds the same
-// fp32 value, and the tiles, k order and mma steps are unchanged, so every output has its bits. Why there and not in
-// place in shared memory after the cp.async wait: that costs a second barrier per stage and a shared store per element;
-// on the fragment it is 4 arithmetic instructions per B element a warp reads (each is read by the 2 warps of its
-// column, so computed twice), no barrier, no extra shared traffic beside the parameters.
+// stored. The map has cc_batchnorm_apply_kernel's expression and is applied before the tf32 rounding the plain kernel
+// does, so the plain kernel run on a stored a rounds the same fp32 value; the tiles, k order and mma steps are unchanged,
+// so every output has its bits. The forward pass applies it to each B element between its shared-memory read and that
+// rounding (ForwardInputBn): 4 arithmetic instructions per B element a warp reads (each is read by the 2 warps of its
+// column, so computed twice), no extra barrier, no shared store; in place in shared memory after the cp.async wait it
+// would cost a second barrier per stage and a store per element. The weight gradient does it in place all the same
+// (WeightInputBn): its mma loop has no registers to spare.
 // Where B has no element (reduction indices past the end, zero-filled by cp.async) the product must stay exactly 0,
 // as the plain kernel's zero is: relu?(bn(0)) is not 0.
 
@@ -502,6 +511,8 @@ struct InputBnColumns : Im2colColumns<T, 1, 1> {
 // The forward pass's prologue: per k-step, the float4 of each of the lane's two reduction indices.
 template <class T>
 struct ForwardInputBn {
+    static constexpr bool kInPlace = false;
+    __device__ __forceinline__ void transform(float*, int) const {}
     int relu;
     struct Step {
         float4 p[2]; // {mean, invstd, gamma, beta} of indices kk + t and kk + t + 4
@@ -521,45 +532,60 @@ struct ForwardInputBn {
     __device__ __forceinline__ Stage stage(const float* b, int) const { return Stage{b + kInputBnOffset<T>, relu}; }
 };
 
-// The weight gradient: B mn-major, row = input channel c = column of dw, reduction index = position. A lane's fragment
-// columns are the same kFragsN channels in every stage, so their parameters are loaded once per block into registers
-// (a column past C gets zeros and is never stored). Positions past the reduction's end (the split's, the tensor's) are
-// zero-filled z, whose bn is not 0, so they are masked to +0, the plain kernel's zero.
+// The weight gradient: B mn-major, row = input channel c = column of dw, reduction index = position. Here the map is
+// applied in place in shared memory, once per element, after the stage's copies land (reduce(): a second barrier per
+// stage), not on the fragments: the plain kernel already holds 128 registers per thread in its mma loop (nvcc's build),
+// and a fragment-side map that kept a lane's 16 parameters (or even one column's 4) live there spilled 12 to 112 bytes
+// in nvcc's SASS. In place, the mma loop is the plain kernel's. The block's kCols channels' {mean, invstd, gamma, beta}
+// are copied once, before the reduction, into the kInputBnWeightFloats floats of shared memory past the pipeline's (the
+// launcher adds kImplicitGemmInputBnWeightBytes to the kernel's dynamic shared memory), a float4 per channel, zeros past C
+// (nothing is read there). Thread (warp, lane) maps k = lane % 16 of rows warp + 4 (lane / 16) + 8 i (the rows of
+// mn_major_element: a half warp along 16 k of one row, the other half 4 rows = 80 words = 16 banks on: no bank conflict
+// on the read or the write; the row's float4 is a broadcast), with one base address and immediate offsets: computing
+// each row apart hoisted 8 addresses out of the loop and spilled again. Positions past the reduction's end (the split's, the tensor's) are zero-filled z, whose bn is not 0: they
+// are set to +0, the plain kernel's zero.
+template <class T>
+constexpr int kInputBnWeightFloats = 4 * T::kCols;
+static_assert(kInputBnWeightFloats<SquareTile> * 4 == 1024, "kImplicitGemmInputBnWeightBytes in native/launch/conv_implicit_gemm.h");
+
 template <class T>
 struct WeightInputBn {
-    float mean[T::kFragsN], invstd[T::kFragsN], gamma[T::kFragsN], beta[T::kFragsN];
+    static constexpr bool kInPlace = true;
+    const float4* params; // channel col0 + mn at params[mn]
     int relu, k_end;
 
+    // Threads t < kCols (whole warps) copy channel col0 + t: 4 coalesced loads, one 16-byte store (consecutive float4s).
+    // The reduction's first barrier (after its first cp.async wait) orders it before any read. (Selecting the array by a
+    // thread's index instead made clang keep the kernel's cc_conv_input_bn in a stack frame, to index it.)
     __device__ WeightInputBn(const cc_conv_input_bn& bn, int channels, int col0, int k_end_) : relu(bn.relu), k_end(k_end_)
     {
-        const int warp_n = ((int)threadIdx.x / 32 % T::kWarpsN) * T::kWarpCols, g = (int)threadIdx.x % 32 / 4;
-        for (int j = 0; j < T::kFragsN; ++j) {
-            const int c = col0 + warp_n + 8 * j + g;
-            const bool ok = c < channels;
-            mean[j] = ok ? __ldg(bn.mean + c) : 0.0f;
-            invstd[j] = ok ? __ldg(bn.invstd + c) : 0.0f;
-            gamma[j] = ok ? __ldg(bn.gamma + c) : 0.0f;
-            beta[j] = ok ? __ldg(bn.beta + c) : 0.0f;
+        static_assert(T::kCols % 32 == 0 && T::kCols <= T::kThreads, "one channel per thread of whole warps");
+        CC_DYNAMIC_SHARED(float, smem);
+        float4* table = reinterpret_cast<float4*>(smem + T::kSharedBytes / 4);
+        const int t = (int)threadIdx.x, c = col0 + t;
+        if (t < T::kCols) {
+            float4 q = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (c < channels) q = {__ldg(bn.mean + c), __ldg(bn.invstd + c), __ldg(bn.gamma + c), __ldg(bn.beta + c)};
+            table[t] = q;
+        }
+        params = table;
+    }
+    // The stage's B tile (first reduction index k0), in place; every thread calls it (the caller's barriers around it).
+    __device__ __forceinline__ void transform(float* b, int k0) const
+    {
+        static_assert(T::kWarps == 4 && T::kCols == 64, "rows warp + 4 (lane / 16) + 8 i cover the tile's 64 rows once");
+        const int lane = (int)threadIdx.x % 32, row = (int)threadIdx.x / 32 + 4 * (lane / 16), k = lane % 16;
+        float* v = b + smem_index<kMnMajor, T::kCols>(row, k);
+        const float4* p = params + row;
+        const bool valid = k0 + k < k_end;
+        CC_UNROLL
+        for (int i = 0; i < T::kCols / 8; ++i) { // row + 8 i: 8 i * kMnMajorStride words on, an immediate offset
+            const float4 q = p[8 * i];
+            float& e = v[8 * i * kMnMajorStride];
+            e = valid ? input_bn(e, q.x, q.y, q.z, q.w, relu) : 0.0f;
         }
     }
-    struct Step {
-        const WeightInputBn& bn;
-        bool valid[2]; // positions kk + t and kk + t + 4 of the stage lie before k_end
-        __device__ __forceinline__ float operator()(int j, int h, float z) const
-        {
-            return valid[h] ? input_bn(z, bn.mean[j], bn.invstd[j], bn.gamma[j], bn.beta[j], bn.relu) : 0.0f;
-        }
-    };
-    struct Stage {
-        const WeightInputBn& bn;
-        int k0;
-        __device__ __forceinline__ Step operator()(int kk) const
-        {
-            const int k = k0 + kk + (int)threadIdx.x % 4;
-            return Step{bn, {k < bn.k_end, k + 4 < bn.k_end}};
-        }
-    };
-    __device__ __forceinline__ Stage stage(const float*, int k0) const { return Stage{*this, k0}; }
+    __device__ __forceinline__ PlainB stage(const float*, int) const { return PlainB{}; } // the fragments: as read
 };
 
 // Calls store(row, col, value) for every accumulator of the thread inside the M x N matrix, rows and columns

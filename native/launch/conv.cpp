@@ -600,7 +600,8 @@ CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_proble
 CC_API cc_status cc_conv_input_bn_supported(const cc_conv_problem* problem, const cc_options* options)
 {
     constexpr const char* call = "cc_conv_input_bn_supported";
-    // Every pass the two calls may run: the forward and both gradients (cc_conv_backward_input_bn's accumulate is its dx's).
+    // Every pass the two calls may run: the forward and both gradients (options->accumulate is cc_conv_backward_input_bn's
+    // da's, so it is not held against the forward here).
     const cc_options o = weight_options_of(options);
     const cc_conv_pass passes[] = {CC_CONV_FORWARD, CC_CONV_BACKWARD_DATA, CC_CONV_BACKWARD_WEIGHT};
     for (const cc_conv_pass pass : passes) {

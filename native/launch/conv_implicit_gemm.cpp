@@ -301,7 +301,9 @@ cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBa
         if (fused.kernel != KernelId::implicit_gemm_backward_1x1)
             return fail(CC_ERROR_INTERNAL, "launch_implicit_gemm_backward: the input batch norm has no fused form of %s",
                         kernel_name(fused.kernel));
-        return launch<KernelId::implicit_gemm_backward_1x1_input_bn>(handle, fused.geometry, stream, text, p, fused.parts, x, dy, w, dx,
+        Geometry geometry = fused.geometry;
+        geometry.shared_bytes += kImplicitGemmInputBnWeightBytes;
+        return launch<KernelId::implicit_gemm_backward_1x1_input_bn>(handle, geometry, stream, text, p, fused.parts, x, dy, w, dx,
                                                                      data_vectorized, accumulate, wa.target, wa.chunk, weight_vectorized,
                                                                      data_window, *input_bn);
     }
@@ -331,8 +333,10 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
                                                                         stats, vectorized, *input_bn);
         if (plan.kernel == KernelId::implicit_gemm_backward_weight_1x1) {
             const WeightArguments wa = weight_arguments(plan, p, out, workspace);
-            return launch<KernelId::implicit_gemm_backward_weight_1x1_input_bn>(handle, plan.geometry, stream, text, p, in0, in1,
-                                                                                wa.target, wa.chunk, vectorized, *input_bn);
+            Geometry geometry = plan.geometry;
+            geometry.shared_bytes += kImplicitGemmInputBnWeightBytes;
+            return launch<KernelId::implicit_gemm_backward_weight_1x1_input_bn>(handle, geometry, stream, text, p, in0, in1, wa.target,
+                                                                                wa.chunk, vectorized, *input_bn);
         }
         return fail(CC_ERROR_INTERNAL, "launch_implicit_gemm: the input batch norm has no form of %s", kernel_name(plan.kernel));
     }

@@ -23,6 +23,9 @@ inline constexpr ImplicitGemmTile kImplicitGemmSquare{64, 64, 128, 30720}; // Sq
 inline constexpr ImplicitGemmTile kImplicitGemmWide{64, 128, 256, 46080};  // WideTile: cc_implicit_gemm_forward_3x3_wide_kernel
 inline constexpr ImplicitGemmTile kImplicitGemmFlat{32, 128, 128, 38400};  // FlatTile: cc_implicit_gemm_forward_3x3_flat_kernel
 inline constexpr std::int64_t kImplicitGemmTileK = 16;                     // kTileK: reduction indices per stage
+// The input-batch-norm weight gradients' table of their 64 channels' {mean, invstd, gamma, beta} past the pipeline's shared
+// memory (kInputBnWeightFloats in implicit_gemm.cu): added to the dynamic shared memory of their launches.
+inline constexpr unsigned kImplicitGemmInputBnWeightBytes = 1024;
 // The room the 3x3 forward kernels' x window has in a tile's shared memory (kWindowFloats in implicit_gemm.cu): what the
 // 3 stages of A leave: the square tile's 30 KiB less 3 x 5 KiB, the wide tile's 45 KiB less 3 x 5 KiB, the flat tile's
 // 37.5 KiB less 3 x 2.5 KiB.
