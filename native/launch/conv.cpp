@@ -260,6 +260,29 @@ cc_status plan_backward(const char* call, const cc_conv_problem* problem, const 
     return CC_SUCCESS;
 }
 
+// cc_conv_backward's checks of its tensors and workspace with both outputs given; cc_conv_backward_input_bn's too, where
+// x is z, dx is da, and bn's arrays are more inputs (`more`) the outputs must not overlap.
+struct Named {
+    const float* pointer;
+    const char* name;
+};
+cc_status check_backward_tensors(const char* call, const cc_conv_problem& p, const BackwardPlan& plan, Named x, const float* dy,
+                                 const float* w, Named dx, const float* dw, const void* workspace, std::size_t workspace_bytes,
+                                 std::initializer_list<Extent> more = {})
+{
+    CC_TRY(check_tensors(call, {{x.pointer, x.name}, {dy, "dy"}, {w, "w"}, {dx.pointer, dx.name}, {dw, "dw"}}));
+    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
+    const Extent ex{x.pointer, bytes(input_elements(p)), x.name}, edy{dy, bytes(output_elements(p)), "dy"},
+        ew{w, bytes(weight_elements(p)), "w"}, edx{dx.pointer, bytes(input_elements(p)), dx.name}, edw{dw, bytes(weight_elements(p)), "dw"};
+    CC_TRY(check_disjoint(call, {edx, edw}, {ex, edy, ew}));
+    CC_TRY(check_disjoint(call, {edx, edw}, more));
+    CC_TRY(check_disjoint(call, {edx}, {edw}));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    if (plan.workspace_bytes > 0)
+        CC_TRY(check_disjoint(call, {{workspace, static_cast<i64>(plan.workspace_bytes), "workspace"}}, {ex, edy, ew, edx, edw}));
+    return CC_SUCCESS;
+}
+
 // The tensors of a pass, as (input, input, output): their names and element counts.
 struct PassTensors {
     const char* names[3];
@@ -678,15 +701,7 @@ CC_API cc_status cc_conv_backward(cc_handle handle, const cc_conv_problem* probl
     BackwardPlan plan;
     CC_TRY(plan_backward(call, problem, options, &plan));
     const cc_conv_problem& p = *problem;
-    CC_TRY(check_tensors(call, {{x, "x"}, {dy, "dy"}, {w, "w"}, {dx, "dx"}, {dw, "dw"}}));
-    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
-    const Extent ex{x, bytes(input_elements(p)), "x"}, edy{dy, bytes(output_elements(p)), "dy"}, ew{w, bytes(weight_elements(p)), "w"},
-        edx{dx, bytes(input_elements(p)), "dx"}, edw{dw, bytes(weight_elements(p)), "dw"};
-    CC_TRY(check_disjoint(call, {edx, edw}, {ex, edy, ew}));
-    CC_TRY(check_disjoint(call, {edx}, {edw}));
-    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
-    if (plan.workspace_bytes > 0)
-        CC_TRY(check_disjoint(call, {{workspace, static_cast<i64>(plan.workspace_bytes), "workspace"}}, {ex, edy, ew, edx, edw}));
+    CC_TRY(check_backward_tensors(call, p, plan, {x, "x"}, dy, w, {dx, "dx"}, dw, workspace, workspace_bytes));
 
     const ConvText text{p};
     if (plan.fused && plan.data.implicit_gemm)
@@ -736,14 +751,8 @@ CC_API cc_status cc_conv_backward_input_bn(cc_handle handle, const cc_conv_probl
     CC_TRY(check_input_bn_plan(call, p, plan.data, CC_CONV_BACKWARD_DATA));
     CC_TRY(check_input_bn_plan(call, p, plan.weight, CC_CONV_BACKWARD_WEIGHT));
     CC_TRY(check_input_bn(call, p, bn, &e));
-    CC_TRY(check_tensors(call, {{z, "z"}, {dy, "dy"}, {w, "w"}, {da, "da"}, {dw, "dw"}}));
-    const Extent ez{z, bytes(input_elements(p)), "z"}, edy{dy, bytes(output_elements(p)), "dy"}, ew{w, bytes(weight_elements(p)), "w"},
-        eda{da, bytes(input_elements(p)), "da"}, edw{dw, bytes(weight_elements(p)), "dw"};
-    CC_TRY(check_disjoint(call, {eda, edw}, {ez, edy, ew, e.mean, e.invstd, e.gamma, e.beta}));
-    CC_TRY(check_disjoint(call, {eda}, {edw}));
-    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
-    if (plan.workspace_bytes > 0)
-        CC_TRY(check_disjoint(call, {{workspace, static_cast<i64>(plan.workspace_bytes), "workspace"}}, {ez, edy, ew, eda, edw}));
+    CC_TRY(check_backward_tensors(call, p, plan, {z, "z"}, dy, w, {da, "da"}, dw, workspace, workspace_bytes,
+                                  {e.mean, e.invstd, e.gamma, e.beta}));
     const ConvText text{p};
     if (plan.fused)
         return launch_implicit_gemm_backward(*handle, plan.launch, plan.data.implicit, plan.weight.implicit, p, z, dy, w, da, dw, workspace,
