@@ -75,7 +75,9 @@ extern "C" {
  * cc_conv_kernel_names.
  * 3.4 added the input's training batch norm (+ ReLU) applied by the 1x1 tensor-core convolution as it reads its input (a
  * prologue): cc_conv_input_bn_supported, cc_conv_forward_input_bn and cc_conv_backward_input_bn with cc_conv_input_bn, and
- * the statistics alone, cc_batchnorm_train_statistics and cc_batchnorm_train_statistics_from_stats. */
+ * the statistics alone, cc_batchnorm_train_statistics and cc_batchnorm_train_statistics_from_stats.
+ * 3.4 also added the training batch norm's backward sums in the 1x1 data gradient's store: cc_conv_bn_sum_slots,
+ * cc_conv_backward_data_bn_sums and cc_batchnorm_backward_from_sums. */
 #define CC_VERSION_MAJOR 3
 #define CC_VERSION_MINOR 4
 #define CC_VERSION_PATCH 0
@@ -312,6 +314,36 @@ CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* 
                                        const float* dy, const float* w, float* dx,
                                        void* workspace, size_t workspace_bytes, void* stream);
 
+/* The training-mode batch norm (+ ReLU) before a 1x1 convolution, z -> a = relu?(bn(z)) -> y = conv(a, w), with its
+ * backward's per-channel reduction done in the store of the convolution's data gradient, so that the batch norm's
+ * backward reads z and da once (cc_batchnorm_backward reads them twice):
+ *   cc_conv_backward_data_bn_sums    da = the data gradient (cc_conv_backward_data's bits), and per block of its kernel
+ *                                    and per input channel c, a slot of the sums of what cc_batchnorm_backward reduces
+ *                                    over the positions the block stored
+ *   cc_batchnorm_backward_from_sums  adds each channel's slots, then does what cc_batchnorm_backward does with z as its x
+ *                                    and da as its dy (the same outputs and conventions)
+ * A slot is CC_BN_SUMS_FLOATS_PER_SLOT floats {sum of g, sum of g * x_hat} (x_hat = (z - mean) * invstd; g = da, or 0 where
+ * the forward's ReLU mask, recomputed from z, is off); slot s of channel c starts at sums[CC_BN_SUMS_FLOATS_PER_SLOT *
+ * (c * slots + s)]. Each slot has one writer (no atomics), and the batch norm adds them in a fixed order: the same bits
+ * on every run. dgamma and dbeta differ from cc_batchnorm_backward's within rounding. */
+#define CC_BN_SUMS_FLOATS_PER_SLOT 2   /* {sum of g, sum of g * x_hat}; slot s of channel c at sums[2 * (c * slots + s)] */
+
+/* The slots per INPUT channel cc_conv_backward_data_bn_sums writes for the problem with these options (options may be
+ * NULL): sums needs c * slots * CC_BN_SUMS_FLOATS_PER_SLOT floats. Only the tensor-core (implicit-GEMM) data gradient of a
+ * 1x1 convolution with stride 1, no padding and groups 1 writes them; where the pass runs another variant (CC_ALGO_AUTO's
+ * choice, or the algo asked for), or options->accumulate is set (the sums are of da alone), CC_ERROR_NOT_SUPPORTED, and
+ * the caller runs cc_conv_backward_data and then cc_batchnorm_backward. */
+CC_API cc_status cc_conv_bn_sum_slots(const cc_conv_problem* problem, const cc_options* options, int* slots); /* slots per INPUT channel, or CC_ERROR_NOT_SUPPORTED + message */
+
+/* da = dL/da given dy (overwritten, cc_conv_backward_data's bits; options->accumulate must be 0), and the sums slots of the
+ * batch norm bn whose input is z (problem->c channels, the convolution's input shape; bn's four arrays and relu as in the
+ * forward that made a from z) into sums (sums_bytes at least c * slots * CC_BN_SUMS_FLOATS_PER_SLOT * 4, slots from
+ * cc_conv_bn_sum_slots with the same problem and options). One launch. CC_ERROR_NOT_SUPPORTED as cc_conv_bn_sum_slots.
+ * da and sums must not overlap each other or any input; the workspace is CC_CONV_BACKWARD_DATA's. */
+CC_API cc_status cc_conv_backward_data_bn_sums(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+        const cc_conv_input_bn* bn, const float* z, const float* dy, const float* w, float* da,
+        float* sums, size_t sums_bytes, void* workspace, size_t workspace_bytes, void* stream);
+
 /* dw = dL/dw given x and dy. */
 CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
                                          const float* x, const float* dy, float* dw,
@@ -414,6 +446,12 @@ CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_prob
                                        const float* x, const float* dy, const float* gamma, const float* beta,
                                        const float* save_mean, const float* save_invstd,
                                        float* dx, float* dgamma, float* dbeta, void* stream);
+/* cc_batchnorm_backward with dbeta and dgamma the fixed-order sums of the `slots` slots per channel that
+ * cc_conv_backward_data_bn_sums wrote for x = z and dy = da (problem->relu as bn->relu there): one launch, which reads x and
+ * dy once. The same outputs, ReLU and accumulate (into dx) conventions; sums is not overwritten, so the call can run again. */
+CC_API cc_status cc_batchnorm_backward_from_sums(cc_handle handle, const cc_batchnorm_problem* problem, const float* sums, int slots,
+        const float* x, const float* dy, const float* gamma, const float* beta, const float* save_mean, const float* save_invstd,
+        float* dx, float* dgamma, float* dbeta, void* stream);
 
 /* ---- element-wise ----------------------------------------------------------------------------------- */
 

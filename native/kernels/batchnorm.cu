@@ -17,6 +17,8 @@
 //   cc_batchnorm_train_forward_from_stats_kernel  grid (C, parts), block a multiple of 32 (256): the training forward
 //                                             from a convolution's statistics slots (below)
 //   cc_batchnorm_statistics_from_stats_kernel grid C, block 256: the same statistics, without y
+//   cc_batchnorm_backward_from_sums_kernel    grid (C, parts), block a multiple of 32 (256): the training backward from
+//                                             the sums slots a data-gradient convolution wrote (below)
 // Training forward = train_stats then apply; backward = backward_reduce then backward_data. The per-channel
 // reductions are split from the element-wise passes so that the element-wise work spreads over the whole
 // GPU even where C is small (16 channels would otherwise occupy 16 SMs).
@@ -55,19 +57,23 @@ static __device__ __forceinline__ int cc_bn_index(int j, int channel, int c, int
     return (sample * c + channel) * hw + (j - sample * hw);
 }
 
-// The backward's per-element terms, shared by every backward kernel: x_hat, and g = dy, or 0 where the fused ReLU's
-// mask (the forward's y > 0, recomputed with cc_bn_affine) is off.
-static __device__ __forceinline__ float cc_bn_masked_gradient(float x, float dy, float mu, float is, float ga, float be, int relu,
-                                                              float* x_hat)
-{
-    *x_hat = (x - mu) * is;
-    return relu && !(cc_bn_affine(x, mu, is, ga, be) > 0.0f) ? 0.0f : dy;
-}
-
 // dx = gamma * invstd / M * (M * g - dbeta - x_hat * dgamma).
 static __device__ __forceinline__ float cc_bn_input_gradient(float ga, float is, float m, float x_hat, float g, float dgamma, float dbeta)
 {
     return ga * is / m * fmaf(-x_hat, dgamma, m * g - dbeta);
+}
+
+// backward_data's element: dx[index] = gamma * invstd / M * (M * g - dbeta - x_hat * dgamma) from the channel's sums;
+// accumulate: the gradient rounded to fp32, then one rounded add (never contracted into the product), so the bits are
+// those of storing it and adding it to dx afterwards (cc_axpy_kernel with alpha 1). Shared by every backward kernel.
+static __device__ __forceinline__ void cc_bn_backward_element(int index, const float* x, const float* dy, float mu, float is, float ga,
+                                                              float be, int relu, float m, float dgamma, float dbeta, int accumulate,
+                                                              float* dx)
+{
+    float x_hat;
+    const float g = cc_bn_masked_gradient(x[index], dy[index], mu, is, ga, be, relu, &x_hat);
+    const float gradient = cc_bn_input_gradient(ga, is, m, x_hat, g, dgamma, dbeta);
+    dx[index] = accumulate ? cc_add_rn(dx[index], gradient) : gradient;
 }
 
 // The end of every training forward's statistics (thread 0 of a channel): save_mean and save_invstd for the backward,
@@ -193,12 +199,7 @@ extern "C" __global__ void cc_batchnorm_backward_data_kernel(int n, int c, int h
     const int channel = (index / hw) % c;
     const float m = (float)(n * hw);
     const float mu = mean[channel], is = invstd[channel], ga = gamma[channel];
-    float x_hat;
-    const float g = cc_bn_masked_gradient(x[index], dy[index], mu, is, ga, beta[channel], relu, &x_hat);
-    const float gradient = cc_bn_input_gradient(ga, is, m, x_hat, g, dgamma[channel], dbeta[channel]);
-    // Accumulating: the gradient rounded to fp32, then one rounded add (never contracted into the product above), so
-    // the bits are those of storing it and adding it to dx afterwards (cc_axpy_kernel with alpha 1).
-    dx[index] = accumulate ? cc_add_rn(dx[index], gradient) : gradient;
+    cc_bn_backward_element(index, x, dy, mu, is, ga, beta[channel], relu, m, dgamma[channel], dbeta[channel], accumulate, dx);
 }
 
 #if CC_HAS_CLUSTERS
@@ -315,13 +316,8 @@ extern "C" __global__ void CC_CLUSTER_DIMS(CC_BN_CLUSTER_BLOCKS, 1, 1)
 
     // backward_data's expression with the cluster's totals for dbeta and dgamma.
     const float mf = (float)m;
-    for (unsigned j = first; j < (unsigned)m; j += stride) {
-        const int index = cc_bn_index(j, channel, c, hw);
-        float x_hat;
-        const float g = cc_bn_masked_gradient(x[index], dy[index], mu, is, ga, be, relu, &x_hat);
-        const float gradient = cc_bn_input_gradient(ga, is, mf, x_hat, g, total_g_xhat, total_g);
-        dx[index] = accumulate ? cc_add_rn(dx[index], gradient) : gradient;
-    }
+    for (unsigned j = first; j < (unsigned)m; j += stride)
+        cc_bn_backward_element(cc_bn_index(j, channel, c, hw), x, dy, mu, is, ga, be, relu, mf, total_g_xhat, total_g, accumulate, dx);
     cc_cluster_sync(); // no block exits while another may still read its partials
 #else
     cc_unused(n, c, hw, x, dy, gamma, beta, mean, invstd, relu, accumulate, dgamma, dbeta, dx);
@@ -442,6 +438,41 @@ extern "C" __global__ void cc_batchnorm_train_forward_from_stats_kernel(int n, i
     }
 }
 
+// ---- Training backward from the sums a data-gradient convolution wrote in its store ----
+// The 1x1 convolution whose data gradient is dy here (implicit_gemm.cu, store_bn_sums) left, per channel, `slots` slots
+// of {sum of g, sum of g * x_hat} over the positions each of its block columns stored, slot s of channel c at
+// sums[2 (c slots + s)]. Each block adds its channel's slots in a fixed order, as the statistics kernel above combines
+// its slots (thread t: slots t, t + blockDim, ... in turn), then cc_block_sum's trees, which depends only on (slots, blockDim): every block of a channel,
+// every run and every emulator worker count gets the same dbeta and dgamma. dx then needs one read of x and dy.
+extern "C" __global__ void cc_batchnorm_backward_from_sums_kernel(int n, int c, int hw, int slots, const float* __restrict__ sums,
+                                                                  const float* __restrict__ x, const float* __restrict__ dy,
+                                                                  const float* __restrict__ gamma, const float* __restrict__ beta,
+                                                                  const float* __restrict__ mean, const float* __restrict__ invstd,
+                                                                  int relu, int accumulate, float* __restrict__ dgamma,
+                                                                  float* __restrict__ dbeta, float* __restrict__ dx)
+{
+    CC_STATIC_SHARED(float, scratch, [CC_MAX_WARPS]);
+    const int channel = blockIdx.x;
+    const int m = n * hw;
+    const float* slot = sums + 2 * channel * slots; // the launcher keeps 2 c slots within 2^31 - 1
+
+    float sum_g = 0.0f, sum_g_xhat = 0.0f;
+    for (unsigned s = threadIdx.x; s < (unsigned)slots; s += blockDim.x) {
+        sum_g += slot[2 * s];
+        sum_g_xhat += slot[2 * s + 1];
+    }
+    const float total_g = cc_block_sum(sum_g, scratch);
+    const float total_g_xhat = cc_block_sum(sum_g_xhat, scratch);
+    if (blockIdx.y == 0 && threadIdx.x == 0) {
+        dbeta[channel] = total_g;
+        dgamma[channel] = total_g_xhat;
+    }
+
+    const float mu = mean[channel], is = invstd[channel], ga = gamma[channel], be = beta[channel], mf = (float)m;
+    for (unsigned j = blockIdx.y * blockDim.x + threadIdx.x; j < (unsigned)m; j += gridDim.y * blockDim.x)
+        cc_bn_backward_element(cc_bn_index(j, channel, c, hw), x, dy, mu, is, ga, be, relu, mf, total_g_xhat, total_g, accumulate, dx);
+}
+
 CC_REGISTER_KERNEL(cc_batchnorm_train_stats_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_apply_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_eval_forward_kernel);
@@ -449,5 +480,6 @@ CC_REGISTER_KERNEL(cc_batchnorm_backward_reduce_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_backward_data_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_train_forward_from_stats_kernel);
 CC_REGISTER_KERNEL(cc_batchnorm_statistics_from_stats_kernel);
+CC_REGISTER_KERNEL(cc_batchnorm_backward_from_sums_kernel);
 CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_train_forward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);
 CC_REGISTER_CLUSTER_KERNEL(cc_batchnorm_backward_cluster_kernel, CC_BN_CLUSTER_BLOCKS, 1, 1);

@@ -12,7 +12,8 @@
 //                     no padding, groups 1) may read x as z and multiply a = relu?(training bn(z)) (the *_input_bn
 //                     kernels, ForwardInputBn), as may the 1x1 weight gradient (WeightInputBn)
 //   backward data 1x1 dx[n, c, p, q]        = sum_k w[k, c] . dy[n, k, p, q]   (stride 1, no padding, groups 1)
-//                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy
+//                     M = C, N = N*P*Q, Kr = K; A = w^T (contiguous along M), B = dy; its store may also write per-block
+//                     sums of the training batch norm's backward beside dx (store_bn_sums)
 //   backward data 3x3 dx[n, g Cg + c, h, w]  = sum_(k,r',s') w[g Kg + k, c, 2-r', 2-s'] . dy[n, g Kg + k, h - (2-pad) + r', ...]
 //                     (stride 1 or 2): the forward convolution of dy (stride 2: dilated, a zero between neighbours)
 //                     with the turned filter and padding 2 - pad;
@@ -724,6 +725,31 @@ __device__ __forceinline__ void row_sums(float (&sums)[T::kFragsM][2], const boo
     __syncthreads(); // scratch is free again
 }
 
+// Which of the thread's accumulator columns are positions of the matrix (below `positions`).
+template <class T>
+__device__ __forceinline__ void valid_columns(bool (&valid)[T::kFragsN][2], int col0, int positions)
+{
+    CC_UNROLL
+    for (int j = 0; j < T::kFragsN; ++j)
+        CC_UNROLL
+        for (int odd = 0; odd < 2; ++odd) valid[j][odd] = col0 + acc_col<T>(j, odd) < positions;
+}
+
+// After row_sums: write(i, half, row) for each row below `rows` of the thread's, by one thread per row (the first warp of
+// the row's warps, lane 4 g): the one writer of each slot.
+template <class T, class Write>
+__device__ __forceinline__ void write_row_slots(int rows, int row0, Write write)
+{
+    if ((int)threadIdx.x / 32 % T::kWarpsN != 0 || threadIdx.x % 4 != 0) return;
+    CC_UNROLL
+    for (int i = 0; i < T::kFragsM; ++i)
+        CC_UNROLL
+        for (int half = 0; half < 2; ++half) {
+            const int row = row0 + acc_row<T>(i, half);
+            if (row < rows) write(i, half, row);
+        }
+}
+
 // Writes the block's slot of each of its channels (rows below `rows`): {count, mean, squared deviations} of the values
 // in acc over the valid columns (positions below `positions`). Reuses the pipeline's shared memory, once every warp is
 // past its last fragment read.
@@ -735,10 +761,7 @@ __device__ __forceinline__ void store_statistics(const float (&acc)[T::kFragsM][
     CC_DYNAMIC_SHARED(float, scratch);
     __syncthreads();
     bool valid[T::kFragsN][2];
-    CC_UNROLL
-    for (int j = 0; j < T::kFragsN; ++j)
-        CC_UNROLL
-        for (int odd = 0; odd < 2; ++odd) valid[j][odd] = col0 + acc_col<T>(j, odd) < positions;
+    valid_columns<T>(valid, col0, positions);
     const int count = positions - col0 < T::kCols ? positions - col0 : T::kCols;
     float mean[T::kFragsM][2], squares[T::kFragsM][2];
     row_sums<T>(mean, valid, scratch, [&](int i, int j, int e) { return acc[i][j][e]; });
@@ -750,18 +773,12 @@ __device__ __forceinline__ void store_statistics(const float (&acc)[T::kFragsM][
         const float d = acc[i][j][e] - mean[i][e / 2];
         return d * d;
     });
-    if ((int)threadIdx.x / 32 % T::kWarpsN != 0 || threadIdx.x % 4 != 0) return; // one writer per row
-    CC_UNROLL
-    for (int i = 0; i < T::kFragsM; ++i)
-        CC_UNROLL
-        for (int half = 0; half < 2; ++half) {
-            const int row = row0 + acc_row<T>(i, half);
-            if (row >= rows) continue;
-            float* slot = stats + 3 * ((channel0 + row) * (int)gridDim.x + (int)blockIdx.x);
-            slot[0] = (float)count;
-            slot[1] = mean[i][half];
-            slot[2] = squares[i][half];
-        }
+    write_row_slots<T>(rows, row0, [&](int i, int half, int row) {
+        float* slot = stats + 3 * ((channel0 + row) * (int)gridDim.x + (int)blockIdx.x);
+        slot[0] = (float)count;
+        slot[1] = mean[i][half];
+        slot[2] = squares[i][half];
+    });
 }
 
 // store_activation for a data gradient: overwriting dx, or adding into it.
@@ -771,6 +788,60 @@ __device__ __forceinline__ void store_gradient(const float (&acc)[T::kFragsM][T:
 {
     if (accumulate) store_activation<T, true>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
     else store_activation<T, false>(acc, dx, rows, row0, channel0, positions, col0, P, Q, image, plane);
+}
+
+// ---- The training batch norm's backward sums in the 1x1 data gradient's epilogue (cc_conv_backward_data_bn_sums) ----
+// In z -> a = relu?(bn(z)) -> y = conv1x1(a), the data gradient's da is the batch norm's dy. While the block stores its
+// da tile, it also writes, per input channel c it covers, one slot {sum of g, sum of g * x_hat} over the positions it
+// stored, with g and x_hat of cc_batchnorm_backward_reduce_kernel (cc_bn_masked_gradient: x_hat = (z - mean) invstd, g =
+// da masked by the forward's relu mask recomputed from z). Slot at.x of channel c is sums[2 (c at.grid.x + at.x) + {0,
+// 1}]: one writer per (block column, channel), no atomics; the sums use row_sums's fixed order, and
+// cc_batchnorm_backward_from_sums_kernel (batchnorm.cu) combines a channel's slots in a fixed order.
+struct BnSumsTarget {
+    const float* mean;   // the batch norm's saved statistics and affine parameters, C each
+    const float* invstd;
+    const float* gamma;
+    const float* beta;
+    int relu;
+    const float* z;      // the batch norm's input: dx's shape
+    float* sums;         // C * at.grid.x slots of 2 floats
+};
+
+// After the tile's store: acc becomes g, then g * x_hat (in place, each a pass over the valid elements that reads z at
+// dx's index), and each pass's row sums go to the slot. The channel's four parameters are loaded once per row.
+template <class T>
+__device__ __forceinline__ void store_bn_sums(float (&acc)[T::kFragsM][T::kFragsN][4], const BnSumsTarget& bn, int rows, int row0,
+                                              int positions, int col0, int P, int Q, int image, int plane, const cc_block_place& at)
+{
+    static_assert(T::kRows * T::kWarpsN * 4 <= T::kSharedBytes, "the row sums fit the pipeline's shared memory");
+    CC_DYNAMIC_SHARED(float, scratch);
+    __syncthreads(); // every warp is past its last fragment read: the pipeline's shared memory is scratch now
+    bool valid[T::kFragsN][2];
+    valid_columns<T>(valid, col0, positions);
+    const float* z = bn.z;
+    const int relu = bn.relu;
+    store_tile<T>(acc, rows, row0, 0, positions, col0, P, Q, image, plane, [&](int channel) {
+        const float mu = __ldg(bn.mean + channel), is = __ldg(bn.invstd + channel), ga = __ldg(bn.gamma + channel),
+                    be = __ldg(bn.beta + channel);
+        return [=](int index, float& value) {
+            float x_hat;
+            value = cc_bn_masked_gradient(__ldg(z + index), value, mu, is, ga, be, relu, &x_hat);
+        };
+    });
+    float sum_g[T::kFragsM][2], sum_g_xhat[T::kFragsM][2];
+    row_sums<T>(sum_g, valid, scratch, [&](int i, int j, int e) { return acc[i][j][e]; });
+    store_tile<T>(acc, rows, row0, 0, positions, col0, P, Q, image, plane, [&](int channel) {
+        const float mu = __ldg(bn.mean + channel), is = __ldg(bn.invstd + channel);
+        return [=](int index, float& value) {
+            value *= cc_bn_x_hat(__ldg(z + index), mu, is);
+        };
+    });
+    row_sums<T>(sum_g_xhat, valid, scratch, [&](int i, int j, int e) { return acc[i][j][e]; });
+    write_row_slots<T>(rows, row0, [&](int i, int half, int row) {
+        float* slot = bn.sums + 2 * (row * at.grid.x + at.x); // CC_BN_SUMS_FLOATS_PER_SLOT
+        slot[0] = sum_g[i][half];
+        slot[1] = sum_g_xhat[i][half];
+    });
 }
 
 __device__ Activation activation_of(const cc_conv_problem& pr, const float* base, int channels_total)
@@ -1096,10 +1167,12 @@ __device__ __forceinline__ void backward_data(const cc_conv_problem& pr, const f
 }
 
 // dx = sum_k w[k, c] dy[n, k, p, q] for 1x1 filters, stride 1, no padding, groups 1: M = C, N = N*P*Q, Kr = K.
-// vectorized bit 0: w^T (C % 4 == 0); bit 1: dy (P*Q % 4 == 0).
-template <class T>
+// vectorized bit 0: w^T (C % 4 == 0); bit 1: dy (P*Q % 4 == 0). BnSums: after storing dx (overwritten: the launcher never
+// accumulates then), the block's batch-norm backward slots (store_bn_sums, `bn`); without it `bn` is never read and the
+// body is the plain kernel's.
+template <class T, bool BnSums = false>
 __device__ __forceinline__ void backward_data_1x1(const cc_conv_problem& pr, const float* dy, const float* w, float* dx, int vectorized,
-                                                  int accumulate, const cc_block_place& at)
+                                                  int accumulate, const cc_block_place& at, const BnSumsTarget& bn = BnSumsTarget{})
 {
     const int row0 = at.y * T::kRows, col0 = at.x * T::kCols;
     Activation grad = gradient_of(pr, dy);
@@ -1108,6 +1181,7 @@ __device__ __forceinline__ void backward_data_1x1(const cc_conv_problem& pr, con
     float acc[T::kFragsM][T::kFragsN][4];
     reduce<T, kKMajor, kKMajor>(a, b, 0, pr.k, acc);
     store_gradient<T>(acc, dx, pr.c, row0, 0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, accumulate);
+    if (BnSums) store_bn_sums<T>(acc, bn, pr.c, row0, grad.positions, col0, pr.h, pr.w, pr.c * pr.h * pr.w, pr.h * pr.w, at);
 }
 
 // The fused backward pass (cheapconv/fused_grid.h): the launch's first blocks compute the weight gradient of an R x S
@@ -1173,6 +1247,18 @@ extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::k
                                                                                                 int accumulate)
 {
     backward_data_1x1<SquareTile>(pr, dy, w, dx, vectorized, accumulate, cc_own_place());
+}
+
+// The same, and the training batch norm's backward slots of dx (store_bn_sums): the batch norm before the convolution
+// has input z, saved statistics bn_mean / bn_invstd, parameters bn_gamma / bn_beta and ReLU bn_relu; `sums` holds
+// CC_BN_SUMS_FLOATS_PER_SLOT * C * gridDim.x floats. dx is overwritten.
+extern "C" __global__ void __launch_bounds__(SquareTile::kThreads, SquareTile::kMinBlocksPerSm) cc_implicit_gemm_backward_data_1x1_bn_sums_kernel(
+    cc_conv_problem pr, const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, int vectorized,
+    const float* __restrict__ bn_mean, const float* __restrict__ bn_invstd, const float* __restrict__ bn_gamma,
+    const float* __restrict__ bn_beta, int bn_relu, const float* __restrict__ z, float* __restrict__ sums)
+{
+    const BnSumsTarget bn{bn_mean, bn_invstd, bn_gamma, bn_beta, bn_relu, z, sums};
+    backward_data_1x1<SquareTile, true>(pr, dy, w, dx, vectorized, 0, cc_own_place(), bn);
 }
 
 // dx = the data gradient for 3x3 filters with stride 1, padding at most 2, any groups (every dx pixel is written), dy
@@ -1284,6 +1370,7 @@ CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_wide_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_forward_3x3_flat_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_1x1_kernel);
+CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_1x1_bn_sums_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_data_3x3_stride2_kernel);
 CC_REGISTER_KERNEL(cc_implicit_gemm_backward_weight_1x1_kernel);

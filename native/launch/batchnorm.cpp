@@ -111,18 +111,54 @@ cc_status check_train_forward(const char* call, cc_handle handle, const cc_batch
                            {save_invstd, ch, "save_invstd"}});
 }
 
-// The slots argument of the calls that read a convolution's statistics: positive, within the kernels' 32-bit indices,
-// stats given; its bytes.
-cc_status check_slots(const char* call, const cc_batchnorm_problem& p, const float* stats, int slots, i64* bytes)
+// What both training backwards check: the handle, the descriptor, and the tensors (non-NULL, aligned; dx, dgamma and
+// dbeta apart from every input and each other). beta may be NULL without the ReLU: *beta_or_gamma is what the kernels
+// get for it then (gamma; they never read it).
+cc_status check_backward(const char* call, cc_handle handle, const cc_batchnorm_problem* problem, const float* x, const float* dy,
+                         const float* gamma, const float* beta, const float* save_mean, const float* save_invstd, const float* dx,
+                         const float* dgamma, const float* dbeta, const float** beta_or_gamma)
+{
+    CC_TRY(prepare(call, handle, problem));
+    const cc_batchnorm_problem& p = *problem;
+    if (p.relu != 0 && beta == nullptr)
+        return fail(CC_ERROR_INVALID_VALUE, "%s: beta is NULL, but relu is set: the backward recomputes the ReLU mask from beta", call);
+    *beta_or_gamma = beta != nullptr ? beta : gamma;
+    CC_TRY(check_tensors(call, {{x, "x"}, {dy, "dy"}, {gamma, "gamma"}, {*beta_or_gamma, "beta"}, {save_mean, "save_mean"},
+                                {save_invstd, "save_invstd"}, {dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}}));
+    const i64 t = tensor_bytes(p), ch = channel_bytes(p);
+    const Extent ex{x, t, "x"}, edy{dy, t, "dy"}, egamma{gamma, ch, "gamma"}, ebeta{*beta_or_gamma, ch, "beta"},
+        emean{save_mean, ch, "save_mean"}, einvstd{save_invstd, ch, "save_invstd"}, edgamma{dgamma, ch, "dgamma"},
+        edbeta{dbeta, ch, "dbeta"};
+    CC_TRY(check_disjoint(call, {{dx, t, "dx"}}, {ex, edy, egamma, ebeta, emean, einvstd, edgamma, edbeta}));
+    CC_TRY(check_disjoint(call, {edgamma, edbeta}, {ex, edy, egamma, ebeta, emean, einvstd}));
+    return check_disjoint(call, {edgamma}, {edbeta});
+}
+
+// What both from-slots calls check of their slots (after the rest of their arguments): a positive count whose floats the
+// kernel indexes with 32 bits, a non-NULL aligned pointer, apart from every output.
+cc_status check_slots(const char* call, const cc_batchnorm_problem& p, int slots, int floats_per_slot, const float* values, const char* name,
+                      std::initializer_list<Extent> outputs)
 {
     CC_TRY(check_positive(call, "slots", slots));
-    const i64 floats = product({p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT});
+    const i64 floats = product({p.c, slots, floats_per_slot});
     if (floats > kMaxElements)
-        return fail(CC_ERROR_INVALID_VALUE, "%s: %d channels x %d slots x %d floats of statistics pass the kernel's 32-bit indices", call,
-                    p.c, slots, CC_BN_STATS_FLOATS_PER_SLOT);
-    CC_TRY(check_tensors(call, {{stats, "stats"}}));
-    *bytes = floats * static_cast<i64>(sizeof(float));
-    return CC_SUCCESS;
+        return fail(CC_ERROR_INVALID_VALUE, "%s: %d channels x %d slots x %d floats of %s pass the kernel's 32-bit indices", call, p.c,
+                    slots, floats_per_slot, name);
+    CC_TRY(check_tensors(call, {{values, name}}));
+    return check_disjoint(call, outputs, {{values, floats * static_cast<i64>(sizeof(float)), name}});
+}
+
+// The from-slots kernels' grid (C, parts): each part works on its share of the channel after combining all of the
+// channel's slots (a few KiB), so the parts grow with the channel, up to CC_BN_CLUSTER_BLOCKS, at about 16 elements per
+// thread. The geometry depends only on the shape: the same bits on every launch.
+Geometry slots_geometry(const cc_batchnorm_problem& p)
+{
+    const i64 per_channel = product({p.n, p.h, p.w});
+    Geometry g;
+    g.grid.x = static_cast<unsigned>(p.c);
+    g.grid.y = static_cast<unsigned>(std::clamp<i64>((per_channel + 16 * kReductionBlock - 1) / (16 * kReductionBlock), 1, CC_BN_CLUSTER_BLOCKS));
+    g.block.x = kReductionBlock;
+    return g;
 }
 
 } // namespace
@@ -161,21 +197,11 @@ CC_API cc_status cc_batchnorm_train_forward_from_stats(cc_handle handle, const c
     constexpr const char* call = "cc_batchnorm_train_forward_from_stats";
     CC_TRY(check_train_forward(call, handle, problem, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd));
     const cc_batchnorm_problem& p = *problem;
-    i64 stats_bytes = 0;
-    CC_TRY(check_slots(call, p, stats, slots, &stats_bytes));
     const i64 ch = channel_bytes(p);
-    CC_TRY(check_disjoint(call,
-                          {{y, tensor_bytes(p), "y"}, {running_mean, ch, "running_mean"}, {running_var, ch, "running_var"},
-                           {save_mean, ch, "save_mean"}, {save_invstd, ch, "save_invstd"}},
-                          {{stats, stats_bytes, "stats"}}));
-    // One block per channel and part: each part applies to its share of the channel after combining all of its slots (a
-    // few KiB), so the parts grow with the channel, up to CC_BN_CLUSTER_BLOCKS, at about 16 elements per thread.
-    const i64 per_channel = product({p.n, p.h, p.w});
-    Geometry g;
-    g.grid.x = static_cast<unsigned>(p.c);
-    g.grid.y = static_cast<unsigned>(std::clamp<i64>((per_channel + 16 * kReductionBlock - 1) / (16 * kReductionBlock), 1, CC_BN_CLUSTER_BLOCKS));
-    g.block.x = kReductionBlock;
-    return launch<KernelId::batchnorm_train_forward_from_stats>(*handle, g, stream, BatchNormText{p}, p.n, p.c, p.h * p.w, slots, stats, x,
+    CC_TRY(check_slots(call, p, slots, CC_BN_STATS_FLOATS_PER_SLOT, stats, "stats",
+                       {{y, tensor_bytes(p), "y"}, {running_mean, ch, "running_mean"}, {running_var, ch, "running_var"},
+                        {save_mean, ch, "save_mean"}, {save_invstd, ch, "save_invstd"}}));
+    return launch<KernelId::batchnorm_train_forward_from_stats>(*handle, slots_geometry(p), stream, BatchNormText{p}, p.n, p.c, p.h * p.w, slots, stats, x,
                                                                 gamma, beta, p.momentum, p.eps, running_mean, running_var, save_mean,
                                                                 save_invstd, p.relu != 0 ? 1 : 0, y);
 }
@@ -207,9 +233,11 @@ CC_API cc_status cc_batchnorm_train_statistics_from_stats(cc_handle handle, cons
     constexpr const char* call = "cc_batchnorm_train_statistics_from_stats";
     CC_TRY(prepare(call, handle, problem));
     const cc_batchnorm_problem& p = *problem;
-    i64 stats_bytes = 0;
-    CC_TRY(check_slots(call, p, stats, slots, &stats_bytes));
-    CC_TRY(check_statistics(call, p, running_mean, running_var, save_mean, save_invstd, {{stats, stats_bytes, "stats"}}));
+    CC_TRY(check_statistics(call, p, running_mean, running_var, save_mean, save_invstd, {}));
+    const i64 ch = channel_bytes(p);
+    CC_TRY(check_slots(call, p, slots, CC_BN_STATS_FLOATS_PER_SLOT, stats, "stats",
+                       {{running_mean, ch, "running_mean"}, {running_var, ch, "running_var"}, {save_mean, ch, "save_mean"},
+                        {save_invstd, ch, "save_invstd"}}));
     // cc_batchnorm_train_forward_from_stats's block size: the combination's order depends on it (and on slots) only.
     return launch<KernelId::batchnorm_statistics_from_stats>(*handle, block_per_item_geometry(p.c, kReductionBlock), stream,
                                                              BatchNormText{p}, p.n, p.c, p.h * p.w, slots, stats, p.momentum, p.eps,
@@ -239,23 +267,10 @@ CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_prob
                                        float* dx, float* dgamma, float* dbeta, void* stream)
 {
     constexpr const char* call = "cc_batchnorm_backward";
-    CC_TRY(prepare(call, handle, problem));
+    const float* beta_or_gamma = nullptr;
+    CC_TRY(check_backward(call, handle, problem, x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, &beta_or_gamma));
     const cc_batchnorm_problem& p = *problem;
     const int relu = p.relu != 0 ? 1 : 0;
-    if (relu && beta == nullptr)
-        return fail(CC_ERROR_INVALID_VALUE, "%s: beta is NULL, but relu is set: the backward recomputes the ReLU mask from beta", call);
-    // Without the ReLU the kernels never read beta; gamma stands in for a NULL one.
-    const float* beta_or_gamma = beta != nullptr ? beta : gamma;
-    CC_TRY(check_tensors(call, {{x, "x"}, {dy, "dy"}, {gamma, "gamma"}, {beta_or_gamma, "beta"}, {save_mean, "save_mean"},
-                                {save_invstd, "save_invstd"}, {dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}}));
-    const i64 t = tensor_bytes(p), ch = channel_bytes(p);
-    const Extent ex{x, t, "x"}, edy{dy, t, "dy"}, egamma{gamma, ch, "gamma"}, ebeta{beta_or_gamma, ch, "beta"},
-        emean{save_mean, ch, "save_mean"}, einvstd{save_invstd, ch, "save_invstd"}, edgamma{dgamma, ch, "dgamma"},
-        edbeta{dbeta, ch, "dbeta"};
-    CC_TRY(check_disjoint(call, {{dx, t, "dx"}}, {ex, edy, egamma, ebeta, emean, einvstd, edgamma, edbeta}));
-    CC_TRY(check_disjoint(call, {edgamma, edbeta}, {ex, edy, egamma, ebeta, emean, einvstd}));
-    CC_TRY(check_disjoint(call, {edgamma}, {edbeta}));
-
     const int hw = p.h * p.w;
     const BatchNormText text{p};
     if (use_cluster_kernels(*handle, p))
@@ -267,6 +282,23 @@ CC_API cc_status cc_batchnorm_backward(cc_handle handle, const cc_batchnorm_prob
     return launch<KernelId::batchnorm_backward_data>(*handle, elementwise_geometry(elements(p)), stream, text, p.n, p.c, hw, x, dy,
                                                      gamma, beta_or_gamma, save_mean, save_invstd, dgamma, dbeta, relu,
                                                      p.accumulate != 0 ? 1 : 0, dx);
+}
+
+CC_API cc_status cc_batchnorm_backward_from_sums(cc_handle handle, const cc_batchnorm_problem* problem, const float* sums, int slots,
+                                                 const float* x, const float* dy, const float* gamma, const float* beta,
+                                                 const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta,
+                                                 void* stream)
+{
+    constexpr const char* call = "cc_batchnorm_backward_from_sums";
+    const float* beta_or_gamma = nullptr;
+    CC_TRY(check_backward(call, handle, problem, x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, &beta_or_gamma));
+    const cc_batchnorm_problem& p = *problem;
+    const i64 ch = channel_bytes(p);
+    CC_TRY(check_slots(call, p, slots, CC_BN_SUMS_FLOATS_PER_SLOT, sums, "sums",
+                       {{dx, tensor_bytes(p), "dx"}, {dgamma, ch, "dgamma"}, {dbeta, ch, "dbeta"}}));
+    return launch<KernelId::batchnorm_backward_from_sums>(*handle, slots_geometry(p), stream, BatchNormText{p}, p.n, p.c, p.h * p.w, slots,
+                                                          sums, x, dy, gamma, beta_or_gamma, save_mean, save_invstd, p.relu != 0 ? 1 : 0,
+                                                          p.accumulate != 0 ? 1 : 0, dgamma, dbeta, dx);
 }
 
 } // extern "C"

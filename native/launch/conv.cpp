@@ -384,6 +384,30 @@ cc_status check_epilogue(const char* call, const cc_conv_problem& p, const cc_co
     return check_disjoint(call, {ey}, {eactivated});
 }
 
+// The slots per channel of a batch-norm epilogue: `count`, one per block column of the plan's grid, so long as the
+// batch-norm kernel that reads them indexes channels x slots x floats_per_slot with 32 bits (else CC_ERROR_NOT_SUPPORTED,
+// naming the calls to run `instead`).
+cc_status slots_of(const char* call, i64 count, int channels, int floats_per_slot, const char* instead, int* slots)
+{
+    if (product({channels, count, floats_per_slot}) > kMaxElements)
+        return fail(CC_ERROR_NOT_SUPPORTED, "%s: %lld slots per channel for %d channels pass the batch-norm kernel's 32-bit indices: run %s instead",
+                    call, static_cast<long long>(count), channels, instead);
+    *slots = static_cast<int>(count);
+    return CC_SUCCESS;
+}
+
+// That `name` (bytes long) holds channels x slots slots of floats_per_slot floats (slots from the call `query`); *needed:
+// the bytes they take.
+cc_status check_slot_bytes(const char* call, const char* name, std::size_t bytes, int channels, int slots, int floats_per_slot,
+                           const char* query, i64* needed)
+{
+    *needed = product({channels, slots, floats_per_slot, static_cast<i64>(sizeof(float))});
+    if (bytes < static_cast<std::size_t>(*needed))
+        return fail(CC_ERROR_INVALID_VALUE, "%s: %s holds %zu bytes, but %d channels x %d slots (%s) x %d floats need %lld", call, name,
+                    bytes, channels, slots, query, floats_per_slot, static_cast<long long>(*needed));
+    return CC_SUCCESS;
+}
+
 // The forward plan of cc_conv_forward_bn_stats and its statistics slots per output channel: the implicit-GEMM forward
 // kernels (store_statistics in kernels/implicit_gemm.cu) and the tiled ones (block_statistics in kernels/conv2d_tiled.cu)
 // write them, one slot per block column of their grid; the direct and GEMM kernels do not.
@@ -397,25 +421,28 @@ cc_status plan_bn_stats(const char* call, const cc_conv_problem* problem, const 
                     "cc_batchnorm_train_forward instead",
                     call, kernel_name(pass_kernel(*plan, CC_CONV_FORWARD)));
     const i64 count = plan->implicit_gemm ? plan->implicit.geometry.grid.x : tiled_stats_slots(plan->tiled_plan);
-    if (product({problem->k, count, CC_BN_STATS_FLOATS_PER_SLOT}) > kMaxElements)
-        return fail(CC_ERROR_NOT_SUPPORTED,
-                    "%s: %lld slots per channel for %d channels pass the batch-norm kernel's 32-bit indices: run cc_conv_forward and then "
-                    "cc_batchnorm_train_forward instead",
-                    call, static_cast<long long>(count), problem->k);
-    *slots = static_cast<int>(count);
-    return CC_SUCCESS;
+    return slots_of(call, count, problem->k, CC_BN_STATS_FLOATS_PER_SLOT, "cc_conv_forward and then cc_batchnorm_train_forward", slots);
 }
 
-// The bytes cc_conv_forward_bn_stats and cc_conv_forward_input_bn write into stats (k channels x `slots` slots), checked
-// against what the caller gave.
-cc_status check_stats_bytes(const char* call, const cc_conv_problem& p, int slots, std::size_t stats_bytes, i64* needed)
+// The data-gradient plan of cc_conv_backward_data_bn_sums and its sums slots per input channel: only the 1x1 implicit-GEMM
+// data-gradient kernel writes them (store_bn_sums in kernels/implicit_gemm.cu), one slot per block column of its grid.
+// The sums are of da alone, so accumulate is refused.
+cc_status plan_bn_sums(const char* call, const cc_conv_problem* problem, const cc_options* options, ConvPlan* plan, int* slots)
 {
-    *needed = product({p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<i64>(sizeof(float))});
-    if (stats_bytes < static_cast<std::size_t>(*needed))
-        return fail(CC_ERROR_INVALID_VALUE,
-                    "%s: stats holds %zu bytes, but %d channels x %d slots (cc_conv_bn_stats_slots) x %d floats need %lld", call,
-                    stats_bytes, p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, static_cast<long long>(*needed));
-    return CC_SUCCESS;
+    CC_TRY(plan_pass(call, problem, CC_CONV_BACKWARD_DATA, options, plan));
+    if (plan->accumulate)
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: options->accumulate is set, but the batch-norm sums are of da alone: run cc_conv_backward_data and then "
+                    "cc_batchnorm_backward instead",
+                    call);
+    if (!plan->implicit_gemm || plan->implicit.kernel != KernelId::implicit_gemm_backward_data_1x1)
+        return fail(CC_ERROR_NOT_SUPPORTED,
+                    "%s: only the tensor-core (implicit-GEMM) data gradient of a 1x1 convolution with stride 1, no padding and groups 1 "
+                    "writes batch-norm sums, and this problem's data gradient runs %s with these options: run cc_conv_backward_data "
+                    "and then cc_batchnorm_backward instead",
+                    call, kernel_name(pass_kernel(*plan, CC_CONV_BACKWARD_DATA)));
+    return slots_of(call, plan->implicit.geometry.grid.x, problem->c, CC_BN_SUMS_FLOATS_PER_SLOT,
+                    "cc_conv_backward_data and then cc_batchnorm_backward", slots);
 }
 
 // ---- The input's training batch norm applied by the 1x1 kernels as they read (cc_conv_input_bn) ----
@@ -606,7 +633,7 @@ CC_API cc_status cc_conv_forward_bn_stats(cc_handle handle, const cc_conv_proble
     CC_TRY(check_tensors(call, {{x, "x"}, {w, "w"}, {y, "y"}, {stats, "stats"}}));
     if (residual != nullptr) CC_TRY(check_tensors(call, {{residual, "residual"}}));
     i64 needed = 0;
-    CC_TRY(check_stats_bytes(call, p, slots, stats_bytes, &needed));
+    CC_TRY(check_slot_bytes(call, "stats", stats_bytes, p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, "cc_conv_bn_stats_slots", &needed));
     const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
     const Extent ex{x, bytes(input_elements(p)), "x"}, ew{w, bytes(weight_elements(p)), "w"},
         eresidual{residual, residual != nullptr ? bytes(output_elements(p)) : 0, "residual"}, ey{y, bytes(output_elements(p)), "y"},
@@ -650,7 +677,8 @@ CC_API cc_status cc_conv_forward_input_bn(cc_handle handle, const cc_conv_proble
     CC_TRY(check_tensors(call, {{z, "z"}, {w, "w"}, {y, "y"}}));
     if (residual != nullptr) CC_TRY(check_tensors(call, {{residual, "residual"}}));
     i64 needed = 0;
-    if (stats != nullptr) CC_TRY(check_stats_bytes(call, p, slots, stats_bytes, &needed));
+    if (stats != nullptr)
+        CC_TRY(check_slot_bytes(call, "stats", stats_bytes, p.k, slots, CC_BN_STATS_FLOATS_PER_SLOT, "cc_conv_bn_stats_slots", &needed));
     const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
     const Extent ez{z, bytes(input_elements(p)), "z"}, ew{w, bytes(weight_elements(p)), "w"},
         eresidual{residual, residual != nullptr ? bytes(output_elements(p)) : 0, "residual"}, ey{y, bytes(output_elements(p)), "y"},
@@ -668,6 +696,40 @@ CC_API cc_status cc_conv_backward_data(cc_handle handle, const cc_conv_problem* 
 {
     return run_pass<KernelId::conv2d_backward_data, KernelId::pointwise_backward_data>(
         "cc_conv_backward_data", CC_CONV_BACKWARD_DATA, handle, problem, options, dy, w, dx, workspace, workspace_bytes, stream);
+}
+
+CC_API cc_status cc_conv_bn_sum_slots(const cc_conv_problem* problem, const cc_options* options, int* slots)
+{
+    constexpr const char* call = "cc_conv_bn_sum_slots";
+    CC_TRY(check_not_null(call, slots, "slots"));
+    ConvPlan plan;
+    return plan_bn_sums(call, problem, options, &plan, slots);
+}
+
+CC_API cc_status cc_conv_backward_data_bn_sums(cc_handle handle, const cc_conv_problem* problem, const cc_options* options,
+                                               const cc_conv_input_bn* bn, const float* z, const float* dy, const float* w, float* da,
+                                               float* sums, size_t sums_bytes, void* workspace, size_t workspace_bytes, void* stream)
+{
+    constexpr const char* call = "cc_conv_backward_data_bn_sums";
+    CC_TRY(check_handle(call, handle));
+    ConvPlan plan;
+    int slots = 0;
+    CC_TRY(plan_bn_sums(call, problem, options, &plan, &slots));
+    const cc_conv_problem& p = *problem;
+    CC_TRY(check_not_null(call, bn, "bn"));
+    CC_TRY(check_tensors(call, {{bn->mean, "bn->mean"}, {bn->invstd, "bn->invstd"}, {bn->gamma, "bn->gamma"}, {bn->beta, "bn->beta"},
+                                {z, "z"}, {dy, "dy"}, {w, "w"}, {da, "da"}, {sums, "sums"}}));
+    i64 needed = 0;
+    CC_TRY(check_slot_bytes(call, "sums", sums_bytes, p.c, slots, CC_BN_SUMS_FLOATS_PER_SLOT, "cc_conv_bn_sum_slots", &needed));
+    const auto bytes = [](i64 elements) { return elements * static_cast<i64>(sizeof(float)); };
+    const i64 channel = bytes(p.c);
+    const Extent ez{z, bytes(input_elements(p)), "z"}, edy{dy, bytes(output_elements(p)), "dy"}, ew{w, bytes(weight_elements(p)), "w"},
+        emean{bn->mean, channel, "bn->mean"}, einvstd{bn->invstd, channel, "bn->invstd"}, egamma{bn->gamma, channel, "bn->gamma"},
+        ebeta{bn->beta, channel, "bn->beta"}, eda{da, bytes(input_elements(p)), "da"}, esums{sums, needed, "sums"};
+    CC_TRY(check_disjoint(call, {eda, esums}, {ez, edy, ew, emean, einvstd, egamma, ebeta}));
+    CC_TRY(check_disjoint(call, {eda}, {esums}));
+    CC_TRY(check_workspace(call, workspace, workspace_bytes, plan.workspace_bytes, kWorkspaceQuery));
+    return launch_implicit_gemm_bn_sums(*handle, plan.implicit, p, dy, w, da, *bn, z, sums, stream, ConvText{p});
 }
 
 CC_API cc_status cc_conv_backward_weight(cc_handle handle, const cc_conv_problem* problem, const cc_options* options, const float* x,

@@ -321,6 +321,18 @@ cc_status launch_implicit_gemm_backward(const cc_handle_s& handle, const FusedBa
     return fail(CC_ERROR_INTERNAL, "launch_implicit_gemm_backward: %s is not a fused implicit-GEMM kernel", kernel_name(fused.kernel));
 }
 
+cc_status launch_implicit_gemm_bn_sums(const cc_handle_s& handle, const ImplicitGemmPlan& plan, const cc_conv_problem& p, const float* dy,
+                                       const float* w, float* dx, const cc_conv_input_bn& bn, const float* z, float* sums, void* stream,
+                                       const ProblemText& text)
+{
+    if (plan.kernel != KernelId::implicit_gemm_backward_data_1x1)
+        return fail(CC_ERROR_INTERNAL, "launch_implicit_gemm_bn_sums: %s has no batch-norm sums variant", kernel_name(plan.kernel));
+    // The plain kernel's grid and operands: the same dx bits.
+    return launch<KernelId::implicit_gemm_backward_data_1x1_bn_sums>(handle, plan.geometry, stream, text, p, dy, w, dx,
+                                                                     vectorized_operands(p, CC_CONV_BACKWARD_DATA, plan, dy, w), bn.mean,
+                                                                     bn.invstd, bn.gamma, bn.beta, bn.relu != 0 ? 1 : 0, z, sums);
+}
+
 cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan& plan, cc_conv_pass pass, const cc_conv_problem& p,
                                const float* in0, const float* in1, float* out, void* workspace, void* stream, const ProblemText& text,
                                int accumulate, const cc_conv_epilogue& epilogue, float* stats, const cc_conv_input_bn* input_bn)

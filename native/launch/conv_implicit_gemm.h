@@ -81,6 +81,13 @@ cc_status launch_implicit_gemm(const cc_handle_s& handle, const ImplicitGemmPlan
                                int accumulate = 0, const cc_conv_epilogue& epilogue = cc_conv_epilogue{}, float* stats = nullptr,
                                const cc_conv_input_bn* input_bn = nullptr);
 
+// Runs a data-gradient plan of cc_implicit_gemm_backward_data_1x1 (CC_ERROR_INTERNAL for another kernel) as its variant
+// that also writes the training batch norm's backward sums (cc_conv_backward_data_bn_sums): dx overwritten, and the
+// plan's geometry.grid.x slots per input channel of the sums of dx against z into `sums`. Checked by the caller.
+cc_status launch_implicit_gemm_bn_sums(const cc_handle_s& handle, const ImplicitGemmPlan& plan, const cc_conv_problem& p, const float* dy,
+                                       const float* w, float* dx, const cc_conv_input_bn& bn, const float* z, float* sums, void* stream,
+                                       const ProblemText& text);
+
 // The fused form of a data-gradient plan and a weight-gradient plan of one problem (cc_implicit_gemm_backward_1x1,
 // _3x3, _3x3_stride2: every data-gradient kernel has one, on the square tile of both); false where the grid would pass
 // CUDA's limit. Called by conv.cpp's one place that chooses between the fused and the separate launches.

@@ -50,6 +50,7 @@
     X(batchnorm, batchnorm_backward_cluster)    \
     X(batchnorm, batchnorm_train_forward_from_stats) \
     X(batchnorm, batchnorm_statistics_from_stats) \
+    X(batchnorm, batchnorm_backward_from_sums)  \
     X(conv2d, conv2d_forward)                   \
     X(conv2d, conv2d_backward_data)             \
     X(conv2d, conv2d_backward_weight)           \
@@ -86,6 +87,7 @@
     X(implicit_gemm, implicit_gemm_forward_3x3_wide) \
     X(implicit_gemm, implicit_gemm_forward_3x3_flat) \
     X(implicit_gemm, implicit_gemm_backward_data_1x1) \
+    X(implicit_gemm, implicit_gemm_backward_data_1x1_bn_sums) \
     X(implicit_gemm, implicit_gemm_backward_data_3x3) \
     X(implicit_gemm, implicit_gemm_backward_data_3x3_stride2) \
     X(implicit_gemm, implicit_gemm_backward_weight_1x1) \
@@ -160,6 +162,14 @@ extern "C" __global__ void cc_batchnorm_statistics_from_stats_kernel(int n, int 
                                                                      float momentum, float eps, float* __restrict__ running_mean,
                                                                      float* __restrict__ running_var, float* __restrict__ save_mean,
                                                                      float* __restrict__ save_invstd);
+/* Training backward from the sums slots of a 1x1 data gradient (cc_implicit_gemm_backward_data_1x1_bn_sums_kernel's `sums`):
+ * grid (C, parts), every block adds its channel's `slots` slots and computes dx for its part of the channel. */
+extern "C" __global__ void cc_batchnorm_backward_from_sums_kernel(int n, int c, int hw, int slots, const float* __restrict__ sums,
+                                                                  const float* __restrict__ x, const float* __restrict__ dy,
+                                                                  const float* __restrict__ gamma, const float* __restrict__ beta,
+                                                                  const float* __restrict__ mean, const float* __restrict__ invstd,
+                                                                  int relu, int accumulate, float* __restrict__ dgamma,
+                                                                  float* __restrict__ dbeta, float* __restrict__ dx);
 extern "C" __global__ void cc_batchnorm_backward_cluster_kernel(int n, int c, int hw, const float* __restrict__ x,
                                                                 const float* __restrict__ dy, const float* __restrict__ gamma,
                                                                 const float* __restrict__ beta, const float* __restrict__ mean,
@@ -265,6 +275,15 @@ extern "C" __global__ void cc_implicit_gemm_forward_3x3_flat_kernel(cc_conv_prob
 extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized, int accumulate);
+/* The 1x1 data gradient (dx overwritten) that also writes, per block column and input channel, the training batch norm's
+ * backward sums of dx against z (the batch norm's input, with bn_mean / bn_invstd / bn_gamma / bn_beta / bn_relu). */
+extern "C" __global__ void cc_implicit_gemm_backward_data_1x1_bn_sums_kernel(cc_conv_problem pr, const float* __restrict__ dy,
+                                                                             const float* __restrict__ w, float* __restrict__ dx,
+                                                                             int vectorized, const float* __restrict__ bn_mean,
+                                                                             const float* __restrict__ bn_invstd,
+                                                                             const float* __restrict__ bn_gamma,
+                                                                             const float* __restrict__ bn_beta, int bn_relu,
+                                                                             const float* __restrict__ z, float* __restrict__ sums);
 extern "C" __global__ void cc_implicit_gemm_backward_data_3x3_kernel(cc_conv_problem pr, const float* __restrict__ dy,
                                                                      const float* __restrict__ w, float* __restrict__ dx,
                                                                      int vectorized, int accumulate, cc_halo_plan halo);

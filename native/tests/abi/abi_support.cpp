@@ -48,6 +48,35 @@ std::vector<float> random_values(std::size_t count, unsigned long long seed, flo
     return values;
 }
 
+void expect_within(Tally& t, const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& bound,
+                   const std::string& what)
+{
+    std::size_t bad = 0, first = 0;
+    double worst = 0; // the largest error as a share of its bound: how tight the bound is
+    const bool sizes = got.size() == want.size() && got.size() == bound.size();
+    for (std::size_t i = 0; sizes && i < got.size(); ++i) {
+        const double error = std::fabs(static_cast<double>(got[i]) - want[i]);
+        if (!(error <= bound[i]) && bad++ == 0) first = i;
+        if (bound[i] > 0) worst = std::max(worst, error / bound[i]);
+    }
+    char text[320];
+    if (!sizes)
+        std::snprintf(text, sizeof text, "%s: %zu values against %zu references and %zu bounds", what.c_str(), got.size(), want.size(),
+                      bound.size());
+    else if (bad != 0)
+        std::snprintf(text, sizeof text, "%s: %zu of %zu off, first [%zu]: %.9g vs %.9g (bound %.3g)", what.c_str(), bad, got.size(), first,
+                      static_cast<double>(got[first]), want[first], bound[first]);
+    else
+        std::snprintf(text, sizeof text, "%s: %zu values within the derived bound (largest error %.3g of its bound)", what.c_str(), got.size(),
+                      worst);
+    t.check(sizes && bad == 0, text);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b)
+{
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
 namespace {
 
 // Every element within its bound, the bound of one element being relative(terms) * sum |products|.
@@ -122,6 +151,8 @@ void run_emulator_tests(Tally& t)
                     {"convolution, the implicit GEMM's forward on every block tile, the data gradient's dy window", run_conv_tile_tests},
                     {"convolution with the training batch norm's statistics in its store, and the batch norm from them", run_conv_bn_stats_tests},
                     {"1x1 convolution reading its input through the training batch norm (a prologue), and the statistics alone", run_conv_input_bn_tests},
+                    {"1x1 data gradient with the training batch norm's backward sums in its store, and the batch norm from them",
+                     run_conv_bn_sums_tests},
                     {"linear", run_linear_tests},
                     {"split weight gradients reduced in their own launch", run_split_reduce_tests},
                     {"batch norm", run_batchnorm_tests},

@@ -64,6 +64,14 @@ void expect_sums(Tally& t, const std::vector<float>& got, const Sums& want, cons
 //   bound = (2v + v^2 + gamma(T) (1 + v)^2) * sum |products|.
 void expect_sums_tf32(Tally& t, const std::vector<float>& got, const Sums& want, const std::string& what);
 
+// Every element of `got` within bound[i] of want[i] (a float64 reference and a bound the test derives); one check, named
+// `what`, which says the first offender, or how close the largest error came to its bound.
+void expect_within(Tally& t, const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& bound,
+                   const std::string& what);
+
+// Whether two results hold the same bits (the determinism checks).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b);
+
 // Every element within abs + rel * |want|; for results of exp, log, sqrt and divisions, whose errors the
 // test states in ulps rather than derives term by term.
 void expect_close(Tally& t, const float* got, const double* want, std::size_t count, double rel, double abs, const std::string& what);
@@ -83,6 +91,7 @@ void run_conv_backward_tests(Tally& t);
 void run_conv_tile_tests(Tally& t);
 void run_conv_bn_stats_tests(Tally& t);
 void run_conv_input_bn_tests(Tally& t);
+void run_conv_bn_sums_tests(Tally& t);
 
 // A convolution's inputs, and y, dx and dw by definition from them (conv_tests.cpp).
 struct ConvTensors {

@@ -85,10 +85,7 @@ struct Backward {
     std::vector<float> dx, dgamma, dbeta;
 };
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b)
-{
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
+using cc_abi_test::same_bits; // the vectors' (abi_support.cpp), beside the overloads below
 
 bool same_bits(const Forward& a, const Forward& b)
 {
@@ -99,23 +96,6 @@ bool same_bits(const Forward& a, const Forward& b)
 bool same_bits(const Backward& a, const Backward& b)
 {
     return same_bits(a.dx, b.dx) && same_bits(a.dgamma, b.dgamma) && same_bits(a.dbeta, b.dbeta);
-}
-
-// Every element within its bound of the reference; one check.
-void expect_within(Tally& t, const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& bound,
-                   const std::string& what)
-{
-    std::size_t bad = 0, first = 0;
-    for (std::size_t i = 0; i < got.size(); ++i)
-        if (!(std::fabs(static_cast<double>(got[i]) - want[i]) <= bound[i]) && bad++ == 0) first = i;
-    std::string detail = what + ": " + std::to_string(got.size()) + " elements within the derived bound";
-    if (bad != 0) {
-        char text[256];
-        std::snprintf(text, sizeof text, "%s: %zu of %zu off, first [%zu]: %.9g vs %.9g (bound %.3g)", what.c_str(), bad, got.size(),
-                      first, static_cast<double>(got[first]), want[first], bound[first]);
-        detail = text;
-    }
-    t.check(bad == 0, detail);
 }
 
 // Two results, each within `bound` of the reference, differ by at most twice it.

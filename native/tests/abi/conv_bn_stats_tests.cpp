@@ -68,28 +68,6 @@ std::string text_of(const cc_conv_problem& p)
     return text;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b)
-{
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Every element within its bound; one check, with the first offender.
-void expect_within(Tally& t, const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& bound,
-                   const std::string& what)
-{
-    std::size_t bad = 0, first = 0;
-    for (std::size_t i = 0; i < got.size(); ++i)
-        if (!(std::fabs(static_cast<double>(got[i]) - want[i]) <= bound[i]) && bad++ == 0) first = i;
-    std::string detail = what + ": " + std::to_string(got.size()) + " values within the derived bound";
-    if (bad != 0) {
-        char text[256];
-        std::snprintf(text, sizeof text, "%s: %zu of %zu off, first [%zu]: %.9g vs %.9g (bound %.3g)", what.c_str(), bad, got.size(), first,
-                      static_cast<double>(got[first]), want[first], bound[first]);
-        detail = text;
-    }
-    t.check(bad == 0, detail);
-}
-
 // The convolution's y and the slots its store wrote.
 struct Produced {
     std::vector<float> y, stats;

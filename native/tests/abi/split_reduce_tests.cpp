@@ -32,11 +32,6 @@ struct Case {
     std::function<cc_status(float* dw, void* workspace, std::size_t bytes)> run;
 };
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b)
-{
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 // What the counters and slices of `workspace` say after a launch: whether every counter is zero, and dw as
 // cc_gemm_column_sums_kernel computed it from the slices (rows = splits, cols = weights), or empty if a slice
 // element was never written (still NaN).
