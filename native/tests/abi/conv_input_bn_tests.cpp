@@ -29,11 +29,6 @@ std::size_t inputs(const cc_conv_problem& p) { return static_cast<std::size_t>(p
 std::size_t outputs(const cc_conv_problem& p) { return static_cast<std::size_t>(p.n) * p.k * p.p * p.q; }
 std::size_t weights(const cc_conv_problem& p) { return static_cast<std::size_t>(p.k) * p.c; }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b)
-{
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 cc_conv_problem pointwise(int n, int c, int h, int w, int k, int stride = 1)
 {
     cc_conv_problem p{};

@@ -100,6 +100,17 @@ public sealed unsafe partial class GpuBackend
             throw new ArgumentException("Conv2dBackwardInputBatchNorm: neither the batch norm's gradients nor dw: nothing to write");
         }
 
+        var c = problem.C;
+        var norm = new BatchNormProblem(problem.N, c, problem.H, problem.W, Eps: 0, Momentum: 0, bn.Relu ? 1 : 0, accumulateDz ? 1 : 0);
+        if (batchNorm && BatchNormSumsInDataGradient && Device.Native.ConvBnSumSlots(problem, ConvOptions) is { } slots
+            && Device.Native.ConvWorkspaceSize(problem, ConvPass.BackwardData, ConvOptions) == 0)
+        {
+            Check(problem, ("da", Buffer(da!), input), ("dz", Buffer(dz!), input));
+            CpuBackend.CheckNormLengths(("dgamma", dgamma!.Length, c), ("dbeta", dbeta!.Length, c));
+            BackwardWithSums(problem, bn, inputBn, norm, slots, z, dy, w, da!, dz!, dgamma, dbeta!, dw);
+            return;
+        }
+
         var (workspace, bytes) = SplitWorkspace(Device.Native.ConvWorkspaceSize(problem, ConvPass.Backward, ConvOptions));
         Device.Native.ConvBackwardInputBn(Device.Handle, problem, ConvOptions, inputBn, Buffer(z).Pointer, Buffer(dy).Pointer, Buffer(w).Pointer,
             Address(da), Address(dw), workspace, bytes, Device.Stream);
@@ -109,14 +120,46 @@ public sealed unsafe partial class GpuBackend
             return;
         }
 
-        var c = problem.C;
         Check(problem, ("da", Buffer(da!), input), ("dz", Buffer(dz!), input));
         CpuBackend.CheckNormLengths(("dgamma", dgamma!.Length, c), ("dbeta", dbeta!.Length, c));
-        var norm = new BatchNormProblem(problem.N, c, problem.H, problem.W, Eps: 0, Momentum: 0, bn.Relu ? 1 : 0, accumulateDz ? 1 : 0);
         Device.Native.BatchNormBackward(Device.Handle, norm, Buffer(z).Pointer, Buffer(da!).Pointer, Buffer(bn.Gamma).Pointer,
             bn.Relu ? Buffer(bn.Beta).Pointer : 0, Buffer(bn.Mean).Pointer, Buffer(bn.InvStd).Pointer, Buffer(dz!).Pointer, Buffer(dgamma).Pointer,
             Buffer(dbeta!).Pointer, Device.Stream);
         Device.Queued(AbiFunctions.Name(AbiFunction.BatchnormBackward), norm);
+    }
+
+    /// <summary>
+    /// Whether <see cref="IBackend.Conv2dBackwardInputBatchNorm"/> reduces the batch norm's backward sums in the store of the
+    /// convolution's data gradient (cc_conv_backward_data_bn_sums, then cc_batchnorm_backward_from_sums, which reads z and da
+    /// once) instead of running the batch norm's own backward after both gradients. Off by default: the sums kernel computes
+    /// the data gradient alone, so dw takes a launch of its own, and the profile model puts that at +310.7 µs on the
+    /// WRN-40-2 → G(4) step (bench/results/profile-2026-11-30-prologue.md); a GPU measurement should decide.
+    /// </summary>
+    public bool BatchNormSumsInDataGradient { get; init; }
+
+    // The batch norm's backward reduction in the data gradient's store (cc_conv_backward_data_bn_sums: da and per-block sums),
+    // then its backward from the sums (cc_batchnorm_backward_from_sums: z and da read once); dw on its own before them, since
+    // its split workspace and the sums' scratch are the same buffer.
+    private void BackwardWithSums(ConvProblem problem, InputBatchNorm bn, ConvInputBn inputBn, BatchNormProblem norm, int slots, Storage z,
+        Storage dy, Storage w, Storage da, Storage dz, Storage dgamma, Storage dbeta, Storage? dw)
+    {
+        if (dw is not null)
+        {
+            var (workspace, bytes) = SplitWorkspace(Device.Native.ConvWorkspaceSize(problem, ConvPass.Backward, ConvOptions));
+            Device.Native.ConvBackwardInputBn(Device.Handle, problem, ConvOptions, inputBn, Buffer(z).Pointer, Buffer(dy).Pointer, 0, 0,
+                Buffer(dw).Pointer, workspace, bytes, Device.Stream);
+            Device.Queued(AbiFunctions.Name(AbiFunction.ConvBackwardInputBn), problem);
+        }
+
+        var sumsBytes = (nuint)((long)problem.C * slots * CheapConvNative.BatchNormSumsFloatsPerSlot * sizeof(float));
+        var (sums, _) = Workspace(sumsBytes);
+        Device.Native.ConvBackwardDataBnSums(Device.Handle, problem, ConvOptions, inputBn, Buffer(z).Pointer, Buffer(dy).Pointer, Buffer(w).Pointer,
+            Buffer(da).Pointer, sums, sumsBytes, 0, 0, Device.Stream);
+        Device.Queued(AbiFunctions.Name(AbiFunction.ConvBackwardDataBnSums), problem);
+        Device.Native.BatchNormBackwardFromSums(Device.Handle, norm, sums, slots, Buffer(z).Pointer, Buffer(da).Pointer, Buffer(bn.Gamma).Pointer,
+            bn.Relu ? Buffer(bn.Beta).Pointer : 0, Buffer(bn.Mean).Pointer, Buffer(bn.InvStd).Pointer, Buffer(dz).Pointer, Buffer(dgamma).Pointer,
+            Buffer(dbeta).Pointer, Device.Stream);
+        Device.Queued(AbiFunctions.Name(AbiFunction.BatchnormBackwardFromSums), norm);
     }
 
     // The device addresses of an input batch norm, its four arrays checked against the convolution's input channels.

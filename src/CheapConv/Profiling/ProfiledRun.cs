@@ -65,8 +65,9 @@ internal sealed unsafe class ProfiledRun : IDisposable
     /// <param name="convAlgorithm">The kernels the convolutions ask for: by default the launcher's choice; another value
     /// profiles that variant (a pass it does not implement throws <see cref="CheapConvException"/> with
     /// <see cref="CheapConvStatus.NotSupported"/>).</param>
+    /// <param name="batchNormSumsInDataGradient">The backend's <see cref="GpuBackend.BatchNormSumsInDataGradient"/>.</param>
     public ProfiledRun(EmulatorProfile profile, ProfileSettings settings, KernelPrecision convPrecision = KernelPrecision.Tf32,
-        KernelAlgorithm convAlgorithm = KernelAlgorithm.Auto)
+        KernelAlgorithm convAlgorithm = KernelAlgorithm.Auto, bool batchNormSumsInDataGradient = false)
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(settings);
@@ -75,7 +76,10 @@ internal sealed unsafe class ProfiledRun : IDisposable
         // The same library the profile opened (the loader counts references; it is never unloaded).
         var library = NativeLibrary.Load(profile.Device.LibraryPath);
         _launchCount = (delegate* unmanaged<int>)NativeLibrary.GetExport(library, "cc_prof_launch_count");
-        _gpu = new GpuBackend(profile.Device) { ConvPrecision = convPrecision, ConvAlgorithm = convAlgorithm };
+        _gpu = new GpuBackend(profile.Device)
+        {
+            ConvPrecision = convPrecision, ConvAlgorithm = convAlgorithm, BatchNormSumsInDataGradient = batchNormSumsInDataGradient,
+        };
         Backend = new RecordingBackend(_gpu, () => _launchCount());
     }
 

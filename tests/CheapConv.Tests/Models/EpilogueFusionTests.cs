@@ -3,6 +3,7 @@ using CheapConv.Backends;
 using CheapConv.Interop;
 using CheapConv.Models;
 using CheapConv.Nn;
+using CheapConv.Problems;
 using CheapConv.Profiling;
 using CheapConv.Tests.Autograd;
 using CheapConv.Tests.Emulator;
@@ -120,6 +121,68 @@ public class EpilogueFusionTests(EmulatorFixture emulator) : IClassFixture<Emula
             $"the batch norm in the pointwise convolution moves the weights and momenta by {fusedMove:0.00e+00} (relative norm), one float32 step of the input by {roundingMove:0.00e+00}");
         StepRecord want = separate.Log[0], got = fused.Log[0];
         Assert.True(Math.Abs(want.Loss - got.Loss) <= 1e-4 * Math.Abs(want.Loss), $"loss {got.Loss:R} fused, {want.Loss:R} separate");
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void InputBatchNormBackward_WithTheSumsInTheDataGradient_MatchesTheBatchNormsOwnBackward(bool relu, bool accumulate)
+    {
+        // GpuBackend.BatchNormSumsInDataGradient: the data gradient's store also sums the batch norm's backward terms per block,
+        // and the batch norm's backward combines them (cc_conv_backward_data_bn_sums, cc_batchnorm_backward_from_sums). da and
+        // dw are the same kernels' (bit for bit); dz, dγ and dβ add the same terms in another order, so they agree within a
+        // few float32 roundings of their scale (the native tests bound each element: conv_bn_sums_tests.cpp). A lost slot or
+        // mask moves them by a sizeable fraction of that scale.
+        var problem = ConvProblem.Create(3, 20, 7, 5, 12, 1, 1);
+        var random = new Random(17);
+        float[] Values(long count, double low, double high) => [.. Enumerable.Range(0, (int)count).Select(_ => (float)(low + (high - low) * random.NextDouble()))];
+        var inputs = new Dictionary<string, float[]>
+        {
+            ["z"] = Values(problem.InputElements, -2, 2), ["dy"] = Values(problem.OutputElements, -1, 1), ["w"] = Values(problem.WeightElements, -0.5, 0.5),
+            ["mean"] = Values(problem.C, -0.3, 0.3), ["invstd"] = Values(problem.C, 0.5, 2), ["gamma"] = Values(problem.C, -1.5, 1.5),
+            ["beta"] = Values(problem.C, -0.5, 0.5), ["dz"] = Values(problem.InputElements, -1, 1),
+        };
+        var separate = InputBatchNormBackward(new GpuBackend(emulator.Device) { ConvPrecision = KernelPrecision.Tf32 }, problem, inputs, relu, accumulate);
+        var sums = InputBatchNormBackward(new GpuBackend(emulator.Device) { ConvPrecision = KernelPrecision.Tf32, BatchNormSumsInDataGradient = true },
+            problem, inputs, relu, accumulate);
+        TensorAssert.Identical(separate["da"], sums["da"], "da");
+        TensorAssert.Identical(separate["dw"], sums["dw"], "dw");
+        foreach (var name in new[] { "dz", "dgamma", "dbeta" })
+        {
+            var scale = separate[name].Max(Math.Abs);
+            var worst = separate[name].Zip(sums[name], (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(worst <= 1e-5 * scale, $"{name}: the sums path differs by {worst:0.00e+00}, the values reach {scale:0.00e+00}");
+        }
+    }
+
+    // The gradients Conv2dBackwardInputBatchNorm writes on `backend` for these inputs (dz starts from inputs["dz"]: accumulated
+    // into when `accumulate`).
+    private static Dictionary<string, float[]> InputBatchNormBackward(GpuBackend gpu, ConvProblem problem, Dictionary<string, float[]> inputs, bool relu,
+        bool accumulate)
+    {
+        IBackend backend = gpu;
+        var storages = inputs.ToDictionary(e => e.Key, e => backend.Upload(e.Value));
+        using var da = backend.Allocate(problem.InputElements);
+        using var dw = backend.Allocate(problem.WeightElements);
+        using var dgamma = backend.Allocate(problem.C);
+        using var dbeta = backend.Allocate(problem.C);
+        var bn = new InputBatchNorm(storages["mean"], storages["invstd"], storages["gamma"], storages["beta"], relu);
+        backend.Conv2dBackwardInputBatchNorm(problem, bn, storages["z"], storages["dy"], storages["w"], da, storages["dz"], accumulate, dgamma, dbeta, dw);
+        var results = new Dictionary<string, float[]>();
+        foreach (var (name, storage) in new[] { ("da", da), ("dw", dw), ("dz", storages["dz"]), ("dgamma", dgamma), ("dbeta", dbeta) })
+        {
+            var host = new float[storage.Length];
+            backend.Download(storage, host);
+            results[name] = host;
+        }
+
+        foreach (var storage in storages.Values)
+        {
+            storage.Dispose();
+        }
+
+        gpu.Dispose();
+        return results;
     }
 
     // ‖b − a‖₂ / ‖a‖₂ over every tensor of the lists together.

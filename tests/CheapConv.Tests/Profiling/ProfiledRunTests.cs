@@ -86,8 +86,13 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
             }
         }).Launches.Select(l => l.Launch));
 
-        // The input batch norm's weight gradient alone (cc_conv_backward_input_bn without da: the batch norm needs no gradient).
-        launches.AddRange(run.Profile(() => InputBatchNormWeightGradient(run.Backend)).Launches.Select(l => l.Launch));
+        // The input batch norm's weight gradient alone (cc_conv_backward_input_bn without da: the batch norm needs no gradient),
+        // and its backward with the sums in the data gradient's store (GpuBackend.BatchNormSumsInDataGradient).
+        launches.AddRange(run.Profile(() => InputBatchNormBackward(run.Backend, batchNorm: false)).Launches.Select(l => l.Launch));
+        using (var sums = new ProfiledRun(fixture.Profile, run.Settings, batchNormSumsInDataGradient: true))
+        {
+            launches.AddRange(sums.Profile(() => InputBatchNormBackward(sums.Backend, batchNorm: true)).Launches.Select(l => l.Launch));
+        }
 
         // The fp32 GEMM runs where tf32 is not allowed (a dense 3×3 then goes to the tiled kernels); the direct kernels,
         // the reference algorithm, when asked for.
@@ -224,7 +229,7 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
             new TrainBatchNorm(gamma, beta, runningMean, runningVar, 0.1f, 1e-5f, Relu: true, output, saveMean, saveInvStd));
     }
 
-    private static void InputBatchNormWeightGradient(IBackend backend)
+    private static void InputBatchNormBackward(IBackend backend, bool batchNorm)
     {
         var problem = ConvProblem.Create(2, 8, 6, 6, 16, 1, 1);
         using var z = backend.Allocate(problem.InputElements);
@@ -235,7 +240,19 @@ public sealed class ProfiledRunTests(EmulatorProfileFixture fixture) : IClassFix
         using var invStd = backend.Allocate(problem.C);
         using var gamma = backend.Allocate(problem.C);
         using var beta = backend.Allocate(problem.C);
-        backend.Conv2dBackwardInputBatchNorm(problem, new InputBatchNorm(mean, invStd, gamma, beta, Relu: true), z, dy, w, null, null, false, null, null, dw);
+        using var da = backend.Allocate(problem.InputElements);
+        using var dz = backend.Allocate(problem.InputElements);
+        using var dgamma = backend.Allocate(problem.C);
+        using var dbeta = backend.Allocate(problem.C);
+        var bn = new InputBatchNorm(mean, invStd, gamma, beta, Relu: true);
+        if (batchNorm)
+        {
+            backend.Conv2dBackwardInputBatchNorm(problem, bn, z, dy, w, da, dz, false, dgamma, dbeta, dw);
+        }
+        else
+        {
+            backend.Conv2dBackwardInputBatchNorm(problem, bn, z, dy, w, null, null, false, null, null, dw);
+        }
     }
 
     private static void BothGradients(IBackend backend, ConvProblem problem)
