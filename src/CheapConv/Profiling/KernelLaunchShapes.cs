@@ -34,10 +34,8 @@ internal static class KernelLaunchShapes
     private const string ImplicitGemmWide = "native/launch/conv_implicit_gemm.h:23";
     private const string ImplicitGemmWideText = "kImplicitGemmWide{64, 128, 256, 46080}";
     // The input batch norm's weight gradients (cc_conv_backward_input_bn) keep their 64 channels' {mean, invstd, gamma, beta}
-    // past the square tile's pipeline in shared memory.
+    // past the square tile's pipeline in shared memory (kImplicitGemmInputBnWeightBytes = 1024, conv_implicit_gemm.h).
     private const int ImplicitGemmInputBnWeightShared = ImplicitGemmShared + 1024;
-    private const string ImplicitGemmInputBnWeight = "native/launch/conv_implicit_gemm.h:28";
-    private const string ImplicitGemmInputBnWeightText = "kImplicitGemmInputBnWeightBytes = 1024";
     private const int ImplicitGemmFlatShared = 38400;
     private const string ImplicitGemmFlat = "native/launch/conv_implicit_gemm.h:24";
     private const string ImplicitGemmFlatText = "kImplicitGemmFlat{32, 128, 128, 38400}";
@@ -109,11 +107,11 @@ internal static class KernelLaunchShapes
             ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_weight_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_weight_1x1_input_bn_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmInputBnWeightShared,
-            "one block per 64×64 tile and split", ImplicitGemmInputBnWeight, ImplicitGemmInputBnWeightText),
+            "one block per 64×64 tile and split", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_weight_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, "one block per 64×64 tile, group and split", ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_1x1_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, BothGradients, ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_1x1_input_bn_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmInputBnWeightShared, BothGradients,
-            ImplicitGemmInputBnWeight, ImplicitGemmInputBnWeightText),
+            ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_3x3_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, BothGradients, ImplicitGemm, ImplicitGemmText),
         new("cc_implicit_gemm_backward_3x3_stride2_kernel", "implicit_gemm", ImplicitGemmBlock, ImplicitGemmShared, BothGradients, ImplicitGemm, ImplicitGemmText),
         new("cc_cross_entropy_forward_kernel", "losses", Block, 0, "one warp per row", "native/launch/losses.cpp:18", "kRowBlock = 256"),

@@ -7,7 +7,7 @@ using CheapConv.Training;
 namespace CheapConv.Tests.Autograd;
 
 /// <summary>
-/// Three distillation steps of a small G2 student from an S teacher (WRN-10-1, 12×12 single-channel images), for tests that
+/// Three distillation steps of a small G2 student (or another unit's) from an S teacher (WRN-10-1, 12×12 single-channel images), for tests that
 /// run them by two routes (a scope that switches a fusion off) and compare the results bit for bit.
 /// </summary>
 internal static class DistillationRun
@@ -18,10 +18,10 @@ internal static class DistillationRun
     /// opens the scope the steps run in (null: none). <paramref name="nudgeImages"/> moves every pixel one float32 step up:
     /// how far a run's results move for a rounding-sized change of its input.</summary>
     public static (List<float[]> Weights, List<StepRecord> Log, RecordingBackend Backend) Run(IBackend device, Func<IDisposable?> route, int steps = 3,
-        bool nudgeImages = false)
+        bool nudgeImages = false, string block = "G2")
     {
         var backend = new RecordingBackend(device, () => 0);
-        var student = Student(backend);
+        var student = Student(backend, block);
         var teacher = Teacher(backend);
         var loss = new DistillationOptions(0.9f, 4f, 1e3f);
         using var optimizer = new Sgd(student.Parameters(), 0.1f, 0.9f, 5e-4f);
@@ -47,10 +47,10 @@ internal static class DistillationRun
         return (weights, [.. log.ReadNew()], backend);
     }
 
-    /// <summary>The student, in training mode.</summary>
-    public static WideResNet Student(IBackend backend)
+    /// <summary>The student (its units <paramref name="block"/>: G2 unless told), in training mode.</summary>
+    public static WideResNet Student(IBackend backend, string block = "G2")
     {
-        var student = new WideResNet(new ModelConfig("wrn-10-1", "G2", "basic", 1, 10, 12).ToWrnConfig(), backend, seed: 3);
+        var student = new WideResNet(new ModelConfig("wrn-10-1", block, "basic", 1, 10, 12).ToWrnConfig(), backend, seed: 3);
         student.Train();
         return student;
     }

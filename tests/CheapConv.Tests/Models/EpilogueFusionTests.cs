@@ -93,18 +93,22 @@ public class EpilogueFusionTests(EmulatorFixture emulator) : IClassFixture<Emula
             $"cross-entropy {got.CrossEntropy:R} fused, {want.CrossEntropy:R} unfused");
     }
 
-    [Fact]
-    public void DistillationStep_WithTheInputBatchNormInThePointwiseConvolution_MovesTheResultsNoMoreThanRoundingTheInput()
+    [Theory]
+    [InlineData("G2")]
+    [InlineData("B2")]
+    public void DistillationStep_WithTheInputBatchNormInThePointwiseConvolution_MovesTheResultsNoMoreThanRoundingTheInput(string block)
     {
-        // The G(2) units' batch norm between the grouped 3×3 and the pointwise 1×1, applied by the 1×1 as it reads the 3×3's
-        // output (PrologueFusion; the 1×1 tensor-core kernels): the statistics then come from the 3×3's store (or a statistics
-        // launch), the 1×1 multiplies the activation the batch norm would have stored, and the backward recomputes it. Against
+        // The units' batch norm between a 3×3 and the 1×1 after it (G(2): grouped 3×3 → pointwise; B(2): 3×3 → expanding 1×1),
+        // applied by the 1×1 as it reads the 3×3's output (PrologueFusion; the 1×1 tensor-core kernels): the statistics then
+        // come from the 3×3's store (or a statistics launch), the 1×1 multiplies the activation the batch norm would have
+        // stored, and the backward recomputes it. Against
         // the same step with that batch norm on its own (every other fusion on in both), the weights and momenta move by at most
         // twice what one float32 step of every input pixel moves them, as in the test above.
-        var separate = DistillationRun.Run(Device(gpu: true), PrologueFusion.Disabled, steps: 1);
-        var nudged = DistillationRun.Run(Device(gpu: true), PrologueFusion.Disabled, steps: 1, nudgeImages: true);
-        var fused = DistillationRun.Run(Device(gpu: true), () => null, steps: 1);
-        // WRN-10-1: one block per group, its conv1 and conv2 each a G(2) unit: 6 units, each pointwise 1×1 on the tensor cores.
+        var separate = DistillationRun.Run(Device(gpu: true), PrologueFusion.Disabled, steps: 1, block: block);
+        var nudged = DistillationRun.Run(Device(gpu: true), PrologueFusion.Disabled, steps: 1, nudgeImages: true, block: block);
+        var fused = DistillationRun.Run(Device(gpu: true), () => null, steps: 1, block: block);
+        // WRN-10-1: one block per group, its conv1 and conv2 each a unit: 6 units, each with a 1×1 on the tensor cores after a
+        // batch norm (G(2): the pointwise after the grouped 3×3's; B(2): the expanding 1×1 after the 3×3's).
         var applied = Ops(fused.Backend, nameof(IBackend.Conv2dForwardInputBatchNorm));
         Assert.Equal(6, applied);
         Assert.Equal(applied, Ops(fused.Backend, nameof(IBackend.Conv2dForwardBatchNormStatistics)));

@@ -76,6 +76,7 @@ public partial class GpuModelsTests
         // the tensor-core variant's (its pipeline's stages, per block tile), and the table lists those amounts for its
         // kernels only: the wide and flat tiles' for their kernels, the square tile's for the others. The fused backward's
         // geometry (geometry.h) takes the larger of its two passes' amounts: the square tile's again, or 0 for the tiled pair.
+        // The input batch norm's weight gradients add their parameter table to the square tile's (`+=`, in the launcher).
         var launchers = Directory.GetFiles(TestPaths.Native("launch"), "*.cpp").Concat(Directory.GetFiles(TestPaths.Native("launch"), "*.h"))
             .Where(f => !f.EndsWith("runtime.h", StringComparison.Ordinal) && !f.Contains("_runtime.cpp", StringComparison.Ordinal) && !f.EndsWith("launch.cpp", StringComparison.Ordinal));
         var assignments = launchers.SelectMany(f => File.ReadAllLines(f).Select(l => (File: Path.GetFileName(f), Line: l)))
@@ -88,6 +89,7 @@ public partial class GpuModelsTests
             {
                 "cc_implicit_gemm_forward_3x3_wide_kernel" => 46080,
                 "cc_implicit_gemm_forward_3x3_flat_kernel" => 38400,
+                "cc_implicit_gemm_backward_weight_1x1_input_bn_kernel" or "cc_implicit_gemm_backward_1x1_input_bn_kernel" => 30720 + 1024,
                 _ => s.Module == "implicit_gemm" ? 30720 : 0,
             }, s.DynamicSharedBytes));
     }
